@@ -1,0 +1,24 @@
+"""cfglang: the CFL configuration language.
+
+The public API (`load`, `loads`, `dumps`, `compile`, `ConfigError`, `Config`) lives in
+`cfglang.api` and is imported lazily, so `import cfglang` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from cfglang.api import Config, ConfigError, compile, dumps, load, loads
+
+__all__ = ["Config", "ConfigError", "__version__", "compile", "dumps", "load", "loads"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in ("Config", "ConfigError", "compile", "dumps", "load", "loads"):
+        from cfglang import api
+
+        return getattr(api, name)
+    raise AttributeError(name)

@@ -1,0 +1,468 @@
+"""The one front door: the CLI, the language server and the server all call this module.
+
+`compile` runs the phases in order — resolve (load and parse the module graph), evaluate
+(late-bound merge), materialise (checks on whole objects) and emit — collecting every
+diagnostic. `load`/`loads` wrap it for Python users and raise `ConfigError`; `dumps`
+renders plain data or a `Config` in any output format.
+
+Evaluation runs on a worker thread with a large stack, so deeply nested (but bounded)
+programs hit CFL's own depth limit with a clean diagnostic rather than Python's
+recursion limit.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import threading
+from collections.abc import Iterator, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import attrs
+
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang.source import SourceFile, Span
+from cfglang.values import Duration, Secret, Size
+
+__all__ = ["Compilation", "Config", "ConfigError", "compile", "dumps", "load", "loads"]
+
+
+class ConfigError(Exception):
+    """Raised by `load`/`loads` when the configuration has errors."""
+
+    def __init__(self, diagnostics: Sequence[Diagnostic]) -> None:
+        self.diagnostics = list(diagnostics)
+        from cfglang.diagnostics import render_human
+
+        text = "".join(render_human(d) for d in self.diagnostics if d.is_error)
+        super().__init__(text.rstrip() or "configuration error")
+
+
+@attrs.define
+class Output:
+    """A named output (`output "billing.json" = ...`): file name, format and text."""
+
+    name: str
+    format: str
+    text: str
+
+
+@attrs.define
+class Compilation:
+    """The result of `compile`: data (None on errors), outputs, diagnostics."""
+
+    data: dict[str, Any] | None
+    diagnostics: list[Diagnostic]
+    outputs: list[Output] = attrs.Factory(list)
+    files: list[str] = attrs.Factory(list)
+
+    @property
+    def ok(self) -> bool:
+        return not any(d.is_error for d in self.diagnostics)
+
+
+def find_root(path: str) -> str:
+    """The project root: the nearest directory above ``path`` holding `cfl.toml`."""
+    d = os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path)
+    cur = d
+    while True:
+        if os.path.isfile(os.path.join(cur, "cfl.toml")):
+            return cur
+        parent = os.path.dirname(cur)
+        if parent == cur:
+            return d
+        cur = parent
+
+
+def compile(
+    path: str | None = None,
+    *,
+    text: str | None = None,
+    filename: str = "<string>",
+    vars: Mapping[str, Any] | None = None,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    root: str | None = None,
+    allow_paths: Sequence[str] = (),
+    emit_outputs: bool = True,
+    expr: str | None = None,
+    env_prefix: str = "",
+) -> Compilation:
+    """Compile one module (from ``path`` or ``text``).
+
+    ``vars`` are typed values (Python API); ``cli_vars`` are ``--var`` strings, coerced to
+    each input's declared type; ``var_files`` are ``--vars`` files (JSON, YAML or CFL).
+    With ``expr``, the result's data is ``{"value": <the expression's value>}``.
+    """
+    box: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            box["result"] = _compile(path, text, filename, vars or {}, cli_vars, var_files,
+                                     env if env is not None else os.environ, root,
+                                     allow_paths, emit_outputs, expr, env_prefix)
+        except BaseException as e:  # a bug: report it, never a traceback to the user
+            box["error"] = e
+
+    old = threading.stack_size()
+    threading.stack_size(512 * 1024 * 1024)
+    limit = sys.getrecursionlimit()
+    sys.setrecursionlimit(max(limit, 60_000))
+    try:
+        t = threading.Thread(target=run, name="cfglang-compile")
+        t.start()
+        t.join()
+    finally:
+        threading.stack_size(old)
+        sys.setrecursionlimit(limit)
+    if "error" in box:
+        err = box["error"]
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise err
+        import traceback
+
+        detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+        where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+        loc = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+        return Compilation(None, [Diagnostic(
+            "E0900", f"internal error: {detail}{loc}",
+            help="this is a bug in cflc; please report it with the input that caused it")])
+    result: Compilation = box["result"]
+    return result
+
+
+def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[str, Any],
+             cli_vars: Sequence[tuple[str, str]], var_files: Sequence[str],
+             env: Mapping[str, str], root: str | None, allow_paths: Sequence[str],
+             emit_outputs: bool, expr: str | None, env_prefix: str) -> Compilation:
+    from cfglang.eval.constraints import materialize
+    from cfglang.eval.evaluate import Evaluator
+    from cfglang.semantic.resolve import FileLoader, Resolver
+
+    diags = Diagnostics()
+    entry_path = path if path is not None else os.path.abspath(filename)
+    root = os.path.abspath(root) if root else find_root(entry_path)
+    resolver = Resolver(FileLoader(), root, diags, tuple(os.path.abspath(p) for p in allow_paths))
+    entry = resolver.load_entry(entry_path, text)
+    files = sorted(m.source.path for m in resolver.modules.values())
+    if entry is None or diags.has_errors:
+        return Compilation(None, diags.sorted(), files=files)
+    ev = Evaluator(diags, env=env)
+    _setup_inputs(ev, entry, vars, cli_vars, var_files, diags)
+    doc = ev.document(entry)
+    if diags.has_errors:
+        return Compilation(None, diags.sorted(), files=files)
+    if expr is not None:
+        data = _eval_expr(ev, entry, expr, diags)
+        return Compilation(None if diags.has_errors else data, diags.sorted(), files=files)
+    data = materialize(ev, doc)
+    outputs: list[Output] = []
+    if emit_outputs and not diags.has_errors:
+        outputs = _outputs(ev, entry, diags, env_prefix)
+    if diags.has_errors:
+        return Compilation(None, diags.sorted(), files=files)
+    return Compilation(data, diags.sorted(), outputs, files)
+
+
+def _eval_expr(ev: Any, entry: Any, expr: str, diags: Diagnostics) -> dict[str, Any] | None:
+    from cfglang.eval.constraints import materialize
+    from cfglang.eval.evaluate import EvalError, _Propagate
+    from cfglang.syntax.parser import parse_expression
+
+    src = SourceFile("<expr>", expr)
+    tree, errs = parse_expression(src)
+    diags.extend(errs)
+    if tree is None or errs:
+        return None
+    try:
+        value = ev.ev(tree, ev.module_scope(entry))
+    except EvalError as e:
+        diags.add(e.diag)
+        return None
+    except _Propagate:
+        return None
+    return {"value": materialize(ev, value)}
+
+
+def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
+                  cli_vars: Sequence[tuple[str, str]], var_files: Sequence[str],
+                  diags: Diagnostics) -> None:
+    """Register every input with a thunk computing its value by precedence (§4)."""
+    from cfglang.eval.evaluate import err
+
+    decls: dict[str, list[tuple[Any, Any]]] = {}
+    for m in entry.chain():
+        for name, d in m.inputs.items():
+            decls.setdefault(name, []).append((m, d))
+    file_values: dict[str, tuple[Any, str]] = {}
+    for vf in var_files:
+        data = _read_vars_file(vf, diags)
+        if data is None:
+            continue
+        for k, v in data.items():
+            file_values[k] = (v, vf)
+    given: dict[str, tuple[Any, str, bool]] = {}
+    for k, (v, src) in file_values.items():
+        given[k] = (v, f"--vars {src}", False)
+    for k, v in vars.items():
+        given[k] = (v, "vars", False)
+    for k, s in cli_vars:
+        given[k] = (s, "--var", True)
+    for k, (_, src, _) in given.items():
+        if k not in decls:
+            from cfglang.diagnostics import did_you_mean
+
+            best = did_you_mean(k, decls)
+            diags.error("E0403", f"`{k}` is not an input of this module ({src})", None,
+                        help=f"did you mean `{best}`?" if best else
+                        ("declared inputs: " + ", ".join(sorted(decls)) if decls else
+                         "this module declares no inputs"))
+    for name, chain in decls.items():
+        base_mod, base = chain[0]
+        ev.input_decls[name] = base
+
+        def thunk(name: str = name, chain: list[tuple[Any, Any]] = chain) -> Any:
+            base_mod, base = chain[0]
+            typ = ev.resolve_type(base.type, base_mod) if base.type is not None else None
+            if name in given:
+                raw, src, text = given[name]
+                value = _to_runtime(ev, raw)
+                if typ is None:
+                    return value
+                try:
+                    return ev.conform(value, typ, base.name_span, None, from_text=text)
+                except Exception as e:
+                    if not hasattr(e, "diag"):
+                        raise
+                    shown = f'"{raw}"' if isinstance(raw, str) else repr(raw)
+                    raise err("E0402", f"input {name}: expected {typ.show()}, got {shown}",
+                              None, notes=(Note(f"`{name}` is declared here", base.name_span),),
+                              help=f"set by {src}") from None
+            env_decl = next((d for _, d in reversed(chain) if d.env), None)
+            if env_decl is not None and env_decl.env in ev.env:
+                raw = ev.env[env_decl.env]
+                if typ is None:
+                    return raw
+                try:
+                    return ev.conform(raw, typ, env_decl.name_span, None, from_text=True)
+                except Exception as e:
+                    if not hasattr(e, "diag"):
+                        raise
+                    raise err("E0402", f"input {name}: expected {typ.show()} in environment "
+                              f"variable {env_decl.env}", env_decl.span) from None
+            for mod, d in reversed(chain):
+                if d.default is not None:
+                    v = ev.ev(d.default, ev.module_scope(mod))
+                    if typ is not None:
+                        v = ev.conform(v, typ, d.default.span, base.name_span)
+                    return v
+            hint = f"pass `--var {name}=VALUE`"
+            if env_decl is not None:
+                hint += f" or set the environment variable {env_decl.env}"
+            raise err("E0401", f"input `{name}` is not set", base.name_span,
+                      label="no default and no value given", help=hint)
+
+        ev.input_thunks[name] = thunk
+    # Every declared input is computed up front, so a missing or malformed one is an
+    # error even if no expression happens to read it.
+    for name in decls:
+        try:
+            ev.input_value(name, decls[name][0][1].name_span)
+        except Exception as e:
+            if hasattr(e, "diag"):
+                diags.add(e.diag)
+
+
+def _to_runtime(ev: Any, v: Any) -> Any:
+    from cfglang.eval.evaluate import from_plain
+
+    return from_plain(ev, v)
+
+
+def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except (OSError, UnicodeDecodeError) as e:
+        diags.error("E0702", f"cannot read --vars file `{path}`: {getattr(e, 'strerror', e)}")
+        return None
+    src = SourceFile(path, text)
+    try:
+        if path.endswith(".json"):
+            import json
+
+            data = json.loads(text)
+        elif path.endswith((".yaml", ".yml")):
+            import yaml
+
+            data = yaml.safe_load(text)
+        elif path.endswith(".cfl"):
+            sub = compile(path, emit_outputs=False)
+            if not sub.ok:
+                diags.extend(sub.diagnostics)
+                return None
+            data = sub.data
+        else:
+            diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
+            return None
+    except Exception as e:
+        line = getattr(e, "lineno", None) or getattr(getattr(e, "problem_mark", None),
+                                                     "line", -1) + 1
+        pos = src.line_starts()[line - 1] if line and 0 < line <= len(src.line_starts()) else 0
+        diags.error("E0702", f"`{path}` is not valid: {str(e).splitlines()[0]}",
+                    Span(src, pos, pos))
+        return None
+    if not isinstance(data, dict):
+        diags.error("E0702", f"--vars file `{path}` must hold an object of input values",
+                    Span(src, 0, 0))
+        return None
+    return data
+
+
+def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[Output]:
+    from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
+    from cfglang.eval.constraints import dotted, materialize
+    from cfglang.eval.evaluate import EvalError, _Propagate
+    from cfglang.eval.values import BOTTOM
+
+    out: list[Output] = []
+    seen: dict[str, Span] = {}
+    for m in entry.chain():
+        for decl in m.outputs:
+            fmt = decl.format or format_for_filename(decl.name)
+            if fmt is None or fmt not in FORMATS:
+                diags.error("E0603", f"cannot tell the format of output `{decl.name}`",
+                            decl.name_span, help="name it .json/.yaml/.toml/.ini/.env/"
+                            ".properties, or write `output \"name\": json = ...`")
+                continue
+            if decl.name in seen:
+                diags.error("E0603", f"two outputs are named `{decl.name}`", decl.name_span,
+                            notes=(Note("first declared here", seen[decl.name]),))
+                continue
+            if "/" in decl.name.replace("\\", "/").lstrip("./") and ".." in decl.name:
+                diags.error("E0603", "an output name may not leave the output directory",
+                            decl.name_span)
+                continue
+            seen[decl.name] = decl.name_span
+            try:
+                value = ev.ev(decl.value, ev.module_scope(m))
+            except EvalError as e:
+                diags.add(e.diag)
+                continue
+            except _Propagate:
+                continue
+            data = materialize(ev, value)
+            if _has_bottom(data, BOTTOM) or diags.has_errors:
+                continue
+            try:
+                out.append(Output(decl.name, fmt, emit(data, fmt, env_prefix=env_prefix)))
+            except EmitError as e:
+                diags.error("E0601", f"cannot write {fmt}: {e.message}", decl.value.span,
+                            label=f"at `{dotted(e.path)}`", data_path=dotted(e.path))
+    return out
+
+
+def _has_bottom(data: Any, bottom: Any) -> bool:
+    if data is bottom:
+        return True
+    if isinstance(data, dict):
+        return any(_has_bottom(v, bottom) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_bottom(v, bottom) for v in data)
+    return False
+
+
+# ---- Python API -------------------------------------------------------------------------------
+
+
+class Config(Mapping[str, Any]):
+    """A read-only view of compiled configuration.
+
+    Attribute and item access (``cfg.services.billing.db.port``, ``cfg["max-conns"]``);
+    durations are `datetime.timedelta`, sizes are `int` bytes, secrets are `Secret`;
+    nested objects are `Config`, lists are tuples.
+    """
+
+    __slots__ = ("_data",)
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_data", dict(data))
+
+    def __getitem__(self, key: str) -> Any:
+        return _wrap(self._data[key])
+
+    def __getattr__(self, key: str) -> Any:
+        try:
+            return _wrap(self._data[key])
+        except KeyError:
+            raise AttributeError(key) from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        raise AttributeError("Config is read-only")
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._data)
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def __repr__(self) -> str:
+        from cfglang.values import redact
+
+        return f"Config({redact(self._data)!r})"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain data: dicts, lists and scalars (durations and sizes kept as objects)."""
+        return _copy(self._data)  # type: ignore[no-any-return]
+
+
+def _wrap(v: Any) -> Any:
+    if isinstance(v, dict):
+        return Config(v)
+    if isinstance(v, list):
+        return tuple(_wrap(x) for x in v)
+    if isinstance(v, Duration):
+        return timedelta(milliseconds=v.millis)
+    if isinstance(v, Size):
+        return v.bytes
+    return v
+
+
+def _copy(v: Any) -> Any:
+    if isinstance(v, dict):
+        return {k: _copy(x) for k, x in v.items()}
+    if isinstance(v, list):
+        return [_copy(x) for x in v]
+    return v
+
+
+def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
+         env: Mapping[str, str] | None = None) -> Config:
+    """Compile a `.cfl` file and return its configuration; raises `ConfigError`."""
+    result = compile(os.fspath(path), vars=vars, env=env, emit_outputs=False)
+    if not result.ok or result.data is None:
+        raise ConfigError(result.diagnostics)
+    return Config(result.data)
+
+
+def loads(text: str, *, filename: str = "<string>", vars: Mapping[str, Any] | None = None,
+          env: Mapping[str, str] | None = None) -> Config:
+    """Compile CFL source text; relative imports resolve from the current directory."""
+    result = compile(text=text, filename=filename, vars=vars, env=env, emit_outputs=False)
+    if not result.ok or result.data is None:
+        raise ConfigError(result.diagnostics)
+    return Config(result.data)
+
+
+def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *,
+          env_prefix: str = "") -> str:
+    """Render configuration in an output format (json, yaml, toml, ini, env, properties)."""
+    from cfglang.emit import emit
+
+    data = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
+    return emit(data, format, env_prefix=env_prefix)
+
+
+_unused = Secret

@@ -1,0 +1,346 @@
+"""`cflc`, the command-line interface: options in, `cfglang.api` call, rendering out.
+
+Exit codes: 0 success, 1 the configuration has errors, 2 bad usage (including a file
+that cannot be read), 3 an internal error. Diagnostics go to stderr, data to stdout.
+The evaluator is imported only inside commands, so `cflc --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+import click
+
+from cfglang import __version__
+
+EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
+FORMAT_CHOICES = ("json", "yaml", "toml", "ini", "env", "properties")
+
+
+class Ctx:
+    def __init__(self, error_format: str, color: str, quiet: bool, verbose: int) -> None:
+        self.error_format = error_format
+        self.quiet = quiet
+        self.verbose = verbose
+        if color == "auto":
+            self.color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+        else:
+            self.color = color == "always"
+
+    def report(self, diagnostics: Sequence[Any]) -> None:
+        from cfglang.diagnostics import render_human, render_json
+
+        for d in diagnostics:
+            if self.quiet and not d.is_error:
+                continue
+            if self.error_format == "json":
+                click.echo(render_json(d), err=True)
+            else:
+                click.echo(render_human(d, color=self.color), err=True, nl=False)
+
+    def info(self, msg: str) -> None:
+        if not self.quiet:
+            click.echo(msg, err=True)
+
+    def usage_error(self, code: str, message: str) -> None:
+        from cfglang.diagnostics import Diagnostic
+
+        self.report([Diagnostic(code, message)])
+
+
+def common(f: Any) -> Any:
+    f = click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
+                     show_default=True, help="How to print diagnostics.")(f)
+    f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+                     show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")(f)
+    f = click.option("-q", "--quiet", is_flag=True, help="Print only errors.")(f)
+    f = click.option("-v", "--verbose", count=True, help="Print more about what is done.")(f)
+    return f
+
+
+def input_options(f: Any) -> Any:
+    f = click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
+                     help="Set an input (repeatable; later wins).")(f)
+    f = click.option("--vars", "var_files", multiple=True, metavar="FILE",
+                     help="Set inputs from a JSON, YAML or CFL file (repeatable).")(f)
+    f = click.option("--allow-path", multiple=True, metavar="DIR",
+                     help="Allow imports from DIR outside the project root.")(f)
+    return f
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, "--version", prog_name="cflc")
+def main() -> None:
+    """cflc: compile, check and inspect CFL configuration (.cfl files).
+
+    \b
+    Exit codes: 0 ok, 1 configuration errors, 2 usage errors, 3 internal error.
+    """
+
+
+def _parse_vars(ctx: Ctx, items: Sequence[str]) -> list[tuple[str, str]] | None:
+    out = []
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip():
+            ctx.usage_error("E0701", f"--var expects NAME=VALUE, got `{item}`")
+            return None
+        out.append((name.strip(), value))
+    return out
+
+
+def _project(path: str) -> tuple[str, dict[str, Any]] | None:
+    """The project root and its `cfl.toml` settings (empty when there is none)."""
+    from cfglang.api import find_root
+
+    root = find_root(path)
+    cfg_path = os.path.join(root, "cfl.toml")
+    if not os.path.isfile(cfg_path):
+        return root, {}
+    import tomllib
+
+    with open(cfg_path, "rb") as f:
+        data = tomllib.load(f)
+    return root, dict(data.get("project", {}))
+
+
+def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
+    """Expand arguments: files stay, a directory (or nothing) means the project's targets."""
+    import glob
+
+    files: list[str] = []
+    settings: dict[str, Any] = {}
+    for p in paths or (".",):
+        if os.path.isdir(p):
+            try:
+                proj = _project(os.path.join(p, "x"))
+            except Exception as e:  # a malformed cfl.toml
+                ctx.usage_error("E0703", f"cannot read cfl.toml: {e}")
+                return None
+            assert proj is not None
+            root, settings = proj
+            targets = settings.get("targets")
+            if not targets:
+                ctx.usage_error("E0703", f"`{p}` has no cfl.toml with `targets`; name the files "
+                                "to build")
+                return None
+            for pattern in targets:
+                matched = sorted(glob.glob(os.path.join(root, pattern)))
+                if not matched:
+                    ctx.usage_error("E0703", f"target `{pattern}` matches no file")
+                    return None
+                files += [os.path.relpath(m) for m in matched]
+        else:
+            if not os.path.exists(p):
+                ctx.usage_error("E0702", f"`{p}` does not exist")
+                return None
+            if not os.access(p, os.R_OK):
+                ctx.usage_error("E0702", f"`{p}` cannot be read (permission denied)")
+                return None
+            files.append(p)
+    return files, settings
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=None,
+              help="Output format of the document (default json, or from -o's extension).")
+@click.option("-o", "--output", "output", metavar="PATH",
+              help="Write to a file, or with a trailing / (or an existing directory) write the "
+                   "module's named outputs there.")
+@click.option("--env-prefix", default="", metavar="PREFIX", help="Prefix for env output names.")
+@input_options
+@common
+def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tuple[str, ...],
+          var_files: tuple[str, ...], allow_path: tuple[str, ...], env_prefix: str,
+          error_format: str, color: str, quiet: bool, verbose: int) -> None:
+    """Compile FILE... (or a project directory) and emit the configuration.
+
+    With no PATH, builds every target of the cfl.toml in the current directory.
+    """
+    ctx = Ctx(error_format, color, quiet, verbose)
+    sys.exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix,
+                    write=True))
+
+
+@main.command()
+@click.argument("paths", nargs=-1, type=click.Path())
+@input_options
+@common
+def check(paths: tuple[str, ...], var: tuple[str, ...], var_files: tuple[str, ...],
+          allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool,
+          verbose: int) -> None:
+    """Check FILE... (or a project) like build does, writing nothing. Exit 1 on any error."""
+    ctx = Ctx(error_format, color, quiet, verbose)
+    sys.exit(_build(ctx, paths, None, None, var, var_files, allow_path, "", write=False))
+
+
+def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
+           var: Sequence[str], var_files: Sequence[str], allow_path: Sequence[str],
+           env_prefix: str, *, write: bool) -> int:
+    from cfglang.api import compile
+
+    cli_vars = _parse_vars(ctx, var)
+    if cli_vars is None:
+        return EXIT_USAGE
+    for vf in var_files:
+        if not os.path.isfile(vf):
+            ctx.usage_error("E0702", f"--vars file `{vf}` does not exist")
+            return EXIT_USAGE
+    expanded = _targets(ctx, paths)
+    if expanded is None:
+        return EXIT_USAGE
+    files, settings = expanded
+    project_build = not paths or any(os.path.isdir(p) for p in paths)
+    allow = list(allow_path) + list(settings.get("allow_paths", []))
+    results = []
+    status = EXIT_OK
+    for f in files:
+        if os.path.isdir(f):
+            ctx.usage_error("E0702", f"`{f}` is a directory, not a module")
+            return EXIT_USAGE
+        res = compile(f, cli_vars=cli_vars, var_files=var_files, allow_paths=allow,
+                      env_prefix=env_prefix, emit_outputs=write)
+        ctx.report(res.diagnostics)
+        if any(d.code == "E0900" for d in res.diagnostics):
+            return EXIT_INTERNAL
+        if not res.ok:
+            status = EXIT_ERRORS
+        results.append((f, res))
+    if status != EXIT_OK or not write:
+        if status == EXIT_OK and ctx.verbose:
+            ctx.info(f"ok: {len(files)} file(s) checked")
+        return status
+    return _write_results(ctx, results, fmt, output, env_prefix, project_build, settings)
+
+
+def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
+                   output: str | None, env_prefix: str, project_build: bool,
+                   settings: dict[str, Any]) -> int:
+    from cfglang.emit import EmitError, emit, format_for_filename
+
+    # Render everything first: nothing is written unless every output rendered.
+    planned: list[tuple[str | None, str]] = []
+    for f, res in results:
+        stem = os.path.splitext(os.path.basename(f))[0]
+        if project_build or (output and (output.endswith(("/", os.sep)) or os.path.isdir(output))):
+            out_dir = output or settings.get("output_dir", "out")
+            if project_build and len(results) > 1 and res.outputs:
+                out_dir = os.path.join(out_dir, stem)
+            if res.outputs:
+                for o in res.outputs:
+                    planned.append((os.path.join(out_dir, o.name), o.text))
+                continue
+            doc_fmt = fmt or "json"
+            target = os.path.join(out_dir, f"{stem}.{doc_fmt}")
+        else:
+            target = output
+            doc_fmt = fmt or (format_for_filename(output) if output else None) or "json"
+        try:
+            text = emit(res.data, doc_fmt, env_prefix=env_prefix)
+        except EmitError as e:
+            from cfglang.diagnostics import Diagnostic
+            from cfglang.eval.constraints import dotted
+
+            ctx.report([Diagnostic("E0601", f"cannot write {doc_fmt}: {e.message} "
+                                   f"(at `{dotted(e.path)}` in {f})")])
+            return EXIT_ERRORS
+        planned.append((target, text))
+    for target, text in planned:
+        if target is None:
+            sys.stdout.write(text)
+            continue
+        try:
+            _atomic_write(target, text)
+        except OSError as e:
+            ctx.usage_error("E0602", f"cannot write `{target}`: {e.strerror or e}")
+            return EXIT_ERRORS
+        if ctx.verbose or (not ctx.quiet and project_build):
+            ctx.info(f"wrote {target}")
+    sys.stdout.flush()
+    return EXIT_OK
+
+
+def _atomic_write(path: str, text: str) -> None:
+    import tempfile
+
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cflc-", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+@main.command(name="eval")
+@click.argument("file", type=click.Path())
+@click.argument("expr")
+@click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="json",
+              help="Format for object values.")
+@input_options
+@common
+def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tuple[str, ...],
+             allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool,
+             verbose: int) -> None:
+    """Print the value of EXPR evaluated in FILE's module scope (secrets redacted).
+
+    Example: cflc eval env/prod.cfl services.billing.replicas
+    """
+    from cfglang.api import compile
+    from cfglang.values import redact
+
+    ctx = Ctx(error_format, color, quiet, verbose)
+    cli_vars = _parse_vars(ctx, var)
+    if cli_vars is None or _targets(ctx, [file]) is None:
+        sys.exit(EXIT_USAGE)
+    if os.path.isdir(file):
+        ctx.usage_error("E0702", f"`{file}` is a directory, not a module")
+        sys.exit(EXIT_USAGE)
+    res = compile(file, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path,
+                  expr=expr, emit_outputs=False)
+    ctx.report(res.diagnostics)
+    if any(d.code == "E0900" for d in res.diagnostics):
+        sys.exit(EXIT_INTERNAL)
+    if not res.ok or res.data is None:
+        sys.exit(EXIT_ERRORS)
+    value = redact(res.data["value"])
+    if isinstance(value, dict) and fmt != "json":
+        from cfglang.emit import EmitError, emit
+
+        try:
+            sys.stdout.write(emit(value, fmt))
+        except EmitError as e:
+            ctx.usage_error("E0601", f"cannot write {fmt}: {e.message}")
+            sys.exit(EXIT_ERRORS)
+    else:
+        from cfglang.emit import emit
+
+        if isinstance(value, (dict, list)):
+            sys.stdout.write(emit(value, "json"))
+        else:
+            from cfglang.values import Duration, Size
+
+            if isinstance(value, (Duration, Size)):
+                value = value.canonical()
+            click.echo(json.dumps(value, ensure_ascii=False))
+    sys.exit(EXIT_OK)
+
+
+def run() -> None:  # pragma: no cover - console entry with last-resort protection
+    try:
+        main()
+    except SystemExit:
+        raise
+    except BaseException as e:
+        click.echo(f"error[E0900]: internal error: {e!r}\nhelp: this is a bug in cflc; please "
+                   "report it with the input that caused it", err=True)
+        sys.exit(EXIT_INTERNAL)

@@ -1,0 +1,250 @@
+"""Builtin functions. Each checks its arguments and raises E0207/E0302 with the call's span.
+
+`SIGNATURES` documents every builtin (used by messages and, later, editor completion).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
+
+from cfglang.eval.values import ABSENT, kind_of, render_scalar
+from cfglang.values import Duration, Secret, Size
+
+if TYPE_CHECKING:
+    from cfglang.eval.evaluate import Evaluator
+    from cfglang.syntax import ast
+
+SIGNATURES: dict[str, str] = {
+    "len": "len(x: string | list | object) -> int",
+    "keys": "keys(o: object) -> list[string]",
+    "values": "values(o: object) -> list",
+    "matches": "matches(s: string, regex: string) -> bool",
+    "startswith": "startswith(s: string, prefix: string) -> bool",
+    "endswith": "endswith(s: string, suffix: string) -> bool",
+    "contains": "contains(x: string | list, item) -> bool",
+    "lower": "lower(s: string) -> string",
+    "upper": "upper(s: string) -> string",
+    "trim": "trim(s: string) -> string",
+    "split": "split(s: string, sep: string) -> list[string]",
+    "join": "join(items: list, sep: string) -> string",
+    "replace": "replace(s: string, old: string, new: string) -> string",
+    "min": "min(list) | min(a, b, ...) -> value",
+    "max": "max(list) | max(a, b, ...) -> value",
+    "sum": "sum(list[int | float | duration | size]) -> number",
+    "all": "all(list[bool]) -> bool",
+    "any": "any(list[bool]) -> bool",
+    "unique": "unique(list) -> list (first occurrences, in order)",
+    "sort": "sort(list) -> list",
+    "range": "range(stop) | range(start, stop[, step]) -> list[int]",
+    "int": "int(x: string | float | int) -> int",
+    "float": "float(x: string | int | float) -> float",
+    "string": "string(x: scalar) -> string",
+    "seconds": "seconds(d: duration) -> int",
+    "millis": "millis(d: duration) -> int",
+    "bytes": "bytes(s: size) -> int",
+    "default": "default(x, fallback) -> x unless x is null, else fallback",
+}
+BUILTINS = frozenset(SIGNATURES)
+
+
+@lru_cache(maxsize=256)
+def _regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> Any:
+    from cfglang.eval.evaluate import Obj, err
+    from cfglang.eval.operators import equal, plain
+
+    def arity(*ns: int) -> None:
+        if len(args) not in ns:
+            want = " or ".join(str(n) for n in ns)
+            raise err("E0207", f"`{name}` takes {want} argument{'s' if ns != (1,) else ''}, "
+                      f"got {len(args)}", call.span, help=SIGNATURES[name])
+
+    def want(i: int, kinds: tuple[type, ...], what: str) -> Any:
+        v = args[i]
+        if isinstance(v, bool) and bool not in kinds or not isinstance(v, kinds):
+            span = call.args[i].value.span if i < len(call.args) else call.span
+            raise err("E0302", f"`{name}` expects {what} as argument {i + 1}, found "
+                      f"{kind_of(v)}", span, help=SIGNATURES[name])
+        return v
+
+    def items(i: int) -> tuple[Any, ...]:
+        return want(i, (tuple,), "a list")  # type: ignore[no-any-return]
+
+    def text(i: int) -> str:
+        v = args[i]
+        if isinstance(v, Secret):
+            return v.value
+        return want(i, (str,), "a string")  # type: ignore[no-any-return]
+
+    if name == "len":
+        arity(1)
+        v = args[0]
+        if isinstance(v, Obj):
+            return sum(1 for k in v.keys() if v.get(k) is not ABSENT)
+        if isinstance(v, Secret):
+            return len(v.value)
+        return len(want(0, (str, tuple), "a string, list or object"))
+    if name in ("keys", "values"):
+        arity(1)
+        o = want(0, (Obj,), "an object")
+        ks = [k for k in o.keys() if o.get(k) is not ABSENT]
+        return tuple(ks) if name == "keys" else tuple(o.get(k) for k in ks)
+    if name == "matches":
+        arity(2)
+        s, pattern = text(0), text(1)
+        try:
+            rx = _regex(pattern)
+        except re.error as e:
+            raise err("E0501", f"invalid regular expression: {e}", call.args[1].value.span) from e
+        return rx.search(s) is not None
+    if name in ("startswith", "endswith"):
+        arity(2)
+        s, p = text(0), text(1)
+        return s.startswith(p) if name == "startswith" else s.endswith(p)
+    if name == "contains":
+        arity(2)
+        c = args[0]
+        if isinstance(c, tuple):
+            return any(equal(ev, x, args[1]) for x in c)
+        return text(1) in text(0)
+    if name in ("lower", "upper", "trim"):
+        arity(1)
+        s = text(0)
+        r = s.lower() if name == "lower" else s.upper() if name == "upper" else s.strip()
+        return Secret(r) if isinstance(args[0], Secret) else r
+    if name == "split":
+        arity(2)
+        s, sep = text(0), text(1)
+        if sep == "":
+            raise err("E0501", "`split` separator must not be empty", call.span)
+        return tuple(s.split(sep))
+    if name == "join":
+        arity(2)
+        xs, sep = items(0), text(1)
+        parts = []
+        for x in xs:
+            if isinstance(x, (tuple, Obj)):
+                raise err("E0302", "`join` needs a list of scalars", call.args[0].value.span)
+            parts.append(render_scalar(x))
+        out = sep.join(parts)
+        if len(out) > ev.limits.max_string:
+            raise err("E0502", "string is too long", call.span)
+        return out
+    if name == "replace":
+        arity(3)
+        r = text(0).replace(text(1), text(2))
+        if len(r) > ev.limits.max_string:
+            raise err("E0502", "string is too long", call.span)
+        return r
+    if name in ("min", "max"):
+        if len(args) == 1:
+            xs = items(0)
+        else:
+            if not args:
+                arity(1)
+            xs = tuple(args)
+        if not xs:
+            raise err("E0501", f"`{name}` of an empty list", call.span)
+        try:
+            return min(xs) if name == "min" else max(xs)
+        except TypeError as e:
+            raise err("E0302", f"`{name}` needs comparable values", call.span) from e
+    if name == "sum":
+        arity(1)
+        xs = items(0)
+        if not xs:
+            return 0
+        if all(isinstance(x, Duration) for x in xs):
+            return Duration(sum(x.millis for x in xs))
+        if all(isinstance(x, Size) for x in xs):
+            return Size(sum(x.bytes for x in xs))
+        if all(isinstance(x, (int, float)) and not isinstance(x, bool) for x in xs):
+            total = sum(xs)
+            if isinstance(total, int) and not -(2**63) <= total < 2**63:
+                raise err("E0503", "integer overflow", call.span)
+            return total
+        raise err("E0302", "`sum` needs a list of numbers, durations or sizes", call.span)
+    if name in ("all", "any"):
+        arity(1)
+        xs = items(0)
+        if not all(isinstance(x, bool) for x in xs):
+            raise err("E0302", f"`{name}` needs a list of bools", call.span)
+        return all(xs) if name == "all" else any(xs)
+    if name == "unique":
+        arity(1)
+        out: list[Any] = []
+        seen: list[Any] = []
+        for x in items(0):
+            p = plain(ev, x)
+            if p not in seen:
+                seen.append(p)
+                out.append(x)
+        return tuple(out)
+    if name == "sort":
+        arity(1)
+        xs = items(0)
+        try:
+            return tuple(sorted(xs))
+        except TypeError as e:
+            raise err("E0302", "`sort` needs values of one comparable kind", call.span) from e
+    if name == "range":
+        arity(1, 2, 3)
+        nums = [want(i, (int,), "an int") for i in range(len(args))]
+        r = range(*nums) if len(nums) > 1 else range(nums[0])
+        if len(nums) == 3 and nums[2] == 0:
+            raise err("E0501", "`range` step must not be 0", call.span)
+        if len(r) > ev.limits.max_collection:
+            raise err("E0502", f"`range` would make {len(r)} items", call.span,
+                      label=f"the limit is {ev.limits.max_collection}")
+        return tuple(r)
+    if name == "int":
+        arity(1)
+        v = args[0]
+        try:
+            if isinstance(v, bool):
+                raise ValueError
+            if isinstance(v, float):
+                return int(v)
+            if isinstance(v, int):
+                return v
+            if isinstance(v, str):
+                return int(v.replace("_", ""), 0)
+        except (ValueError, OverflowError):
+            pass
+        raise err("E0501", f"cannot convert {kind_of(v)} to int", call.span)
+    if name == "float":
+        arity(1)
+        v = args[0]
+        try:
+            if isinstance(v, (int, float, str)) and not isinstance(v, bool):
+                return float(v)
+        except ValueError:
+            pass
+        raise err("E0501", f"cannot convert {kind_of(v)} to float", call.span)
+    if name == "string":
+        arity(1)
+        if isinstance(args[0], (tuple, Obj)):
+            raise err("E0302", "`string` needs a scalar", call.span)
+        if isinstance(args[0], Secret):
+            return args[0]
+        return render_scalar(args[0])
+    if name in ("seconds", "millis"):
+        arity(1)
+        d = want(0, (Duration,), "a duration")
+        return d.millis // 1000 if name == "seconds" else d.millis
+    if name == "bytes":
+        arity(1)
+        return want(0, (Size,), "a size").bytes
+    if name == "default":
+        arity(2)
+        return args[1] if args[0] is None else args[0]
+    raise err("E0206", f"unknown builtin `{name}`", call.span)
+
+
+_: Callable[..., Any] = call_builtin

@@ -1,0 +1,198 @@
+"""Materialisation and object-level constraints.
+
+`materialize` walks an evaluated object in document order and produces plain data
+(`dict`, `list`, scalars), skipping hidden and absent fields. On the way it enforces what
+can only be checked on a whole object: closed schemas (unknown fields, with a
+suggestion), required fields, and `check` invariants. A failed check is reported at the
+assignment of a field it read that was written last along the inheritance chain, with
+the value of each part of the expression (``replicas <= 3`` -> ``5 <= 3`` -> false).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cfglang.diagnostics import Note, did_you_mean
+from cfglang.eval.evaluate import (
+    BOTTOM,
+    Def,
+    EvalError,
+    Evaluator,
+    Obj,
+    Scope,
+    _Propagate,
+)
+from cfglang.eval.values import ABSENT, show
+from cfglang.semantic import types as T
+from cfglang.syntax import ast
+
+
+def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> Any:
+    """Plain data for a value; BOTTOM where an error was reported."""
+    if isinstance(value, Obj):
+        return _object(ev, value, path)
+    if isinstance(value, tuple):
+        return [materialize(ev, x, (*path, i)) for i, x in enumerate(value)]
+    return value
+
+
+def dotted(path: tuple[str | int, ...]) -> str:
+    out = ""
+    for p in path:
+        if isinstance(p, int):
+            out += f"[{p}]"
+        else:
+            out += ("." if out else "") + p
+    return out or "(root)"
+
+
+def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    defs = obj.defs()
+    schema = obj.schema
+    for key, stack in defs.items():
+        if stack and any(d.is_hidden for d in stack):
+            continue
+        if schema is not None and key not in schema.fields:
+            d = next((d for d in stack if d.layer_no >= 0), None)
+            if d is not None:
+                best = did_you_mean(key, schema.fields)
+                ev.diags.error(
+                    "E0202", f"`{schema.name}` has no field `{key}`", d.key_span,
+                    label="unknown field", help=f"did you mean `{best}`?" if best else None,
+                    notes=(Note(f"`{schema.name}` is defined here", schema.decl.name_span),),
+                    data_path=dotted((*path, key)))
+            continue
+        v = obj.get(key)
+        if v is ABSENT:
+            _missing(ev, obj, key, stack, path)
+            continue
+        if v is BOTTOM:
+            out[key] = BOTTOM
+            continue
+        out[key] = materialize(ev, v, (*path, key))
+    if id(obj) not in ev.checked:
+        ev.checked.add(id(obj))
+        for stmt, scope in obj.checks():
+            run_check(ev, obj, stmt, scope, path)
+    return out
+
+
+def _missing(ev: Evaluator, obj: Obj, key: str, stack: list[Def],
+             path: tuple[str | int, ...]) -> None:
+    types = obj.field_type(key)
+    if not types or any(T.is_optional(t) for t, _ in types):
+        return
+    unset = next((d for d in reversed(stack) if d.op == "unset"), None)
+    decl_span = types[0][1]
+    if unset is not None:
+        ev.diags.error("E0306", f"`{key}` is required and cannot be unset", unset.span,
+                       notes=(Note("required here", decl_span),),
+                       data_path=dotted((*path, key)))
+        return
+    ev.diags.error(
+        "E0303", f"missing required field `{key}`", obj.site,
+        label=f"`{key}` is never set in this object",
+        notes=(Note(f"`{key}` is declared here without a default", decl_span),),
+        help=f"set `{key} = ...`", data_path=dotted((*path, key)))
+
+
+class _Trace:
+    """Records the fields of the checked object that a check reads."""
+
+    def __init__(self) -> None:
+        self.reads: list[Def] = []
+
+
+def run_check(ev: Evaluator, obj: Obj, stmt: ast.CheckStmt, scope: Scope,
+              path: tuple[str | int, ...]) -> None:
+    try:
+        result = ev.ev(stmt.expr, scope)
+    except EvalError as e:
+        ev.diags.add(e.diag)
+        return
+    except _Propagate:
+        return
+    if result is BOTTOM:
+        return
+    if not isinstance(result, bool):
+        ev.diags.error("E0302", f"a check must be a bool, not {show(result)}", stmt.expr.span)
+        return
+    if result:
+        return
+    reads = _fields_read(stmt.expr, obj)
+    site = None
+    best = -1
+    for key in reads:
+        stack = obj.defs().get(key, [])
+        for d in stack:
+            if d.layer_no >= best and d.op != "decl":
+                best, site = d.layer_no, d
+    steps = explain(ev, stmt.expr, scope)
+    msg = stmt.message or f"check `{stmt.expr.span.text()}` failed"
+    label = " → ".join(steps)
+    primary = site.span if site is not None else (obj.site or stmt.span)
+    ev.diags.error("E0304", msg, primary, label=label,
+                   notes=(Note("the check is here", stmt.span),),
+                   data_path=dotted(path) if path else None)
+
+
+def _fields_read(e: ast.Expr, obj: Obj) -> list[str]:
+    out: list[str] = []
+
+    def walk(x: Any) -> None:
+        if isinstance(x, ast.Name) and obj.has(x.name):
+            out.append(x.name)
+        elif isinstance(x, ast.GetAttr) and isinstance(x.obj, ast.SelfRef):
+            out.append(x.name)
+        for attr in ("left", "right", "operand", "obj", "cond", "then", "orelse", "index"):
+            child = getattr(x, attr, None)
+            if child is not None and not isinstance(child, (str, ast.Body)):
+                walk(child)
+        if isinstance(x, ast.Call):
+            for a in x.args:
+                walk(a.value)
+        if isinstance(x, ast.Str):
+            for p in x.parts:
+                if not isinstance(p, str):
+                    walk(p)
+
+    walk(e)
+    return out
+
+
+def explain(ev: Evaluator, e: ast.Expr, scope: Scope) -> list[str]:
+    """The expression, then with its leaves replaced by values, then step by step."""
+    steps = [e.span.text()]
+    leaves = _render(ev, e, scope, 0)
+    if leaves not in steps:
+        steps.append(leaves)
+    mid = _render(ev, e, scope, 1)
+    if mid not in steps:
+        steps.append(mid)
+    final = _value(ev, e, scope)
+    if final not in steps:
+        steps.append(final)
+    return steps
+
+
+def _value(ev: Evaluator, e: ast.Expr, scope: Scope) -> str:
+    try:
+        return show(ev.ev(e, scope))
+    except (EvalError, _Propagate):
+        return "?"
+
+
+def _render(ev: Evaluator, e: ast.Expr, scope: Scope, level: int) -> str:
+    """Level 0: leaves as values. Level 1: each operand of the top operator as a value."""
+    if isinstance(e, ast.Binary):
+        if level == 1 and not isinstance(e.left, ast.Binary) and not isinstance(
+                e.right, ast.Binary):
+            return _value(ev, e, scope)
+        return (f"{_render(ev, e.left, scope, level)} {e.op} "
+                f"{_render(ev, e.right, scope, level)}")
+    if isinstance(e, ast.Unary):
+        return f"{e.op}{_render(ev, e.operand, scope, level)}"
+    if isinstance(e, ast.Literal):
+        return e.span.text()
+    return _value(ev, e, scope)

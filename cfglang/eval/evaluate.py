@@ -1,0 +1,1262 @@
+"""The evaluator: merge of inheritance chains with late binding.
+
+An object (`Obj`) is a chain of *layers* — bodies of definitions, base first — bound to
+one identity. Nothing is computed when an object is made. On first access the layers are
+*expanded* (``if``/``for`` generation, dotted paths) into a stack of definitions per key
+(`Def`, base first); a field's value is then computed from the top of its stack, with
+``super`` meaning the value of the stack below it. Because every layer is re-bound to the
+object that inherits it, a base's ``url = "http://$<host>:$<port>"`` sees the port a child
+sets: that is late binding. Values are memoised per object and key, so each field is
+computed once; a field re-entered while being computed is a reference cycle, reported
+with the whole chain of sites.
+
+Names are looked up through `Scope`s (innermost first: for-variables and template
+parameters, the body's lets, the object's fields, then enclosing bodies), then the
+module's declarations and builtins.
+
+Errors are raised as `EvalError` and caught at the nearest field boundary, which
+records the diagnostic and stores `BOTTOM`; operations on `BOTTOM` give `BOTTOM` without a
+message, so one mistake yields one message. Limits (depth, steps, collection and string
+sizes) turn runaway programs into errors.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Iterator, Mapping
+from typing import Any
+
+import attrs
+
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean
+from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
+from cfglang.semantic import types as T
+from cfglang.semantic.resolve import ModuleInfo
+from cfglang.source import Span
+from cfglang.syntax import ast
+from cfglang.values import Duration, Secret, Size
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+@attrs.frozen
+class Limits:
+    """Bounds that make every program terminate quickly and in bounded memory."""
+
+    max_depth: int = 1500
+    max_steps: int = 20_000_000
+    max_collection: int = 1_000_000
+    max_string: int = 16 * 1024 * 1024
+
+
+class EvalError(Exception):
+    def __init__(self, diag: Diagnostic) -> None:
+        super().__init__(diag.message)
+        self.diag = diag
+
+
+class _Propagate(Exception):
+    """Unwinds an expression whose operand is BOTTOM (its error is already reported)."""
+
+
+def err(code: str, message: str, span: Span | None, **kw: Any) -> EvalError:
+    return EvalError(Diagnostic(code, message, span, **kw))
+
+
+# ---- scopes, layers, definitions ----------------------------------------------------------
+
+
+class Layer:
+    """A body of statements to be bound to an object; ``parent`` is its lexical scope."""
+
+    __slots__ = ("lets", "module", "parent", "schema", "site", "stmts", "vars")
+
+    def __init__(self, stmts: tuple[ast.Stmt, ...] | list[ast.Stmt], parent: Scope | None,
+                 module: ModuleInfo, vars: dict[str, Any] | None = None,
+                 schema: Schema | None = None, site: Span | None = None,
+                 lets: dict[str, ast.LetDecl] | None = None) -> None:
+        self.stmts = tuple(stmts)
+        self.parent = parent
+        self.module = module
+        self.vars = vars or {}
+        self.schema = schema
+        self.site = site
+        self.lets = lets if lets is not None else {
+            s.name: s for s in self.stmts if isinstance(s, ast.LetDecl)}
+
+
+class Scope:
+    """One level of name lookup."""
+
+    __slots__ = ("let_cache", "lets", "module", "obj", "parent", "self_value", "sup", "vars")
+
+    def __init__(self, obj: Obj | None, module: ModuleInfo, parent: Scope | None = None,
+                 lets: Mapping[str, ast.LetDecl] | None = None,
+                 vars: Mapping[str, Any] | None = None) -> None:
+        self.obj = obj
+        self.module = module
+        self.parent = parent
+        self.lets = lets or {}
+        self.vars = vars or {}
+        self.let_cache: dict[str, Any] = {}
+        self.sup: Callable[[], Any] | None = None
+        self.self_value: Any = ABSENT
+
+    def child(self, *, vars: Mapping[str, Any] | None = None,
+              lets: Mapping[str, ast.LetDecl] | None = None) -> Scope:
+        return Scope(None, self.module, self, lets, vars)
+
+
+class Def:
+    """One definition of one key, from one statement of one layer."""
+
+    __slots__ = ("body_layer", "expr", "key", "key_span", "layer_no", "op", "scope", "stmt")
+
+    def __init__(self, key: str, op: str, stmt: ast.Field | ast.Unset, scope: Scope,
+                 layer_no: int, key_span: Span, expr: ast.Expr | None = None,
+                 body_layer: Layer | None = None) -> None:
+        self.key = key
+        self.op = op
+        self.stmt = stmt
+        self.scope = scope
+        self.layer_no = layer_no
+        self.key_span = key_span
+        self.expr = expr
+        self.body_layer = body_layer
+
+    @property
+    def span(self) -> Span:
+        return self.stmt.span
+
+    @property
+    def value_span(self) -> Span:
+        if self.expr is not None:
+            return self.expr.span
+        return self.stmt.span
+
+    @property
+    def is_final(self) -> bool:
+        return isinstance(self.stmt, ast.Field) and self.stmt.final
+
+    @property
+    def is_hidden(self) -> bool:
+        return isinstance(self.stmt, ast.Field) and self.stmt.hidden
+
+
+class Schema:
+    """A resolved schema: its layers (parents first) and its declared fields."""
+
+    def __init__(self, name: str, decl: ast.SchemaDecl, module: ModuleInfo,
+                 parent: Schema | None) -> None:
+        self.name = name
+        self.decl = decl
+        self.module = module
+        self.parent = parent
+        self.layers: tuple[Layer, ...] = ()
+        self.fields: dict[str, ast.Field] = dict(parent.fields) if parent else {}
+        for stmt in decl.body.stmts:
+            if isinstance(stmt, ast.Field) and stmt.path and stmt.path[0].static:
+                self.fields.setdefault(stmt.path[0].static or "", stmt)
+
+    def is_a(self, other: Schema) -> bool:
+        s: Schema | None = self
+        while s is not None:
+            if s is other:
+                return True
+            s = s.parent
+        return False
+
+
+class TemplateValue:
+    def __init__(self, decl: ast.TemplateDecl, module: ModuleInfo) -> None:
+        self.decl = decl
+        self.module = module
+
+
+class ModuleValue:
+    def __init__(self, info: ModuleInfo) -> None:
+        self.info = info
+
+
+class Builtin:
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+
+# ---- objects ------------------------------------------------------------------------------
+
+
+class Obj:
+    """A lazy, late-bound object: the merge of its layers."""
+
+    __slots__ = ("_checks", "_defs", "_expanding", "_partials", "_values", "ctx", "layers",
+                 "schema", "site")
+
+    def __init__(self, ctx: Evaluator, layers: tuple[Layer, ...], schema: Schema | None,
+                 site: Span | None) -> None:
+        self.ctx = ctx
+        self.layers = layers
+        self.schema = schema
+        self.site = site
+        self._defs: dict[str, list[Def]] | None = None
+        self._checks: list[tuple[ast.CheckStmt, Scope]] = []
+        self._values: dict[str, Any] = {}
+        self._partials: dict[tuple[str, int], Any] = {}
+        self._expanding = False
+
+    @classmethod
+    def from_plain(cls, ctx: Evaluator, data: Mapping[str, Any]) -> Obj:
+        """An object with fixed values (from `--vars` files); it has no layers."""
+        o = cls(ctx, (), None, None)
+        o._defs = {k: [] for k in data}
+        o._values = {k: from_plain(ctx, v) for k, v in data.items()}
+        return o
+
+    # -- expansion ----------------------------------------------------------------------------
+
+    def defs(self) -> dict[str, list[Def]]:
+        if self._defs is None:
+            self._defs = {}
+            self._expanding = True
+            try:
+                for no, layer in enumerate(self.layers):
+                    scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
+                    inherited = set(self._defs) if no > 0 else set()
+                    self.ctx.expand(self, layer.stmts, scope, no, self._defs, self._checks,
+                                    inherited)
+            finally:
+                self._expanding = False
+        return self._defs
+
+    def checks(self) -> list[tuple[ast.CheckStmt, Scope]]:
+        self.defs()
+        return self._checks
+
+    def keys(self) -> list[str]:
+        return list(self.defs())
+
+    def has(self, key: str) -> bool:
+        return key in self.defs()
+
+    def get(self, key: str) -> Any:
+        if key in self._values:
+            return self._values[key]
+        defs = self.defs().get(key)
+        if not defs:
+            return ABSENT
+        return self.ctx.field_value(self, key, defs)
+
+    def field_type(self, key: str) -> list[tuple[T.Type, Span]]:
+        """Declared types of a field: the schema's, then inline annotations."""
+        out: list[tuple[T.Type, Span]] = []
+        if self.schema is not None:
+            sf = self.schema.fields.get(key)
+            if sf is not None and sf.type is not None:
+                out.append((self.ctx.resolve_type(sf.type, self.schema.module), sf.span))
+        for d in self.defs().get(key, ()):
+            st = d.stmt
+            if isinstance(st, ast.Field) and st.type is not None and (
+                    self.schema is None or st is not self.schema.fields.get(key)):
+                out.append((self.ctx.resolve_type(st.type, d.scope.module), st.span))
+        return out
+
+    def __repr__(self) -> str:
+        return f"Obj(schema={self.schema.name if self.schema else None})"
+
+
+def from_plain(ctx: Evaluator, v: Any) -> Any:
+    if isinstance(v, dict):
+        return Obj.from_plain(ctx, v)
+    if isinstance(v, list):
+        return tuple(from_plain(ctx, x) for x in v)
+    return v
+
+
+# ---- the evaluator ------------------------------------------------------------------------
+
+
+class Evaluator:
+    """Evaluation state of one compilation."""
+
+    def __init__(self, diags: Diagnostics, limits: Limits | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        self.diags = diags
+        self.limits = limits or Limits()
+        self.env = env if env is not None else {}
+        self.steps = 0
+        self.depth = 0
+        self.active: dict[tuple[int, str], int] = {}
+        self.stack: list[tuple[str, Span]] = []
+        self.type_cache: dict[tuple[int, str], T.Type] = {}
+        self.schema_cache: dict[int, Schema] = {}
+        self.module_docs: dict[str, Obj] = {}
+        self.module_scopes: dict[str, Scope] = {}
+        self.inputs: dict[str, Any] = {}
+        self.input_thunks: dict[str, Callable[[], Any]] = {}
+        self.input_decls: dict[str, ast.InputDecl] = {}
+        self.checked: set[int] = set()
+        self.warned: set[tuple[int, int]] = set()
+
+    # -- documents and modules ----------------------------------------------------------------
+
+    def document(self, entry: ModuleInfo) -> Obj:
+        """The document object of a module: the merge of its extends chain."""
+        if entry.key in self.module_docs:
+            return self.module_docs[entry.key]
+        chain = entry.chain()
+        doc = Obj(self, (), None, Span(entry.source, 0, 0))
+        self.module_docs[entry.key] = doc
+        layers = []
+        for m in chain:
+            layers.append(Layer(m.body, None, m, lets=m.lets, site=Span(m.source, 0, 0)))
+            self.module_scopes.setdefault(m.key, Scope(doc, m, None, m.lets))
+        doc.layers = tuple(layers)
+        for m in chain:
+            for stmt in m.checks:
+                doc._checks.append((stmt, self.module_scope(m)))
+        return doc
+
+    def module_scope(self, m: ModuleInfo) -> Scope:
+        if m.key not in self.module_scopes:
+            self.document(m)
+        return self.module_scopes[m.key]
+
+    # -- expansion ----------------------------------------------------------------------------
+
+    def expand(self, obj: Obj, stmts: tuple[ast.Stmt, ...], scope: Scope, no: int,
+               defs: dict[str, list[Def]], checks: list[tuple[ast.CheckStmt, Scope]],
+               inherited: set[str]) -> None:
+        for stmt in stmts:
+            try:
+                if isinstance(stmt, ast.Field):
+                    self._expand_field(obj, stmt, scope, no, defs, inherited)
+                elif isinstance(stmt, ast.Unset):
+                    key = self.key_text(stmt.path[0], scope)
+                    if len(stmt.path) > 1:
+                        nested = ast.Unset(stmt.path[1:], stmt.span)
+                        layer = Layer((nested,), scope, scope.module, site=stmt.span)
+                        defs.setdefault(key, []).append(
+                            Def(key, "merge", stmt, scope, no, stmt.path[0].span,
+                                body_layer=layer))
+                    else:
+                        defs.setdefault(key, []).append(
+                            Def(key, "unset", stmt, scope, no, stmt.path[0].span))
+                elif isinstance(stmt, ast.CheckStmt):
+                    checks.append((stmt, scope))
+                elif isinstance(stmt, ast.IfStmt):
+                    node: ast.IfStmt | ast.Body | None = stmt
+                    while isinstance(node, ast.IfStmt):
+                        cond = self.ev(node.cond, scope)
+                        if cond is BOTTOM:
+                            node = None
+                            break
+                        if not isinstance(cond, bool):
+                            raise err("E0302", f"condition must be a bool, not {kind_of(cond)}",
+                                      node.cond.span, label=f"this is {show(cond)}")
+                        node = node.then if cond else node.orelse
+                    if isinstance(node, ast.Body):
+                        inner = scope.child(lets=_lets(node.stmts))
+                        self.expand(obj, node.stmts, inner, no, defs, checks, inherited)
+                elif isinstance(stmt, ast.ForStmt):
+                    lets = _lets(stmt.body.stmts)
+                    for k, v in self.iterate(stmt.iterable, scope, stmt.key_var is not None):
+                        vars = {stmt.var: v}
+                        if stmt.key_var is not None:
+                            vars[stmt.key_var] = k
+                        inner = scope.child(vars=vars, lets=lets)
+                        self.expand(obj, stmt.body.stmts, inner, no, defs, checks, inherited)
+            except EvalError as e:
+                self.diags.add(e.diag)
+            except _Propagate:
+                pass
+
+    def _expand_field(self, obj: Obj, stmt: ast.Field, scope: Scope, no: int,
+                      defs: dict[str, list[Def]], inherited: set[str]) -> None:
+        first = stmt.path[0]
+        key = self.key_text(first, scope)
+        if len(stmt.path) > 1:
+            nested = attrs.evolve(stmt, path=stmt.path[1:], doc=None)
+            layer = Layer((nested,), scope, scope.module, site=stmt.span)
+            d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
+        elif stmt.op == "merge":
+            assert stmt.body is not None
+            layer = Layer(stmt.body.stmts, scope, scope.module, site=stmt.span)
+            d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
+        else:
+            d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value)
+        if key not in defs and inherited and len(key) >= 4:
+            self._near_miss(obj, key, first.span, inherited)
+        defs.setdefault(key, []).append(d)
+
+    def _near_miss(self, obj: Obj, key: str, span: Span, inherited: set[str]) -> None:
+        if obj.schema is not None and key not in obj.schema.fields:
+            return  # the closed-schema error says it better
+        cand = did_you_mean(key, (k for k in inherited if len(k) >= 4))
+        if cand is not None and (id(span.source), span.start) not in self.warned:
+            self.warned.add((id(span.source), span.start))
+            self.diags.warning(
+                "W0801", f"`{key}` is a new key, close to the inherited `{cand}`", span,
+                label="this adds a key instead of overriding one",
+                help=f"did you mean `{cand}`?")
+
+    def key_text(self, key: ast.Key, scope: Scope) -> str:
+        if key.name is not None:
+            return key.name
+        assert key.expr is not None
+        v = self.ev(key.expr, scope)
+        if isinstance(v, Secret):
+            raise err("E0302", "a secret cannot be used as a key", key.span)
+        if not isinstance(v, str):
+            raise _Propagate()
+        return v
+
+    def iterate(self, expr: ast.Expr, scope: Scope, pairs: bool) -> Iterator[tuple[Any, Any]]:
+        it = self.ev(expr, scope)
+        if it is BOTTOM:
+            return
+        if isinstance(it, tuple):
+            for i, v in enumerate(it):
+                yield i, v
+        elif isinstance(it, Obj):
+            for k in it.keys():
+                v = it.get(k)
+                if v is not ABSENT and not any(d.is_hidden for d in it.defs().get(k, ())):
+                    yield k, v
+        else:
+            raise err("E0302", f"cannot iterate over {kind_of(it)}", expr.span,
+                      label=f"this is {show(it)}", help="`for` iterates over lists and objects")
+
+    # -- field values -------------------------------------------------------------------------
+
+    def field_value(self, obj: Obj, key: str, defs: list[Def]) -> Any:
+        token = (id(obj), key)
+        top = defs[-1]
+        if token in self.active:
+            start = self.active[token]
+            chain = self.stack[start:] + [(key, top.key_span)]
+            notes = tuple(Note(f"`{name}` depends on ...", span) for name, span in chain[1:-1])
+            sites = " -> ".join(f"{name} ({span})" for name, span in chain)
+            raise err("E0205", f"reference cycle: {sites}", chain[0][1],
+                      label="this value depends on itself", notes=notes)
+        if len(self.stack) > self.limits.max_depth:
+            raise err("E0502", "evaluation is nested too deeply", top.value_span,
+                      label=f"more than {self.limits.max_depth} fields deep")
+        self.active[token] = len(self.stack)
+        self.stack.append((key, top.key_span))
+        try:
+            self._check_final(defs)
+            v = self.eval_defs(obj, key, defs, len(defs) - 1)
+            v = self.conform_field(obj, key, defs, v)
+        except EvalError as e:
+            self.diags.add(e.diag)
+            v = BOTTOM
+        except _Propagate:
+            v = BOTTOM
+        finally:
+            del self.active[token]
+            self.stack.pop()
+        obj._values[key] = v
+        return v
+
+    def _check_final(self, defs: list[Def]) -> None:
+        for i, d in enumerate(defs):
+            if d.is_final:
+                for later in defs[i + 1:]:
+                    if later.layer_no != d.layer_no or later.scope.module is not d.scope.module:
+                        self.diags.error(
+                            "E0305", f"`{d.key}` is final and cannot be changed",
+                            later.span, label="this overrides a final field",
+                            notes=(Note("declared final here", d.span),))
+                        break
+                break
+
+    def eval_defs(self, obj: Obj, key: str, defs: list[Def], i: int) -> Any:
+        if i < 0:
+            return ABSENT
+        memo = (key, i)
+        if memo in obj._partials:
+            return obj._partials[memo]
+        d = defs[i]
+        op = d.op
+        if op == "decl":
+            v = self.eval_defs(obj, key, defs, i - 1)
+        elif op == "unset":
+            v = ABSENT
+        elif op in ("set", "extends"):
+            assert d.expr is not None
+            v = self.ev(d.expr, self._super_scope(obj, key, defs, i))
+        elif op == "append":
+            assert d.expr is not None
+            base = self.eval_defs(obj, key, defs, i - 1)
+            rhs = self.ev(d.expr, self._super_scope(obj, key, defs, i))
+            v = self.append(base, rhs, d)
+        else:  # merge
+            base = self.eval_defs(obj, key, defs, i - 1)
+            assert d.body_layer is not None
+            if base is BOTTOM:
+                v = BOTTOM
+            elif base is ABSENT or base is None:
+                schema = self._field_schema(obj, key)
+                layers = schema.layers if schema is not None else ()
+                v = Obj(self, (*layers, d.body_layer), schema, d.span)
+            elif isinstance(base, Obj):
+                v = Obj(self, (*base.layers, d.body_layer), base.schema, d.span)
+            else:
+                raise err("E0302", f"cannot merge a block into {kind_of(base)} `{key}`",
+                          d.key_span, label=f"`{key}` is {show(base)} here",
+                          help=f"write `{key} = ...` to replace the value")
+        obj._partials[memo] = v
+        return v
+
+    def _super_scope(self, obj: Obj, key: str, defs: list[Def], i: int) -> Scope:
+        d = defs[i]
+        s = d.scope.child()
+        s.sup = lambda: self.eval_defs(obj, key, defs, i - 1)
+        return s
+
+    def _field_schema(self, obj: Obj, key: str) -> Schema | None:
+        for t, _ in obj.field_type(key):
+            s = T.schema_of(t)
+            if isinstance(s, Schema):
+                return s
+        return None
+
+    def append(self, base: Any, rhs: Any, d: Def) -> Any:
+        if base is BOTTOM or rhs is BOTTOM:
+            return BOTTOM
+        if base is ABSENT or base is None:
+            return rhs
+        if isinstance(base, tuple) and isinstance(rhs, tuple):
+            self._check_size(len(base) + len(rhs), d.value_span)
+            return base + rhs
+        if isinstance(base, Obj) and isinstance(rhs, Obj):
+            return Obj(self, (*base.layers, *rhs.layers), base.schema, d.span)
+        raise err("E0302", f"`+=` needs two lists or two objects, got {kind_of(base)} and "
+                  f"{kind_of(rhs)}", d.value_span)
+
+    # -- types ----------------------------------------------------------------------------------
+
+    def resolve_type(self, texpr: ast.TypeExpr, module: ModuleInfo) -> T.Type:
+        key = (id(texpr), module.key)
+        cached = self.type_cache.get(key)
+        if cached is None:
+            cached = self._resolve_type(texpr, module)
+            self.type_cache[key] = cached
+        return cached
+
+    def _resolve_type(self, t: ast.TypeExpr, module: ModuleInfo) -> T.Type:
+        if isinstance(t, ast.LiteralType):
+            return T.Lit(t.value)
+        if isinstance(t, ast.NullType):
+            return T.Prim("null")
+        if isinstance(t, ast.OptionalType):
+            return T.Opt(self.resolve_type(t.inner, module))
+        if isinstance(t, ast.UnionType):
+            return T.UnionT(tuple(self.resolve_type(o, module) for o in t.options))
+        path = t.path
+        if len(path) == 1 and path[0] in ("list", "map"):
+            want = 1 if path[0] == "list" else 2
+            if len(t.args) != want:
+                self.diags.error("E0203", f"`{path[0]}` takes {want} type argument"
+                                 f"{'s' if want > 1 else ''}", t.span)
+                return T.ANY
+            args = [self.resolve_type(a, module) for a in t.args]
+            return T.ListT(args[0]) if want == 1 else T.MapT(args[0], args[1])
+        if len(path) == 1 and path[0] in T.PRIMITIVES:
+            if t.args:
+                self.diags.error("E0203", f"`{path[0]}` takes no type arguments", t.span)
+            return T.Prim(path[0])
+        found = self.lookup_type(path, module, t.span)
+        return found if found is not None else T.ANY
+
+    def lookup_type(self, path: tuple[str, ...], module: ModuleInfo, span: Span) -> T.Type | None:
+        m: ModuleInfo | None = module
+        name = path[0]
+        if len(path) == 2:
+            target = self._find_import(module, path[0])
+            if target is None:
+                self.diags.error("E0203", f"unknown type `{'.'.join(path)}`", span,
+                                 label=f"no import named `{path[0]}`")
+                return None
+            m, name = target, path[1]
+            chain = [target]
+        else:
+            chain = module.chain()[::-1]
+        for mod in chain:
+            if name in mod.types:
+                decl = mod.types[name]
+                # Guard against `type A = B; type B = A`.
+                key = (id(decl), "alias")
+                if key in self.type_cache:
+                    return self.type_cache[key]
+                self.type_cache[key] = T.ANY
+                inner = self.resolve_type(decl.type, mod)
+                if decl.where is not None:
+                    inner = T.Refined(inner, decl.where, mod, name, decl.name_span)
+                result: T.Type = T.Alias(name, inner, decl.name_span)
+                self.type_cache[key] = result
+                return result
+            if name in mod.schemas:
+                return T.SchemaT(self.schema(mod.schemas[name], mod), name)
+        known = [n for mod in chain for n in (*mod.types, *mod.schemas)]
+        hint = did_you_mean(name, [*known, *T.PRIMITIVES, "list", "map"])
+        self.diags.error("E0203", f"unknown type `{'.'.join(path)}`", span,
+                         help=f"did you mean `{hint}`?" if hint else None)
+        _ = m
+        return None
+
+    def _find_import(self, module: ModuleInfo, alias: str) -> ModuleInfo | None:
+        for mod in module.chain()[::-1]:
+            if alias in mod.imports:
+                return mod.imports[alias]
+        return None
+
+    def schema(self, decl: ast.SchemaDecl, module: ModuleInfo) -> Schema:
+        cached = self.schema_cache.get(id(decl))
+        if cached is not None:
+            return cached
+        parent: Schema | None = None
+        if decl.parent is not None:
+            pt = self.lookup_type(decl.parent, module, decl.parent_span or decl.span)
+            ps = T.schema_of(pt) if pt is not None else None
+            if isinstance(ps, Schema):
+                parent = ps
+            elif pt is not None:
+                self.diags.error("E0203", f"`{'.'.join(decl.parent)}` is not a schema",
+                                 decl.parent_span or decl.span)
+        s = Schema(decl.name, decl, module, parent)
+        self.schema_cache[id(decl)] = s
+        layer = Layer(decl.body.stmts, self.module_scope(module), module, schema=s,
+                      site=decl.span)
+        s.layers = (*(parent.layers if parent else ()), layer)
+        return s
+
+    def conform_field(self, obj: Obj, key: str, defs: list[Def], v: Any) -> Any:
+        if v is BOTTOM or v is ABSENT:
+            return v
+        types = obj.field_type(key)
+        top = defs[-1]
+        for t, decl_span in types:
+            v = self.conform(v, t, top.value_span, decl_span)
+            if v is BOTTOM:
+                return v
+        for d in defs:
+            st = d.stmt
+            if isinstance(st, ast.Field) and st.where is not None:
+                self.check_where(v, st.where, d.scope.module, None, top.value_span, st.span)
+        sf = obj.schema.fields.get(key) if obj.schema is not None else None
+        if sf is not None and sf.where is not None and obj.schema is not None:
+            if not any(d.stmt is sf for d in defs):
+                self.check_where(v, sf.where, obj.schema.module, None, top.value_span,
+                                 sf.span)
+        return v
+
+    def conform(self, v: Any, t: T.Type, span: Span, decl_span: Span | None,
+                from_text: bool = False) -> Any:
+        """Check ``v`` against ``t``, returning it converted (int to float, string to
+        secret, an object re-based on its schema); raises EvalError at ``span``."""
+        problem = self._conform(v, t, span, from_text)
+        if isinstance(problem, _Mismatch):
+            notes: tuple[Note, ...] = ()
+            named = _named(t)
+            if named is not None and named[1] is not None:
+                notes = (Note(f"`{named[0]}` is defined here", named[1]),)
+            elif decl_span is not None:
+                notes = (Note("the type is declared here", decl_span),)
+            raise err("E0302", f"expected {t.show()}, found {kind_of(problem.value)} "
+                      f"{show(problem.value)}" if problem.message is None else problem.message,
+                      span, label=problem.label or f"this is {kind_of(problem.value)}",
+                      notes=notes)
+        return problem.value if isinstance(problem, _Ok) else problem
+
+    def _conform(self, v: Any, t: T.Type, span: Span, from_text: bool) -> Any:
+        if v is BOTTOM:
+            return _Ok(v)
+        if isinstance(t, T.Alias):
+            return self._conform(v, t.target, span, from_text)
+        if isinstance(t, T.Prim):
+            return self._conform_prim(v, t.name, from_text)
+        if isinstance(t, T.Lit):
+            if v == t.value and type(v) is type(t.value):
+                return _Ok(v)
+            return _Mismatch(v)
+        if isinstance(t, T.Opt):
+            if v is None or v is ABSENT:
+                return _Ok(v)
+            return self._conform(v, t.inner, span, from_text)
+        if isinstance(t, T.UnionT):
+            for o in t.options:
+                r = self._conform(v, o, span, from_text)
+                if isinstance(r, _Ok):
+                    return r
+            return _Mismatch(v)
+        if isinstance(t, T.ListT):
+            if not isinstance(v, tuple):
+                return _Mismatch(v)
+            out = []
+            for i, x in enumerate(v):
+                r = self._conform(x, t.elem, span, from_text)
+                if isinstance(r, _Mismatch):
+                    return _Mismatch(v, f"item {i} of the list: expected {t.elem.show()}, "
+                                     f"found {kind_of(r.value)} {show(r.value)}")
+                out.append(r.value)
+            return _Ok(tuple(out))
+        if isinstance(t, T.MapT):
+            if not isinstance(v, Obj):
+                return _Mismatch(v)
+            for k in v.keys():
+                kr = self._conform(k, t.key, span, from_text)
+                if isinstance(kr, _Mismatch):
+                    return _Mismatch(v, f"key `{k}`: expected {t.key.show()}")
+                x = v.get(k)
+                if x is ABSENT:
+                    continue
+                r = self._conform(x, t.value, span, from_text)
+                if isinstance(r, _Mismatch):
+                    return _Mismatch(v, f"`{k}`: expected {t.value.show()}, found "
+                                     f"{kind_of(r.value)} {show(r.value)}")
+            return _Ok(v)
+        if isinstance(t, T.Refined):
+            r = self._conform(v, t.base, span, from_text)
+            if isinstance(r, _Mismatch):
+                return r
+            self.check_where(r.value, t.where, t.module, t.name, span, t.decl_span)
+            return r
+        if isinstance(t, T.SchemaT):
+            s = t.schema
+            assert isinstance(s, Schema)
+            if not isinstance(v, Obj):
+                return _Mismatch(v)
+            if v.schema is not None and v.schema.is_a(s):
+                return _Ok(v)
+            return _Ok(Obj(self, (*s.layers, *v.layers), s, v.site))
+        return _Ok(v)
+
+    def _conform_prim(self, v: Any, name: str, from_text: bool) -> Any:
+        if name == "any":
+            return _Ok(v)
+        if name == "null":
+            return _Ok(v) if v is None else _Mismatch(v)
+        if name == "bool":
+            if isinstance(v, bool):
+                return _Ok(v)
+            if from_text and v in ("true", "false"):
+                return _Ok(v == "true")
+            return _Mismatch(v)
+        if name == "int":
+            if isinstance(v, int) and not isinstance(v, bool):
+                return _Ok(v)
+            if from_text and isinstance(v, str):
+                try:
+                    n = int(v.replace("_", ""), 0)
+                except ValueError:
+                    return _Mismatch(v)
+                if INT_MIN <= n <= INT_MAX:
+                    return _Ok(n)
+            return _Mismatch(v)
+        if name == "float":
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return _Ok(float(v))
+            if from_text and isinstance(v, str):
+                try:
+                    f = float(v)
+                except ValueError:
+                    return _Mismatch(v)
+                if math.isfinite(f):
+                    return _Ok(f)
+            return _Mismatch(v)
+        if name == "string":
+            return _Ok(v) if isinstance(v, str) else _Mismatch(v)
+        if name == "secret":
+            if isinstance(v, Secret):
+                return _Ok(v)
+            if isinstance(v, str):
+                return _Ok(Secret(v))
+            return _Mismatch(v)
+        if name == "duration":
+            if isinstance(v, Duration):
+                return _Ok(v)
+            if from_text and isinstance(v, str):
+                from cfglang.values import parse_duration
+
+                try:
+                    return _Ok(parse_duration(v))
+                except ValueError:
+                    return _Mismatch(v)
+            return _Mismatch(v)
+        if name == "size":
+            if isinstance(v, Size):
+                return _Ok(v)
+            if from_text and isinstance(v, str):
+                from cfglang.values import parse_size
+
+                try:
+                    return _Ok(parse_size(v))
+                except ValueError:
+                    return _Mismatch(v)
+            return _Mismatch(v)
+        return _Ok(v)
+
+    def check_where(self, v: Any, where: ast.Expr, module: ModuleInfo, name: str | None,
+                    span: Span, decl_span: Span | None) -> None:
+        scope = Scope(None, module, self.module_scope(module))
+        scope.self_value = v
+        ok = self.ev(where, scope)
+        if ok is BOTTOM:
+            raise _Propagate()
+        if ok is not True:
+            what = f"a valid {name}" if name else "allowed here"
+            notes = (Note(f"`{name}` is defined here" if name else "the constraint is here",
+                          decl_span),) if decl_span is not None else ()
+            raise err("E0301", f"{show(v)} is not {what}", span,
+                      label=f"constraint `{where.span.text()}` is false", notes=notes)
+
+    # -- expressions ----------------------------------------------------------------------------
+
+    def ev(self, e: ast.Expr, scope: Scope) -> Any:
+        self.steps += 1
+        if self.steps > self.limits.max_steps:
+            self.steps = -(10**12)  # report once, then let evaluation unwind
+            raise err("E0502", f"evaluation took more than {self.limits.max_steps} steps",
+                      e.span, label="stopped here")
+        self.depth += 1
+        try:
+            if self.depth > self.limits.max_depth:
+                raise err("E0502", "evaluation is nested too deeply", e.span,
+                          label=f"more than {self.limits.max_depth} levels")
+            return _DISPATCH[type(e)](self, e, scope)
+        finally:
+            self.depth -= 1
+
+    def _literal(self, e: ast.Literal, scope: Scope) -> Any:
+        return e.value
+
+    def _str(self, e: ast.Str, scope: Scope) -> Any:
+        if len(e.parts) == 1 and isinstance(e.parts[0], str):
+            return e.parts[0]
+        out: list[str] = []
+        secret = False
+        size = 0
+        for p in e.parts:
+            if isinstance(p, str):
+                out.append(p)
+                size += len(p)
+                continue
+            v = self.ev(p, scope)
+            if v is BOTTOM:
+                raise _Propagate()
+            if v is ABSENT:
+                raise err("E0201", "substituted field has no value", p.span)
+            if isinstance(v, (tuple, Obj)):
+                raise err("E0302", f"cannot substitute {'a list' if isinstance(v, tuple) else 'an object'} "
+                          "into a string", p.span, label=f"this is {show(v)}",
+                          help="substitute a scalar, or use `join(list, \", \")`")
+            if isinstance(v, Secret):
+                secret = True
+            text = render_scalar(v)
+            size += len(text)
+            if size > self.limits.max_string:
+                raise err("E0502", "string is too long", e.span,
+                          label=f"longer than {self.limits.max_string} characters")
+            out.append(text)
+        s = "".join(out)
+        return Secret(s) if secret else s
+
+    def _name(self, e: ast.Name, scope: Scope) -> Any:
+        name = e.name
+        s: Scope | None = scope
+        while s is not None:
+            if name in s.vars:
+                return s.vars[name]
+            if name in s.lets:
+                return self._let(s, name)
+            obj = s.obj
+            if obj is not None:
+                if obj._expanding:
+                    defs = obj._defs or {}
+                    if name in defs:
+                        return self._value_or_missing(obj, name, e.span)
+                elif obj.has(name):
+                    return self._value_or_missing(obj, name, e.span)
+            s = s.parent
+        return self._global(name, scope.module, e.span, scope)
+
+    def _value_or_missing(self, obj: Obj, name: str, span: Span) -> Any:
+        v = obj.get(name)
+        if v is ABSENT:
+            raise err("E0201", f"`{name}` has no value", span,
+                      label="this field is declared but never set")
+        return v
+
+    def _let(self, s: Scope, name: str) -> Any:
+        if name in s.let_cache:
+            v = s.let_cache[name]
+            if v is _IN_PROGRESS:
+                decl = s.lets[name]
+                raise err("E0205", f"reference cycle: let `{name}` depends on itself",
+                          decl.name_span)
+            return v
+        decl = s.lets[name]
+        s.let_cache[name] = _IN_PROGRESS
+        try:
+            v = self.ev(decl.value, s)
+            if decl.type is not None and v is not BOTTOM:
+                v = self.conform(v, self.resolve_type(decl.type, s.module), decl.value.span,
+                                 decl.type.span)
+        except EvalError as ex:
+            self.diags.add(ex.diag)
+            v = BOTTOM
+        except _Propagate:
+            v = BOTTOM
+        s.let_cache[name] = v
+        return v
+
+    def _global(self, name: str, module: ModuleInfo, span: Span, scope: Scope) -> Any:
+        for mod in module.chain()[::-1]:
+            if name in mod.imports:
+                target = mod.imports[name]
+                if target is None:
+                    raise _Propagate()
+                return ModuleValue(target)
+            if name in mod.templates:
+                return TemplateValue(mod.templates[name], mod)
+            if name in mod.inputs or name in self.input_decls:
+                return self.input_value(name, span)
+        if name in self.input_thunks:
+            return self.input_value(name, span)
+        from cfglang.eval.builtins import BUILTINS
+
+        if name in BUILTINS:
+            return Builtin(name)
+        for mod in module.chain()[::-1]:
+            if name in mod.schemas or name in mod.types:
+                raise err("E0302", f"`{name}` is a type, not a value", span,
+                          help="types are used after `:` or in `schema ... extends`")
+        raise err("E0201", f"unknown name `{name}`", span, label="not found in this scope",
+                  help=_hint(name, self._visible(scope, module)))
+
+    def _visible(self, scope: Scope, module: ModuleInfo) -> list[str]:
+        names: list[str] = []
+        s: Scope | None = scope
+        while s is not None:
+            names += list(s.vars) + list(s.lets)
+            if s.obj is not None and not s.obj._expanding:
+                names += s.obj.keys()
+            s = s.parent
+        for mod in module.chain():
+            names += [*mod.imports, *mod.templates, *mod.inputs]
+        return names
+
+    def input_value(self, name: str, span: Span) -> Any:
+        if name in self.inputs:
+            v = self.inputs[name]
+        elif name in self.input_thunks:
+            v = self.inputs[name] = _IN_PROGRESS
+            try:
+                v = self.input_thunks[name]()
+            except EvalError as ex:
+                self.diags.add(ex.diag)
+                v = BOTTOM
+            except _Propagate:
+                v = BOTTOM
+            self.inputs[name] = v
+        else:
+            raise err("E0201", f"unknown input `{name}`", span)
+        if v is _IN_PROGRESS:
+            raise err("E0205", f"reference cycle: input `{name}` depends on itself", span)
+        if v is BOTTOM:
+            raise _Propagate()
+        return v
+
+    def _self(self, e: ast.SelfRef, scope: Scope) -> Any:
+        s: Scope | None = scope
+        while s is not None:
+            if s.self_value is not ABSENT:
+                return s.self_value
+            if s.obj is not None:
+                return s.obj
+            s = s.parent
+        raise err("E0201", "`self` is not inside an object", e.span)
+
+    def _super(self, e: ast.SuperRef, scope: Scope) -> Any:
+        s: Scope | None = scope
+        while s is not None:
+            if s.sup is not None:
+                v = s.sup()
+                if v is ABSENT:
+                    raise err("E0208", "`super` has no inherited value here", e.span,
+                              label="nothing was defined before this")
+                if v is BOTTOM:
+                    raise _Propagate()
+                return v
+            s = s.parent
+        raise err("E0208", "`super` is only meaningful in a field definition", e.span)
+
+    def _getattr(self, e: ast.GetAttr, scope: Scope) -> Any:
+        base = self.ev(e.obj, scope)
+        return self.attr(base, e.name, e.name_span)
+
+    def attr(self, base: Any, name: str, span: Span) -> Any:
+        if base is BOTTOM:
+            raise _Propagate()
+        if isinstance(base, Obj):
+            v = base.get(name)
+            if v is ABSENT:
+                if base.has(name):
+                    raise err("E0201", f"`{name}` has no value", span,
+                              label="this field is declared but never set")
+                raise err("E0201", f"no field `{name}`", span, label="not in this object",
+                          help=_hint(name, base.keys()))
+            if v is BOTTOM:
+                raise _Propagate()
+            return v
+        if isinstance(base, ModuleValue):
+            m = base.info
+            if name in m.lets:
+                return self._let(self.module_scope(m), name)
+            if name in m.templates:
+                return TemplateValue(m.templates[name], m)
+            if name in m.schemas or name in m.types:
+                raise err("E0302", f"`{name}` is a type, not a value", span)
+            doc = self.document(m)
+            if doc.has(name):
+                return self.attr(doc, name, span)
+            raise err("E0201", f"module `{m.source.path}` has no `{name}`", span,
+                      help=_hint(name, [*m.lets, *m.templates, *m.schemas, *m.types,
+                                        *doc.keys()]))
+        raise err("E0302", f"{kind_of(base)} has no fields", span,
+                  label=f"`.{name}` on {show(base)}")
+
+    def _getitem(self, e: ast.GetItem, scope: Scope) -> Any:
+        base = self.ev(e.obj, scope)
+        idx = self.ev(e.index, scope)
+        if base is BOTTOM or idx is BOTTOM:
+            raise _Propagate()
+        if isinstance(base, tuple):
+            if not isinstance(idx, int) or isinstance(idx, bool):
+                raise err("E0302", f"list index must be an int, not {kind_of(idx)}", e.index.span)
+            if not -len(base) <= idx < len(base):
+                raise err("E0501", f"index {idx} is out of range", e.index.span,
+                          label=f"the list has {len(base)} items")
+            return base[idx]
+        if isinstance(base, Obj):
+            if not isinstance(idx, str):
+                raise err("E0302", f"object key must be a string, not {kind_of(idx)}",
+                          e.index.span)
+            return self.attr(base, idx, e.index.span)
+        if isinstance(base, str):
+            if not isinstance(idx, int) or not -len(base) <= idx < len(base):
+                raise err("E0501", "string index out of range", e.index.span)
+            return base[idx]
+        raise err("E0302", f"cannot index {kind_of(base)}", e.span)
+
+    def _call(self, e: ast.Call, scope: Scope) -> Any:
+        f = self.ev(e.func, scope)
+        if isinstance(f, Builtin):
+            from cfglang.eval.builtins import call_builtin
+
+            if any(a.name is not None for a in e.args):
+                raise err("E0207", f"`{f.name}` takes no named arguments", e.span)
+            args = [self.ev(a.value, scope) for a in e.args]
+            if any(a is BOTTOM for a in args):
+                raise _Propagate()
+            return call_builtin(self, f.name, args, e)
+        if isinstance(f, TemplateValue):
+            return self.instantiate(f, e, scope)
+        raise err("E0206", f"{kind_of(f)} is not callable", e.func.span,
+                  help="only builtins and templates can be called")
+
+    def instantiate(self, t: TemplateValue, e: ast.Call, scope: Scope) -> Obj:
+        decl = t.decl
+        params = {p.name: p for p in decl.params}
+        values: dict[str, Any] = {}
+        positional = [a for a in e.args if a.name is None]
+        if len(positional) > len(decl.params):
+            raise err("E0207", f"`{decl.name}` takes {len(decl.params)} arguments, "
+                      f"got {len(positional)}", e.span)
+        for p, a in zip(decl.params, positional, strict=False):
+            values[p.name] = (self.ev(a.value, scope), a.value.span)
+        for a in e.args:
+            if a.name is None:
+                continue
+            if a.name not in params:
+                raise err("E0207", f"`{decl.name}` has no parameter `{a.name}`", a.span,
+                          help=_hint(a.name, params))
+            if a.name in values:
+                raise err("E0207", f"parameter `{a.name}` is given twice", a.span)
+            values[a.name] = (self.ev(a.value, scope), a.value.span)
+        mscope = self.module_scope(t.module)
+        vars: dict[str, Any] = {}
+        for p in decl.params:
+            if p.name in values:
+                v, span = values[p.name]
+            elif p.default is not None:
+                v, span = self.ev(p.default, mscope), p.default.span
+            else:
+                raise err("E0207", f"`{decl.name}` needs the parameter `{p.name}`", e.span,
+                          notes=(Note("the parameter is declared here", p.span),))
+            if v is BOTTOM:
+                raise _Propagate()
+            if p.type is not None:
+                v = self.conform(v, self.resolve_type(p.type, t.module), span, p.span)
+            vars[p.name] = v
+        schema: Schema | None = None
+        if decl.type is not None:
+            s = T.schema_of(self.resolve_type(decl.type, t.module))
+            schema = s if isinstance(s, Schema) else None
+        layer = Layer(decl.body.stmts, mscope, t.module, vars=vars, site=decl.span)
+        return Obj(self, (*(schema.layers if schema else ()), layer), schema, e.span)
+
+    def _binary(self, e: ast.Binary, scope: Scope) -> Any:
+        from cfglang.eval.operators import binary
+
+        op = e.op
+        if op == "&&" or op == "||":
+            left = self.ev(e.left, scope)
+            if left is BOTTOM:
+                raise _Propagate()
+            if not isinstance(left, bool):
+                raise err("E0302", f"`{op}` needs bool operands, found {kind_of(left)}",
+                          e.left.span, label=f"this is {show(left)}")
+            if (op == "&&" and not left) or (op == "||" and left):
+                return left
+            right = self.ev(e.right, scope)
+            if right is BOTTOM:
+                raise _Propagate()
+            if not isinstance(right, bool):
+                raise err("E0302", f"`{op}` needs bool operands, found {kind_of(right)}",
+                          e.right.span, label=f"this is {show(right)}")
+            return right
+        left = self.ev(e.left, scope)
+        right = self.ev(e.right, scope)
+        if left is BOTTOM or right is BOTTOM:
+            raise _Propagate()
+        return binary(self, op, left, right, e)
+
+    def _unary(self, e: ast.Unary, scope: Scope) -> Any:
+        v = self.ev(e.operand, scope)
+        if v is BOTTOM:
+            raise _Propagate()
+        if e.op == "!":
+            if not isinstance(v, bool):
+                raise err("E0302", f"`!` needs a bool, found {kind_of(v)}", e.operand.span)
+            return not v
+        if isinstance(v, bool) or not isinstance(v, (int, float, Duration, Size)):
+            raise err("E0302", f"`{e.op}` needs a number, found {kind_of(v)}", e.operand.span)
+        if e.op == "+":
+            return v
+        if isinstance(v, Duration):
+            return Duration(-v.millis)
+        if isinstance(v, Size):
+            return Size(-v.bytes)
+        if isinstance(v, int) and -v > INT_MAX:
+            raise err("E0503", "integer overflow", e.span)
+        return -v
+
+    def _if(self, e: ast.IfExpr, scope: Scope) -> Any:
+        c = self.ev(e.cond, scope)
+        if c is BOTTOM:
+            raise _Propagate()
+        if not isinstance(c, bool):
+            raise err("E0302", f"condition must be a bool, not {kind_of(c)}", e.cond.span)
+        return self.ev(e.then if c else e.orelse, scope)
+
+    def _list(self, e: ast.ListLit, scope: Scope) -> Any:
+        self._check_size(len(e.items), e.span)
+        return tuple(self.ev(x, scope) for x in e.items)
+
+    def _check_size(self, n: int, span: Span) -> None:
+        if n > self.limits.max_collection:
+            raise err("E0502", f"collection has more than {self.limits.max_collection} items",
+                      span)
+
+    def _comprehension(self, e: ast.Comprehension, scope: Scope) -> Any:
+        out = []
+        for k, v in self.iterate(e.iterable, scope, e.key_var is not None):
+            vars = {e.var: v}
+            if e.key_var is not None:
+                vars[e.key_var] = k
+            inner = scope.child(vars=vars)
+            if e.cond is not None:
+                c = self.ev(e.cond, inner)
+                if c is BOTTOM:
+                    raise _Propagate()
+                if not isinstance(c, bool):
+                    raise err("E0302", f"condition must be a bool, not {kind_of(c)}",
+                              e.cond.span)
+                if not c:
+                    continue
+            out.append(self.ev(e.elem, inner))
+            self._check_size(len(out), e.span)
+        return tuple(out)
+
+    def _object(self, e: ast.ObjectLit, scope: Scope) -> Any:
+        return Obj(self, (Layer(e.body.stmts, scope, scope.module, site=e.span),), None, e.span)
+
+    def _refine(self, e: ast.Refine, scope: Scope) -> Any:
+        base = self.ev(e.base, scope)
+        if base is BOTTOM:
+            raise _Propagate()
+        if not isinstance(base, Obj):
+            raise err("E0302", f"only objects can be extended, not {kind_of(base)}",
+                      e.base.span, label=f"this is {show(base)}")
+        layer = Layer(e.body.stmts, scope, scope.module, site=e.body.span)
+        return Obj(self, (*base.layers, layer), base.schema, e.span)
+
+
+class _Ok:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Mismatch:
+    __slots__ = ("label", "message", "value")
+
+    def __init__(self, value: Any, message: str | None = None, label: str | None = None) -> None:
+        self.value = value
+        self.message = message
+        self.label = label
+
+
+_IN_PROGRESS = object()
+
+
+def _named(t: T.Type) -> tuple[str, Span | None] | None:
+    if isinstance(t, T.Alias):
+        return t.name, t.decl_span
+    if isinstance(t, T.SchemaT):
+        s = t.schema
+        return (t.name, s.decl.name_span) if isinstance(s, Schema) else None
+    if isinstance(t, T.Opt):
+        return _named(t.inner)
+    return None
+
+
+def _hint(name: str, candidates: Any) -> str | None:
+    best = did_you_mean(name, candidates)
+    return f"did you mean `{best}`?" if best else None
+
+
+def _lets(stmts: tuple[ast.Stmt, ...]) -> dict[str, ast.LetDecl]:
+    return {s.name: s for s in stmts if isinstance(s, ast.LetDecl)}
+
+
+_DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
+    ast.Literal: Evaluator._literal,
+    ast.Str: Evaluator._str,
+    ast.Name: Evaluator._name,
+    ast.SelfRef: Evaluator._self,
+    ast.SuperRef: Evaluator._super,
+    ast.GetAttr: Evaluator._getattr,
+    ast.GetItem: Evaluator._getitem,
+    ast.Call: Evaluator._call,
+    ast.Binary: Evaluator._binary,
+    ast.Unary: Evaluator._unary,
+    ast.IfExpr: Evaluator._if,
+    ast.ListLit: Evaluator._list,
+    ast.Comprehension: Evaluator._comprehension,
+    ast.ObjectLit: Evaluator._object,
+    ast.Refine: Evaluator._refine,
+}

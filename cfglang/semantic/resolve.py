@@ -1,0 +1,325 @@
+"""The resolver: loads the module graph of an entry file.
+
+Algorithm: depth-first from the entry module. Each module is read through a `Loader`
+(so the compiler never knows whether bytes come from disk, git or memory), parsed once
+(memoised by resolved path), and its header sorted into tables: imports, `extends`,
+inputs, lets, types, schemas, templates, outputs, checks and the field statements that
+form the document. A stack of modules being loaded detects import/extends cycles and
+reports the whole chain. Paths are sandboxed to the project root plus `--allow-path`
+directories. Name lookup itself is late-bound and happens in the evaluator; this phase
+only reports what is wrong with the module graph and with declarations (duplicates,
+misplaced declarations).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Protocol
+
+import attrs
+
+from cfglang.diagnostics import Diagnostics, Note
+from cfglang.source import SourceFile, Span
+from cfglang.syntax import ast
+
+
+class Loader(Protocol):
+    """Where module text comes from. ``read`` raises OSError when a path cannot be read."""
+
+    def read(self, path: str) -> str: ...
+
+    def exists(self, path: str) -> bool: ...
+
+
+class FileLoader:
+    """Reads modules from the working tree."""
+
+    def read(self, path: str) -> str:
+        with open(path, encoding="utf-8") as f:
+            return f.read()
+
+    def exists(self, path: str) -> bool:
+        return os.path.isfile(path)
+
+
+@attrs.define
+class MemoryLoader:
+    """Reads modules from a dict of path -> text, falling back to another loader."""
+
+    files: dict[str, str]
+    fallback: Loader | None = None
+
+    def read(self, path: str) -> str:
+        if path in self.files:
+            return self.files[path]
+        if self.fallback is not None:
+            return self.fallback.read(path)
+        raise FileNotFoundError(path)
+
+    def exists(self, path: str) -> bool:
+        return path in self.files or (self.fallback is not None and self.fallback.exists(path))
+
+
+def stdlib_dir() -> Path:
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here / "_data" / "stdlib", here.parent / "stdlib"):
+        if (cand / "std").is_dir():
+            return cand
+    return here.parent / "stdlib"
+
+
+@attrs.define(eq=False)
+class ModuleInfo:
+    """One loaded module and its sorted declarations."""
+
+    key: str
+    source: SourceFile
+    ast: ast.Module
+    parent: ModuleInfo | None = None
+    extends_decl: ast.ExtendsDecl | None = None
+    imports: dict[str, ModuleInfo | None] = attrs.Factory(dict)
+    import_decls: dict[str, ast.Import] = attrs.Factory(dict)
+    lets: dict[str, ast.LetDecl] = attrs.Factory(dict)
+    inputs: dict[str, ast.InputDecl] = attrs.Factory(dict)
+    types: dict[str, ast.TypeDecl] = attrs.Factory(dict)
+    schemas: dict[str, ast.SchemaDecl] = attrs.Factory(dict)
+    templates: dict[str, ast.TemplateDecl] = attrs.Factory(dict)
+    outputs: list[ast.OutputDecl] = attrs.Factory(list)
+    checks: list[ast.CheckStmt] = attrs.Factory(list)
+    body: list[ast.Stmt] = attrs.Factory(list)
+
+    def chain(self) -> list[ModuleInfo]:
+        """Base first, this module last."""
+        out: list[ModuleInfo] = []
+        m: ModuleInfo | None = self
+        while m is not None:
+            out.append(m)
+            m = m.parent
+        return out[::-1]
+
+    def declared_names(self) -> list[str]:
+        return [*self.lets, *self.inputs, *self.imports, *self.types, *self.schemas,
+                *self.templates]
+
+
+@attrs.define
+class Resolver:
+    """Loads modules; one instance per compilation (it memoises parsed modules)."""
+
+    loader: Loader
+    root: str
+    diags: Diagnostics
+    allow_paths: tuple[str, ...] = ()
+    modules: dict[str, ModuleInfo] = attrs.Factory(dict)
+    _stack: list[tuple[str, Span | None]] = attrs.Factory(list)
+    _failed: set[str] = attrs.Factory(set)
+
+    def display(self, path: str) -> str:
+        std = str(stdlib_dir())
+        if path.startswith(std + os.sep):
+            return os.path.relpath(path, std).replace(os.sep, "/")
+        try:
+            rel = os.path.relpath(path, self.root)
+        except ValueError:
+            return path
+        return rel.replace(os.sep, "/") if not rel.startswith("..") else path
+
+    def load_entry(self, path: str, text: str | None = None) -> ModuleInfo | None:
+        real = os.path.abspath(path)
+        if text is not None:
+            source = SourceFile(self.display(real), text, real)
+            return self._load_source(real, source, None)
+        return self._load(real, None)
+
+    def _inside(self, path: str) -> bool:
+        std = str(stdlib_dir())
+        for base in (self.root, std, *self.allow_paths):
+            base = os.path.abspath(base)
+            if path == base or path.startswith(base.rstrip(os.sep) + os.sep):
+                return True
+        return False
+
+    def resolve_path(self, importer: ModuleInfo, spec: str, span: Span) -> str | None:
+        if spec.startswith("std/"):
+            rel = spec if spec.endswith(".cfl") else spec + ".cfl"
+            path = str(stdlib_dir() / rel)
+            if not self.loader.exists(path) and not os.path.isfile(path):
+                self.diags.error("E0101", f"no standard library module `{spec}`", span,
+                                 label="not in the standard library")
+                return None
+            return path
+        base = os.path.dirname(importer.source.real_path or os.path.join(self.root, "x"))
+        path = os.path.normpath(os.path.join(base, spec))
+        if not path.endswith(".cfl") and not self.loader.exists(path):
+            path += ".cfl"
+        if not self._inside(path):
+            self.diags.error("E0103", f"`{spec}` is outside the project root", span,
+                             label="this path leaves the project",
+                             help="pass `--allow-path DIR` to allow another directory")
+            return None
+        return path
+
+    def _load(self, path: str, site: Span | None) -> ModuleInfo | None:
+        if path in self.modules:
+            return self.modules[path]
+        if path in self._failed:
+            return None
+        try:
+            text = self.loader.read(path)
+        except IsADirectoryError:
+            self._fail(path, site, "is a directory, not a module")
+            return None
+        except (OSError, UnicodeDecodeError) as e:
+            reason = "does not exist" if isinstance(e, FileNotFoundError) else (
+                "is not valid UTF-8" if isinstance(e, UnicodeDecodeError) else "cannot be read")
+            self._fail(path, site, reason)
+            return None
+        source = SourceFile(self.display(path), text, path)
+        return self._load_source(path, source, site)
+
+    def _fail(self, path: str, site: Span | None, reason: str) -> None:
+        self._failed.add(path)
+        code = "E0101" if site is not None else "E0702"
+        self.diags.error(code, f"`{self.display(path)}` {reason}", site,
+                         label="imported here" if site else None)
+
+    def _load_source(self, path: str, source: SourceFile, site: Span | None) -> ModuleInfo | None:
+        from cfglang.syntax.parser import parse_module
+
+        tree, errs = parse_module(source)
+        self.diags.extend(errs)
+        if tree is None:
+            self._failed.add(path)
+            return None
+        info = ModuleInfo(path, source, tree)
+        self.modules[path] = info
+        self._stack.append((path, site))
+        try:
+            self._sort(info)
+        finally:
+            self._stack.pop()
+        return info
+
+    def _enter(self, info: ModuleInfo, spec: str, span: Span) -> ModuleInfo | None:
+        path = self.resolve_path(info, spec, span)
+        if path is None:
+            return None
+        for i, (p, _) in enumerate(self._stack):
+            if p == path:
+                chain = [self.display(q) for q, _ in self._stack[i:]] + [self.display(path)]
+                notes = tuple(Note(f"`{self.display(q)}` is imported here", s)
+                              for q, s in self._stack[i + 1:] if s is not None)
+                self.diags.error("E0102", "import cycle: " + " -> ".join(chain), span,
+                                 label="this closes the cycle", notes=notes)
+                return None
+        if path in self.modules:
+            return self.modules[path]
+        return self._load(path, span)
+
+    def _sort(self, info: ModuleInfo) -> None:
+        seen: dict[str, Span] = {}
+
+        def declare(name: str, span: Span) -> bool:
+            if name in seen:
+                self.diags.error("E0204", f"`{name}` is declared twice", span,
+                                 notes=(Note("first declared here", seen[name]),))
+                return False
+            seen[name] = span
+            return True
+
+        for stmt in info.ast.body.stmts:
+            if isinstance(stmt, ast.ExtendsDecl):
+                if info.extends_decl is not None:
+                    self.diags.error("E0104", "a module can extend only one module", stmt.span,
+                                     notes=(Note("first extends here",
+                                                 info.extends_decl.span),))
+                    continue
+                info.extends_decl = stmt
+                info.parent = self._enter(info, stmt.path, stmt.path_span)
+            elif isinstance(stmt, ast.Import):
+                if declare(stmt.alias, stmt.span):
+                    info.import_decls[stmt.alias] = stmt
+                    info.imports[stmt.alias] = self._enter(info, stmt.path, stmt.path_span)
+            elif isinstance(stmt, ast.InputDecl):
+                if declare(stmt.name, stmt.name_span):
+                    info.inputs[stmt.name] = stmt
+            elif isinstance(stmt, ast.LetDecl):
+                if declare(stmt.name, stmt.name_span):
+                    info.lets[stmt.name] = stmt
+            elif isinstance(stmt, ast.TypeDecl):
+                if declare(stmt.name, stmt.name_span):
+                    info.types[stmt.name] = stmt
+            elif isinstance(stmt, ast.SchemaDecl):
+                if declare(stmt.name, stmt.name_span):
+                    info.schemas[stmt.name] = stmt
+            elif isinstance(stmt, ast.TemplateDecl):
+                if declare(stmt.name, stmt.name_span):
+                    info.templates[stmt.name] = stmt
+            elif isinstance(stmt, ast.OutputDecl):
+                info.outputs.append(stmt)
+            elif isinstance(stmt, ast.CheckStmt):
+                info.checks.append(stmt)
+            else:
+                info.body.append(stmt)
+        check_bodies(info.ast.body, self.diags, top=True)
+
+
+def check_bodies(body: ast.Body, diags: Diagnostics, *, top: bool = False,
+                 schema: bool = False) -> None:
+    """Static checks on statement placement, recursing into nested bodies."""
+    lets: dict[str, Span] = {}
+    fields: dict[str, Span] = {}
+    for stmt in body.stmts:
+        if not top and isinstance(stmt, (ast.Import, ast.ExtendsDecl, ast.InputDecl,
+                                         ast.TypeDecl, ast.SchemaDecl, ast.TemplateDecl,
+                                         ast.OutputDecl)):
+            kind = type(stmt).__name__.replace("Decl", "").lower()
+            diags.error("E0009", f"`{kind}` is only allowed at the top level of a module",
+                        stmt.span)
+            continue
+        if isinstance(stmt, ast.LetDecl):
+            if not top:
+                if stmt.name in lets:
+                    diags.error("E0204", f"`{stmt.name}` is declared twice", stmt.name_span,
+                                notes=(Note("first declared here", lets[stmt.name]),))
+                lets[stmt.name] = stmt.name_span
+            _walk_expr_bodies(stmt.value, diags)
+        elif isinstance(stmt, ast.Field):
+            first = stmt.path[0].static
+            if first is not None and first not in fields:
+                fields[first] = stmt.path[0].span
+            if (not schema and stmt.op == "decl" and isinstance(stmt.type, ast.LiteralType)):
+                diags.error("E0005", "`:` declares a type; use `=` to set a value",
+                            stmt.span, label=f"`{first}` is given a type, not a value",
+                            help=f"write `{first} = {stmt.type.span.text()}`")
+            if stmt.body is not None:
+                check_bodies(stmt.body, diags)
+            if stmt.value is not None:
+                _walk_expr_bodies(stmt.value, diags)
+        elif isinstance(stmt, ast.SchemaDecl):
+            check_bodies(stmt.body, diags, schema=True)
+        elif isinstance(stmt, ast.TemplateDecl):
+            check_bodies(stmt.body, diags)
+        elif isinstance(stmt, ast.IfStmt):
+            check_bodies(stmt.then, diags)
+            node: ast.Body | ast.IfStmt | None = stmt.orelse
+            while isinstance(node, ast.IfStmt):
+                check_bodies(node.then, diags)
+                node = node.orelse
+            if isinstance(node, ast.Body):
+                check_bodies(node, diags)
+        elif isinstance(stmt, ast.ForStmt):
+            check_bodies(stmt.body, diags)
+    for name, span in lets.items():
+        if name in fields:
+            diags.error("E0204", f"`{name}` is both a let and a field in one body", span,
+                        notes=(Note("the field is defined here", fields[name]),))
+
+
+def _walk_expr_bodies(expr: ast.Expr, diags: Diagnostics) -> None:
+    if isinstance(expr, ast.ObjectLit):
+        check_bodies(expr.body, diags)
+    elif isinstance(expr, ast.Refine):
+        check_bodies(expr.body, diags)
+        _walk_expr_bodies(expr.base, diags)

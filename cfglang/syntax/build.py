@@ -1,0 +1,573 @@
+"""Parse-tree callbacks that build the AST during the LALR parse.
+
+This is the only module that knows grammar rule names. Lark calls one method per rule
+as it reduces, so no intermediate parse tree is ever built. Strings are decoded here:
+escapes, `$$<`, multi-line indentation stripping, and `$<expr>` substitutions, which are
+parsed with the same parser (start symbol ``expr_start``) at their offset in the file.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import re
+
+from lark import Token, Transformer
+
+from cfglang.diagnostics import Diagnostic
+from cfglang.source import SourceFile, Span
+from cfglang.syntax import ast
+from cfglang.values import DURATION_UNIT_MS, SIZE_UNITS, Duration, Size
+
+INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+_DUR_RE = re.compile(r"(\d+)(ms|d|h|m|s)")
+_SIZE_RE = re.compile(r"(\d+)(\D+)")
+
+_ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$", "0": "\0"}
+
+
+class SubstitutionError(Exception):
+    def __init__(self, diag: Diagnostic) -> None:
+        super().__init__(diag.message)
+        self.diag = diag
+
+
+class Where:
+    """The result of the ``where`` rule, so callers can tell it from other children."""
+
+    __slots__ = ("expr",)
+
+    def __init__(self, expr: ast.Expr) -> None:
+        self.expr = expr
+
+
+class Seq(tuple):  # type: ignore[type-arg]
+    """A tuple of nodes that remembers the character range it came from."""
+
+    start: int
+    end: int
+
+
+RESERVED = frozenset({
+    "else", "then", "in", "if", "for", "let", "final", "hidden", "unset", "where", "true",
+    "false", "null", "self", "super"})
+
+
+def _slots(ch: list[Any]) -> dict[str, Any]:
+    """Map each non-token child to the value of the token just before it (its keyword)."""
+    out: dict[str, Any] = {}
+    last = ""
+    for c in ch:
+        if isinstance(c, Token):
+            last = c.value
+        elif isinstance(c, Where):
+            out["where"] = c.expr
+        else:
+            out.setdefault(last, c)
+            last = ""
+    return out
+
+
+def _names(ch: list[Any]) -> list[Token]:
+    return [c for c in ch if isinstance(c, Token) and c.type == "NAME"]
+
+
+class AstBuilder(Transformer[Token, Any]):
+    """Turns rule reductions into `ast` nodes. One instance serves one parse at a time.
+
+    The parser keeps all tokens (``keep_all_tokens``) so that every node's span runs
+    from its first token to its last, keywords and braces included; callbacks pick
+    their parts out by kind and by the keyword before them, never by position alone.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(visit_tokens=False)
+        self.source: SourceFile = SourceFile("<none>", "")
+        self.offset = 0
+        self.diags: list[Diagnostic] = []
+        self.docs: dict[int, str] = {}
+        self.parse_expr: Callable[[SourceFile, str, int], ast.Expr] | None = None
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _bounds(self, c: Any, first: bool) -> int | None:
+        if isinstance(c, Token):
+            if c.start_pos is None:
+                return None
+            return c.start_pos + self.offset if first else (c.end_pos or 0) + self.offset
+        if isinstance(c, Seq):
+            return c.start if first else c.end
+        if isinstance(c, Where):
+            return self._bounds(c.expr, first)
+        span = getattr(c, "span", None)
+        if isinstance(span, Span):
+            return span.start if first else span.end
+        return None
+
+    def sp(self, ch: list[Any]) -> Span:
+        start = end = None
+        for c in ch:
+            start = self._bounds(c, True)
+            if start is not None:
+                break
+        for c in reversed(ch):
+            end = self._bounds(c, False)
+            if end is not None:
+                break
+        if start is None or end is None:
+            return Span(self.source, self.offset, self.offset)
+        return Span(self.source, start, end)
+
+    def tsp(self, tok: Token) -> Span:
+        start = (tok.start_pos or 0) + self.offset
+        return Span(self.source, start, start + len(tok.value))
+
+    def doc_for(self, span: Span) -> str | None:
+        return self.docs.get(span.start)
+
+    def error(self, code: str, message: str, span: Span, **kw: Any) -> None:
+        self.diags.append(Diagnostic(code, message, span, **kw))
+
+    def _reserved(self, tok: Token) -> None:
+        if tok.type == "NAME" and tok.value in RESERVED:
+            if tok.value == "else":
+                self.error("E0001", "`else` must follow the `}` of its `if` on the same line",
+                           self.tsp(tok), help="write `} else {`")
+            else:
+                self.error("E0001", f"`{tok.value}` is a keyword and cannot be used here",
+                           self.tsp(tok), help=f'quote it to use it as a key: `"{tok.value}"`')
+
+    def seq(self, ch: list[Any], items: list[Any]) -> Seq:
+        out = Seq(items)
+        span = self.sp(ch)
+        out.start, out.end = span.start, span.end
+        return out
+
+    # -- module and statements ----------------------------------------------------------------
+
+    def start(self, ch: list[Any]) -> ast.Module:
+        stmts = next((c for c in ch if isinstance(c, Seq)), ())
+        span = Span(self.source, 0, len(self.source.text))
+        return ast.Module(ast.Body(tuple(stmts), span), None, span)
+
+    def stmt_list(self, ch: list[Any]) -> Seq:
+        return self.seq(ch, [c for c in ch if not isinstance(c, Token)])
+
+    def expr_start(self, ch: list[Any]) -> Any:
+        return next(c for c in ch if not isinstance(c, Token))
+
+    def body(self, ch: list[Any]) -> ast.Body:
+        stmts = next((c for c in ch if isinstance(c, Seq)), ())
+        return ast.Body(tuple(stmts), self.sp(ch))
+
+    def import_as(self, ch: list[Any]) -> ast.Import:
+        path = next(c for c in ch if isinstance(c, ast.Str))
+        alias = _names(ch)[-1]
+        return ast.Import(path.text, str(alias), path.span, self.sp(ch))
+
+    def import_plain(self, ch: list[Any]) -> ast.Import:
+        path = next(c for c in ch if isinstance(c, ast.Str))
+        stem = path.text.rstrip("/").rsplit("/", 1)[-1]
+        if stem.endswith(".cfl"):
+            stem = stem[:-4]
+        return ast.Import(path.text, stem.replace("-", "_"), path.span, self.sp(ch))
+
+    def extends_stmt(self, ch: list[Any]) -> ast.ExtendsDecl:
+        path = next(c for c in ch if isinstance(c, ast.Str))
+        return ast.ExtendsDecl(path.text, path.span, self.sp(ch))
+
+    def input_decl(self, ch: list[Any]) -> ast.InputDecl:
+        name = _names(ch)[0]
+        s = _slots(ch)
+        env = s.get("env")
+        span = self.sp(ch)
+        return ast.InputDecl(str(name), s.get(":"), s.get("="),
+                             env.text if env is not None else None,
+                             self.doc_for(span), self.tsp(name), span)
+
+    def let_decl(self, ch: list[Any]) -> ast.LetDecl:
+        name = _names(ch)[0]
+        s = _slots(ch)
+        span = self.sp(ch)
+        return ast.LetDecl(str(name), s.get(":"), s["="], self.doc_for(span), self.tsp(name), span)
+
+    def type_decl(self, ch: list[Any]) -> ast.TypeDecl:
+        name = _names(ch)[0]
+        s = _slots(ch)
+        span = self.sp(ch)
+        return ast.TypeDecl(str(name), s["="], s.get("where"), self.doc_for(span),
+                            self.tsp(name), span)
+
+    def schema_decl(self, ch: list[Any]) -> ast.SchemaDecl:
+        name = _names(ch)[0]
+        s = _slots(ch)
+        parent = s.get("extends")
+        body = next(c for c in ch if isinstance(c, ast.Body))
+        span = self.sp(ch)
+        parent_span = Span(self.source, parent.start, parent.end) if parent else None
+        return ast.SchemaDecl(
+            str(name), tuple(parent) if parent else None, body, self.doc_for(span),
+            self.tsp(name), parent_span, span)
+
+    def template_decl(self, ch: list[Any]) -> ast.TemplateDecl:
+        name = _names(ch)[0]
+        s = _slots(ch)
+        params = s.get("(", ())
+        body = next(c for c in ch if isinstance(c, ast.Body))
+        span = self.sp(ch)
+        return ast.TemplateDecl(str(name), tuple(params), s.get(":"), body, self.doc_for(span),
+                                self.tsp(name), span)
+
+    def params(self, ch: list[Any]) -> Seq:
+        return self.seq(ch, [c for c in ch if isinstance(c, ast.Param)])
+
+    def param(self, ch: list[Any]) -> ast.Param:
+        s = _slots(ch)
+        return ast.Param(str(_names(ch)[0]), s.get(":"), s.get("="), self.sp(ch))
+
+    def output_decl(self, ch: list[Any]) -> ast.OutputDecl:
+        s = _slots(ch)
+        name = s["output"]
+        names = _names(ch)
+        return ast.OutputDecl(name.text, str(names[0]) if names else None, s["="], name.span,
+                              self.sp(ch))
+
+    def check_stmt(self, ch: list[Any]) -> ast.CheckStmt:
+        s = _slots(ch)
+        msg = s.get(":")
+        return ast.CheckStmt(s["check"], msg.text if msg is not None else None, self.sp(ch))
+
+    def unset_stmt(self, ch: list[Any]) -> ast.Unset:
+        return ast.Unset(ch[-1], self.sp(ch))
+
+    def if_stmt(self, ch: list[Any]) -> ast.IfStmt:
+        s = _slots(ch)
+        bodies = [c for c in ch if isinstance(c, ast.Body)]
+        return ast.IfStmt(s["if"], bodies[0], s.get("else"), self.sp(ch))
+
+    def for_stmt(self, ch: list[Any]) -> ast.ForStmt:
+        names = _names(ch)
+        s = _slots(ch)
+        body = next(c for c in ch if isinstance(c, ast.Body))
+        if len(names) == 1:
+            return ast.ForStmt(None, str(names[0]), s["in"], body, self.sp(ch))
+        return ast.ForStmt(str(names[0]), str(names[1]), s["in"], body, self.sp(ch))
+
+    def modifier(self, ch: list[Any]) -> Token:
+        return ch[0]  # type: ignore[no-any-return]
+
+    def field(self, ch: list[Any]) -> ast.Field:
+        mods = {c.value for c in ch if isinstance(c, Token) and c.type in ("FINAL", "HIDDEN")}
+        path = next(c for c in ch if isinstance(c, Seq))
+        s = _slots(ch)
+        fv = next((c for c in ch if isinstance(c, tuple) and not isinstance(c, Seq)), None)
+        op, value, body = fv if fv is not None else ("decl", None, None)
+        span = self.sp(ch)
+        return ast.Field(tuple(path), op, s.get(":"), value, body, s.get("where"),
+                         "final" in mods, "hidden" in mods, self.doc_for(span), span)
+
+    def fv_set(self, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("set", ch[-1], None)
+
+    def fv_append(self, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("append", ch[-1], None)
+
+    def fv_merge(self, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("merge", None, ch[-1])
+
+    def fv_extends(self, ch: list[Any]) -> tuple[str, Any, Any]:
+        return ("extends", ch[-1], None)
+
+    def where(self, ch: list[Any]) -> Where:
+        return Where(ch[-1])
+
+    def key_path(self, ch: list[Any]) -> Seq:
+        return self.seq(ch, [c for c in ch if isinstance(c, ast.Key)])
+
+    def key(self, ch: list[Any]) -> ast.Key:
+        (k,) = ch
+        if isinstance(k, Token):
+            self._reserved(k)
+            return ast.Key(str(k), None, self.tsp(k))
+        return ast.Key(None, k, k.span)
+
+    # -- expressions --------------------------------------------------------------------------
+
+    def refine(self, ch: list[Any]) -> ast.Refine:
+        return ast.Refine(ch[0], ch[1], self.sp(ch))
+
+    def if_expr(self, ch: list[Any]) -> ast.IfExpr:
+        s = _slots(ch)
+        return ast.IfExpr(s["if"], s["then"], s["else"], self.sp(ch))
+
+    def binary(self, ch: list[Any]) -> ast.Binary:
+        left, op, right = ch
+        return ast.Binary(str(op), left, right, self.tsp(op), self.sp(ch))
+
+    def unary(self, ch: list[Any]) -> ast.Unary:
+        op, operand = ch
+        return ast.Unary(str(op), operand, self.sp(ch))
+
+    def getattr(self, ch: list[Any]) -> ast.GetAttr:
+        obj, name = ch[0], ch[-1]
+        return ast.GetAttr(obj, str(name), self.tsp(name), self.sp(ch))
+
+    def attr_name(self, ch: list[Any]) -> Token:
+        return ch[0]  # type: ignore[no-any-return]
+
+    def getitem(self, ch: list[Any]) -> ast.GetItem:
+        return ast.GetItem(ch[0], ch[2], self.sp(ch))
+
+    def call(self, ch: list[Any]) -> ast.Call:
+        args = next((c for c in ch[1:] if isinstance(c, Seq)), ())
+        return ast.Call(ch[0], tuple(args), self.sp(ch))
+
+    def args(self, ch: list[Any]) -> Seq:
+        return self.seq(ch, [c for c in ch if isinstance(c, ast.Arg)])
+
+    def pos_arg(self, ch: list[Any]) -> ast.Arg:
+        return ast.Arg(None, ch[0], self.sp(ch))
+
+    def kw_arg(self, ch: list[Any]) -> ast.Arg:
+        return ast.Arg(str(ch[0]), ch[-1], self.sp(ch))
+
+    def name(self, ch: list[Any]) -> ast.Name:
+        self._reserved(ch[0])
+        return ast.Name(str(ch[0]), self.tsp(ch[0]))
+
+    def self_ref(self, ch: list[Any]) -> ast.SelfRef:
+        return ast.SelfRef(self.sp(ch))
+
+    def super_ref(self, ch: list[Any]) -> ast.SuperRef:
+        return ast.SuperRef(self.sp(ch))
+
+    def list_lit(self, ch: list[Any]) -> ast.ListLit:
+        items = next((c for c in ch if isinstance(c, Seq)), ())
+        return ast.ListLit(tuple(items), self.sp(ch))
+
+    def items(self, ch: list[Any]) -> Seq:
+        return self.seq(ch, [c for c in ch if not isinstance(c, Token)])
+
+    def comprehension(self, ch: list[Any]) -> ast.Comprehension:
+        s = _slots(ch)
+        names = _names(ch)
+        elem = ch[1]
+        key_var = str(names[0]) if len(names) == 2 else None
+        return ast.Comprehension(elem, key_var, str(names[-1]), s["in"], s.get("if"),
+                                 self.sp(ch))
+
+    def object_lit(self, ch: list[Any]) -> ast.ObjectLit:
+        return ast.ObjectLit(ch[0], self.sp(ch))
+
+    def int_lit(self, ch: list[Any]) -> ast.Literal:
+        tok = ch[0]
+        text = str(tok).replace("_", "")
+        value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        if value > INT_MAX:
+            self.error("E0007", f"integer literal `{tok}` is out of the 64-bit range",
+                       self.tsp(tok), label="larger than 9223372036854775807")
+            value = 0
+        return ast.Literal(value, self.tsp(tok))
+
+    def float_lit(self, ch: list[Any]) -> ast.Literal:
+        value = float(str(ch[0]).replace("_", ""))
+        if value in (float("inf"), float("-inf")):
+            self.error("E0007", f"float literal `{ch[0]}` is out of range", self.tsp(ch[0]))
+            value = 0.0
+        return ast.Literal(value, self.tsp(ch[0]))
+
+    def duration_lit(self, ch: list[Any]) -> ast.Literal:
+        total = sum(int(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
+        return ast.Literal(Duration(total), self.tsp(ch[0]))
+
+    def size_lit(self, ch: list[Any]) -> ast.Literal:
+        m = _SIZE_RE.fullmatch(str(ch[0]))
+        assert m is not None
+        return ast.Literal(Size(int(m.group(1)) * SIZE_UNITS[m.group(2)]), self.tsp(ch[0]))
+
+    def true_lit(self, ch: list[Any]) -> ast.Literal:
+        return ast.Literal(True, self.sp(ch))
+
+    def false_lit(self, ch: list[Any]) -> ast.Literal:
+        return ast.Literal(False, self.sp(ch))
+
+    def null_lit(self, ch: list[Any]) -> ast.Literal:
+        return ast.Literal(None, self.sp(ch))
+
+    def string(self, ch: list[Any]) -> ast.Str:
+        return self.decode_string(ch[0])
+
+    # -- types --------------------------------------------------------------------------------
+
+    def union_type(self, ch: list[Any]) -> ast.UnionType:
+        left, right = ch[0], ch[-1]
+        opts = left.options if isinstance(left, ast.UnionType) else (left,)
+        return ast.UnionType((*opts, right), self.sp(ch))
+
+    def optional_type(self, ch: list[Any]) -> ast.OptionalType:
+        return ast.OptionalType(ch[0], self.sp(ch))
+
+    def named_type(self, ch: list[Any]) -> ast.NamedType:
+        path = ch[0]
+        args = tuple(c for c in ch[1:] if not isinstance(c, Token))
+        return ast.NamedType(tuple(path), args, self.sp(ch))
+
+    def qual_name(self, ch: list[Any]) -> Seq:
+        return self.seq(ch, [str(t) for t in ch if isinstance(t, Token) and t.type == "NAME"])
+
+    def literal_type(self, ch: list[Any]) -> ast.LiteralType:
+        span = self.sp(ch)
+        first = ch[0]
+        if isinstance(first, ast.Str):
+            value: object = first.text
+        elif len(ch) == 2:  # a signed integer
+            value = int(str(ch[1]).replace("_", ""), 0) * (-1 if first == "-" else 1)
+        elif isinstance(first, Token) and first.type == "INT":
+            value = int(str(first).replace("_", ""), 0)
+        else:
+            value = span.text() == "true"
+        return ast.LiteralType(value, span)
+
+    def null_type(self, ch: list[Any]) -> ast.NullType:
+        return ast.NullType(self.sp(ch))
+
+    def primary(self, ch: list[Any]) -> Any:
+        return ch[1]  # "(" expr ")"
+
+    def base_type(self, ch: list[Any]) -> Any:
+        return ch[1]  # "(" type ")"
+
+    # -- strings ------------------------------------------------------------------------------
+
+    def decode_string(self, tok: Token) -> ast.Str:
+        span = self.tsp(tok)
+        text = str(tok)
+        kind = tok.type
+        if kind == "RAW_STRING":
+            return ast.Str((text[2:-1],), span)
+        if kind == "RAW_MSTRING":
+            return ast.Str((_dedent(text[4:-3]),), span)
+        multi = kind == "MSTRING"
+        q = 3 if multi else 1
+        content_start = span.start + q
+        content = text[q:-q]
+        indent = _common_indent(content) if multi else 0
+        if multi and content.startswith("\n"):
+            content_start += 1
+            content = content[1:]
+        if multi:
+            lines = content.split("\n")
+            if len(lines) > 1 and lines[-1].strip() == "":
+                content = "\n".join(lines[:-1])
+        parts: list[str | ast.Expr] = []
+        buf: list[str] = []
+        i, n = 0, len(content)
+        at_line_start = multi
+        while i < n:
+            if at_line_start and indent:
+                j = 0
+                while j < indent and i < n and content[i] in " \t":
+                    i += 1
+                    j += 1
+                at_line_start = False
+                continue
+            at_line_start = False
+            c = content[i]
+            if c == "\\" and i + 1 < n:
+                e = content[i + 1]
+                if e in _ESCAPES:
+                    buf.append(_ESCAPES[e])
+                    i += 2
+                elif e == "u":
+                    j = i + 2
+                    if content[j:j + 1] == "{":
+                        k = content.find("}", j)
+                        hexd = content[j + 1:k] if k > 0 else ""
+                        end = k + 1
+                    else:
+                        hexd = content[j:j + 4]
+                        end = j + 4
+                    try:
+                        buf.append(chr(int(hexd, 16)))
+                    except (ValueError, OverflowError):
+                        self.error("E0007", "invalid unicode escape",
+                                   Span(self.source, content_start + i, content_start + end))
+                    i = end
+                elif multi and e == "\n":
+                    i += 2
+                else:
+                    self.error("E0007", f"unknown escape sequence `\\{e}`",
+                               Span(self.source, content_start + i, content_start + i + 2),
+                               help="write `\\\\` for a backslash, or use a raw string r\"...\"")
+                    i += 2
+            elif c == "$" and content.startswith("$$<", i):
+                buf.append("$<")
+                i += 3
+            elif c == "$" and content.startswith("$<", i):
+                end = _subst_end(content, i + 2)
+                if end < 0:
+                    self.error("E0008", "substitution is not closed by `>`",
+                               Span(self.source, content_start + i, content_start + i + 2))
+                    break
+                if buf:
+                    parts.append("".join(buf))
+                    buf = []
+                inner = content[i + 2:end]
+                if not inner.strip():
+                    self.error("E0008", "empty substitution `$<>`",
+                               Span(self.source, content_start + i, content_start + end + 1))
+                elif self.parse_expr is not None:
+                    parts.append(self.parse_expr(self.source, inner, content_start + i + 2))
+                i = end + 1
+            else:
+                if c == "\n":
+                    at_line_start = multi
+                buf.append(c)
+                i += 1
+        if buf or not parts:
+            parts.append("".join(buf))
+        return ast.Str(tuple(parts), span)
+
+
+def _subst_end(text: str, i: int) -> int:
+    """Index of the `>` closing a substitution whose expression starts at ``i``, or -1."""
+    depth = 0
+    n = len(text)
+    while i < n:
+        c = text[i]
+        if c == '"':
+            i += 1
+            while i < n and text[i] != '"':
+                i += 2 if text[i] == "\\" else 1
+        elif c in "([{":
+            depth += 1
+        elif c in ")]}":
+            depth -= 1
+        elif c == ">" and depth <= 0:
+            return i
+        elif c == "\n":
+            return -1
+        i += 1
+    return -1
+
+
+def _common_indent(content: str) -> int:
+    lines = content.split("\n")
+    if lines and lines[0].strip() == "":
+        lines = lines[1:]
+    widths = [len(ln) - len(ln.lstrip(" \t")) for ln in lines if ln.strip()]
+    # The closing line's indentation counts too, so `"""` can sit at the block's indent.
+    if lines and not lines[-1].strip():
+        widths.append(len(lines[-1]))
+    return min(widths) if widths else 0
+
+
+def _dedent(content: str) -> str:
+    indent = _common_indent(content)
+    if content.startswith("\n"):
+        content = content[1:]
+    lines = content.split("\n")
+    if len(lines) > 1 and not lines[-1].strip():
+        lines = lines[:-1]
+    return "\n".join(ln[indent:] if ln[:indent].strip() == "" else ln.lstrip() for ln in lines)

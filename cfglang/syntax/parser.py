@@ -1,0 +1,289 @@
+"""The parser: Lark LALR(1) with the contextual lexer, built once per process.
+
+`parse_module` turns text into an `ast.Module` (built during the parse by
+`build.AstBuilder`) or reports one syntax diagnostic. Lark's errors are translated into
+friendly ones here: expected tokens in words, and labels for the common mistakes
+(an unclosed `{`, an unterminated string, a stray comma).
+
+Newlines separate statements, except inside `(...)`/`[...]` and after a token that cannot
+end one; `_Newlines` (the post-lexer) applies those rules so the grammar stays LALR(1).
+The compiled grammar is cached in the user cache directory (site-packages may be
+read-only), which halves parser construction time in a new process.
+"""
+
+from __future__ import annotations
+
+import gc
+import os
+import threading
+from collections.abc import Iterator
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from cfglang.diagnostics import Diagnostic, Note
+from cfglang.source import SourceFile, Span
+from cfglang.syntax import ast
+
+_OPENERS = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
+_CLOSERS = {"RPAR", "RSQB", "RBRACE"}
+# Tokens after which a line break continues the statement instead of ending it.
+_CONTINUE_VALUES = frozenset({
+    ",", ".", "(", "[", "{", "||", "&&", "!", "==", "!=", "<", "<=", ">",
+    ">=", "+", "-", "*", "/", "%", "|", "then", "else", "in", "where", "extends",
+})
+_NOT_OPERATORS = frozenset({"NAME", "STRING", "MSTRING", "RAW_STRING", "RAW_MSTRING"})
+
+_VALUE_STARTS = frozenset({"INT", "STRING", "NAME", "LBRACE", "LSQB"})
+_WORDS = {
+    "NAME": "a name", "STRING": "a string", "MSTRING": "a string", "RAW_STRING": "a string",
+    "RAW_MSTRING": "a string", "INT": "a number", "FLOAT": "a number",
+    "DURATION": "a duration", "SIZE": "a size", "_NL": "a new line", "$END": "the end of file",
+    "SEMICOLON": "`;`", "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`",
+    "LSQB": "`[`", "RSQB": "`]`", "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`",
+    "DOT": "`.`", "QMARK": "`?`", "VBAR": "`|`", "OR": "`||`", "AND": "`&&`", "NOT": "`!`",
+    "CMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/` or `%`",
+}
+
+
+def grammar_path() -> Path:
+    """The grammar inside the wheel, or in the source tree when running from a checkout."""
+    here = Path(__file__).resolve().parent.parent
+    for cand in (here / "_data" / "grammar" / "cfl.lark", here.parent / "grammar" / "cfl.lark"):
+        if cand.is_file():
+            return cand
+    raise FileNotFoundError("grammar/cfl.lark is missing from the installation")
+
+
+def _cache_dir() -> Path | None:
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    path = Path(base) / "cfglang"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if os.access(path, os.W_OK) else None
+
+
+class _Newlines:
+    """Post-lexer: drops line breaks that do not separate statements; tracks brackets."""
+
+    always_accept = ("_NL",)
+
+    def __init__(self) -> None:
+        self.stack: list[Any] = []
+
+    def process(self, stream: Iterator[Any]) -> Iterator[Any]:
+        stack: list[Any] = []
+        self.stack = stack
+        prev: Any = None
+        for tok in stream:
+            t = tok.type
+            if t == "_NL":
+                if prev is None or prev.type in ("_NL", "SEMICOLON"):
+                    continue
+                if stack and stack[-1].type != "LBRACE":
+                    continue
+                if prev.value in _CONTINUE_VALUES and prev.type not in _NOT_OPERATORS:
+                    continue
+            elif t in _OPENERS:
+                stack.append(tok)
+            elif t in _CLOSERS and stack:
+                stack.pop()
+            prev = tok
+            yield tok
+
+
+class _Parser:
+    def __init__(self) -> None:
+        from lark import Lark
+
+        from cfglang.syntax.build import AstBuilder
+
+        self.builder = AstBuilder()
+        self.builder.parse_expr = self._parse_substitution
+        self.postlex = _Newlines()
+        self.lock = threading.RLock()
+        text = grammar_path().read_text(encoding="utf-8")
+        cache_dir = _cache_dir()
+        cache: str | bool = False
+        if cache_dir is not None:
+            import hashlib
+
+            import lark
+
+            digest = hashlib.sha256((text + lark.__version__).encode()).hexdigest()[:16]
+            cache = str(cache_dir / f"grammar-{digest}.lark.cache")
+        self.lark = Lark(
+            text,
+            parser="lalr",
+            lexer="contextual",
+            start=["start", "expr_start"],
+            keep_all_tokens=True,
+            maybe_placeholders=False,
+            transformer=self.builder,
+            postlex=self.postlex,  # type: ignore[arg-type]
+            lexer_callbacks={"COMMENT": self._comment},
+            cache=cache,
+        )
+        self._docs_pending: dict[int, str] = {}
+
+    def _comment(self, tok: Any) -> Any:
+        text: str = tok.value
+        if text.startswith("##"):
+            src = self.builder.source.text
+            start = tok.start_pos + self.builder.offset
+            # Key the doc by where the next token starts, so the statement there finds it.
+            line = text[2:]
+            line = line[1:] if line.startswith(" ") else line
+            prev = self._docs_pending.pop(start, None)
+            doc = line if prev is None else prev + "\n" + line
+            end = start + len(text)
+            n = len(src)
+            while end < n and src[end] in " \t\r\n":
+                end += 1
+            self._docs_pending[end] = doc
+            self.builder.docs[end] = doc
+        return tok
+
+    def _parse_substitution(self, source: SourceFile, text: str, offset: int) -> ast.Expr:
+        from lark.exceptions import UnexpectedInput
+
+        saved = self.builder.offset
+        self.builder.offset = offset
+        try:
+            return self.lark.parse(text, start="expr_start")  # type: ignore[no-any-return]
+        except UnexpectedInput as e:
+            pos = offset + (getattr(e, "pos_in_stream", None) or 0)
+            self.builder.diags.append(Diagnostic(
+                "E0008", "invalid expression in substitution",
+                Span(source, pos, min(pos + 1, offset + len(text))),
+                label="expected an expression here",
+                help="a `>` inside `$<...>` ends it; parenthesise comparisons: `$<(a > b)>`"))
+            return ast.Literal(None, Span(source, offset, offset + len(text)))
+        finally:
+            self.builder.offset = saved
+
+    def parse(self, source: SourceFile, start: str = "start") -> tuple[Any, list[Diagnostic]]:
+        from lark.exceptions import UnexpectedInput
+
+        with self.lock:
+            b = self.builder
+            b.source, b.offset, b.diags, b.docs = source, 0, [], {}
+            self._docs_pending = {}
+            enabled = gc.isenabled()
+            gc.disable()  # the parse allocates many small objects and frees none of them
+            try:
+                result = self.lark.parse(source.text, start=start)
+                return result, b.diags
+            except UnexpectedInput as e:
+                return None, [*b.diags, self._friendly(e, source)]
+            except RecursionError:
+                return None, [Diagnostic("E0502", "the file is nested too deeply to parse",
+                                         Span(source, 0, 0))]
+            finally:
+                if enabled:
+                    gc.enable()
+
+
+@lru_cache(maxsize=1)
+def _parser() -> _Parser:
+    return _Parser()
+
+
+def parse_module(source: SourceFile) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a whole file. Returns the module (None on a syntax error) and diagnostics."""
+    result, diags = _parser().parse(source)
+    return result, diags
+
+
+def parse_expression(source: SourceFile) -> tuple[ast.Expr | None, list[Diagnostic]]:
+    """Parse a standalone expression (``cflc eval``)."""
+    result, diags = _parser().parse(source, start="expr_start")
+    return result, diags
+
+
+# ---- friendly syntax errors -------------------------------------------------------------------
+
+
+def _describe(name: str) -> str:
+    if name in _WORDS:
+        return _WORDS[name]
+    if name.startswith("KW_") or name in ("FINAL", "HIDDEN", "ELSE", "FROM", "ENV", "IN"):
+        return f"`{name.removeprefix('KW_').lower()}`"
+    return f"`{name.lower()}`"
+
+
+def _expected_words(expected: set[str]) -> str:
+    words = sorted({_describe(n) for n in expected})
+    if len(words) > 6:
+        words = [*words[:6], "..."]
+    return ", ".join(words)
+
+
+def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+
+    text = source.text
+    if isinstance(e, UnexpectedCharacters):
+        pos = e.pos_in_stream
+        ch = text[pos] if pos < len(text) else ""
+        if ch == '"' or (ch == "r" and text[pos + 1:pos + 2] == '"'):
+            multi = text.startswith('"""', pos) or text.startswith('r"""', pos)
+            q = pos + (1 if ch == "r" else 0)
+            end = len(text) if multi else (text.find("\n", pos) if "\n" in text[pos:] else len(text))
+            return Diagnostic(
+                "E0003", "unterminated string", Span(source, q, q + (3 if multi else 1)),
+                label="this string is never closed",
+                notes=(Note("the file ends here" if multi or end == len(text)
+                            else "the line ends here", Span(source, end, end)),),
+                help='close it with `"`' + ("; use `\"\"\"` for text over several lines"
+                                            if not multi else ""))
+        if ch == "$" or ch == "<":
+            pass
+        return Diagnostic("E0004", f"unexpected character `{ch}`", Span(source, pos, pos + 1),
+                          label="no CFL token starts with this character")
+    if isinstance(e, UnexpectedToken):
+        tok = e.token
+        expected = set(e.expected or ())
+        if tok.type == "$END":
+            stack = self.postlex.stack
+            if stack:
+                opener = stack[-1]
+                return Diagnostic(
+                    "E0002", f"unclosed `{opener.value}`",
+                    Span(source, opener.start_pos, opener.start_pos + 1),
+                    label="this delimiter is never closed",
+                    notes=(Note("the file ends here", Span(source, len(text), len(text))),),
+                    help=f"add `{_OPENERS[opener.type]}`")
+            pos = len(text)
+            return Diagnostic("E0001", "unexpected end of file", Span(source, pos, pos),
+                              label=f"expected {_expected_words(expected)}")
+        start = tok.start_pos or 0
+        span = Span(source, start, start + max(1, len(tok.value or "")))
+        stack = self.postlex.stack
+        in_body = not stack or stack[-1].type == "LBRACE"
+        if tok.type == "COMMA" and in_body:
+            return Diagnostic("E0006", "stray comma", span,
+                              label="fields are separated by new lines or `;`",
+                              help="remove the comma, or write `;`")
+        if tok.type == "COMMA":
+            return Diagnostic("E0006", "stray comma", span, label="nothing to separate here",
+                              help="remove the comma")
+        if tok.type == "COLON" and "EQUAL" in expected:
+            return Diagnostic("E0005", "expected `=` to set a value, found `:`", span,
+                              help="write `key = value`; `key: T` declares a type")
+        if tok.type == "_NL" and expected & _VALUE_STARTS:
+            return Diagnostic("E0001", "expected a value, found the end of the line", span,
+                              label="a value must follow on the same line")
+        if tok.type == "_NL":
+            what = "a new line"
+        else:
+            what = f"`{tok.value}`"
+        return Diagnostic("E0001", f"unexpected {what}", span,
+                          label=f"expected {_expected_words(expected)}")
+    pos = getattr(e, "pos_in_stream", 0) or 0
+    return Diagnostic("E0001", "syntax error", Span(source, pos, pos + 1))
+
+
+_Parser._friendly = _friendly  # type: ignore[attr-defined]
