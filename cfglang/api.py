@@ -152,7 +152,12 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     ev = Evaluator(diags, env=env)
     _setup_inputs(ev, entry, vars, cli_vars, var_files, diags)
     doc = ev.document(entry)
-    if diags.has_errors:
+    from cfglang.semantic.typecheck import typecheck
+
+    typecheck(list(resolver.modules.values()), ev)
+    # Static findings do not stop evaluation: every independent error is reported, and
+    # the collector drops the runtime repeats of static ones (same code, same span).
+    if any(d.code.startswith("E04") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
     if expr is not None:
         data = _eval_expr(ev, entry, expr, diags)

@@ -187,16 +187,21 @@ def render_human(diag: Diagnostic, *, color: bool = False) -> str:
     out = [c(_BOLD + sev_color, f"{diag.severity}[{diag.code}]") + c(_BOLD, f": {diag.message}")]
     if diag.span is not None:
         out.extend(_snippet(diag.span, diag.label, color=color))
+        if diag.notes or diag.help:
+            gutter = " " * len(str(diag.span.start_line_col()[0]))
+            out.append(c(_BLUE, f"{gutter} |"))
     elif diag.label:
         out.append(f"   = {diag.label}")
+    width = len(str(diag.span.start_line_col()[0])) if diag.span is not None else 1
     for note in diag.notes:
         out.append(c(_BOLD + _CYAN, "note") + f": {note.message}")
         if note.span is not None:
             line, col = note.span.start_line_col()
-            out.append(c(_BLUE, "  --> ") + f"{note.span.path}:{line}:{col}")
+            out.append(c(_BLUE, " " * width + "--> ") + f"{note.span.path}:{line}:{col}")
     if diag.help:
         out.append(c(_BOLD + _CYAN, "help") + f": {diag.help}")
-    return "\n".join(out) + "\n"
+    # A blank line separates diagnostics, as rustc does.
+    return "\n".join(out) + "\n\n"
 
 
 def _snippet(span: Span, label: str | None, *, color: bool) -> list[str]:

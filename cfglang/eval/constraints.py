@@ -29,6 +29,12 @@ from cfglang.syntax import ast
 
 def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> Any:
     """Plain data for a value; BOTTOM where an error was reported."""
+    if len(path) > ev.limits.max_depth:
+        site = value.site if isinstance(value, Obj) else None
+        ev.diags.error("E0502", f"value is nested more than {ev.limits.max_depth} levels deep",
+                       site, label="does this object contain itself?",
+                       data_path=dotted(path[:8]) + "...")
+        return BOTTOM
     if isinstance(value, Obj):
         return _object(ev, value, path)
     if isinstance(value, tuple):

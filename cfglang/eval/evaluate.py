@@ -436,8 +436,16 @@ class Evaluator:
             chain = self.stack[start:] + [(key, top.key_span)]
             notes = tuple(Note(f"`{name}` depends on ...", span) for name, span in chain[1:-1])
             sites = " -> ".join(f"{name} ({span})" for name, span in chain)
+            hint = None
+            if len(chain) == 2:
+                sites = f"`{key}` depends on itself"
+                shadowed = [m for m in top.scope.module.chain()
+                            if key in m.inputs or key in m.lets or key in m.imports]
+                if shadowed:
+                    hint = (f"the field `{key}` hides the module-level `{key}`; "
+                            "rename one of them")
             raise err("E0205", f"reference cycle: {sites}", chain[0][1],
-                      label="this value depends on itself", notes=notes)
+                      label="this value depends on itself", notes=notes, help=hint)
         if len(self.stack) > self.limits.max_depth:
             raise err("E0502", "evaluation is nested too deeply", top.value_span,
                       label=f"more than {self.limits.max_depth} fields deep")
@@ -462,7 +470,10 @@ class Evaluator:
         for i, d in enumerate(defs):
             if d.is_final:
                 for later in defs[i + 1:]:
-                    if later.layer_no != d.layer_no or later.scope.module is not d.scope.module:
+                    # Any later statement changing it counts, a merge block or a plain
+                    # reassignment in the same module included; a bare type declaration
+                    # changes nothing.
+                    if later.stmt is not d.stmt and later.op != "decl":
                         self.diags.error(
                             "E0305", f"`{d.key}` is final and cannot be changed",
                             later.span, label="this overrides a final field",

@@ -100,6 +100,12 @@ class AstBuilder(Transformer[Token, Any]):
             return c.start if first else c.end
         if isinstance(c, Where):
             return self._bounds(c.expr, first)
+        if isinstance(c, tuple):  # a field_value: (op, value, body)
+            for x in (c if first else reversed(c)):
+                b = self._bounds(x, first) if x is not None and not isinstance(x, str) else None
+                if b is not None:
+                    return b
+            return None
         span = getattr(c, "span", None)
         if isinstance(span, Span):
             return span.start if first else span.end
@@ -496,6 +502,8 @@ class AstBuilder(Transformer[Token, Any]):
                     i = end
                 elif multi and e == "\n":
                     i += 2
+                    # The joined line still loses its margin, like every other line.
+                    at_line_start = True
                 else:
                     self.error("E0007", f"unknown escape sequence `\\{e}`",
                                Span(self.source, content_start + i, content_start + i + 2),
