@@ -147,11 +147,18 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     resolver = Resolver(FileLoader(), root, diags, tuple(os.path.abspath(p) for p in allow_paths))
     entry = resolver.load_entry(entry_path, text)
     files = sorted(m.source.path for m in resolver.modules.values())
-    if entry is None or diags.has_errors:
+    # Syntax errors and a missing base stop here (evaluating would only add follow-on
+    # errors); a failed import does not: names from it quietly evaluate to nothing, and
+    # independent mistakes elsewhere are still reported.
+    broken_chain = entry is not None and any(
+        m.extends_decl is not None and m.parent is None for m in entry.chain())
+    if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
     ev = Evaluator(diags, env=env)
-    _setup_inputs(ev, entry, vars, cli_vars, var_files, diags)
+    # The document first: it binds every module of the extends chain to the entry's
+    # document, so input defaults and outputs declared in a base see the child's fields.
     doc = ev.document(entry)
+    _setup_inputs(ev, entry, vars, cli_vars, var_files, diags)
     from cfglang.semantic.typecheck import typecheck
 
     typecheck(list(resolver.modules.values()), ev)

@@ -27,7 +27,9 @@ class Ctx:
         self.quiet = quiet
         self.verbose = verbose
         if color == "auto":
-            self.color = sys.stderr.isatty() and "NO_COLOR" not in os.environ
+            # https://no-color.org: a non-empty NO_COLOR disables colour; an explicit
+            # --color always still wins.
+            self.color = sys.stderr.isatty() and not os.environ.get("NO_COLOR")
         else:
             self.color = color == "always"
 
@@ -40,7 +42,10 @@ class Ctx:
             if self.error_format == "json":
                 click.echo(render_json(d), err=True)
             else:
-                click.echo(render_human(d, color=self.color), err=True, nl=False)
+                # color= is needed: click.echo strips ANSI codes when stderr is not a
+                # terminal, which would make `--color always` a no-op in pipes and CI logs.
+                click.echo(render_human(d, color=self.color), err=True, nl=False,
+                           color=self.color)
 
     def info(self, msg: str) -> None:
         if not self.quiet:
@@ -93,6 +98,21 @@ def _parse_vars(ctx: Ctx, items: Sequence[str]) -> list[tuple[str, str]] | None:
     return out
 
 
+def _check_var_files(ctx: Ctx, var_files: Sequence[str]) -> bool:
+    """`--vars` files must exist, be regular files and be readable (else exit 2)."""
+    for vf in var_files:
+        if os.path.isdir(vf):
+            ctx.usage_error("E0702", f"--vars file `{vf}` is a directory")
+            return False
+        if not os.path.isfile(vf):
+            ctx.usage_error("E0702", f"--vars file `{vf}` does not exist")
+            return False
+        if not os.access(vf, os.R_OK):
+            ctx.usage_error("E0702", f"--vars file `{vf}` cannot be read (permission denied)")
+            return False
+    return True
+
+
 def _project(path: str) -> tuple[str, dict[str, Any]] | None:
     """The project root and its `cfl.toml` settings (empty when there is none)."""
     from cfglang.api import find_root
@@ -123,6 +143,12 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
                 return None
             assert proj is not None
             root, settings = proj
+            # Paths in cfl.toml are relative to the project root, not to the current
+            # directory (`cflc build path/to/project` from elsewhere).
+            settings["output_dir"] = os.path.relpath(
+                os.path.join(root, str(settings.get("output_dir", "out"))))
+            settings["allow_paths"] = [os.path.join(root, str(a))
+                                       for a in settings.get("allow_paths", [])]
             targets = settings.get("targets")
             if not targets:
                 ctx.usage_error("E0703", f"`{p}` has no cfl.toml with `targets`; name the files "
@@ -187,15 +213,18 @@ def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
     cli_vars = _parse_vars(ctx, var)
     if cli_vars is None:
         return EXIT_USAGE
-    for vf in var_files:
-        if not os.path.isfile(vf):
-            ctx.usage_error("E0702", f"--vars file `{vf}` does not exist")
-            return EXIT_USAGE
+    if not _check_var_files(ctx, var_files):
+        return EXIT_USAGE
     expanded = _targets(ctx, paths)
     if expanded is None:
         return EXIT_USAGE
     files, settings = expanded
     project_build = not paths or any(os.path.isdir(p) for p in paths)
+    to_dir = output is not None and (output.endswith(("/", os.sep)) or os.path.isdir(output))
+    if write and output and not to_dir and len(files) > 1:
+        ctx.usage_error("E0701", f"-o `{output}` names one file but {len(files)} modules are "
+                        "built; give a directory (`-o DIR/`)")
+        return EXIT_USAGE
     allow = list(allow_path) + list(settings.get("allow_paths", []))
     results = []
     status = EXIT_OK
@@ -227,6 +256,7 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
     planned: list[tuple[str | None, str]] = []
     for f, res in results:
         stem = os.path.splitext(os.path.basename(f))[0]
+        target: str | None
         if project_build or (output and (output.endswith(("/", os.sep)) or os.path.isdir(output))):
             out_dir = output or settings.get("output_dir", "out")
             if project_build and len(results) > 1 and res.outputs:
@@ -300,10 +330,12 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
 
     ctx = Ctx(error_format, color, quiet, verbose)
     cli_vars = _parse_vars(ctx, var)
-    if cli_vars is None or _targets(ctx, [file]) is None:
+    if cli_vars is None or not _check_var_files(ctx, var_files):
         sys.exit(EXIT_USAGE)
     if os.path.isdir(file):
         ctx.usage_error("E0702", f"`{file}` is a directory, not a module")
+        sys.exit(EXIT_USAGE)
+    if _targets(ctx, [file]) is None:
         sys.exit(EXIT_USAGE)
     res = compile(file, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path,
                   expr=expr, emit_outputs=False)

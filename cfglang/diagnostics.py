@@ -140,8 +140,11 @@ class Diagnostics:
 
     def add(self, diag: Diagnostic) -> None:
         # One mistake, one message: the same code at the same place is reported once.
+        # Every missing field of one object shares the object's site, yet each is its own
+        # mistake: those are told apart by data path. (Other codes are not: a static and an
+        # evaluated report of one error differ only in having a data path.)
         key = (diag.code, diag.span.key() if diag.span else None, diag.message
-               if diag.span is None else "")
+               if diag.span is None else "", diag.data_path if diag.code == "E0303" else None)
         if key in self._seen:
             return
         self._seen.add(key)

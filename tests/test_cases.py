@@ -25,7 +25,9 @@ import pytest
 
 from cfglang.api import compile
 from cfglang.diagnostics import render_human
-from cfglang.emit import emit
+from cfglang.diagnostics import Diagnostic
+from cfglang.emit import EmitError, emit
+from cfglang.eval.constraints import dotted
 from cfglang.values import redact
 
 CASES = Path(__file__).parent / "cases"
@@ -57,7 +59,13 @@ def run_case(case: Path) -> dict[str, str]:
             got["expected.out"] = json.dumps(redact(result.data["value"]), indent=2,
                                              ensure_ascii=False, default=str) + "\n"
         else:
-            got["expected.out"] = emit(result.data, opts.get("format", "json"))
+            fmt = opts.get("format", "json")
+            try:
+                got["expected.out"] = emit(result.data, fmt)
+            except EmitError as e:  # rendered as `cflc build -f FMT` reports it
+                got["expected.err"] = render_human(Diagnostic(
+                    "E0601", f"cannot write {fmt}: {e.message} (at `{dotted(e.path)}` in "
+                    "main.cfl)"))
         for o in result.outputs:
             got[f"expected.outputs/{o.name}"] = o.text
     return got
@@ -66,7 +74,9 @@ def run_case(case: Path) -> dict[str, str]:
 @pytest.mark.parametrize("case", ALL, ids=[f"{p.parent.name}/{p.name}" for p in ALL])
 def test_case(case: Path, update_goldens: bool) -> None:
     got = run_case(case)
-    expected_files = [p for p in case.rglob("expected*") if p.is_file()]
+    # expected.out, expected.err and every file under expected.outputs/
+    expected_files = [p for p in case.rglob("*") if p.is_file()
+                      and p.relative_to(case).parts[0].startswith("expected")]
     if update_goldens:
         for p in expected_files:
             p.unlink()

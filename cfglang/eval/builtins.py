@@ -52,7 +52,37 @@ BUILTINS = frozenset(SIGNATURES)
 
 @lru_cache(maxsize=256)
 def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(pattern)
+    return re.compile(_strict_dollar(pattern))
+
+
+def _strict_dollar(pattern: str) -> str:
+    """Make `$` mean the end of the text, as in RE2, Go and JavaScript.
+
+    Python's `$` also matches before a final newline, so `^[a-z.]+$` would accept
+    "a.com\n" and a validation pattern would let a newline through. Escaped `$` and `$`
+    inside a character class are left alone, and so is a pattern in multiline mode.
+    """
+    if "$" not in pattern or "(?m" in pattern:
+        return pattern
+    out: list[str] = []
+    i, n, in_class = 0, len(pattern), False
+    while i < n:
+        c = pattern[i]
+        if c == "\\" and i + 1 < n:
+            out.append(pattern[i:i + 2])
+            i += 2
+            continue
+        if in_class:
+            in_class = c != "]"
+        elif c == "[":
+            in_class = True
+        elif c == "$":
+            out.append(r"\Z")
+            i += 1
+            continue
+        out.append(c)
+        i += 1
+    return "".join(out)
 
 
 def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> Any:

@@ -56,6 +56,11 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
     out: dict[str, Any] = {}
     defs = obj.defs()
     schema = obj.schema
+    # A misspelt key is one mistake: its unknown-field error already names the field it
+    # meant, so that field is not also reported missing. Keys of one or two letters are
+    # "near" anything, so they are too weak a sign of a typo to hide an error.
+    meant = {did_you_mean(k, schema.fields) for k in defs
+             if k not in schema.fields and len(k) > 2} if schema is not None else set()
     for key, stack in defs.items():
         if stack and any(d.is_hidden for d in stack):
             continue
@@ -71,7 +76,8 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
             continue
         v = obj.get(key)
         if v is ABSENT:
-            _missing(ev, obj, key, stack, path)
+            if key not in meant:
+                _missing(ev, obj, key, stack, path)
             continue
         if v is BOTTOM:
             out[key] = BOTTOM
@@ -128,12 +134,14 @@ def run_check(ev: Evaluator, obj: Obj, stmt: ast.CheckStmt, scope: Scope,
         return
     reads = _fields_read(stmt.expr, obj)
     site = None
-    best = -1
+    best = (-1, -1)
     for key in reads:
         stack = obj.defs().get(key, [])
         for d in stack:
-            if d.layer_no >= best and d.op != "decl":
-                best, site = d.layer_no, d
+            # Written last: the latest layer, then the latest statement within it.
+            rank = (d.layer_no, d.span.start)
+            if rank >= best and d.op != "decl":
+                best, site = rank, d
     steps = explain(ev, stmt.expr, scope)
     msg = stmt.message or f"check `{stmt.expr.span.text()}` failed"
     label = " → ".join(steps)
@@ -198,7 +206,8 @@ def _render(ev: Evaluator, e: ast.Expr, scope: Scope, level: int) -> str:
         return (f"{_render(ev, e.left, scope, level)} {e.op} "
                 f"{_render(ev, e.right, scope, level)}")
     if isinstance(e, ast.Unary):
-        return f"{e.op}{_render(ev, e.operand, scope, level)}"
+        inner = _render(ev, e.operand, scope, level)
+        return f"{e.op}({inner})" if isinstance(e.operand, ast.Binary) else f"{e.op}{inner}"
     if isinstance(e, ast.Literal):
         return e.span.text()
     return _value(ev, e, scope)

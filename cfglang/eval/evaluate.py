@@ -44,7 +44,7 @@ class Limits:
     """Bounds that make every program terminate quickly and in bounded memory."""
 
     max_depth: int = 1500
-    max_steps: int = 20_000_000
+    max_steps: int = 5_000_000
     max_collection: int = 1_000_000
     max_string: int = 16 * 1024 * 1024
 
@@ -289,6 +289,7 @@ class Evaluator:
         self.stack: list[tuple[str, Span]] = []
         self.type_cache: dict[tuple[int, str], T.Type] = {}
         self.schema_cache: dict[int, Schema] = {}
+        self.schemas_building: set[int] = set()
         self.module_docs: dict[str, Obj] = {}
         self.module_scopes: dict[str, Scope] = {}
         self.inputs: dict[str, Any] = {}
@@ -439,9 +440,24 @@ class Evaluator:
             hint = None
             if len(chain) == 2:
                 sites = f"`{key}` depends on itself"
-                shadowed = [m for m in top.scope.module.chain()
-                            if key in m.inputs or key in m.lets or key in m.imports]
-                if shadowed:
+                outer = top.scope.parent if top.scope.obj is obj else top.scope
+                while outer is not None and outer.obj is obj:
+                    outer = outer.parent
+                enclosing = False
+                while outer is not None:
+                    if key in outer.vars or key in outer.lets or (
+                            outer.obj is not None and outer.obj.has(key)):
+                        enclosing = True
+                        break
+                    outer = outer.parent
+                module_level = any(key in m.inputs or key in m.lets or key in m.imports
+                                   for m in top.scope.module.chain())
+                if enclosing and outer is not None and outer.parent is None:
+                    enclosing, module_level = False, True  # the module's own scope
+                if enclosing:
+                    hint = (f"the field `{key}` hides the `{key}` of an enclosing scope; "
+                            "rename one of them")
+                elif module_level:
                     hint = (f"the field `{key}` hides the module-level `{key}`; "
                             "rename one of them")
             raise err("E0205", f"reference cycle: {sites}", chain[0][1],
@@ -585,6 +601,8 @@ class Evaluator:
         name = path[0]
         if len(path) == 2:
             target = self._find_import(module, path[0])
+            if target is None and any(path[0] in mod.imports for mod in module.chain()):
+                return None  # the import itself failed and was reported
             if target is None:
                 self.diags.error("E0203", f"unknown type `{'.'.join(path)}`", span,
                                  label=f"no import named `{path[0]}`")
@@ -627,8 +645,19 @@ class Evaluator:
         if cached is not None:
             return cached
         parent: Schema | None = None
+        if decl.parent is not None and id(decl) in self.schemas_building:
+            self.diags.error("E0205", f"schema `{decl.name}` extends itself",
+                             decl.parent_span or decl.span,
+                             label="this closes a cycle of schema extends")
+            raise _Propagate()
         if decl.parent is not None:
-            pt = self.lookup_type(decl.parent, module, decl.parent_span or decl.span)
+            self.schemas_building.add(id(decl))
+            try:
+                pt = self.lookup_type(decl.parent, module, decl.parent_span or decl.span)
+            except _Propagate:
+                pt = None
+            finally:
+                self.schemas_building.discard(id(decl))
             ps = T.schema_of(pt) if pt is not None else None
             if isinstance(ps, Schema):
                 parent = ps
@@ -648,7 +677,7 @@ class Evaluator:
         types = obj.field_type(key)
         top = defs[-1]
         for t, decl_span in types:
-            v = self.conform(v, t, top.value_span, decl_span)
+            v = self.conform(v, t, top.value_span, decl_span, expr=top.expr)
             if v is BOTTOM:
                 return v
         for d in defs:
@@ -663,7 +692,7 @@ class Evaluator:
         return v
 
     def conform(self, v: Any, t: T.Type, span: Span, decl_span: Span | None,
-                from_text: bool = False) -> Any:
+                from_text: bool = False, expr: ast.Expr | None = None) -> Any:
         """Check ``v`` against ``t``, returning it converted (int to float, string to
         secret, an object re-based on its schema); raises EvalError at ``span``."""
         problem = self._conform(v, t, span, from_text)
@@ -674,6 +703,12 @@ class Evaluator:
                 notes = (Note(f"`{named[0]}` is defined here", named[1]),)
             elif decl_span is not None:
                 notes = (Note("the type is declared here", decl_span),)
+            # Point at the offending item or map entry, where the user must edit.
+            if problem.span is not None:
+                span = problem.span
+            elif problem.item is not None and isinstance(expr, ast.ListLit) \
+                    and problem.item < len(expr.items):
+                span = expr.items[problem.item].span
             raise err("E0302", f"expected {t.show()}, found {kind_of(problem.value)} "
                       f"{show(problem.value)}" if problem.message is None else problem.message,
                       span, label=problem.label or f"this is {kind_of(problem.value)}",
@@ -708,8 +743,11 @@ class Evaluator:
             for i, x in enumerate(v):
                 r = self._conform(x, t.elem, span, from_text)
                 if isinstance(r, _Mismatch):
-                    return _Mismatch(v, f"item {i} of the list: expected {t.elem.show()}, "
-                                     f"found {kind_of(r.value)} {show(r.value)}")
+                    m = _Mismatch(v, f"item {i} of the list: expected {t.elem.show()}, "
+                                  f"found {kind_of(r.value)} {show(r.value)}",
+                                  label=f"this is {kind_of(r.value)}")
+                    m.item = i
+                    return m
                 out.append(r.value)
             return _Ok(tuple(out))
         if isinstance(t, T.MapT):
@@ -724,8 +762,13 @@ class Evaluator:
                     continue
                 r = self._conform(x, t.value, span, from_text)
                 if isinstance(r, _Mismatch):
-                    return _Mismatch(v, f"`{k}`: expected {t.value.show()}, found "
-                                     f"{kind_of(r.value)} {show(r.value)}")
+                    m = _Mismatch(v, f"`{k}`: expected {t.value.show()}, found "
+                                  f"{kind_of(r.value)} {show(r.value)}",
+                                  label=f"this is {kind_of(r.value)}")
+                    kdefs = v.defs().get(k)
+                    if kdefs:
+                        m.span = kdefs[-1].value_span
+                    return m
             return _Ok(v)
         if isinstance(t, T.Refined):
             r = self._conform(v, t.base, span, from_text)
@@ -895,9 +938,15 @@ class Evaluator:
     def _value_or_missing(self, obj: Obj, name: str, span: Span) -> Any:
         v = obj.get(name)
         if v is ABSENT:
+            if self.is_optional_field(obj, name):
+                return None  # an absent optional field reads as null
             raise err("E0201", f"`{name}` has no value", span,
                       label="this field is declared but never set")
         return v
+
+    def is_optional_field(self, obj: Obj, name: str) -> bool:
+        types = obj.field_type(name)
+        return bool(types) and any(T.is_optional(t) for t, _ in types)
 
     def _let(self, s: Scope, name: str) -> Any:
         if name in s.let_cache:
@@ -913,7 +962,7 @@ class Evaluator:
             v = self.ev(decl.value, s)
             if decl.type is not None and v is not BOTTOM:
                 v = self.conform(v, self.resolve_type(decl.type, s.module), decl.value.span,
-                                 decl.type.span)
+                                 decl.type.span, expr=decl.value)
         except EvalError as ex:
             self.diags.add(ex.diag)
             v = BOTTOM
@@ -1007,12 +1056,23 @@ class Evaluator:
         base = self.ev(e.obj, scope)
         return self.attr(base, e.name, e.name_span)
 
+    def _maybe_absent(self, expr: ast.Expr, scope: Scope) -> Any:
+        """Evaluate ``expr``, giving null for a declared field that was never set."""
+        if isinstance(expr, ast.GetAttr):
+            base = self.ev(expr.obj, scope)
+            if isinstance(base, Obj) and base.get(expr.name) is ABSENT and base.has(expr.name):
+                return None
+            return self.attr(base, expr.name, expr.name_span)
+        return self.ev(expr, scope)
+
     def attr(self, base: Any, name: str, span: Span) -> Any:
         if base is BOTTOM:
             raise _Propagate()
         if isinstance(base, Obj):
             v = base.get(name)
             if v is ABSENT:
+                if base.has(name) and self.is_optional_field(base, name):
+                    return None  # an absent optional field reads as null
                 if base.has(name):
                     raise err("E0201", f"`{name}` has no value", span,
                               label="this field is declared but never set")
@@ -1068,7 +1128,12 @@ class Evaluator:
 
             if any(a.name is not None for a in e.args):
                 raise err("E0207", f"`{f.name}` takes no named arguments", e.span)
-            args = [self.ev(a.value, scope) for a in e.args]
+            if f.name == "default" and e.args:
+                # `default(obj.opt, x)`: an absent optional field reads as null here only.
+                args = [self._maybe_absent(e.args[0].value, scope),
+                        *(self.ev(a.value, scope) for a in e.args[1:])]
+            else:
+                args = [self.ev(a.value, scope) for a in e.args]
             if any(a is BOTTOM for a in args):
                 raise _Propagate()
             return call_builtin(self, f.name, args, e)
@@ -1223,12 +1288,14 @@ class _Ok:
 
 
 class _Mismatch:
-    __slots__ = ("label", "message", "value")
+    __slots__ = ("item", "label", "message", "span", "value")
 
     def __init__(self, value: Any, message: str | None = None, label: str | None = None) -> None:
         self.value = value
         self.message = message
         self.label = label
+        self.item: int | None = None  # index of the bad list item, to point at it
+        self.span: Span | None = None  # the bad entry's own site, when known
 
 
 _IN_PROGRESS = object()

@@ -49,6 +49,7 @@ def equal(ev: Evaluator, a: Any, b: Any) -> bool:
 
 def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
     from cfglang.eval.evaluate import Obj, err
+    from cfglang.eval.values import ABSENT
 
     def bad() -> Exception:
         return err("E0302", f"`{op}` cannot combine {kind_of(a)} and {kind_of(b)}", e.op_span,
@@ -64,7 +65,7 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
         if isinstance(b, Obj):
             if not isinstance(a, str):
                 raise bad()
-            return b.has(a)
+            return b.has(a) and b.get(a) is not ABSENT
         if isinstance(b, str) and isinstance(a, str):
             return a in b
         raise bad()

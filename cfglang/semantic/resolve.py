@@ -201,16 +201,18 @@ class Resolver:
             self._stack.pop()
         return info
 
-    def _enter(self, info: ModuleInfo, spec: str, span: Span) -> ModuleInfo | None:
+    def _enter(self, info: ModuleInfo, spec: str, span: Span,
+               kind: str = "import") -> ModuleInfo | None:
         path = self.resolve_path(info, spec, span)
         if path is None:
             return None
         for i, (p, _) in enumerate(self._stack):
             if p == path:
                 chain = [self.display(q) for q, _ in self._stack[i:]] + [self.display(path)]
-                notes = tuple(Note(f"`{self.display(q)}` is imported here", s)
+                verb = "extended" if kind == "extends" else "imported"
+                notes = tuple(Note(f"`{self.display(q)}` is {verb} here", s)
                               for q, s in self._stack[i + 1:] if s is not None)
-                self.diags.error("E0102", "import cycle: " + " -> ".join(chain), span,
+                self.diags.error("E0102", f"{kind} cycle: " + " -> ".join(chain), span,
                                  label="this closes the cycle", notes=notes)
                 return None
         if path in self.modules:
@@ -236,7 +238,7 @@ class Resolver:
                                                  info.extends_decl.span),))
                     continue
                 info.extends_decl = stmt
-                info.parent = self._enter(info, stmt.path, stmt.path_span)
+                info.parent = self._enter(info, stmt.path, stmt.path_span, "extends")
             elif isinstance(stmt, ast.Import):
                 if declare(stmt.alias, stmt.span):
                     info.import_decls[stmt.alias] = stmt
@@ -279,11 +281,12 @@ def check_bodies(body: ast.Body, diags: Diagnostics, *, top: bool = False,
                         stmt.span)
             continue
         if isinstance(stmt, ast.LetDecl):
-            if not top:
-                if stmt.name in lets:
-                    diags.error("E0204", f"`{stmt.name}` is declared twice", stmt.name_span,
-                                notes=(Note("first declared here", lets[stmt.name]),))
-                lets[stmt.name] = stmt.name_span
+            # Module-level duplicates are reported by `_sort`; the let/field clash below
+            # applies to every body, the module included.
+            if not top and stmt.name in lets:
+                diags.error("E0204", f"`{stmt.name}` is declared twice", stmt.name_span,
+                            notes=(Note("first declared here", lets[stmt.name]),))
+            lets.setdefault(stmt.name, stmt.name_span)
             _walk_expr_bodies(stmt.value, diags)
         elif isinstance(stmt, ast.Field):
             first = stmt.path[0].static

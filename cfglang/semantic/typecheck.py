@@ -139,7 +139,7 @@ class _Checker:
         from cfglang.eval.evaluate import EvalError, _Propagate
 
         try:
-            self.ev.conform(value, t, expr.span, decl_span)
+            self.ev.conform(value, t, expr.span, decl_span, expr=expr)
         except EvalError as e:
             self.ev.diags.add(e.diag)
         except _Propagate:

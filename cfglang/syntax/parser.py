@@ -232,6 +232,14 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
             multi = text.startswith('"""', pos) or text.startswith('r"""', pos)
             q = pos + (1 if ch == "r" else 0)
             end = len(text) if multi else (text.find("\n", pos) if "\n" in text[pos:] else len(text))
+            if ch == '"' and not multi:
+                sub = _open_substitution(text, q + 1, end)
+                if sub is not None:
+                    # The string is closed; an unclosed `$<` inside it swallowed the quote.
+                    return Diagnostic(
+                        "E0008", "substitution is not closed by `>`",
+                        Span(source, sub, sub + 2), label="this `$<` is never closed",
+                        help="end the substitution with `>`; write `$$<` for a literal `$<`")
             return Diagnostic(
                 "E0003", "unterminated string", Span(source, q, q + (3 if multi else 1)),
                 label="this string is never closed",
@@ -262,6 +270,16 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
         start = tok.start_pos or 0
         span = Span(source, start, start + max(1, len(tok.value or "")))
         stack = self.postlex.stack
+        if stack and stack[-1].type != "LBRACE" and _never_closed(self, text, stack[-1]):
+            # Line breaks are ignored inside ( and [, so a missing closer surfaces as a
+            # confusing token lines later; the user must edit at the opener.
+            opener = stack[-1]
+            return Diagnostic(
+                "E0002", f"unclosed `{opener.value}`",
+                Span(source, opener.start_pos, opener.start_pos + 1),
+                label="this delimiter is never closed",
+                notes=(Note("the file ends here", Span(source, len(text), len(text))),),
+                help=f"add `{_OPENERS[opener.type]}`")
         in_body = not stack or stack[-1].type == "LBRACE"
         if tok.type == "COMMA" and in_body:
             return Diagnostic("E0006", "stray comma", span,
@@ -284,6 +302,55 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
                           label=f"expected {_expected_words(expected)}")
     pos = getattr(e, "pos_in_stream", 0) or 0
     return Diagnostic("E0001", "syntax error", Span(source, pos, pos + 1))
+
+
+def _open_substitution(text: str, start: int, end: int) -> int | None:
+    """Position of a `$<` in text[start:end] that is never closed, if a `"` follows it."""
+    from cfglang.syntax.build import _subst_end
+
+    i = start
+    while i < end:
+        if text[i] == "\\":
+            i += 2
+            continue
+        if text.startswith("$$<", i):
+            i += 3
+            continue
+        if text.startswith("$<", i):
+            close = _subst_end(text[:end], i + 2)
+            if close < 0:
+                return i if '"' in text[i:end] else None
+            i = close + 1
+            continue
+        if text[i] == '"':
+            return None
+        i += 1
+    return None
+
+
+def _never_closed(self: _Parser, text: str, opener: Any) -> bool:
+    """Whether `opener` has no matching closer anywhere in the file (lexing only)."""
+    saved = self.postlex.stack
+    stack: list[Any] = []
+    try:
+        for tok in self.lark.lex(text):
+            if tok.type in _OPENERS:
+                stack.append(tok)
+            elif tok.type in _CLOSERS:
+                want = {"RPAR": "LPAR", "RSQB": "LSQB", "RBRACE": "LBRACE"}[tok.type]
+                # A mismatched closer closes the nearest opener of its kind; the ones
+                # above it stay unclosed.
+                for i in range(len(stack) - 1, -1, -1):
+                    if stack[i].type == want:
+                        if stack[i].start_pos == opener.start_pos:
+                            return False
+                        del stack[i]
+                        break
+    except Exception:  # a lexing error elsewhere: no verdict, keep the generic message
+        return False
+    finally:
+        self.postlex.stack = saved
+    return any(t.start_pos == opener.start_pos for t in stack)
 
 
 _Parser._friendly = _friendly  # type: ignore[attr-defined]
