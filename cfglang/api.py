@@ -232,7 +232,7 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
                         ("declared inputs: " + ", ".join(sorted(decls)) if decls else
                          "this module declares no inputs"))
     for name, chain in decls.items():
-        base_mod, base = chain[0]
+        _base_mod, base = chain[0]
         ev.input_decls[name] = base
 
         def thunk(name: str = name, chain: list[tuple[Any, Any]] = chain) -> Any:

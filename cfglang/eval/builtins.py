@@ -97,7 +97,7 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
 
     def want(i: int, kinds: tuple[type, ...], what: str) -> Any:
         v = args[i]
-        if isinstance(v, bool) and bool not in kinds or not isinstance(v, kinds):
+        if (isinstance(v, bool) and bool not in kinds) or not isinstance(v, kinds):
             span = call.args[i].value.span if i < len(call.args) else call.span
             raise err("E0302", f"`{name}` expects {what} as argument {i + 1}, found "
                       f"{kind_of(v)}", span, help=SIGNATURES[name])
@@ -162,10 +162,10 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
             if isinstance(x, (tuple, Obj)):
                 raise err("E0302", "`join` needs a list of scalars", call.args[0].value.span)
             parts.append(render_scalar(x))
-        out = sep.join(parts)
-        if len(out) > ev.limits.max_string:
+        joined = sep.join(parts)
+        if len(joined) > ev.limits.max_string:
             raise err("E0502", "string is too long", call.span)
-        return out
+        return joined
     if name == "replace":
         arity(3)
         r = text(0).replace(text(1), text(2))
@@ -208,14 +208,14 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
         return all(xs) if name == "all" else any(xs)
     if name == "unique":
         arity(1)
-        out: list[Any] = []
+        kept: list[Any] = []
         seen: list[Any] = []
         for x in items(0):
             p = plain(ev, x)
             if p not in seen:
                 seen.append(p)
-                out.append(x)
-        return tuple(out)
+                kept.append(x)
+        return tuple(kept)
     if name == "sort":
         arity(1)
         xs = items(0)
@@ -226,13 +226,13 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
     if name == "range":
         arity(1, 2, 3)
         nums = [want(i, (int,), "an int") for i in range(len(args))]
-        r = range(*nums) if len(nums) > 1 else range(nums[0])
         if len(nums) == 3 and nums[2] == 0:
             raise err("E0501", "`range` step must not be 0", call.span)
-        if len(r) > ev.limits.max_collection:
-            raise err("E0502", f"`range` would make {len(r)} items", call.span,
+        rng = range(*nums) if len(nums) > 1 else range(nums[0])
+        if len(rng) > ev.limits.max_collection:
+            raise err("E0502", f"`range` would make {len(rng)} items", call.span,
                       label=f"the limit is {ev.limits.max_collection}")
-        return tuple(r)
+        return tuple(rng)
     if name == "int":
         arity(1)
         v = args[0]

@@ -14,7 +14,6 @@ from typing import Any
 
 from cfglang.diagnostics import Note, did_you_mean
 from cfglang.eval.evaluate import (
-    BOTTOM,
     Def,
     EvalError,
     Evaluator,
@@ -22,7 +21,7 @@ from cfglang.eval.evaluate import (
     Scope,
     _Propagate,
 )
-from cfglang.eval.values import ABSENT, show
+from cfglang.eval.values import ABSENT, BOTTOM, show
 from cfglang.semantic import types as T
 from cfglang.syntax import ast
 

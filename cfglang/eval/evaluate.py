@@ -434,7 +434,7 @@ class Evaluator:
         top = defs[-1]
         if token in self.active:
             start = self.active[token]
-            chain = self.stack[start:] + [(key, top.key_span)]
+            chain = [*self.stack[start:], (key, top.key_span)]
             notes = tuple(Note(f"`{name}` depends on ...", span) for name, span in chain[1:-1])
             sites = " -> ".join(f"{name} ({span})" for name, span in chain)
             hint = None
@@ -902,8 +902,9 @@ class Evaluator:
             if v is ABSENT:
                 raise err("E0201", "substituted field has no value", p.span)
             if isinstance(v, (tuple, Obj)):
-                raise err("E0302", f"cannot substitute {'a list' if isinstance(v, tuple) else 'an object'} "
-                          "into a string", p.span, label=f"this is {show(v)}",
+                what = "a list" if isinstance(v, tuple) else "an object"
+                raise err("E0302", f"cannot substitute {what} into a string", p.span,
+                          label=f"this is {show(v)}",
                           help="substitute a scalar, or use `join(list, \", \")`")
             if isinstance(v, Secret):
                 secret = True

@@ -116,7 +116,7 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
             return Size(a.bytes * b)
         if _int(a) and isinstance(b, Size):
             return Size(a * b.bytes)
-        if isinstance(a, str) and _int(b) or isinstance(a, tuple) and _int(b):
+        if (isinstance(a, str) and _int(b)) or (isinstance(a, tuple) and _int(b)):
             if len(a) * max(b, 0) > ev.limits.max_string:
                 raise err("E0502", "result is too large", e.span)
             return a * b

@@ -75,7 +75,7 @@ class ModuleInfo:
 
     key: str
     source: SourceFile
-    ast: ast.Module
+    tree: ast.Module
     parent: ModuleInfo | None = None
     extends_decl: ast.ExtendsDecl | None = None
     imports: dict[str, ModuleInfo | None] = attrs.Factory(dict)
@@ -230,7 +230,7 @@ class Resolver:
             seen[name] = span
             return True
 
-        for stmt in info.ast.body.stmts:
+        for stmt in info.tree.body.stmts:
             if isinstance(stmt, ast.ExtendsDecl):
                 if info.extends_decl is not None:
                     self.diags.error("E0104", "a module can extend only one module", stmt.span,
@@ -264,7 +264,7 @@ class Resolver:
                 info.checks.append(stmt)
             else:
                 info.body.append(stmt)
-        check_bodies(info.ast.body, self.diags, top=True)
+        check_bodies(info.tree.body, self.diags, top=True)
 
 
 def check_bodies(body: ast.Body, diags: Diagnostics, *, top: bool = False,

@@ -37,17 +37,15 @@ class _Checker:
     def run(self) -> None:
         m = self.module
         for decl in m.schemas.values():
-            s = self.ev.schema(decl, m)
-            self.body(decl.body, s, schema_body=True)
+            self.body(decl.body, self.ev.schema(decl, m), schema_body=True)
         for t in m.templates.values():
-            s = self._schema_of(t.type)
-            self.body(t.body, s)
+            self.body(t.body, self._schema_of(t.type))
             for p in t.params:
                 if p.type is not None and p.default is not None:
                     self.literal(p.default, self.ev.resolve_type(p.type, m), p.span)
         for let in m.lets.values():
             self.typed_value(let.value, let.type)
-        self.body(ast.Body(tuple(m.body), m.ast.span), None)
+        self.body(ast.Body(tuple(m.body), m.tree.span), None)
 
     def _schema_of(self, texpr: ast.TypeExpr | None) -> Schema | None:
         from cfglang.eval.evaluate import Schema

@@ -7,7 +7,7 @@ written in; the evaluator checks them on values (`cfglang.eval.evaluate`).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import attrs
 
@@ -110,7 +110,7 @@ class SchemaT:
         return self.name
 
 
-Type = Union[Prim, Lit, ListT, MapT, Opt, UnionT, Refined, Alias, SchemaT]
+Type = Prim | Lit | ListT | MapT | Opt | UnionT | Refined | Alias | SchemaT
 
 ANY = Prim("any")
 

@@ -7,15 +7,16 @@ tables keyed by node identity.
 
 from __future__ import annotations
 
-from typing import Union
+from typing import Any
 
 import attrs
 
 from cfglang.source import Span
 
 
-def _span() -> attrs.Attribute:  # type: ignore[type-arg]
-    return attrs.field(eq=False, repr=False)  # type: ignore[no-any-return]
+def _span() -> Any:
+    # Spans are excluded from equality and repr: two parses of equal text compare equal.
+    return attrs.field(eq=False, repr=False)
 
 
 # ---- expressions ----------------------------------------------------------------------------
@@ -172,10 +173,23 @@ class Refine:
     span: Span = _span()
 
 
-Expr = Union[
-    Literal, Str, Name, SelfRef, SuperRef, GetAttr, GetItem, Call, Binary, Unary, IfExpr,
-    ListLit, Comprehension, ObjectLit, Refine,
-]
+Expr = (
+    Literal
+    | Str
+    | Name
+    | SelfRef
+    | SuperRef
+    | GetAttr
+    | GetItem
+    | Call
+    | Binary
+    | Unary
+    | IfExpr
+    | ListLit
+    | Comprehension
+    | ObjectLit
+    | Refine
+)
 
 # ---- types ----------------------------------------------------------------------------------
 
@@ -218,7 +232,7 @@ class UnionType:
     span: Span = _span()
 
 
-TypeExpr = Union[NamedType, LiteralType, NullType, OptionalType, UnionType]
+TypeExpr = NamedType | LiteralType | NullType | OptionalType | UnionType
 
 # ---- statements -----------------------------------------------------------------------------
 
@@ -364,7 +378,7 @@ class SchemaDecl:
     body: Body
     doc: str | None
     name_span: Span = _span()
-    parent_span: Span | None = attrs.field(eq=False, repr=False)
+    parent_span: Span | None = _span()
     span: Span = _span()
 
 
@@ -402,10 +416,21 @@ class OutputDecl:
     span: Span = _span()
 
 
-Stmt = Union[
-    Field, Unset, LetDecl, IfStmt, ForStmt, CheckStmt, Import, ExtendsDecl, InputDecl,
-    TypeDecl, SchemaDecl, TemplateDecl, OutputDecl,
-]
+Stmt = (
+    Field
+    | Unset
+    | LetDecl
+    | IfStmt
+    | ForStmt
+    | CheckStmt
+    | Import
+    | ExtendsDecl
+    | InputDecl
+    | TypeDecl
+    | SchemaDecl
+    | TemplateDecl
+    | OutputDecl
+)
 
 
 @attrs.frozen

@@ -8,10 +8,9 @@ parsed with the same parser (start symbol ``expr_start``) at their offset in the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
-
-import re
 
 from lark import Token, Transformer
 

@@ -122,7 +122,7 @@ class _Parser:
             keep_all_tokens=True,
             maybe_placeholders=False,
             transformer=self.builder,
-            postlex=self.postlex,  # type: ignore[arg-type]
+            postlex=self.postlex,
             lexer_callbacks={"COMMENT": self._comment},
             cache=cache,
         )
@@ -152,7 +152,8 @@ class _Parser:
         saved = self.builder.offset
         self.builder.offset = offset
         try:
-            return self.lark.parse(text, start="expr_start")  # type: ignore[no-any-return]
+            expr: ast.Expr = self.lark.parse(text, start="expr_start")  # type: ignore[assignment]
+            return expr
         except UnexpectedInput as e:
             pos = offset + (getattr(e, "pos_in_stream", None) or 0)
             self.builder.diags.append(Diagnostic(
@@ -177,7 +178,7 @@ class _Parser:
                 result = self.lark.parse(source.text, start=start)
                 return result, b.diags
             except UnexpectedInput as e:
-                return None, [*b.diags, self._friendly(e, source)]
+                return None, [*b.diags, _friendly(self, e, source)]
             except RecursionError:
                 return None, [Diagnostic("E0502", "the file is nested too deeply to parse",
                                          Span(source, 0, 0))]
@@ -226,12 +227,13 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
 
     text = source.text
     if isinstance(e, UnexpectedCharacters):
-        pos = e.pos_in_stream
+        pos: int = e.pos_in_stream or 0
         ch = text[pos] if pos < len(text) else ""
         if ch == '"' or (ch == "r" and text[pos + 1:pos + 2] == '"'):
             multi = text.startswith('"""', pos) or text.startswith('r"""', pos)
             q = pos + (1 if ch == "r" else 0)
-            end = len(text) if multi else (text.find("\n", pos) if "\n" in text[pos:] else len(text))
+            nl = text.find("\n", pos)
+            end = len(text) if multi or nl < 0 else nl
             if ch == '"' and not multi:
                 sub = _open_substitution(text, q + 1, end)
                 if sub is not None:
@@ -353,4 +355,3 @@ def _never_closed(self: _Parser, text: str, opener: Any) -> bool:
     return any(t.start_pos == opener.start_pos for t in stack)
 
 
-_Parser._friendly = _friendly  # type: ignore[attr-defined]
