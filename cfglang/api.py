@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import Any
@@ -49,6 +50,17 @@ class Output:
 
 
 @attrs.define
+class Profile:
+    """Where a compilation spent its time (``cflc build --profile``)."""
+
+    phases: dict[str, float] = attrs.Factory(dict)
+    files: dict[str, float] = attrs.Factory(dict)
+    parsed: list[str] = attrs.Factory(list)  # files actually parsed (parse-cache misses)
+    # (self seconds, "file:line", field name), slowest first
+    sites: list[tuple[float, str, str]] = attrs.Factory(list)
+
+
+@attrs.define
 class Compilation:
     """The result of `compile`: data (None on errors), outputs, diagnostics."""
 
@@ -56,6 +68,8 @@ class Compilation:
     diagnostics: list[Diagnostic]
     outputs: list[Output] = attrs.Factory(list)
     files: list[str] = attrs.Factory(list)
+    from_cache: bool = False
+    profile: Profile | None = None
 
     @property
     def ok(self) -> bool:
@@ -89,20 +103,28 @@ def compile(
     emit_outputs: bool = True,
     expr: str | None = None,
     env_prefix: str = "",
+    use_cache: bool = False,
+    profile: bool = False,
 ) -> Compilation:
     """Compile one module (from ``path`` or ``text``).
 
     ``vars`` are typed values (Python API); ``cli_vars`` are ``--var`` strings, coerced to
     each input's declared type; ``var_files`` are ``--vars`` files (JSON, YAML or CFL).
     With ``expr``, the result's data is ``{"value": <the expression's value>}``.
+    ``use_cache`` enables the parse and build caches (`cfglang.cache`); ``profile``
+    records where time went in ``result.profile``.
     """
     box: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            box["result"] = _compile(path, text, filename, vars or {}, cli_vars, var_files,
-                                     env if env is not None else os.environ, root,
-                                     allow_paths, emit_outputs, expr, env_prefix)
+            args = (path, text, filename, vars or {}, cli_vars, var_files,
+                    env if env is not None else os.environ, root, allow_paths, emit_outputs,
+                    expr, env_prefix)
+            if use_cache and text is None and not vars and path is not None:
+                box["result"] = _compile_cached(args, profile)
+            else:
+                box["result"] = _compile(*args, use_cache=use_cache, profile=profile)
         except BaseException as e:  # a bug: report it, never a traceback to the user
             box["error"] = e
 
@@ -133,20 +155,104 @@ def compile(
     return result
 
 
+def _compile_cached(args: tuple[Any, ...], profile: bool) -> Compilation:
+    """A build through the build cache: a hit re-hashes the recorded inputs and returns
+    the stored result; a miss compiles (with the parse cache) and stores the result."""
+    import json
+
+    from cfglang import cache
+
+    (path, _text, _filename, _vars, cli_vars, var_files, env, root, allow_paths,
+     emit_outputs, expr, env_prefix) = args
+    assert path is not None
+    entry_path = os.path.abspath(path)
+    key = cache.digest("build", entry_path, os.path.abspath(root) if root else "",
+                       json.dumps([list(cli_vars), [os.path.abspath(v) for v in var_files],
+                                   [os.path.abspath(a) for a in allow_paths], emit_outputs,
+                                   expr, env_prefix]))
+    start = time.perf_counter()
+    hit = cache.get("build", key)
+    if isinstance(hit, dict) and _still_valid(hit, env):
+        result: Compilation = hit["result"]
+        result.from_cache = True
+        if profile:
+            result.profile = Profile({"build cache hit": time.perf_counter() - start})
+        return result
+    box: dict[str, Any] = {}
+    result = _compile(*args, use_cache=True, profile=profile, record=box)
+    if result.ok and not _has_secret(result.data) and not any(
+            _has_secret(o.text) for o in result.outputs):
+        deps = [(p, cache.file_hash(t)) for p, t in box.get("texts", {}).items()]
+        cache.put("build", key, {"deps": deps, "env": box.get("env", {}), "result": result})
+    return result
+
+
+def _still_valid(entry: dict[str, Any], env: Mapping[str, str]) -> bool:
+    from cfglang import cache
+
+    try:
+        for name, value in entry["env"].items():
+            if env.get(name) != value:
+                return False
+        for path, digest in entry["deps"]:
+            with open(path, encoding="utf-8") as f:
+                if cache.file_hash(f.read()) != digest:
+                    return False
+    except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
+        return False
+    return True
+
+
+def _has_secret(data: Any) -> bool:
+    if isinstance(data, Secret):
+        return True
+    if isinstance(data, dict):
+        return any(_has_secret(v) for v in data.values())
+    if isinstance(data, list):
+        return any(_has_secret(v) for v in data)
+    return False
+
+
 def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[str, Any],
              cli_vars: Sequence[tuple[str, str]], var_files: Sequence[str],
              env: Mapping[str, str], root: str | None, allow_paths: Sequence[str],
-             emit_outputs: bool, expr: str | None, env_prefix: str) -> Compilation:
+             emit_outputs: bool, expr: str | None, env_prefix: str, *,
+             use_cache: bool = False, profile: bool = False,
+             record: dict[str, Any] | None = None) -> Compilation:
     from cfglang.eval.constraints import materialize
-    from cfglang.eval.evaluate import Evaluator
+    from cfglang.eval.evaluate import Evaluator, ProfilingEvaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
+
+    prof = Profile() if profile else None
+    clock = time.perf_counter()
+
+    def phase(name: str) -> None:
+        nonlocal clock
+        now = time.perf_counter()
+        if prof is not None:
+            prof.phases[name] = prof.phases.get(name, 0.0) + now - clock
+        clock = now
 
     diags = Diagnostics()
     entry_path = path if path is not None else os.path.abspath(filename)
     root = os.path.abspath(root) if root else find_root(entry_path)
-    resolver = Resolver(FileLoader(), root, diags, tuple(os.path.abspath(p) for p in allow_paths))
+    resolver = Resolver(FileLoader(), root, diags, tuple(os.path.abspath(p) for p in allow_paths),
+                        use_cache=use_cache)
     entry = resolver.load_entry(entry_path, text)
     files = sorted(m.source.path for m in resolver.modules.values())
+    if prof is not None:
+        prof.files = dict(resolver.parse_times)
+        prof.parsed = list(resolver.parsed)
+    phase("parse and resolve")
+    if record is not None:
+        record["texts"] = {m.source.real_path: m.source.text for m in resolver.modules.values()
+                           if m.source.real_path}
+        for vf in var_files:
+            try:
+                with open(vf, encoding="utf-8") as f:
+                    record["texts"][os.path.abspath(vf)] = f.read()
+            except (OSError, UnicodeDecodeError):
+                pass
     # Syntax errors and a missing base stop here (evaluating would only add follow-on
     # errors); a failed import does not: names from it quietly evaluate to nothing, and
     # independent mistakes elsewhere are still reported.
@@ -154,7 +260,7 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
         m.extends_decl is not None and m.parent is None for m in entry.chain())
     if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
-    ev = Evaluator(diags, env=env)
+    ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, env=env)
     # The document first: it binds every module of the extends chain to the entry's
     # document, so input defaults and outputs declared in a base see the child's fields.
     doc = ev.document(entry)
@@ -162,6 +268,9 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     from cfglang.semantic.typecheck import typecheck
 
     typecheck(list(resolver.modules.values()), ev)
+    phase("inputs and static checks")
+    if record is not None:
+        record["env"] = dict(ev.env_read)
     # Static findings do not stop evaluation: every independent error is reported, and
     # the collector drops the runtime repeats of static ones (same code, same span).
     if any(d.code.startswith("E04") for d in diags):
@@ -170,12 +279,16 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
         data = _eval_expr(ev, entry, expr, diags)
         return Compilation(None if diags.has_errors else data, diags.sorted(), files=files)
     data = materialize(ev, doc)
+    phase("evaluate and check")
     outputs: list[Output] = []
     if emit_outputs and not diags.has_errors:
         outputs = _outputs(ev, entry, diags, env_prefix)
+        phase("named outputs")
+    if prof is not None and isinstance(ev, ProfilingEvaluator):
+        prof.sites = ev.slowest(15)
     if diags.has_errors:
-        return Compilation(None, diags.sorted(), files=files)
-    return Compilation(data, diags.sorted(), outputs, files)
+        return Compilation(None, diags.sorted(), files=files, profile=prof)
+    return Compilation(data, diags.sorted(), outputs, files, profile=prof)
 
 
 def _eval_expr(ev: Any, entry: Any, expr: str, diags: Diagnostics) -> dict[str, Any] | None:
@@ -253,6 +366,8 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
                               None, notes=(Note(f"`{name}` is declared here", base.name_span),),
                               help=f"set by {src}") from None
             env_decl = next((d for _, d in reversed(chain) if d.env), None)
+            if env_decl is not None and env_decl.env:
+                ev.env_read[env_decl.env] = ev.env.get(env_decl.env)
             if env_decl is not None and env_decl.env in ev.env:
                 raw = ev.env[env_decl.env]
                 if typ is None:

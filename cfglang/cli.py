@@ -47,6 +47,37 @@ class Ctx:
                 click.echo(render_human(d, color=self.color), err=True, nl=False,
                            color=self.color)
 
+    use_cache = True
+    profile = False
+
+    def caching(self) -> bool:
+        from cfglang import cache
+
+        return self.use_cache and cache.enabled()
+
+    def print_profile(self, target: str, res: Any) -> None:
+        """The --profile report, on stderr so that it never mixes with output."""
+        prof = res.profile
+        if not self.profile or prof is None:
+            return
+        lines = [f"profile of {target}" + (" (served from the build cache)"
+                                           if res.from_cache else "")]
+        total = sum(prof.phases.values())
+        for name, secs in prof.phases.items():
+            share = 100 * secs / total if total else 0.0
+            lines.append(f"  {name:<28} {secs * 1000:9.1f} ms  {share:5.1f}%")
+        lines.append(f"  {'total':<28} {total * 1000:9.1f} ms")
+        if prof.files:
+            lines.append("  parse time per file:")
+            for path, secs in sorted(prof.files.items(), key=lambda kv: -kv[1])[:15]:
+                how = "parsed" if path in prof.parsed else "from parse cache"
+                lines.append(f"    {secs * 1000:9.1f} ms  {path}  ({how})")
+        if prof.sites:
+            lines.append("  slowest fields (self time):")
+            for secs, site, key in prof.sites:
+                lines.append(f"    {secs * 1000:9.2f} ms  {site}  {key}")
+        click.echo("\n".join(lines), err=True)
+
     def info(self, msg: str) -> None:
         if not self.quiet:
             click.echo(msg, err=True)
@@ -74,6 +105,10 @@ def input_options(f: Any) -> Any:
                      help="Set inputs from a JSON, YAML or CFL file (repeatable).")(f)
     f = click.option("--allow-path", multiple=True, metavar="DIR",
                      help="Allow imports from DIR outside the project root.")(f)
+    f = click.option("--no-cache", is_flag=True,
+                     help="Neither read nor write the parse and build caches.")(f)
+    f = click.option("--profile", is_flag=True,
+                     help="Print time per phase and per file, and the slowest fields.")(f)
     return f
 
 
@@ -182,13 +217,14 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
 @input_options
 @common
 def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tuple[str, ...],
-          var_files: tuple[str, ...], allow_path: tuple[str, ...], env_prefix: str,
-          error_format: str, color: str, quiet: bool, verbose: int) -> None:
+          var_files: tuple[str, ...], allow_path: tuple[str, ...], env_prefix: str, no_cache: bool,
+          profile: bool, error_format: str, color: str, quiet: bool, verbose: int) -> None:
     """Compile FILE... (or a project directory) and emit the configuration.
 
     With no PATH, builds every target of the cfl.toml in the current directory.
     """
     ctx = Ctx(error_format, color, quiet, verbose)
+    ctx.use_cache, ctx.profile = not no_cache, profile
     sys.exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix,
                     write=True))
 
@@ -198,10 +234,11 @@ def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tupl
 @input_options
 @common
 def check(paths: tuple[str, ...], var: tuple[str, ...], var_files: tuple[str, ...],
-          allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool,
-          verbose: int) -> None:
+          allow_path: tuple[str, ...], no_cache: bool, profile: bool, error_format: str,
+          color: str, quiet: bool, verbose: int) -> None:
     """Check FILE... (or a project) like build does, writing nothing. Exit 1 on any error."""
     ctx = Ctx(error_format, color, quiet, verbose)
+    ctx.use_cache, ctx.profile = not no_cache, profile
     sys.exit(_build(ctx, paths, None, None, var, var_files, allow_path, "", write=False))
 
 
@@ -233,8 +270,10 @@ def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
             ctx.usage_error("E0702", f"`{f}` is a directory, not a module")
             return EXIT_USAGE
         res = compile(f, cli_vars=cli_vars, var_files=var_files, allow_paths=allow,
-                      env_prefix=env_prefix, emit_outputs=write)
+                      env_prefix=env_prefix, emit_outputs=write, use_cache=ctx.caching(),
+                      profile=ctx.profile)
         ctx.report(res.diagnostics)
+        ctx.print_profile(f, res)
         if any(d.code == "E0900" for d in res.diagnostics):
             return EXIT_INTERNAL
         if not res.ok:
@@ -319,8 +358,8 @@ def _atomic_write(path: str, text: str) -> None:
 @input_options
 @common
 def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tuple[str, ...],
-             allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool,
-             verbose: int) -> None:
+             allow_path: tuple[str, ...], no_cache: bool, profile: bool,
+             error_format: str, color: str, quiet: bool, verbose: int) -> None:
     """Print the value of EXPR evaluated in FILE's module scope (secrets redacted).
 
     Example: cflc eval env/prod.cfl services.billing.replicas
@@ -329,6 +368,7 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
     from cfglang.values import redact
 
     ctx = Ctx(error_format, color, quiet, verbose)
+    ctx.use_cache, ctx.profile = not no_cache, profile
     cli_vars = _parse_vars(ctx, var)
     if cli_vars is None or not _check_var_files(ctx, var_files):
         sys.exit(EXIT_USAGE)
@@ -338,8 +378,10 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
     if _targets(ctx, [file]) is None:
         sys.exit(EXIT_USAGE)
     res = compile(file, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path,
-                  expr=expr, emit_outputs=False)
+                  expr=expr, emit_outputs=False, use_cache=ctx.caching(),
+                  profile=ctx.profile)
     ctx.report(res.diagnostics)
+    ctx.print_profile(file, res)
     if any(d.code == "E0900" for d in res.diagnostics):
         sys.exit(EXIT_INTERNAL)
     if not res.ok or res.data is None:

@@ -25,6 +25,9 @@ class SourceFile:
     real_path: str | None = None
     _line_starts: list[int] | None = attrs.field(default=None, init=False, repr=False)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        return (SourceFile, (self.path, self.text, self.real_path))
+
     def line_starts(self) -> list[int]:
         if self._line_starts is None:
             starts = [0]
@@ -60,6 +63,9 @@ class Span:
     source: SourceFile
     start: int
     end: int
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (Span, (self.source, self.start, self.end))
 
     @property
     def path(self) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 
 import pytest
 from hypothesis import HealthCheck, settings
@@ -16,6 +17,10 @@ settings.register_profile("dev", deadline=None, max_examples=100)
 settings.register_profile(
     "fuzz", deadline=None, max_examples=20_000, suppress_health_check=list(HealthCheck))
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# Tests never read or write the user's cache: one fresh cache directory per test run
+# (inherited by the cflc subprocesses the CLI tests start).
+os.environ["CFLC_CACHE_DIR"] = tempfile.mkdtemp(prefix="cflc-test-cache-")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -296,6 +296,8 @@ class Evaluator:
         self.input_thunks: dict[str, Callable[[], Any]] = {}
         self.input_decls: dict[str, ast.InputDecl] = {}
         self.checked: set[int] = set()
+        # Environment variables consulted (name -> value or None), for the build cache.
+        self.env_read: dict[str, str | None] = {}
         self.warned: set[tuple[int, int]] = set()
 
     # -- documents and modules ----------------------------------------------------------------
@@ -1339,3 +1341,32 @@ _DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
     ast.ObjectLit: Evaluator._object,
     ast.Refine: Evaluator._refine,
 }
+
+
+class ProfilingEvaluator(Evaluator):
+    """An evaluator that records the self time of every field definition site."""
+
+    def __init__(self, diags: Diagnostics, limits: Limits | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
+        super().__init__(diags, limits, env)
+        self.site_times: dict[tuple[str, int, str], float] = {}
+        self._child: list[float] = [0.0]
+
+    def field_value(self, obj: Obj, key: str, defs: list[Def]) -> Any:
+        import time
+
+        start = time.perf_counter()
+        self._child.append(0.0)
+        try:
+            return super().field_value(obj, key, defs)
+        finally:
+            elapsed = time.perf_counter() - start
+            child = self._child.pop()
+            self._child[-1] += elapsed
+            span = defs[-1].span
+            site = (span.path, span.start_line_col()[0], key)
+            self.site_times[site] = self.site_times.get(site, 0.0) + elapsed - child
+
+    def slowest(self, n: int) -> list[tuple[float, str, str]]:
+        ranked = sorted(self.site_times.items(), key=lambda kv: (-kv[1], kv[0]))[:n]
+        return [(secs, f"{path}:{line}", key) for (path, line, key), secs in ranked]

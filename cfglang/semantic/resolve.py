@@ -19,7 +19,7 @@ from typing import Protocol
 
 import attrs
 
-from cfglang.diagnostics import Diagnostics, Note
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
 
@@ -111,6 +111,10 @@ class Resolver:
     root: str
     diags: Diagnostics
     allow_paths: tuple[str, ...] = ()
+    use_cache: bool = False
+    # Seconds spent parsing each file (display path), for `cflc build --profile`.
+    parse_times: dict[str, float] = attrs.Factory(dict)
+    parsed: list[str] = attrs.Factory(list)  # files parsed, not served from the cache
     modules: dict[str, ModuleInfo] = attrs.Factory(dict)
     _stack: list[tuple[str, Span | None]] = attrs.Factory(list)
     _failed: set[str] = attrs.Factory(set)
@@ -185,9 +189,11 @@ class Resolver:
                          label="imported here" if site else None)
 
     def _load_source(self, path: str, source: SourceFile, site: Span | None) -> ModuleInfo | None:
-        from cfglang.syntax.parser import parse_module
+        import time
 
-        tree, errs = parse_module(source)
+        start = time.perf_counter()
+        tree, errs = self._parse(source)
+        self.parse_times[source.path] = time.perf_counter() - start
         self.diags.extend(errs)
         if tree is None:
             self._failed.add(path)
@@ -200,6 +206,25 @@ class Resolver:
         finally:
             self._stack.pop()
         return info
+
+    def _parse(self, source: SourceFile) -> tuple[ast.Module | None, list[Diagnostic]]:
+        """Parse, through the content-addressed parse cache when it is enabled."""
+        from cfglang.syntax.parser import parse_module
+
+        if not self.use_cache:
+            self.parsed.append(source.path)
+            return parse_module(source)
+        from cfglang import cache
+
+        key = cache.digest("parse", source.path, source.real_path or "", source.text)
+        hit = cache.get("parse", key)
+        if isinstance(hit, ast.Module):
+            return hit, []
+        tree, errs = parse_module(source)
+        self.parsed.append(source.path)
+        if tree is not None and not errs:
+            cache.put("parse", key, tree)
+        return tree, errs
 
     def _enter(self, info: ModuleInfo, spec: str, span: Span,
                kind: str = "import") -> ModuleInfo | None:

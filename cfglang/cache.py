@@ -1,0 +1,117 @@
+"""Content-addressed caches in the user cache directory.
+
+Two levels, both keyed by SHA-256 of content (never by modification times, so a changed
+file can never be served from cache, and a touched but unchanged one still hits):
+
+- *parse cache*: one entry per module text (and its display path, which spans carry),
+  holding the pickled syntax tree. A build after a one-line change re-parses only the
+  file that changed.
+- *build cache*: one entry per entry file and command-line inputs, holding the result
+  plus the list of every file the build read (with content hashes) and every environment
+  variable it consulted. A later build with the same inputs re-hashes those files and, if
+  nothing changed, returns the stored result without parsing or evaluating anything.
+
+Entries are written atomically (temp file + rename), so concurrent builds never see a
+torn entry; an unreadable or corrupt entry is ignored. The cache directory is
+``$CFLC_CACHE_DIR``, else ``$XDG_CACHE_HOME/cfglang``, else ``~/.cache/cfglang``;
+``--no-cache`` (or ``CFLC_NO_CACHE=1``) turns both off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import pickle
+import tempfile
+from pathlib import Path
+from typing import Any
+
+# Bump when the format of cached objects changes; the package version and the grammar's
+# hash are part of every key as well.
+SCHEMA = "2"
+
+
+def cache_dir() -> Path | None:
+    base = os.environ.get("CFLC_CACHE_DIR")
+    if base:
+        path = Path(base)
+    else:
+        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+        path = Path(xdg) / "cfglang"
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return None
+    return path if os.access(path, os.W_OK) else None
+
+
+def enabled() -> bool:
+    return os.environ.get("CFLC_NO_CACHE", "") in ("", "0")
+
+
+_salt: str | None = None
+
+
+def salt() -> str:
+    """Version and grammar identity: a new cflc never reads an old cflc's entries."""
+    global _salt
+    if _salt is None:
+        from cfglang import __version__
+        from cfglang.syntax.parser import grammar_path
+
+        g = hashlib.sha256(grammar_path().read_bytes()).hexdigest()[:16]
+        _salt = f"{SCHEMA}:{__version__}:{g}"
+    return _salt
+
+
+def digest(*parts: str | bytes) -> str:
+    h = hashlib.sha256(salt().encode())
+    for p in parts:
+        h.update(b"\0")
+        h.update(p.encode("utf-8", "surrogatepass") if isinstance(p, str) else p)
+    return h.hexdigest()
+
+
+def file_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+def _path(kind: str, key: str) -> Path | None:
+    d = cache_dir()
+    if d is None:
+        return None
+    return d / kind / key[:2] / key[2:]
+
+
+def get(kind: str, key: str) -> Any:
+    """The stored object, or None on a miss or an unreadable entry."""
+    path = _path(kind, key)
+    if path is None:
+        return None
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f)
+    except FileNotFoundError:
+        return None
+    except Exception:
+        # A corrupt or incompatible entry is a miss, never an error.
+        return None
+
+
+def put(kind: str, key: str, value: Any) -> None:
+    path = _path(kind, key)
+    if path is None:
+        return
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except (OSError, pickle.PicklingError, RecursionError):
+        pass  # caching is an optimisation; a full or read-only disk must not fail a build
