@@ -24,8 +24,7 @@ from pathlib import Path
 import pytest
 
 from cfglang.api import compile
-from cfglang.diagnostics import render_human
-from cfglang.diagnostics import Diagnostic
+from cfglang.diagnostics import Diagnostic, render_human
 from cfglang.emit import EmitError, emit
 from cfglang.eval.constraints import dotted
 from cfglang.values import redact

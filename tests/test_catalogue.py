@@ -26,5 +26,5 @@ def test_every_code_used_in_the_source_is_catalogued() -> None:
 def test_catalogue_entries_are_short_lowercase_titles() -> None:
     for code, (title, text) in CATALOGUE.items():
         assert re.fullmatch(r"[EW]\d{4}", code)
-        assert title and not title.endswith(".") and title[0].islower() or title[0] == "`"
+        assert (title and not title.endswith(".") and title[0].islower()) or title[0] == "`"
         assert text.endswith(".")

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from cfglang.eval.values import ABSENT, kind_of, render_scalar
+from cfglang.eval.values import ABSENT, kind_of, render_scalar, show
 from cfglang.values import Duration, Secret, Size
 
 if TYPE_CHECKING:
@@ -233,6 +233,11 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
             raise err("E0502", f"`range` would make {len(rng)} items", call.span,
                       label=f"the limit is {ev.limits.max_collection}")
         return tuple(rng)
+    def i64(n: int) -> int:
+        if not -(2**63) <= n < 2**63:
+            raise err("E0503", f"`{name}` result does not fit in 64 bits", call.span)
+        return n
+
     if name == "int":
         arity(1)
         v = args[0]
@@ -240,20 +245,24 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
             if isinstance(v, bool):
                 raise ValueError
             if isinstance(v, float):
-                return int(v)
+                return i64(int(v))
             if isinstance(v, int):
                 return v
             if isinstance(v, str):
-                return int(v.replace("_", ""), 0)
+                return i64(int(v.strip().replace("_", ""), 0))
         except (ValueError, OverflowError):
             pass
-        raise err("E0501", f"cannot convert {kind_of(v)} to int", call.span)
+        raise err("E0501", f"cannot convert {kind_of(v)} {show(v)} to int", call.span)
     if name == "float":
         arity(1)
         v = args[0]
         try:
             if isinstance(v, (int, float, str)) and not isinstance(v, bool):
-                return float(v)
+                f = float(v)
+                if f != f or f in (float("inf"), float("-inf")):
+                    raise err("E0501", f"`float` of {show(v)} is not a finite number",
+                              call.span, help="CFL numbers are finite; JSON cannot hold nan")
+                return f
         except ValueError:
             pass
         raise err("E0501", f"cannot convert {kind_of(v)} to float", call.span)
@@ -267,10 +276,10 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
     if name in ("seconds", "millis"):
         arity(1)
         d = want(0, (Duration,), "a duration")
-        return d.millis // 1000 if name == "seconds" else d.millis
+        return i64(d.millis // 1000 if name == "seconds" else d.millis)
     if name == "bytes":
         arity(1)
-        return want(0, (Size,), "a size").bytes
+        return i64(want(0, (Size,), "a size").bytes)
     if name == "default":
         arity(2)
         return args[1] if args[0] is None else args[0]

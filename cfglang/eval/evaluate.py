@@ -28,7 +28,7 @@ from typing import Any
 
 import attrs
 
-from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean, edit_distance
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
@@ -69,13 +69,14 @@ def err(code: str, message: str, span: Span | None, **kw: Any) -> EvalError:
 class Layer:
     """A body of statements to be bound to an object; ``parent`` is its lexical scope."""
 
-    __slots__ = ("lets", "module", "parent", "schema", "site", "stmts", "vars")
+    __slots__ = ("boundary", "lets", "module", "parent", "schema", "site", "stmts", "vars")
 
     def __init__(self, stmts: tuple[ast.Stmt, ...] | list[ast.Stmt], parent: Scope | None,
                  module: ModuleInfo, vars: dict[str, Any] | None = None,
                  schema: Schema | None = None, site: Span | None = None,
-                 lets: dict[str, ast.LetDecl] | None = None) -> None:
+                 lets: dict[str, ast.LetDecl] | None = None, boundary: bool = False) -> None:
         self.stmts = tuple(stmts)
+        self.boundary = boundary  # starts an inheritance step (extends, refinement)
         self.parent = parent
         self.module = module
         self.vars = vars or {}
@@ -219,9 +220,15 @@ class Obj:
             self._defs = {}
             self._expanding = True
             try:
+                # Keys count as inherited (for the near-miss warning) only across an
+                # inheritance step: another module, or an `extends`/refinement. Sibling
+                # blocks of one module (`db.host = …` then `db.port = …`) are not.
+                inherited: set[str] = set()
                 for no, layer in enumerate(self.layers):
                     scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
-                    inherited = set(self._defs) if no > 0 else set()
+                    if no > 0 and (layer.boundary
+                                   or layer.module is not self.layers[no - 1].module):
+                        inherited = set(self._defs)
                     self.ctx.expand(self, layer.stmts, scope, no, self._defs, self._checks,
                                     inherited)
             finally:
@@ -395,6 +402,10 @@ class Evaluator:
         if obj.schema is not None and key not in obj.schema.fields:
             return  # the closed-schema error says it better
         cand = did_you_mean(key, (k for k in inherited if len(k) >= 4))
+        # Stricter than "did you mean": a warning on correct code is costly, so only one
+        # edit (two for long names) counts as a near miss.
+        if cand is not None and edit_distance(key, cand) > (1 if len(key) <= 7 else 2):
+            cand = None
         if cand is not None and (id(span.source), span.start) not in self.warned:
             self.warned.add((id(span.source), span.start))
             self.diags.warning(
@@ -620,8 +631,17 @@ class Evaluator:
                 key = (id(decl), "alias")
                 if key in self.type_cache:
                     return self.type_cache[key]
-                self.type_cache[key] = T.ANY
-                inner = self.resolve_type(decl.type, mod)
+                if id(decl) in self.schemas_building:
+                    self.diags.error("E0205", f"type `{name}` refers to itself", span,
+                                     label="this closes a cycle of type aliases",
+                                     notes=(Note(f"`{name}` is declared here",
+                                                 decl.name_span),))
+                    return None
+                self.schemas_building.add(id(decl))
+                try:
+                    inner = self.resolve_type(decl.type, mod)
+                finally:
+                    self.schemas_building.discard(id(decl))
                 if decl.where is not None:
                     inner = T.Refined(inner, decl.where, mod, name, decl.name_span)
                 result: T.Type = T.Alias(name, inner, decl.name_span)
@@ -1279,7 +1299,7 @@ class Evaluator:
         if not isinstance(base, Obj):
             raise err("E0302", f"only objects can be extended, not {kind_of(base)}",
                       e.base.span, label=f"this is {show(base)}")
-        layer = Layer(e.body.stmts, scope, scope.module, site=e.body.span)
+        layer = Layer(e.body.stmts, scope, scope.module, site=e.body.span, boundary=True)
         return Obj(self, (*base.layers, layer), base.schema, e.span)
 
 

@@ -93,29 +93,29 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
                 raise err("E0502", "list is too long", e.span)
             return a + b
         if isinstance(a, Duration) and isinstance(b, Duration):
-            return Duration(a.millis + b.millis)
+            return _dur(e, a.millis + b.millis)
         if isinstance(a, Size) and isinstance(b, Size):
-            return Size(a.bytes + b.bytes)
+            return _size(e, a.bytes + b.bytes)
         if _num(a) and _num(b):
             return _check(a + b, e)
         raise bad()
     if op == "-":
         if isinstance(a, Duration) and isinstance(b, Duration):
-            return Duration(a.millis - b.millis)
+            return _dur(e, a.millis - b.millis)
         if isinstance(a, Size) and isinstance(b, Size):
-            return Size(a.bytes - b.bytes)
+            return _size(e, a.bytes - b.bytes)
         if _num(a) and _num(b):
             return _check(a - b, e)
         raise bad()
     if op == "*":
         if isinstance(a, Duration) and _int(b):
-            return Duration(a.millis * b)
+            return _dur(e, a.millis * b)
         if _int(a) and isinstance(b, Duration):
-            return Duration(a * b.millis)
+            return _dur(e, a * b.millis)
         if isinstance(a, Size) and _int(b):
-            return Size(a.bytes * b)
+            return _size(e, a.bytes * b)
         if _int(a) and isinstance(b, Size):
-            return Size(a * b.bytes)
+            return _size(e, a * b.bytes)
         if (isinstance(a, str) and _int(b)) or (isinstance(a, tuple) and _int(b)):
             if len(a) * max(b, 0) > ev.limits.max_string:
                 raise err("E0502", "result is too large", e.span)
@@ -125,9 +125,9 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
         raise bad()
     if op in ("/", "%"):
         if isinstance(a, Duration) and _int(b):
-            return Duration(_idiv(a.millis, b, e) if op == "/" else _imod(a.millis, b, e))
+            return _dur(e, _idiv(a.millis, b, e) if op == "/" else _imod(a.millis, b, e))
         if isinstance(a, Size) and _int(b):
-            return Size(_idiv(a.bytes, b, e) if op == "/" else _imod(a.bytes, b, e))
+            return _size(e, _idiv(a.bytes, b, e) if op == "/" else _imod(a.bytes, b, e))
         if isinstance(a, Duration) and isinstance(b, Duration) and op == "/":
             if b.millis == 0:
                 raise err("E0501", "division by zero", e.span)
@@ -167,3 +167,11 @@ def _check(v: Any, e: ast.Binary) -> Any:
     if isinstance(v, float) and v != v:
         raise err("E0501", "the result is not a number", e.span)
     return v
+
+
+def _dur(e: ast.Binary, millis: int) -> Duration:
+    return Duration(_check(millis, e))
+
+
+def _size(e: ast.Binary, n: int) -> Size:
+    return Size(_check(n, e))

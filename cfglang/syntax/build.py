@@ -384,12 +384,21 @@ class AstBuilder(Transformer[Token, Any]):
 
     def duration_lit(self, ch: list[Any]) -> ast.Literal:
         total = sum(int(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
+        if total > INT_MAX:
+            self.error("E0007", f"duration `{ch[0]}` is out of the 64-bit range",
+                       self.tsp(ch[0]), label="more than 2^63-1 milliseconds")
+            total = 0
         return ast.Literal(Duration(total), self.tsp(ch[0]))
 
     def size_lit(self, ch: list[Any]) -> ast.Literal:
         m = _SIZE_RE.fullmatch(str(ch[0]))
         assert m is not None
-        return ast.Literal(Size(int(m.group(1)) * SIZE_UNITS[m.group(2)]), self.tsp(ch[0]))
+        n = int(m.group(1)) * SIZE_UNITS[m.group(2)]
+        if n > INT_MAX:
+            self.error("E0007", f"size `{ch[0]}` is out of the 64-bit range", self.tsp(ch[0]),
+                       label="more than 2^63-1 bytes")
+            n = 0
+        return ast.Literal(Size(n), self.tsp(ch[0]))
 
     def true_lit(self, ch: list[Any]) -> ast.Literal:
         return ast.Literal(True, self.sp(ch))
