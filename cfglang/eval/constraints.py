@@ -202,8 +202,17 @@ def _render(ev: Evaluator, e: ast.Expr, scope: Scope, level: int) -> str:
         if level == 1 and not isinstance(e.left, ast.Binary) and not isinstance(
                 e.right, ast.Binary):
             return _value(ev, e, scope)
-        return (f"{_render(ev, e.left, scope, level)} {e.op} "
-                f"{_render(ev, e.right, scope, level)}")
+        from cfglang.syntax.build import PRECEDENCE
+
+        def side(x: ast.Expr, right: bool) -> str:
+            text = _render(ev, x, scope, level)
+            if isinstance(x, ast.Binary):
+                inner, outer = PRECEDENCE[x.op], PRECEDENCE[e.op]
+                if inner < outer or (right and inner == outer):
+                    return f"({text})"
+            return text
+
+        return f"{side(e.left, False)} {e.op} {side(e.right, True)}"
     if isinstance(e, ast.Unary):
         inner = _render(ev, e.operand, scope, level)
         return f"{e.op}({inner})" if isinstance(e.operand, ast.Binary) else f"{e.op}{inner}"

@@ -12,6 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
+import attrs
 from lark import Token, Transformer
 
 from cfglang.diagnostics import Diagnostic
@@ -47,6 +48,13 @@ class Seq(tuple):  # type: ignore[type-arg]
     start: int
     end: int
 
+
+PRECEDENCE = {
+    "||": 1, "&&": 2,
+    "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3, "in": 3,
+    "+": 4, "-": 4, "*": 5, "/": 5, "%": 5,
+}
+COMPARISON = 3
 
 RESERVED = frozenset({
     "else", "then", "in", "if", "for", "let", "final", "hidden", "unset", "where", "true",
@@ -306,9 +314,29 @@ class AstBuilder(Transformer[Token, Any]):
         s = _slots(ch)
         return ast.IfExpr(s["if"], s["then"], s["else"], self.sp(ch))
 
-    def binary(self, ch: list[Any]) -> ast.Binary:
-        left, op, right = ch
-        return ast.Binary(str(op), left, right, self.tsp(op), self.sp(ch))
+    def operation(self, ch: list[Any]) -> Any:
+        """`a op b op c ...`: apply precedence by precedence climbing."""
+        operands = ch[0::2]
+        ops: list[Token] = ch[1::2]
+        n = len(ops)
+
+        def climb(lhs: Any, min_prec: int, pos: int) -> tuple[Any, int]:
+            while pos < n and PRECEDENCE[ops[pos].value] >= min_prec:
+                op = ops[pos]
+                prec = PRECEDENCE[op.value]
+                rhs = operands[pos + 1]
+                pos += 1
+                while pos < n and PRECEDENCE[ops[pos].value] > prec:
+                    rhs, pos = climb(rhs, prec + 1, pos)
+                if prec == COMPARISON and pos < n and PRECEDENCE[ops[pos].value] == COMPARISON:
+                    self.error("E0001", "comparisons cannot be chained", self.tsp(ops[pos]),
+                               label=f"a second comparison after `{op.value}`",
+                               help="combine them with `&&`: `a < b && b < c`")
+                lhs = ast.Binary(str(op), lhs, rhs, self.tsp(op), lhs.span.cover(rhs.span))
+            return lhs, pos
+
+        result, _ = climb(operands[0], 0, 0)
+        return result
 
     def unary(self, ch: list[Any]) -> ast.Unary:
         op, operand = ch
@@ -447,7 +475,10 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.NullType(self.sp(ch))
 
     def primary(self, ch: list[Any]) -> Any:
-        return ch[1]  # "(" expr ")"
+        # "(" expr ")": the node's span takes in the parentheses, so carets and the
+        # source text of a check (`(a + b) * c`) show them.
+        inner = ch[1]
+        return attrs.evolve(inner, span=self.sp(ch)) if hasattr(inner, "span") else inner
 
     def base_type(self, ch: list[Any]) -> Any:
         return ch[1]  # "(" type ")"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import gc
 import os
+import re
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
@@ -25,6 +26,10 @@ from cfglang.diagnostics import Diagnostic, Note
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
 
+_SIMPLE_PATH = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*")
+# Words that are keywords or need the parser (`self`, `super`, literals).
+_NOT_NAMES = frozenset({"self", "super", "true", "false", "null", "if", "for", "in", "else",
+                        "then", "let", "where"})
 _OPENERS = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
 _CLOSERS = {"RPAR", "RSQB", "RBRACE"}
 # Tokens after which a line break continues the statement instead of ending it.
@@ -148,6 +153,19 @@ class _Parser:
 
     def _parse_substitution(self, source: SourceFile, text: str, offset: int) -> ast.Expr:
         from lark.exceptions import UnexpectedInput
+
+        # Most substitutions are plain paths (`$<name>`, `$<db.host>`): build those
+        # directly instead of starting a parse for each one.
+        m = _SIMPLE_PATH.fullmatch(text)
+        if m is not None and m.group(1) not in _NOT_NAMES:
+            start = offset + m.start(1)
+            node: ast.Expr = ast.Name(m.group(1), Span(source, start, offset + m.end(1)))
+            pos = offset + m.end(1)
+            for part in m.group(2).split(".")[1:]:
+                name_span = Span(source, pos + 1, pos + 1 + len(part))
+                node = ast.GetAttr(node, part, name_span, Span(source, start, name_span.end))
+                pos = name_span.end
+            return node
 
         saved = self.builder.offset
         self.builder.offset = offset
