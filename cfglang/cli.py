@@ -409,6 +409,15 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
     sys.exit(EXIT_OK)
 
 
+def _register_commands() -> None:
+    from cfglang.commands import register
+
+    register(main)
+
+
+_register_commands()
+
+
 def run() -> None:  # pragma: no cover - console entry with last-resort protection
     try:
         main()
