@@ -114,17 +114,29 @@ def compile(
     ``use_cache`` enables the parse and build caches (`cfglang.cache`); ``profile``
     records where time went in ``result.profile``.
     """
+    def work() -> Compilation:
+        args = (path, text, filename, vars or {}, cli_vars, var_files,
+                env if env is not None else os.environ, root, allow_paths, emit_outputs,
+                expr, env_prefix)
+        if use_cache and text is None and not vars and path is not None:
+            return _compile_cached(args, profile)
+        return _compile(*args, use_cache=use_cache, profile=profile)
+
+    result = _run_guarded(work)
+    return result if isinstance(result, Compilation) else Compilation(None, [result])
+
+
+def _run_guarded(work: Any) -> Any:
+    """Run ``work`` on a thread with a large stack; a bug becomes an E0900 diagnostic.
+
+    Evaluation recurses once per nested value, so deep (but bounded) programs would hit
+    Python's small default stack before CFL's own depth limit could report them.
+    """
     box: dict[str, Any] = {}
 
     def run() -> None:
         try:
-            args = (path, text, filename, vars or {}, cli_vars, var_files,
-                    env if env is not None else os.environ, root, allow_paths, emit_outputs,
-                    expr, env_prefix)
-            if use_cache and text is None and not vars and path is not None:
-                box["result"] = _compile_cached(args, profile)
-            else:
-                box["result"] = _compile(*args, use_cache=use_cache, profile=profile)
+            box["result"] = work()
         except BaseException as e:  # a bug: report it, never a traceback to the user
             box["error"] = e
 
@@ -148,11 +160,10 @@ def compile(
         detail = "".join(traceback.format_exception_only(type(err), err)).strip()
         where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
         loc = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
-        return Compilation(None, [Diagnostic(
+        return Diagnostic(
             "E0900", f"internal error: {detail}{loc}",
-            help="this is a bug in cflc; please report it with the input that caused it")])
-    result: Compilation = box["result"]
-    return result
+            help="this is a bug in cflc; please report it with the input that caused it")
+    return box["result"]
 
 
 def _compile_cached(args: tuple[Any, ...], profile: bool) -> Compilation:
@@ -271,6 +282,7 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     phase("inputs and static checks")
     if record is not None:
         record["env"] = dict(ev.env_read)
+        record.update(ev=ev, doc=doc, entry=entry)
     # Static findings do not stop evaluation: every independent error is reported, and
     # the collector drops the runtime repeats of static ones (same code, same span).
     if any(d.code.startswith("E04") for d in diags):
@@ -353,6 +365,7 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
             typ = ev.resolve_type(base.type, base_mod) if base.type is not None else None
             if name in given:
                 raw, src, text = given[name]
+                ev.input_sources[name] = (src, None)
                 value = _to_runtime(ev, raw)
                 if typ is None:
                     return value
@@ -370,6 +383,8 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
                 ev.env_read[env_decl.env] = ev.env.get(env_decl.env)
             if env_decl is not None and env_decl.env in ev.env:
                 raw = ev.env[env_decl.env]
+                ev.input_sources[name] = (f"environment variable {env_decl.env}",
+                                          env_decl.span)
                 if typ is None:
                     return raw
                 try:
@@ -381,6 +396,8 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
                               f"variable {env_decl.env}", env_decl.span) from None
             for mod, d in reversed(chain):
                 if d.default is not None:
+                    what = "default" if d is base else f"new default in {mod.source.path}"
+                    ev.input_sources[name] = (what, d.default.span)
                     v = ev.ev(d.default, ev.module_scope(mod))
                     if typ is not None:
                         v = ev.conform(v, typ, d.default.span, base.name_span)
@@ -593,3 +610,26 @@ def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *,
 
 
 _unused = Secret
+
+
+def explain(path: str, data_path: str, *, cli_vars: Sequence[tuple[str, str]] = (),
+            var_files: Sequence[str] = (), env: Mapping[str, str] | None = None,
+            allow_paths: Sequence[str] = (), root: str | None = None) -> Any:
+    """Where the value at ``data_path`` of module ``path`` comes from.
+
+    Returns an `cfglang.explain.Explanation`, or a `Compilation` holding the
+    diagnostics when the module does not compile or the path does not exist.
+    """
+    from cfglang.explain import explain_path
+
+    def work() -> Any:
+        record: dict[str, Any] = {}
+        result = _compile(path, None, path, {}, cli_vars, var_files,
+                          env if env is not None else os.environ, root, allow_paths,
+                          False, None, "", record=record)
+        if not result.ok or "ev" not in record:
+            return result
+        return explain_path(record["ev"], record["doc"], data_path, result)
+
+    out = _run_guarded(work)
+    return Compilation(None, [out]) if isinstance(out, Diagnostic) else out

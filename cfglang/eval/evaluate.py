@@ -305,6 +305,8 @@ class Evaluator:
         self.checked: set[int] = set()
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
+        # Which source gave each input its value (for `cflc explain`): (what, span).
+        self.input_sources: dict[str, tuple[str, Span | None]] = {}
         self.warned: set[tuple[int, int]] = set()
 
     # -- documents and modules ----------------------------------------------------------------

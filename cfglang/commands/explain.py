@@ -1,0 +1,59 @@
+"""`cflc explain FILE PATH`: a value and its provenance."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import click
+
+
+@click.command(name="explain")
+@click.argument("file", type=click.Path())
+@click.argument("path")
+@click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
+@click.option("--var", "var", multiple=True, metavar="NAME=VALUE", help="Set an input.")
+@click.option("--vars", "var_files", multiple=True, metavar="FILE",
+              help="Set inputs from a JSON, YAML or CFL file.")
+@click.option("--allow-path", multiple=True, metavar="DIR",
+              help="Allow imports from DIR outside the project root.")
+@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
+              show_default=True, help="How to print diagnostics.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour diagnostics.")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@click.option("-v", "--verbose", count=True, help="Print more.")
+def command(file: str, path: str, as_json: bool, var: tuple[str, ...],
+            var_files: tuple[str, ...], allow_path: tuple[str, ...], error_format: str,
+            color: str, quiet: bool, verbose: int) -> None:
+    """Show the value at PATH in FILE and where it came from.
+
+    Prints the site that set the value, every site it overrides along the inheritance
+    chain (base first at the bottom), its declared types, and the inputs its expression
+    reads with the source that gave each one its value (default, a new default in an
+    extending module, an environment variable, --vars or --var). Secrets print as
+    <secret>.
+
+    Example: cflc explain env/prod.cfl services.billing.replicas
+    """
+    from cfglang.api import explain
+    from cfglang.cli import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Ctx, _parse_vars
+    from cfglang.cli import _targets as targets
+    from cfglang.explain import Explanation
+
+    ctx = Ctx(error_format, color, quiet, verbose)
+    cli_vars = _parse_vars(ctx, var)
+    if cli_vars is None or targets(ctx, [file]) is None:
+        sys.exit(EXIT_USAGE)
+    out = explain(file, path, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path)
+    if not isinstance(out, Explanation):
+        ctx.report(out.diagnostics)
+        if any(d.code == "E0900" for d in out.diagnostics):
+            sys.exit(EXIT_INTERNAL)
+        sys.exit(EXIT_USAGE if any(d.code == "E0701" for d in out.diagnostics)
+                 else EXIT_ERRORS)
+    if as_json:
+        click.echo(json.dumps(out.to_json(), ensure_ascii=False, indent=2))
+    else:
+        click.echo(out.render(), nl=False)
+    sys.exit(EXIT_OK)
