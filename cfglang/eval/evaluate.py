@@ -190,8 +190,8 @@ class Builtin:
 class Obj:
     """A lazy, late-bound object: the merge of its layers."""
 
-    __slots__ = ("_checks", "_defs", "_expanding", "_partials", "_values", "ctx", "layers",
-                 "schema", "site")
+    __slots__ = ("_checks", "_defs", "_expanding", "_partials", "_types", "_values", "ctx",
+                 "layers", "schema", "site")
 
     def __init__(self, ctx: Evaluator, layers: tuple[Layer, ...], schema: Schema | None,
                  site: Span | None) -> None:
@@ -203,6 +203,7 @@ class Obj:
         self._checks: list[tuple[ast.CheckStmt, Scope]] = []
         self._values: dict[str, Any] = {}
         self._partials: dict[tuple[str, int], Any] = {}
+        self._types: dict[str, list[tuple[T.Type, Span]]] | None = None
         self._expanding = False
 
     @classmethod
@@ -255,6 +256,15 @@ class Obj:
 
     def field_type(self, key: str) -> list[tuple[T.Type, Span]]:
         """Declared types of a field: the schema's, then inline annotations."""
+        types = self._types.get(key) if self._types is not None else None
+        if types is None:
+            types = self._field_type(key)
+            if self._types is None:
+                self._types = {}
+            self._types[key] = types
+        return types
+
+    def _field_type(self, key: str) -> list[tuple[T.Type, Span]]:
         out: list[tuple[T.Type, Span]] = []
         if self.schema is not None:
             sf = self.schema.fields.get(key)
@@ -303,6 +313,8 @@ class Evaluator:
         self.input_thunks: dict[str, Callable[[], Any]] = {}
         self.input_decls: dict[str, ast.InputDecl] = {}
         self.checked: set[int] = set()
+        self.dotted_rest: dict[int, tuple[ast.Stmt, ...]] = {}
+        self._body_lets: dict[int, dict[str, ast.LetDecl]] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
         # Which source gave each input its value (for `cflc explain`): (what, span).
@@ -387,12 +399,18 @@ class Evaluator:
         first = stmt.path[0]
         key = self.key_text(first, scope)
         if len(stmt.path) > 1:
-            nested = attrs.evolve(stmt, path=stmt.path[1:], doc=None)
-            layer = Layer((nested,), scope, scope.module, site=stmt.span)
+            # `a.b.c = e` is `a { b.c = e }`; the rewritten statement depends only on
+            # the syntax, so it is built once per statement, not once per evaluation.
+            rest = self.dotted_rest.get(id(stmt))
+            if rest is None:
+                rest = self.dotted_rest[id(stmt)] = (
+                    attrs.evolve(stmt, path=stmt.path[1:], doc=None),)
+            layer = Layer(rest, scope, scope.module, site=stmt.span, lets=_NO_LETS)
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         elif stmt.op == "merge":
             assert stmt.body is not None
-            layer = Layer(stmt.body.stmts, scope, scope.module, site=stmt.span)
+            layer = Layer(stmt.body.stmts, scope, scope.module, site=stmt.span,
+                          lets=self.body_lets(stmt.body))
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         else:
             d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value)
@@ -414,6 +432,13 @@ class Evaluator:
                 "W0801", f"`{key}` is a new key, close to the inherited `{cand}`", span,
                 label="this adds a key instead of overriding one",
                 help=f"did you mean `{cand}`?")
+
+    def body_lets(self, body: ast.Body) -> dict[str, ast.LetDecl]:
+        """The lets of a body, computed once per compilation (the AST outlives it)."""
+        lets = self._body_lets.get(id(body))
+        if lets is None:
+            lets = self._body_lets[id(body)] = _lets(body.stmts)
+        return lets
 
     def key_text(self, key: ast.Key, scope: Scope) -> str:
         if key.name is not None:
@@ -1344,6 +1369,9 @@ def _hint(name: str, candidates: Any) -> str | None:
 
 def _lets(stmts: tuple[ast.Stmt, ...]) -> dict[str, ast.LetDecl]:
     return {s.name: s for s in stmts if isinstance(s, ast.LetDecl)}
+
+
+_NO_LETS: dict[str, ast.LetDecl] = {}
 
 
 _DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
