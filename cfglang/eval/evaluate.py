@@ -308,6 +308,11 @@ class Evaluator:
         self.schema_cache: dict[int, Schema] = {}
         self.schemas_building: set[int] = set()
         self.module_docs: dict[str, Obj] = {}
+        # The entry module of each document, and the entry's document: inputs of an
+        # imported module take their own defaults (only the entry's are set from outside).
+        self.doc_entries: dict[int, ModuleInfo] = {}
+        self.main_doc: Obj | None = None
+        self.doc_inputs: dict[tuple[int, str], Any] = {}
         self.module_scopes: dict[str, Scope] = {}
         self.inputs: dict[str, Any] = {}
         self.input_thunks: dict[str, Callable[[], Any]] = {}
@@ -330,6 +335,9 @@ class Evaluator:
         chain = entry.chain()
         doc = Obj(self, (), None, Span(entry.source, 0, 0))
         self.module_docs[entry.key] = doc
+        self.doc_entries[id(doc)] = entry
+        if self.main_doc is None:
+            self.main_doc = doc
         layers = []
         for m in chain:
             layers.append(Layer(m.body, None, m, lets=m.lets, site=Span(m.source, 0, 0)))
@@ -802,6 +810,7 @@ class Evaluator:
         if isinstance(t, T.MapT):
             if not isinstance(v, Obj):
                 return _Mismatch(v)
+            converted: dict[str, Any] = {}
             for k in v.keys():
                 kr = self._conform(k, t.key, span, from_text)
                 if isinstance(kr, _Mismatch):
@@ -818,6 +827,15 @@ class Evaluator:
                     if kdefs:
                         m.span = kdefs[-1].value_span
                     return m
+                if r.value is not x:
+                    converted[k] = r.value
+            if converted:
+                # Values were converted (an object re-based on its schema gets the schema's
+                # defaults and checks; an int became a float): a new map holds them.
+                remapped = Obj(self, v.layers, v.schema, v.site)
+                remapped._values.update(v._values)
+                remapped._values.update(converted)
+                return _Ok(remapped)
             return _Ok(v)
         if isinstance(t, T.Refined):
             r = self._conform(v, t.base, span, from_text)
@@ -1031,6 +1049,12 @@ class Evaluator:
             if name in mod.templates:
                 return TemplateValue(mod.templates[name], mod)
             if name in mod.inputs or name in self.input_decls:
+                root = scope
+                while root.parent is not None:
+                    root = root.parent
+                doc = root.obj
+                if doc is not None and doc is not self.main_doc and id(doc) in self.doc_entries:
+                    return self.doc_input(doc, name, span)
                 return self.input_value(name, span)
         if name in self.input_thunks:
             return self.input_value(name, span)
@@ -1056,6 +1080,50 @@ class Evaluator:
         for mod in module.chain():
             names += [*mod.imports, *mod.templates, *mod.inputs]
         return names
+
+    def doc_input(self, doc: Obj, name: str, span: Span) -> Any:
+        """An input of an imported module's document: its environment variable if it
+        reads one, else the newest default along that module's extends chain."""
+        key = (id(doc), name)
+        if key in self.doc_inputs:
+            v = self.doc_inputs[key]
+            if v is _IN_PROGRESS:
+                raise err("E0205", f"reference cycle: input `{name}` depends on itself", span)
+            if v is BOTTOM:
+                raise _Propagate()
+            return v
+        chain = [(m, m.inputs[name]) for m in self.doc_entries[id(doc)].chain()
+                 if name in m.inputs]
+        if not chain:
+            return self.input_value(name, span)
+        self.doc_inputs[key] = _IN_PROGRESS
+        base_mod, base = chain[0]
+        typ = self.resolve_type(base.type, base_mod) if base.type is not None else None
+        try:
+            env_decl = next((d for _, d in reversed(chain) if d.env), None)
+            value: Any
+            if env_decl is not None and env_decl.env and env_decl.env in self.env:
+                value = self.env[env_decl.env]
+                self.env_read[env_decl.env] = value
+                if typ is not None:
+                    value = self.conform(value, typ, env_decl.span, None, from_text=True)
+            else:
+                mod, d = next(((m, d) for m, d in reversed(chain) if d.default is not None),
+                              (None, None))
+                if d is None or mod is None or d.default is None:
+                    raise err("E0401", f"input `{name}` of imported module "
+                              f"`{chain[-1][0].source.path}` has no default", span,
+                              notes=(Note("declared here", base.name_span),),
+                              help="give it a default; only the entry module's inputs can "
+                                   "be set with --var")
+                value = self.ev(d.default, Scope(doc, mod, None, mod.lets))
+                if typ is not None:
+                    value = self.conform(value, typ, d.default.span, base.name_span)
+        except (EvalError, _Propagate):
+            self.doc_inputs[key] = BOTTOM
+            raise
+        self.doc_inputs[key] = value
+        return value
 
     def input_value(self, name: str, span: Span) -> Any:
         if name in self.inputs:
