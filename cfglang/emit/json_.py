@@ -2,8 +2,11 @@
 
 Rules:
 
-- Output is ``json.dumps(data, indent=2, ensure_ascii=False)`` plus one newline: two-space
-  indentation, non-ASCII text kept as is, empty objects and lists as ``{}`` and ``[]``.
+- Output is two-space indented JSON plus one newline (orjson when installed, else
+  ``json.dumps(data, indent=2, ensure_ascii=False)``): non-ASCII text kept as is, empty
+  objects and lists as ``{}`` and ``[]``. Floats print in their shortest round-trip form;
+  the two writers differ only in spelling very small or large floats (``1e-05`` vs
+  ``0.00001``), which every JSON reader reads as the same number.
 - Any value may be the root.
 - Durations and sizes become their canonical strings, secrets their plain value.
 - ``nan`` and the infinities are an `EmitError`: JSON has no way to write them (Python's
@@ -19,9 +22,41 @@ from cfglang.emit import DataPath, EmitError, as_scalar, check_key, named_string
 
 
 def emit_json(data: object) -> str:
+    fast = _emit_orjson(data)
+    if fast is not None:
+        return fast
     # allow_nan=False is a second line of defence: _prepare already reports such floats
     # with their path, which json.dumps could not do.
     return json.dumps(_prepare(data, ()), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
+def _emit_orjson(data: object) -> str | None:
+    """The same document through orjson, or None to take the careful path.
+
+    json.dumps with indentation runs its pure-Python encoder: on a 30,000-service
+    document it was most of a cached build's time; orjson writes the same layout about
+    twenty times faster. orjson writes nan and the infinities as null, so output holding
+    a `null` is re-done on the careful path, which reports them; so is anything orjson
+    refuses (a non-string key, an integer beyond 64 bits), for the precise error.
+    """
+    try:
+        import orjson
+    except ImportError:
+        return None
+    try:
+        out = orjson.dumps(data, default=_orjson_default, option=orjson.OPT_INDENT_2)
+    except (TypeError, orjson.JSONEncodeError):
+        return None
+    if b"null" in out:
+        return None
+    return out.decode("utf-8") + "\n"
+
+
+def _orjson_default(value: object) -> str:
+    text = named_string(value)
+    if text is None:
+        raise TypeError
+    return text
 
 
 def _prepare(value: object, path: DataPath) -> object:

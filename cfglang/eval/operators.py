@@ -164,8 +164,9 @@ def _check(v: Any, e: ast.Binary) -> Any:
 
     if isinstance(v, int) and not INT_MIN <= v <= INT_MAX:
         raise err("E0503", "integer overflow", e.span, label="the result does not fit in 64 bits")
-    if isinstance(v, float) and v != v:
-        raise err("E0501", "the result is not a number", e.span)
+    if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
+        raise err("E0501", "the result is not a finite number", e.span,
+                  label="no output format can hold it")
     return v
 
 

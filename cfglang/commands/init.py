@@ -1,0 +1,55 @@
+"""`cflc init [DIR]`: write a small working project."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+
+@click.command(name="init")
+@click.argument("directory", default=".", type=click.Path(file_okay=False))
+@click.option("--force", is_flag=True, help="Overwrite files that already exist.")
+@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
+              show_default=True, help="How to print diagnostics.")
+@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
+              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+def command(directory: str, force: bool, error_format: str, color: str, quiet: bool) -> None:
+    """Create a small CFL project in DIRECTORY (default: the current directory).
+
+    \b
+    Writes cfl.toml, schemas/service.cfl, base.cfl, env/dev.cfl, env/prod.cfl and
+    README.md; `cflc check` and `cflc build` accept it as it is. Existing files are
+    never overwritten unless --force is given.
+    """
+    sys.exit(_init(directory, force, error_format, color, quiet))
+
+
+def _init(directory: str, force: bool, error_format: str, color: str, quiet: bool) -> int:
+    import os
+
+    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
+    from cfglang.init import existing, write_project
+
+    ctx = Ctx(error_format, color, quiet, 0)
+    if os.path.exists(directory) and not os.path.isdir(directory):
+        ctx.usage_error("E0701", f"`{directory}` exists and is not a directory")
+        return EXIT_USAGE
+    clash = existing(directory)
+    if clash and not force:
+        from cfglang.diagnostics import Diagnostic
+
+        ctx.report([Diagnostic(
+            "E0602", f"`{directory}` already has {', '.join(clash)}; nothing was written",
+            help="pass --force to overwrite them, or choose another directory")])
+        return EXIT_ERRORS
+    try:
+        written = write_project(directory, force=True)
+    except OSError as e:
+        ctx.usage_error("E0602", f"cannot write into `{directory}`: {e.strerror}")
+        return EXIT_ERRORS
+    ctx.info("\n".join([f"created {os.path.join(directory, w)}" for w in written]
+                       + [f"next: cd {directory} && cflc build" if directory != "."
+                          else "next: cflc build"]))
+    return EXIT_OK
