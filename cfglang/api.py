@@ -106,6 +106,7 @@ def compile(
     env_prefix: str = "",
     use_cache: bool = False,
     profile: bool = False,
+    overlay: Mapping[str, str] | None = None,
 ) -> Compilation:
     """Compile one module (from ``path`` or ``text``).
 
@@ -113,15 +114,16 @@ def compile(
     each input's declared type; ``var_files`` are ``--vars`` files (JSON, YAML or CFL).
     With ``expr``, the result's data is ``{"value": <the expression's value>}``.
     ``use_cache`` enables the parse and build caches (`cfglang.cache`); ``profile``
-    records where time went in ``result.profile``.
+    records where time went in ``result.profile``. ``overlay`` maps absolute paths to
+    text that replaces the file's content on disk (an editor's unsaved buffers).
     """
     def work() -> Compilation:
         args = (path, text, filename, vars or {}, cli_vars, var_files,
                 env if env is not None else os.environ, root, allow_paths, emit_outputs,
                 expr, env_prefix)
-        if use_cache and text is None and not vars and path is not None:
+        if use_cache and text is None and not vars and path is not None and not overlay:
             return _compile_cached(args, profile)
-        return _compile(*args, use_cache=use_cache, profile=profile)
+        return _compile(*args, use_cache=use_cache, profile=profile, overlay=overlay)
 
     result = _run_guarded(work)
     return result if isinstance(result, Compilation) else Compilation(None, [result])
@@ -238,7 +240,8 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
              env: Mapping[str, str], root: str | None, allow_paths: Sequence[str],
              emit_outputs: bool, expr: str | None, env_prefix: str, *,
              use_cache: bool = False, profile: bool = False,
-             record: dict[str, Any] | None = None) -> Compilation:
+             record: dict[str, Any] | None = None,
+             overlay: Mapping[str, str] | None = None) -> Compilation:
     from cfglang.eval.constraints import materialize
     from cfglang.eval.evaluate import Evaluator, ProfilingEvaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
@@ -256,7 +259,14 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     diags = Diagnostics()
     entry_path = path if path is not None else os.path.abspath(filename)
     root = os.path.abspath(root) if root else find_root(entry_path)
-    resolver = Resolver(FileLoader(), root, diags, tuple(os.path.abspath(p) for p in allow_paths),
+    loader: Any = FileLoader()
+    if overlay:
+        from cfglang.semantic.resolve import MemoryLoader
+
+        loader = MemoryLoader({os.path.abspath(k): v for k, v in overlay.items()}, loader)
+        if text is None and path is not None and os.path.abspath(path) in loader.files:
+            text = loader.files[os.path.abspath(path)]
+    resolver = Resolver(loader, root, diags, tuple(os.path.abspath(p) for p in allow_paths),
                         use_cache=use_cache)
     entry = resolver.load_entry(entry_path, text)
     files = sorted(m.source.path for m in resolver.modules.values())

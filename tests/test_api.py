@@ -78,3 +78,14 @@ def test_compile_collects_all_errors_without_raising(tmp_path: Path) -> None:
     assert result.data is None
     codes = sorted(d.code for d in result.diagnostics)
     assert codes == ["E0202", "E0302", "E0303"]
+
+
+def test_overlay_replaces_files_on_disk(tmp_path: Path) -> None:
+    (tmp_path / "base.cfl").write_text('team = "disk"\n')
+    (tmp_path / "main.cfl").write_text('extends "base.cfl"\nx = team\n')
+    result = cfglang.compile(str(tmp_path / "main.cfl"),
+                             overlay={str(tmp_path / "base.cfl"): 'team = "buffer"\n'})
+    assert result.data == {"team": "buffer", "x": "buffer"}
+    entry = cfglang.compile(str(tmp_path / "main.cfl"),
+                            overlay={str(tmp_path / "main.cfl"): 'extends "base.cfl"\ny = 1\n'})
+    assert entry.data == {"team": "disk", "y": 1}
