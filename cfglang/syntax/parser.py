@@ -373,3 +373,21 @@ def _never_closed(self: _Parser, text: str, opener: Any) -> bool:
     return any(t.start_pos == opener.start_pos for t in stack)
 
 
+def lex_tokens(source: SourceFile) -> list[tuple[str, int, int]]:
+    """Every token of ``source`` as ``(type, start, end)``, comments included.
+
+    For the formatter, which needs the comments (ignored by the grammar) and the exact
+    spelling of a few tokens the tree keeps only decoded. Whitespace is left out. Raises
+    `lark.exceptions.UnexpectedInput` on text that does not lex; callers parse first.
+    """
+    p = _parser()
+    with p.lock:
+        # Lexing runs the post-lexer, whose bracket stack the error messages read (and
+        # the doc-comment callback, whose notes the next parse resets).
+        saved = p.postlex.stack
+        try:
+            return [(tok.type, tok.start_pos or 0, tok.end_pos or 0)
+                    for tok in p.lark.lex(source.text, dont_ignore=True)
+                    if not tok.type.startswith("__")]
+        finally:
+            p.postlex.stack = saved
