@@ -14,7 +14,6 @@ read-only), which halves parser construction time in a new process.
 from __future__ import annotations
 
 import gc
-import os
 import re
 import threading
 from collections.abc import Iterator
@@ -60,16 +59,6 @@ def grammar_path() -> Path:
     raise FileNotFoundError("grammar/cfl.lark is missing from the installation")
 
 
-def _cache_dir() -> Path | None:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    path = Path(base) / "cfglang"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return path if os.access(path, os.W_OK) else None
-
-
 class _Newlines:
     """Post-lexer: drops line breaks that do not separate statements; tracks brackets."""
 
@@ -110,7 +99,9 @@ class _Parser:
         self.postlex = _Newlines()
         self.lock = threading.RLock()
         text = grammar_path().read_text(encoding="utf-8")
-        cache_dir = _cache_dir()
+        from cfglang.cache import cache_dir as user_cache_dir
+
+        cache_dir = user_cache_dir()
         cache: str | bool = False
         if cache_dir is not None:
             import hashlib
