@@ -156,8 +156,9 @@ class Schema:
         self.layers: tuple[Layer, ...] = ()
         self.fields: dict[str, ast.Field] = dict(parent.fields) if parent else {}
         for stmt in decl.body.stmts:
-            if isinstance(stmt, ast.Field) and stmt.path and stmt.path[0].static:
-                self.fields.setdefault(stmt.path[0].static or "", stmt)
+            # `is not None`: the empty key `""` is a legitimate field name.
+            if isinstance(stmt, ast.Field) and stmt.path and stmt.path[0].static is not None:
+                self.fields.setdefault(stmt.path[0].static, stmt)
 
     def is_a(self, other: Schema) -> bool:
         s: Schema | None = self
@@ -325,6 +326,9 @@ class Evaluator:
         # Which source gave each input its value (for `cflc explain`): (what, span).
         self.input_sources: dict[str, tuple[str, Span | None]] = {}
         self.warned: set[tuple[int, int]] = set()
+        # How `secret("cfl:v1:...")` is opened: a `cfglang.secrets.runtime.SecretContext`
+        # set by `cfglang.api` (identities, decrypt or only validate); None means defaults.
+        self.secrets: Any = None
 
     # -- documents and modules ----------------------------------------------------------------
 

@@ -93,6 +93,8 @@ class AstBuilder(Transformer[Token, Any]):
         self.source: SourceFile = SourceFile("<none>", "")
         self.offset = 0
         self.diags: list[Diagnostic] = []
+        # Errors held until the parse ends because a later reduction may withdraw them.
+        self.pending: dict[int, Diagnostic] = {}
         self.docs: dict[int, str] = {}
         self.parse_expr: Callable[[SourceFile, str, int], ast.Expr] | None = None
 
@@ -246,10 +248,17 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.OutputDecl(name.text, str(names[0]) if names else None, s["="], name.span,
                               self.sp(ch))
 
-    def check_stmt(self, ch: list[Any]) -> ast.CheckStmt:
+    def check_stmt(self, ch: list[Any]) -> ast.CheckStmt | ast.Field:
         s = _slots(ch)
         msg = s.get(":")
-        return ast.CheckStmt(s["check"], msg.text if msg is not None else None, self.sp(ch))
+        expr = s["check"]
+        if isinstance(expr, ast.ObjectLit) and msg is None:
+            # `check { … }` is a merge block for a field named `check` (keywords may name
+            # fields); an object can never be a check's condition anyway.
+            key = ast.Key("check", None, self.tsp(ch[0]))
+            return ast.Field((key,), "merge", None, None, expr.body, None, False, False,
+                             self.doc_for(self.sp(ch)), self.sp(ch))
+        return ast.CheckStmt(expr, msg.text if msg is not None else None, self.sp(ch))
 
     def unset_stmt(self, ch: list[Any]) -> ast.Unset:
         return ast.Unset(ch[-1], self.sp(ch))
@@ -338,8 +347,12 @@ class AstBuilder(Transformer[Token, Any]):
         result, _ = climb(operands[0], 0, 0)
         return result
 
-    def unary(self, ch: list[Any]) -> ast.Unary:
+    def unary(self, ch: list[Any]) -> ast.Unary | ast.Literal:
         op, operand = ch
+        if (op == "-" and isinstance(operand, ast.Literal) and operand.value == INT_MAX + 1
+                and not isinstance(operand.value, bool)):
+            self.pending.pop(operand.span.start, None)
+            return ast.Literal(-(INT_MAX + 1), self.sp(ch))
         return ast.Unary(str(op), operand, self.sp(ch))
 
     def getattr(self, ch: list[Any]) -> ast.GetAttr:
@@ -397,6 +410,13 @@ class AstBuilder(Transformer[Token, Any]):
         tok = ch[0]
         text = str(tok).replace("_", "")
         value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        if value == INT_MAX + 1:
+            # Only valid after a unary minus (-9223372036854775808): `unary` folds it and
+            # withdraws this error; anywhere else it is reported when the parse ends.
+            self.pending[self.tsp(tok).start] = Diagnostic(
+                "E0007", f"integer literal `{tok}` is out of the 64-bit range", self.tsp(tok),
+                label="larger than 9223372036854775807")
+            return ast.Literal(value, self.tsp(tok))
         if value > INT_MAX:
             self.error("E0007", f"integer literal `{tok}` is out of the 64-bit range",
                        self.tsp(tok), label="larger than 9223372036854775807")

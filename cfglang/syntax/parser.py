@@ -179,13 +179,13 @@ class _Parser:
 
         with self.lock:
             b = self.builder
-            b.source, b.offset, b.diags, b.docs = source, 0, [], {}
+            b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
             self._docs_pending = {}
             enabled = gc.isenabled()
             gc.disable()  # the parse allocates many small objects and frees none of them
             try:
                 result = self.lark.parse(source.text, start=start)
-                return result, b.diags
+                return result, [*b.diags, *b.pending.values()]
             except UnexpectedInput as e:
                 return None, [*b.diags, _friendly(self, e, source)]
             except RecursionError:

@@ -1,0 +1,736 @@
+"""`cflc import`: read JSON, YAML, TOML, INI or .env data and write it as readable CFL.
+
+Three steps, each a public function:
+
+1. `load_data(text, fmt)` parses the input into plain data (dicts keep the file's key order).
+   A malformed file raises `DataError` with the 1-based line and column the parser reported,
+   so the CLI can point at it. The same reader serves `cflc diff` for compiled JSON/YAML/TOML.
+2. `infer_schema(data)` (optional) derives `schema Root { ... }` plus one schema per nested
+   object shape (list items are merged into one schema: a key missing from some items or
+   null in some is optional, ints mixed with floats are `int | float` because a `float`
+   field would turn `1` into `1.0`).
+3. `to_cfl(data, ...)` writes the module: objects as blocks, an object whose only content is
+   a chain of single keys ending in a scalar as a dotted path (`db.host = "x"`), keys quoted
+   when they are not identifiers or are reserved words, lists inline when short and one item
+   per line otherwise.
+
+The output is meant to compile back to exactly the input data (same values, same key order);
+the property test in tests/test_import.py checks that. The exceptions, all reported as
+`DataError` rather than written wrongly: integers outside 64 bits, NaN and infinities (CFL
+has no literal for them), and a root that is not an object (a module is an object).
+TOML and YAML dates and times have no CFL type and are written as ISO 8601 strings.
+"""
+
+from __future__ import annotations
+
+import heapq
+import itertools
+import math
+import re
+import unicodedata
+from collections.abc import Iterable
+from typing import Any
+
+import attrs
+
+__all__ = ["FORMATS", "DataError", "format_for_path", "infer_schema", "load_data", "to_cfl"]
+
+FORMATS = ("json", "yaml", "toml", "ini", "env")
+_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml",
+               ".ini": "ini", ".cfg": "ini", ".env": "env"}
+
+# Reserved words that cannot be a bare key. `type check output input schema template import
+# extends` are keywords too but allowed as field names (language.md §1), so stay bare.
+RESERVED_KEYS = frozenset(
+    "else then in if for let final hidden unset where true false null self super".split())
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+_INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
+# Lists whose inline form would make the line longer than this are written one item per line.
+_LINE_WIDTH = 88
+
+
+class DataError(Exception):
+    """The input cannot be read or cannot be written as CFL.
+
+    ``line``/``column`` are 1-based and set when the parser reported a position; ``path``
+    names the offending value when the problem is a value rather than the syntax.
+    """
+
+    def __init__(self, message: str, line: int | None = None, column: int | None = None,
+                 path: tuple[str | int, ...] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.line = line
+        self.column = column
+        self.path = path
+
+
+def format_for_path(path: str) -> str | None:
+    """The input format implied by a file name (``.env`` also as a whole name), or None."""
+    base = re.split(r"[\\/]", path)[-1].lower()
+    if base == ".env" or base.startswith(".env."):
+        return "env"
+    dot = base.rfind(".")
+    return _EXTENSIONS.get(base[dot:]) if dot >= 0 else None
+
+
+# ---- reading ---------------------------------------------------------------------------------
+
+
+def load_data(text: str, fmt: str) -> Any:
+    """Parse ``text`` in format ``fmt`` into plain data; raises `DataError`."""
+    if fmt == "json":
+        return _load_json(text)
+    if fmt == "yaml":
+        return _load_yaml(text)
+    if fmt == "toml":
+        return _load_toml(text)
+    if fmt == "ini":
+        return _load_ini(text)
+    if fmt == "env":
+        return _load_env(text)
+    raise ValueError(f"unknown input format {fmt!r}")
+
+
+def _load_json(text: str) -> Any:
+    import json
+
+    def no_constants(name: str) -> Any:
+        # Python's json accepts NaN and Infinity, which are not JSON and not CFL.
+        raise ValueError(f"`{name}` is not valid JSON")
+
+    try:
+        return json.loads(text, parse_constant=no_constants)
+    except json.JSONDecodeError as e:
+        raise DataError(f"invalid JSON: {e.msg[:1].lower()}{e.msg[1:]}", e.lineno,
+                        e.colno) from None
+    except ValueError as e:  # from no_constants; json does not say where
+        raise DataError(f"invalid JSON: {e}") from None
+    except RecursionError:
+        raise DataError("invalid JSON: nested too deeply") from None
+
+
+def _load_yaml(text: str) -> Any:
+    import yaml
+
+    try:
+        docs = list(yaml.safe_load_all(text))
+    except yaml.MarkedYAMLError as e:
+        mark = e.problem_mark or e.context_mark
+        problem = e.problem or e.context or "malformed YAML"
+        if mark is None:
+            raise DataError(f"invalid YAML: {problem}") from None
+        raise DataError(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1) from None
+    except yaml.YAMLError as e:
+        raise DataError(f"invalid YAML: {e}") from None
+    except RecursionError:
+        raise DataError("invalid YAML: nested too deeply") from None
+    if len(docs) > 1:
+        raise DataError(f"the YAML stream holds {len(docs)} documents; import one at a time")
+    return _plain(docs[0] if docs else None, ())
+
+
+def _load_toml(text: str) -> Any:
+    import tomllib
+
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        msg = str(e)
+        # Python 3.11's error carries its position only in the message text.
+        m = re.search(r"\(at line (\d+), column (\d+)\)$", msg)
+        if m:
+            raise DataError(f"invalid TOML: {msg[: m.start()].strip().lower()}",
+                            int(m.group(1)), int(m.group(2))) from None
+        m = re.search(r"\(at end of document\)$", msg)
+        if m:
+            lines = text.split("\n")
+            raise DataError(f"invalid TOML: {msg[: m.start()].strip().lower()}",
+                            len(lines), len(lines[-1]) + 1) from None
+        raise DataError(f"invalid TOML: {msg}") from None
+    return _plain(data, ())
+
+
+def _load_ini(text: str) -> Any:
+    import configparser
+
+    # Raw (no `%` interpolation), keys keep their case, and `[DEFAULT]` is an ordinary
+    # section: configparser would otherwise copy its keys into every other section.
+    parser = configparser.RawConfigParser(default_section="\x00cflc-no-default",
+                                          allow_no_value=True, strict=True)
+    parser.optionxform = str  # type: ignore[assignment,method-assign]
+    try:
+        parser.read_string(text, source="<ini>")
+    except configparser.MissingSectionHeaderError as e:
+        raise DataError("invalid INI: a key outside any [section]", e.lineno, 1) from None
+    except configparser.ParsingError as e:
+        lineno = e.errors[0][0] if e.errors else None
+        raise DataError("invalid INI: a line that is neither `[section]` nor `key = value`",
+                        lineno, 1 if lineno else None) from None
+    except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as e:
+        what = ("section" if isinstance(e, configparser.DuplicateSectionError)
+                else f"key in section [{e.section}]")
+        name = getattr(e, "option", None) or e.section
+        raise DataError(f"invalid INI: duplicate {what}: `{name}`", e.lineno,
+                        1 if e.lineno else None) from None
+    except configparser.Error as e:
+        raise DataError(f"invalid INI: {e.message}") from None
+    sections: list[tuple[str, dict[str, Any]]] = [
+        (name, dict(parser.items(name, raw=True))) for name in parser.sections()]
+    return _nest_sections(sections)
+
+
+def _nest_sections(sections: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+    """Dotted section names become nested objects (`[db.replica]` -> db { replica { } }),
+    the inverse of `cflc build -f ini`; a name that would clash with a key stays literal."""
+    root: dict[str, Any] = {}
+    for name, values in sections:
+        parts = name.split(".")
+        node = root
+        ok = all(parts)
+        if ok:
+            for part in parts[:-1]:
+                child = node.setdefault(part, {})
+                if not isinstance(child, dict):
+                    ok = False
+                    break
+                node = child
+        if ok and parts[-1] in node and isinstance(node[parts[-1]], dict):
+            # The object exists already (made for a subsection): add this section's keys.
+            target = node[parts[-1]]
+            if any(k in target for k in values):
+                ok = False
+            else:
+                target.update(values)
+                continue
+        if not ok or parts[-1] in node:
+            node = root
+            parts = [name]
+            if name in root:
+                raise DataError(f"invalid INI: section [{name}] clashes with another section")
+        node[parts[-1]] = dict(values)
+    return root
+
+
+_ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)")
+_DQ_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'", "$": "$"}
+
+
+def _load_env(text: str) -> dict[str, Any]:
+    """A .env file: `KEY=value` lines, `#` comments, optional `export`; values are strings.
+
+    Quoting follows python-dotenv (and so `cflc build -f env`): `'...'` is literal,
+    `"..."` knows `\\n \\r \\t \\\\ \\" \\'` and may span lines, and a bare value ends at
+    ` #`. `${VAR}` is kept as written: expanding it would read this machine's environment.
+    """
+    out: dict[str, Any] = {}
+    lines = text.split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i].rstrip("\r")
+        lineno = i + 1
+        i += 1
+        if not line.strip() or line.lstrip().startswith("#"):
+            continue
+        m = _ENV_LINE.fullmatch(line)
+        if not m:
+            col = len(line) - len(line.lstrip()) + 1
+            raise DataError("invalid .env line: expected `NAME=value`", lineno, col)
+        key, rest = m.group(1), m.group(2)
+        if rest[:1] in ("'", '"'):
+            quote = rest[0]
+            buf = rest[1:]
+            value_col = m.start(2) + 1
+            while True:
+                end = _closing_quote(buf, quote)
+                if end >= 0 or i >= len(lines):
+                    break
+                buf += "\n" + lines[i].rstrip("\r")
+                i += 1
+            if end < 0:
+                raise DataError(f"unterminated {quote}-quoted value", lineno, value_col)
+            tail = buf[end + 1:].strip()
+            if tail and not tail.startswith("#"):
+                raise DataError("unexpected text after the quoted value", lineno, value_col)
+            body = buf[:end]
+            out[key] = body if quote == "'" else re.sub(
+                r"\\(.)", lambda mm: _DQ_ESCAPES.get(mm.group(1), mm.group(0)), body)
+        else:
+            value = re.split(r"\s#", rest, maxsplit=1)[0]
+            out[key] = value.strip()
+    return out
+
+
+def _closing_quote(buf: str, quote: str) -> int:
+    j = 0
+    while j < len(buf):
+        if buf[j] == "\\" and quote == '"':
+            j += 2
+            continue
+        if buf[j] == quote:
+            return j
+        j += 1
+    return -1
+
+
+def _plain(value: Any, path: tuple[str | int, ...]) -> Any:
+    """YAML/TOML values as JSON-like data: keys as strings, dates as ISO strings."""
+    import datetime
+
+    if isinstance(value, dict):
+        out: dict[str, Any] = {}
+        for k, v in value.items():
+            key = _key_text(k, path)
+            out[key] = _plain(v, (*path, key))
+        return out
+    if isinstance(value, list):
+        return [_plain(v, (*path, i)) for i, v in enumerate(value)]
+    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
+        return value.isoformat()
+    if value is None or isinstance(value, (str, bool, int, float)):
+        return value
+    raise DataError(f"a {type(value).__name__} value has no CFL equivalent", path=path)
+
+
+def _key_text(key: Any, path: tuple[str | int, ...]) -> str:
+    # YAML allows any scalar as a key; JSON-style text is what other tools would produce.
+    if isinstance(key, str):
+        return key
+    if isinstance(key, bool):
+        return "true" if key else "false"
+    if key is None:
+        return "null"
+    if isinstance(key, (int, float)):
+        return repr(key) if isinstance(key, float) else str(key)
+    raise DataError(f"a {type(key).__name__} used as a key has no CFL equivalent", path=path)
+
+
+# ---- schema inference ------------------------------------------------------------------------
+
+
+@attrs.define
+class _Shape:
+    """What was seen at one place: the scalar kinds, and merged object and list shapes."""
+
+    kinds: list[str] = attrs.Factory(list)  # "string" "int" "float" "bool" "null", in order
+    obj: _ObjShape | None = None
+    items: _Shape | None = None  # element shape of lists; None until an item is seen
+    list_seen: bool = False
+
+    def add(self, value: Any) -> None:
+        if isinstance(value, dict):
+            if self.obj is None:
+                self.obj = _ObjShape()
+            self.obj.add(value)
+            return
+        if isinstance(value, list):
+            self.list_seen = True
+            if value and self.items is None:
+                self.items = _Shape()
+            for v in value:
+                assert self.items is not None
+                self.items.add(v)
+            return
+        kind = _scalar_kind(value)
+        if kind not in self.kinds:
+            self.kinds.append(kind)
+
+
+@attrs.define
+class _ObjShape:
+    fields: dict[str, _Shape] = attrs.Factory(dict)
+    count: int = 0  # objects merged
+    present: dict[str, int] = attrs.Factory(dict)  # objects that had the key
+    empty: bool = True
+    orders: dict[tuple[str, ...], None] = attrs.Factory(dict)  # distinct key sequences
+
+    def add(self, value: dict[str, Any]) -> None:
+        self.count += 1
+        self.orders[tuple(value)] = None
+        for k, v in value.items():
+            self.empty = False
+            self.fields.setdefault(k, _Shape()).add(v)
+            self.present[k] = self.present.get(k, 0) + 1
+
+    def ordered_keys(self) -> list[str]:
+        """The keys in an order every merged object agrees with, where one exists.
+
+        A schema-typed object is emitted in schema order, so this keeps each object's order
+        on a build: a topological sort of "comes before" taken from every object, ties
+        broken by first appearance. When the objects disagree (a cycle) the first-seen
+        order is used and some of them will be reordered.
+        """
+        first_seen = list(self.fields)
+        rank = {k: i for i, k in enumerate(first_seen)}
+        succ: dict[str, set[str]] = {k: set() for k in first_seen}
+        indegree = dict.fromkeys(first_seen, 0)
+        for seq in self.orders:
+            for x, y in itertools.pairwise(seq):
+                if y not in succ[x]:
+                    succ[x].add(y)
+                    indegree[y] += 1
+        ready = [(rank[k], k) for k in first_seen if indegree[k] == 0]
+        heapq.heapify(ready)
+        out: list[str] = []
+        while ready:
+            _, k = heapq.heappop(ready)
+            out.append(k)
+            for y in sorted(succ[k], key=rank.__getitem__):
+                indegree[y] -= 1
+                if indegree[y] == 0:
+                    heapq.heappush(ready, (rank[y], y))
+        return out if len(out) == len(first_seen) else first_seen
+
+
+def _scalar_kind(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "int"
+    if isinstance(value, float):
+        return "float"
+    return "string"
+
+
+@attrs.define
+class Schemas:
+    """The inferred schemas: CFL source text, and the type of each top-level field."""
+
+    text: str
+    root_types: dict[str, str]
+    names: list[str]
+
+
+class _Namer:
+    def __init__(self) -> None:
+        self.used: set[str] = {"Root"}
+
+    def name(self, hint: str) -> str:
+        words = re.findall(r"[A-Za-z0-9]+", hint)
+        base = "".join(w[:1].upper() + w[1:] for w in words) or "Item"
+        if not base[0].isalpha():
+            base = "T" + base
+        name, n = base, 2
+        while name in self.used:
+            name, n = f"{base}{n}", n + 1
+        self.used.add(name)
+        return name
+
+
+def infer_schema(data: dict[str, Any], *, qualifier: str = "") -> Schemas:
+    """`schema Root` for ``data`` and a schema per nested object shape.
+
+    ``qualifier`` (``"types."``) prefixes schema names in ``root_types``, for a data module
+    that imports the schemas from another file.
+    """
+    root = _ObjShape()
+    root.add(data)
+    namer = _Namer()
+    blocks: list[str] = []
+    root_types = {k: _type_text(s, k, namer, blocks) for k, s in root.fields.items()}
+    lines = ["## The shape of the imported data (inferred by `cflc import --infer-schema`).",
+             "schema Root {"]
+    for k, t in root_types.items():
+        lines.append(f"  {key_text(k)}: {t}")
+    lines.append("}")
+    text = "\n".join(lines) + "\n" + "".join("\n" + b for b in blocks)
+    if qualifier:
+        # Root types name local schemas; the data module reaches them through its import.
+        names = namer.used - {"Root"}
+        root_types = {k: re.sub(r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b",
+                                lambda m: qualifier + m.group(1), t) if names else t
+                      for k, t in root_types.items()}
+    return Schemas(text, root_types, sorted(namer.used))
+
+
+def _type_text(shape: _Shape, hint: str, namer: _Namer, blocks: list[str],
+               optional: bool = False) -> str:
+    # Ints mixed with floats are `int | float`, in that order: a union takes the first
+    # alternative that accepts a value, and `float` accepts ints, turning `1` into `1.0`.
+    kinds = shape.kinds
+    alts = [k for k in kinds if k != "null"]
+    if "int" in alts and "float" in alts:
+        alts.remove("int")
+        alts.insert(alts.index("float"), "int")
+    if shape.obj is not None:
+        alts.append(_object_type(shape.obj, hint, namer, blocks))
+    if shape.list_seen:
+        if shape.items is None:
+            alts.append("list[any]")
+        else:
+            # A list of lists keeps the hint it had: `rows` -> `Row`, not `RowItem`.
+            elem_hint = hint if hint.endswith("_item") or hint.endswith("\0") else _singular(hint)
+            elem = _type_text(shape.items, elem_hint, namer, blocks)
+            alts.append(f"list[{elem}]")
+    nullable = "null" in kinds or optional
+    if not alts:
+        return "any?" if nullable else "any"
+    text = " | ".join(alts)
+    if nullable:
+        text = f"({text})?" if len(alts) > 1 else f"{text}?"
+    return text
+
+
+def _object_type(obj: _ObjShape, hint: str, namer: _Namer, blocks: list[str]) -> str:
+    if obj.empty:
+        # A closed schema with no fields would reject every key a user adds later.
+        return "map[string, any]"
+    if "" in obj.fields:
+        # The compiler drops a schema field named `""` (eval/evaluate.py, `Schema.__init__`
+        # tests the key for truth), so such an object could not be typed by a schema.
+        return "map[string, any]"
+    name = namer.name(hint)
+    # Reserve the slot first, so that a schema is written before the ones it uses.
+    slot = len(blocks)
+    blocks.append("")
+    lines = [f"schema {name} {{"]
+    for k in obj.ordered_keys():
+        s = obj.fields[k]
+        optional = obj.present.get(k, 0) < obj.count
+        lines.append(f"  {key_text(k)}: {_type_text(s, k, namer, blocks, optional)}")
+    lines.append("}")
+    blocks[slot] = "\n".join(lines) + "\n"
+    return name
+
+
+def _singular(word: str) -> str:
+    # Marked with a NUL (dropped by the namer) so a nested list is not singularised again.
+    if word.endswith("ies") and len(word) > 4:
+        return word[:-3] + "y\0"
+    if word.endswith("s") and not word.endswith("ss") and len(word) > 3:
+        return word[:-1] + "\0"
+    return word + "_item"
+
+
+# ---- writing CFL -----------------------------------------------------------------------------
+
+
+def key_text(key: str) -> str:
+    """A key as CFL writes it: bare when it is an identifier and not reserved, else quoted."""
+    if _IDENT.fullmatch(key) and key not in RESERVED_KEYS:
+        return key
+    return quote(key)
+
+
+def quote(text: str) -> str:
+    """A CFL string literal that reads back as exactly ``text``."""
+    out = ['"']
+    for i, ch in enumerate(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\0":
+            out.append("\\0")
+        elif ch == "$" and text.startswith("<", i + 1):
+            out.append("$$")  # `$$<` is a literal `$<`, not a substitution
+        elif unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch == "\ufeff":
+            # Invisible or line-breaking characters are written as escapes, so the file
+            # shows them and editors cannot mangle them (lone surrogates cannot even be
+            # encoded as UTF-8).
+            out.append(f"\\u{{{ord(ch):X}}}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)
+
+
+def scalar(value: Any, path: tuple[str | int, ...] = ()) -> str:
+    """A scalar as a CFL literal; raises `DataError` for values CFL cannot express."""
+    if value is None:
+        return "null"
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    if isinstance(value, int):
+        if not _INT_MIN <= value <= _INT_MAX:
+            raise DataError(f"integer {value} is outside CFL's 64-bit range", path=path)
+        if value == _INT_MIN:
+            # `-9223372036854775808` is minus applied to a literal one past the maximum.
+            return f"{_INT_MIN + 1} - 1"
+        return str(value)
+    if isinstance(value, float):
+        if not math.isfinite(value):
+            raise DataError(f"{value} has no CFL literal (only finite floats)", path=path)
+        text = repr(value)
+        # repr gives `1e+16` and `1e-05`, both CFL floats; `1.0` stays a float too.
+        return text
+    if isinstance(value, str):
+        return quote(value)
+    raise DataError(f"a {type(value).__name__} value has no CFL equivalent", path=path)
+
+
+def to_cfl(data: Any, *, header: str | None = None, schemas: Schemas | None = None,
+           imports: Iterable[str] = ()) -> str:
+    """CFL source for ``data`` (an object), optionally typed with ``schemas``.
+
+    ``header`` is a comment line at the top; ``imports`` are import statements to write
+    first; with ``schemas``, each top-level field gets its inferred type, and the schema
+    text is appended unless the caller writes it elsewhere (and passes ``imports``).
+    """
+    if not isinstance(data, dict):
+        kind = "list" if isinstance(data, list) else "null" if data is None else "scalar"
+        raise DataError(f"the top level is a {kind}; a CFL module is an object, so the input "
+                        "must hold an object (a mapping of keys to values)")
+    lines: list[str] = []
+    if header:
+        lines.append(f"# {header}")
+    imports = list(imports)
+    lines.extend(imports)
+    if lines:
+        lines.append("")
+    types = schemas.root_types if schemas is not None else {}
+    body = _body(data, (), 0, types)
+    lines.extend(body)
+    text = "\n".join(lines).rstrip("\n") + "\n"
+    if schemas is not None and not imports:
+        text += "\n" + schemas.text
+    return text
+
+
+def _body(obj: dict[str, Any], path: tuple[str | int, ...], depth: int,
+          types: dict[str, str]) -> list[str]:
+    ind = "  " * depth
+    out: list[str] = []
+    prev_multi = False
+    for k, v in obj.items():
+        p = (*path, k)
+        typ = types.get(k)
+        lines = _field(k, v, p, depth, typ)
+        multi = len(lines) > 1
+        # A blank line around multi-line blocks at the top level, for readability.
+        if depth == 0 and out and (multi or prev_multi):
+            out.append("")
+        out.extend(ind + line if line else line for line in lines)
+        prev_multi = multi
+    return out
+
+
+def _field(key: str, value: Any, path: tuple[str | int, ...], depth: int,
+           typ: str | None) -> list[str]:
+    """The lines of one field, unindented (nested lines carry their own relative indent)."""
+    ann = f": {typ}" if typ else ""
+    if isinstance(value, dict) and value:
+        chain = _chain(key, value)
+        if chain is not None and not typ:
+            keys, leaf = chain
+            return [f"{'.'.join(key_text(x) for x in keys)} = "
+                    f"{scalar(leaf, (*path, *keys[1:]))}"]
+        inner = _body(value, path, 1, {})
+        # `check { ... }` parses as a check statement of an object literal, so a block
+        # named `check` is quoted (`check = ...` and `check.x = ...` are fine bare).
+        head = quote(key) if key == "check" else key_text(key)
+        return [f"{head}{ann} {{", *inner, "}"]
+    prefix = f"{key_text(key)}{ann} = "
+    rendered = _value(value, path, len(prefix) + 2 * depth)
+    return [prefix + rendered[0], *rendered[1:]]
+
+
+def _chain(key: str, value: dict[str, Any]) -> tuple[list[str], Any] | None:
+    """`a { b { c = 1 } }` as (["a", "b", "c"], 1) when every level has one key."""
+    keys = [key]
+    node: Any = value
+    while isinstance(node, dict):
+        if len(node) != 1:
+            return None
+        (k, node), = node.items()
+        keys.append(k)
+    if isinstance(node, list):
+        return None
+    return keys, node
+
+
+def _value(value: Any, path: tuple[str | int, ...], column: int) -> list[str]:
+    """A value as lines: the first continues the current line, the rest are indented
+    relative to the field (two spaces per level)."""
+    if isinstance(value, dict):
+        if not value:
+            return ["{}"]
+        inline = _inline(value, path)
+        if inline is not None and column + len(inline) <= _LINE_WIDTH:
+            return [inline]
+        inner = _body(value, path, 1, {})
+        return ["{", *inner, "}"]
+    if isinstance(value, list):
+        if not value:
+            return ["[]"]
+        inline = _inline(value, path)
+        if inline is not None and column + len(inline) <= _LINE_WIDTH:
+            return [inline]
+        out = ["["]
+        for i, item in enumerate(value):
+            lines = _value(item, (*path, i), 2)
+            lines[-1] += ","
+            out.extend("  " + line for line in lines)
+        out.append("]")
+        return out
+    return [scalar(value, path)]
+
+
+def _inline(value: Any, path: tuple[str | int, ...]) -> str | None:
+    """The one-line form of a list or object, or None when it has no short one."""
+    if isinstance(value, list):
+        parts = []
+        for i, item in enumerate(value):
+            text = _inline(item, (*path, i))
+            if text is None:
+                return None
+            parts.append(text)
+        return "[" + ", ".join(parts) + "]"
+    if isinstance(value, dict):
+        if not value:
+            return "{}"
+        parts = []
+        for k, v in value.items():
+            text = _inline(v, (*path, k))
+            if text is None:
+                return None
+            parts.append(f"{key_text(k)} = {text}")
+        return "{ " + "; ".join(parts) + " }"
+    text = scalar(value, path)
+    # Long strings make a list unreadable on one line; give them their own lines.
+    return text if len(text) <= _LINE_WIDTH // 2 else None
+
+
+# ---- helpers for the commands ----------------------------------------------------------------
+
+
+def read_text(path: str) -> str | DataError:
+    """The text of ``path``, or a `DataError` when it cannot be read or is not UTF-8."""
+    try:
+        with open(path, encoding="utf-8-sig") as f:
+            return f.read()
+    except UnicodeDecodeError as e:
+        return DataError(f"`{path}` is not UTF-8 text (byte {e.start})")
+    except OSError as e:
+        return DataError(f"cannot read `{path}`: {e.strerror or e}")
+
+
+def diagnostic(err: DataError, path: str, text: str | None) -> Any:
+    """A `Diagnostic` (code E0702) pointing at the position the parser reported."""
+    from cfglang.diagnostics import Diagnostic
+    from cfglang.source import SourceFile, Span
+
+    message = err.message
+    if err.path:
+        from cfglang.diff import format_path
+
+        message += f" (at `{format_path(err.path)}`)"
+    if text is None or err.line is None:
+        # No position: the file name leads, unless the message names the file already.
+        return Diagnostic("E0702", message if f"`{path}`" in message else f"`{path}`: {message}")
+    src = SourceFile(path, text)
+    starts = src.line_starts()
+    line = max(1, min(err.line, len(starts)))
+    offset = min(starts[line - 1] + max(0, (err.column or 1) - 1), len(text))
+    end = offset + 1 if offset < len(text) and text[offset] != "\n" else offset
+    return Diagnostic("E0702", message, Span(src, offset, end))

@@ -1,0 +1,473 @@
+"""`cfglang.importer` and `cflc import`: readers, CFL writing, schema inference, round trips.
+
+The central property: for generated JSON data (awkward keys, strings with quotes,
+backslashes, `$<`, line breaks and unicode, 64-bit ints, finite floats, bools, null, nested
+lists and objects), importing and compiling gives back exactly the same data, key order
+included; and with `--infer-schema` the typed module still compiles to the same data.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from cfglang.api import compile
+from cfglang.importer import (
+    DataError,
+    format_for_path,
+    infer_schema,
+    key_text,
+    load_data,
+    quote,
+    scalar,
+    to_cfl,
+)
+
+CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
+
+
+def build(text: str) -> Any:
+    res = compile(text=text, filename="imported.cfl", emit_outputs=False)
+    assert res.ok, "\n".join(d.message for d in res.diagnostics) + "\n" + text
+    return res.data
+
+
+def exact(data: Any) -> str:
+    """JSON text: equal texts mean equal values *and* kinds (1 vs 1.0 vs true) and order."""
+    return json.dumps(data, ensure_ascii=False)
+
+
+def import_json(data: Any, **kw: Any) -> str:
+    return to_cfl(load_data(json.dumps(data), "json"), **kw)
+
+
+# --- generated data --------------------------------------------------------------------------
+
+AWKWARD = ["", " ", "a b", "a.b", "x-y", "1st", "$<x>", "$$<", "\\", '"', "else", "in", "null",
+           "true", "self", "super", "final", "hidden", "type", "check", "output", "schema",
+           "env", "as", "from", "é", "日本", "\n", "\t", "a\u2028b", "Root"]
+keys = st.one_of(st.sampled_from(AWKWARD), st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}",
+                                                         fullmatch=True),
+                 st.text(max_size=8))
+strings = st.one_of(
+    st.text(max_size=20),
+    st.lists(st.sampled_from(["$<", "$", "<", "$$<", "\\", '"', "\n", "\r", "\t", "\0", "x",
+                              "😀", "\u0085", "\ufeff", "$<a>", "\\n", "\x7f"]),
+             max_size=8).map("".join),
+)
+scalars = st.one_of(
+    st.none(), st.booleans(),
+    st.integers(min_value=-(2**63), max_value=2**63 - 1),
+    st.sampled_from([-(2**63), 2**63 - 1, 0, -1]),
+    st.floats(allow_nan=False, allow_infinity=False),
+    strings,
+)
+json_values = st.recursive(
+    scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=5),
+                            st.dictionaries(keys, inner, max_size=5)),
+    max_leaves=25,
+)
+documents = st.dictionaries(keys, json_values, max_size=6)
+
+
+@given(documents)
+def test_import_then_build_gives_back_the_same_data(data: dict[str, Any]) -> None:
+    text = import_json(data)
+    assert exact(build(text)) == exact(data)
+
+
+@given(documents)
+def test_inferred_schema_compiles_and_the_data_still_validates(data: dict[str, Any]) -> None:
+    text = import_json(data, schemas=infer_schema(data))
+    out = build(text)
+    # A schema-typed object is emitted in schema order; list items that list their keys in
+    # different orders share one schema, so only there may the order differ.
+    assert json.dumps(out, sort_keys=True) == json.dumps(data, sort_keys=True)
+
+
+@given(st.lists(st.dictionaries(st.sampled_from("abc"), st.integers(0, 3), max_size=3),
+                max_size=4))
+def test_inferred_schema_keeps_order_when_list_items_agree(items: list[dict[str, Any]]) -> None:
+    # Items whose keys come in one consistent order (a subsequence of a b c) keep it.
+    items = [{k: d[k] for k in sorted(d)} for d in items]
+    data = {"items": items}
+    assert exact(build(import_json(data, schemas=infer_schema(data)))) == exact(data)
+
+
+# --- writing CFL ----------------------------------------------------------------------------
+
+
+def test_strings_are_escaped() -> None:
+    assert quote('a"b\\c') == '"a\\"b\\\\c"'
+    assert quote("line\nnext\ttab\r") == '"line\\nnext\\ttab\\r"'
+    assert quote("$<name> and $$<x> and $5") == '"$$<name> and $$$<x> and $5"'
+    assert quote("\0\x07\u2028é😀") == '"\\0\\u{7}\\u{2028}é😀"'
+    for s in ["$<name>", "$$<x>", "$$$<", "a$", "$", "\\$<x>", "<$<>"]:
+        assert build(f"s = {quote(s)}") == {"s": s}
+
+
+def test_keys_are_bare_when_possible() -> None:
+    assert key_text("name") == "name"
+    assert key_text("type") == "type"  # keyword allowed as a field name
+    assert key_text("else") == '"else"'
+    assert key_text("max-conns") == '"max-conns"'
+    assert key_text("") == '""'
+    assert key_text("$<x>") == '"$$<x>"'
+
+
+def test_keyword_keys_round_trip_in_every_form() -> None:
+    for k in ("type", "check", "output", "input", "schema", "template", "import", "extends"):
+        data = {k: {"a": 1, "b": 2}, "x": {k: {"c": 1}}, "y": {k: {"d": {"e": 2, "f": 3}}},
+                "z": [{k: 1}]}
+        text = to_cfl(data)
+        assert exact(build(text)) == exact(data), text
+    assert '"check" {' in to_cfl({"check": {"a": 1, "b": 2}})
+
+
+def test_scalars() -> None:
+    assert scalar(None) == "null"
+    assert scalar(True) == "true"
+    assert scalar(-5) == "-5"
+    assert scalar(1.0) == "1.0"
+    assert scalar(1e16) == "1e+16"
+    assert scalar(-(2**63)) == "-9223372036854775807 - 1"
+    with pytest.raises(DataError, match="64-bit"):
+        scalar(2**63, ("a",))
+    with pytest.raises(DataError, match="finite"):
+        scalar(float("inf"))
+
+
+def test_layout_blocks_dotted_paths_and_lists() -> None:
+    data = {
+        "name": "svc",
+        "db": {"host": "x"},
+        "a": {"b": {"c": 1}},
+        "server": {"host": "0.0.0.0", "port": 80, "tls": {"enabled": False}},
+        "tags": ["a", "b"],
+        "hosts": [f"host-number-{i:02d}.example.internal" for i in range(4)],
+        "empty": {},
+        "none": [],
+    }
+    text = to_cfl(data, header="imported from x.json by cflc import")
+    assert text == """\
+# imported from x.json by cflc import
+
+name = "svc"
+db.host = "x"
+a.b.c = 1
+
+server {
+  host = "0.0.0.0"
+  port = 80
+  tls.enabled = false
+}
+
+tags = ["a", "b"]
+
+hosts = [
+  "host-number-00.example.internal",
+  "host-number-01.example.internal",
+  "host-number-02.example.internal",
+  "host-number-03.example.internal",
+]
+
+empty = {}
+none = []
+"""
+    assert exact(build(text)) == exact(data)
+
+
+def test_lists_of_objects_one_per_line_when_long() -> None:
+    data = {"servers": [{"name": f"server-{i}", "port": 8000 + i, "tags": ["a", "b"]}
+                        for i in range(3)]}
+    text = to_cfl(data)
+    assert "servers = [\n  { name = \"server-0\"; port = 8000; tags = [\"a\", \"b\"] },\n" in text
+    assert exact(build(text)) == exact(data)
+
+
+def test_root_must_be_an_object() -> None:
+    for value in ([1], 3, None, "x"):
+        with pytest.raises(DataError, match="top level"):
+            to_cfl(value)
+
+
+def test_null_is_kept() -> None:
+    assert build(to_cfl({"x": None, "y": {"z": None}})) == {"x": None, "y": {"z": None}}
+
+
+# --- schema inference ------------------------------------------------------------------------
+
+
+def test_infer_schema_text() -> None:
+    data = {
+        "name": "svc",
+        "db": {"host": "x", "port": 5432},
+        "servers": [{"host": "a", "port": 1}, {"host": "b", "port": 2.5, "tls": None}],
+        "ratio": None,
+        "labels": {},
+        "matrix": [[1, 2], [3]],
+    }
+    schemas = infer_schema(data)
+    assert schemas.root_types == {
+        "name": "string", "db": "Db", "servers": "list[Server]", "ratio": "any?",
+        "labels": "map[string, any]", "matrix": "list[list[int]]"}
+    assert schemas.text == """\
+## The shape of the imported data (inferred by `cflc import --infer-schema`).
+schema Root {
+  name: string
+  db: Db
+  servers: list[Server]
+  ratio: any?
+  labels: map[string, any]
+  matrix: list[list[int]]
+}
+
+schema Db {
+  host: string
+  port: int
+}
+
+schema Server {
+  host: string
+  port: int | float
+  tls: any?
+}
+"""
+    text = to_cfl(data, schemas=schemas)
+    assert "db: Db {" in text and "servers: list[Server] = [" in text
+    assert exact(build(text)) == exact(data)
+
+
+def test_schema_field_with_an_empty_name() -> None:
+    # The empty key is a field name like any other (it used to be dropped from schemas,
+    # which is why `infer_schema` still types an object with a `""` key as a map).
+    assert build('schema S { "": int }\nx: S { "" = 1 }') == {"x": {"": 1}}
+
+
+def test_inferred_schema_rejects_a_wrong_edit() -> None:
+    data = {"db": {"host": "x", "port": 5432}}
+    text = to_cfl(data, schemas=infer_schema(data))
+    res = compile(text=text + 'db.port = "oops"\n')
+    assert not res.ok and any(d.code == "E0302" for d in res.diagnostics)
+    res = compile(text=text + "db.prot = 1\n")
+    assert not res.ok and any(d.code == "E0202" for d in res.diagnostics)
+
+
+# --- reading the formats ---------------------------------------------------------------------
+
+
+def test_format_for_path() -> None:
+    assert format_for_path("a/b.json") == "json"
+    assert format_for_path("x.yml") == "yaml"
+    assert format_for_path(".env") == "env"
+    assert format_for_path("prod.env") == "env"
+    assert format_for_path("setup.cfg") == "ini"
+    assert format_for_path("README") is None
+
+
+def test_yaml_keys_dates_and_multiple_documents() -> None:
+    assert load_data("b: 1\na: [x, 2, null]\n1: true\nd: 2024-01-02\n", "yaml") == {
+        "b": 1, "a": ["x", 2, None], "1": True, "d": "2024-01-02"}
+    with pytest.raises(DataError, match="2 documents"):
+        load_data("a: 1\n---\nb: 2\n", "yaml")
+    with pytest.raises(DataError) as e:
+        load_data("a: [1, 2\nb: 3\n", "yaml")
+    assert (e.value.line, e.value.column) == (2, 2)
+
+
+def test_toml() -> None:
+    data = load_data('a = 1\n[db]\nhost = "x"\nwhen = 1979-05-27T07:32:00Z\n', "toml")
+    assert data == {"a": 1, "db": {"host": "x", "when": "1979-05-27T07:32:00+00:00"}}
+    with pytest.raises(DataError) as e:
+        load_data("a = 1\nb = = 2\n", "toml")
+    assert (e.value.line, e.value.column) == (2, 5)
+
+
+def test_ini_sections_nest_like_cflc_build_writes_them() -> None:
+    text = "[app]\nName = demo\nport = 8080\n[db.replica]\nhost = r1\n[db]\nhost = main\n" \
+           "[DEFAULT]\nk = v\n[other]\nempty =\nflag\n"
+    assert load_data(text, "ini") == {
+        "app": {"Name": "demo", "port": "8080"},
+        "db": {"replica": {"host": "r1"}, "host": "main"},
+        "DEFAULT": {"k": "v"},
+        "other": {"empty": "", "flag": None},
+    }
+    with pytest.raises(DataError) as e:
+        load_data("x = 1\n", "ini")
+    assert e.value.line == 1
+    with pytest.raises(DataError, match="duplicate"):
+        load_data("[a]\nx = 1\nx = 2\n", "ini")
+
+
+def test_ini_written_by_cflc_build_reads_back() -> None:
+    from cfglang.emit import emit
+
+    data = {"app": {"name": "demo", "port": "8080"}, "db": {"host": "h",
+                                                            "replica": {"host": "r"}}}
+    assert load_data(emit(data, "ini"), "ini") == data
+
+
+def test_env() -> None:
+    text = ("# comment\nexport A=1\nB=\"x\\ny $HOME \\\"q\\\"\"\nC='lit $x \\n'\n"
+            "D=bare value # comment\nE=\nF=\"multi\nline\"\n\n")
+    assert load_data(text, "env") == {"A": "1", "B": 'x\ny $HOME "q"', "C": "lit $x \\n",
+                                      "D": "bare value", "E": "", "F": "multi\nline"}
+    with pytest.raises(DataError) as e:
+        load_data("A=1\n  not a line\n", "env")
+    assert (e.value.line, e.value.column) == (2, 3)
+    with pytest.raises(DataError, match="unterminated"):
+        load_data('A="open\n', "env")
+
+
+def test_env_written_by_cflc_build_reads_back() -> None:
+    from cfglang.emit import emit
+
+    data = {"A": "plain", "B": "with space", "C": 'q"\\n\n\t', "D": "", "E": "$x #y"}
+    assert load_data(emit(data, "env"), "env") == data
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def cflc(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*CFLC, *args], cwd=cwd, capture_output=True, text=True,
+                          input=stdin, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+
+
+SAMPLE = {"name": "billing", "replicas": 3, "db": {"host": "db.internal", "port": 5432},
+          "tags": ["a", "b"], "max-conns": 10, "ratio": 0.5, "debug": False, "owner": None}
+
+
+def test_cli_import_json_to_stdout_and_file(tmp_path: Path) -> None:
+    (tmp_path / "app.json").write_text(json.dumps(SAMPLE))
+    r = cflc("import", "app.json", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("# imported from app.json by cflc import\n")
+    assert r.stderr == ""
+    assert exact(build(r.stdout)) == exact(SAMPLE)
+    r = cflc("import", "app.json", "-o", "app.cfl", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, "")
+    built = subprocess.run([*CFLC, "build", "app.cfl"], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert built.returncode == 0 and json.loads(built.stdout) == SAMPLE
+
+
+@pytest.mark.parametrize(("name", "text", "fmt"), [
+    ("app.yaml", "name: billing\nreplicas: 3\ndb:\n  host: h\n", None),
+    ("app.toml", 'name = "billing"\nreplicas = 3\n[db]\nhost = "h"\n', None),
+    ("conf.txt", '{"name": "billing", "replicas": 3, "db": {"host": "h"}}', "json"),
+])
+def test_cli_import_formats(tmp_path: Path, name: str, text: str, fmt: str | None) -> None:
+    (tmp_path / name).write_text(text)
+    r = cflc("import", name, *(["--from", fmt] if fmt else []), cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert build(r.stdout) == {"name": "billing", "replicas": 3, "db": {"host": "h"}}
+
+
+def test_cli_import_ini_env_and_stdin(tmp_path: Path) -> None:
+    (tmp_path / "app.ini").write_text("[server]\nport = 80\n")
+    r = cflc("import", "app.ini", cwd=tmp_path)
+    assert build(r.stdout) == {"server": {"port": "80"}}
+    (tmp_path / ".env").write_text("DB_HOST=h\nPORT=80\n")
+    r = cflc("import", ".env", cwd=tmp_path)
+    assert build(r.stdout) == {"DB_HOST": "h", "PORT": "80"}
+    r = cflc("import", "-", "--from", "yaml", cwd=tmp_path, stdin="a: 1\n")
+    assert build(r.stdout) == {"a": 1}
+    r = cflc("import", "-", cwd=tmp_path, stdin="a: 1\n")
+    assert r.returncode == 2 and "--from" in r.stderr
+
+
+def test_cli_infer_schema_appended(tmp_path: Path) -> None:
+    (tmp_path / "app.json").write_text(json.dumps(SAMPLE))
+    r = cflc("import", "app.json", "--infer-schema", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "schema Root {" in r.stdout and "db: Db {" in r.stdout
+    assert exact(build(r.stdout)) == exact(SAMPLE)
+
+
+def test_cli_infer_schema_to_its_own_file(tmp_path: Path) -> None:
+    (tmp_path / "app.json").write_text(json.dumps(SAMPLE))
+    (tmp_path / "cfl.toml").write_text("[project]\n")  # the project root: env/ may import ../
+    r = cflc("import", "app.json", "--schema-out", "schemas/app-types.cfl", "-o", "env/app.cfl",
+             cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    module = (tmp_path / "env" / "app.cfl").read_text()
+    assert 'import "../schemas/app-types.cfl" as app_types' in module
+    assert "db: app_types.Db {" in module
+    assert "schema Root {" in (tmp_path / "schemas" / "app-types.cfl").read_text()
+    built = subprocess.run([*CFLC, "build", "env/app.cfl"], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert built.returncode == 0, built.stderr
+    assert json.loads(built.stdout) == SAMPLE
+
+
+def test_cli_malformed_input_points_at_the_error(tmp_path: Path) -> None:
+    cases = {
+        "bad.json": ('{"a": 1,\n  "b": [1, 2,, 3]}', "bad.json:2:14"),
+        "bad.yaml": ("a: [1, 2\nb: 3\n", "bad.yaml:2:2"),
+        "bad.toml": ("a = 1\nb = = 2\n", "bad.toml:2:5"),
+        "bad.ini": ("x = 1\n", "bad.ini:1:1"),
+        "bad.env": ("A=1\nnot a line\n", "bad.env:2:1"),
+    }
+    for name, (text, where) in cases.items():
+        (tmp_path / name).write_text(text)
+        r = cflc("import", name, cwd=tmp_path)
+        assert r.returncode == 1, name
+        assert where in r.stderr, (name, r.stderr)
+        assert "error[E0702]" in r.stderr and "Traceback" not in r.stderr
+        assert r.stdout == ""
+    r = cflc("import", "bad.json", "--error-format", "json", cwd=tmp_path)
+    diag = json.loads(r.stderr)
+    assert (diag["file"], diag["line"], diag["column"]) == ("bad.json", 2, 14)
+
+
+def test_cli_values_cfl_cannot_hold(tmp_path: Path) -> None:
+    (tmp_path / "big.json").write_text('{"a": {"b": [1, 100000000000000000000]}}')
+    r = cflc("import", "big.json", cwd=tmp_path)
+    assert r.returncode == 1 and "64-bit" in r.stderr and "a.b[1]" in r.stderr
+    (tmp_path / "list.json").write_text("[1, 2]")
+    r = cflc("import", "list.json", cwd=tmp_path)
+    assert r.returncode == 1 and "top level is a list" in r.stderr
+    (tmp_path / "nan.json").write_text('{"a": NaN}')
+    assert cflc("import", "nan.json", cwd=tmp_path).returncode == 1
+    (tmp_path / "latin1.json").write_bytes(b'{"a": "\xe9"}')
+    r = cflc("import", "latin1.json", cwd=tmp_path)
+    assert r.returncode == 1 and "UTF-8" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_cli_usage_errors(tmp_path: Path) -> None:
+    r = cflc("import", "missing.json", cwd=tmp_path)
+    assert r.returncode == 2 and "does not exist" in r.stderr
+    (tmp_path / "dir.json").mkdir()
+    assert cflc("import", "dir.json", cwd=tmp_path).returncode == 2
+    (tmp_path / "README").write_text("x")
+    r = cflc("import", "README", cwd=tmp_path)
+    assert r.returncode == 2 and "--from" in r.stderr
+    assert cflc("import", "README", "--from", "xml", cwd=tmp_path).returncode == 2
+
+
+def test_cli_help() -> None:
+    r = subprocess.run([*CFLC, "import", "--help"], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0
+    for flag in ("--from", "--infer-schema", "--schema-out", "-o, --output"):
+        assert flag in r.stdout
+
+
+def test_cli_round_trip_of_generated_like_data(tmp_path: Path) -> None:
+    data = {"": 1, "else": {"$<x>": "a\\b\"c\n$<y>"}, "l": [[], {}, -(2**63), 1e-7, None]}
+    (tmp_path / "d.json").write_text(json.dumps(data))
+    r = cflc("import", "d.json", "-o", "d.cfl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    built = subprocess.run([*CFLC, "build", "d.cfl"], cwd=tmp_path, capture_output=True,
+                           text=True)
+    assert built.returncode == 0, built.stderr
+    assert exact(json.loads(built.stdout)) == exact(data)
