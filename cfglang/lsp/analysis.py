@@ -1,0 +1,183 @@
+"""The editor's view of a project: open buffers and one compilation per open file.
+
+Each open file is compiled as an entry module through `cfglang.api`, with every open buffer
+laid over the disk (`overlay`), so an unsaved edit to `base.cfl` is what `env/prod.cfl`
+sees. One compilation serves diagnostics, hover (the evaluator's provenance, as
+`cflc explain` reads it) and navigation (the module graph). Results are cached per file
+and thrown away whenever any buffer changes (a change anywhere can change any dependent).
+The last module graph that parsed is kept per file, so symbols, completion and navigation
+keep working while the buffer is mid-edit and does not parse.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from typing import Any
+
+import attrs
+
+from cfglang.api import Compilation
+from cfglang.diagnostics import Diagnostic, Diagnostics
+from cfglang.lsp import model
+from cfglang.semantic.resolve import ModuleInfo
+
+
+@attrs.define
+class Analysis:
+    """One compilation of an open file: diagnostics, evaluator state and module graph."""
+
+    path: str
+    generation: int
+    compilation: Compilation
+    ev: Any = None  # the evaluator, for provenance (None when evaluation did not start)
+    doc: Any = None  # the evaluated document object
+    entry: ModuleInfo | None = None  # the module graph (None when the file did not parse)
+    modules: dict[str, ModuleInfo] = attrs.Factory(dict)
+
+    def by_file(self) -> dict[str, list[Diagnostic]]:
+        """The diagnostics grouped by the real path of the file they point into."""
+        out: dict[str, list[Diagnostic]] = {self.path: []}
+        for d in self.compilation.diagnostics:
+            where = d.span.source.real_path if d.span is not None else None
+            out.setdefault(where or self.path, []).append(d)
+        return out
+
+
+def project_settings(path: str) -> tuple[str, list[str]]:
+    """The project root of ``path`` and its `allow_paths` (absolute)."""
+    from cfglang.api import find_root
+
+    root = find_root(path)
+    try:
+        with open(os.path.join(root, "cfl.toml"), "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return root, []
+    project = data.get("project", {})
+    allow = project.get("allow_paths", []) if isinstance(project, dict) else []
+    return root, [os.path.join(root, str(a)) for a in allow if isinstance(a, str)]
+
+
+def project_targets(path: str) -> list[str]:
+    """The target files of the `cfl.toml` above ``path`` (absolute), if any."""
+    import glob
+
+    root, _ = project_settings(path)
+    try:
+        with open(os.path.join(root, "cfl.toml"), "rb") as f:
+            data = tomllib.load(f)
+    except (OSError, tomllib.TOMLDecodeError):
+        return []
+    targets = data.get("project", {}).get("targets", [])
+    out: list[str] = []
+    for pattern in targets if isinstance(targets, list) else []:
+        out += sorted(glob.glob(os.path.join(root, str(pattern))))
+    return [os.path.abspath(p) for p in out]
+
+
+def compile_recorded(path: str, overlay: dict[str, str]) -> Analysis:
+    """Compile ``path`` like `cflc build` does, keeping the evaluator for provenance.
+
+    This is `cfglang.api.explain`'s recipe with the open buffers as an overlay: the
+    compilation runs through the API's guarded runner (large stack, internal errors
+    become E0900 diagnostics), and the recorded evaluator serves hover without a
+    second compilation.
+    """
+    from cfglang import api
+
+    _, allow = project_settings(path)
+    record: dict[str, Any] = {}
+
+    def work() -> Compilation:
+        return api._compile(path, None, path, {}, (), (), os.environ, None, allow, True,
+                            None, "", overlay=overlay, record=record)
+
+    out = api._run_guarded(work)
+    comp = out if isinstance(out, Compilation) else Compilation(None, [out])
+    entry = record.get("entry")
+    if entry is None:
+        entry = load_graph(path, overlay)
+    return Analysis(path, 0, comp, record.get("ev"), record.get("doc"), entry,
+                    model.modules_of(entry))
+
+
+def load_graph(path: str, overlay: dict[str, str]) -> ModuleInfo | None:
+    """Parse and resolve the module graph of ``path`` (no evaluation)."""
+    from cfglang.semantic.resolve import FileLoader, MemoryLoader, Resolver
+
+    root, allow = project_settings(path)
+    resolver = Resolver(MemoryLoader(dict(overlay), FileLoader()), root, Diagnostics(),
+                        tuple(allow))
+    try:
+        return resolver.load_entry(path, overlay.get(path))
+    except Exception:  # a bug in a phase must not take the editor session down
+        return None
+
+
+class State:
+    """Open buffers and cached analyses; owned by the server, used by every feature."""
+
+    def __init__(self) -> None:
+        self.buffers: dict[str, str] = {}
+        self.generation = 0
+        self._analyses: dict[str, Analysis] = {}
+        self._good: dict[str, ModuleInfo] = {}
+
+    def set_buffer(self, path: str, text: str) -> None:
+        self.buffers[path] = text
+        self.generation += 1
+
+    def close(self, path: str) -> None:
+        self.buffers.pop(path, None)
+        self._analyses.pop(path, None)
+        self.generation += 1
+
+    def text(self, path: str) -> str | None:
+        if path in self.buffers:
+            return self.buffers[path]
+        try:
+            with open(path, encoding="utf-8") as f:
+                return f.read()
+        except (OSError, UnicodeDecodeError):
+            return None
+
+    def analysis(self, path: str) -> Analysis:
+        """The compilation of ``path`` for the current buffers (cached)."""
+        cached = self._analyses.get(path)
+        if cached is not None and cached.generation == self.generation:
+            return cached
+        result = compile_recorded(path, dict(self.buffers))
+        result.generation = self.generation
+        self._analyses[path] = result
+        if result.entry is not None and result.entry.key == path:
+            self._good[path] = result.entry
+        return result
+
+    def module(self, path: str) -> ModuleInfo | None:
+        """The module graph of ``path``: current if it parses, else the last that did."""
+        a = self.analysis(path)
+        if a.entry is not None:
+            return a.entry
+        return self._good.get(path)
+
+    def dependents(self, changed: str) -> list[str]:
+        """Open files whose last compilation loaded ``changed`` (itself included)."""
+        out = []
+        for path in self.buffers:
+            a = self._analyses.get(path)
+            if path == changed or a is None or changed in a.modules:
+                out.append(path)
+        return out
+
+    def project_modules(self, path: str) -> dict[str, ModuleInfo]:
+        """Modules loaded by ``path``, by every open file and by the project's targets."""
+        out: dict[str, ModuleInfo] = {}
+        entries = [path, *self.buffers]
+        for p in dict.fromkeys(entries):
+            m = self.module(p) if p in self.buffers or p == path else None
+            out.update(model.modules_of(m))
+        for target in project_targets(path):
+            if target not in out:
+                out.update(model.modules_of(load_graph(target, dict(self.buffers))))
+        return out

@@ -1,0 +1,26 @@
+"""Formatting: the `cflc fmt` engine (`cfglang.fmt.format_source`), as one whole edit."""
+
+from __future__ import annotations
+
+import os
+
+from lsprotocol import types as lsp
+
+from cfglang.lsp.positions import LineIndex
+
+
+def format_document(text: str, path: str, encoding: str = "utf-16") -> list[lsp.TextEdit]:
+    """One edit replacing the whole text, or none when it is formatted or does not parse."""
+    try:
+        from cfglang.fmt import FormatError, format_source
+    except ImportError:  # the formatter is not part of this build
+        return []
+    try:
+        new = format_source(text, os.path.basename(path))
+    except FormatError:
+        return []
+    if new == text:
+        return []
+    idx = LineIndex(text, encoding)
+    end = idx.position(len(text))
+    return [lsp.TextEdit(lsp.Range(lsp.Position(0, 0), lsp.Position(*end)), new)]

@@ -1,0 +1,481 @@
+"""Questions about the syntax trees of a project, answered without evaluating anything.
+
+Everything here reads the frozen trees and the module tables the resolver builds
+(`ModuleInfo`), so it works on any module that parses. The algorithm for each question:
+
+- *what is under the cursor* — descend from the module node into the child whose span
+  holds the offset (`node_path`), keeping the ancestors;
+- *which data path a field key names* — walk the statement bodies from the module down,
+  appending the static keys of each field on the way (a merge block, an object literal
+  and a refined value all continue the path; `if` bodies keep it; `for` bodies and
+  computed keys make it unknown);
+- *where a name is declared* — lexical bodies from the innermost outwards (for
+  variables, template parameters, lets, fields), then the module and its `extends`
+  chain (lets, fields, inputs, imports, types, schemas, templates), the way the evaluator
+  looks names up (language reference §3.5);
+- *which schema types a data path* — along the path, a field's declared type, the schema
+  field that the parent's schema declares for it, or the declared result type of the
+  template whose call builds the value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import attrs
+
+from cfglang.semantic.resolve import ModuleInfo
+from cfglang.source import Span
+from cfglang.syntax import ast
+
+Node = Any
+DataPath = tuple[str, ...]
+
+
+def contains(span: Span | None, offset: int) -> bool:
+    """Whether a cursor at ``offset`` touches ``span`` (its end included)."""
+    return span is not None and span.start <= offset <= span.end
+
+
+def children(node: Node) -> Iterator[Node]:
+    """The syntax nodes directly below ``node``, in field order."""
+    for a in attrs.fields(type(node)):
+        value = getattr(node, a.name)
+        if isinstance(value, tuple):
+            for item in value:
+                if attrs.has(type(item)):
+                    yield item
+        elif value is not None and attrs.has(type(value)) and not isinstance(value, Span):
+            yield value
+
+
+def node_path(root: Node, offset: int) -> list[Node]:
+    """The chain of nodes holding ``offset``, outermost first."""
+    out = [root]
+    node = root
+    while True:
+        nxt = None
+        for child in children(node):
+            if contains(getattr(child, "span", None), offset):
+                nxt = child
+                break
+        if nxt is None:
+            return out
+        out.append(nxt)
+        node = nxt
+
+
+def walk(root: Node) -> Iterator[Node]:
+    """Every node below ``root`` (``root`` included), depth first in source order."""
+    stack = [root]
+    while stack:
+        node = stack.pop()
+        yield node
+        stack.extend(reversed(list(children(node))))
+
+
+def static_keys(path: tuple[ast.Key, ...]) -> DataPath | None:
+    keys = [k.static for k in path]
+    if any(k is None for k in keys):
+        return None
+    return tuple(k for k in keys if k is not None)
+
+
+def value_body(f: ast.Field) -> ast.Body | None:
+    """The body that continues a field's data path: a merge block or an object value."""
+    if f.body is not None:
+        return f.body
+    if isinstance(f.value, ast.ObjectLit):
+        return f.value.body
+    if isinstance(f.value, ast.Refine):
+        return f.value.body
+    return None
+
+
+def sub_bodies(stmt: ast.Stmt) -> Iterator[ast.Body]:
+    """The bodies of an `if` statement (every branch) that add to the enclosing body."""
+    if isinstance(stmt, ast.IfStmt):
+        yield stmt.then
+        node: ast.Body | ast.IfStmt | None = stmt.orelse
+        while isinstance(node, ast.IfStmt):
+            yield node.then
+            node = node.orelse
+        if isinstance(node, ast.Body):
+            yield node
+
+
+# ---- field keys and data paths -------------------------------------------------------------
+
+
+@attrs.frozen
+class KeyHit:
+    """A field key under the cursor.
+
+    ``path`` is the data path it names when the field is part of the module's document
+    (None inside schemas, templates, `for` bodies and computed keys); ``context`` names
+    the declaration holding it (``schema Name`` / ``template Name``) or is None.
+    """
+
+    field: ast.Field
+    key: ast.Key
+    path: DataPath | None
+    local: DataPath  # the keys from the innermost schema/template body down to the key
+    context: ast.SchemaDecl | ast.TemplateDecl | None
+
+
+def key_at(tree: ast.Module, offset: int) -> KeyHit | None:
+    """The field key under the cursor, with the data path it names."""
+
+    def visit(body: ast.Body, prefix: DataPath | None, local: DataPath,
+              ctx: ast.SchemaDecl | ast.TemplateDecl | None) -> KeyHit | None:
+        for stmt in body.stmts:
+            if not contains(stmt.span, offset):
+                continue
+            if isinstance(stmt, ast.Field):
+                keys = static_keys(stmt.path)
+                for i, k in enumerate(stmt.path):
+                    if contains(k.span, offset):
+                        mine = keys[: i + 1] if keys is not None else None
+                        return KeyHit(stmt, k, None if prefix is None or mine is None
+                                      else prefix + mine,
+                                      local + mine if mine is not None else local, ctx)
+                inner = value_body(stmt)
+                if inner is not None and contains(inner.span, offset):
+                    return visit(inner, None if prefix is None or keys is None else prefix + keys,
+                                 local + (keys or ()), ctx)
+                # An object nested deeper in the value (a list item, an argument).
+                for node in walk(stmt.value) if stmt.value is not None else ():
+                    if isinstance(node, (ast.ObjectLit, ast.Refine)) and contains(
+                            node.body.span, offset) and node is not stmt.value:
+                        return visit(node.body, None, (), ctx)
+            elif isinstance(stmt, ast.IfStmt):
+                for b in sub_bodies(stmt):
+                    if contains(b.span, offset):
+                        return visit(b, prefix, local, ctx)
+            elif isinstance(stmt, ast.ForStmt):
+                return visit(stmt.body, None, local, ctx)
+            elif isinstance(stmt, (ast.SchemaDecl, ast.TemplateDecl)):
+                return visit(stmt.body, None, (), stmt)
+            elif isinstance(stmt, (ast.LetDecl, ast.OutputDecl)):
+                for node in walk(stmt.value):
+                    if isinstance(node, (ast.ObjectLit, ast.Refine)) and contains(
+                            node.body.span, offset):
+                        return visit(node.body, None, (), ctx)
+        return None
+
+    return visit(tree.body, (), (), None)
+
+
+def fields_at(body: ast.Body, path: DataPath) -> Iterator[ast.Field]:
+    """Every field statement in ``body`` that defines exactly ``path`` (source order)."""
+    for stmt in body.stmts:
+        if isinstance(stmt, ast.Field):
+            keys = static_keys(stmt.path)
+            if keys is None or keys != path[: len(keys)]:
+                continue
+            if len(keys) == len(path):
+                yield stmt
+            else:
+                inner = value_body(stmt)
+                if inner is not None:
+                    yield from fields_at(inner, path[len(keys):])
+        else:
+            for b in sub_bodies(stmt):
+                yield from fields_at(b, path)
+
+
+def field_defs(chain: list[ModuleInfo], path: DataPath) -> list[tuple[ModuleInfo, ast.Field]]:
+    """The definitions of a data path along an extends chain, base first."""
+    return [(m, f) for m in chain for f in fields_at(m.tree.body, path)]
+
+
+# ---- declarations --------------------------------------------------------------------------
+
+
+Decl = (ast.LetDecl | ast.InputDecl | ast.TypeDecl | ast.SchemaDecl | ast.TemplateDecl
+        | ast.Import | ast.Field | ast.Param | ast.ForStmt | ast.Comprehension)
+
+
+@attrs.frozen
+class Target:
+    """A declaration found for a name: the node, its module and the span to jump to."""
+
+    kind: str  # let, input, type, schema, template, import, field, parameter, variable
+    node: Decl
+    module: ModuleInfo
+    span: Span
+
+
+def decl_span(node: Decl) -> Span:
+    if isinstance(node, ast.Field):
+        return node.path[0].span
+    name_span = getattr(node, "name_span", None)
+    return name_span if isinstance(name_span, Span) else node.span
+
+
+def module_decl(m: ModuleInfo, name: str, *, fields: bool = True) -> Target | None:
+    """A top-level declaration of ``name`` in the chain of ``m`` (the child wins, except
+    fields and inputs, whose base definition is where they are declared)."""
+    for mod in reversed(m.chain()):
+        for kind, table in (("let", mod.lets), ("type", mod.types), ("schema", mod.schemas),
+                            ("template", mod.templates), ("import", mod.import_decls)):
+            node = table.get(name)
+            if node is not None:
+                return Target(kind, node, mod, decl_span(node))
+    for mod in m.chain():
+        inp = mod.inputs.get(name)
+        if inp is not None:
+            return Target("input", inp, mod, inp.name_span)
+        if fields:
+            for f in fields_at(mod.tree.body, (name,)):
+                return Target("field", f, mod, f.path[0].span)
+    return None
+
+
+def imported(m: ModuleInfo, alias: str) -> ModuleInfo | None:
+    for mod in reversed(m.chain()):
+        if alias in mod.imports:
+            return mod.imports[alias]
+    return None
+
+
+def type_decl(m: ModuleInfo, path: tuple[str, ...]) -> Target | None:
+    """The `type` or `schema` a type path (`Port`, `net.Port`) names, seen from ``m``."""
+    if len(path) == 1:
+        t = module_decl(m, path[0], fields=False)
+        return t if t is not None and t.kind in ("type", "schema") else None
+    if len(path) == 2:
+        mod = imported(m, path[0])
+        if mod is not None:
+            return type_decl(mod, path[1:])
+    return None
+
+
+def name_decl(m: ModuleInfo, chain: list[Node], name: str) -> Target | None:
+    """Where the bare ``name`` used at the end of ``chain`` (ancestors) is declared."""
+    for i in range(len(chain) - 1, -1, -1):
+        node = chain[i]
+        below = chain[i + 1] if i + 1 < len(chain) else None
+        if isinstance(node, ast.Comprehension) and name in (node.var, node.key_var) and (
+                below is not node.iterable):
+            return Target("variable", node, m, node.span)
+        if isinstance(node, ast.ForStmt) and name in (node.var, node.key_var) and (
+                below is node.body):
+            return Target("variable", node, m, node.span)
+        if isinstance(node, ast.TemplateDecl) and below is node.body:
+            for p in node.params:
+                if p.name == name:
+                    return Target("parameter", p, m, p.span)
+        if isinstance(node, ast.Body) and i > 0:
+            for stmt in node.stmts:
+                if isinstance(stmt, ast.LetDecl) and stmt.name == name:
+                    return Target("let", stmt, m, stmt.name_span)
+            fs = list(fields_at(node, (name,)))
+            if fs:
+                return Target("field", fs[0], m, fs[0].path[0].span)
+    return module_decl(m, name)
+
+
+def schema_fields(m: ModuleInfo, schema: ast.SchemaDecl) -> list[tuple[ModuleInfo, ast.Field]]:
+    """The fields a schema declares, its parents' first."""
+    out: list[tuple[ModuleInfo, ast.Field]] = []
+    if schema.parent is not None:
+        parent = type_decl(m, schema.parent)
+        if parent is not None and isinstance(parent.node, ast.SchemaDecl) and (
+                parent.node is not schema):
+            out += schema_fields(parent.module, parent.node)
+    for stmt in schema.body.stmts:
+        if isinstance(stmt, ast.Field) and len(stmt.path) == 1:
+            out.append((m, stmt))
+    return out
+
+
+def schema_field(m: ModuleInfo, schema: ast.SchemaDecl,
+                 name: str) -> tuple[ModuleInfo, ast.Field] | None:
+    found = None
+    for mod, f in schema_fields(m, schema):
+        if f.path[0].static == name:
+            found = (mod, f)
+    return found
+
+
+def schema_of_type(m: ModuleInfo, t: ast.TypeExpr | None,
+                   depth: int = 0) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
+    """The schema a type expression denotes (through `T?` and `type` aliases)."""
+    if t is None or depth > 20:
+        return None
+    if isinstance(t, ast.OptionalType):
+        return schema_of_type(m, t.inner, depth + 1)
+    if isinstance(t, ast.NamedType):
+        target = type_decl(m, t.path)
+        if target is None:
+            return None
+        if isinstance(target.node, ast.SchemaDecl):
+            return target.module, target.node
+        if isinstance(target.node, ast.TypeDecl):
+            return schema_of_type(target.module, target.node.type, depth + 1)
+    return None
+
+
+def _template_type(m: ModuleInfo, e: ast.Expr | None) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
+    if isinstance(e, ast.Refine):
+        return _template_type(m, e.base)
+    if isinstance(e, ast.Call):
+        target: Target | None = None
+        if isinstance(e.func, ast.Name):
+            target = module_decl(m, e.func.name, fields=False)
+        elif isinstance(e.func, ast.GetAttr) and isinstance(e.func.obj, ast.Name):
+            mod = imported(m, e.func.obj.name)
+            target = module_decl(mod, e.func.name, fields=False) if mod is not None else None
+        if target is not None and isinstance(target.node, ast.TemplateDecl):
+            return schema_of_type(target.module, target.node.type)
+    return None
+
+
+def schema_at(chain: list[ModuleInfo], path: DataPath) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
+    """The schema that types the object at ``path`` of the document of ``chain``."""
+    current: tuple[ModuleInfo, ast.SchemaDecl] | None = None
+    for i in range(len(path)):
+        found: tuple[ModuleInfo, ast.SchemaDecl] | None = None
+        for mod, f in reversed(field_defs(chain, path[: i + 1])):
+            found = schema_of_type(mod, f.type) or _template_type(mod, f.value)
+            if found is not None:
+                break
+        if found is None and current is not None:
+            sf = schema_field(current[0], current[1], path[i])
+            if sf is not None:
+                found = schema_of_type(sf[0], sf[1].type)
+        current = found
+    return current
+
+
+def schema_in_context(m: ModuleInfo, ctx: ast.SchemaDecl | ast.TemplateDecl,
+                      local: DataPath) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
+    """The schema typing ``local`` inside a schema or template body."""
+    current: tuple[ModuleInfo, ast.SchemaDecl] | None
+    if isinstance(ctx, ast.SchemaDecl):
+        current = (m, ctx)
+    else:
+        current = schema_of_type(m, ctx.type)
+    for seg in local:
+        if current is None:
+            return None
+        sf = schema_field(current[0], current[1], seg)
+        current = schema_of_type(sf[0], sf[1].type) if sf is not None else None
+    return current
+
+
+def modules_of(entry: ModuleInfo | None) -> dict[str, ModuleInfo]:
+    """Every module reachable from ``entry`` through `extends` and imports, by path."""
+    out: dict[str, ModuleInfo] = {}
+    stack = [entry] if entry is not None else []
+    while stack:
+        m = stack.pop()
+        if m.key in out:
+            continue
+        out[m.key] = m
+        if m.parent is not None:
+            stack.append(m.parent)
+        stack.extend(x for x in m.imports.values() if x is not None)
+    return out
+
+
+# ---- what the cursor points at -------------------------------------------------------------
+
+
+@attrs.frozen
+class FileRef:
+    """An `import`/`extends` path: jumps to the file."""
+
+    path: str
+    span: Span
+
+
+@attrs.frozen
+class BuiltinRef:
+    """A call of a builtin function."""
+
+    name: str
+    span: Span
+
+
+Ref = Target | FileRef | BuiltinRef
+
+
+def _expr_path(m: ModuleInfo, chain: list[Node], e: ast.Expr) -> DataPath | None:
+    """The document path a `a.b.c` expression reads, when `a` is a module-level field."""
+    names: list[str] = []
+    while isinstance(e, ast.GetAttr):
+        names.append(e.name)
+        e = e.obj
+    if not isinstance(e, ast.Name):
+        return None
+    t = name_decl(m, chain, e.name)
+    if t is None or t.kind != "field" or not any(
+            f is t.node for mod in m.chain() for f in fields_at(mod.tree.body, (e.name,))):
+        return None
+    return (e.name, *reversed(names))
+
+
+def ref_at(m: ModuleInfo, offset: int) -> tuple[Ref, Span] | None:
+    """What the name under the cursor refers to, and the span of that name."""
+    chain = node_path(m.tree, offset)
+    for node in reversed(chain):
+        if isinstance(node, (ast.Import, ast.ExtendsDecl)) and contains(node.path_span, offset):
+            target = (m.parent if isinstance(node, ast.ExtendsDecl)
+                      else m.imports.get(node.alias))
+            if target is not None and target.source.real_path is not None:
+                return FileRef(target.source.real_path, node.path_span), node.path_span
+            return None
+        if isinstance(node, ast.Name):
+            t = name_decl(m, chain[:-1], node.name)
+            if t is not None:
+                return t, node.span
+            from cfglang.eval.builtins import SIGNATURES
+
+            if node.name in SIGNATURES:
+                return BuiltinRef(node.name, node.span), node.span
+            return None
+        if isinstance(node, ast.GetAttr) and contains(node.name_span, offset):
+            idx = chain.index(node)
+            if isinstance(node.obj, ast.Name):
+                mod = None
+                base = name_decl(m, chain[:idx], node.obj.name)
+                if base is not None and base.kind == "import":
+                    mod = imported(m, node.obj.name)
+                if mod is not None:
+                    t = module_decl(mod, node.name)
+                    return (t, node.name_span) if t is not None else None
+            path = _expr_path(m, chain[:idx], node)
+            if path is not None:
+                defs = field_defs(m.chain(), path)
+                if defs:
+                    mod, f = defs[0]
+                    return Target("field", f, mod, f.path[-1].span), node.name_span
+                parent = schema_at(m.chain(), path[:-1])
+                sf = schema_field(parent[0], parent[1], path[-1]) if parent else None
+                if sf is not None:
+                    return Target("field", sf[1], sf[0], sf[1].path[0].span), node.name_span
+            return None
+        if isinstance(node, ast.NamedType):
+            text = node.span.text()
+            rel = offset - node.span.start
+            seg = text[:rel].count(".")
+            if seg >= len(node.path):
+                return None
+            if seg == 0 and len(node.path) > 1:
+                t = module_decl(m, node.path[0], fields=False)
+                return (t, node.span) if t is not None else None
+            t = type_decl(m, node.path[: seg + 1])
+            return (t, node.span) if t is not None else None
+        if isinstance(node, ast.SchemaDecl) and contains(node.parent_span, offset):
+            t = type_decl(m, node.parent) if node.parent is not None else None
+            assert node.parent_span is not None
+            return (t, node.parent_span) if t is not None else None
+        if isinstance(node, (ast.LetDecl, ast.InputDecl, ast.TypeDecl, ast.SchemaDecl,
+                             ast.TemplateDecl)) and contains(node.name_span, offset):
+            kind = {ast.LetDecl: "let", ast.InputDecl: "input", ast.TypeDecl: "type",
+                    ast.SchemaDecl: "schema", ast.TemplateDecl: "template"}[type(node)]
+            return Target(kind, node, m, node.name_span), node.name_span
+    return None

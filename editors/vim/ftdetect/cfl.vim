@@ -1,0 +1,2 @@
+" CFL (cfglang) configuration files
+autocmd BufNewFile,BufRead *.cfl setfiletype cfl
