@@ -469,6 +469,20 @@ def _html_inline(cell: Cell) -> str:
     return "".join(out)
 
 
+def highlight_cfl(text: str) -> str:
+    """CFL source as HTML, coloured by the project's Pygments lexer with inline styles
+    (the pages stay self-contained: no stylesheet, no script)."""
+    try:
+        from pygments import highlight
+        from pygments.formatters import HtmlFormatter
+
+        from cfglang.pygments_lexer import CflLexer
+    except ImportError:  # Pygments is a dependency; this only guards a broken install
+        return html.escape(text)
+    out: str = highlight(text, CflLexer(), HtmlFormatter(nowrap=True, noclasses=True))
+    return out.rstrip("\n")
+
+
 def render_html(page: Page) -> str:
     body: list[str] = []
     for blk in page.blocks:
@@ -478,7 +492,7 @@ def render_html(page: Page) -> str:
         elif isinstance(blk, Para):
             body.append(f"<p>{_html_inline(blk.parts)}</p>")
         elif isinstance(blk, Pre):
-            body.append(f"<pre><code>{html.escape(blk.text)}</code></pre>")
+            body.append(f"<pre><code>{highlight_cfl(blk.text)}</code></pre>")
         elif isinstance(blk, Items):
             body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in blk.items)
                         + "</ul>")
