@@ -12,8 +12,9 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from cfglang.api import Config, ConfigError, compile, dumps, load, loads
+    from cfglang.live import live
 
-__all__ = ["Config", "ConfigError", "__version__", "compile", "dumps", "load", "loads"]
+__all__ = ["Config", "ConfigError", "__version__", "compile", "dumps", "live", "load", "loads"]
 
 
 def __getattr__(name: str) -> Any:
@@ -21,4 +22,8 @@ def __getattr__(name: str) -> Any:
         from cfglang import api
 
         return getattr(api, name)
+    if name == "live":
+        from cfglang.live import live
+
+        return live
     raise AttributeError(name)

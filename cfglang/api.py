@@ -48,6 +48,7 @@ class Output:
     name: str
     format: str
     text: str
+    secret: bool = False  # the output holds a decrypted secret (written with mode 0600)
 
 
 @attrs.define
@@ -107,6 +108,10 @@ def compile(
     use_cache: bool = False,
     profile: bool = False,
     overlay: Mapping[str, str] | None = None,
+    identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
+    loader: Any = None,
 ) -> Compilation:
     """Compile one module (from ``path`` or ``text``).
 
@@ -116,14 +121,37 @@ def compile(
     ``use_cache`` enables the parse and build caches (`cfglang.cache`); ``profile``
     records where time went in ``result.profile``. ``overlay`` maps absolute paths to
     text that replaces the file's content on disk (an editor's unsaved buffers).
+
+    Secrets (`cfglang.secrets`): ``identity`` names age identity files (else
+    ``CFL_AGE_IDENTITY`` / ``CFL_AGE_IDENTITY_FILE`` in ``env`` are used);
+    ``decrypt_secrets=False`` checks encrypted values without decrypting them (`check`);
+    ``plaintext_secrets`` is ``warn``, ``error`` or ``allow`` for secrets written in clear.
+
+    Revisions (`cfglang.vcs`): ``path`` may be ``FILE@REV``; the module and everything it
+    imports or extends are then read from the git tree at REV. ``loader`` (a
+    `cfglang.semantic.resolve.Loader`) reads every module from elsewhere instead of disk.
     """
+    if loader is None and path is not None and "@" in path:
+        from cfglang.vcs import GitError, loader_for
+
+        try:
+            path, loader, root = loader_for(path, root)
+        except GitError as e:
+            return Compilation(None, [e.diagnostic])
+    ids = ([] if identity is None else [os.fspath(identity)]
+           if isinstance(identity, (str, os.PathLike)) else [os.fspath(i) for i in identity])
+    secrets = {"identity": tuple(ids), "decrypt": decrypt_secrets,
+               "plaintext": plaintext_secrets}
+
     def work() -> Compilation:
         args = (path, text, filename, vars or {}, cli_vars, var_files,
                 env if env is not None else os.environ, root, allow_paths, emit_outputs,
                 expr, env_prefix)
-        if use_cache and text is None and not vars and path is not None and not overlay:
-            return _compile_cached(args, profile)
-        return _compile(*args, use_cache=use_cache, profile=profile, overlay=overlay)
+        if (use_cache and text is None and not vars and path is not None and not overlay
+                and loader is None):
+            return _compile_cached(args, profile, secrets)
+        return _compile(*args, use_cache=use_cache, profile=profile, overlay=overlay,
+                        secrets=secrets, loader=loader)
 
     result = _run_guarded(work)
     return result if isinstance(result, Compilation) else Compilation(None, [result])
@@ -177,7 +205,8 @@ def _run_guarded(work: Any) -> Any:
     return box["result"]
 
 
-def _compile_cached(args: tuple[Any, ...], profile: bool) -> Compilation:
+def _compile_cached(args: tuple[Any, ...], profile: bool,
+                    secrets: Mapping[str, Any] | None = None) -> Compilation:
     """A build through the build cache: a hit re-hashes the recorded inputs and returns
     the stored result; a miss compiles (with the parse cache) and stores the result."""
     import json
@@ -201,9 +230,9 @@ def _compile_cached(args: tuple[Any, ...], profile: bool) -> Compilation:
             result.profile = Profile({"build cache hit": time.perf_counter() - start})
         return result
     box: dict[str, Any] = {}
-    result = _compile(*args, use_cache=True, profile=profile, record=box)
+    result = _compile(*args, use_cache=True, profile=profile, record=box, secrets=secrets)
     if result.ok and not _has_secret(result.data) and not any(
-            _has_secret(o.text) for o in result.outputs):
+            o.secret for o in result.outputs):
         deps = [(p, cache.file_hash(t)) for p, t in box.get("texts", {}).items()]
         cache.put("build", key, {"deps": deps, "env": box.get("env", {}), "result": result})
     return result
@@ -241,7 +270,9 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
              emit_outputs: bool, expr: str | None, env_prefix: str, *,
              use_cache: bool = False, profile: bool = False,
              record: dict[str, Any] | None = None,
-             overlay: Mapping[str, str] | None = None) -> Compilation:
+             overlay: Mapping[str, str] | None = None,
+             secrets: Mapping[str, Any] | None = None,
+             loader: Any = None) -> Compilation:
     from cfglang.eval.constraints import materialize
     from cfglang.eval.evaluate import Evaluator, ProfilingEvaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
@@ -259,7 +290,7 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     diags = Diagnostics()
     entry_path = path if path is not None else os.path.abspath(filename)
     root = os.path.abspath(root) if root else find_root(entry_path)
-    loader: Any = FileLoader()
+    loader = loader if loader is not None else FileLoader()
     if overlay:
         from cfglang.semantic.resolve import MemoryLoader
 
@@ -291,6 +322,10 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
     ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, env=env)
+    from cfglang.secrets.runtime import SecretContext
+
+    secrets = secrets or {}
+    ev.secrets = SecretContext(secrets.get("identity", ()), env, secrets.get("decrypt", True))
     # The document first: it binds every module of the extends chain to the entry's
     # document, so input defaults and outputs declared in a base see the child's fields.
     doc = ev.document(entry)
@@ -310,6 +345,10 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
         data = _eval_expr(ev, entry, expr, diags)
         return Compilation(None if diags.has_errors else data, diags.sorted(), files=files)
     data = materialize(ev, doc)
+    if secrets.get("plaintext", "warn") != "allow" and _has_secret(data):
+        from cfglang.secrets.edit import report_plaintext
+
+        report_plaintext(entry, data, diags, strict=secrets.get("plaintext") == "error")
     phase("evaluate and check")
     outputs: list[Output] = []
     if emit_outputs and not diags.has_errors:
@@ -520,7 +559,8 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
             if _has_bottom(data, BOTTOM) or diags.has_errors:
                 continue
             try:
-                out.append(Output(decl.name, fmt, emit(data, fmt, env_prefix=env_prefix)))
+                out.append(Output(decl.name, fmt, emit(data, fmt, env_prefix=env_prefix),
+                                  secret=_has_secret(data)))
             except EmitError as e:
                 diags.error("E0601", f"cannot write {fmt}: {e.message}", decl.value.span,
                             label=f"at `{dotted(e.path)}`", data_path=dotted(e.path))
@@ -608,22 +648,26 @@ _T = TypeVar("_T")
 
 @overload
 def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None, as_: None = None) -> Config: ...
+         env: Mapping[str, str] | None = None, as_: None = None,
+         identity: str | os.PathLike[str] | None = None) -> Config: ...
 
 
 @overload
 def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None, as_: type[_T]) -> _T: ...
+         env: Mapping[str, str] | None = None, as_: type[_T],
+         identity: str | os.PathLike[str] | None = None) -> _T: ...
 
 
 def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None, as_: type[Any] | None = None) -> Any:
+         env: Mapping[str, str] | None = None, as_: type[Any] | None = None,
+         identity: str | os.PathLike[str] | None = None) -> Any:
     """Compile a `.cfl` file and return its configuration; raises `ConfigError`.
 
     With ``as_`` (a class written by `cflc codegen python`), the data is handed to
     ``as_.from_dict`` and that typed object is returned instead of a `Config`.
     """
-    result = compile(os.fspath(path), vars=vars, env=env, emit_outputs=False)
+    result = compile(os.fspath(path), vars=vars, env=env, emit_outputs=False,
+                     identity=identity)
     if not result.ok or result.data is None:
         raise ConfigError(result.diagnostics)
     if as_ is not None:
@@ -632,9 +676,11 @@ def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
 
 
 def loads(text: str, *, filename: str = "<string>", vars: Mapping[str, Any] | None = None,
-          env: Mapping[str, str] | None = None) -> Config:
+          env: Mapping[str, str] | None = None,
+          identity: str | os.PathLike[str] | None = None) -> Config:
     """Compile CFL source text; relative imports resolve from the current directory."""
-    result = compile(text=text, filename=filename, vars=vars, env=env, emit_outputs=False)
+    result = compile(text=text, filename=filename, vars=vars, env=env, emit_outputs=False,
+                     identity=identity)
     if not result.ok or result.data is None:
         raise ConfigError(result.diagnostics)
     return Config(result.data)
@@ -654,22 +700,45 @@ _unused = Secret
 
 def explain(path: str, data_path: str, *, cli_vars: Sequence[tuple[str, str]] = (),
             var_files: Sequence[str] = (), env: Mapping[str, str] | None = None,
-            allow_paths: Sequence[str] = (), root: str | None = None) -> Any:
+            allow_paths: Sequence[str] = (), root: str | None = None,
+            loader: Any = None) -> Any:
     """Where the value at ``data_path`` of module ``path`` comes from.
+
+    ``path`` may be ``FILE@REV`` (read from git at REV), or ``loader`` may be given,
+    as for `compile`.
 
     Returns an `cfglang.explain.Explanation`, or a `Compilation` holding the
     diagnostics when the module does not compile or the path does not exist.
     """
     from cfglang.explain import explain_path
 
+    if loader is None and "@" in path:
+        from cfglang.vcs import GitError, loader_for
+
+        try:
+            path, loader, root = loader_for(path, root)
+        except GitError as e:
+            return Compilation(None, [e.diagnostic])
+
     def work() -> Any:
         record: dict[str, Any] = {}
         result = _compile(path, None, path, {}, cli_vars, var_files,
                           env if env is not None else os.environ, root, allow_paths,
-                          False, None, "", record=record)
+                          False, None, "", record=record, secrets={"decrypt": False},
+                          loader=loader)
         if not result.ok or "ev" not in record:
             return result
         return explain_path(record["ev"], record["doc"], data_path, result)
 
     out = _run_guarded(work)
     return Compilation(None, [out]) if isinstance(out, Diagnostic) else out
+
+
+def deps(path: str, *, root: str | None = None, allow_paths: Sequence[str] = (),
+         var_files: Sequence[str] = ()) -> Any:
+    """The dependency graph of the target ``path``: the modules of its import/extends
+    closure, the files it reads and the inputs it takes (a `cfglang.deps.TargetDeps`).
+    Nothing is evaluated; resolver errors are in the result's ``diagnostics``."""
+    from cfglang.deps import target_deps
+
+    return target_deps(path, root=root, allow_paths=allow_paths, var_files=var_files)

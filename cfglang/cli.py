@@ -49,6 +49,8 @@ class Ctx:
 
     use_cache = True
     profile = False
+    identity: Sequence[str] = ()
+    plaintext = "warn"
 
     def caching(self) -> bool:
         from cfglang import cache
@@ -110,6 +112,26 @@ def input_options(f: Any) -> Any:
     f = click.option("--profile", is_flag=True,
                      help="Print time per phase and per file, and the slowest fields.")(f)
     return f
+
+
+def secret_options(f: Any) -> Any:
+    f = click.option("--identity", "identity", multiple=True, metavar="FILE",
+                     type=click.Path(exists=True, dir_okay=False),
+                     help="age identity file to decrypt secrets with (repeatable; default: "
+                          "CFL_AGE_IDENTITY or CFL_AGE_IDENTITY_FILE).")(f)
+    return f
+
+
+def plaintext_options(f: Any) -> Any:
+    f = click.option("--strict", is_flag=True,
+                     help="Treat a secret written in plain text as an error.")(f)
+    f = click.option("--allow-plaintext-secrets", is_flag=True,
+                     help="Do not report secrets written in plain text.")(f)
+    return f
+
+
+def _plaintext_mode(strict: bool, allow: bool) -> str:
+    return "allow" if allow else "error" if strict else "warn"
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
@@ -196,6 +218,16 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
                     return None
                 files += [os.path.relpath(m) for m in matched]
         else:
+            if "@" in p and not os.path.exists(p):  # FILE@REV: a module in git at REV
+                from cfglang.vcs import check_spec, split_spec
+
+                bad = check_spec(p)
+                if bad is not None:
+                    ctx.report([bad])
+                    return None
+                if split_spec(p)[1] is not None:
+                    files.append(p)
+                    continue
             if not os.path.exists(p):
                 ctx.usage_error("E0702", f"`{p}` does not exist")
                 return None
@@ -215,16 +247,23 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
                    "module's named outputs there.")
 @click.option("--env-prefix", default="", metavar="PREFIX", help="Prefix for env output names.")
 @input_options
+@secret_options
+@plaintext_options
 @common
 def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tuple[str, ...],
           var_files: tuple[str, ...], allow_path: tuple[str, ...], env_prefix: str, no_cache: bool,
-          profile: bool, error_format: str, color: str, quiet: bool, verbose: int) -> None:
+          profile: bool, identity: tuple[str, ...], strict: bool,
+          allow_plaintext_secrets: bool, error_format: str, color: str, quiet: bool,
+          verbose: int) -> None:
     """Compile FILE... (or a project directory) and emit the configuration.
 
     With no PATH, builds every target of the cfl.toml in the current directory.
+    Encrypted secrets are decrypted with --identity (or CFL_AGE_IDENTITY[_FILE]);
+    outputs that hold a secret are written with mode 0600.
     """
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
+    ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
     sys.exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix,
                     write=True))
 
@@ -232,13 +271,21 @@ def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tupl
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
 @input_options
+@secret_options
+@plaintext_options
 @common
 def check(paths: tuple[str, ...], var: tuple[str, ...], var_files: tuple[str, ...],
-          allow_path: tuple[str, ...], no_cache: bool, profile: bool, error_format: str,
+          allow_path: tuple[str, ...], no_cache: bool, profile: bool, identity: tuple[str, ...],
+          strict: bool, allow_plaintext_secrets: bool, error_format: str,
           color: str, quiet: bool, verbose: int) -> None:
-    """Check FILE... (or a project) like build does, writing nothing. Exit 1 on any error."""
+    """Check FILE... (or a project) like build does, writing nothing. Exit 1 on any error.
+
+    Encrypted secrets are checked for form and type but never decrypted (--identity is
+    accepted and unused); a secret written in plain text is a warning (--strict: an error).
+    """
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
+    ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
     sys.exit(_build(ctx, paths, None, None, var, var_files, allow_path, "", write=False))
 
 
@@ -271,7 +318,8 @@ def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
             return EXIT_USAGE
         res = compile(f, cli_vars=cli_vars, var_files=var_files, allow_paths=allow,
                       env_prefix=env_prefix, emit_outputs=write, use_cache=ctx.caching(),
-                      profile=ctx.profile)
+                      profile=ctx.profile, identity=ctx.identity, decrypt_secrets=write,
+                      plaintext_secrets=ctx.plaintext)
         ctx.report(res.diagnostics)
         ctx.print_profile(f, res)
         if any(d.code == "E0900" for d in res.diagnostics):
@@ -292,7 +340,7 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
     from cfglang.emit import EmitError, emit, format_for_filename
 
     # Render everything first: nothing is written unless every output rendered.
-    planned: list[tuple[str | None, str]] = []
+    planned: list[tuple[str | None, str, bool]] = []  # (target, text, holds a secret)
     for f, res in results:
         stem = os.path.splitext(os.path.basename(f))[0]
         target: str | None
@@ -302,7 +350,7 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
                 out_dir = os.path.join(out_dir, stem)
             if res.outputs:
                 for o in res.outputs:
-                    planned.append((os.path.join(out_dir, o.name), o.text))
+                    planned.append((os.path.join(out_dir, o.name), o.text, o.secret))
                 continue
             doc_fmt = fmt or "json"
             target = os.path.join(out_dir, f"{stem}.{doc_fmt}")
@@ -318,13 +366,15 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
             ctx.report([Diagnostic("E0601", f"cannot write {doc_fmt}: {e.message} "
                                    f"(at `{dotted(e.path)}` in {f})")])
             return EXIT_ERRORS
-        planned.append((target, text))
-    for target, text in planned:
+        from cfglang.api import _has_secret
+
+        planned.append((target, text, _has_secret(res.data)))
+    for target, text, private in planned:
         if target is None:
             sys.stdout.write(text)
             continue
         try:
-            _atomic_write(target, text)
+            _atomic_write(target, text, private=private)
         except OSError as e:
             ctx.usage_error("E0602", f"cannot write `{target}`: {e.strerror or e}")
             return EXIT_ERRORS
@@ -334,13 +384,21 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
     return EXIT_OK
 
 
-def _atomic_write(path: str, text: str) -> None:
+def _atomic_write(path: str, text: str, *, private: bool = False) -> None:
+    """Write ``path`` through a temporary file; ``private`` (a secret inside) means mode
+    0600, else the usual mode for new files under the umask."""
     import tempfile
 
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cflc-", suffix=".tmp")
     try:
+        if private:
+            os.fchmod(fd, 0o600)
+        else:
+            umask = os.umask(0o022)
+            os.umask(umask)
+            os.fchmod(fd, 0o666 & ~umask)
         with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
             f.write(text)
         os.replace(tmp, path)
@@ -356,10 +414,12 @@ def _atomic_write(path: str, text: str) -> None:
 @click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="json",
               help="Format for object values.")
 @input_options
+@secret_options
 @common
 def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tuple[str, ...],
              allow_path: tuple[str, ...], no_cache: bool, profile: bool,
-             error_format: str, color: str, quiet: bool, verbose: int) -> None:
+             identity: tuple[str, ...], error_format: str, color: str, quiet: bool,
+             verbose: int) -> None:
     """Print the value of EXPR evaluated in FILE's module scope (secrets redacted).
 
     Example: cflc eval env/prod.cfl services.billing.replicas
@@ -379,7 +439,7 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
         sys.exit(EXIT_USAGE)
     res = compile(file, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path,
                   expr=expr, emit_outputs=False, use_cache=ctx.caching(),
-                  profile=ctx.profile)
+                  profile=ctx.profile, identity=identity)
     ctx.report(res.diagnostics)
     ctx.print_profile(file, res)
     if any(d.code == "E0900" for d in res.diagnostics):

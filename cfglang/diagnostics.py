@@ -89,6 +89,37 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0703": ("bad project file", "`cfl.toml` is not valid TOML or has unknown keys."),
     "W0801": ("near miss of an inherited key", "An extending module or block adds a key "
               "that differs by a typo from an inherited one; probably a misspelt override."),
+    "E1101": ("cannot decrypt secret", "A `secret(\"cfl:v1:...\")` value needs its file's data "
+              "key, and no identity given opens it. The notes list the recipients it is "
+              "encrypted for; pass `--identity FILE` or set `CFL_AGE_IDENTITY_FILE` to one of "
+              "their keys. See docs/secrets.md."),
+    "E1102": ("encrypted secret is malformed or altered", "The value, or the file's "
+              "`# cfl-secrets:` header, does not read or does not authenticate: it was "
+              "edited, truncated, moved from another field or copied from another file (or "
+              "from before a rotation). Restore it from version control, or write the value "
+              "in plain text and run `cflc secrets encrypt`."),
+    "E1103": ("secrets are not set up", "An identity file cannot be read or holds no age key, "
+              "a recipient is not an `age1...` key, or no recipients are configured; run "
+              "`cflc secrets init`."),
+    "W1104": ("secret written in plain text", "A value that ends up in a `secret` field is a "
+              "plain string in the source. Run `cflc secrets encrypt FILE`, or pass "
+              "`--allow-plaintext-secrets` where plain text is intended (tests, examples)."),
+    "E1105": ("secret written in plain text (--strict)", "As W1104, made an error by "
+              "`--strict`."),
+    "E1201": ("not a git repository", "`FILE@REV`, `cflc history` and `cflc impact` read "
+              "git history, and the file (or directory) is not inside a git working tree. Run "
+              "the command inside the repository that holds the configuration."),
+    "E1202": ("unknown revision", "Git does not know the revision after `@` (or given to "
+              "`--rev`): a typo, a branch or tag not fetched, a commit missing from a shallow "
+              "clone (`git fetch --unshallow`), or a repository with no commits yet."),
+    "E1203": ("file absent at revision", "The module does not exist in the tree of that "
+              "commit (it was added later, deleted, or renamed). `git log -- FILE` shows the "
+              "commits that touched it."),
+    "W1204": ("history cut short by a shallow clone", "The repository is a shallow clone, so "
+              "history stops at the oldest fetched commit; older changes are not shown. "
+              "Fetch the full history with `git fetch --unshallow`."),
+    "E1205": ("git failed", "git is not installed, or a git command failed; the message "
+              "quotes git's own error."),
     "E0900": ("internal error", "A bug in cflc. Please report it with the input that caused "
               "it."),
 }
@@ -119,6 +150,8 @@ class Diagnostic:
     help: str | None = None
     severity: str = "error"
     data_path: str | None = None
+    # The source line holds a secret: renderings give file:line:col but never the text.
+    sensitive: bool = False
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         if self.span is None:
@@ -188,7 +221,10 @@ def render_human(diag: Diagnostic, *, color: bool = False) -> str:
 
     sev_color = _RED if diag.is_error else _YELLOW
     out = [c(_BOLD + sev_color, f"{diag.severity}[{diag.code}]") + c(_BOLD, f": {diag.message}")]
-    if diag.span is not None:
+    if diag.span is not None and diag.sensitive:
+        line, col = diag.span.start_line_col()
+        out.append(c(_BLUE, " --> ") + f"{diag.span.path}:{line}:{col}")
+    elif diag.span is not None:
         out.extend(_snippet(diag.span, diag.label, color=color))
         if diag.notes or diag.help:
             gutter = " " * len(str(diag.span.start_line_col()[0]))

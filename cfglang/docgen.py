@@ -473,8 +473,8 @@ def highlight_cfl(text: str) -> str:
     """CFL source as HTML, coloured by the project's Pygments lexer with inline styles
     (the pages stay self-contained: no stylesheet, no script)."""
     try:
-        from pygments import highlight
-        from pygments.formatters import HtmlFormatter
+        from pygments import highlight  # type: ignore[import-untyped]
+        from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
 
         from cfglang.pygments_lexer import CflLexer
     except ImportError:  # Pygments is a dependency; this only guards a broken install

@@ -52,12 +52,15 @@ def command(a: str, b: str, as_json: bool, exit_code: bool, var: tuple[str, ...]
 
     A and B are .cfl modules (compiled with their inputs) or compiled data
     (.json, .yaml, .yml, .toml), e.g. a build output against a new build.
+    A module may be FILE@REV: read, with everything it imports or extends,
+    from the git revision REV (a tag, a branch, a hash, HEAD~3).
     Lists are compared index by index; key order is not a difference; secrets
     print as <secret>. Changes follow A's order, additions B's.
 
     \b
     Examples:
       cflc diff env/staging.cfl env/prod.cfl
+      cflc diff env/prod.cfl@v1.4 env/prod.cfl
       cflc diff out/prod.json env/prod.cfl --exit-code
       cflc diff env/prod.cfl env/prod.cfl --var-a region=us-east-1 --var-b region=eu-west-1
     """
@@ -130,6 +133,20 @@ def _data_format(path: str) -> str | None:
 def _check_readable(ctx: Any, path: str) -> int:
     from cfglang.cli import EXIT_OK, EXIT_USAGE
 
+    if "@" in path and not os.path.exists(path):  # FILE@REV: a module in git at REV
+        from cfglang.vcs import check_spec, split_spec
+
+        file, rev = split_spec(path)
+        if rev is not None:
+            if _data_format(file) is not None:
+                ctx.usage_error("E0701", f"`{path}`: only .cfl modules can be read at a "
+                                "revision")
+                return EXIT_USAGE
+            bad = check_spec(path)
+            if bad is not None:
+                ctx.report([bad])
+                return EXIT_USAGE
+            return EXIT_OK
     if os.path.isdir(path):
         ctx.usage_error("E0702", f"`{path}` is a directory, not a module or data file")
         return EXIT_USAGE

@@ -17,6 +17,8 @@ import click
               help="Set inputs from a JSON, YAML or CFL file.")
 @click.option("--allow-path", multiple=True, metavar="DIR",
               help="Allow imports from DIR outside the project root.")
+@click.option("--no-git", is_flag=True,
+              help="Do not look up the commit that last changed the value.")
 @click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
               show_default=True, help="How to print diagnostics.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
@@ -24,15 +26,17 @@ import click
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
 def command(file: str, path: str, as_json: bool, var: tuple[str, ...],
-            var_files: tuple[str, ...], allow_path: tuple[str, ...], error_format: str,
-            color: str, quiet: bool, verbose: int) -> None:
+            var_files: tuple[str, ...], allow_path: tuple[str, ...], no_git: bool,
+            error_format: str, color: str, quiet: bool, verbose: int) -> None:
     """Show the value at PATH in FILE and where it came from.
 
     Prints the site that set the value, every site it overrides along the inheritance
     chain (base first at the bottom), its declared types, and the inputs its expression
     reads with the source that gave each one its value (default, a new default in an
     extending module, an environment variable, --vars or --var). Secrets print as
-    <secret>.
+    <secret>. In a git repository it adds the commit that last changed the value
+    (the newest commit whose compiled value at PATH differs from its parent's).
+    FILE may be FILE@REV, read from the git revision REV.
 
     Example: cflc explain env/prod.cfl services.billing.replicas
     """
@@ -52,8 +56,19 @@ def command(file: str, path: str, as_json: bool, var: tuple[str, ...],
             sys.exit(EXIT_INTERNAL)
         sys.exit(EXIT_USAGE if any(d.code == "E0701" for d in out.diagnostics)
                  else EXIT_ERRORS)
+    last = None
+    if not no_git:
+        from cfglang.history import explain_note
+
+        last = explain_note(file, path, cli_vars=cli_vars, var_files=var_files,
+                            allow_paths=allow_path)
     if as_json:
-        click.echo(json.dumps(out.to_json(), ensure_ascii=False, indent=2))
+        data = out.to_json()
+        if not no_git:
+            data["last_changed"] = last[1] if last is not None else None
+        click.echo(json.dumps(data, ensure_ascii=False, indent=2))
     else:
         click.echo(out.render(), nl=False)
+        if last is not None:
+            click.echo(last[0])
     sys.exit(EXIT_OK)

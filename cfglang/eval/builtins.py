@@ -46,6 +46,7 @@ SIGNATURES: dict[str, str] = {
     "millis": "millis(d: duration) -> int",
     "bytes": "bytes(s: size) -> int",
     "default": "default(x, fallback) -> x unless x is null, else fallback",
+    "secret": 'secret(s: string) -> secret (decrypts an encrypted "cfl:v1:..." literal)',
 }
 BUILTINS = frozenset(SIGNATURES)
 
@@ -283,7 +284,30 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
     if name == "default":
         arity(2)
         return args[1] if args[0] is None else args[0]
+    if name == "secret":
+        arity(1)
+        if isinstance(args[0], Secret):
+            return args[0]
+        s = want(0, (str,), "a string")
+        return _secret(ev, s, call) if s.startswith("cfl:") else Secret(s)
     raise err("E0206", f"unknown builtin `{name}`", call.span)
+
+
+def _secret(ev: Evaluator, token: str, call: ast.Call) -> Secret:
+    """Open an encrypted literal with the compilation's `SecretContext` (see
+    `cfglang.secrets.runtime`); a failure is an error at the call naming the value."""
+    from cfglang.diagnostics import Note
+    from cfglang.eval.evaluate import err
+    from cfglang.secrets import SecretError
+    from cfglang.secrets.runtime import SecretContext
+
+    if not isinstance(ev.secrets, SecretContext):
+        ev.secrets = SecretContext(env=ev.env)
+    try:
+        return ev.secrets.reveal(token, call.span.source, call.span.start)
+    except SecretError as e:
+        raise err(e.code, e.message, call.span, notes=tuple(Note(n) for n in e.notes),
+                  help=e.help) from None
 
 
 _: Callable[..., Any] = call_builtin

@@ -1,0 +1,287 @@
+"""In-place rewrites of a `.cfl` file's secrets, and the plain-text scan of a build.
+
+Every rewrite replaces only the text of the string literals concerned (found by their
+spans in the syntax tree) and the header lines, so comments, layout and every other byte
+stay as they were:
+
+* `encrypt_text`: a plain string literal becomes ``secret("cfl:v1:...")`` when it is the
+  argument of ``secret(...)``, the value of a field declared ``: secret``, or the value of a
+  field whose compiled value is a secret (its schema says so). Needs the data key: a new
+  one for a file without a header, else unwrapped with an identity.
+* `decrypt_text`: every ``secret("cfl:v1:...")`` becomes ``secret("<plain text>")`` and the
+  header goes; the ``secret(...)`` call stays, so re-encrypting finds every value again.
+* `rotate_text`: decrypt, then encrypt under a new data key for the current recipients.
+
+`report_plaintext` is the check a compilation runs: plain string literals that end up in
+secret values are reported (warning, or error with ``--strict``), without their text.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import attrs
+
+from cfglang.secrets import SecretError
+from cfglang.secrets.format import (
+    PREFIX,
+    Header,
+    Site,
+    parse_header,
+    quote,
+    render_header,
+    sites,
+    strip_header,
+)
+from cfglang.source import SourceFile
+
+
+@attrs.define
+class DataKey:
+    """An open data key: its id, the key, and the header lines that wrap it."""
+
+    key_id: str
+    key: bytes
+    header_text: str
+
+
+@attrs.define
+class Decrypted:
+    """The result of `decrypt_text`: the plain text, the key it was under, and a map from
+    (source path, plain text) to the original token, so unchanged values can keep their
+    ciphertext (and their line in a diff) when re-encrypted."""
+
+    text: str
+    key: DataKey | None
+    tokens: dict[tuple[str, str], str]
+    count: int
+
+
+@attrs.define
+class Encrypted:
+    """The result of `encrypt_text`: the new text, how many values were encrypted, and
+    remarks for the user (never containing a value)."""
+
+    text: str
+    count: int
+    remarks: list[str] = attrs.Factory(list)
+
+
+def _parse(path: str, text: str) -> list[Site]:
+    from cfglang.syntax.parser import parse_module
+
+    tree, diags = parse_module(SourceFile(path, text))
+    if tree is None or any(d.is_error for d in diags):
+        raise SecretError(f"`{path}` has syntax errors; run `cflc check {path}`",
+                          code="E1102")
+    return sites(tree)
+
+
+def open_key(path: str, header: Header, identities: Sequence[Any],
+             text: str) -> DataKey:
+    from cfglang.secrets.keys import unwrap
+
+    key = unwrap(header, identities, path)
+    block = "".join(text[s:e] for s, e in header.lines)
+    return DataKey(header.key_id, key, block if block.endswith("\n") else block + "\n")
+
+
+def new_key(recipients: Sequence[str]) -> DataKey:
+    from cfglang.secrets.crypto import new_data_key
+    from cfglang.secrets.keys import wrap
+
+    key_id, key = new_data_key()
+    return DataKey(key_id, key, render_header(key_id, wrap(key, recipients)))
+
+
+def decrypt_text(path: str, text: str, identities: Sequence[Any]) -> Decrypted:
+    """``text`` with every encrypted literal replaced by its plain text, header removed."""
+    from cfglang.secrets.crypto import open_token
+
+    header = parse_header(text)
+    targets = [s for s in _parse(path, text) if s.kind == "call" and s.literal is not None
+               and s.literal.text.startswith(PREFIX)]
+    if header is None:
+        if targets:
+            raise SecretError(f"`{path}` has encrypted values but no `# cfl-secrets:` header",
+                              code="E1102")
+        return Decrypted(text, None, {}, 0)
+    key = open_key(path, header, identities, text)
+    tokens: dict[tuple[str, str], str] = {}
+    out = text
+    for s in reversed(targets):
+        assert s.literal is not None
+        token = s.literal.text
+        plain = open_token(key.key, key.key_id, s.path, token)
+        tokens[(s.path, plain)] = token
+        out = out[:s.literal.span.start] + quote(plain) + out[s.literal.span.end:]
+    return Decrypted(strip_header(out, header), key, tokens, len(targets))
+
+
+def encrypt_text(path: str, text: str, *, recipients: Sequence[str] = (),
+                 identities: Sequence[Any] = (), key: DataKey | None = None,
+                 reuse: Mapping[tuple[str, str], str] | None = None,
+                 use_types: bool = True) -> Encrypted:
+    """Encrypt every plain secret literal of ``text`` (module ``path``) in place.
+
+    The key is ``key`` when given (`edit` keeps the file's key), else the file's own
+    (opened with ``identities``), else a new one wrapped for ``recipients``. With
+    ``use_types``, the module is compiled (nothing decrypted) to find fields that are
+    secret by their schema.
+    """
+    from cfglang.secrets.crypto import seal
+
+    header = parse_header(text)
+    found = _parse(path, text)
+    remarks: list[str] = []
+    secret_paths: set[tuple[str | int, ...]] = set()
+    if use_types and any(s.kind == "field" and not s.declared and s.data_path is not None
+                         for s in found):
+        secret_paths, ok = _secret_paths(path, text)
+        if not ok:
+            remarks.append(f"`{path}` does not compile on its own, so only values written "
+                           "`secret(\"...\")` or declared `: secret` were considered")
+    targets = [s for s in found if s.literal is not None and (
+        (s.kind == "call" and not s.literal.text.startswith(PREFIX))
+        or (s.kind == "field" and (s.declared or s.data_path in secret_paths)))]
+    if not targets:
+        return Encrypted(text, 0, remarks)
+    if key is None:
+        if header is not None:
+            key = open_key(path, header, identities, text)
+            if recipients and set(recipients) != set(header.recipients):
+                remarks.append("the configured recipients differ from the file's; run "
+                               f"`cflc secrets rotate {path}` to re-wrap its key")
+        else:
+            key = new_key(recipients)
+    out = text
+    for s in reversed(targets):
+        assert s.literal is not None
+        plain = s.literal.text
+        token = (reuse or {}).get((s.path, plain)) or seal(key.key, key.key_id, s.path, plain)
+        lit = quote(token)
+        if s.kind == "field":
+            lit = f"secret({lit})"
+        out = out[:s.literal.span.start] + lit + out[s.literal.span.end:]
+    if header is None:
+        out = key.header_text + out
+    return Encrypted(out, len(targets), remarks)
+
+
+def rotate_text(path: str, text: str, identities: Sequence[Any],
+                recipients: Sequence[str]) -> Encrypted:
+    """Re-encrypt every value of ``text`` under a new data key wrapped for ``recipients``."""
+    header = parse_header(text)
+    if header is None:
+        return Encrypted(text, 0, [f"`{path}` has no secrets header; nothing to rotate"])
+    plain = decrypt_text(path, text, identities)
+    fresh = new_key(recipients)
+    result = encrypt_text(path, plain.text, key=fresh, use_types=False)
+    body = result.text
+    if not body.startswith(fresh.header_text):
+        body = fresh.header_text + body
+    return Encrypted(body, result.count, result.remarks)
+
+
+def _secret_paths(path: str, text: str) -> tuple[set[tuple[str | int, ...]], bool]:
+    """Data paths holding secrets when ``text`` is compiled as module ``path``."""
+    from cfglang.api import compile
+    from cfglang.values import Secret
+
+    res = compile(path, overlay={os.path.abspath(path): text}, emit_outputs=False,
+                  decrypt_secrets=False, plaintext_secrets="allow")
+    if not res.ok or res.data is None:
+        return set(), False
+    out: set[tuple[str | int, ...]] = set()
+
+    def walk(v: Any, p: tuple[str | int, ...]) -> None:
+        if isinstance(v, Secret):
+            out.add(p)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, (*p, k))
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, (*p, i))
+
+    walk(res.data, ())
+    return out, True
+
+
+def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None:
+    """Report plain-text literals that become secrets in the compiled ``data``.
+
+    ``entry`` is the entry `ModuleInfo`; every module of its extends chain is scanned.
+    The diagnostic has no span on purpose: a caret snippet would print the source line,
+    and with it the secret, into build logs. The location is in the message instead.
+    """
+    from cfglang.values import Secret
+
+    paths: set[tuple[str | int, ...]] = set()
+
+    def walk(v: Any, p: tuple[str | int, ...]) -> None:
+        if isinstance(v, Secret):
+            paths.add(p)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, (*p, k))
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, (*p, i))
+
+    walk(data, ())
+    for m in entry.chain():
+        for s in sites(m.tree):
+            if s.literal is None:
+                continue
+            if s.kind == "call" and s.literal.text.startswith(PREFIX):
+                continue
+            if s.kind == "field" and not (s.declared or s.data_path in paths):
+                continue
+            code, severity = ("E1105", "error") if strict else ("W1104", "warning")
+            from cfglang.diagnostics import Diagnostic
+
+            # The span locates the value (file:line:col) but the diagnostic is marked
+            # sensitive, so no rendering prints the source line that holds the secret.
+            diags.add(Diagnostic(
+                code, f"secret `{s.path}` is written in plain text", s.literal.span,
+                severity=severity, data_path=s.path, sensitive=True,
+                help=f"run `cflc secrets encrypt {m.source.path}`, or pass "
+                     "--allow-plaintext-secrets"))
+
+
+def write_in_place(path: str, text: str) -> None:
+    """Replace ``path`` atomically, keeping its permission bits."""
+    import stat
+    import tempfile
+
+    mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o644
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cflc-", suffix=".tmp")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
+            f.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def shred(path: str) -> None:
+    """Overwrite a file with zeros, flush it to disk, and remove it."""
+    try:
+        size = os.path.getsize(path)
+        with open(path, "r+b") as f:
+            f.write(b"\0" * size)
+            f.flush()
+            os.fsync(f.fileno())
+    except OSError:
+        pass
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass

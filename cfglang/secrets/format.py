@@ -1,0 +1,326 @@
+"""The text format of secrets in a `.cfl` file (version 1), and source paths.
+
+A file with secrets starts with a header of ordinary comments (never ``##``: that would be
+a doc comment)::
+
+    # cfl-secrets: v1 key=8f3a2c1d
+    # cfl-secrets: recipient age1ql3z7hjy54pw3hyww5ayyfg7zqgvc7w3j2elw8zmrj2kg5sfn9aqmcac8p YWdl...
+
+and every secret value is one call on one line::
+
+    password = secret("cfl:v1:8f3a2c1d:mW1u...")
+
+The *source path* of a value names where it is written, so that it can be bound to the
+ciphertext: field keys joined by ``.`` (a key that is not an identifier is written as a
+JSON string in brackets, a list item as ``[i]``), below a declaration scope when the value
+is not in the document (``schema:Db``, ``template:Svc``, ``let:name``, ``input:name``,
+``output:"app.json"``). ``if`` and ``for`` bodies add nothing; a key computed at run time
+is ``*``. The walk is syntactic, so `edit`, `encrypt` and the builtin agree on paths
+without evaluating anything.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import re
+import unicodedata
+from collections.abc import Iterator
+
+import attrs
+
+from cfglang.secrets import SecretError
+from cfglang.syntax import ast
+
+VERSION = "v1"
+PREFIX = "cfl:v1:"
+HEADER_TAG = "# cfl-secrets:"
+_HEADER_LINE = re.compile(r"^# cfl-secrets:[ \t]*(.*?)[ \t]*\r?$", re.MULTILINE)
+_KEY_ID = re.compile(r"[0-9a-f]{8}")
+_IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
+
+
+@attrs.frozen
+class Wrapped:
+    """The data key wrapped (age-encrypted) for one recipient."""
+
+    recipient: str
+    blob: bytes  # a binary age file holding the 32-byte data key
+
+
+@attrs.frozen
+class Header:
+    """The parsed ``# cfl-secrets:`` header: format version, key id and wrapped keys.
+
+    ``lines`` are the (start, end) offsets of every header line, newline included, so a
+    rewrite can drop or replace them.
+    """
+
+    version: str
+    key_id: str
+    wrapped: tuple[Wrapped, ...]
+    lines: tuple[tuple[int, int], ...] = attrs.field(eq=False, default=())
+
+    @property
+    def recipients(self) -> tuple[str, ...]:
+        return tuple(w.recipient for w in self.wrapped)
+
+
+def parse_header(text: str) -> Header | None:
+    """The header of ``text``, None when it has none; raises `SecretError` if malformed."""
+    version: str | None = None
+    key_id = ""
+    wrapped: list[Wrapped] = []
+    lines: list[tuple[int, int]] = []
+    for m in _HEADER_LINE.finditer(text):
+        end = m.end() + 1 if m.end() < len(text) and text[m.end()] == "\n" else m.end()
+        lines.append((m.start(), end))
+        words = m.group(1).split()
+        if not words:
+            raise SecretError("empty `# cfl-secrets:` header line", code="E1102")
+        if words[0] == "recipient":
+            if len(words) != 3:
+                raise SecretError("a `# cfl-secrets: recipient` line needs a recipient and "
+                                  "its wrapped key", code="E1102")
+            try:
+                blob = base64.b64decode(words[2], validate=True)
+            except (binascii.Error, ValueError):
+                raise SecretError(f"the wrapped key for `{words[1]}` is not base64",
+                                  code="E1102") from None
+            wrapped.append(Wrapped(words[1], blob))
+        elif re.fullmatch(r"v\d+", words[0]):
+            if words[0] != VERSION:
+                raise SecretError(f"secrets format `{words[0]}` is not known to this cflc",
+                                  help="upgrade cflc", code="E1102")
+            version = words[0]
+            for w in words[1:]:
+                name, _, value = w.partition("=")
+                if name == "key":
+                    key_id = value
+        else:
+            raise SecretError(f"unknown `# cfl-secrets:` header line `{words[0]}`",
+                              code="E1102")
+    if not lines:
+        return None
+    if version is None or not _KEY_ID.fullmatch(key_id):
+        raise SecretError("the `# cfl-secrets:` header has no `v1 key=<8 hex digits>` line",
+                          code="E1102")
+    return Header(version, key_id, tuple(wrapped), tuple(lines))
+
+
+def render_header(key_id: str, wrapped: list[Wrapped] | tuple[Wrapped, ...]) -> str:
+    """The header lines for a data key, recipients in the given order."""
+    out = [f"{HEADER_TAG} {VERSION} key={key_id}\n"]
+    for w in wrapped:
+        out.append(f"{HEADER_TAG} recipient {w.recipient} "
+                   f"{base64.b64encode(w.blob).decode('ascii')}\n")
+    return "".join(out)
+
+
+def strip_header(text: str, header: Header) -> str:
+    """``text`` without its header lines."""
+    out, pos = [], 0
+    for start, end in header.lines:
+        out.append(text[pos:start])
+        pos = end
+    out.append(text[pos:])
+    return "".join(out)
+
+
+def replace_header(text: str, header: Header | None, new: str) -> str:
+    """``text`` with the header replaced by ``new`` (at the top when there was none)."""
+    if header is None:
+        return new + text
+    first = header.lines[0][0]
+    rest = strip_header(text, header)
+    return rest[:first] + new + rest[first:]
+
+
+@attrs.frozen
+class Token:
+    """A parsed ``cfl:v1:<key id>:<base64url>`` value: key id, nonce and ciphertext+tag."""
+
+    key_id: str
+    nonce: bytes
+    sealed: bytes
+
+
+def parse_token(text: str) -> Token:
+    """Split a value token; raises `SecretError` (E1102) when it is malformed."""
+    if not text.startswith(PREFIX):
+        raise SecretError("an encrypted secret must start with `cfl:v1:`", code="E1102")
+    key_id, sep, body = text[len(PREFIX):].partition(":")
+    if not sep or not _KEY_ID.fullmatch(key_id):
+        raise SecretError("an encrypted secret must read `cfl:v1:<key id>:<data>`",
+                          code="E1102")
+    try:
+        raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
+    except (binascii.Error, ValueError):
+        raise SecretError("the encrypted secret is not valid base64url", code="E1102") from None
+    if not re.fullmatch(r"[A-Za-z0-9_-]*", body) or len(raw) < 12 + 16:
+        raise SecretError("the encrypted secret is truncated or altered", code="E1102")
+    return Token(key_id, raw[:12], raw[12:])
+
+
+def render_token(key_id: str, nonce: bytes, sealed: bytes) -> str:
+    body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
+    return f"{PREFIX}{key_id}:{body}"
+
+
+def associated_data(key_id: str, path: str) -> bytes:
+    """What AES-GCM authenticates beside the value: format, key id and source path."""
+    return f"{PREFIX}{key_id}:{path}".encode()
+
+
+# ---- source paths ---------------------------------------------------------------------------
+
+
+@attrs.frozen
+class Site:
+    """A place in a module where a secret is, or should be, written.
+
+    ``kind`` is ``call`` (a ``secret(...)`` call; ``literal`` is its argument when that is
+    a plain string) or ``field`` (a field whose value is a plain string literal;
+    ``declared`` when its own type annotation says ``secret``). ``data_path`` is the path
+    in the document when the site is in it (no scope segment, no computed key).
+    """
+
+    kind: str
+    path: str
+    node: ast.Call | ast.Str
+    literal: ast.Str | None
+    data_path: tuple[str | int, ...] | None
+    declared: bool = False
+
+
+def render_path(segments: tuple[str | int, ...], scope: str = "") -> str:
+    out = scope
+    for s in segments:
+        if isinstance(s, int):
+            out += f"[{s}]"
+        elif _IDENT.fullmatch(s):
+            out += f".{s}" if out else s
+        else:
+            out += f"[{json.dumps(s, ensure_ascii=False)}]"
+    return out
+
+
+def sites(module: ast.Module) -> list[Site]:
+    """Every secret call and every plain-string field of ``module``, in source order."""
+    return sorted(_Walker().module(module), key=lambda s: s.node.span.start)
+
+
+class _Walker:
+    def module(self, m: ast.Module) -> Iterator[Site]:
+        yield from self.stmts(m.body.stmts, (), "")
+
+    def stmts(self, stmts: tuple[ast.Stmt, ...], path: tuple[str | int, ...],
+              scope: str) -> Iterator[Site]:
+        for st in stmts:
+            yield from self.stmt(st, path, scope)
+
+    def stmt(self, st: ast.Stmt, path: tuple[str | int, ...], scope: str) -> Iterator[Site]:
+        if isinstance(st, ast.Field):
+            keys = tuple(k.static if k.static is not None else "*" for k in st.path)
+            p = path + keys
+            if st.value is not None:
+                if isinstance(st.value, ast.Str) and st.value.is_plain:
+                    dynamic = scope or "*" in p
+                    yield Site("field", render_path(p, scope), st.value, st.value,
+                               None if dynamic else p, declared=_is_secret_type(st.type))
+                else:
+                    yield from self.expr(st.value, p, scope)
+            if st.body is not None:
+                yield from self.stmts(st.body.stmts, p, scope)
+        elif isinstance(st, ast.LetDecl):
+            yield from self.expr(st.value, (), _scope(scope, path, f"let:{st.name}"))
+        elif isinstance(st, ast.IfStmt):
+            yield from self.stmts(st.then.stmts, path, scope)
+            if isinstance(st.orelse, ast.Body):
+                yield from self.stmts(st.orelse.stmts, path, scope)
+            elif st.orelse is not None:
+                yield from self.stmt(st.orelse, path, scope)
+        elif isinstance(st, ast.ForStmt):
+            yield from self.stmts(st.body.stmts, path, scope)
+        elif isinstance(st, ast.InputDecl) and st.default is not None:
+            yield from self.expr(st.default, (), f"input:{st.name}")
+        elif isinstance(st, ast.SchemaDecl):
+            yield from self.stmts(st.body.stmts, (), f"schema:{st.name}")
+        elif isinstance(st, ast.TemplateDecl):
+            s = f"template:{st.name}"
+            for param in st.params:
+                if param.default is not None:
+                    yield from self.expr(param.default, (param.name,), s)
+            yield from self.stmts(st.body.stmts, (), s)
+        elif isinstance(st, ast.OutputDecl):
+            yield from self.expr(st.value, (), f"output:{json.dumps(st.name)}")
+
+    def expr(self, e: ast.Expr, path: tuple[str | int, ...], scope: str) -> Iterator[Site]:
+        if isinstance(e, ast.Call):
+            if isinstance(e.func, ast.Name) and e.func.name == "secret":
+                arg = e.args[0].value if len(e.args) == 1 else None
+                lit = arg if isinstance(arg, ast.Str) and arg.is_plain else None
+                yield Site("call", render_path(path, scope), e, lit, None)
+            for a in e.args:
+                yield from self.expr(a.value, path, scope)
+            yield from self.expr(e.func, path, scope)
+        elif isinstance(e, ast.ListLit):
+            for i, item in enumerate(e.items):
+                yield from self.expr(item, (*path, i), scope)
+        elif isinstance(e, ast.ObjectLit):
+            yield from self.stmts(e.body.stmts, path, scope)
+        elif isinstance(e, ast.Refine):
+            yield from self.expr(e.base, path, scope)
+            yield from self.stmts(e.body.stmts, path, scope)
+        elif isinstance(e, ast.Str):
+            for part in e.parts:
+                if not isinstance(part, str):
+                    yield from self.expr(part, path, scope)
+        elif isinstance(e, ast.Binary):
+            yield from self.expr(e.left, path, scope)
+            yield from self.expr(e.right, path, scope)
+        elif isinstance(e, ast.Unary):
+            yield from self.expr(e.operand, path, scope)
+        elif isinstance(e, ast.IfExpr):
+            for sub in (e.cond, e.then, e.orelse):
+                yield from self.expr(sub, path, scope)
+        elif isinstance(e, ast.Comprehension):
+            yield from self.expr(e.elem, path, scope)
+        elif isinstance(e, (ast.GetAttr, ast.GetItem)):
+            yield from self.expr(e.obj, path, scope)
+
+
+def _scope(scope: str, path: tuple[str | int, ...], name: str) -> str:
+    where = render_path(path, scope)
+    return f"{where}.{name}" if where else name
+
+
+def _is_secret_type(t: ast.TypeExpr | None) -> bool:
+    if isinstance(t, ast.OptionalType):
+        return _is_secret_type(t.inner)
+    return isinstance(t, ast.NamedType) and t.path == ("secret",) and not t.args
+
+
+def quote(text: str) -> str:
+    """A CFL string literal that reads back as exactly ``text`` (always one line)."""
+    out = ['"']
+    for i, ch in enumerate(text):
+        if ch == "\\":
+            out.append("\\\\")
+        elif ch == '"':
+            out.append('\\"')
+        elif ch == "\n":
+            out.append("\\n")
+        elif ch == "\t":
+            out.append("\\t")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "$" and text.startswith("<", i + 1):
+            out.append("$$")
+        elif unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch == "\ufeff":
+            out.append(f"\\u{{{ord(ch):X}}}")
+        else:
+            out.append(ch)
+    out.append('"')
+    return "".join(out)

@@ -1,0 +1,83 @@
+"""What one compilation knows about secrets: how to open ``secret("cfl:v1:...")`` values.
+
+`cfglang.api` puts a `SecretContext` on the evaluator; the ``secret`` builtin calls
+`SecretContext.reveal` with the literal's token and the call node. The context finds the
+file's header and the call's source path (by re-walking that file's syntax tree, once per
+file), unwraps the data key (once per file) and opens the value. With ``decrypt=False``
+(`cflc check`, `cflc explain`) a well-formed token yields a placeholder `Secret` of the
+right length and nothing is decrypted.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from cfglang.secrets import SecretError
+from cfglang.values import Secret
+
+
+class SecretContext:
+    """Identities (loaded on first need), and per-file caches of headers, paths and keys."""
+
+    def __init__(self, identity_files: Sequence[str] = (),
+                 env: Mapping[str, str] | None = None, decrypt: bool = True) -> None:
+        self.identity_files = tuple(identity_files)
+        self.env = env
+        self.decrypt = decrypt
+        self._identities: list[Any] | None = None
+        self._files: dict[int, tuple[Any, dict[int, str]]] = {}
+        self._keys: dict[tuple[str, str], bytes] = {}
+
+    def identities(self) -> list[Any]:
+        if self._identities is None:
+            from cfglang.secrets.keys import load_identities
+
+            self._identities = load_identities(self.identity_files, self.env)[0]
+        return self._identities
+
+    def _file(self, source: Any) -> tuple[Any, dict[int, str]]:
+        """The header and the map from call offsets to source paths of one file."""
+        hit = self._files.get(id(source))
+        if hit is None:
+            from cfglang.secrets.format import parse_header, sites
+            from cfglang.syntax.parser import parse_module
+
+            header = parse_header(source.text)
+            tree, _ = parse_module(source)
+            paths = {s.node.span.start: s.path for s in sites(tree)
+                     if s.kind == "call"} if tree is not None else {}
+            hit = (header, paths)
+            self._files[id(source)] = hit
+        return hit
+
+    def reveal(self, token: str, source: Any, offset: int) -> Secret:
+        """The secret of ``token`` written in ``source`` by the call at ``offset``."""
+        from cfglang.secrets.crypto import open_token
+        from cfglang.secrets.format import parse_token
+        from cfglang.secrets.keys import unwrap
+
+        header, paths = self._file(source)
+        path = paths.get(offset, "?")
+        t = parse_token(token)
+        if header is None:
+            raise SecretError(f"secret `{path}` is encrypted, but `{source.path}` has no "
+                              "`# cfl-secrets:` header", code="E1102",
+                              help="the header lines hold the data key; restore them from "
+                                   "version control")
+        if not self.decrypt:
+            if t.key_id != header.key_id:
+                raise SecretError(f"secret `{path}` was encrypted under data key {t.key_id}, "
+                                  f"but this file's key is {header.key_id}", code="E1102")
+            return Secret("*" * max(0, len(t.sealed) - 16))
+        cache_key = (source.path, header.key_id)
+        key = self._keys.get(cache_key)
+        if key is None:
+            try:
+                key = unwrap(header, self.identities(), source.path)
+            except SecretError as e:
+                raise SecretError(f"cannot decrypt secret `{path}`",
+                                  notes=(e.message, *e.notes), help=e.help,
+                                  code=e.code) from None
+            self._keys[cache_key] = key
+        return Secret(open_token(key, header.key_id, path, token))
