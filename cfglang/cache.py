@@ -23,6 +23,8 @@ import hashlib
 import os
 import pickle
 import tempfile
+import threading
+from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
@@ -115,3 +117,27 @@ def put(kind: str, key: str, value: Any) -> None:
             raise
     except (OSError, pickle.PicklingError, RecursionError):
         pass  # caching is an optimisation; a full or read-only disk must not fail a build
+
+
+# An in-process layer in front of the disk: a long-running process (watch, live, the
+# language server) or a project build with several targets sharing a base gets a parsed
+# tree back without unpickling it again. Trees are immutable, so sharing them is safe.
+_MEMORY: OrderedDict[tuple[str, str], Any] = OrderedDict()
+_MEMORY_LIMIT = 256
+_MEMORY_LOCK = threading.Lock()
+
+
+def get_memory(kind: str, key: str) -> Any:
+    with _MEMORY_LOCK:
+        value = _MEMORY.get((kind, key))
+        if value is not None:
+            _MEMORY.move_to_end((kind, key))
+        return value
+
+
+def put_memory(kind: str, key: str, value: Any) -> None:
+    with _MEMORY_LOCK:
+        _MEMORY[(kind, key)] = value
+        _MEMORY.move_to_end((kind, key))
+        while len(_MEMORY) > _MEMORY_LIMIT:
+            _MEMORY.popitem(last=False)

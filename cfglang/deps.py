@@ -102,7 +102,10 @@ class TargetDeps:
                 "edges": [{"kind": e.kind, "spec": e.spec, "to": e.to, "alias": e.alias,
                            "missing": e.missing} for e in m.edges],
             } for m in self.modules],
-            "files": [_rel(self.root, f) for f in self.files],
+            # The project's files first, then the standard library's (by absolute path):
+            # a stable order wherever the project and the installation live.
+            "files": [_rel(self.root, f) for f in self.project_files()]
+                     + [f for f in self.files if f not in self.project_files()],
             "missing": list(self.missing),
             "inputs": [{"name": i.name, "module": i.module, "type": i.type,
                         "has_default": i.has_default, "env": i.env} for i in self.inputs],

@@ -217,13 +217,18 @@ class Resolver:
         from cfglang import cache
 
         key = cache.digest("parse", source.path, source.real_path or "", source.text)
+        hit = cache.get_memory("parse", key)
+        if isinstance(hit, ast.Module):
+            return hit, []
         hit = cache.get("parse", key)
         if isinstance(hit, ast.Module):
+            cache.put_memory("parse", key, hit)
             return hit, []
         tree, errs = parse_module(source)
         self.parsed.append(source.path)
         if tree is not None and not errs:
             cache.put("parse", key, tree)
+            cache.put_memory("parse", key, tree)
         return tree, errs
 
     def _enter(self, info: ModuleInfo, spec: str, span: Span,
