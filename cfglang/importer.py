@@ -27,11 +27,12 @@ import heapq
 import itertools
 import math
 import re
-import unicodedata
 from collections.abc import Iterable
 from typing import Any
 
 import attrs
+
+from cfglang.syntax.literals import quote
 
 __all__ = ["FORMATS", "DataError", "format_for_path", "infer_schema", "load_data", "to_cfl"]
 
@@ -512,35 +513,6 @@ def key_text(key: str) -> str:
     if _IDENT.fullmatch(key) and key not in RESERVED_KEYS:
         return key
     return quote(key)
-
-
-def quote(text: str) -> str:
-    """A CFL string literal that reads back as exactly ``text``."""
-    out = ['"']
-    for i, ch in enumerate(text):
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "\0":
-            out.append("\\0")
-        elif ch == "$" and text.startswith("<", i + 1):
-            out.append("$$")  # `$$<` is a literal `$<`, not a substitution
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch == "\ufeff":
-            # Invisible or line-breaking characters are written as escapes, so the file
-            # shows them and editors cannot mangle them (lone surrogates cannot even be
-            # encoded as UTF-8).
-            out.append(f"\\u{{{ord(ch):X}}}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
 
 
 def scalar(value: Any, path: tuple[str | int, ...] = ()) -> str:

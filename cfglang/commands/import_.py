@@ -57,10 +57,10 @@ def _run(file: str, fmt: str | None, output: str | None, infer: bool, schema_out
         format_for_path,
         infer_schema,
         load_data,
-        quote,
         read_text,
         to_cfl,
     )
+    from cfglang.syntax.literals import quote
 
     ctx = Ctx(error_format, color, quiet, verbose)
     fmt = fmt or (format_for_path(file) if file != "-" else None)

@@ -30,12 +30,12 @@ from cfglang.secrets.format import (
     Header,
     Site,
     parse_header,
-    quote,
     render_header,
     sites,
     strip_header,
 )
 from cfglang.source import SourceFile
+from cfglang.syntax.literals import quote
 
 
 @attrs.define

@@ -25,7 +25,6 @@ import base64
 import binascii
 import json
 import re
-import unicodedata
 from collections.abc import Iterator
 
 import attrs
@@ -302,25 +301,3 @@ def _is_secret_type(t: ast.TypeExpr | None) -> bool:
     return isinstance(t, ast.NamedType) and t.path == ("secret",) and not t.args
 
 
-def quote(text: str) -> str:
-    """A CFL string literal that reads back as exactly ``text`` (always one line)."""
-    out = ['"']
-    for i, ch in enumerate(text):
-        if ch == "\\":
-            out.append("\\\\")
-        elif ch == '"':
-            out.append('\\"')
-        elif ch == "\n":
-            out.append("\\n")
-        elif ch == "\t":
-            out.append("\\t")
-        elif ch == "\r":
-            out.append("\\r")
-        elif ch == "$" and text.startswith("<", i + 1):
-            out.append("$$")
-        elif unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") or ch == "\ufeff":
-            out.append(f"\\u{{{ord(ch):X}}}")
-        else:
-            out.append(ch)
-    out.append('"')
-    return "".join(out)
