@@ -300,3 +300,17 @@ def test_cli_help() -> None:
     assert r.returncode == 0
     for word in ("--check", "--diff", "standard input", "Exit codes"):
         assert word in r.stdout
+
+
+def test_cli_syntax_error_as_json(tmp_path: Path) -> None:
+    import json as _json
+
+    bad = tmp_path / "bad.cfl"
+    bad.write_text("a = {\n")
+    r = subprocess.run([sys.executable, "-c", "from cfglang.cli import run; run()", "fmt",
+                        "--check", "--error-format", "json", str(bad)],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 1
+    diag = _json.loads(r.stderr.splitlines()[0])
+    assert diag["code"] == "E0002" and diag["line"] == 1 and diag["column"] == 5
+    assert bad.read_text() == "a = {\n"

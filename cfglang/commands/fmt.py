@@ -48,10 +48,13 @@ def _diff(old: str, new: str, name: str) -> list[str]:
               help="Write nothing; list the files that would change and exit 1 if any would.")
 @click.option("--diff", is_flag=True,
               help="Write nothing; print a unified diff of the changes.")
+@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
+              show_default=True, help="How to print diagnostics.")
 @click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
               show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
 @click.option("-q", "--quiet", is_flag=True, help="Do not report reformatted files.")
-def command(paths: tuple[str, ...], check: bool, diff: bool, color: str, quiet: bool) -> None:
+def command(paths: tuple[str, ...], check: bool, diff: bool, error_format: str, color: str,
+            quiet: bool) -> None:
     """Format PATH... in the canonical CFL style (see docs/style.md).
 
     A directory means every *.cfl file below it; `-` reads standard input and writes the
@@ -62,13 +65,16 @@ def command(paths: tuple[str, ...], check: bool, diff: bool, color: str, quiet: 
     Exit codes: 0 ok (or, with --check, nothing would change), 1 a file would change
     (--check) or has a syntax error, 2 usage error (a PATH that does not exist).
     """
-    from cfglang.diagnostics import Diagnostic, render_human
+    from cfglang.diagnostics import Diagnostic, render_human, render_json
     from cfglang.fmt import FormatError, format_source
 
     use_color = (sys.stderr.isatty() and not os.environ.get("NO_COLOR")
                  if color == "auto" else color == "always")
 
     def report(diag: Diagnostic) -> None:
+        if error_format == "json":
+            click.echo(render_json(diag), err=True)
+            return
         click.echo(render_human(diag, color=use_color), err=True, nl=False, color=use_color)
 
     files, missing = _expand(paths)
