@@ -742,3 +742,54 @@ def deps(path: str, *, root: str | None = None, allow_paths: Sequence[str] = (),
     from cfglang.deps import target_deps
 
     return target_deps(path, root=root, allow_paths=allow_paths, var_files=var_files)
+
+
+@attrs.define
+class Session:
+    """A compilation together with the state tools built on it need.
+
+    Long-running tools (the language server, `cflc watch`, `cfglang.live`) need more than
+    the output: every file the compilation read (to know when to run again) and the
+    evaluator's record (for provenance, without a second compilation).
+    """
+
+    result: Compilation
+    files: set[str]  # absolute paths of every module and --vars file read
+    evaluator: Any = None
+    document: Any = None
+    entry: Any = None
+
+    def explain(self, data_path: str) -> Any:
+        """`explain` on this compilation's record: an `Explanation`, else a `Compilation`
+        with the diagnostics (the module did not compile, or no such path)."""
+        if self.evaluator is None or self.document is None:
+            return Compilation(None, list(self.result.diagnostics))
+        from cfglang.explain import explain_path
+
+        ev, doc = self.evaluator, self.document
+        out = _run_guarded(lambda: explain_path(ev, doc, data_path, Compilation(None, [])))
+        return Compilation(None, [out]) if isinstance(out, Diagnostic) else out
+
+
+def compile_session(path: str, *, vars: Mapping[str, Any] | None = None,
+                    cli_vars: Sequence[tuple[str, str]] = (), var_files: Sequence[str] = (),
+                    env: Mapping[str, str] | None = None, allow_paths: Sequence[str] = (),
+                    emit_outputs: bool = True, env_prefix: str = "",
+                    overlay: Mapping[str, str] | None = None,
+                    use_cache: bool = False) -> Session:
+    """Compile ``path`` (as `compile` does, minus the build cache, which would answer
+    without reading anything) and keep the state: see `Session`."""
+    record: dict[str, Any] = {}
+
+    def work() -> Compilation:
+        return _compile(path, None, path, vars or {}, cli_vars, var_files,
+                        env if env is not None else os.environ, None, allow_paths,
+                        emit_outputs, None, env_prefix, use_cache=use_cache, record=record,
+                        overlay=overlay)
+
+    out = _run_guarded(work)
+    result = out if isinstance(out, Compilation) else Compilation(None, [out])
+    files = {os.path.abspath(p) for p in record.get("texts", {})}
+    files.add(os.path.abspath(path))
+    files.update(os.path.abspath(v) for v in var_files)
+    return Session(result, files, record.get("ev"), record.get("doc"), record.get("entry"))

@@ -2,7 +2,7 @@
 
 Algorithm. `Watcher.build_all` compiles every target once, writes its outputs and
 remembers, per target, the last good data and the *closure*: the absolute paths of every
-file the compilation read (``_compile(record=...)`` lists them) plus the ``--vars`` files.
+file the compilation read (`cfglang.api.compile_session` lists them) plus the ``--vars`` files.
 Then `Watcher.run` waits for file events (watchfiles: inotify, or stat polling with
 ``poll=True``); events are batched (watchfiles waits until 50 ms pass without a new
 event) and filtered to `.cfl` files, ``--vars`` files and `cfl.toml`, ignoring the
@@ -73,25 +73,16 @@ def compile_recorded(path: str, *, vars: Mapping[str, Any] | None = None,
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
 
-    It calls `cfglang.api._compile` directly rather than `api.compile`: the build cache
+    It uses `cfglang.api.compile_session` rather than `api.compile`: the build cache
     would answer without listing the files read, and the watcher needs that list.
     """
     from cfglang import api
 
-    record: dict[str, Any] = {}
-
-    def work() -> Any:
-        return api._compile(path, None, path, vars or {}, cli_vars, var_files,
-                            env if env is not None else os.environ, None, allow_paths,
-                            emit_outputs, None, env_prefix, use_cache=True, record=record)
-
-    result = api._run_guarded(work)
-    if not isinstance(result, api.Compilation):
-        result = api.Compilation(None, [result])
-    files = {os.path.abspath(p) for p in record.get("texts", {})}
-    files.add(os.path.abspath(path))
-    files.update(os.path.abspath(v) for v in var_files)
-    return result, files
+    session = api.compile_session(path, vars=vars, cli_vars=cli_vars, var_files=var_files,
+                                  env=env, allow_paths=allow_paths,
+                                  emit_outputs=emit_outputs, env_prefix=env_prefix,
+                                  use_cache=True)
+    return session.result, session.files
 
 
 def watch_filter(extra: Iterable[str] = (), ignore: Iterable[str] = ()) -> Callable[[Any, str],

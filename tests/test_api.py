@@ -89,3 +89,21 @@ def test_overlay_replaces_files_on_disk(tmp_path: Path) -> None:
     entry = cfglang.compile(str(tmp_path / "main.cfl"),
                             overlay={str(tmp_path / "main.cfl"): 'extends "base.cfl"\ny = 1\n'})
     assert entry.data == {"team": "disk", "y": 1}
+
+
+def test_compile_session_keeps_files_read_and_provenance(tmp_path: Path) -> None:
+    from cfglang.api import compile_session
+    from cfglang.explain import Explanation
+
+    (tmp_path / "base.cfl").write_text("port = 80\n")
+    (tmp_path / "main.cfl").write_text('extends "base.cfl"\nport = 8080\n')
+    session = compile_session(str(tmp_path / "main.cfl"))
+    assert session.result.data == {"port": 8080}
+    assert session.files == {str(tmp_path / "base.cfl"), str(tmp_path / "main.cfl")}
+    why = session.explain("port")
+    assert isinstance(why, Explanation) and why.value == 8080
+    assert why.set_by is not None and why.set_by.site.file == "main.cfl"
+    assert [d.site.file for d in why.overrides] == ["base.cfl"]
+    missing = session.explain("nope")
+    assert not isinstance(missing, Explanation)
+    assert [d.code for d in missing.diagnostics] == ["E0201"]

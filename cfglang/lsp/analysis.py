@@ -79,26 +79,18 @@ def project_targets(path: str) -> list[str]:
 def compile_recorded(path: str, overlay: dict[str, str]) -> Analysis:
     """Compile ``path`` like `cflc build` does, keeping the evaluator for provenance.
 
-    This is `cfglang.api.explain`'s recipe with the open buffers as an overlay: the
-    compilation runs through the API's guarded runner (large stack, internal errors
-    become E0900 diagnostics), and the recorded evaluator serves hover without a
-    second compilation.
+    Through `cfglang.api.compile_session` with the open buffers as an overlay: the
+    session keeps the evaluator, so hover serves provenance without a second
+    compilation.
     """
     from cfglang import api
 
     _, allow = project_settings(path)
-    record: dict[str, Any] = {}
-
-    def work() -> Compilation:
-        return api._compile(path, None, path, {}, (), (), os.environ, None, allow, True,
-                            None, "", overlay=overlay, record=record)
-
-    out = api._run_guarded(work)
-    comp = out if isinstance(out, Compilation) else Compilation(None, [out])
-    entry = record.get("entry")
+    session = api.compile_session(path, allow_paths=allow, overlay=overlay)
+    entry = session.entry
     if entry is None:
         entry = load_graph(path, overlay)
-    return Analysis(path, 0, comp, record.get("ev"), record.get("doc"), entry,
+    return Analysis(path, 0, session.result, session.evaluator, session.document, entry,
                     model.modules_of(entry))
 
 
