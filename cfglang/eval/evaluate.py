@@ -320,6 +320,7 @@ class Evaluator:
         self.input_decls: dict[str, ast.InputDecl] = {}
         self.checked: set[int] = set()
         self.dotted_rest: dict[int, tuple[ast.Stmt, ...]] = {}
+        self.where_ok: set[tuple[Any, ...]] = set()
         self._body_lets: dict[int, dict[str, ast.LetDecl]] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
@@ -924,11 +925,20 @@ class Evaluator:
 
     def check_where(self, v: Any, where: ast.Expr, module: ModuleInfo, name: str | None,
                     span: Span, decl_span: Span | None) -> None:
+        # A refinement reads only `self` and module-level names, so for a scalar its
+        # verdict depends on the value alone: most fields share a few values (a default
+        # port, pool size or replica count), and each refinement is evaluated once per
+        # distinct value instead of once per field.
+        key = (id(where), module.key, v.__class__, v) if v.__class__ in _SCALARS else None
+        if key is not None and key in self.where_ok:
+            return
         scope = Scope(None, module, self.module_scope(module))
         scope.self_value = v
         ok = self.ev(where, scope)
         if ok is BOTTOM:
             raise _Propagate()
+        if ok is True and key is not None:
+            self.where_ok.add(key)
         if ok is not True:
             what = f"a valid {name}" if name else "allowed here"
             notes = (Note(f"`{name}` is defined here" if name else "the constraint is here",
@@ -1444,6 +1454,8 @@ def _lets(stmts: tuple[ast.Stmt, ...]) -> dict[str, ast.LetDecl]:
 
 
 _NO_LETS: dict[str, ast.LetDecl] = {}
+# Value classes whose refinement verdict can be memoised (hashable, compared by value).
+_SCALARS = frozenset({int, float, str, bool, Duration, Size})
 
 
 _DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
