@@ -16,6 +16,7 @@ from typing import Any
 import click
 
 from cfglang import __version__
+from cfglang.commands._options import diagnostic_options
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 FORMAT_CHOICES = ("json", "yaml", "toml", "ini", "env", "properties")
@@ -91,10 +92,7 @@ class Ctx:
 
 
 def common(f: Any) -> Any:
-    f = click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-                     show_default=True, help="How to print diagnostics.")(f)
-    f = click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-                     show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")(f)
+    f = diagnostic_options(f)
     f = click.option("-q", "--quiet", is_flag=True, help="Print only errors.")(f)
     f = click.option("-v", "--verbose", count=True, help="Print more about what is done.")(f)
     return f

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.group(name="codegen")
 def command() -> None:
@@ -18,10 +20,7 @@ def command() -> None:
               help="Write the module to OUT.py instead of stdout.")
 @click.option("--allow-path", multiple=True, metavar="DIR",
               help="Allow imports from DIR outside the project root.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 def python_cmd(file: str, output: str | None, allow_path: tuple[str, ...], error_format: str,
                color: str) -> None:
     """Write frozen dataclasses for the schemas of FILE (and the schemas they use).

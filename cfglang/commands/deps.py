@@ -13,6 +13,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.command(name="deps", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("target", type=click.Path())
@@ -22,10 +24,7 @@ import click
               help="A --vars file the target is built with (listed as a dependency).")
 @click.option("--allow-path", multiple=True, metavar="DIR",
               help="Allow imports from DIR outside the project root.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more about what is done.")
 def command(target: str, as_json: bool, as_dot: bool, var_files: tuple[str, ...],

@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 DATA_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
 
 
@@ -33,10 +35,7 @@ DATA_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "t
               help="Set inputs of both from a JSON, YAML or CFL file (repeatable).")
 @click.option("--allow-path", multiple=True, metavar="DIR",
               help="Allow imports from DIR outside the project root.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour the diff and diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Say when there is no difference.")
 def command(a: str, b: str, as_json: bool, exit_code: bool, var: tuple[str, ...],

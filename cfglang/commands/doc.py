@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.command(name="doc")
 @click.argument("paths", nargs=-1, type=click.Path())
@@ -14,10 +16,7 @@ import click
 @click.option("--title", default=None, help="Title of the index page.")
 @click.option("--allow-path", multiple=True, metavar="DIR",
               help="Allow imports from DIR outside the project root.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 def command(paths: tuple[str, ...], output: str, title: str | None,
             allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool) -> None:

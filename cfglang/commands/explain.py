@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.command(name="explain")
 @click.argument("file", type=click.Path())
@@ -19,10 +21,7 @@ import click
               help="Allow imports from DIR outside the project root.")
 @click.option("--no-git", is_flag=True,
               help="Do not look up the commit that last changed the value.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics.")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
 def command(file: str, path: str, as_json: bool, var: tuple[str, ...],

@@ -7,6 +7,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 
 
@@ -48,10 +50,7 @@ def _diff(old: str, new: str, name: str) -> list[str]:
               help="Write nothing; list the files that would change and exit 1 if any would.")
 @click.option("--diff", is_flag=True,
               help="Write nothing; print a unified diff of the changes.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Do not report reformatted files.")
 def command(paths: tuple[str, ...], check: bool, diff: bool, error_format: str, color: str,
             quiet: bool) -> None:

@@ -8,6 +8,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.command(name="impact", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("targets", nargs=-1, type=click.Path())
@@ -23,10 +25,7 @@ import click
 @click.option("--allow-path", multiple=True, metavar="DIR",
               help="Allow imports from DIR outside the project root.")
 @click.option("--no-cache", is_flag=True, help="Do not use the parse cache.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour the output (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
 def command(targets: tuple[str, ...], rev: str, exit_code: bool, as_json: bool,

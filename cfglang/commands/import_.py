@@ -12,6 +12,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.command(name="import", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", type=click.Path(allow_dash=True))
@@ -23,10 +25,7 @@ import click
 @click.option("--schema-out", metavar="FILE",
               help="Write the inferred schemas to FILE (implies --infer-schema); the "
                    "output imports it. Without it the schemas are appended to the output.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Say which files were written.")
 def command(file: str, from_: str | None, output: str | None, infer_schema: bool,

@@ -6,14 +6,13 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.command(name="init")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 def command(directory: str, force: bool, error_format: str, color: str, quiet: bool) -> None:
     """Create a small CFL project in DIRECTORY (default: the current directory).

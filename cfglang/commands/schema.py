@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.group(name="schema")
 def command() -> None:
@@ -21,10 +23,7 @@ def command() -> None:
               help="Write the schema to FILE instead of stdout.")
 @click.option("--allow-path", multiple=True, metavar="DIR",
               help="Allow imports from DIR outside the project root.")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 def export_cmd(name: str, file: str | None, output: str | None, allow_path: tuple[str, ...],
                error_format: str, color: str) -> None:
     """Print the JSON Schema of schema or type NAME (`Service`, `net.Port`,

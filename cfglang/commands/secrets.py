@@ -13,6 +13,8 @@ from typing import Any
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 _IDENTITY_HELP = ("age identity file (repeatable; default: CFL_AGE_IDENTITY or "
                   "CFL_AGE_IDENTITY_FILE).")
 
@@ -28,10 +30,7 @@ def _recipient(f: Any) -> Any:
 
 
 def _common(f: Any) -> Any:
-    f = click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-                     show_default=True, help="How to print diagnostics.")(f)
-    f = click.option("--color", type=click.Choice(["auto", "always", "never"]),
-                     default="auto", show_default=True, help="Colour diagnostics.")(f)
+    f = diagnostic_options(f)
     f = click.option("-q", "--quiet", is_flag=True, help="Print only errors.")(f)
     return f
 

@@ -6,6 +6,8 @@ import sys
 
 import click
 
+from cfglang.commands._options import diagnostic_options
+
 
 @click.command(name="watch", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("directory", required=False, default=".", type=click.Path())
@@ -19,10 +21,7 @@ import click
 @click.option("--poll", is_flag=True,
               help="Poll file modification times instead of using OS file events "
                    "(network file systems, some containers).")
-@click.option("--error-format", type=click.Choice(["human", "json"]), default="human",
-              show_default=True, help="How to print diagnostics.")
-@click.option("--color", type=click.Choice(["auto", "always", "never"]), default="auto",
-              show_default=True, help="Colour diffs and diagnostics (NO_COLOR is honoured).")
+@diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more about what is done.")
 def command(directory: str, var: tuple[str, ...], var_files: tuple[str, ...],
