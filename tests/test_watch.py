@@ -14,42 +14,17 @@ import signal
 import subprocess
 import sys
 import threading
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
+from file_events import DEADLINE, wait_until, write
 
 from cfglang.cli import Ctx
 from cfglang.watch import Report, Watcher
 
-DEADLINE = 45.0
 _SCRIPT = shutil.which("cflc")
 CFLC = [_SCRIPT] if _SCRIPT else [sys.executable, "-c", "from cfglang.cli import run; run()"]
-
-
-def wait_until(cond: Callable[[], Any], what: str, timeout: float = DEADLINE) -> Any:
-    end = time.monotonic() + timeout
-    while True:
-        value = cond()
-        if value:
-            return value
-        if time.monotonic() > end:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)
-
-
-def write(path: Path, text: str) -> None:
-    """Save the way most editors do: a temporary file renamed over the old one, so no
-    half-written file is ever read. The modification time moves at least a second on:
-    stat polling compares whole seconds, and a test saves faster than a person does."""
-    before = path.stat().st_mtime if path.exists() else 0.0
-    tmp = path.with_name(f".{path.name}.swp-tmp")
-    tmp.write_text(text)
-    stamp = max(time.time(), before + 1.5)
-    os.utime(tmp, (stamp, stamp))
-    os.replace(tmp, path)
 
 
 def make_project(root: Path) -> Path:
