@@ -793,3 +793,20 @@ def compile_session(path: str, *, vars: Mapping[str, Any] | None = None,
     files.add(os.path.abspath(path))
     files.update(os.path.abspath(v) for v in var_files)
     return Session(result, files, record.get("ev"), record.get("doc"), record.get("entry"))
+
+
+def definition_span(path: str, data_path: str, *, cli_vars: Sequence[tuple[str, str]] = (),
+                    var_files: Sequence[str] = (), allow_paths: Sequence[str] = (),
+                    env_prefix: str = "") -> Span | None:
+    """The source span that set the value at ``data_path`` (None if unknown): lets an
+    error found after evaluation (an output format that cannot hold a value) point at
+    the line to edit. Compiles again, so it is for error paths only."""
+    from cfglang.explain import Explanation
+
+    session = compile_session(path, cli_vars=cli_vars, var_files=var_files,
+                              allow_paths=allow_paths, emit_outputs=False,
+                              env_prefix=env_prefix)
+    why = session.explain(data_path) if data_path else None
+    if isinstance(why, Explanation) and why.set_by is not None:
+        return why.set_by.site.span
+    return None

@@ -49,6 +49,7 @@ class Ctx:
                            color=self.color)
 
     use_cache = True
+    inputs: dict[str, Any] = {}  # noqa: RUF012 - set per build, read on error paths
     profile = False
     identity: Sequence[str] = ()
     plaintext = "warn"
@@ -314,6 +315,9 @@ def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
         if os.path.isdir(f):
             ctx.usage_error("E0702", f"`{f}` is a directory, not a module")
             return EXIT_USAGE
+        # Kept for error paths that must compile again to point at a source line.
+        ctx.inputs = {"cli_vars": cli_vars, "var_files": tuple(var_files),
+                      "allow_paths": tuple(allow)}
         res = compile(f, cli_vars=cli_vars, var_files=var_files, allow_paths=allow,
                       env_prefix=env_prefix, emit_outputs=write, use_cache=ctx.caching(),
                       profile=ctx.profile, identity=ctx.identity, decrypt_secrets=write,
@@ -358,11 +362,18 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
         try:
             text = emit(res.data, doc_fmt, env_prefix=env_prefix)
         except EmitError as e:
+            from cfglang.api import definition_span
             from cfglang.diagnostics import Diagnostic
             from cfglang.eval.constraints import dotted
 
-            ctx.report([Diagnostic("E0601", f"cannot write {doc_fmt}: {e.message} "
-                                   f"(at `{dotted(e.path)}` in {f})")])
+            where = dotted(e.path) if e.path else ""
+            span = (definition_span(f, where, env_prefix=env_prefix, **ctx.inputs)
+                    if where else None)
+            ctx.report([Diagnostic(
+                "E0601", f"cannot write {doc_fmt}: {e.message}", span,
+                label=f"`{where or '(root)'}` is set here" if span else None,
+                help=None if span else f"at `{where or '(root)'}` in {f}",
+                data_path=where or None)])
             return EXIT_ERRORS
         from cfglang.api import _has_secret
 

@@ -34,11 +34,13 @@ class Site:
     line: int
     column: int
     text: str
+    # The span itself, for tools that point a diagnostic at the site (not serialised).
+    span: Span | None = attrs.field(default=None, eq=False, repr=False)
 
     @classmethod
     def of(cls, span: Span) -> Site:
         line, col = span.start_line_col()
-        return cls(span.path, line, col, span.source.line_text(line).strip())
+        return cls(span.path, line, col, span.source.line_text(line).strip(), span)
 
     def where(self) -> str:
         return f"{self.file}:{self.line}:{self.column}"

@@ -163,11 +163,16 @@ def test_build_ini(tmp_path: Path) -> None:
 
 def test_build_ini_top_level_scalar_is_an_error(tmp_path: Path) -> None:
     src = tmp_path / "a.cfl"
-    src.write_text("x = 1\n")
+    src.write_text('db { host = "h" }\nx = 1\n')
     r = cflc("build", src, "-f", "ini")
     assert r.returncode == 1
     assert r.stdout == ""
     assert "E0601" in r.stderr and "`x`" in r.stderr
+    # The diagnostic points at the line that set the value, not only at its data path.
+    assert "a.cfl:2:1" in r.stderr
+    j = cflc("build", src, "-f", "ini", "--error-format", "json")
+    diag = json.loads(j.stderr.splitlines()[0])
+    assert (diag["code"], diag["line"], diag["column"], diag["path"]) == ("E0601", 2, 1, "x")
     assert_no_traceback(r)
 
 
