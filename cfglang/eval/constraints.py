@@ -34,11 +34,19 @@ def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> 
                        site, label="does this object contain itself?",
                        data_path=dotted(path[:8]) + "...")
         return BOTTOM
-    if isinstance(value, Obj):
+    cls = value.__class__
+    if cls is Obj:
         return _object(ev, value, path)
-    if isinstance(value, tuple):
-        return [materialize(ev, x, (*path, i)) for i, x in enumerate(value)]
+    if cls is tuple:
+        if len(path) >= ev.limits.max_depth:  # items would be too deep: report it
+            return [materialize(ev, x, (*path, i)) for i, x in enumerate(value)]
+        return [x if x.__class__ in _LEAVES else materialize(ev, x, (*path, i))
+                for i, x in enumerate(value)]
     return value
+
+
+# Values that are their own plain data (checked by exact class: the hot path of every build).
+_LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
@@ -55,31 +63,46 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
     out: dict[str, Any] = {}
     defs = obj.defs()
     schema = obj.schema
+    fields = schema.fields if schema is not None else None
     # A misspelt key is one mistake: its unknown-field error already names the field it
     # meant, so that field is not also reported missing. Keys of one or two letters are
     # "near" anything, so they are too weak a sign of a typo to hide an error.
-    meant = {did_you_mean(k, schema.fields) for k in defs
-             if k not in schema.fields and len(k) > 2} if schema is not None else set()
+    meant = {did_you_mean(k, fields) for k in defs
+             if k not in fields and len(k) > 2} if fields is not None else set()
+    values = obj._values
+    # Leaves are stored directly, unless they are too deep, which materialize reports.
+    leaves = _LEAVES if len(path) < ev.limits.max_depth else frozenset()
     for key, stack in defs.items():
-        if stack and any(d.is_hidden for d in stack):
+        hidden = False
+        for d in stack:
+            if d.is_hidden:
+                hidden = True
+                break
+        if hidden:
             continue
-        if schema is not None and key not in schema.fields:
-            d = next((d for d in stack if d.layer_no >= 0), None)
-            if d is not None:
-                best = did_you_mean(key, schema.fields)
+        if fields is not None and key not in fields:
+            assert schema is not None
+            site = next((d for d in stack if d.layer_no >= 0), None)
+            if site is not None:
+                best = did_you_mean(key, fields)
                 ev.diags.error(
-                    "E0202", f"`{schema.name}` has no field `{key}`", d.key_span,
+                    "E0202", f"`{schema.name}` has no field `{key}`", site.key_span,
                     label="unknown field", help=f"did you mean `{best}`?" if best else None,
                     notes=(Note(f"`{schema.name}` is defined here", schema.decl.name_span),),
                     data_path=dotted((*path, key)))
             continue
-        v = obj.get(key)
+        if key in values:
+            v = values[key]
+        elif stack:
+            v = ev.field_value(obj, key, stack)
+        else:
+            v = ABSENT
         if v is ABSENT:
             if key not in meant:
                 _missing(ev, obj, key, stack, path)
             continue
-        if v is BOTTOM:
-            out[key] = BOTTOM
+        if v is BOTTOM or v.__class__ in leaves:
+            out[key] = v
             continue
         out[key] = materialize(ev, v, (*path, key))
     if id(obj) not in ev.checked:

@@ -111,7 +111,8 @@ class Scope:
 class Def:
     """One definition of one key, from one statement of one layer."""
 
-    __slots__ = ("body_layer", "expr", "key", "key_span", "layer_no", "op", "scope", "stmt")
+    __slots__ = ("body_layer", "expr", "is_final", "is_hidden", "key", "key_span", "layer_no",
+                 "op", "scope", "stmt", "typed")
 
     def __init__(self, key: str, op: str, stmt: ast.Field | ast.Unset, scope: Scope,
                  layer_no: int, key_span: Span, expr: ast.Expr | None = None,
@@ -124,6 +125,14 @@ class Def:
         self.key_span = key_span
         self.expr = expr
         self.body_layer = body_layer
+        # Flags read on every field evaluation, computed once here instead of by
+        # isinstance tests each time.
+        if type(stmt) is ast.Field:
+            self.is_final: bool = stmt.final
+            self.is_hidden: bool = stmt.hidden
+            self.typed: bool = stmt.type is not None or stmt.where is not None
+        else:
+            self.is_final = self.is_hidden = self.typed = False
 
     @property
     def span(self) -> Span:
@@ -134,14 +143,6 @@ class Def:
         if self.expr is not None:
             return self.expr.span
         return self.stmt.span
-
-    @property
-    def is_final(self) -> bool:
-        return isinstance(self.stmt, ast.Field) and self.stmt.final
-
-    @property
-    def is_hidden(self) -> bool:
-        return isinstance(self.stmt, ast.Field) and self.stmt.hidden
 
 
 class Schema:
@@ -155,6 +156,8 @@ class Schema:
         self.parent = parent
         self.layers: tuple[Layer, ...] = ()
         self.fields: dict[str, ast.Field] = dict(parent.fields) if parent else {}
+        # Declared types per key (see `Obj._field_type`), filled on first use.
+        self.field_types: dict[str, list[tuple[T.Type, Span]]] = {}
         for stmt in decl.body.stmts:
             # `is not None`: the empty key `""` is a legitimate field name.
             if isinstance(stmt, ast.Field) and stmt.path and stmt.path[0].static is not None:
@@ -266,6 +269,21 @@ class Obj:
         return types
 
     def _field_type(self, key: str) -> list[tuple[T.Type, Span]]:
+        schema = self.schema
+        if schema is not None:
+            # Shared by every object of the schema when only the schema annotates the key.
+            sf = schema.fields.get(key)
+            for d in self.defs().get(key, ()):
+                if d.typed and d.stmt is not sf and d.stmt.type is not None:  # type: ignore[union-attr]
+                    break
+            else:
+                cached = schema.field_types.get(key)
+                if cached is None:
+                    cached = schema.field_types[key] = self._field_type_slow(key)
+                return cached
+        return self._field_type_slow(key)
+
+    def _field_type_slow(self, key: str) -> list[tuple[T.Type, Span]]:
         out: list[tuple[T.Type, Span]] = []
         if self.schema is not None:
             sf = self.schema.fields.get(key)
@@ -322,6 +340,7 @@ class Evaluator:
         self.dotted_rest: dict[int, tuple[ast.Stmt, ...]] = {}
         self.where_ok: set[tuple[Any, ...]] = set()
         self._body_lets: dict[int, dict[str, ast.LetDecl]] = {}
+        self._super_free: dict[int, bool] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
         # Which source gave each input its value (for `cflc explain`): (what, span).
@@ -521,9 +540,18 @@ class Evaluator:
         self.active[token] = len(self.stack)
         self.stack.append((key, top.key_span))
         try:
-            self._check_final(defs)
-            v = self.eval_defs(obj, key, defs, len(defs) - 1)
-            v = self.conform_field(obj, key, defs, v)
+            for d in defs:
+                if d.is_final:
+                    self._check_final(defs)
+                    break
+            if top.op == "set" and self.super_free(top.expr):  # type: ignore[arg-type]
+                # The common case: a plain `key = expr` that does not read `super`, so no
+                # scope for `super` is needed and nothing below it is ever evaluated.
+                v = self.ev(top.expr, top.scope)  # type: ignore[arg-type]
+            else:
+                v = self.eval_defs(obj, key, defs, len(defs) - 1)
+            if v is not BOTTOM and v is not ABSENT:
+                v = self.conform_field(obj, key, defs, v)
         except EvalError as e:
             self.diags.add(e.diag)
             v = BOTTOM
@@ -564,7 +592,8 @@ class Evaluator:
             v = ABSENT
         elif op in ("set", "extends"):
             assert d.expr is not None
-            v = self.ev(d.expr, self._super_scope(obj, key, defs, i))
+            v = self.ev(d.expr, d.scope if self.super_free(d.expr)
+                        else self._super_scope(obj, key, defs, i))
         elif op == "append":
             assert d.expr is not None
             base = self.eval_defs(obj, key, defs, i - 1)
@@ -587,6 +616,14 @@ class Evaluator:
                           help=f"write `{key} = ...` to replace the value")
         obj._partials[memo] = v
         return v
+
+    def super_free(self, e: ast.Expr) -> bool:
+        """Whether ``e`` has no `super` anywhere in it (nested bodies included), so it can
+        be evaluated in its definition's own scope. Computed once per expression."""
+        free = self._super_free.get(id(e))
+        if free is None:
+            free = self._super_free[id(e)] = not _mentions_super(e)
+        return free
 
     def _super_scope(self, obj: Obj, key: str, defs: list[Def], i: int) -> Scope:
         d = defs[i]
@@ -739,19 +776,57 @@ class Evaluator:
         types = obj.field_type(key)
         top = defs[-1]
         for t, decl_span in types:
-            v = self.conform(v, t, top.value_span, decl_span, expr=top.expr)
+            fast = self._conform_fast(v, t, top)
+            if fast is _SLOW:
+                v = self.conform(v, t, top.value_span, decl_span, expr=top.expr)
+            else:
+                v = fast
             if v is BOTTOM:
                 return v
         for d in defs:
-            st = d.stmt
-            if isinstance(st, ast.Field) and st.where is not None:
-                self.check_where(v, st.where, d.scope.module, None, top.value_span, st.span)
+            if d.typed:
+                st = d.stmt
+                assert isinstance(st, ast.Field)
+                if st.where is not None:
+                    self.check_where(v, st.where, d.scope.module, None, top.value_span,
+                                     st.span)
         sf = obj.schema.fields.get(key) if obj.schema is not None else None
         if sf is not None and sf.where is not None and obj.schema is not None:
             if not any(d.stmt is sf for d in defs):
                 self.check_where(v, sf.where, obj.schema.module, None, top.value_span,
                                  sf.span)
         return v
+
+    def _conform_fast(self, v: Any, t: T.Type, top: Def) -> Any:
+        """``v`` when it plainly conforms to ``t`` with no conversion (the common case,
+        tested by exact classes), else `_SLOW`: `conform` then decides and explains."""
+        while True:
+            if type(t) is T.Alias:
+                t = t.target
+            elif type(t) is T.Prim:
+                name = t.name
+                return v if name == "any" or _PRIM_CLASS.get(name) is v.__class__ else _SLOW
+            elif type(t) is T.Refined:
+                r = self._conform_fast(v, t.base, top)
+                if r is not _SLOW:
+                    self.check_where(r, t.where, t.module, t.name, top.value_span, t.decl_span)
+                return r
+            elif type(t) is T.UnionT:
+                # Only a union of literals: another option could convert the value.
+                for o in t.options:
+                    if type(o) is not T.Lit:
+                        return _SLOW
+                    if v.__class__ is o.value.__class__ and v == o.value:
+                        return v
+                return _SLOW
+            elif type(t) is T.SchemaT:
+                s = t.schema
+                if v.__class__ is Obj and v.schema is not None and isinstance(s, Schema) \
+                        and v.schema.is_a(s):
+                    return v
+                return _SLOW
+            else:
+                return _SLOW
 
     def conform(self, v: Any, t: T.Type, span: Span, decl_span: Span | None,
                 from_text: bool = False, expr: ast.Expr | None = None) -> Any:
@@ -1431,6 +1506,23 @@ class _Mismatch:
 
 
 _IN_PROGRESS = object()
+_SLOW = object()
+# Primitive types a value conforms to as is when its class is exactly this one.
+_PRIM_CLASS: dict[str, type] = {"string": str, "int": int, "bool": bool, "float": float,
+                                "duration": Duration, "size": Size, "secret": Secret,
+                                "null": type(None)}
+
+
+def _mentions_super(node: Any) -> bool:
+    """Whether a syntax node has a `super` anywhere below it."""
+    if isinstance(node, ast.SuperRef):
+        return True
+    if isinstance(node, tuple):
+        return any(_mentions_super(x) for x in node)
+    fields = getattr(node.__class__, "__attrs_attrs__", None)
+    if fields is None:
+        return False
+    return any(_mentions_super(getattr(node, f.name)) for f in fields if f.name != "span")
 
 
 def _named(t: T.Type) -> tuple[str, Span | None] | None:
