@@ -79,7 +79,7 @@ class Layer:
         self.boundary = boundary  # starts an inheritance step (extends, refinement)
         self.parent = parent
         self.module = module
-        self.vars = vars or {}
+        self.vars = vars or _NO_VARS
         self.schema = schema
         self.site = site
         self.lets = lets if lets is not None else {
@@ -97,9 +97,10 @@ class Scope:
         self.obj = obj
         self.module = module
         self.parent = parent
-        self.lets = lets or {}
-        self.vars = vars or {}
-        self.let_cache: dict[str, Any] = {}
+        # Shared empty tables: most scopes have no lets or variables (never written).
+        self.lets = lets or _NO_LETS
+        self.vars = vars or _NO_VARS
+        self.let_cache: dict[str, Any] = {} if lets else _NO_VARS
         self.sup: Callable[[], Any] | None = None
         self.self_value: Any = ABSENT
 
@@ -206,7 +207,7 @@ class Obj:
         self._defs: dict[str, list[Def]] | None = None
         self._checks: list[tuple[ast.CheckStmt, Scope]] = []
         self._values: dict[str, Any] = {}
-        self._partials: dict[tuple[str, int], Any] = {}
+        self._partials: dict[tuple[str, int], Any] | None = None  # made on first use
         self._types: dict[str, list[tuple[T.Type, Span]]] | None = None
         self._expanding = False
 
@@ -341,6 +342,8 @@ class Evaluator:
         self.where_ok: set[tuple[Any, ...]] = set()
         self._body_lets: dict[int, dict[str, ast.LetDecl]] = {}
         self._super_free: dict[int, bool] = {}
+        self._source_no_super: dict[int, bool] = {}
+        self._plans: dict[int, Any] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
         # Which source gave each input its value (for `cflc explain`): (what, span).
@@ -382,6 +385,12 @@ class Evaluator:
     def expand(self, obj: Obj, stmts: tuple[ast.Stmt, ...], scope: Scope, no: int,
                defs: dict[str, list[Def]], checks: list[tuple[ast.CheckStmt, Scope]],
                inherited: set[str]) -> None:
+        plan = self._plans.get(id(stmts), _SLOW)
+        if plan is _SLOW:
+            plan = self._plans[id(stmts)] = _plan(stmts, self.dotted_rest, self.body_lets)
+        if plan is not None:
+            self._expand_plan(obj, plan, scope, no, defs, checks, inherited)
+            return
         for stmt in stmts:
             try:
                 if isinstance(stmt, ast.Field):
@@ -425,6 +434,32 @@ class Evaluator:
                 self.diags.add(e.diag)
             except _Propagate:
                 pass
+
+    def _expand_plan(self, obj: Obj, plan: tuple[_Step, ...], scope: Scope, no: int,
+                     defs: dict[str, list[Def]], checks: list[tuple[ast.CheckStmt, Scope]],
+                     inherited: set[str]) -> None:
+        """`expand` for a body of static keys (no if/for/unset/computed keys): the same
+        definitions, from steps worked out once per body instead of once per object."""
+        module = scope.module
+        for key, kind, stmt, span, payload in plan:
+            if kind == _SET:
+                d = Def(key, stmt.op, stmt, scope, no, span, payload)
+            elif kind == _DOTTED:
+                d = Def(key, "merge", stmt, scope, no, span, None, Layer(
+                    payload, scope, module, None, None, stmt.span, _NO_LETS))
+            elif kind == _MERGE:
+                d = Def(key, "merge", stmt, scope, no, span, None, Layer(
+                    payload[0], scope, module, None, None, stmt.span, payload[1]))
+            else:
+                checks.append((stmt, scope))
+                continue
+            stack = defs.get(key)
+            if stack is None:
+                if inherited and len(key) >= 4:
+                    self._near_miss(obj, key, span, inherited)
+                defs[key] = [d]
+            else:
+                stack.append(d)
 
     def _expand_field(self, obj: Obj, stmt: ast.Field, scope: Scope, no: int,
                       defs: dict[str, list[Def]], inherited: set[str]) -> None:
@@ -544,10 +579,13 @@ class Evaluator:
                 if d.is_final:
                     self._check_final(defs)
                     break
-            if top.op == "set" and self.super_free(top.expr):  # type: ignore[arg-type]
+            expr = top.expr
+            if top.op == "set" and expr.__class__ is ast.Literal:
+                v = expr.value
+            elif top.op == "set" and self.super_free(expr):  # type: ignore[arg-type]
                 # The common case: a plain `key = expr` that does not read `super`, so no
                 # scope for `super` is needed and nothing below it is ever evaluated.
-                v = self.ev(top.expr, top.scope)  # type: ignore[arg-type]
+                v = self.ev(expr, top.scope)  # type: ignore[arg-type]
             else:
                 v = self.eval_defs(obj, key, defs, len(defs) - 1)
             if v is not BOTTOM and v is not ABSENT:
@@ -582,8 +620,11 @@ class Evaluator:
         if i < 0:
             return ABSENT
         memo = (key, i)
-        if memo in obj._partials:
-            return obj._partials[memo]
+        partials = obj._partials
+        if partials is None:
+            partials = obj._partials = {}
+        elif memo in partials:
+            return partials[memo]
         d = defs[i]
         op = d.op
         if op == "decl":
@@ -614,12 +655,22 @@ class Evaluator:
                 raise err("E0302", f"cannot merge a block into {kind_of(base)} `{key}`",
                           d.key_span, label=f"`{key}` is {show(base)} here",
                           help=f"write `{key} = ...` to replace the value")
-        obj._partials[memo] = v
+        partials[memo] = v
         return v
 
     def super_free(self, e: ast.Expr) -> bool:
         """Whether ``e`` has no `super` anywhere in it (nested bodies included), so it can
         be evaluated in its definition's own scope. Computed once per expression."""
+        cls = e.__class__
+        if cls is ast.Literal or cls is ast.Name:
+            return True
+        # Most files never say `super`: then none of their expressions needs walking.
+        source = e.span.source
+        no_super = self._source_no_super.get(id(source))
+        if no_super is None:
+            no_super = self._source_no_super[id(source)] = "super" not in source.text
+        if no_super:
+            return True
         free = self._super_free.get(id(e))
         if free is None:
             free = self._super_free[id(e)] = not _mentions_super(e)
@@ -773,7 +824,19 @@ class Evaluator:
     def conform_field(self, obj: Obj, key: str, defs: list[Def], v: Any) -> Any:
         if v is BOTTOM or v is ABSENT:
             return v
-        types = obj.field_type(key)
+        schema = obj.schema
+        types = None
+        if schema is not None and obj._types is None:
+            # Inline `obj.field_type`: only the schema annotates the key (usual) -> its
+            # types are shared by every object of the schema.
+            sf = schema.fields.get(key)
+            for d in defs:
+                if d.typed and d.stmt is not sf and d.stmt.type is not None:  # type: ignore[union-attr]
+                    break
+            else:
+                types = schema.field_types.get(key)
+        if types is None:
+            types = obj.field_type(key)
         top = defs[-1]
         for t, decl_span in types:
             fast = self._conform_fast(v, t, top)
@@ -792,7 +855,10 @@ class Evaluator:
                                      st.span)
         sf = obj.schema.fields.get(key) if obj.schema is not None else None
         if sf is not None and sf.where is not None and obj.schema is not None:
-            if not any(d.stmt is sf for d in defs):
+            for d in defs:
+                if d.stmt is sf:
+                    break  # checked above with the other definitions
+            else:
                 self.check_where(v, sf.where, obj.schema.module, None, top.value_span,
                                  sf.span)
         return v
@@ -819,6 +885,25 @@ class Evaluator:
                     if v.__class__ is o.value.__class__ and v == o.value:
                         return v
                 return _SLOW
+            elif type(t) is T.ListT:
+                if v.__class__ is not tuple:
+                    return _SLOW
+                elem = t.elem
+                for x in v:
+                    if self._conform_fast(x, elem, top) is _SLOW:
+                        return _SLOW
+                return v
+            elif type(t) is T.MapT:
+                if v.__class__ is not Obj:
+                    return _SLOW
+                kt, vt = t.key, t.value
+                for k in v.keys():
+                    if self._conform_fast(k, kt, top) is _SLOW:
+                        return _SLOW
+                    x = v.get(k)
+                    if x is not ABSENT and self._conform_fast(x, vt, top) is _SLOW:
+                        return _SLOW
+                return v
             elif type(t) is T.SchemaT:
                 s = t.schema
                 if v.__class__ is Obj and v.schema is not None and isinstance(s, Schema) \
@@ -1506,6 +1591,39 @@ class _Mismatch:
 
 
 _IN_PROGRESS = object()
+
+# Expansion steps of a body with static keys: (key, kind, statement, key span, payload).
+_Step = tuple[str, int, Any, Span, Any]  # statement: Field or CheckStmt
+_SET, _DOTTED, _MERGE, _CHECK = 0, 1, 2, 3
+
+
+def _plan(stmts: tuple[ast.Stmt, ...], dotted_rest: dict[int, tuple[ast.Stmt, ...]],
+          body_lets: Callable[[ast.Body], dict[str, ast.LetDecl]]) -> tuple[_Step, ...] | None:
+    """The expansion steps of a body, or None when it needs the general `expand` (an
+    `if`, `for` or `unset`, or a computed key)."""
+    steps: list[_Step] = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.Field):
+            first = stmt.path[0]
+            if first.name is None:
+                return None
+            if len(stmt.path) > 1:
+                rest = dotted_rest.get(id(stmt))
+                if rest is None:
+                    rest = dotted_rest[id(stmt)] = (
+                        attrs.evolve(stmt, path=stmt.path[1:], doc=None),)
+                steps.append((first.name, _DOTTED, stmt, first.span, rest))
+            elif stmt.op == "merge":
+                assert stmt.body is not None
+                steps.append((first.name, _MERGE, stmt, first.span,
+                              (stmt.body.stmts, body_lets(stmt.body))))
+            else:
+                steps.append((first.name, _SET, stmt, first.span, stmt.value))
+        elif isinstance(stmt, ast.CheckStmt):
+            steps.append(("", _CHECK, stmt, stmt.span, None))
+        elif isinstance(stmt, (ast.Unset, ast.IfStmt, ast.ForStmt)):
+            return None
+    return tuple(steps)
 _SLOW = object()
 # Primitive types a value conforms to as is when its class is exactly this one.
 _PRIM_CLASS: dict[str, type] = {"string": str, "int": int, "bool": bool, "float": float,
@@ -1515,7 +1633,12 @@ _PRIM_CLASS: dict[str, type] = {"string": str, "int": int, "bool": bool, "float"
 
 def _mentions_super(node: Any) -> bool:
     """Whether a syntax node has a `super` anywhere below it."""
-    if isinstance(node, ast.SuperRef):
+    cls = node.__class__
+    if cls is ast.Literal or cls is ast.Name or cls is str:
+        return False
+    if cls is ast.Str:
+        return any(_mentions_super(p) for p in node.parts if p.__class__ is not str)
+    if cls is ast.SuperRef:
         return True
     if isinstance(node, tuple):
         return any(_mentions_super(x) for x in node)
@@ -1546,6 +1669,7 @@ def _lets(stmts: tuple[ast.Stmt, ...]) -> dict[str, ast.LetDecl]:
 
 
 _NO_LETS: dict[str, ast.LetDecl] = {}
+_NO_VARS: dict[str, Any] = {}
 # Value classes whose refinement verdict can be memoised (hashable, compared by value).
 _SCALARS = frozenset({int, float, str, bool, Duration, Size})
 
