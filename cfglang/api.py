@@ -255,13 +255,23 @@ def _still_valid(entry: dict[str, Any], env: Mapping[str, str]) -> bool:
 
 
 def _has_secret(data: Any) -> bool:
-    if isinstance(data, Secret):
-        return True
-    if isinstance(data, dict):
-        return any(_has_secret(v) for v in data.values())
-    if isinstance(data, list):
-        return any(_has_secret(v) for v in data)
+    # Iterative with exact-class tests: this walks every value of every build (the
+    # secrets policy, the build cache and the output writer all ask).
+    todo = [data]
+    pop, extend = todo.pop, todo.extend
+    while todo:
+        x = pop()
+        c = x.__class__
+        if c is dict:
+            extend(x.values())
+        elif c is list:
+            extend(x)
+        elif c not in _PLAIN and isinstance(x, Secret):
+            return True
     return False
+
+
+_PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
 def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[str, Any],
