@@ -1172,8 +1172,15 @@ class Evaluator:
                     defs = obj._defs or {}
                     if name in defs:
                         return self._value_or_missing(obj, name, e.span)
-                elif obj.has(name):
-                    return self._value_or_missing(obj, name, e.span)
+                else:
+                    known = obj._defs
+                    if known is None:
+                        known = obj.defs()
+                    if name in known:
+                        v = obj._values.get(name, ABSENT)
+                        if v is ABSENT:
+                            return self._value_or_missing(obj, name, e.span)
+                        return v
             s = s.parent
         return self._global(name, scope.module, e.span, scope)
 
@@ -1559,7 +1566,8 @@ class Evaluator:
         return tuple(out)
 
     def _object(self, e: ast.ObjectLit, scope: Scope) -> Any:
-        return Obj(self, (Layer(e.body.stmts, scope, scope.module, site=e.span),), None, e.span)
+        return Obj(self, (Layer(e.body.stmts, scope, scope.module, site=e.span,
+                                lets=self.body_lets(e.body)),), None, e.span)
 
     def _refine(self, e: ast.Refine, scope: Scope) -> Any:
         base = self.ev(e.base, scope)
@@ -1568,7 +1576,8 @@ class Evaluator:
         if not isinstance(base, Obj):
             raise err("E0302", f"only objects can be extended, not {kind_of(base)}",
                       e.base.span, label=f"this is {show(base)}")
-        layer = Layer(e.body.stmts, scope, scope.module, site=e.body.span, boundary=True)
+        layer = Layer(e.body.stmts, scope, scope.module, site=e.body.span, boundary=True,
+                      lets=self.body_lets(e.body))
         return Obj(self, (*base.layers, layer), base.schema, e.span)
 
 
@@ -1605,20 +1614,21 @@ def _plan(stmts: tuple[ast.Stmt, ...], dotted_rest: dict[int, tuple[ast.Stmt, ..
     for stmt in stmts:
         if isinstance(stmt, ast.Field):
             first = stmt.path[0]
-            if first.name is None:
+            key = first.static  # a name or a plain string: the same text `key_text` gives
+            if key is None:
                 return None
             if len(stmt.path) > 1:
                 rest = dotted_rest.get(id(stmt))
                 if rest is None:
                     rest = dotted_rest[id(stmt)] = (
                         attrs.evolve(stmt, path=stmt.path[1:], doc=None),)
-                steps.append((first.name, _DOTTED, stmt, first.span, rest))
+                steps.append((key, _DOTTED, stmt, first.span, rest))
             elif stmt.op == "merge":
                 assert stmt.body is not None
-                steps.append((first.name, _MERGE, stmt, first.span,
+                steps.append((key, _MERGE, stmt, first.span,
                               (stmt.body.stmts, body_lets(stmt.body))))
             else:
-                steps.append((first.name, _SET, stmt, first.span, stmt.value))
+                steps.append((key, _SET, stmt, first.span, stmt.value))
         elif isinstance(stmt, ast.CheckStmt):
             steps.append(("", _CHECK, stmt, stmt.span, None))
         elif isinstance(stmt, (ast.Unset, ast.IfStmt, ast.ForStmt)):
