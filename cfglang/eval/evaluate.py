@@ -344,6 +344,8 @@ class Evaluator:
         self._super_free: dict[int, bool] = {}
         self._source_no_super: dict[int, bool] = {}
         self._plans: dict[int, Any] = {}
+        self._consts: dict[int, bool] = {}
+        self._const_fields: dict[tuple[int, int, str], Any] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
         # Which source gave each input its value (for `cflc explain`): (what, span).
@@ -537,8 +539,44 @@ class Evaluator:
     # -- field values -------------------------------------------------------------------------
 
     def field_value(self, obj: Obj, key: str, defs: list[Def]) -> Any:
-        token = (id(obj), key)
         top = defs[-1]
+        memo_key = self._const_memo_key(obj, key, defs, top)
+        if memo_key is not None:
+            v = self._const_fields.get(memo_key, _SLOW)
+            if v is not _SLOW:
+                obj._values[key] = v
+                return v
+        v = self._field_value(obj, key, defs, top)
+        if memo_key is not None and v is not BOTTOM and v is not ABSENT:
+            self._const_fields[memo_key] = v
+        return v
+
+    def _const_memo_key(self, obj: Obj, key: str, defs: list[Def],
+                        top: Def) -> tuple[int, int, str] | None:
+        """A key under which this field's checked value can be shared, or None.
+
+        A constant (`8080`, `"prod"`, `["a", "b"]`) set by one statement, checked only
+        against that statement's and the schema's declarations, has the same value in
+        every object of the schema: the prototype's defaults and the layers that every
+        environment inherits are then computed once per compilation, not once per object.
+        Failures are never shared (each object reports its own)."""
+        if top.op != "set":
+            return None
+        stmt = top.stmt
+        const = self._consts.get(id(stmt))
+        if const is None:
+            const = self._consts[id(stmt)] = _constant(top.expr)
+        if not const:
+            return None
+        schema = obj.schema
+        sf = schema.fields.get(key) if schema is not None else None
+        for d in defs:
+            if d.is_final or (d.typed and d.stmt is not sf and d is not top):
+                return None
+        return (id(stmt), id(schema), key)  # a computed key can differ per object
+
+    def _field_value(self, obj: Obj, key: str, defs: list[Def], top: Def) -> Any:
+        token = (id(obj), key)
         if token in self.active:
             start = self.active[token]
             chain = [*self.stack[start:], (key, top.key_span)]
@@ -1639,6 +1677,19 @@ _SLOW = object()
 _PRIM_CLASS: dict[str, type] = {"string": str, "int": int, "bool": bool, "float": float,
                                 "duration": Duration, "size": Size, "secret": Secret,
                                 "null": type(None)}
+
+
+def _constant(e: ast.Expr | None) -> bool:
+    """Whether an expression's value is the same wherever it is evaluated: a literal, a
+    string without substitutions, or a list of those."""
+    cls = e.__class__
+    if cls is ast.Literal:
+        return True
+    if cls is ast.Str:
+        return all(p.__class__ is str for p in e.parts)  # type: ignore[union-attr]
+    if cls is ast.ListLit:
+        return all(_constant(x) for x in e.items)  # type: ignore[union-attr]
+    return False
 
 
 def _mentions_super(node: Any) -> bool:
