@@ -67,8 +67,7 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
     # A misspelt key is one mistake: its unknown-field error already names the field it
     # meant, so that field is not also reported missing. Keys of one or two letters are
     # "near" anything, so they are too weak a sign of a typo to hide an error.
-    meant = {did_you_mean(k, fields) for k in defs
-             if k not in fields and len(k) > 2} if fields is not None else set()
+    meant: set[str | None] | None = None  # worked out only when a field is missing
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
     leaves = _LEAVES if len(path) < ev.limits.max_depth else frozenset()
@@ -98,6 +97,9 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
         else:
             v = ABSENT
         if v is ABSENT:
+            if meant is None:
+                meant = {did_you_mean(k, fields) for k in defs
+                         if k not in fields and len(k) > 2} if fields is not None else set()
             if key not in meant:
                 _missing(ev, obj, key, stack, path)
             continue

@@ -22,6 +22,7 @@ sizes) turn runaway programs into errors.
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Iterator, Mapping
 from typing import Any
@@ -229,13 +230,19 @@ class Obj:
                 # Keys count as inherited (for the near-miss warning) only across an
                 # inheritance step: another module, or an `extends`/refinement. Sibling
                 # blocks of one module (`db.host = …` then `db.port = …`) are not.
-                inherited: set[str] = set()
+                # Keys are only ever added, in order: the inherited keys are the first
+                # `inherited` keys of the table (no copy per layer).
+                inherited = 0
+                defs = self._defs
+                prev = None
                 for no, layer in enumerate(self.layers):
+                    if prev is not None and (layer.boundary or layer.module is not prev):
+                        inherited = len(defs)
+                    prev = layer.module
+                    if not layer.stmts:
+                        continue  # an empty body (`proto: S {}`) defines nothing
                     scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
-                    if no > 0 and (layer.boundary
-                                   or layer.module is not self.layers[no - 1].module):
-                        inherited = set(self._defs)
-                    self.ctx.expand(self, layer.stmts, scope, no, self._defs, self._checks,
+                    self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks,
                                     inherited)
             finally:
                 self._expanding = False
@@ -386,7 +393,7 @@ class Evaluator:
 
     def expand(self, obj: Obj, stmts: tuple[ast.Stmt, ...], scope: Scope, no: int,
                defs: dict[str, list[Def]], checks: list[tuple[ast.CheckStmt, Scope]],
-               inherited: set[str]) -> None:
+               inherited: int) -> None:
         plan = self._plans.get(id(stmts), _SLOW)
         if plan is _SLOW:
             plan = self._plans[id(stmts)] = _plan(stmts, self.dotted_rest, self.body_lets)
@@ -439,7 +446,7 @@ class Evaluator:
 
     def _expand_plan(self, obj: Obj, plan: tuple[_Step, ...], scope: Scope, no: int,
                      defs: dict[str, list[Def]], checks: list[tuple[ast.CheckStmt, Scope]],
-                     inherited: set[str]) -> None:
+                     inherited: int) -> None:
         """`expand` for a body of static keys (no if/for/unset/computed keys): the same
         definitions, from steps worked out once per body instead of once per object."""
         module = scope.module
@@ -458,13 +465,13 @@ class Evaluator:
             stack = defs.get(key)
             if stack is None:
                 if inherited and len(key) >= 4:
-                    self._near_miss(obj, key, span, inherited)
+                    self._near_miss(obj, key, span, defs, inherited)
                 defs[key] = [d]
             else:
                 stack.append(d)
 
     def _expand_field(self, obj: Obj, stmt: ast.Field, scope: Scope, no: int,
-                      defs: dict[str, list[Def]], inherited: set[str]) -> None:
+                      defs: dict[str, list[Def]], inherited: int) -> None:
         first = stmt.path[0]
         key = self.key_text(first, scope)
         if len(stmt.path) > 1:
@@ -484,13 +491,14 @@ class Evaluator:
         else:
             d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value)
         if key not in defs and inherited and len(key) >= 4:
-            self._near_miss(obj, key, first.span, inherited)
+            self._near_miss(obj, key, first.span, defs, inherited)
         defs.setdefault(key, []).append(d)
 
-    def _near_miss(self, obj: Obj, key: str, span: Span, inherited: set[str]) -> None:
+    def _near_miss(self, obj: Obj, key: str, span: Span, defs: dict[str, list[Def]],
+                   inherited: int) -> None:
         if obj.schema is not None and key not in obj.schema.fields:
             return  # the closed-schema error says it better
-        cand = did_you_mean(key, (k for k in inherited if len(k) >= 4))
+        cand = did_you_mean(key, (k for k in itertools.islice(defs, inherited) if len(k) >= 4))
         # Stricter than "did you mean": a warning on correct code is costly, so only one
         # edit (two for long names) counts as a near miss.
         if cand is not None and edit_distance(key, cand) > (1 if len(key) <= 7 else 2):
