@@ -7,7 +7,6 @@ The evaluator is imported only inside commands, so `cflc --help` stays fast.
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from typing import Any
 import click
 
 from cfglang import __version__
+from cfglang.commands import LazyGroup
 from cfglang.commands._options import diagnostic_options
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
@@ -133,7 +133,8 @@ def _plaintext_mode(strict: bool, allow: bool) -> str:
     return "allow" if allow else "error" if strict else "warn"
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(cls=LazyGroup,
+             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(__version__, "--version", prog_name="cflc")
 def main() -> None:
     """cflc: compile, check and inspect CFL configuration (.cfl files).
@@ -474,17 +475,11 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
 
             if isinstance(value, (Duration, Size)):
                 value = value.canonical()
+            import json
+
             click.echo(json.dumps(value, ensure_ascii=False))
     sys.exit(EXIT_OK)
 
-
-def _register_commands() -> None:
-    from cfglang.commands import register
-
-    register(main)
-
-
-_register_commands()
 
 
 def run() -> None:  # pragma: no cover - console entry with last-resort protection

@@ -716,12 +716,26 @@ def _command_paths() -> list[list[str]]:
 
     def walk(cmd: click.Command, prefix: list[str]) -> None:
         if isinstance(cmd, click.Group):
-            for name, sub in sorted(cmd.commands.items()):
+            ctx = click.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                sub = cmd.get_command(ctx, name)
+                assert sub is not None, f"`{name}` is listed but cannot be loaded"
                 out.append([*prefix, name])
                 walk(sub, [*prefix, name])
 
     walk(main, [])
     return out
+
+
+def test_build_loads_no_other_command_module() -> None:
+    # Sub-commands load lazily: `cflc build` must not import (and pay for) the others.
+    code = ("import sys; from cfglang.cli import main\n"
+            "try:\n    main(['build', '--help'])\nexcept SystemExit:\n    pass\n"
+            "print(sorted(m for m in sys.modules if m.startswith('cfglang.commands.')"
+            " and not m.endswith('_options')))")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                       check=True)
+    assert r.stdout.strip().splitlines()[-1] == "[]"
 
 
 def test_every_command_is_covered() -> None:
