@@ -21,6 +21,48 @@ from cfglang.syntax import ast
 from cfglang.values import DURATION_UNIT_MS, SIZE_UNITS, Duration, Size
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+
+def _direct(cls: Any) -> Any:
+    """A constructor for the frozen attrs class ``cls`` that sets its slots directly.
+
+    attrs' generated ``__init__`` for a frozen class goes through ``object.__setattr__``
+    once per field; a parse builds a node or a span for nearly every token, and setting
+    the slot descriptors directly is about twice as fast. Every field is a positional
+    argument. Falls back to the class itself if ``__init__`` would do anything else
+    (defaults aside): validators, converters, hooks, init=False fields, no slots.
+    """
+    fields = attrs.fields(cls)
+    if (hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__")
+            or any(not f.init or f.validator or f.converter or f.alias != f.name
+                   or f.on_setattr not in (None, attrs.setters.NO_OP)
+                   or not hasattr(cls.__dict__.get(f.name), "__set__") for f in fields)):
+        return cls
+    names = [f.name for f in fields]
+    # Field names never start with `_` (their init alias would differ), so these don't clash.
+    namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
+    namespace.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
+    source = (f"def make({', '.join(names)}):\n    _obj = _new(_cls)\n"
+              + "".join(f"    _set_{n}(_obj, {n})\n" for n in names) + "    return _obj\n")
+    exec(compile(source, f"<direct {cls.__name__}>", "exec"), namespace)
+    return namespace["make"]
+
+
+_span: Callable[[SourceFile, int, int], Span] = _direct(Span)
+# The nodes a parse makes most of.
+_Field: Callable[..., ast.Field] = _direct(ast.Field)
+_Key: Callable[..., ast.Key] = _direct(ast.Key)
+_Str: Callable[..., ast.Str] = _direct(ast.Str)
+_Name: Callable[..., ast.Name] = _direct(ast.Name)
+_Literal: Callable[..., ast.Literal] = _direct(ast.Literal)
+_Body: Callable[..., ast.Body] = _direct(ast.Body)
+_ListLit: Callable[..., ast.ListLit] = _direct(ast.ListLit)
+_Refine: Callable[..., ast.Refine] = _direct(ast.Refine)
+_GetAttr: Callable[..., ast.GetAttr] = _direct(ast.GetAttr)
+_Binary: Callable[..., ast.Binary] = _direct(ast.Binary)
+_Call: Callable[..., ast.Call] = _direct(ast.Call)
+_Arg: Callable[..., ast.Arg] = _direct(ast.Arg)
+_ObjectLit: Callable[..., ast.ObjectLit] = _direct(ast.ObjectLit)
 _DUR_RE = re.compile(r"(\d+)(ms|d|h|m|s)")
 _SIZE_RE = re.compile(r"(\d+)(\D+)")
 
@@ -42,9 +84,10 @@ class Where:
         self.expr = expr
 
 
-class Seq(tuple):  # type: ignore[type-arg]
-    """A tuple of nodes that remembers the character range it came from."""
+class Seq(list[Any]):
+    """Nodes that remember the character range they came from (never in the tree)."""
 
+    __slots__ = ("end", "start")
     start: int
     end: int
 
@@ -74,6 +117,14 @@ def _slots(ch: list[Any]) -> dict[str, Any]:
             out.setdefault(last, c)
             last = ""
     return out
+
+
+def _find_seq(ch: list[Any]) -> Seq | tuple[()]:
+    """The first `Seq` among the children, or an empty tuple."""
+    for c in ch:
+        if isinstance(c, Seq):
+            return c
+    return ()
 
 
 def _names(ch: list[Any]) -> list[Token]:
@@ -121,22 +172,36 @@ class AstBuilder(Transformer[Token, Any]):
         return None
 
     def sp(self, ch: list[Any]) -> Span:
-        start = end = None
-        for c in ch:
-            start = self._bounds(c, True)
-            if start is not None:
-                break
-        for c in reversed(ch):
-            end = self._bounds(c, False)
-            if end is not None:
-                break
-        if start is None or end is None:
-            return Span(self.source, self.offset, self.offset)
-        return Span(self.source, start, end)
+        """The span from the first child's start to the last child's end."""
+        # Fast paths for the usual edges (a token, or a node with a span); `_bounds`
+        # handles the rest (sequences, `where`, field values) and empty rules.
+        if ch:
+            c = ch[0]
+            if isinstance(c, Token) and c.start_pos is not None:
+                start: int | None = c.start_pos + self.offset
+            else:
+                span = getattr(c, "span", None)
+                start = span.start if isinstance(span, Span) else self._edge(ch, True)
+            c = ch[-1]
+            if isinstance(c, Token) and c.start_pos is not None:
+                end: int | None = (c.end_pos or 0) + self.offset
+            else:
+                span = getattr(c, "span", None)
+                end = span.end if isinstance(span, Span) else self._edge(ch, False)
+            if start is not None and end is not None:
+                return _span(self.source, start, end)
+        return _span(self.source, self.offset, self.offset)
+
+    def _edge(self, ch: list[Any], first: bool) -> int | None:
+        for c in (ch if first else reversed(ch)):
+            b = self._bounds(c, first)
+            if b is not None:
+                return b
+        return None
 
     def tsp(self, tok: Token) -> Span:
         start = (tok.start_pos or 0) + self.offset
-        return Span(self.source, start, start + len(tok.value))
+        return _span(self.source, start, start + len(tok.value))
 
     def doc_for(self, span: Span) -> str | None:
         return self.docs.get(span.start)
@@ -162,9 +227,9 @@ class AstBuilder(Transformer[Token, Any]):
     # -- module and statements ----------------------------------------------------------------
 
     def start(self, ch: list[Any]) -> ast.Module:
-        stmts = next((c for c in ch if isinstance(c, Seq)), ())
+        stmts = _find_seq(ch)
         span = Span(self.source, 0, len(self.source.text))
-        return ast.Module(ast.Body(tuple(stmts), span), None, span)
+        return ast.Module(_Body(tuple(stmts), span), None, span)
 
     def stmt_list(self, ch: list[Any]) -> Seq:
         return self.seq(ch, [c for c in ch if not isinstance(c, Token)])
@@ -173,8 +238,8 @@ class AstBuilder(Transformer[Token, Any]):
         return next(c for c in ch if not isinstance(c, Token))
 
     def body(self, ch: list[Any]) -> ast.Body:
-        stmts = next((c for c in ch if isinstance(c, Seq)), ())
-        return ast.Body(tuple(stmts), self.sp(ch))
+        stmts = _find_seq(ch)
+        return _Body(tuple(stmts), self.sp(ch))
 
     def import_as(self, ch: list[Any]) -> ast.Import:
         path = next(c for c in ch if isinstance(c, ast.Str))
@@ -255,9 +320,9 @@ class AstBuilder(Transformer[Token, Any]):
         if isinstance(expr, ast.ObjectLit) and msg is None:
             # `check { … }` is a merge block for a field named `check` (keywords may name
             # fields); an object can never be a check's condition anyway.
-            key = ast.Key("check", None, self.tsp(ch[0]))
-            return ast.Field((key,), "merge", None, None, expr.body, None, False, False,
-                             self.doc_for(self.sp(ch)), self.sp(ch))
+            key = _Key("check", None, self.tsp(ch[0]))
+            return _Field((key,), "merge", None, None, expr.body, None, False, False,
+                          self.doc_for(self.sp(ch)), self.sp(ch))
         return ast.CheckStmt(expr, msg.text if msg is not None else None, self.sp(ch))
 
     def unset_stmt(self, ch: list[Any]) -> ast.Unset:
@@ -280,14 +345,24 @@ class AstBuilder(Transformer[Token, Any]):
         return ch[0]  # type: ignore[no-any-return]
 
     def field(self, ch: list[Any]) -> ast.Field:
+        if len(ch) == 2 and type(ch[0]) is Seq and type(ch[1]) is tuple:
+            # `key = value`, `key += x`, `key { ... }`: the common case, without the search.
+            path, (op, value, body) = ch
+            last = getattr(value if body is None else body, "span", None)
+            if isinstance(last, Span):
+                span = _span(self.source, path.start, last.end)
+            else:
+                span = self.sp(ch)
+            return _Field(tuple(path), op, None, value, body, None, False, False,
+                          self.docs.get(span.start), span)
         mods = {c.value for c in ch if isinstance(c, Token) and c.type in ("FINAL", "HIDDEN")}
         path = next(c for c in ch if isinstance(c, Seq))
         s = _slots(ch)
         fv = next((c for c in ch if isinstance(c, tuple) and not isinstance(c, Seq)), None)
         op, value, body = fv if fv is not None else ("decl", None, None)
         span = self.sp(ch)
-        return ast.Field(tuple(path), op, s.get(":"), value, body, s.get("where"),
-                         "final" in mods, "hidden" in mods, self.doc_for(span), span)
+        return _Field(tuple(path), op, s.get(":"), value, body, s.get("where"),
+                      "final" in mods, "hidden" in mods, self.doc_for(span), span)
 
     def fv_set(self, ch: list[Any]) -> tuple[str, Any, Any]:
         return ("set", ch[-1], None)
@@ -305,19 +380,26 @@ class AstBuilder(Transformer[Token, Any]):
         return Where(ch[-1])
 
     def key_path(self, ch: list[Any]) -> Seq:
+        if len(ch) == 1:
+            out = Seq(ch)
+            out.start, out.end = ch[0].span.start, ch[0].span.end
+            return out
         return self.seq(ch, [c for c in ch if isinstance(c, ast.Key)])
 
     def key(self, ch: list[Any]) -> ast.Key:
         (k,) = ch
         if isinstance(k, Token):
-            self._reserved(k)
-            return ast.Key(str(k), None, self.tsp(k))
-        return ast.Key(None, k, k.span)
+            value = k.value
+            if value in RESERVED:
+                self._reserved(k)
+            start = (k.start_pos or 0) + self.offset
+            return _Key(value, None, _span(self.source, start, start + len(value)))
+        return _Key(None, k, k.span)
 
     # -- expressions --------------------------------------------------------------------------
 
     def refine(self, ch: list[Any]) -> ast.Refine:
-        return ast.Refine(ch[0], ch[1], self.sp(ch))
+        return _Refine(ch[0], ch[1], self.sp(ch))
 
     def if_expr(self, ch: list[Any]) -> ast.IfExpr:
         s = _slots(ch)
@@ -341,7 +423,7 @@ class AstBuilder(Transformer[Token, Any]):
                     self.error("E0001", "comparisons cannot be chained", self.tsp(ops[pos]),
                                label=f"a second comparison after `{op.value}`",
                                help="combine them with `&&`: `a < b && b < c`")
-                lhs = ast.Binary(str(op), lhs, rhs, self.tsp(op), lhs.span.cover(rhs.span))
+                lhs = _Binary(str(op), lhs, rhs, self.tsp(op), lhs.span.cover(rhs.span))
             return lhs, pos
 
         result, _ = climb(operands[0], 0, 0)
@@ -352,12 +434,12 @@ class AstBuilder(Transformer[Token, Any]):
         if (op == "-" and isinstance(operand, ast.Literal) and operand.value == INT_MAX + 1
                 and not isinstance(operand.value, bool)):
             self.pending.pop(operand.span.start, None)
-            return ast.Literal(-(INT_MAX + 1), self.sp(ch))
+            return _Literal(-(INT_MAX + 1), self.sp(ch))
         return ast.Unary(str(op), operand, self.sp(ch))
 
     def getattr(self, ch: list[Any]) -> ast.GetAttr:
         obj, name = ch[0], ch[-1]
-        return ast.GetAttr(obj, str(name), self.tsp(name), self.sp(ch))
+        return _GetAttr(obj, str(name), self.tsp(name), self.sp(ch))
 
     def attr_name(self, ch: list[Any]) -> Token:
         return ch[0]  # type: ignore[no-any-return]
@@ -367,20 +449,24 @@ class AstBuilder(Transformer[Token, Any]):
 
     def call(self, ch: list[Any]) -> ast.Call:
         args = next((c for c in ch[1:] if isinstance(c, Seq)), ())
-        return ast.Call(ch[0], tuple(args), self.sp(ch))
+        return _Call(ch[0], tuple(args), self.sp(ch))
 
     def args(self, ch: list[Any]) -> Seq:
         return self.seq(ch, [c for c in ch if isinstance(c, ast.Arg)])
 
     def pos_arg(self, ch: list[Any]) -> ast.Arg:
-        return ast.Arg(None, ch[0], self.sp(ch))
+        return _Arg(None, ch[0], self.sp(ch))
 
     def kw_arg(self, ch: list[Any]) -> ast.Arg:
-        return ast.Arg(str(ch[0]), ch[-1], self.sp(ch))
+        return _Arg(str(ch[0]), ch[-1], self.sp(ch))
 
     def name(self, ch: list[Any]) -> ast.Name:
-        self._reserved(ch[0])
-        return ast.Name(str(ch[0]), self.tsp(ch[0]))
+        tok = ch[0]
+        value = tok.value
+        if value in RESERVED:
+            self._reserved(tok)
+        start = (tok.start_pos or 0) + self.offset
+        return _Name(value, _span(self.source, start, start + len(value)))
 
     def self_ref(self, ch: list[Any]) -> ast.SelfRef:
         return ast.SelfRef(self.sp(ch))
@@ -389,8 +475,8 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.SuperRef(self.sp(ch))
 
     def list_lit(self, ch: list[Any]) -> ast.ListLit:
-        items = next((c for c in ch if isinstance(c, Seq)), ())
-        return ast.ListLit(tuple(items), self.sp(ch))
+        items = _find_seq(ch)
+        return _ListLit(tuple(items), self.sp(ch))
 
     def items(self, ch: list[Any]) -> Seq:
         return self.seq(ch, [c for c in ch if not isinstance(c, Token)])
@@ -404,31 +490,31 @@ class AstBuilder(Transformer[Token, Any]):
                                  self.sp(ch))
 
     def object_lit(self, ch: list[Any]) -> ast.ObjectLit:
-        return ast.ObjectLit(ch[0], self.sp(ch))
+        return _ObjectLit(ch[0], self.sp(ch))
 
     def int_lit(self, ch: list[Any]) -> ast.Literal:
         tok = ch[0]
-        text = str(tok).replace("_", "")
+        text = tok.value.replace("_", "")
         value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        if value <= INT_MAX:
+            return _Literal(value, self.tsp(tok))
         if value == INT_MAX + 1:
             # Only valid after a unary minus (-9223372036854775808): `unary` folds it and
             # withdraws this error; anywhere else it is reported when the parse ends.
             self.pending[self.tsp(tok).start] = Diagnostic(
                 "E0007", f"integer literal `{tok}` is out of the 64-bit range", self.tsp(tok),
                 label="larger than 9223372036854775807")
-            return ast.Literal(value, self.tsp(tok))
-        if value > INT_MAX:
-            self.error("E0007", f"integer literal `{tok}` is out of the 64-bit range",
-                       self.tsp(tok), label="larger than 9223372036854775807")
-            value = 0
-        return ast.Literal(value, self.tsp(tok))
+            return _Literal(value, self.tsp(tok))
+        self.error("E0007", f"integer literal `{tok}` is out of the 64-bit range",
+                   self.tsp(tok), label="larger than 9223372036854775807")
+        return _Literal(0, self.tsp(tok))
 
     def float_lit(self, ch: list[Any]) -> ast.Literal:
         value = float(str(ch[0]).replace("_", ""))
         if value in (float("inf"), float("-inf")):
             self.error("E0007", f"float literal `{ch[0]}` is out of range", self.tsp(ch[0]))
             value = 0.0
-        return ast.Literal(value, self.tsp(ch[0]))
+        return _Literal(value, self.tsp(ch[0]))
 
     def duration_lit(self, ch: list[Any]) -> ast.Literal:
         total = sum(int(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
@@ -436,7 +522,7 @@ class AstBuilder(Transformer[Token, Any]):
             self.error("E0007", f"duration `{ch[0]}` is out of the 64-bit range",
                        self.tsp(ch[0]), label="more than 2^63-1 milliseconds")
             total = 0
-        return ast.Literal(Duration(total), self.tsp(ch[0]))
+        return _Literal(Duration(total), self.tsp(ch[0]))
 
     def size_lit(self, ch: list[Any]) -> ast.Literal:
         m = _SIZE_RE.fullmatch(str(ch[0]))
@@ -446,19 +532,25 @@ class AstBuilder(Transformer[Token, Any]):
             self.error("E0007", f"size `{ch[0]}` is out of the 64-bit range", self.tsp(ch[0]),
                        label="more than 2^63-1 bytes")
             n = 0
-        return ast.Literal(Size(n), self.tsp(ch[0]))
+        return _Literal(Size(n), self.tsp(ch[0]))
 
     def true_lit(self, ch: list[Any]) -> ast.Literal:
-        return ast.Literal(True, self.sp(ch))
+        return _Literal(True, self.sp(ch))
 
     def false_lit(self, ch: list[Any]) -> ast.Literal:
-        return ast.Literal(False, self.sp(ch))
+        return _Literal(False, self.sp(ch))
 
     def null_lit(self, ch: list[Any]) -> ast.Literal:
-        return ast.Literal(None, self.sp(ch))
+        return _Literal(None, self.sp(ch))
 
     def string(self, ch: list[Any]) -> ast.Str:
-        return self.decode_string(ch[0])
+        tok = ch[0]
+        text = tok.value
+        if tok.type == "STRING" and "\\" not in text and "$" not in text:
+            # Nothing to decode: the common case, without the scanner.
+            start = (tok.start_pos or 0) + self.offset
+            return _Str((text[1:-1],), _span(self.source, start, start + len(text)))
+        return self.decode_string(tok)
 
     # -- types --------------------------------------------------------------------------------
 
@@ -510,9 +602,9 @@ class AstBuilder(Transformer[Token, Any]):
         text = str(tok)
         kind = tok.type
         if kind == "RAW_STRING":
-            return ast.Str((text[2:-1],), span)
+            return _Str((text[2:-1],), span)
         if kind == "RAW_MSTRING":
-            return ast.Str((_dedent(text[4:-3]),), span)
+            return _Str((_dedent(text[4:-3]),), span)
         multi = kind == "MSTRING"
         q = 3 if multi else 1
         content_start = span.start + q
@@ -594,7 +686,7 @@ class AstBuilder(Transformer[Token, Any]):
                 i += 1
         if buf or not parts:
             parts.append("".join(buf))
-        return ast.Str(tuple(parts), span)
+        return _Str(tuple(parts), span)
 
 
 def _subst_end(text: str, i: int) -> int:

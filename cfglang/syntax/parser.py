@@ -9,21 +9,30 @@ Newlines separate statements, except inside `(...)`/`[...]` and after a token th
 end one; `_Newlines` (the post-lexer) applies those rules so the grammar stays LALR(1).
 The compiled grammar is cached in the user cache directory (site-packages may be
 read-only), which halves parser construction time in a new process.
+
+Lark's tables are run by `fastlalr.FastLALR`, a tight loop several times faster than
+Lark's own; it applies the same newline rules inline. Whatever it cannot parse (a syntax
+error, above all) is parsed again by Lark, so the errors, and the diagnostics made from
+them, are Lark's. ``CFLC_PARSER=lark`` or ``fast=False`` skips the fast driver.
 """
 
 from __future__ import annotations
 
 import gc
+import os
 import re
 import threading
 from collections.abc import Iterator
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cfglang.diagnostics import Diagnostic, Note
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
+
+if TYPE_CHECKING:
+    from cfglang.syntax.fastlalr import FastLALR
 
 _SIMPLE_PATH = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*")
 # Words that are keywords or need the parser (`self`, `super`, literals).
@@ -37,6 +46,9 @@ _CONTINUE_VALUES = frozenset({
     ">=", "+", "-", "*", "/", "%", "|", "then", "else", "in", "where", "extends",
 })
 _NOT_OPERATORS = frozenset({"NAME", "STRING", "MSTRING", "RAW_STRING", "RAW_MSTRING"})
+# A line break right after these is one too many; inside brackets other than `{` it is none.
+_NL_AFTER = frozenset({"_NL", "SEMICOLON"})
+_NL_INSIDE = frozenset({"LBRACE"})
 
 _VALUE_STARTS = frozenset({"INT", "STRING", "NAME", "LBRACE", "LSQB"})
 _WORDS = {
@@ -74,9 +86,9 @@ class _Newlines:
         for tok in stream:
             t = tok.type
             if t == "_NL":
-                if prev is None or prev.type in ("_NL", "SEMICOLON"):
+                if prev is None or prev.type in _NL_AFTER:
                     continue
-                if stack and stack[-1].type != "LBRACE":
+                if stack and stack[-1].type not in _NL_INSIDE:
                     continue
                 if prev.value in _CONTINUE_VALUES and prev.type not in _NOT_OPERATORS:
                     continue
@@ -123,6 +135,21 @@ class _Parser:
             cache=cache,
         )
         self._docs_pending: dict[int, str] = {}
+        # The fast driver runs Lark's own tables; Lark itself is the fallback and the
+        # error path (see fastlalr). None when the configuration is outside its subset.
+        from cfglang.syntax.fastlalr import FastLALR, NewlineRules
+
+        newlines = NewlineRules(  # `_Newlines`, as data
+            newline="_NL", after=_NL_AFTER, openers=frozenset(_OPENERS),
+            closers=frozenset(_CLOSERS), keep_inside=_NL_INSIDE,
+            continue_values=_CONTINUE_VALUES, not_operators=_NOT_OPERATORS)
+        self.fast: FastLALR | None
+        try:
+            self.fast = FastLALR(self.lark, self.builder, newlines)
+        except Exception:  # `Unsupported`, or a Lark whose internals moved: Lark alone
+            self.fast = None
+        self.use_fast = False
+        self.fallbacks = 0  # parses the fast driver handed to Lark (the tests watch it)
 
     def _comment(self, tok: Any) -> Any:
         text: str = tok.value
@@ -161,6 +188,11 @@ class _Parser:
         saved = self.builder.offset
         self.builder.offset = offset
         try:
+            if self.use_fast and self.fast is not None:
+                # Inside a fast parse. A failure here fails the whole fast parse, and Lark
+                # redoes the file from scratch, so nothing the attempt recorded survives.
+                fast_expr: ast.Expr = self.fast.parse(text, "expr_start")
+                return fast_expr
             expr: ast.Expr = self.lark.parse(text, start="expr_start")  # type: ignore[assignment]
             return expr
         except UnexpectedInput as e:
@@ -174,16 +206,31 @@ class _Parser:
         finally:
             self.builder.offset = saved
 
-    def parse(self, source: SourceFile, start: str = "start") -> tuple[Any, list[Diagnostic]]:
+    def parse(self, source: SourceFile, start: str = "start",
+              fast: bool | None = None) -> tuple[Any, list[Diagnostic]]:
         from lark.exceptions import UnexpectedInput
 
+        if fast is None:
+            fast = os.environ.get("CFLC_PARSER", "") != "lark"
         with self.lock:
             b = self.builder
-            b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
-            self._docs_pending = {}
             enabled = gc.isenabled()
             gc.disable()  # the parse allocates many small objects and frees none of them
+            saved_use_fast = self.use_fast
             try:
+                if fast and self.fast is not None:
+                    b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
+                    self._docs_pending = {}
+                    self.use_fast = True
+                    try:
+                        result = self.fast.parse(source.text, start)
+                        return result, [*b.diags, *b.pending.values()]
+                    except Exception:
+                        # Lark parses it again, and reports the error if there is one.
+                        self.fallbacks += 1
+                self.use_fast = False
+                b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
+                self._docs_pending = {}
                 result = self.lark.parse(source.text, start=start)
                 return result, [*b.diags, *b.pending.values()]
             except UnexpectedInput as e:
@@ -192,6 +239,7 @@ class _Parser:
                 return None, [Diagnostic("E0502", "the file is nested too deeply to parse",
                                          Span(source, 0, 0))]
             finally:
+                self.use_fast = saved_use_fast
                 if enabled:
                     gc.enable()
 
@@ -201,15 +249,21 @@ def _parser() -> _Parser:
     return _Parser()
 
 
-def parse_module(source: SourceFile) -> tuple[ast.Module | None, list[Diagnostic]]:
-    """Parse a whole file. Returns the module (None on a syntax error) and diagnostics."""
-    result, diags = _parser().parse(source)
+def parse_module(source: SourceFile, *,
+                 fast: bool | None = None) -> tuple[ast.Module | None, list[Diagnostic]]:
+    """Parse a whole file. Returns the module (None on a syntax error) and diagnostics.
+
+    ``fast=False`` (or ``CFLC_PARSER=lark`` in the environment) skips the fast driver
+    and parses with Lark alone; the result is the same, only slower.
+    """
+    result, diags = _parser().parse(source, fast=fast)
     return result, diags
 
 
-def parse_expression(source: SourceFile) -> tuple[ast.Expr | None, list[Diagnostic]]:
+def parse_expression(source: SourceFile, *,
+                     fast: bool | None = None) -> tuple[ast.Expr | None, list[Diagnostic]]:
     """Parse a standalone expression (``cflc eval``)."""
-    result, diags = _parser().parse(source, start="expr_start")
+    result, diags = _parser().parse(source, start="expr_start", fast=fast)
     return result, diags
 
 
