@@ -387,6 +387,13 @@ class _Printer:
                 at = len(entries)
                 while at > 0 and entries[at - 1].is_doc and entries[at - 1].trailing is None:
                     at -= 1
+                if at == len(entries) and at > 0 and (entries[at - 1].trailing or "").startswith(
+                        "##") and not entries[at - 1].is_doc:
+                    # `a = 1  ## doc` documents the next statement; the hoisted comments
+                    # would come between them, so the doc moves to its own line below.
+                    entries.append(_Entry(el.start, el.start, None,
+                                          entries[at - 1].trailing or "", is_doc=True))
+                    entries[at - 1].trailing = None
                 pos = entries[at].start if at < len(entries) else el.start
                 # A `##` here documented nothing (no statement follows it inside an
                 # expression); above the statement it would document it, so it loses a `#`.
