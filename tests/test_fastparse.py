@@ -41,7 +41,7 @@ def dump(x: Any) -> Any:
     """A comparable image of a tree: every field of every node, spans as offsets."""
     if isinstance(x, Span):
         return ("span", x.source.path, x.start, x.end)
-    if isinstance(x, Token):
+    if isinstance(x, (Token, Tok)):
         raise AssertionError(f"a token in the tree: {x!r}")
     if attrs.has(type(x)):
         return (type(x).__name__,
@@ -245,14 +245,22 @@ def test_character_soups_parse_the_same(text: str) -> None:
 # ---- the driver itself ----------------------------------------------------------------------
 
 
-def test_tokens_are_lark_tokens() -> None:
+def test_tokens_have_what_the_builder_reads() -> None:
     tok = str.__new__(Tok, "abc")
     tok.type, tok.value, tok.start_pos, tok.end_pos = "NAME", "abc", 3, 6
-    assert isinstance(tok, Token) and tok == "abc" and tok.line is None
+    assert tok == "abc" and tok.line is None and tok.column is None
     import pickle
 
     back = pickle.loads(pickle.dumps(tok))
-    assert type(back) is Token and (back.type, back.start_pos, back.end_pos) == ("NAME", 3, 6)
+    assert type(back) is Tok and back == "abc"
+    assert (back.type, back.value, back.start_pos, back.end_pos) == ("NAME", "abc", 3, 6)
+
+
+def test_the_builder_takes_both_kinds_of_tokens() -> None:
+    from cfglang.syntax import build
+
+    parser._parser().lark  # noqa: B018  # building Lark admits its tokens
+    assert build._TOKENS == (Tok, Token)
 
 
 def test_driver_is_built_from_larks_tables() -> None:

@@ -1,7 +1,9 @@
 """Parse-tree callbacks that build the AST during the LALR parse.
 
-This is the only module that knows grammar rule names. Lark calls one method per rule
-as it reduces, so no intermediate parse tree is ever built. Strings are decoded here:
+This is the only module that knows grammar rule names. The parser (the fast driver, or
+Lark) calls one method per rule as it reduces, so no intermediate parse tree is ever
+built. `AstBuilder` is a plain object, not a `lark.Transformer` (Lark only looks its
+methods up by name), so that the fast path never imports lark. Strings are decoded here:
 escapes, `$$<`, multi-line indentation stripping, and `$<expr>` substitutions, which are
 parsed with the same parser (start symbol ``expr_start``) at their offset in the file.
 """
@@ -13,14 +15,26 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-from lark import Token, Transformer
 
 from cfglang.diagnostics import Diagnostic
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
+from cfglang.syntax.tokens import Tok as Token
 from cfglang.values import DURATION_UNIT_MS, SIZE_UNITS, Duration, Size
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
+
+# What a token is: the fast driver's `Tok`, and `lark.Token` once Lark has been built (the
+# fallback path). The annotations say `Token` (`Tok`), whose attributes both have.
+_TOKENS: tuple[type[Token], ...] = (Token,)
+
+
+def accept_lark_tokens() -> None:
+    """Count `lark.Token` as a token from now on; the parser calls it when it builds Lark."""
+    global _TOKENS
+    from lark import Token as LarkToken
+
+    _TOKENS = (Token, LarkToken)  # type: ignore[assignment]  # duck-typed alike
 
 
 def _direct(cls: Any) -> Any:
@@ -109,7 +123,7 @@ def _slots(ch: list[Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     last = ""
     for c in ch:
-        if isinstance(c, Token):
+        if isinstance(c, _TOKENS):
             last = c.value
         elif isinstance(c, Where):
             out["where"] = c.expr
@@ -128,10 +142,10 @@ def _find_seq(ch: list[Any]) -> Seq | tuple[()]:
 
 
 def _names(ch: list[Any]) -> list[Token]:
-    return [c for c in ch if isinstance(c, Token) and c.type == "NAME"]
+    return [c for c in ch if isinstance(c, _TOKENS) and c.type == "NAME"]
 
 
-class AstBuilder(Transformer[Token, Any]):
+class AstBuilder:
     """Turns rule reductions into `ast` nodes. One instance serves one parse at a time.
 
     The parser keeps all tokens (``keep_all_tokens``) so that every node's span runs
@@ -140,7 +154,6 @@ class AstBuilder(Transformer[Token, Any]):
     """
 
     def __init__(self) -> None:
-        super().__init__(visit_tokens=False)
         self.source: SourceFile = SourceFile("<none>", "")
         self.offset = 0
         self.diags: list[Diagnostic] = []
@@ -152,7 +165,7 @@ class AstBuilder(Transformer[Token, Any]):
     # -- helpers ------------------------------------------------------------------------------
 
     def _bounds(self, c: Any, first: bool) -> int | None:
-        if isinstance(c, Token):
+        if isinstance(c, _TOKENS):
             if c.start_pos is None:
                 return None
             return c.start_pos + self.offset if first else (c.end_pos or 0) + self.offset
@@ -177,13 +190,13 @@ class AstBuilder(Transformer[Token, Any]):
         # handles the rest (sequences, `where`, field values) and empty rules.
         if ch:
             c = ch[0]
-            if isinstance(c, Token) and c.start_pos is not None:
+            if isinstance(c, _TOKENS) and c.start_pos is not None:
                 start: int | None = c.start_pos + self.offset
             else:
                 span = getattr(c, "span", None)
                 start = span.start if isinstance(span, Span) else self._edge(ch, True)
             c = ch[-1]
-            if isinstance(c, Token) and c.start_pos is not None:
+            if isinstance(c, _TOKENS) and c.start_pos is not None:
                 end: int | None = (c.end_pos or 0) + self.offset
             else:
                 span = getattr(c, "span", None)
@@ -232,10 +245,10 @@ class AstBuilder(Transformer[Token, Any]):
         return ast.Module(_Body(tuple(stmts), span), None, span)
 
     def stmt_list(self, ch: list[Any]) -> Seq:
-        return self.seq(ch, [c for c in ch if not isinstance(c, Token)])
+        return self.seq(ch, [c for c in ch if not isinstance(c, _TOKENS)])
 
     def expr_start(self, ch: list[Any]) -> Any:
-        return next(c for c in ch if not isinstance(c, Token))
+        return next(c for c in ch if not isinstance(c, _TOKENS))
 
     def body(self, ch: list[Any]) -> ast.Body:
         stmts = _find_seq(ch)
@@ -355,7 +368,7 @@ class AstBuilder(Transformer[Token, Any]):
                 span = self.sp(ch)
             return _Field(tuple(path), op, None, value, body, None, False, False,
                           self.docs.get(span.start), span)
-        mods = {c.value for c in ch if isinstance(c, Token) and c.type in ("FINAL", "HIDDEN")}
+        mods = {c.value for c in ch if isinstance(c, _TOKENS) and c.type in ("FINAL", "HIDDEN")}
         path = next(c for c in ch if isinstance(c, Seq))
         s = _slots(ch)
         fv = next((c for c in ch if isinstance(c, tuple) and not isinstance(c, Seq)), None)
@@ -388,7 +401,7 @@ class AstBuilder(Transformer[Token, Any]):
 
     def key(self, ch: list[Any]) -> ast.Key:
         (k,) = ch
-        if isinstance(k, Token):
+        if isinstance(k, _TOKENS):
             value = k.value
             if value in RESERVED:
                 self._reserved(k)
@@ -479,7 +492,7 @@ class AstBuilder(Transformer[Token, Any]):
         return _ListLit(tuple(items), self.sp(ch))
 
     def items(self, ch: list[Any]) -> Seq:
-        return self.seq(ch, [c for c in ch if not isinstance(c, Token)])
+        return self.seq(ch, [c for c in ch if not isinstance(c, _TOKENS)])
 
     def comprehension(self, ch: list[Any]) -> ast.Comprehension:
         s = _slots(ch)
@@ -564,11 +577,11 @@ class AstBuilder(Transformer[Token, Any]):
 
     def named_type(self, ch: list[Any]) -> ast.NamedType:
         path = ch[0]
-        args = tuple(c for c in ch[1:] if not isinstance(c, Token))
+        args = tuple(c for c in ch[1:] if not isinstance(c, _TOKENS))
         return ast.NamedType(tuple(path), args, self.sp(ch))
 
     def qual_name(self, ch: list[Any]) -> Seq:
-        return self.seq(ch, [str(t) for t in ch if isinstance(t, Token) and t.type == "NAME"])
+        return self.seq(ch, [str(t) for t in ch if isinstance(t, _TOKENS) and t.type == "NAME"])
 
     def literal_type(self, ch: list[Any]) -> ast.LiteralType:
         span = self.sp(ch)
@@ -577,7 +590,7 @@ class AstBuilder(Transformer[Token, Any]):
             value: object = first.text
         elif len(ch) == 2:  # a signed integer
             value = int(str(ch[1]).replace("_", ""), 0) * (-1 if first == "-" else 1)
-        elif isinstance(first, Token) and first.type == "INT":
+        elif isinstance(first, _TOKENS) and first.type == "INT":
             value = int(str(first).replace("_", ""), 0)
         else:
             value = span.text() == "true"

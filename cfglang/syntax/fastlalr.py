@@ -9,12 +9,18 @@ runs it through layers of generic tree-shaping wrappers. On a 10,000-line file t
 six seconds, most of it spent on bookkeeping rather than on the language.
 
 What it reuses: nothing about the language is restated here. Lark stays the source of
-truth: this module reads the parse table Lark compiled from ``grammar/cfl.lark``
+truth: `derive_tables` reads the parse table Lark compiled from ``grammar/cfl.lark``
 (actions, gotos, start and end states), the terminals of each state of Lark's contextual
 lexer (in Lark's priority order, with its keyword-versus-``NAME`` rules), and each rule's
-shaping options (``?rule`` single-child inlining, ``_rule`` splicing, aliases), and it
-calls the transformer methods Lark would call, with the same children. The post-lexer's
-newline rules are passed in as data (`NewlineRules`).
+shaping options (``?rule`` single-child inlining, ``_rule`` splicing, aliases), and the
+driver calls the transformer methods Lark would call, with the same children. The
+post-lexer's newline rules are passed in as data (`NewlineRules`).
+
+Start-up: the derived tables are plain data (the builder's methods by name, regexes as
+pattern strings), so the parser stores them in its cache directory and a new process
+builds the driver from them without importing Lark, which costs more than parsing a
+small project. `FastLALR` itself never imports Lark; only `derive_tables` does, and a
+default callback (a rule the builder has no method for), if one is ever called.
 
 The loop: lex one token with the terminals of the state on top of the stack (that is
 what a contextual lexer is), skip ignored terminals (calling their lexer callbacks, as
@@ -24,10 +30,12 @@ reduce and shift the token. What makes it fast:
 * Lexing dispatches on the next character. Lark's scanner tries the alternatives of one
   big regex in priority order and the first that matches wins; an alternative that cannot
   start with the next character can never be that winner, so each (state's lexer,
-  character) pair gets a regex of only those that can, in the same order, compiled on
-  first use. Which characters a terminal can start with is read off its parsed regex,
-  erring towards "can". Whitespace that only the ignored terminal can start is eaten by
-  the same match, after the token.
+  character) pair gets a regex of only those that can, in the same order. Which
+  characters a terminal can start with is read off its parsed regex, erring towards
+  "can". The pattern for every ASCII character is worked out with the tables (pairs with
+  the same alternatives share one) and compiled on first use; other characters are worked
+  out when met. Whitespace that only the ignored terminal can start is eaten by the same
+  match, after the token.
 * Each rule's reduction is a small function generated once from the rule's shape (its
   length, which children are spliced, whether one child is passed up, the callback and
   the goto row). Reductions of one child (``?rule`` pass-ups, ``string -> literal ->
@@ -35,24 +43,41 @@ reduce and shift the token. What makes it fast:
   two top states and the lookahead alone: it is worked out once and replayed.
 * `_rule`s that always come down to one element (``_stmt``, ``_ident``) hand the element
   itself to their parent, which appends it, instead of a one-element list to splice.
-* Tokens are `Tok`, a `lark.Token` without line and column.
+* Tokens are `tokens.Tok`, which has a `lark.Token`'s type, value and offsets, without
+  line and column.
 
 Exactness: the driver returns a result only for input it parses; on anything else (an
 unexpected character or token) it raises, and the caller reruns Lark, whose errors the
 parser turns into diagnostics. It never reports an error of its own. A grammar or Lark
-configuration outside the subset reproduced here raises `Unsupported` at construction,
-and the caller uses Lark alone. tests/test_fastparse.py compares both paths' trees,
-spans and doc comments included, on every CFL file in the repository and on generated
-programs, token soups and broken files.
+configuration outside the subset reproduced here raises `Unsupported` in
+`derive_tables`, and so do tables that no longer fit the transformer or the lexer
+callbacks in `FastLALR`; the caller then uses Lark alone (or derives the tables again).
+tests/test_fastparse.py compares both paths' trees, spans and doc comments included, on
+every CFL file in the repository and on generated programs, token soups and broken files.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from typing import Any
+from types import CodeType
+from typing import TYPE_CHECKING, Any
 
-from lark import Lark, Token
+from cfglang.syntax.tokens import Tok
+
+if TYPE_CHECKING:
+    from lark import Lark
+
+__all__ = ["FORMAT", "FastLALR", "NewlineRules", "ParseFailed", "Tables", "Tok",
+           "Unsupported", "derive_tables"]
+
+# The layout of `Tables` and the way they are derived: bump on any change to either, so
+# that tables stored by an older cfglang are derived again rather than misread.
+FORMAT = 1
+
+# What `derive_tables` returns and `FastLALR` is built from: only dicts, lists, tuples,
+# strings, ints, None and one code object (the reducers), so that `marshal` can store it.
+Tables = dict[str, Any]
 
 
 class Unsupported(Exception):
@@ -61,23 +86,6 @@ class Unsupported(Exception):
 
 class ParseFailed(Exception):
     """The fast path cannot produce Lark's result for this input; rerun Lark."""
-
-
-class Tok(Token):
-    """A `lark.Token` built without Lark's constructor: only type, value and offsets.
-
-    Line and column are never computed (spans are offsets); they read as None.
-    """
-
-    __slots__ = ()
-    line = None
-    column = None
-    end_line = None
-    end_column = None
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (Token, (self.type, self.value, self.start_pos, None, None, None, None,
-                        self.end_pos))
 
 
 class NewlineRules:
@@ -102,24 +110,289 @@ class NewlineRules:
         self.continue_values = continue_values
         self.not_operators = not_operators
 
+    def key(self) -> str:
+        """A stable text of the rules, for keying stored tables (which depend on them)."""
+        return repr([(name, value if isinstance(value, str) else sorted(value))
+                     for name in self.__slots__ for value in [getattr(self, name)]])
+
 
 _Match = Callable[[str, int], "re.Match[str] | None"]
 _IGNORE, _NEWLINE, _OPENER, _CLOSER = 0, 1, 2, 3
 _Reducer = Callable[[list[Any], list[int]], int]
+# Rule kinds in `Tables["rules"]`: the value stays (only the state changes); one child
+# in, one value out (the callback, or a one-element list); a generated reducer.
+_KEEP, _ONE, _BODY = 0, 1, 2
+_ASCII = [chr(code) for code in range(128)]
 
 
 def _no_match(text: str, pos: int) -> None:
     return None
 
 
+def _alternation(names: list[str] | tuple[str, ...], regexps: dict[str, str],
+                 suffix: str) -> str:
+    """The scanner regex for these terminals, in this order, then the ignored suffix."""
+    pattern = "|".join(f"(?P<{name}>{regexps[name]})" for name in names)
+    return f"(?:{pattern}){suffix}"
+
+
+class _Starts:
+    """Which characters each terminal's regex may start with, parsed once per terminal."""
+
+    def __init__(self, regexps: dict[str, str]) -> None:
+        self.regexps = regexps
+        self.parsed: dict[str, Any] = {}
+
+    def may(self, name: str, ch: str) -> bool:
+        parsed = self.parsed.get(name)
+        if parsed is None:
+            from re import _parser as sre_parse
+
+            parsed = self.parsed[name] = sre_parse.parse(self.regexps[name])
+        if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
+            return True
+        may, _ = _first(parsed, ch)
+        return may
+
+
+def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Tables:
+    """Everything the driver needs from ``lark``, as plain data; see the module docstring.
+
+    ``transformer`` is the one ``lark`` was built with: the tables name its methods.
+    Raises `Unsupported` for a configuration outside the subset the driver reproduces.
+    """
+    from lark.lexer import ContextualLexer, UnlessCallback
+    from lark.lexer import _create_unless as lark_create_unless
+    from lark.parse_tree_builder import _should_expand as lark_should_expand
+    from lark.parsers.lalr_analysis import Shift
+    from lark.visitors import Transformer, Transformer_InPlace
+
+    should_expand: Callable[[Any], bool] = lark_should_expand
+    create_unless: Callable[..., tuple[list[Any], dict[str, Any]]] = lark_create_unless
+    opts = lark.options
+    if opts.parser != "lalr" or opts.lexer != "contextual":
+        raise Unsupported("only the LALR parser with the contextual lexer")
+    if opts.maybe_placeholders or opts.propagate_positions or opts.use_bytes:
+        raise Unsupported("maybe_placeholders, propagate_positions and use_bytes")
+    if opts.g_regex_flags or opts.regex:
+        raise Unsupported("global regex flags or the `regex` module")
+    if isinstance(transformer, Transformer_InPlace) or opts.transformer is not transformer:
+        raise Unsupported("the transformer must be the one the parser was built with")
+    frontend = lark.parser
+    lexer = getattr(frontend.lexer, "lexer", frontend.lexer)  # under the PostLexConnector
+    if type(lexer) is not ContextualLexer:
+        raise Unsupported("a custom lexer")
+    terminal_names = {t.name for t in lark.terminals}
+    if any(getattr(transformer, name, None) is not None for name in terminal_names):
+        raise Unsupported("transformer callbacks for terminals")
+    conf = lark.lexer_conf
+    ignore = frozenset(conf.ignore)
+    callbacks = sorted(conf.callbacks)
+    if any(t not in ignore for t in callbacks):
+        raise Unsupported("lexer callbacks on terminals that are not ignored")
+
+    table = frontend.parser.parser.parse_table
+    nstates = max(table.states) + 1
+    if set(table.states) != set(range(nstates)):
+        raise Unsupported("a parse table whose states are not numbered 0..n-1")
+
+    # Actions: a state to shift to (>= 0) or ~rule (< 0); gotos per nonterminal.
+    rule_index: dict[int, int] = {}
+    rules: list[Any] = []
+    actions: list[dict[str, int]] = [{} for _ in range(nstates)]
+    gotos: dict[str, dict[int, int]] = {}
+    for state, row in table.states.items():
+        for sym, (action, arg) in row.items():
+            if action is Shift:
+                if sym in terminal_names or sym == "$END":
+                    actions[state][sym] = arg
+                else:
+                    gotos.setdefault(sym, {})[state] = arg
+            else:
+                idx = rule_index.get(id(arg))
+                if idx is None:
+                    idx = rule_index[id(arg)] = len(rules)
+                    rules.append(arg)
+                actions[state][sym] = ~idx
+
+    # The tree shaping of lark.parse_tree_builder, resolved once per rule.
+    default = getattr(type(transformer), "__default__", None)
+    plain_default = default is None or default is Transformer.__default__
+    kept = [[(i, sym) for i, sym in enumerate(rule.expansion)
+             if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out)]
+            for rule in rules]
+    single = _single_inlined(rules, kept, should_expand)
+    specs: list[tuple[str, int, tuple[str, str] | None, int | None]] = []
+    factories: dict[str, int] = {}  # reducer bodies (as text), each made once
+    for rule, children in zip(rules, kept, strict=True):
+        o = rule.options
+        name = rule.origin.name
+        size = len(rule.expansion)
+        # Spliced children: `_rule`s, except those always of one element (`single`),
+        # whose value is that element rather than a one-element list.
+        include = [(i, bool(should_expand(sym)) and sym.name not in single)
+                   for i, sym in children]
+        needs_filter = len(include) < size or any(e for _, e in include)
+        expand1 = bool(o.expand1) and not rule.alias
+        cb_name = rule.alias or o.template_source or name
+        method = getattr(transformer, cb_name, None)
+        callback: tuple[str, str] | None
+        if method is not None:
+            if getattr(method, "visit_wrapper", None) is not None:
+                raise Unsupported(f"a visit wrapper (v_args) on `{cb_name}`")
+            callback = ("method", cb_name)
+        elif name.startswith("_"):
+            # Lark builds a Tree whose children the parent splices at once; the list
+            # of children does the same job (or the one child, for `single` rules).
+            if expand1 or not plain_default:
+                raise Unsupported(f"`?{name}` or a custom __default__")
+            callback = None
+        else:
+            callback = ("default", cb_name)
+        bare = name in single
+        if size == 1 and ((expand1 and not needs_filter) or bare
+                          or (callback is None and include == [(0, True)])):
+            # The value stays, only the state changes: a `?rule` passing its one
+            # child up, a one-element `_rule`, or a `_rule` that is one spliced
+            # `_rule` (the same list).
+            specs.append((name, _KEEP, None, None))
+        elif size == 1 and not needs_filter:
+            # One child in, one value out: the callback, or a one-element list.
+            specs.append((name, _ONE, callback, None))
+        else:
+            body = _reducer_body(size, include if needs_filter or bare else None, expand1,
+                                 callback is not None, bare)
+            text = "".join(f"        {line}\n" for line in body)
+            specs.append((name, _BODY, callback, factories.setdefault(text, len(factories))))
+
+    # The lexers: per state, the index of Lark's lexer for it (states with the same
+    # acceptable terminals share one), and per lexer what Lark's scanner is built from
+    # (BasicLexer._build_scanner): the terminals in order, with the keywords that NAME
+    # also matches taken out and turned into a callback that retypes NAME.
+    special = ignore | {newlines.newline} | newlines.openers | newlines.closers
+    regexps = {t.name: t.pattern.to_regexp() for t in lark.terminals}
+    starts = _Starts(regexps)
+    lexer_index: dict[int, int] = {}
+    lexers: list[tuple[tuple[str, ...], dict[str, dict[str, str]]]] = []
+    state_lexer: list[int] = []
+    for state in range(nstates):
+        basic: Any = lexer.lexers[state]
+        idx = lexer_index.get(id(basic))
+        if idx is None:
+            terminals, unless_callbacks = create_unless(
+                basic.terminals, basic.g_regex_flags, basic.re, basic.use_bytes)
+            unless: dict[str, dict[str, str]] = {}
+            for type_, cb in unless_callbacks.items():
+                if not isinstance(cb, UnlessCallback):
+                    raise Unsupported(f"an unknown lexer callback on {type_}")
+                if type_ in basic.user_callbacks:
+                    raise Unsupported(f"a user callback on {type_}, which has keywords")
+                words: dict[str, str] = {}
+                for t in cb.scanner.terminals:
+                    if t.pattern.type != "str" or t.pattern.flags:
+                        raise Unsupported("keywords with regex flags")
+                    words.setdefault(t.pattern.value, t.name)
+                if any(w in special for w in words.values()):
+                    raise Unsupported("a keyword that the newline rules treat specially")
+                unless[type_] = words
+            if any(regexps.get(t.name) != t.pattern.to_regexp() for t in terminals):
+                raise Unsupported("a lexer whose terminals differ from the grammar's")
+            idx = lexer_index[id(basic)] = len(lexers)
+            lexers.append((tuple(t.name for t in terminals), unless))
+        state_lexer.append(idx)
+
+    suffix = _ignored_suffix(list(regexps), regexps, ignore - set(callbacks), starts)
+    # The scanner regex of every (lexer, ASCII character), shared by the pairs with the
+    # same alternatives: per lexer, 128 indices into `patterns` (-1: no terminal).
+    first = {name: frozenset(ch for ch in _ASCII if starts.may(name, ch)) for name in regexps}
+    pattern_index: dict[tuple[str, ...], int] = {}
+    patterns: list[str] = []
+    chars: list[tuple[int, ...]] = []
+    for names, _ in lexers:
+        row = []
+        for ch in _ASCII:
+            subset = tuple(n for n in names if ch in first[n])
+            if not subset:
+                row.append(-1)
+                continue
+            i = pattern_index.get(subset)
+            if i is None:
+                i = pattern_index[subset] = len(patterns)
+                patterns.append(_alternation(subset, regexps, suffix))
+            row.append(i)
+        chars.append(tuple(row))
+
+    tables: Tables = _plain({
+        "format": FORMAT,
+        "start_states": dict(table.start_states),
+        "end_states": dict(table.end_states),
+        "actions": actions,
+        "gotos": gotos,
+        "rules": specs,
+        "reducers": _reducer_factories(factories),
+        "has_default": default is not None,
+        "terminals": regexps,
+        "ignore": sorted(ignore),
+        "callbacks": callbacks,
+        "lexers": lexers,
+        "state_lexer": state_lexer,
+        "suffix": suffix,
+        "patterns": patterns,
+        "chars": chars,
+    })
+    return tables
+
+
+def _plain(x: Any) -> Any:
+    """``x`` with every `str` subclass (Lark names symbols with `Token`s) made a `str`."""
+    if isinstance(x, str):
+        return str(x)
+    if isinstance(x, dict):
+        return {_plain(k): _plain(v) for k, v in x.items()}
+    if isinstance(x, (list, tuple)):
+        return type(x)(_plain(y) for y in x)
+    return x
+
+
+def _ignored_suffix(names: list[str], regexps: dict[str, str], quiet_names: frozenset[str],
+                    starts: _Starts) -> str:
+    """A regex eating the ignored text (whitespace) that may follow any token.
+
+    A character that only an ignored terminal without a callback (``quiet_names``) can
+    start with (a space, say) lexes as that terminal in every state, so it can be
+    consumed with the token before it: one regex match instead of two.
+    """
+    found: dict[str, list[str]] = {}
+    quiet = [n for n in names if n in quiet_names]
+    for ch in _ASCII:
+        may = [n for n in quiet if starts.may(n, ch)]
+        if len(may) == 1 and not any(starts.may(n, ch) for n in names if n != may[0]):
+            found.setdefault(regexps[may[0]], []).append(ch)
+    alternatives = []
+    for regexp, chars in found.items():
+        if re.compile(regexp).groups:
+            continue  # a group in the suffix would change which group matched last
+        cls = "[" + "".join(re.escape(c) for c in chars) + "]"
+        one = regexp[:-1]
+        if (len(found) == 1 and regexp.endswith("+") and _is_one_char(one)
+                and all(re.fullmatch(one, c) for c in chars)):
+            # `(?=[cls])X+` with `cls` within the character class X, and nothing else
+            # to repeat: `[cls]X*` matches the same, without the slow lookahead.
+            return f"(?:{cls}{one}*)?"
+        alternatives.append(f"(?={cls})(?:{regexp})")
+    return f"(?:{'|'.join(alternatives)})*" if alternatives else ""
+
+
 class _Scanner:
-    """One Lark lexer's terminals, with a regex per next character built on demand."""
+    """One lexer's terminals, with a regex per next character, looked up on first use."""
 
-    __slots__ = ("by_char", "terminals", "unless")
+    __slots__ = ("by_char", "chars", "names", "unless")
 
-    def __init__(self, terminals: list[Any], unless: dict[str, dict[str, str]]) -> None:
-        self.terminals = terminals
+    def __init__(self, names: tuple[str, ...], unless: dict[str, dict[str, str]],
+                 chars: tuple[int, ...]) -> None:
+        self.names = names
         self.unless = unless
+        self.chars = chars
         self.by_char: dict[str, _Match] = {}
 
 
@@ -134,142 +407,78 @@ class _Unit:
 
 
 class FastLALR:
-    """Parses text with the tables of one `lark.Lark` instance (LALR, contextual lexer)."""
+    """Parses text with `Tables` derived from a `lark.Lark` (LALR, contextual lexer).
 
-    def __init__(self, lark: Lark, transformer: Any, newlines: NewlineRules) -> None:
-        from lark.lexer import ContextualLexer
-        from lark.parse_tree_builder import _should_expand as lark_should_expand
-        from lark.parsers.lalr_analysis import Shift
-        from lark.visitors import Transformer, Transformer_InPlace
+    ``transformer`` and ``callbacks`` (the lexer callbacks, by terminal) must be those
+    the tables were derived with, by name: anything else raises `Unsupported`.
+    """
 
-        should_expand: Callable[[Any], bool] = lark_should_expand
-        opts = lark.options
-        if opts.parser != "lalr" or opts.lexer != "contextual":
-            raise Unsupported("only the LALR parser with the contextual lexer")
-        if opts.maybe_placeholders or opts.propagate_positions or opts.use_bytes:
-            raise Unsupported("maybe_placeholders, propagate_positions and use_bytes")
-        if opts.g_regex_flags or opts.regex:
-            raise Unsupported("global regex flags or the `regex` module")
-        if isinstance(transformer, Transformer_InPlace) or opts.transformer is not transformer:
-            raise Unsupported("the transformer must be the one the parser was built with")
-        frontend = lark.parser
-        lexer = getattr(frontend.lexer, "lexer", frontend.lexer)  # under the PostLexConnector
-        if type(lexer) is not ContextualLexer:
-            raise Unsupported("a custom lexer")
-        terminal_names = {t.name for t in lark.terminals}
-        if any(getattr(transformer, name, None) is not None for name in terminal_names):
+    def __init__(self, tables: Tables, transformer: Any, newlines: NewlineRules,
+                 callbacks: dict[str, Callable[[Any], Any]]) -> None:
+        if tables.get("format") != FORMAT:
+            raise Unsupported("tables of another format")
+        if sorted(callbacks) != tables["callbacks"]:
+            raise Unsupported("tables derived with other lexer callbacks")
+        regexps: dict[str, str] = tables["terminals"]
+        if any(getattr(transformer, name, None) is not None for name in regexps):
             raise Unsupported("transformer callbacks for terminals")
-        conf = lark.lexer_conf
-        self._ignore = frozenset(conf.ignore)
-        self._user_callbacks: dict[str, Callable[[Token], Any]] = dict(conf.callbacks)
-        if any(t not in self._ignore for t in self._user_callbacks):
-            raise Unsupported("lexer callbacks on terminals that are not ignored")
-        self._lark_lexers = lexer.lexers
+        if (getattr(type(transformer), "__default__", None) is not None) != tables["has_default"]:
+            raise Unsupported("tables derived for a transformer with(out) __default__")
+        self._ignore = frozenset(tables["ignore"])
+        self._user_callbacks = dict(callbacks)
         self._newlines = newlines
-        self._parsed: dict[str, Any] = {}
-        self._regex_cache: dict[tuple[str, ...], _Match] = {}
-
-        table = frontend.parser.parser.parse_table
-        self._start_states: dict[str, int] = dict(table.start_states)
-        self._end_states: dict[str, int] = dict(table.end_states)
-        nstates = max(table.states) + 1
-        if set(table.states) != set(range(nstates)):
-            raise Unsupported("a parse table whose states are not numbered 0..n-1")
-
-        # Actions: a state to shift to (>= 0) or ~rule (< 0); gotos per nonterminal.
-        rule_index: dict[int, int] = {}
-        rules: list[Any] = []
-        actions: list[dict[str, Any]] = [{} for _ in range(nstates)]
-        gotos: dict[str, dict[int, int]] = {}
-        for state, row in table.states.items():
-            for sym, (action, arg) in row.items():
-                if action is Shift:
-                    if sym in terminal_names or sym == "$END":
-                        actions[state][sym] = arg
-                    else:
-                        gotos.setdefault(sym, {})[state] = arg
-                else:
-                    idx = rule_index.get(id(arg))
-                    if idx is None:
-                        idx = rule_index[id(arg)] = len(rules)
-                        rules.append(arg)
-                    actions[state][sym] = ~idx
+        self._start_states: dict[str, int] = dict(tables["start_states"])
+        self._end_states: dict[str, int] = dict(tables["end_states"])
+        actions: list[dict[str, Any]] = [dict(row) for row in tables["actions"]]
         self._actions = actions
+        nstates = len(actions)
 
-        # The tree shaping of lark.parse_tree_builder, resolved once per rule.
-        plain_default = getattr(type(transformer), "__default__", None) is Transformer.__default__
-        kept = [[(i, sym) for i, sym in enumerate(rule.expansion)
-                 if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out)]
-                for rule in rules]
-        single = _single_inlined(rules, kept, should_expand)
-        self._reducers: list[_Reducer | _Unit] = []
-        pending: list[tuple[int, tuple[list[str], Any, dict[int, int]]]] = []
-        for rule, children in zip(rules, kept, strict=True):
-            o = rule.options
-            name = rule.origin.name
-            size = len(rule.expansion)
-            # Spliced children: `_rule`s, except those always of one element (`single`),
-            # whose value is that element rather than a one-element list.
-            include = [(i, bool(should_expand(sym)) and sym.name not in single)
-                       for i, sym in children]
-            needs_filter = len(include) < size or any(e for _, e in include)
-            expand1 = bool(o.expand1) and not rule.alias
-            cb_name = rule.alias or o.template_source or name
-            method = getattr(transformer, cb_name, None)
-            callback: Callable[[list[Any]], Any] | None
-            if method is not None:
-                if getattr(method, "visit_wrapper", None) is not None:
-                    raise Unsupported(f"a visit wrapper (v_args) on `{cb_name}`")
-                callback = method
-            elif name.startswith("_"):
-                # Lark builds a Tree whose children the parent splices at once; the list
-                # of children does the same job (or the one child, for `single` rules).
-                if expand1 or not plain_default:
-                    raise Unsupported(f"`?{name}` or a custom __default__")
-                callback = None
+        gotos: dict[str, dict[int, int]] = tables["gotos"]
+        factories: dict[str, Any] = {}
+        exec(tables["reducers"], factories)
+        reducers: list[_Reducer | _Unit] = []
+        for origin, kind, cb, factory in tables["rules"]:
+            goto = gotos.get(origin, {})
+            fn = _callback(transformer, cb)
+            if kind == _KEEP:
+                reducers.append(_Unit(goto, None))
+            elif kind == _ONE:
+                reducers.append(_Unit(goto, list if fn is None else fn))
             else:
-                callback = _default_callback(transformer, cb_name)
-            goto = gotos.get(name, {})
-            bare = name in single
-            if size == 1 and ((expand1 and not needs_filter) or bare
-                              or (callback is None and include == [(0, True)])):
-                # The value stays, only the state changes: a `?rule` passing its one
-                # child up, a one-element `_rule`, or a `_rule` that is one spliced
-                # `_rule` (the same list).
-                self._reducers.append(_Unit(goto, None))
-            elif size == 1 and not needs_filter:
-                # One child in, one value out: the callback, or a one-element list.
-                self._reducers.append(_Unit(goto, list if callback is None else callback))
-            else:
-                body = _reducer_body(size, include if needs_filter or bare else None, expand1,
-                                     callback is not None, bare)
-                pending.append((len(self._reducers), (body, callback, goto)))
-                self._reducers.append(_Unit(goto, None))  # replaced just below
-        compiled = _compile_reducers([spec for _, spec in pending])
-        for (idx, _), reducer in zip(pending, compiled, strict=True):
-            self._reducers[idx] = reducer
+                reducers.append(factories[f"make_{factory}"](fn, goto))
+        self._reducers = reducers
         # Reductions go straight into the action table: a `_Unit` for rules of one child,
         # a reducer (function) for the rest; shifts stay ints.
-        for row in self._actions:
+        for row in actions:
             for sym, act in row.items():
                 if act < 0:
-                    row[sym] = self._reducers[~act]
+                    row[sym] = reducers[~act]
 
-        self._suffix = self._ignored_suffix(list(lark.terminals))
-        # Per state, the scanner of Lark's lexer for it (shared by the states with the
-        # same lexer); built on first use, as Lark builds its own.
-        self._by_lexer: dict[int, _Scanner] = {}
+        self._regexps = regexps
+        self._suffix: str = tables["suffix"]
+        self._lexers: list[tuple[tuple[str, ...], dict[str, dict[str, str]]]] = tables["lexers"]
+        self._state_lexer: list[int] = tables["state_lexer"]
+        if len(self._state_lexer) != nstates:
+            raise Unsupported("tables whose lexers do not cover every state")
+        self._chars: list[tuple[int, ...]] = tables["chars"]
+        self._patterns: list[str] = tables["patterns"]
+        self._compiled: list[_Match | None] = [None] * len(self._patterns)
+        self._starts = _Starts(regexps)  # for characters beyond ASCII
+        self._regex_cache: dict[str, _Match] = {}
+        # Per state, the scanner of its lexer (shared by the states with the same lexer);
+        # set up on first use.
+        self._scanners: list[_Scanner | None] = [None] * len(self._lexers)
         self._by_char: list[dict[str, _Match]] = [{} for _ in range(nstates)]
         self._unless: list[dict[str, dict[str, str]]] = [{} for _ in range(nstates)]
         # Per terminal: its column of the action table, and the runs of one-child
         # reductions seen with it as lookahead, keyed by (state, state below).
-        self._columns: dict[str, list[Any]] = {t: [None] * nstates for t in terminal_names}
-        for state, row in enumerate(self._actions):
+        self._columns: dict[str, list[Any]] = {t: [None] * nstates for t in regexps}
+        for state, row in enumerate(actions):
             for sym, act in row.items():
                 if sym in self._columns:
                     self._columns[sym][state] = act
         self._unit_memos: dict[str, dict[int, tuple[int, tuple[Any, ...]]]] = {
-            t: {} for t in terminal_names}
+            t: {} for t in regexps}
         self._special: dict[str, int] = dict.fromkeys(self._ignore, _IGNORE)
         self._special[newlines.newline] = _NEWLINE
         self._special.update(dict.fromkeys(newlines.openers, _OPENER))
@@ -278,67 +487,14 @@ class FastLALR:
     # -- lexing -------------------------------------------------------------------------------
 
     def _scanner(self, state: int) -> _Scanner:
-        from lark.lexer import UnlessCallback
-        from lark.lexer import _create_unless as lark_create_unless
-
-        create_unless: Callable[..., tuple[list[Any], dict[str, Any]]] = lark_create_unless
-        basic: Any = self._lark_lexers[state]
-        sc = self._by_lexer.get(id(basic))
+        idx = self._state_lexer[state]
+        sc = self._scanners[idx]
         if sc is None:
-            # What Lark's scanner for this lexer is built from (BasicLexer._build_scanner),
-            # without compiling its master regex, which the driver never uses: the
-            # terminals in order, with the keywords that NAME also matches taken out and
-            # turned into a callback that retypes NAME.
-            terminals, callbacks = create_unless(
-                basic.terminals, basic.g_regex_flags, basic.re, basic.use_bytes)
-            unless: dict[str, dict[str, str]] = {}
-            for type_, cb in callbacks.items():
-                if not isinstance(cb, UnlessCallback):
-                    raise Unsupported(f"an unknown lexer callback on {type_}")
-                if type_ in basic.user_callbacks:
-                    raise Unsupported(f"a user callback on {type_}, which has keywords")
-                words: dict[str, str] = {}
-                for t in cb.scanner.terminals:
-                    if t.pattern.type != "str" or t.pattern.flags:
-                        raise Unsupported("keywords with regex flags")
-                    words.setdefault(t.pattern.value, t.name)
-                if any(w in self._special for w in words.values()):
-                    raise Unsupported("a keyword that the newline rules treat specially")
-                unless[type_] = words
-            sc = self._by_lexer[id(basic)] = _Scanner(list(terminals), unless)
+            names, unless = self._lexers[idx]
+            sc = self._scanners[idx] = _Scanner(names, unless, self._chars[idx])
         self._by_char[state] = sc.by_char
         self._unless[state] = sc.unless
         return sc
-
-    def _ignored_suffix(self, terminals: list[Any]) -> str:
-        """A regex eating the ignored text (whitespace) that may follow any token.
-
-        A character that only an ignored terminal without a callback can start with
-        (a space, say) lexes as that terminal in every state, so it can be consumed
-        with the token before it: one regex match instead of two.
-        """
-        found: dict[str, list[str]] = {}
-        quiet = [t for t in terminals
-                 if t.name in self._ignore and t.name not in self._user_callbacks]
-        for code in range(128):
-            ch = chr(code)
-            starts = [t for t in quiet if self._may_start_with(t, ch)]
-            if len(starts) == 1 and not any(
-                    self._may_start_with(t, ch) for t in terminals if t is not starts[0]):
-                found.setdefault(starts[0].pattern.to_regexp(), []).append(ch)
-        alternatives = []
-        for regexp, chars in found.items():
-            if re.compile(regexp).groups:
-                continue  # a group in the suffix would change which group matched last
-            cls = "[" + "".join(re.escape(c) for c in chars) + "]"
-            one = regexp[:-1]
-            if (len(found) == 1 and regexp.endswith("+") and _is_one_char(one)
-                    and all(re.fullmatch(one, c) for c in chars)):
-                # `(?=[cls])X+` with `cls` within the character class X, and nothing else
-                # to repeat: `[cls]X*` matches the same, without the slow lookahead.
-                return f"(?:{cls}{one}*)?"
-            alternatives.append(f"(?={cls})(?:{regexp})")
-        return f"(?:{'|'.join(alternatives)})*" if alternatives else ""
 
     def _matcher(self, state: int, ch: str) -> _Match:
         """The regex for ``state`` at a position where the text continues with ``ch``.
@@ -350,29 +506,26 @@ class FastLALR:
         match = sc.by_char.get(ch)
         if match is not None:
             return match
-        subset = [t for t in sc.terminals if self._may_start_with(t, ch)]
-        if not subset:
-            match = _no_match
+        code = ord(ch)
+        if code < 128:
+            i = sc.chars[code]
+            if i < 0:
+                match = _no_match
+            else:
+                match = self._compiled[i]
+                if match is None:
+                    match = self._compiled[i] = re.compile(self._patterns[i]).match
         else:
-            key = tuple(t.name for t in subset)
-            match = self._regex_cache.get(key)
-            if match is None:
-                pattern = "|".join(f"(?P<{t.name}>{t.pattern.to_regexp()})" for t in subset)
-                match = self._regex_cache[key] = re.compile(
-                    f"(?:{pattern}){self._suffix}").match
+            subset = [n for n in sc.names if self._starts.may(n, ch)]
+            if not subset:
+                match = _no_match
+            else:
+                pattern = _alternation(subset, self._regexps, self._suffix)
+                match = self._regex_cache.get(pattern)
+                if match is None:
+                    match = self._regex_cache[pattern] = re.compile(pattern).match
         sc.by_char[ch] = match
         return match
-
-    def _may_start_with(self, terminal: Any, ch: str) -> bool:
-        parsed = self._parsed.get(terminal.name)
-        if parsed is None:
-            from re import _parser as sre_parse
-
-            parsed = self._parsed[terminal.name] = sre_parse.parse(terminal.pattern.to_regexp())
-        if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
-            return True
-        may, _ = _first(parsed, ch)
-        return may
 
     def _unit_chain(self, state: int, below: int, typ: str) -> tuple[int, tuple[Any, ...]]:
         """The run of one-child reductions that starts in ``state``: end state, callbacks.
@@ -675,28 +828,43 @@ def _reducer_body(size: int, include: list[tuple[int, bool]] | None, expand1: bo
     return body
 
 
-def _compile_reducers(
-        specs: list[tuple[list[str], Callable[[list[Any]], Any] | None, dict[int, int]]],
-) -> list[_Reducer]:
-    """Reducers for (body, callback, goto row) specs, compiled in one go.
+def _reducer_factories(bodies: dict[str, int]) -> CodeType:
+    """The code of a module defining ``make_<i>(cb, goto)`` for each reducer body ``i``.
 
-    Each distinct body becomes one factory closing over its callback and goto row.
+    Each factory returns a reducer closing over the rule's callback and goto row; storing
+    the compiled code with the tables saves compiling it in every new process.
     """
-    texts = ["".join(f"        {line}\n" for line in body) for body, _, _ in specs]
-    factories = {text: i for i, text in enumerate(dict.fromkeys(texts))}
     source = "".join(
         f"def make_{i}(cb, goto):\n    def reduce(v, s):\n{text}        return st\n"
         "    return reduce\n"
-        for text, i in factories.items())
-    namespace: dict[str, Any] = {}
-    exec(compile(source, "<fastlalr reducers>", "exec"), namespace)
-    return [namespace[f"make_{factories[text]}"](cb, goto)
-            for text, (_, cb, goto) in zip(texts, specs, strict=True)]
+        for text, i in bodies.items())
+    return compile(source, "<fastlalr reducers>", "exec")
+
+
+def _callback(transformer: Any, cb: tuple[str, str] | None) -> Callable[[list[Any]], Any] | None:
+    """The callable for a rule's callback in `Tables` (None: the rule has none)."""
+    if cb is None:
+        return None
+    kind, name = cb
+    method = getattr(transformer, name, None)
+    if kind == "method":
+        if method is None or getattr(method, "visit_wrapper", None) is not None:
+            raise Unsupported(f"tables naming `{name}`, which the transformer lacks")
+        return method  # type: ignore[no-any-return]
+    if method is not None:
+        raise Unsupported(f"tables derived before the transformer had `{name}`")
+    return _default_callback(transformer, name)
 
 
 def _default_callback(transformer: Any, name: str) -> Callable[[list[Any]], Any]:
-    default = transformer.__default__
+    """What Lark calls for a rule the transformer has no method for."""
+    default = getattr(transformer, "__default__", None)
+    if default is not None:
+        def build(children: list[Any]) -> Any:
+            return default(name, children, None)
+    else:
+        def build(children: list[Any]) -> Any:
+            from lark import Tree  # Lark's default `tree_class`
 
-    def build(children: list[Any]) -> Any:
-        return default(name, children, None)
+            return Tree(name, children)
     return build

@@ -14,11 +14,20 @@ Lark's tables are run by `fastlalr.FastLALR`, a tight loop several times faster 
 Lark's own; it applies the same newline rules inline. Whatever it cannot parse (a syntax
 error, above all) is parsed again by Lark, so the errors, and the diagnostics made from
 them, are Lark's. ``CFLC_PARSER=lark`` or ``fast=False`` skips the fast driver.
+
+Start-up: the driver's tables, derived from Lark once, are stored beside Lark's grammar
+cache (``fastlalr-<key>.tables``, marshal, keyed by the driver's format, lark's and
+Python's versions, the newline rules and the grammar text). A new process that finds them
+builds the driver from them and builds Lark only when it needs it (a syntax error,
+`lex_tokens`, ``fast=False``), so parsing valid files never imports lark. Tables that do
+not load or no longer fit the builder are derived again and replaced. Like Lark's grammar
+cache, they are used whatever ``CFLC_NO_CACHE`` says: they hold nothing of the user's.
 """
 
 from __future__ import annotations
 
 import gc
+import hashlib
 import os
 import re
 import threading
@@ -32,7 +41,9 @@ from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
 
 if TYPE_CHECKING:
-    from cfglang.syntax.fastlalr import FastLALR
+    from lark import Lark
+
+    from cfglang.syntax.fastlalr import FastLALR, NewlineRules, Tables
 
 _SIMPLE_PATH = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*")
 # Words that are keywords or need the parser (`self`, `super`, literals).
@@ -102,28 +113,50 @@ class _Newlines:
 
 class _Parser:
     def __init__(self) -> None:
-        from lark import Lark
-
         from cfglang.syntax.build import AstBuilder
+        from cfglang.syntax.fastlalr import NewlineRules
 
         self.builder = AstBuilder()
         self.builder.parse_expr = self._parse_substitution
         self.postlex = _Newlines()
         self.lock = threading.RLock()
-        text = grammar_path().read_text(encoding="utf-8")
-        from cfglang.cache import cache_dir as user_cache_dir
+        self.grammar = grammar_path().read_text(encoding="utf-8")
+        self._docs_pending: dict[int, str] = {}
+        self._lark: Lark | None = None
+        self.callbacks: dict[str, Any] = {"COMMENT": self._comment}
+        self.newlines = NewlineRules(  # `_Newlines`, as data
+            newline="_NL", after=_NL_AFTER, openers=frozenset(_OPENERS),
+            closers=frozenset(_CLOSERS), keep_inside=_NL_INSIDE,
+            continue_values=_CONTINUE_VALUES, not_operators=_NOT_OPERATORS)
+        # The fast driver runs Lark's own tables; Lark itself is the fallback and the
+        # error path (see fastlalr). None when the configuration is outside its subset.
+        self.fast: FastLALR | None = self._fast_driver()
+        self.use_fast = False
+        self.fallbacks = 0  # parses the fast driver handed to Lark (the tests watch it)
 
+    @property
+    def lark(self) -> Lark:
+        """The Lark parser, built on first use: a new process that parses only valid
+        files with stored driver tables never needs it (nor to import lark)."""
+        with self.lock:
+            if self._lark is None:
+                self._lark = self._build_lark()
+            return self._lark
+
+    def _build_lark(self) -> Lark:
+        import lark
+
+        from cfglang.cache import cache_dir as user_cache_dir
+        from cfglang.syntax.build import accept_lark_tokens
+
+        accept_lark_tokens()
         cache_dir = user_cache_dir()
         cache: str | bool = False
         if cache_dir is not None:
-            import hashlib
-
-            import lark
-
-            digest = hashlib.sha256((text + lark.__version__).encode()).hexdigest()[:16]
+            digest = hashlib.sha256((self.grammar + lark.__version__).encode()).hexdigest()[:16]
             cache = str(cache_dir / f"grammar-{digest}.lark.cache")
-        self.lark = Lark(
-            text,
+        return lark.Lark(
+            self.grammar,
             parser="lalr",
             lexer="contextual",
             start=["start", "expr_start"],
@@ -131,25 +164,31 @@ class _Parser:
             maybe_placeholders=False,
             transformer=self.builder,
             postlex=self.postlex,
-            lexer_callbacks={"COMMENT": self._comment},
+            lexer_callbacks=self.callbacks,
             cache=cache,
         )
-        self._docs_pending: dict[int, str] = {}
-        # The fast driver runs Lark's own tables; Lark itself is the fallback and the
-        # error path (see fastlalr). None when the configuration is outside its subset.
-        from cfglang.syntax.fastlalr import FastLALR, NewlineRules
 
-        newlines = NewlineRules(  # `_Newlines`, as data
-            newline="_NL", after=_NL_AFTER, openers=frozenset(_OPENERS),
-            closers=frozenset(_CLOSERS), keep_inside=_NL_INSIDE,
-            continue_values=_CONTINUE_VALUES, not_operators=_NOT_OPERATORS)
-        self.fast: FastLALR | None
+    def _fast_driver(self) -> FastLALR | None:
+        """The fast driver, from stored tables if they fit, else derived from Lark (and
+        stored for the next process); None if Lark's configuration is outside its subset."""
+        from cfglang.syntax.fastlalr import FastLALR, derive_tables
+
+        path = _tables_path(self.grammar, self.newlines)
+        if path is not None:
+            tables = _load_tables(path)
+            if tables is not None:
+                try:
+                    return FastLALR(tables, self.builder, self.newlines, self.callbacks)
+                except Exception:  # stale or damaged: derive them again
+                    pass
         try:
-            self.fast = FastLALR(self.lark, self.builder, newlines)
+            tables = derive_tables(self.lark, self.builder, self.newlines)
+            fast = FastLALR(tables, self.builder, self.newlines, self.callbacks)
         except Exception:  # `Unsupported`, or a Lark whose internals moved: Lark alone
-            self.fast = None
-        self.use_fast = False
-        self.fallbacks = 0  # parses the fast driver handed to Lark (the tests watch it)
+            return None
+        if path is not None and _lark_version() == _imported_lark_version():
+            _store_tables(path, tables)  # keyed by the version they were derived with
+        return fast
 
     def _comment(self, tok: Any) -> Any:
         text: str = tok.value
@@ -170,8 +209,6 @@ class _Parser:
         return tok
 
     def _parse_substitution(self, source: SourceFile, text: str, offset: int) -> ast.Expr:
-        from lark.exceptions import UnexpectedInput
-
         # Most substitutions are plain paths (`$<name>`, `$<db.host>`): build those
         # directly instead of starting a parse for each one.
         m = _SIMPLE_PATH.fullmatch(text)
@@ -193,23 +230,24 @@ class _Parser:
                 # redoes the file from scratch, so nothing the attempt recorded survives.
                 fast_expr: ast.Expr = self.fast.parse(text, "expr_start")
                 return fast_expr
-            expr: ast.Expr = self.lark.parse(text, start="expr_start")  # type: ignore[assignment]
-            return expr
-        except UnexpectedInput as e:
-            pos = offset + (getattr(e, "pos_in_stream", None) or 0)
-            self.builder.diags.append(Diagnostic(
-                "E0008", "invalid expression in substitution",
-                Span(source, pos, min(pos + 1, offset + len(text))),
-                label="expected an expression here",
-                help="a `>` inside `$<...>` ends it; parenthesise comparisons: `$<(a > b)>`"))
-            return ast.Literal(None, Span(source, offset, offset + len(text)))
+            from lark.exceptions import UnexpectedInput  # inside a Lark parse: imported
+
+            try:
+                expr: ast.Expr = self.lark.parse(text, start="expr_start")  # type: ignore[assignment]
+                return expr
+            except UnexpectedInput as e:
+                pos = offset + (getattr(e, "pos_in_stream", None) or 0)
+                self.builder.diags.append(Diagnostic(
+                    "E0008", "invalid expression in substitution",
+                    Span(source, pos, min(pos + 1, offset + len(text))),
+                    label="expected an expression here",
+                    help="a `>` inside `$<...>` ends it; parenthesise comparisons: `$<(a > b)>`"))
+                return ast.Literal(None, Span(source, offset, offset + len(text)))
         finally:
             self.builder.offset = saved
 
     def parse(self, source: SourceFile, start: str = "start",
               fast: bool | None = None) -> tuple[Any, list[Diagnostic]]:
-        from lark.exceptions import UnexpectedInput
-
         if fast is None:
             fast = os.environ.get("CFLC_PARSER", "") != "lark"
         with self.lock:
@@ -229,12 +267,16 @@ class _Parser:
                         # Lark parses it again, and reports the error if there is one.
                         self.fallbacks += 1
                 self.use_fast = False
+                lark_parser = self.lark
+                from lark.exceptions import UnexpectedInput
+
                 b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
                 self._docs_pending = {}
-                result = self.lark.parse(source.text, start=start)
+                try:
+                    result = lark_parser.parse(source.text, start=start)
+                except UnexpectedInput as e:
+                    return None, [*b.diags, _friendly(self, e, source)]
                 return result, [*b.diags, *b.pending.values()]
-            except UnexpectedInput as e:
-                return None, [*b.diags, _friendly(self, e, source)]
             except RecursionError:
                 return None, [Diagnostic("E0502", "the file is nested too deeply to parse",
                                          Span(source, 0, 0))]
@@ -242,6 +284,87 @@ class _Parser:
                 self.use_fast = saved_use_fast
                 if enabled:
                     gc.enable()
+
+
+# ---- stored driver tables ---------------------------------------------------------------------
+
+
+def _lark_version() -> str | None:
+    """The installed lark's version, read from its source without importing it."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("lark")
+        if spec is None or spec.origin is None:
+            return None
+        head = Path(spec.origin).read_text(encoding="utf-8")
+    except (ImportError, OSError, ValueError):
+        return None
+    m = re.search(r"^__version__\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", head, re.M)
+    return m.group(1) if m else None
+
+
+def _imported_lark_version() -> str | None:
+    import lark
+
+    return lark.__version__
+
+
+def _tables_path(grammar: str, newlines: NewlineRules) -> Path | None:
+    """Where the fast driver's tables for this grammar, lark, Python and driver live.
+
+    In the user cache directory, beside Lark's own grammar cache and, like it, used
+    whatever ``CFLC_NO_CACHE`` says: it holds no user data, only what the installed
+    cflc would derive anyway. None without a writable cache directory, or if lark's
+    version cannot be read without importing it.
+    """
+    import sys
+
+    from cfglang.cache import cache_dir
+    from cfglang.syntax.fastlalr import FORMAT
+
+    version = _lark_version()
+    directory = cache_dir()
+    if version is None or directory is None:
+        return None
+    python = sys.version  # the tables hold compiled code
+    key = "\0".join([str(FORMAT), version, python, newlines.key(), grammar])
+    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
+    return directory / f"fastlalr-{digest}.tables"
+
+
+def _load_tables(path: Path) -> Tables | None:
+    """The tables stored at ``path``, or None if missing or unreadable (rebuilt then)."""
+    import marshal
+
+    try:
+        data = marshal.loads(path.read_bytes())
+    except (OSError, ValueError, EOFError, TypeError):
+        return None
+    if not isinstance(data, dict) or data.get("file") != path.name:
+        return None
+    tables = data.get("tables")
+    return tables if isinstance(tables, dict) else None
+
+
+def _store_tables(path: Path, tables: Tables) -> None:
+    """Store ``tables`` atomically (a reader sees the old file or the new, never half)."""
+    import marshal
+    import tempfile
+
+    try:
+        blob = marshal.dumps({"file": path.name, "tables": tables})
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(blob)
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+    except (OSError, ValueError):
+        pass  # an optimisation: a full or read-only disk must not fail a parse
 
 
 @lru_cache(maxsize=1)
