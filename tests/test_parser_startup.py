@@ -146,7 +146,7 @@ def test_a_new_process_parses_without_lark(cache: Path, no_cache: str) -> None:
     # `CFLC_NO_CACHE` turns off the parse and build caches, not the grammar's tables
     # (as for Lark's own grammar cache): they hold nothing of the user's.
     env = {**os.environ, "CFLC_CACHE_DIR": str(cache), "CFLC_NO_CACHE": no_cache}
-    text = (ROOT / "benchmarks/peers/work/s10/cfl/base.cfl").read_text(encoding="utf-8")
+    text = (ROOT / "examples/fleet/base.cfl").read_text(encoding="utf-8")  # committed
 
     def run() -> list[str]:
         r = subprocess.run([sys.executable, "-c", _PROBE, text], env=env,
