@@ -7,6 +7,7 @@ tables keyed by node identity.
 
 from __future__ import annotations
 
+import operator
 from typing import Any
 
 import attrs
@@ -460,9 +461,14 @@ def _install_reduce() -> None:
     for obj in list(globals().values()):
         if isinstance(obj, type) and attrs.has(obj) and obj.__module__ == __name__:
             names = tuple(a.name for a in attrs.fields(obj))
-
-            def reduce(self: Any, _names: tuple[str, ...] = names) -> tuple[Any, ...]:
-                return (type(self), tuple([getattr(self, n) for n in _names]))
+            # One C-level call gathers the fields (a tuple when there are several).
+            get = operator.attrgetter(*names)
+            if len(names) == 1:
+                def reduce(self: Any, _get: Any = get) -> tuple[Any, ...]:
+                    return (type(self), (_get(self),))
+            else:
+                def reduce(self: Any, _get: Any = get) -> tuple[Any, ...]:
+                    return (type(self), _get(self))
 
             obj.__reduce__ = reduce  # type: ignore[method-assign]
 
