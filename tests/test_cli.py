@@ -727,6 +727,18 @@ def _command_paths() -> list[list[str]]:
     return out
 
 
+def test_help_lists_commands_from_their_docstrings_exactly() -> None:
+    # `cflc --help` reads each lazy command's docstring from its source instead of
+    # importing it; that text must be exactly the help click would show.
+    from cfglang.commands import _modules, docstring, load
+
+    for name in _modules():
+        command = load(name)
+        assert command is not None, name
+        assert docstring(name) == command.help, name
+        assert not command.hidden and not command.deprecated, name
+
+
 def test_build_loads_no_other_command_module() -> None:
     # Sub-commands load lazily: `cflc build` must not import (and pay for) the others.
     code = ("import sys; from cfglang.cli import main\n"
