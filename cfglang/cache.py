@@ -22,11 +22,12 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
-import tempfile
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
+
+from cfglang.atomic import write_atomic
 
 # Bump when the format of cached objects changes; the package version and the grammar's
 # hash are part of every key as well.
@@ -106,15 +107,7 @@ def put(kind: str, key: str, value: Any) -> None:
         return
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, pickle.PicklingError, RecursionError):
         pass  # caching is an optimisation; a full or read-only disk must not fail a build
 

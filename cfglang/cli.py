@@ -395,27 +395,18 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
 
 
 def _atomic_write(path: str, text: str, *, private: bool = False) -> None:
-    """Write ``path`` through a temporary file; ``private`` (a secret inside) means mode
-    0600, else the usual mode for new files under the umask."""
-    import tempfile
+    """Write an output file atomically; ``private`` (a secret inside) means mode 0600,
+    else the usual mode for new files under the umask."""
+    from cfglang.atomic import write_atomic
 
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cflc-", suffix=".tmp")
-    try:
-        if private:
-            os.fchmod(fd, 0o600)
-        else:
-            umask = os.umask(0o022)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    if private:
+        mode = 0o600
+    else:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        mode = 0o666 & ~umask
+    write_atomic(path, text, mode=mode)
 
 
 @main.command(name="eval")

@@ -255,20 +255,11 @@ def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None
 def write_in_place(path: str, text: str) -> None:
     """Replace ``path`` atomically, keeping its permission bits."""
     import stat
-    import tempfile
+
+    from cfglang.atomic import write_atomic
 
     mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o644
-    directory = os.path.dirname(os.path.abspath(path))
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".cflc-", suffix=".tmp")
-    try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "w", encoding="utf-8", newline="") as f:
-            f.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    write_atomic(path, text, mode=mode)
 
 
 def shred(path: str) -> None:

@@ -350,19 +350,11 @@ def _load_tables(path: Path) -> Tables | None:
 def _store_tables(path: Path, tables: Tables) -> None:
     """Store ``tables`` atomically (a reader sees the old file or the new, never half)."""
     import marshal
-    import tempfile
+
+    from cfglang.atomic import write_atomic
 
     try:
-        blob = marshal.dumps({"file": path.name, "tables": tables})
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(blob)
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        write_atomic(path, marshal.dumps({"file": path.name, "tables": tables}))
     except (OSError, ValueError):
         pass  # an optimisation: a full or read-only disk must not fail a parse
 
