@@ -138,20 +138,47 @@ def compile(
             path, loader, root = loader_for(path, root)
         except GitError as e:
             return Compilation(None, [e.diagnostic])
-    ids = ([] if identity is None else [os.fspath(identity)]
-           if isinstance(identity, (str, os.PathLike)) else [os.fspath(i) for i in identity])
-    secrets = {"identity": tuple(ids), "decrypt": decrypt_secrets,
-               "plaintext": plaintext_secrets}
+    ids = (
+        []
+        if identity is None
+        else [os.fspath(identity)]
+        if isinstance(identity, (str, os.PathLike))
+        else [os.fspath(i) for i in identity]
+    )
+    secrets = {"identity": tuple(ids), "decrypt": decrypt_secrets, "plaintext": plaintext_secrets}
 
     def work() -> Compilation:
-        args = (path, text, filename, vars or {}, cli_vars, var_files,
-                env if env is not None else os.environ, root, allow_paths, emit_outputs,
-                expr, env_prefix)
-        if (use_cache and text is None and not vars and path is not None and not overlay
-                and loader is None):
+        args = (
+            path,
+            text,
+            filename,
+            vars or {},
+            cli_vars,
+            var_files,
+            env if env is not None else os.environ,
+            root,
+            allow_paths,
+            emit_outputs,
+            expr,
+            env_prefix,
+        )
+        if (
+            use_cache
+            and text is None
+            and not vars
+            and path is not None
+            and not overlay
+            and loader is None
+        ):
             return _compile_cached(args, profile, secrets)
-        return _compile(*args, use_cache=use_cache, profile=profile, overlay=overlay,
-                        secrets=secrets, loader=loader)
+        return _compile(
+            *args,
+            use_cache=use_cache,
+            profile=profile,
+            overlay=overlay,
+            secrets=secrets,
+            loader=loader,
+        )
 
     result = _run_guarded(work)
     return result if isinstance(result, Compilation) else Compilation(None, [result])
@@ -200,27 +227,53 @@ def _run_guarded(work: Any) -> Any:
         where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
         loc = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
         return Diagnostic(
-            "E0900", f"internal error: {detail}{loc}",
-            help="this is a bug in cflc; please report it with the input that caused it")
+            "E0900",
+            f"internal error: {detail}{loc}",
+            help="this is a bug in cflc; please report it with the input that caused it",
+        )
     return box["result"]
 
 
-def _compile_cached(args: tuple[Any, ...], profile: bool,
-                    secrets: Mapping[str, Any] | None = None) -> Compilation:
+def _compile_cached(
+    args: tuple[Any, ...], profile: bool, secrets: Mapping[str, Any] | None = None
+) -> Compilation:
     """A build through the build cache: a hit re-hashes the recorded inputs and returns
     the stored result; a miss compiles (with the parse cache) and stores the result."""
     import json
 
     from cfglang import cache
 
-    (path, _text, _filename, _vars, cli_vars, var_files, env, root, allow_paths,
-     emit_outputs, expr, env_prefix) = args
+    (
+        path,
+        _text,
+        _filename,
+        _vars,
+        cli_vars,
+        var_files,
+        env,
+        root,
+        allow_paths,
+        emit_outputs,
+        expr,
+        env_prefix,
+    ) = args
     assert path is not None
     entry_path = os.path.abspath(path)
-    key = cache.digest("build", entry_path, os.path.abspath(root) if root else "",
-                       json.dumps([list(cli_vars), [os.path.abspath(v) for v in var_files],
-                                   [os.path.abspath(a) for a in allow_paths], emit_outputs,
-                                   expr, env_prefix]))
+    key = cache.digest(
+        "build",
+        entry_path,
+        os.path.abspath(root) if root else "",
+        json.dumps(
+            [
+                list(cli_vars),
+                [os.path.abspath(v) for v in var_files],
+                [os.path.abspath(a) for a in allow_paths],
+                emit_outputs,
+                expr,
+                env_prefix,
+            ]
+        ),
+    )
     start = time.perf_counter()
     hit = cache.get("build", key)
     if isinstance(hit, dict) and _still_valid(hit, env):
@@ -231,8 +284,7 @@ def _compile_cached(args: tuple[Any, ...], profile: bool,
         return result
     box: dict[str, Any] = {}
     result = _compile(*args, use_cache=True, profile=profile, record=box, secrets=secrets)
-    if result.ok and not _has_secret(result.data) and not any(
-            o.secret for o in result.outputs):
+    if result.ok and not _has_secret(result.data) and not any(o.secret for o in result.outputs):
         deps = [(p, cache.file_hash(t)) for p, t in box.get("texts", {}).items()]
         cache.put("build", key, {"deps": deps, "env": box.get("env", {}), "result": result})
     return result
@@ -274,15 +326,27 @@ def _has_secret(data: Any) -> bool:
 _PLAIN = frozenset({str, int, float, bool, type(None)})
 
 
-def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[str, Any],
-             cli_vars: Sequence[tuple[str, str]], var_files: Sequence[str],
-             env: Mapping[str, str], root: str | None, allow_paths: Sequence[str],
-             emit_outputs: bool, expr: str | None, env_prefix: str, *,
-             use_cache: bool = False, profile: bool = False,
-             record: dict[str, Any] | None = None,
-             overlay: Mapping[str, str] | None = None,
-             secrets: Mapping[str, Any] | None = None,
-             loader: Any = None) -> Compilation:
+def _compile(
+    path: str | None,
+    text: str | None,
+    filename: str,
+    vars: Mapping[str, Any],
+    cli_vars: Sequence[tuple[str, str]],
+    var_files: Sequence[str],
+    env: Mapping[str, str],
+    root: str | None,
+    allow_paths: Sequence[str],
+    emit_outputs: bool,
+    expr: str | None,
+    env_prefix: str,
+    *,
+    use_cache: bool = False,
+    profile: bool = False,
+    record: dict[str, Any] | None = None,
+    overlay: Mapping[str, str] | None = None,
+    secrets: Mapping[str, Any] | None = None,
+    loader: Any = None,
+) -> Compilation:
     from cfglang.eval.constraints import materialize
     from cfglang.eval.evaluate import Evaluator, ProfilingEvaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
@@ -307,8 +371,9 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
         loader = MemoryLoader({os.path.abspath(k): v for k, v in overlay.items()}, loader)
         if text is None and path is not None and os.path.abspath(path) in loader.files:
             text = loader.files[os.path.abspath(path)]
-    resolver = Resolver(loader, root, diags, tuple(os.path.abspath(p) for p in allow_paths),
-                        use_cache=use_cache)
+    resolver = Resolver(
+        loader, root, diags, tuple(os.path.abspath(p) for p in allow_paths), use_cache=use_cache
+    )
     entry = resolver.load_entry(entry_path, text)
     files = sorted(m.source.path for m in resolver.modules.values())
     if prof is not None:
@@ -316,8 +381,11 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
         prof.parsed = list(resolver.parsed)
     phase("parse and resolve")
     if record is not None:
-        record["texts"] = {m.source.real_path: m.source.text for m in resolver.modules.values()
-                           if m.source.real_path}
+        record["texts"] = {
+            m.source.real_path: m.source.text
+            for m in resolver.modules.values()
+            if m.source.real_path
+        }
         for vf in var_files:
             try:
                 with open(vf, encoding="utf-8") as f:
@@ -328,7 +396,8 @@ def _compile(path: str | None, text: str | None, filename: str, vars: Mapping[st
     # errors); a failed import does not: names from it quietly evaluate to nothing, and
     # independent mistakes elsewhere are still reported.
     broken_chain = entry is not None and any(
-        m.extends_decl is not None and m.parent is None for m in entry.chain())
+        m.extends_decl is not None and m.parent is None for m in entry.chain()
+    )
     if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
     ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, env=env)
@@ -391,9 +460,14 @@ def _eval_expr(ev: Any, entry: Any, expr: str, diags: Diagnostics) -> dict[str, 
     return {"value": materialize(ev, value)}
 
 
-def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
-                  cli_vars: Sequence[tuple[str, str]], var_files: Sequence[str],
-                  diags: Diagnostics) -> None:
+def _setup_inputs(
+    ev: Any,
+    entry: Any,
+    vars: Mapping[str, Any],
+    cli_vars: Sequence[tuple[str, str]],
+    var_files: Sequence[str],
+    diags: Diagnostics,
+) -> None:
     """Register every input with a thunk computing its value by precedence (§4)."""
     from cfglang.eval.evaluate import err
 
@@ -420,10 +494,18 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
             from cfglang.diagnostics import did_you_mean
 
             best = did_you_mean(k, decls)
-            diags.error("E0403", f"`{k}` is not an input of this module ({src})", None,
-                        help=f"did you mean `{best}`?" if best else
-                        ("declared inputs: " + ", ".join(sorted(decls)) if decls else
-                         "this module declares no inputs"))
+            diags.error(
+                "E0403",
+                f"`{k}` is not an input of this module ({src})",
+                None,
+                help=f"did you mean `{best}`?"
+                if best
+                else (
+                    "declared inputs: " + ", ".join(sorted(decls))
+                    if decls
+                    else "this module declares no inputs"
+                ),
+            )
     for name, chain in decls.items():
         _base_mod, base = chain[0]
         ev.input_decls[name] = base
@@ -443,16 +525,19 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
                     if not hasattr(e, "diag"):
                         raise
                     shown = f'"{raw}"' if isinstance(raw, str) else repr(raw)
-                    raise err("E0402", f"input {name}: expected {typ.show()}, got {shown}",
-                              None, notes=(Note(f"`{name}` is declared here", base.name_span),),
-                              help=f"set by {src}") from None
+                    raise err(
+                        "E0402",
+                        f"input {name}: expected {typ.show()}, got {shown}",
+                        None,
+                        notes=(Note(f"`{name}` is declared here", base.name_span),),
+                        help=f"set by {src}",
+                    ) from None
             env_decl = next((d for _, d in reversed(chain) if d.env), None)
             if env_decl is not None and env_decl.env:
                 ev.env_read[env_decl.env] = ev.env.get(env_decl.env)
             if env_decl is not None and env_decl.env in ev.env:
                 raw = ev.env[env_decl.env]
-                ev.input_sources[name] = (f"environment variable {env_decl.env}",
-                                          env_decl.span)
+                ev.input_sources[name] = (f"environment variable {env_decl.env}", env_decl.span)
                 if typ is None:
                     return raw
                 try:
@@ -460,8 +545,12 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
                 except Exception as e:
                     if not hasattr(e, "diag"):
                         raise
-                    raise err("E0402", f"input {name}: expected {typ.show()} in environment "
-                              f"variable {env_decl.env}", env_decl.span) from None
+                    raise err(
+                        "E0402",
+                        f"input {name}: expected {typ.show()} in environment "
+                        f"variable {env_decl.env}",
+                        env_decl.span,
+                    ) from None
             for mod, d in reversed(chain):
                 if d.default is not None:
                     what = "default" if d is base else f"new default in {mod.source.path}"
@@ -473,8 +562,13 @@ def _setup_inputs(ev: Any, entry: Any, vars: Mapping[str, Any],
             hint = f"pass `--var {name}=VALUE`"
             if env_decl is not None:
                 hint += f" or set the environment variable {env_decl.env}"
-            raise err("E0401", f"input `{name}` is not set", base.name_span,
-                      label="no default and no value given", help=hint)
+            raise err(
+                "E0401",
+                f"input `{name}` is not set",
+                base.name_span,
+                label="no default and no value given",
+                help=hint,
+            )
 
         ev.input_thunks[name] = thunk
     # Every declared input is computed up front, so a missing or malformed one is an
@@ -520,15 +614,18 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
     except Exception as e:
-        line = getattr(e, "lineno", None) or getattr(getattr(e, "problem_mark", None),
-                                                     "line", -1) + 1
+        line = (
+            getattr(e, "lineno", None) or getattr(getattr(e, "problem_mark", None), "line", -1) + 1
+        )
         pos = src.line_starts()[line - 1] if line and 0 < line <= len(src.line_starts()) else 0
-        diags.error("E0702", f"`{path}` is not valid: {str(e).splitlines()[0]}",
-                    Span(src, pos, pos))
+        diags.error(
+            "E0702", f"`{path}` is not valid: {str(e).splitlines()[0]}", Span(src, pos, pos)
+        )
         return None
     if not isinstance(data, dict):
-        diags.error("E0702", f"--vars file `{path}` must hold an object of input values",
-                    Span(src, 0, 0))
+        diags.error(
+            "E0702", f"--vars file `{path}` must hold an object of input values", Span(src, 0, 0)
+        )
         return None
     return data
 
@@ -545,17 +642,26 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
         for decl in m.outputs:
             fmt = decl.format or format_for_filename(decl.name)
             if fmt is None or fmt not in FORMATS:
-                diags.error("E0603", f"cannot tell the format of output `{decl.name}`",
-                            decl.name_span, help="name it .json/.yaml/.toml/.ini/.env/"
-                            ".properties, or write `output \"name\": json = ...`")
+                diags.error(
+                    "E0603",
+                    f"cannot tell the format of output `{decl.name}`",
+                    decl.name_span,
+                    help="name it .json/.yaml/.toml/.ini/.env/"
+                    '.properties, or write `output "name": json = ...`',
+                )
                 continue
             if decl.name in seen:
-                diags.error("E0603", f"two outputs are named `{decl.name}`", decl.name_span,
-                            notes=(Note("first declared here", seen[decl.name]),))
+                diags.error(
+                    "E0603",
+                    f"two outputs are named `{decl.name}`",
+                    decl.name_span,
+                    notes=(Note("first declared here", seen[decl.name]),),
+                )
                 continue
             if "/" in decl.name.replace("\\", "/").lstrip("./") and ".." in decl.name:
-                diags.error("E0603", "an output name may not leave the output directory",
-                            decl.name_span)
+                diags.error(
+                    "E0603", "an output name may not leave the output directory", decl.name_span
+                )
                 continue
             seen[decl.name] = decl.name_span
             try:
@@ -569,11 +675,22 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
             if _has_bottom(data, BOTTOM) or diags.has_errors:
                 continue
             try:
-                out.append(Output(decl.name, fmt, emit(data, fmt, env_prefix=env_prefix),
-                                  secret=_has_secret(data)))
+                out.append(
+                    Output(
+                        decl.name,
+                        fmt,
+                        emit(data, fmt, env_prefix=env_prefix),
+                        secret=_has_secret(data),
+                    )
+                )
             except EmitError as e:
-                diags.error("E0601", f"cannot write {fmt}: {e.message}", decl.value.span,
-                            label=f"at `{dotted(e.path)}`", data_path=dotted(e.path))
+                diags.error(
+                    "E0601",
+                    f"cannot write {fmt}: {e.message}",
+                    decl.value.span,
+                    label=f"at `{dotted(e.path)}`",
+                    data_path=dotted(e.path),
+                )
     return out
 
 
@@ -657,27 +774,41 @@ _T = TypeVar("_T")
 
 
 @overload
-def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None, as_: None = None,
-         identity: str | os.PathLike[str] | None = None) -> Config: ...
+def load(
+    path: str | os.PathLike[str],
+    *,
+    vars: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    as_: None = None,
+    identity: str | os.PathLike[str] | None = None,
+) -> Config: ...
 
 
 @overload
-def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None, as_: type[_T],
-         identity: str | os.PathLike[str] | None = None) -> _T: ...
+def load(
+    path: str | os.PathLike[str],
+    *,
+    vars: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    as_: type[_T],
+    identity: str | os.PathLike[str] | None = None,
+) -> _T: ...
 
 
-def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         env: Mapping[str, str] | None = None, as_: type[Any] | None = None,
-         identity: str | os.PathLike[str] | None = None) -> Any:
+def load(
+    path: str | os.PathLike[str],
+    *,
+    vars: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    as_: type[Any] | None = None,
+    identity: str | os.PathLike[str] | None = None,
+) -> Any:
     """Compile a `.cfl` file and return its configuration; raises `ConfigError`.
 
     With ``as_`` (a class written by `cflc codegen python`), the data is handed to
     ``as_.from_dict`` and that typed object is returned instead of a `Config`.
     """
-    result = compile(os.fspath(path), vars=vars, env=env, emit_outputs=False,
-                     identity=identity)
+    result = compile(os.fspath(path), vars=vars, env=env, emit_outputs=False, identity=identity)
     if not result.ok or result.data is None:
         raise ConfigError(result.diagnostics)
     if as_ is not None:
@@ -685,19 +816,24 @@ def load(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
     return Config(result.data)
 
 
-def loads(text: str, *, filename: str = "<string>", vars: Mapping[str, Any] | None = None,
-          env: Mapping[str, str] | None = None,
-          identity: str | os.PathLike[str] | None = None) -> Config:
+def loads(
+    text: str,
+    *,
+    filename: str = "<string>",
+    vars: Mapping[str, Any] | None = None,
+    env: Mapping[str, str] | None = None,
+    identity: str | os.PathLike[str] | None = None,
+) -> Config:
     """Compile CFL source text; relative imports resolve from the current directory."""
-    result = compile(text=text, filename=filename, vars=vars, env=env, emit_outputs=False,
-                     identity=identity)
+    result = compile(
+        text=text, filename=filename, vars=vars, env=env, emit_outputs=False, identity=identity
+    )
     if not result.ok or result.data is None:
         raise ConfigError(result.diagnostics)
     return Config(result.data)
 
 
-def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *,
-          env_prefix: str = "") -> str:
+def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *, env_prefix: str = "") -> str:
     """Render configuration in an output format (json, yaml, toml, ini, env, properties)."""
     from cfglang.emit import emit
 
@@ -708,10 +844,17 @@ def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *,
 _unused = Secret
 
 
-def explain(path: str, data_path: str, *, cli_vars: Sequence[tuple[str, str]] = (),
-            var_files: Sequence[str] = (), env: Mapping[str, str] | None = None,
-            allow_paths: Sequence[str] = (), root: str | None = None,
-            loader: Any = None) -> Any:
+def explain(
+    path: str,
+    data_path: str,
+    *,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    allow_paths: Sequence[str] = (),
+    root: str | None = None,
+    loader: Any = None,
+) -> Any:
     """Where the value at ``data_path`` of module ``path`` comes from.
 
     ``path`` may be ``FILE@REV`` (read from git at REV), or ``loader`` may be given,
@@ -732,10 +875,23 @@ def explain(path: str, data_path: str, *, cli_vars: Sequence[tuple[str, str]] = 
 
     def work() -> Any:
         record: dict[str, Any] = {}
-        result = _compile(path, None, path, {}, cli_vars, var_files,
-                          env if env is not None else os.environ, root, allow_paths,
-                          False, None, "", record=record, secrets={"decrypt": False},
-                          loader=loader)
+        result = _compile(
+            path,
+            None,
+            path,
+            {},
+            cli_vars,
+            var_files,
+            env if env is not None else os.environ,
+            root,
+            allow_paths,
+            False,
+            None,
+            "",
+            record=record,
+            secrets={"decrypt": False},
+            loader=loader,
+        )
         if not result.ok or "ev" not in record:
             return result
         return explain_path(record["ev"], record["doc"], data_path, result)
@@ -744,8 +900,13 @@ def explain(path: str, data_path: str, *, cli_vars: Sequence[tuple[str, str]] = 
     return Compilation(None, [out]) if isinstance(out, Diagnostic) else out
 
 
-def deps(path: str, *, root: str | None = None, allow_paths: Sequence[str] = (),
-         var_files: Sequence[str] = ()) -> Any:
+def deps(
+    path: str,
+    *,
+    root: str | None = None,
+    allow_paths: Sequence[str] = (),
+    var_files: Sequence[str] = (),
+) -> Any:
     """The dependency graph of the target ``path``: the modules of its import/extends
     closure, the files it reads and the inputs it takes (a `cfglang.deps.TargetDeps`).
     Nothing is evaluated; resolver errors are in the result's ``diagnostics``."""
@@ -781,21 +942,41 @@ class Session:
         return Compilation(None, [out]) if isinstance(out, Diagnostic) else out
 
 
-def compile_session(path: str, *, vars: Mapping[str, Any] | None = None,
-                    cli_vars: Sequence[tuple[str, str]] = (), var_files: Sequence[str] = (),
-                    env: Mapping[str, str] | None = None, allow_paths: Sequence[str] = (),
-                    emit_outputs: bool = True, env_prefix: str = "",
-                    overlay: Mapping[str, str] | None = None,
-                    use_cache: bool = False) -> Session:
+def compile_session(
+    path: str,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    allow_paths: Sequence[str] = (),
+    emit_outputs: bool = True,
+    env_prefix: str = "",
+    overlay: Mapping[str, str] | None = None,
+    use_cache: bool = False,
+) -> Session:
     """Compile ``path`` (as `compile` does, minus the build cache, which would answer
     without reading anything) and keep the state: see `Session`."""
     record: dict[str, Any] = {}
 
     def work() -> Compilation:
-        return _compile(path, None, path, vars or {}, cli_vars, var_files,
-                        env if env is not None else os.environ, None, allow_paths,
-                        emit_outputs, None, env_prefix, use_cache=use_cache, record=record,
-                        overlay=overlay)
+        return _compile(
+            path,
+            None,
+            path,
+            vars or {},
+            cli_vars,
+            var_files,
+            env if env is not None else os.environ,
+            None,
+            allow_paths,
+            emit_outputs,
+            None,
+            env_prefix,
+            use_cache=use_cache,
+            record=record,
+            overlay=overlay,
+        )
 
     out = _run_guarded(work)
     result = out if isinstance(out, Compilation) else Compilation(None, [out])
@@ -805,17 +986,28 @@ def compile_session(path: str, *, vars: Mapping[str, Any] | None = None,
     return Session(result, files, record.get("ev"), record.get("doc"), record.get("entry"))
 
 
-def definition_span(path: str, data_path: str, *, cli_vars: Sequence[tuple[str, str]] = (),
-                    var_files: Sequence[str] = (), allow_paths: Sequence[str] = (),
-                    env_prefix: str = "") -> Span | None:
+def definition_span(
+    path: str,
+    data_path: str,
+    *,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    env_prefix: str = "",
+) -> Span | None:
     """The source span that set the value at ``data_path`` (None if unknown): lets an
     error found after evaluation (an output format that cannot hold a value) point at
     the line to edit. Compiles again, so it is for error paths only."""
     from cfglang.explain import Explanation
 
-    session = compile_session(path, cli_vars=cli_vars, var_files=var_files,
-                              allow_paths=allow_paths, emit_outputs=False,
-                              env_prefix=env_prefix)
+    session = compile_session(
+        path,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        allow_paths=allow_paths,
+        emit_outputs=False,
+        env_prefix=env_prefix,
+    )
     why = session.explain(data_path) if data_path else None
     if isinstance(why, Explanation) and why.set_by is not None:
         return why.set_by.site.span

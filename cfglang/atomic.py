@@ -16,9 +16,12 @@ from collections.abc import Callable
 from typing import BinaryIO
 
 
-def write_atomic(path: str | os.PathLike[str],
-                 data: bytes | str | Callable[[BinaryIO], object], *,
-                 mode: int | None = None) -> None:
+def write_atomic(
+    path: str | os.PathLike[str],
+    data: bytes | str | Callable[[BinaryIO], object],
+    *,
+    mode: int | None = None,
+) -> None:
     """Write ``data`` (bytes, text as UTF-8, or a function writing to the open binary
     file) to ``path``. ``mode`` sets the permissions (else `mkstemp`'s 0600)."""
     directory = os.path.dirname(os.path.abspath(path))

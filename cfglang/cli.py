@@ -45,8 +45,7 @@ class Ctx:
             else:
                 # color= is needed: click.echo strips ANSI codes when stderr is not a
                 # terminal, which would make `--color always` a no-op in pipes and CI logs.
-                click.echo(render_human(d, color=self.color), err=True, nl=False,
-                           color=self.color)
+                click.echo(render_human(d, color=self.color), err=True, nl=False, color=self.color)
 
     use_cache = True
     inputs: dict[str, Any] = {}  # noqa: RUF012 - set per build, read on error paths
@@ -64,8 +63,9 @@ class Ctx:
         prof = res.profile
         if not self.profile or prof is None:
             return
-        lines = [f"profile of {target}" + (" (served from the build cache)"
-                                           if res.from_cache else "")]
+        lines = [
+            f"profile of {target}" + (" (served from the build cache)" if res.from_cache else "")
+        ]
         total = sum(prof.phases.values())
         for name, secs in prof.phases.items():
             share = 100 * secs / total if total else 0.0
@@ -100,32 +100,57 @@ def common(f: Any) -> Any:
 
 
 def input_options(f: Any) -> Any:
-    f = click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
-                     help="Set an input (repeatable; later wins).")(f)
-    f = click.option("--vars", "var_files", multiple=True, metavar="FILE",
-                     help="Set inputs from a JSON, YAML or CFL file (repeatable).")(f)
-    f = click.option("--allow-path", multiple=True, metavar="DIR",
-                     help="Allow imports from DIR outside the project root.")(f)
-    f = click.option("--no-cache", is_flag=True,
-                     help="Neither read nor write the parse and build caches.")(f)
-    f = click.option("--profile", is_flag=True,
-                     help="Print time per phase and per file, and the slowest fields.")(f)
+    f = click.option(
+        "--var",
+        "var",
+        multiple=True,
+        metavar="NAME=VALUE",
+        help="Set an input (repeatable; later wins).",
+    )(f)
+    f = click.option(
+        "--vars",
+        "var_files",
+        multiple=True,
+        metavar="FILE",
+        help="Set inputs from a JSON, YAML or CFL file (repeatable).",
+    )(f)
+    f = click.option(
+        "--allow-path",
+        multiple=True,
+        metavar="DIR",
+        help="Allow imports from DIR outside the project root.",
+    )(f)
+    f = click.option(
+        "--no-cache", is_flag=True, help="Neither read nor write the parse and build caches."
+    )(f)
+    f = click.option(
+        "--profile", is_flag=True, help="Print time per phase and per file, and the slowest fields."
+    )(f)
     return f
 
 
 def secret_options(f: Any) -> Any:
-    f = click.option("--identity", "identity", multiple=True, metavar="FILE",
-                     type=click.Path(exists=True, dir_okay=False),
-                     help="age identity file to decrypt secrets with (repeatable; default: "
-                          "CFL_AGE_IDENTITY or CFL_AGE_IDENTITY_FILE).")(f)
+    f = click.option(
+        "--identity",
+        "identity",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="age identity file to decrypt secrets with (repeatable; default: "
+        "CFL_AGE_IDENTITY or CFL_AGE_IDENTITY_FILE).",
+    )(f)
     return f
 
 
 def plaintext_options(f: Any) -> Any:
-    f = click.option("--strict", is_flag=True,
-                     help="Treat a secret written in plain text as an error.")(f)
-    f = click.option("--allow-plaintext-secrets", is_flag=True,
-                     help="Do not report secrets written in plain text.")(f)
+    f = click.option(
+        "--strict", is_flag=True, help="Treat a secret written in plain text as an error."
+    )(f)
+    f = click.option(
+        "--allow-plaintext-secrets",
+        is_flag=True,
+        help="Do not report secrets written in plain text.",
+    )(f)
     return f
 
 
@@ -133,8 +158,10 @@ def _plaintext_mode(strict: bool, allow: bool) -> str:
     return "allow" if allow else "error" if strict else "warn"
 
 
-@click.group(cls=LazyGroup,
-             context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.group(
+    cls=LazyGroup,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
 @click.version_option(__version__, "--version", prog_name="cflc")
 def main() -> None:
     """cflc: compile, check and inspect CFL configuration (.cfl files).
@@ -203,13 +230,16 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
             # Paths in cfl.toml are relative to the project root, not to the current
             # directory (`cflc build path/to/project` from elsewhere).
             settings["output_dir"] = os.path.relpath(
-                os.path.join(root, str(settings.get("output_dir", "out"))))
-            settings["allow_paths"] = [os.path.join(root, str(a))
-                                       for a in settings.get("allow_paths", [])]
+                os.path.join(root, str(settings.get("output_dir", "out")))
+            )
+            settings["allow_paths"] = [
+                os.path.join(root, str(a)) for a in settings.get("allow_paths", [])
+            ]
             targets = settings.get("targets")
             if not targets:
-                ctx.usage_error("E0703", f"`{p}` has no cfl.toml with `targets`; name the files "
-                                "to build")
+                ctx.usage_error(
+                    "E0703", f"`{p}` has no cfl.toml with `targets`; name the files to build"
+                )
                 return None
             for pattern in targets:
                 matched = sorted(glob.glob(os.path.join(root, pattern)))
@@ -240,21 +270,45 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default=None,
-              help="Output format of the document (default json, or from -o's extension).")
-@click.option("-o", "--output", "output", metavar="PATH",
-              help="Write to a file, or with a trailing / (or an existing directory) write the "
-                   "module's named outputs there.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMAT_CHOICES),
+    default=None,
+    help="Output format of the document (default json, or from -o's extension).",
+)
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    metavar="PATH",
+    help="Write to a file, or with a trailing / (or an existing directory) write the "
+    "module's named outputs there.",
+)
 @click.option("--env-prefix", default="", metavar="PREFIX", help="Prefix for env output names.")
 @input_options
 @secret_options
 @plaintext_options
 @common
-def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tuple[str, ...],
-          var_files: tuple[str, ...], allow_path: tuple[str, ...], env_prefix: str, no_cache: bool,
-          profile: bool, identity: tuple[str, ...], strict: bool,
-          allow_plaintext_secrets: bool, error_format: str, color: str, quiet: bool,
-          verbose: int) -> None:
+def build(
+    paths: tuple[str, ...],
+    fmt: str | None,
+    output: str | None,
+    var: tuple[str, ...],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    env_prefix: str,
+    no_cache: bool,
+    profile: bool,
+    identity: tuple[str, ...],
+    strict: bool,
+    allow_plaintext_secrets: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Compile FILE... (or a project directory) and emit the configuration.
 
     With no PATH, builds every target of the cfl.toml in the current directory.
@@ -264,8 +318,7 @@ def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tupl
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
     ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
-    sys.exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix,
-                    write=True))
+    sys.exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix, write=True))
 
 
 @main.command()
@@ -274,10 +327,21 @@ def build(paths: tuple[str, ...], fmt: str | None, output: str | None, var: tupl
 @secret_options
 @plaintext_options
 @common
-def check(paths: tuple[str, ...], var: tuple[str, ...], var_files: tuple[str, ...],
-          allow_path: tuple[str, ...], no_cache: bool, profile: bool, identity: tuple[str, ...],
-          strict: bool, allow_plaintext_secrets: bool, error_format: str,
-          color: str, quiet: bool, verbose: int) -> None:
+def check(
+    paths: tuple[str, ...],
+    var: tuple[str, ...],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    no_cache: bool,
+    profile: bool,
+    identity: tuple[str, ...],
+    strict: bool,
+    allow_plaintext_secrets: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Check FILE... (or a project) like build does, writing nothing. Exit 1 on any error.
 
     Encrypted secrets are checked for form and type but never decrypted (--identity is
@@ -289,9 +353,18 @@ def check(paths: tuple[str, ...], var: tuple[str, ...], var_files: tuple[str, ..
     sys.exit(_build(ctx, paths, None, None, var, var_files, allow_path, "", write=False))
 
 
-def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
-           var: Sequence[str], var_files: Sequence[str], allow_path: Sequence[str],
-           env_prefix: str, *, write: bool) -> int:
+def _build(
+    ctx: Ctx,
+    paths: Sequence[str],
+    fmt: str | None,
+    output: str | None,
+    var: Sequence[str],
+    var_files: Sequence[str],
+    allow_path: Sequence[str],
+    env_prefix: str,
+    *,
+    write: bool,
+) -> int:
     from cfglang.api import compile
 
     cli_vars = _parse_vars(ctx, var)
@@ -306,8 +379,11 @@ def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
     project_build = not paths or any(os.path.isdir(p) for p in paths)
     to_dir = output is not None and (output.endswith(("/", os.sep)) or os.path.isdir(output))
     if write and output and not to_dir and len(files) > 1:
-        ctx.usage_error("E0701", f"-o `{output}` names one file but {len(files)} modules are "
-                        "built; give a directory (`-o DIR/`)")
+        ctx.usage_error(
+            "E0701",
+            f"-o `{output}` names one file but {len(files)} modules are "
+            "built; give a directory (`-o DIR/`)",
+        )
         return EXIT_USAGE
     allow = list(allow_path) + list(settings.get("allow_paths", []))
     results = []
@@ -317,12 +393,24 @@ def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
             ctx.usage_error("E0702", f"`{f}` is a directory, not a module")
             return EXIT_USAGE
         # Kept for error paths that must compile again to point at a source line.
-        ctx.inputs = {"cli_vars": cli_vars, "var_files": tuple(var_files),
-                      "allow_paths": tuple(allow)}
-        res = compile(f, cli_vars=cli_vars, var_files=var_files, allow_paths=allow,
-                      env_prefix=env_prefix, emit_outputs=write, use_cache=ctx.caching(),
-                      profile=ctx.profile, identity=ctx.identity, decrypt_secrets=write,
-                      plaintext_secrets=ctx.plaintext)
+        ctx.inputs = {
+            "cli_vars": cli_vars,
+            "var_files": tuple(var_files),
+            "allow_paths": tuple(allow),
+        }
+        res = compile(
+            f,
+            cli_vars=cli_vars,
+            var_files=var_files,
+            allow_paths=allow,
+            env_prefix=env_prefix,
+            emit_outputs=write,
+            use_cache=ctx.caching(),
+            profile=ctx.profile,
+            identity=ctx.identity,
+            decrypt_secrets=write,
+            plaintext_secrets=ctx.plaintext,
+        )
         ctx.report(res.diagnostics)
         ctx.print_profile(f, res)
         if any(d.code == "E0900" for d in res.diagnostics):
@@ -337,9 +425,15 @@ def _build(ctx: Ctx, paths: Sequence[str], fmt: str | None, output: str | None,
     return _write_results(ctx, results, fmt, output, env_prefix, project_build, settings)
 
 
-def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
-                   output: str | None, env_prefix: str, project_build: bool,
-                   settings: dict[str, Any]) -> int:
+def _write_results(
+    ctx: Ctx,
+    results: list[tuple[str, Any]],
+    fmt: str | None,
+    output: str | None,
+    env_prefix: str,
+    project_build: bool,
+    settings: dict[str, Any],
+) -> int:
     from cfglang.emit import EmitError, emit, format_for_filename
 
     # Render everything first: nothing is written unless every output rendered.
@@ -368,13 +462,19 @@ def _write_results(ctx: Ctx, results: list[tuple[str, Any]], fmt: str | None,
             from cfglang.eval.constraints import dotted
 
             where = dotted(e.path) if e.path else ""
-            span = (definition_span(f, where, env_prefix=env_prefix, **ctx.inputs)
-                    if where else None)
-            ctx.report([Diagnostic(
-                "E0601", f"cannot write {doc_fmt}: {e.message}", span,
-                label=f"`{where or '(root)'}` is set here" if span else None,
-                help=None if span else f"at `{where or '(root)'}` in {f}",
-                data_path=where or None)])
+            span = definition_span(f, where, env_prefix=env_prefix, **ctx.inputs) if where else None
+            ctx.report(
+                [
+                    Diagnostic(
+                        "E0601",
+                        f"cannot write {doc_fmt}: {e.message}",
+                        span,
+                        label=f"`{where or '(root)'}` is set here" if span else None,
+                        help=None if span else f"at `{where or '(root)'}` in {f}",
+                        data_path=where or None,
+                    )
+                ]
+            )
             return EXIT_ERRORS
         from cfglang.api import _has_secret
 
@@ -412,15 +512,32 @@ def _atomic_write(path: str, text: str, *, private: bool = False) -> None:
 @main.command(name="eval")
 @click.argument("file", type=click.Path())
 @click.argument("expr")
-@click.option("-f", "--format", "fmt", type=click.Choice(FORMAT_CHOICES), default="json",
-              help="Format for object values.")
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMAT_CHOICES),
+    default="json",
+    help="Format for object values.",
+)
 @input_options
 @secret_options
 @common
-def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tuple[str, ...],
-             allow_path: tuple[str, ...], no_cache: bool, profile: bool,
-             identity: tuple[str, ...], error_format: str, color: str, quiet: bool,
-             verbose: int) -> None:
+def eval_cmd(
+    file: str,
+    expr: str,
+    fmt: str,
+    var: tuple[str, ...],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    no_cache: bool,
+    profile: bool,
+    identity: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Print the value of EXPR evaluated in FILE's module scope (secrets redacted).
 
     Example: cflc eval env/prod.cfl services.billing.replicas
@@ -438,9 +555,17 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
         sys.exit(EXIT_USAGE)
     if _targets(ctx, [file]) is None:
         sys.exit(EXIT_USAGE)
-    res = compile(file, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path,
-                  expr=expr, emit_outputs=False, use_cache=ctx.caching(),
-                  profile=ctx.profile, identity=identity)
+    res = compile(
+        file,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        allow_paths=allow_path,
+        expr=expr,
+        emit_outputs=False,
+        use_cache=ctx.caching(),
+        profile=ctx.profile,
+        identity=identity,
+    )
     ctx.report(res.diagnostics)
     ctx.print_profile(file, res)
     if any(d.code == "E0900" for d in res.diagnostics):
@@ -472,13 +597,15 @@ def eval_cmd(file: str, expr: str, fmt: str, var: tuple[str, ...], var_files: tu
     sys.exit(EXIT_OK)
 
 
-
 def run() -> None:  # pragma: no cover - console entry with last-resort protection
     try:
         main()
     except SystemExit:
         raise
     except BaseException as e:
-        click.echo(f"error[E0900]: internal error: {e!r}\nhelp: this is a bug in cflc; please "
-                   "report it with the input that caused it", err=True)
+        click.echo(
+            f"error[E0900]: internal error: {e!r}\nhelp: this is a bug in cflc; please "
+            "report it with the input that caused it",
+            err=True,
+        )
         sys.exit(EXIT_INTERNAL)

@@ -23,10 +23,25 @@ from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
 
 # Field names that would shadow a name the generated annotations use.
-_RESERVED = frozenset({"from_dict", "str", "int", "float", "bool", "datetime", "Any",
-                       "Mapping", "Literal", "Secret", "None", "tuple", "object"})
+_RESERVED = frozenset(
+    {
+        "from_dict",
+        "str",
+        "int",
+        "float",
+        "bool",
+        "datetime",
+        "Any",
+        "Mapping",
+        "Literal",
+        "Secret",
+        "None",
+        "tuple",
+        "object",
+    }
+)
 
-_RUNTIME = '''
+_RUNTIME = """
 _T = TypeVar("_T")
 
 
@@ -154,7 +169,7 @@ def _nested(build: Callable[[Mapping[str, Any]], _T]) -> Callable[[object], _T]:
             return build(v)
         raise _fail("object", v)
     return convert
-'''
+"""
 
 
 class _Gen:
@@ -208,10 +223,14 @@ class _Gen:
             return self.hint(t.base)
         if isinstance(t, T.Prim):
             return {
-                "bool": ("bool", "_bool"), "int": ("int", "_int"),
-                "float": ("float", "_float"), "string": ("str", "_str"),
-                "secret": ("Secret", "_secret"), "duration": ("datetime.timedelta", "_duration"),
-                "size": ("int", "_size"), "null": ("None", "_none"),
+                "bool": ("bool", "_bool"),
+                "int": ("int", "_int"),
+                "float": ("float", "_float"),
+                "string": ("str", "_str"),
+                "secret": ("Secret", "_secret"),
+                "duration": ("datetime.timedelta", "_duration"),
+                "size": ("int", "_size"),
+                "null": ("None", "_none"),
             }.get(t.name, ("Any", "_any"))
         if isinstance(t, T.Lit):
             return self._literal([t.value])
@@ -226,8 +245,10 @@ class _Gen:
             return f"Mapping[str, {a}]", f"_map_of({c})"
         if isinstance(t, T.Opt):
             a, c = self.hint(t.inner)
-            return (a if a.endswith("| None") or a in ("None", "Any") else f"{a} | None",
-                    f"_optional({c})")
+            return (
+                a if a.endswith("| None") or a in ("None", "Any") else f"{a} | None",
+                f"_optional({c})",
+            )
         if isinstance(t, T.UnionT):
             opts = [T.strip_alias(o) for o in t.options]
             nullable = any(o == T.Prim("null") for o in opts)
@@ -254,8 +275,12 @@ class _Gen:
         name = self.names[id(s)]
         parent = self.names[id(s.parent)] if s.parent is not None else None
         own = {id(st) for st in s.decl.body.stmts}
-        out = ["", "", "@dataclass(frozen=True, kw_only=True)",
-               f"class {name}({parent})" + ":" if parent else f"class {name}:"]
+        out = [
+            "",
+            "",
+            "@dataclass(frozen=True, kw_only=True)",
+            f"class {name}({parent})" + ":" if parent else f"class {name}:",
+        ]
         doc = s.decl.doc or f"Schema `{s.name}` of `{s.module.source.path}`."
         out.append(_docstring(doc, "    "))
         out.append("")
@@ -263,8 +288,7 @@ class _Gen:
         fields: list[tuple[str, str, str, bool]] = []  # (key, ident, converter, optional)
         body: list[str] = []
         for key, f, module in schema_fields(s):
-            typ = (self.ws.evaluator.resolve_type(f.type, module) if f.type is not None
-                   else T.ANY)
+            typ = self.ws.evaluator.resolve_type(f.type, module) if f.type is not None else T.ANY
             ann, conv = self.hint(typ)
             ident = python_identifier(key)
             if ident in _RESERVED:
@@ -282,10 +306,13 @@ class _Gen:
             if f.doc:
                 body.append(_docstring(f.doc, "    "))
         out.extend(body)
-        out += ["", "    @classmethod",
-                f"    def from_dict(cls, data: Mapping[str, Any]) -> {name}:",
-                '        """Build from compiled data (`cfglang.load(path, as_=...)`, JSON)."""',
-                "        return cls("]
+        out += [
+            "",
+            "    @classmethod",
+            f"    def from_dict(cls, data: Mapping[str, Any]) -> {name}:",
+            '        """Build from compiled data (`cfglang.load(path, as_=...)`, JSON)."""',
+            "        return cls(",
+        ]
         for key, ident, conv, optional in fields:
             lit = json.dumps(key, ensure_ascii=False)
             opt = ", optional=True" if optional else ""
@@ -305,8 +332,13 @@ def _docstring(text: str, indent: str) -> str:
     lines = text.splitlines() or [""]
     if len(lines) == 1:
         return f'{indent}"""{lines[0]}"""'
-    return "\n".join([f'{indent}"""{lines[0]}', *(f"{indent}{x}" if x else "" for x in lines[1:]),
-                      f'{indent}"""'])
+    return "\n".join(
+        [
+            f'{indent}"""{lines[0]}',
+            *(f"{indent}{x}" if x else "" for x in lines[1:]),
+            f'{indent}"""',
+        ]
+    )
 
 
 def root_schemas(ws: Workspace, m: ModuleInfo) -> list[Any]:

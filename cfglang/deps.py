@@ -26,8 +26,15 @@ import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics
 
-__all__ = ["Edge", "InputDep", "ModuleNode", "ProjectGraph", "TargetDeps", "project_graph",
-           "target_deps"]
+__all__ = [
+    "Edge",
+    "InputDep",
+    "ModuleNode",
+    "ProjectGraph",
+    "TargetDeps",
+    "project_graph",
+    "target_deps",
+]
 
 
 @attrs.frozen
@@ -97,18 +104,38 @@ class TargetDeps:
     def to_json(self) -> dict[str, Any]:
         return {
             "target": self.target,
-            "modules": [{
-                "path": m.path, "std": m.std,
-                "edges": [{"kind": e.kind, "spec": e.spec, "to": e.to, "alias": e.alias,
-                           "missing": e.missing} for e in m.edges],
-            } for m in self.modules],
+            "modules": [
+                {
+                    "path": m.path,
+                    "std": m.std,
+                    "edges": [
+                        {
+                            "kind": e.kind,
+                            "spec": e.spec,
+                            "to": e.to,
+                            "alias": e.alias,
+                            "missing": e.missing,
+                        }
+                        for e in m.edges
+                    ],
+                }
+                for m in self.modules
+            ],
             # The project's files first, then the standard library's (by absolute path):
             # a stable order wherever the project and the installation live.
             "files": [_rel(self.root, f) for f in self.project_files()]
-                     + [f for f in self.files if f not in self.project_files()],
+            + [f for f in self.files if f not in self.project_files()],
             "missing": list(self.missing),
-            "inputs": [{"name": i.name, "module": i.module, "type": i.type,
-                        "has_default": i.has_default, "env": i.env} for i in self.inputs],
+            "inputs": [
+                {
+                    "name": i.name,
+                    "module": i.module,
+                    "type": i.type,
+                    "has_default": i.has_default,
+                    "env": i.env,
+                }
+                for i in self.inputs
+            ],
             "var_files": [_rel(self.root, f) for f in self.var_files],
         }
 
@@ -123,8 +150,11 @@ class TargetDeps:
             for i, e in enumerate(node.edges):
                 last = i == len(node.edges) - 1
                 branch, cont = ("└─ ", "   ") if last else ("├─ ", "│  ")
-                what = f"extends {e.to}" if e.kind == "extends" else (
-                    f"import {e.to}" + (f" as {e.alias}" if e.alias else ""))
+                what = (
+                    f"extends {e.to}"
+                    if e.kind == "extends"
+                    else (f"import {e.to}" + (f" as {e.alias}" if e.alias else ""))
+                )
                 if e.missing:
                     lines.append(f"{indent}{branch}{what} (missing or broken)")
                     continue
@@ -155,21 +185,28 @@ class TargetDeps:
     def render_dot(self) -> str:
         """A graphviz digraph: modules as boxes (stdlib grey, missing red), inputs as
         ellipses pointing at the module that declares them."""
+
         def q(s: str) -> str:
             return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
 
         out = ["digraph deps {", "  rankdir=LR;", "  node [shape=box, fontname=monospace];"]
         for m in self.modules:
-            style = ", style=filled, fillcolor=lightgrey" if m.std else (
-                ", penwidth=2" if m.path == self.target else "")
+            style = (
+                ", style=filled, fillcolor=lightgrey"
+                if m.std
+                else (", penwidth=2" if m.path == self.target else "")
+            )
             out.append(f"  {q(m.path)} [label={q(m.path)}{style}];")
         for path in self.missing:
             out.append(f"  {q(path)} [color=red, fontcolor=red, style=dashed];")
         for m in self.modules:
             for e in m.edges:
                 label = "extends" if e.kind == "extends" else f"import as {e.alias}"
-                out.append(f"  {q(m.path)} -> {q(e.to)} [label={q(label)}"
-                           + (", style=bold" if e.kind == "extends" else "") + "];")
+                out.append(
+                    f"  {q(m.path)} -> {q(e.to)} [label={q(label)}"
+                    + (", style=bold" if e.kind == "extends" else "")
+                    + "];"
+                )
         for inp in self.inputs:
             node = q("input " + inp.name)
             label = f"input {inp.name}" + (f" (env {inp.env})" if inp.env else "")
@@ -189,16 +226,27 @@ def _rel(root: str, path: str) -> str:
     return path if rel.startswith("..") else rel.replace(os.sep, "/")
 
 
-def target_deps(path: str, *, root: str | None = None, allow_paths: Sequence[str] = (),
-                var_files: Sequence[str] = (), use_cache: bool = True) -> TargetDeps:
+def target_deps(
+    path: str,
+    *,
+    root: str | None = None,
+    allow_paths: Sequence[str] = (),
+    var_files: Sequence[str] = (),
+    use_cache: bool = True,
+) -> TargetDeps:
     """The dependency graph of the module at ``path`` (see the module docstring)."""
     from cfglang.api import find_root
     from cfglang.semantic.resolve import FileLoader, ModuleInfo, Resolver
 
     diags = Diagnostics()
     real_root = os.path.abspath(root) if root else find_root(path)
-    resolver = Resolver(FileLoader(), real_root, diags,
-                        tuple(os.path.abspath(p) for p in allow_paths), use_cache=use_cache)
+    resolver = Resolver(
+        FileLoader(),
+        real_root,
+        diags,
+        tuple(os.path.abspath(p) for p in allow_paths),
+        use_cache=use_cache,
+    )
     entry_real = os.path.abspath(path)
     entry = resolver.load_entry(entry_real)
     std_dir = _std_dir()
@@ -227,8 +275,9 @@ def target_deps(path: str, *, root: str | None = None, allow_paths: Sequence[str
             else:
                 edges.append(_missing_edge(resolver, info, "import", decl.path, alias, missing))
         real = info.source.real_path or info.key
-        nodes.append(ModuleNode(info.source.path, real,
-                                real.startswith(std_dir + os.sep), tuple(edges)))
+        nodes.append(
+            ModuleNode(info.source.path, real, real.startswith(std_dir + os.sep), tuple(edges))
+        )
         for child in children:
             node_for(child)
 
@@ -245,17 +294,32 @@ def target_deps(path: str, *, root: str | None = None, allow_paths: Sequence[str
         for name, chain in decls.items():
             mod, base = chain[0]
             env = next((d.env for _, d in reversed(chain) if d.env), None)
-            inputs.append(InputDep(
-                name, mod.source.path, base.type.span.text() if base.type is not None else None,
-                any(d.default is not None for _, d in chain), env))
+            inputs.append(
+                InputDep(
+                    name,
+                    mod.source.path,
+                    base.type.span.text() if base.type is not None else None,
+                    any(d.default is not None for _, d in chain),
+                    env,
+                )
+            )
     vfs = tuple(os.path.abspath(v) for v in var_files)
     files = sorted({*(n.real_path for n in nodes), *missing, *vfs})
-    return TargetDeps(resolver.display(entry_real), real_root, tuple(nodes), tuple(inputs), vfs,
-                      tuple(sorted(missing.values())), tuple(files), tuple(diags.sorted()))
+    return TargetDeps(
+        resolver.display(entry_real),
+        real_root,
+        tuple(nodes),
+        tuple(inputs),
+        vfs,
+        tuple(sorted(missing.values())),
+        tuple(files),
+        tuple(diags.sorted()),
+    )
 
 
-def _missing_edge(resolver: Any, info: Any, kind: str, spec: str, alias: str | None,
-                  missing: dict[str, str]) -> Edge:
+def _missing_edge(
+    resolver: Any, info: Any, kind: str, spec: str, alias: str | None, missing: dict[str, str]
+) -> Edge:
     """An edge to a file that did not load; its path is resolved the way the resolver
     does, without reporting anything again (errors were reported on the first attempt)."""
     if spec.startswith("std/"):
@@ -287,9 +351,17 @@ class ProjectGraph:
         return [t for t, d in self.targets.items() if paths.intersection(d.files)]
 
 
-def project_graph(targets: Sequence[str], *, root: str | None = None,
-                  allow_paths: Sequence[str] = (),
-                  var_files: Sequence[str] = ()) -> ProjectGraph:
+def project_graph(
+    targets: Sequence[str],
+    *,
+    root: str | None = None,
+    allow_paths: Sequence[str] = (),
+    var_files: Sequence[str] = (),
+) -> ProjectGraph:
     """`target_deps` of each target (the parse cache makes shared modules cheap)."""
-    return ProjectGraph({t: target_deps(t, root=root, allow_paths=allow_paths,
-                                        var_files=var_files) for t in targets})
+    return ProjectGraph(
+        {
+            t: target_deps(t, root=root, allow_paths=allow_paths, var_files=var_files)
+            for t in targets
+        }
+    )

@@ -18,110 +18,199 @@ from cfglang.source import Span
 
 # code -> (title, explanation). Titles are one short line; explanations say the fix.
 CATALOGUE: dict[str, tuple[str, str]] = {
-    "E0001": ("syntax error", "The text does not follow the CFL grammar at this point. The "
-              "message lists what the parser expected."),
-    "E0002": ("unclosed delimiter", "A `{`, `[` or `(` was opened and the file ended before "
-              "it was closed. Add the closing delimiter."),
-    "E0003": ("unterminated string", "A string was opened with `\"` and the line (or the file, "
-              "for `\"\"\"`) ended before the closing quote."),
+    "E0001": (
+        "syntax error",
+        "The text does not follow the CFL grammar at this point. The "
+        "message lists what the parser expected.",
+    ),
+    "E0002": (
+        "unclosed delimiter",
+        "A `{`, `[` or `(` was opened and the file ended before "
+        "it was closed. Add the closing delimiter.",
+    ),
+    "E0003": (
+        "unterminated string",
+        'A string was opened with `"` and the line (or the file, '
+        'for `"""`) ended before the closing quote.',
+    ),
     "E0004": ("invalid character", "A character that starts no CFL token."),
-    "E0005": ("`:` used where `=` sets a value", "`key: T` declares a type; `key = value` "
-              "sets a value. Write `key = value` (or `key: T = value`)."),
-    "E0006": ("stray comma", "Fields in a body are separated by newlines or `;`; commas only "
-              "separate list items, arguments and parameters."),
-    "E0007": ("invalid literal", "A number out of the 64-bit range, an unknown escape "
-              "sequence or a malformed duration or size."),
-    "E0008": ("invalid substitution", "The text inside `$<...>` is not an expression, or "
-              "the substitution is not closed by `>`."),
-    "E0009": ("misplaced declaration", "A declaration appears where it is not allowed (for "
-              "example `import` inside a block, or a value in a schema that is not a "
-              "default)."),
-    "E0101": ("module not found", "An `import` or `extends` names a file that does not exist "
-              "or cannot be read."),
-    "E0102": ("import cycle", "Modules import or extend each other in a cycle; the message "
-              "lists the whole chain."),
-    "E0103": ("path outside the project root", "Imports may not leave the project root "
-              "(the directory of `cfl.toml`, else of the entry file) unless "
-              "`--allow-path` grants the directory."),
+    "E0005": (
+        "`:` used where `=` sets a value",
+        "`key: T` declares a type; `key = value` "
+        "sets a value. Write `key = value` (or `key: T = value`).",
+    ),
+    "E0006": (
+        "stray comma",
+        "Fields in a body are separated by newlines or `;`; commas only "
+        "separate list items, arguments and parameters.",
+    ),
+    "E0007": (
+        "invalid literal",
+        "A number out of the 64-bit range, an unknown escape "
+        "sequence or a malformed duration or size.",
+    ),
+    "E0008": (
+        "invalid substitution",
+        "The text inside `$<...>` is not an expression, or the substitution is not closed by `>`.",
+    ),
+    "E0009": (
+        "misplaced declaration",
+        "A declaration appears where it is not allowed (for "
+        "example `import` inside a block, or a value in a schema that is not a "
+        "default).",
+    ),
+    "E0101": (
+        "module not found",
+        "An `import` or `extends` names a file that does not exist or cannot be read.",
+    ),
+    "E0102": (
+        "import cycle",
+        "Modules import or extend each other in a cycle; the message lists the whole chain.",
+    ),
+    "E0103": (
+        "path outside the project root",
+        "Imports may not leave the project root "
+        "(the directory of `cfl.toml`, else of the entry file) unless "
+        "`--allow-path` grants the directory.",
+    ),
     "E0104": ("more than one extends", "A module inherits from at most one module."),
-    "E0201": ("unknown name", "No field, let, input, import, type or schema of that name is "
-              "in scope. The help suggests the nearest known name."),
-    "E0202": ("unknown field", "Schemas are closed: every field must be declared by the "
-              "schema or one it extends."),
-    "E0203": ("unknown type", "A type name that is no builtin type, alias or schema in "
-              "scope."),
-    "E0204": ("duplicate definition", "Two lets, or a let and a field, share a name in one "
-              "body; or a declaration is repeated."),
-    "E0205": ("reference cycle", "A value depends on itself; the message lists every site "
-              "of the chain."),
+    "E0201": (
+        "unknown name",
+        "No field, let, input, import, type or schema of that name is "
+        "in scope. The help suggests the nearest known name.",
+    ),
+    "E0202": (
+        "unknown field",
+        "Schemas are closed: every field must be declared by the schema or one it extends.",
+    ),
+    "E0203": ("unknown type", "A type name that is no builtin type, alias or schema in scope."),
+    "E0204": (
+        "duplicate definition",
+        "Two lets, or a let and a field, share a name in one body; or a declaration is repeated.",
+    ),
+    "E0205": (
+        "reference cycle",
+        "A value depends on itself; the message lists every site of the chain.",
+    ),
     "E0206": ("not callable", "Only builtins and templates can be called."),
-    "E0207": ("bad arguments", "A builtin or template was called with the wrong number, "
-              "names or kinds of arguments."),
-    "E0208": ("`super` without an inherited value", "`super` refers to the value this field "
-              "had before this definition; there is none here."),
+    "E0207": (
+        "bad arguments",
+        "A builtin or template was called with the wrong number, names or kinds of arguments.",
+    ),
+    "E0208": (
+        "`super` without an inherited value",
+        "`super` refers to the value this field had before this definition; there is none here.",
+    ),
     "E0301": ("constraint violated", "A value breaks the `where` refinement of its type."),
     "E0302": ("type mismatch", "A value is not of the declared type."),
     "E0303": ("missing required field", "A schema field with no default was never set."),
-    "E0304": ("check failed", "A `check` invariant is false; the message shows the value of "
-              "each part of the expression."),
-    "E0305": ("final field overridden", "A field declared `final` may not be changed by an "
-              "extending module or block."),
+    "E0304": (
+        "check failed",
+        "A `check` invariant is false; the message shows the value of each part of the expression.",
+    ),
+    "E0305": (
+        "final field overridden",
+        "A field declared `final` may not be changed by an extending module or block.",
+    ),
     "E0306": ("required field unset", "`unset` removed a field that the schema requires."),
-    "E0401": ("missing input", "An `input` has no default and nobody set it; pass "
-              "`--var NAME=VALUE`."),
-    "E0402": ("bad input value", "A `--var`, `--vars` or environment value cannot be "
-              "coerced to the input's declared type."),
-    "E0403": ("unknown input", "`--var` or `--vars` names an input the module does not "
-              "declare."),
-    "E0501": ("evaluation error", "An operation failed on the values it was given (division "
-              "by zero, a missing key, an index out of range, operands of the wrong kinds)."),
-    "E0502": ("evaluation limit exceeded", "The program exceeded a limit on depth, steps, "
-              "collection size or string size; limits turn runaway programs into errors."),
+    "E0401": (
+        "missing input",
+        "An `input` has no default and nobody set it; pass `--var NAME=VALUE`.",
+    ),
+    "E0402": (
+        "bad input value",
+        "A `--var`, `--vars` or environment value cannot be coerced to the input's declared type.",
+    ),
+    "E0403": ("unknown input", "`--var` or `--vars` names an input the module does not declare."),
+    "E0501": (
+        "evaluation error",
+        "An operation failed on the values it was given (division "
+        "by zero, a missing key, an index out of range, operands of the wrong kinds).",
+    ),
+    "E0502": (
+        "evaluation limit exceeded",
+        "The program exceeded a limit on depth, steps, "
+        "collection size or string size; limits turn runaway programs into errors.",
+    ),
     "E0503": ("integer overflow", "Integers are 64-bit signed."),
-    "E0601": ("cannot emit value", "The output format cannot express this value (for "
-              "example a top-level scalar in INI, or two keys that flatten to one env name)."),
+    "E0601": (
+        "cannot emit value",
+        "The output format cannot express this value (for "
+        "example a top-level scalar in INI, or two keys that flatten to one env name).",
+    ),
     "E0602": ("cannot write output", "An output file or directory could not be written."),
-    "E0603": ("bad output declaration", "An `output` has an unknown format or two outputs "
-              "share a file name."),
+    "E0603": (
+        "bad output declaration",
+        "An `output` has an unknown format or two outputs share a file name.",
+    ),
     "E0701": ("usage error", "A command-line argument or option is wrong."),
-    "E0702": ("file not readable", "A file given on the command line does not exist, is a "
-              "directory, or cannot be read."),
+    "E0702": (
+        "file not readable",
+        "A file given on the command line does not exist, is a directory, or cannot be read.",
+    ),
     "E0703": ("bad project file", "`cfl.toml` is not valid TOML or has unknown keys."),
-    "W0801": ("near miss of an inherited key", "An extending module or block adds a key "
-              "that differs by a typo from an inherited one; probably a misspelt override."),
-    "E1101": ("cannot decrypt secret", "A `secret(\"cfl:v1:...\")` value needs its file's data "
-              "key, and no identity given opens it. The notes list the recipients it is "
-              "encrypted for; pass `--identity FILE` or set `CFL_AGE_IDENTITY_FILE` to one of "
-              "their keys. See docs/secrets.md."),
-    "E1102": ("encrypted secret is malformed or altered", "The value, or the file's "
-              "`# cfl-secrets:` header, does not read or does not authenticate: it was "
-              "edited, truncated, moved from another field or copied from another file (or "
-              "from before a rotation). Restore it from version control, or write the value "
-              "in plain text and run `cflc secrets encrypt`."),
-    "E1103": ("secrets are not set up", "An identity file cannot be read or holds no age key, "
-              "a recipient is not an `age1...` key, or no recipients are configured; run "
-              "`cflc secrets init`."),
-    "W1104": ("secret written in plain text", "A value that ends up in a `secret` field is a "
-              "plain string in the source. Run `cflc secrets encrypt FILE`, or pass "
-              "`--allow-plaintext-secrets` where plain text is intended (tests, examples)."),
-    "E1105": ("secret written in plain text (--strict)", "As W1104, made an error by "
-              "`--strict`."),
-    "E1201": ("not a git repository", "`FILE@REV`, `cflc history` and `cflc impact` read "
-              "git history, and the file (or directory) is not inside a git working tree. Run "
-              "the command inside the repository that holds the configuration."),
-    "E1202": ("unknown revision", "Git does not know the revision after `@` (or given to "
-              "`--rev`): a typo, a branch or tag not fetched, a commit missing from a shallow "
-              "clone (`git fetch --unshallow`), or a repository with no commits yet."),
-    "E1203": ("file absent at revision", "The module does not exist in the tree of that "
-              "commit (it was added later, deleted, or renamed). `git log -- FILE` shows the "
-              "commits that touched it."),
-    "W1204": ("history cut short by a shallow clone", "The repository is a shallow clone, so "
-              "history stops at the oldest fetched commit; older changes are not shown. "
-              "Fetch the full history with `git fetch --unshallow`."),
-    "E1205": ("git failed", "git is not installed, or a git command failed; the message "
-              "quotes git's own error."),
-    "E0900": ("internal error", "A bug in cflc. Please report it with the input that caused "
-              "it."),
+    "W0801": (
+        "near miss of an inherited key",
+        "An extending module or block adds a key "
+        "that differs by a typo from an inherited one; probably a misspelt override.",
+    ),
+    "E1101": (
+        "cannot decrypt secret",
+        'A `secret("cfl:v1:...")` value needs its file\'s data '
+        "key, and no identity given opens it. The notes list the recipients it is "
+        "encrypted for; pass `--identity FILE` or set `CFL_AGE_IDENTITY_FILE` to one of "
+        "their keys. See docs/secrets.md.",
+    ),
+    "E1102": (
+        "encrypted secret is malformed or altered",
+        "The value, or the file's "
+        "`# cfl-secrets:` header, does not read or does not authenticate: it was "
+        "edited, truncated, moved from another field or copied from another file (or "
+        "from before a rotation). Restore it from version control, or write the value "
+        "in plain text and run `cflc secrets encrypt`.",
+    ),
+    "E1103": (
+        "secrets are not set up",
+        "An identity file cannot be read or holds no age key, "
+        "a recipient is not an `age1...` key, or no recipients are configured; run "
+        "`cflc secrets init`.",
+    ),
+    "W1104": (
+        "secret written in plain text",
+        "A value that ends up in a `secret` field is a "
+        "plain string in the source. Run `cflc secrets encrypt FILE`, or pass "
+        "`--allow-plaintext-secrets` where plain text is intended (tests, examples).",
+    ),
+    "E1105": ("secret written in plain text (--strict)", "As W1104, made an error by `--strict`."),
+    "E1201": (
+        "not a git repository",
+        "`FILE@REV`, `cflc history` and `cflc impact` read "
+        "git history, and the file (or directory) is not inside a git working tree. Run "
+        "the command inside the repository that holds the configuration.",
+    ),
+    "E1202": (
+        "unknown revision",
+        "Git does not know the revision after `@` (or given to "
+        "`--rev`): a typo, a branch or tag not fetched, a commit missing from a shallow "
+        "clone (`git fetch --unshallow`), or a repository with no commits yet.",
+    ),
+    "E1203": (
+        "file absent at revision",
+        "The module does not exist in the tree of that "
+        "commit (it was added later, deleted, or renamed). `git log -- FILE` shows the "
+        "commits that touched it.",
+    ),
+    "W1204": (
+        "history cut short by a shallow clone",
+        "The repository is a shallow clone, so "
+        "history stops at the oldest fetched commit; older changes are not shown. "
+        "Fetch the full history with `git fetch --unshallow`.",
+    ),
+    "E1205": (
+        "git failed",
+        "git is not installed, or a git command failed; the message quotes git's own error.",
+    ),
+    "E0900": ("internal error", "A bug in cflc. Please report it with the input that caused it."),
 }
 
 
@@ -176,8 +265,12 @@ class Diagnostics:
         # Every missing field of one object shares the object's site, yet each is its own
         # mistake: those are told apart by data path. (Other codes are not: a static and an
         # evaluated report of one error differ only in having a data path.)
-        key = (diag.code, diag.span.key() if diag.span else None, diag.message
-               if diag.span is None else "", diag.data_path if diag.code == "E0303" else None)
+        key = (
+            diag.code,
+            diag.span.key() if diag.span else None,
+            diag.message if diag.span is None else "",
+            diag.data_path if diag.code == "E0303" else None,
+        )
         if key in self._seen:
             return
         self._seen.add(key)
@@ -210,7 +303,13 @@ class Diagnostics:
 # ---- rendering ------------------------------------------------------------------------------
 
 _BOLD, _RED, _YELLOW, _BLUE, _CYAN, _RESET = (
-    "\x1b[1m", "\x1b[31m", "\x1b[33m", "\x1b[34m", "\x1b[36m", "\x1b[0m")
+    "\x1b[1m",
+    "\x1b[31m",
+    "\x1b[33m",
+    "\x1b[34m",
+    "\x1b[36m",
+    "\x1b[0m",
+)
 
 
 def render_human(diag: Diagnostic, *, color: bool = False) -> str:
@@ -336,8 +435,12 @@ def edit_distance(a: str, b: str) -> int:
 
 def errors_markdown() -> str:
     """docs/errors.md, generated from the catalogue."""
-    out = ["# Diagnostic codes", "",
-           "Generated from `cfglang/diagnostics.py` (`python -m cfglang.diagnostics`).", ""]
+    out = [
+        "# Diagnostic codes",
+        "",
+        "Generated from `cfglang/diagnostics.py` (`python -m cfglang.diagnostics`).",
+        "",
+    ]
     for code, (title, text) in CATALOGUE.items():
         out += [f"## {code}: {title}", "", text, ""]
     return "\n".join(out)

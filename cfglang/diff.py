@@ -45,7 +45,8 @@ _SYMBOL: dict[str, str] = {"add": "+", "remove": "-", "change": "~"}
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Words that cannot follow a `.` in a CFL path (the eight keyword field names can).
 _RESERVED = frozenset(
-    "else then in if for let final hidden unset where true false null self super".split())
+    "else then in if for let final hidden unset where true false null self super".split()
+)
 
 
 @attrs.frozen
@@ -96,8 +97,11 @@ def _walk(a: Any, b: Any, path: Path, out: list[Change]) -> None:
             out.append(Change("add", (*path, i), new=b[i], secret=_has_secret(b[i])))
         return
     if not _same(a, b):
-        out.append(Change("change", path, old=a, new=b,
-                          secret=isinstance(a, Secret) or isinstance(b, Secret)))
+        out.append(
+            Change(
+                "change", path, old=a, new=b, secret=isinstance(a, Secret) or isinstance(b, Secret)
+            )
+        )
 
 
 def _merged_keys(a: dict[Any, Any], b: dict[Any, Any]) -> list[Any]:
@@ -199,6 +203,7 @@ def render_human(changes: list[Change], *, color: bool = False) -> str:
 def to_json(changes: list[Change]) -> list[dict[str, Any]]:
     """``[{op, path, old, new}]`` with redacted, JSON-ready values; the side an operation
     does not have (``old`` of an addition, ``new`` of a removal) is null."""
+
     def value(v: Any, secret: bool) -> Any:
         if isinstance(v, Secret) or (secret and isinstance(v, str)):
             return REDACTED

@@ -143,7 +143,9 @@ class _Builder:
                 self.anchors[(m.key, d.name)] = (self.slugs[m.key], f"{kind}-{d.name}")
         self.by_span: dict[tuple[str, int], ModuleInfo] = {
             (d.name_span.source.path, d.name_span.start): m
-            for m in ws.modules for d in m.types.values()}
+            for m in ws.modules
+            for d in m.types.values()
+        }
         self.instances = self._find_instances()
 
     # -- links ------------------------------------------------------------------------------
@@ -164,13 +166,15 @@ class _Builder:
         self._type_parts(texpr, m, page, out, top=True)
         return _merge(out)
 
-    def _type_parts(self, t: ast.TypeExpr, m: ModuleInfo, page: str, out: Cell,
-                    top: bool = False) -> None:
+    def _type_parts(
+        self, t: ast.TypeExpr, m: ModuleInfo, page: str, out: Cell, top: bool = False
+    ) -> None:
         if isinstance(t, ast.NamedType):
             name = ".".join(t.path)
             target = None
-            if not (len(t.path) == 1 and (t.path[0] in T.PRIMITIVES or t.path[0] in
-                                          ("list", "map"))):
+            if not (
+                len(t.path) == 1 and (t.path[0] in T.PRIMITIVES or t.path[0] in ("list", "map"))
+            ):
                 target = self.link_of(self.ws.evaluator.resolve_type(t, m))
             if target is not None:
                 out.append(Link(name, None if target[0] == page else target[0], target[1]))
@@ -209,8 +213,9 @@ class _Builder:
                 keys = {k for k, _, _ in fields}
                 required = set()
                 for k, f, mod in fields:
-                    typ = (self.ws.evaluator.resolve_type(f.type, mod) if f.type is not None
-                           else T.ANY)
+                    typ = (
+                        self.ws.evaluator.resolve_type(f.type, mod) if f.type is not None else T.ANY
+                    )
                     if not default_of(f)[0] and not T.is_optional(typ):
                         required.add(k)
                 shapes.append((decl, keys, required))
@@ -219,8 +224,11 @@ class _Builder:
             if tv.data is None:
                 continue
             for path, obj in _objects(tv.data, ""):
-                fits = [(len(keys) - len(obj), decl) for decl, keys, req in shapes
-                        if obj and set(obj) <= keys and req <= set(obj)]
+                fits = [
+                    (len(keys) - len(obj), decl)
+                    for decl, keys, req in shapes
+                    if obj and set(obj) <= keys and req <= set(obj)
+                ]
                 if not fits:
                     continue
                 best = min(f[0] for f in fits)
@@ -242,9 +250,16 @@ class _Builder:
         decls = self.ws.declarations(m)
         types = [d for d in decls if isinstance(d, ast.TypeDecl)]
         schemas = [d for d in decls if isinstance(d, ast.SchemaDecl)]
-        contents: list[Cell] = [[Link(f"{'schema' if isinstance(d, ast.SchemaDecl) else 'type'}"
-                                      f" {d.name}", None,
-                                      self.anchors[(m.key, d.name)][1])] for d in decls]
+        contents: list[Cell] = [
+            [
+                Link(
+                    f"{'schema' if isinstance(d, ast.SchemaDecl) else 'type'} {d.name}",
+                    None,
+                    self.anchors[(m.key, d.name)][1],
+                )
+            ]
+            for d in decls
+        ]
         b.append(Items(contents))
         if types:
             b.append(Heading(2, "Types"))
@@ -270,10 +285,14 @@ class _Builder:
             out.append(Para([Text(_one_para(d.doc))]))
         if s.parent is not None:
             target = self.anchors.get((s.parent.module.key, s.parent.name))
-            parent: Inline = (Link(s.parent.name, None if target[0] == slug else target[0],
-                                   target[1]) if target else Code(s.parent.name))
-            out.append(Para([Text("Extends "), parent,
-                             Text(": it has all of its fields and checks.")]))
+            parent: Inline = (
+                Link(s.parent.name, None if target[0] == slug else target[0], target[1])
+                if target
+                else Code(s.parent.name)
+            )
+            out.append(
+                Para([Text("Extends "), parent, Text(": it has all of its fields and checks.")])
+            )
         rows: list[list[Cell]] = []
         fields = schema_fields(s)
         for key, f, mod in fields:
@@ -291,8 +310,15 @@ class _Builder:
             desc = _one_para(f.doc) if f.doc else ""
             if mods:
                 desc = (desc + " " if desc else "") + f"({', '.join(mods)})"
-            rows.append([[Code(key)], self.type_cell(f.type, mod, slug), default, constraint,
-                         [Text(desc)] if desc else []])
+            rows.append(
+                [
+                    [Code(key)],
+                    self.type_cell(f.type, mod, slug),
+                    default,
+                    constraint,
+                    [Text(desc)] if desc else [],
+                ]
+            )
         out.append(Table(["Field", "Type", "Default", "Constraints", "Description"], rows))
         checks = schema_checks(s)
         if checks:
@@ -323,8 +349,15 @@ class _Builder:
         page = Page("index", title)
         b = page.blocks
         b.append(Heading(1, title))
-        b.append(Para([Text("Reference of the CFL types and schemas, generated by "),
-                       Code("cflc doc"), Text(".")]))
+        b.append(
+            Para(
+                [
+                    Text("Reference of the CFL types and schemas, generated by "),
+                    Code("cflc doc"),
+                    Text("."),
+                ]
+            )
+        )
         b.append(Heading(2, "Modules"))
         rows: list[list[Cell]] = []
         for m in self.modules:
@@ -335,14 +368,31 @@ class _Builder:
                     names.append(Text(", "))
                 slug, anchor = self.anchors[(m.key, d.name)]
                 names.append(Link(d.name, slug, anchor))
-            rows.append([[Link(m.source.path, self.slugs[m.key], "", code=True)],
-                         [Text(_first_sentence(m.tree.doc))] if m.tree.doc else [], names])
+            rows.append(
+                [
+                    [Link(m.source.path, self.slugs[m.key], "", code=True)],
+                    [Text(_first_sentence(m.tree.doc))] if m.tree.doc else [],
+                    names,
+                ]
+            )
         b.append(Table(["Module", "About", "Declares"], rows))
         if self.targets:
             b.append(Heading(2, "Targets"))
-            b.append(Items([[Code(t.name), Text(": compiled" if t.data is not None else
-                                                f": has {t.errors} error(s), values not shown")]
-                            for t in self.targets]))
+            b.append(
+                Items(
+                    [
+                        [
+                            Code(t.name),
+                            Text(
+                                ": compiled"
+                                if t.data is not None
+                                else f": has {t.errors} error(s), values not shown"
+                            ),
+                        ]
+                        for t in self.targets
+                    ]
+                )
+            )
         return page
 
 
@@ -494,16 +544,21 @@ def render_html(page: Page) -> str:
         elif isinstance(blk, Pre):
             body.append(f"<pre><code>{highlight_cfl(blk.text)}</code></pre>")
         elif isinstance(blk, Items):
-            body.append("<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in blk.items)
-                        + "</ul>")
+            body.append(
+                "<ul>" + "".join(f"<li>{_html_inline(i)}</li>" for i in blk.items) + "</ul>"
+            )
         else:
             head = "".join(f"<th>{html.escape(h)}</th>" for h in blk.headers)
-            rows = "".join("<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in row)
-                           + "</tr>" for row in blk.rows)
+            rows = "".join(
+                "<tr>" + "".join(f"<td>{_html_inline(c)}</td>" for c in row) + "</tr>"
+                for row in blk.rows
+            )
             body.append(f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>")
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            f"<title>{html.escape(page.title)}</title>\n<style>{_CSS}</style>\n</head>\n"
-            "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n")
+    return (
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
+        f"<title>{html.escape(page.title)}</title>\n<style>{_CSS}</style>\n</head>\n"
+        "<body>\n" + "\n".join(body) + "\n</body>\n</html>\n"
+    )
 
 
 def write_docs(pages: Sequence[Page], out_dir: str) -> list[str]:

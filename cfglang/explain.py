@@ -76,12 +76,16 @@ class Explanation:
 
     def to_json(self) -> dict[str, Any]:
         def site(s: Site | None) -> dict[str, Any] | None:
-            return None if s is None else {"file": s.file, "line": s.line, "column": s.column,
-                                          "text": s.text}
+            return (
+                None
+                if s is None
+                else {"file": s.file, "line": s.line, "column": s.column, "text": s.text}
+            )
 
         def definition(d: Definition | None) -> dict[str, Any] | None:
-            return None if d is None else {"kind": d.kind, "origin": d.origin,
-                                          **(site(d.site) or {})}
+            return (
+                None if d is None else {"kind": d.kind, "origin": d.origin, **(site(d.site) or {})}
+            )
 
         return {
             "path": self.path,
@@ -90,28 +94,40 @@ class Explanation:
             "set_by": definition(self.set_by),
             "overrides": [definition(d) for d in self.overrides],
             "types": [{"type": t, **(site(s) or {})} for t, s in self.types],
-            "inputs": [{"name": i.name, "value": _jsonable(i.value), "source": i.source,
-                        "site": site(i.site)} for i in self.inputs],
+            "inputs": [
+                {
+                    "name": i.name,
+                    "value": _jsonable(i.value),
+                    "source": i.source,
+                    "site": site(i.site),
+                }
+                for i in self.inputs
+            ],
         }
 
     def render(self) -> str:
         import json
 
-        out = [f"{self.path} = {json.dumps(_jsonable(self.value), ensure_ascii=False)}"
-               f"  ({self.kind})"]
+        out = [
+            f"{self.path} = {json.dumps(_jsonable(self.value), ensure_ascii=False)}  ({self.kind})"
+        ]
         if self.set_by is not None:
-            out.append(f"  set by     {self.set_by.site.where():<28} {self.set_by.site.text}"
-                       + (f"   [{self.set_by.origin}]" if self.set_by.origin != "assignment"
-                          else ""))
+            out.append(
+                f"  set by     {self.set_by.site.where():<28} {self.set_by.site.text}"
+                + (f"   [{self.set_by.origin}]" if self.set_by.origin != "assignment" else "")
+            )
         for d in self.overrides:
-            out.append(f"  overrides  {d.site.where():<28} {d.site.text}"
-                       + (f"   [{d.origin}]" if d.origin != "assignment" else ""))
+            out.append(
+                f"  overrides  {d.site.where():<28} {d.site.text}"
+                + (f"   [{d.origin}]" if d.origin != "assignment" else "")
+            )
         for t, s in self.types:
             out.append(f"  type       {t}, declared at {s.where()}")
         for i in self.inputs:
             where = f" ({i.site.where()})" if i.site is not None else ""
-            out.append(f"  input      {i.name} = {json.dumps(_jsonable(i.value))} "
-                       f"from {i.source}{where}")
+            out.append(
+                f"  input      {i.name} = {json.dumps(_jsonable(i.value))} from {i.source}{where}"
+            )
         return "\n".join(out) + "\n"
 
 
@@ -149,9 +165,13 @@ def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:
     """An `Explanation`, or ``result`` with a diagnostic added when the path is bad."""
     path = parse_path(path_text)
     if path is None:
-        result.diagnostics.append(Diagnostic("E0701", f"`{path_text}` is not a data path",
-                                             help="write a path like services.billing.port "
-                                                  "or tags[0]"))
+        result.diagnostics.append(
+            Diagnostic(
+                "E0701",
+                f"`{path_text}` is not a data path",
+                help="write a path like services.billing.port or tags[0]",
+            )
+        )
         result.data = None
         return result
     cur: Any = doc
@@ -174,23 +194,27 @@ def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:
     if cur is BOTTOM:
         return result
     value = materialize(ev, cur)
-    defs: list[Def] = owner.defs().get(key, []) if owner is not None and isinstance(
-        key, str) else []
+    defs: list[Def] = (
+        owner.defs().get(key, []) if owner is not None and isinstance(key, str) else []
+    )
     top = next((d for d in reversed(defs) if d.op != "decl"), None)
     set_by = _definition(top, owner) if top is not None else None
-    overrides = tuple(_definition(d, owner) for d in reversed(defs)
-                      if d is not top and d.op != "decl")
+    overrides = tuple(
+        _definition(d, owner) for d in reversed(defs) if d is not top and d.op != "decl"
+    )
     types: list[tuple[str, Site]] = []
     if owner is not None and isinstance(key, str):
         for t, span in owner.field_type(key):
             types.append((t.show(), Site.of(span)))
     inputs = tuple(_inputs_read(ev, top)) if top is not None else ()
-    kind = kind_of(cur) if not isinstance(cur, Obj) else (
-        f"object of {cur.schema.name}" if cur.schema is not None else "object")
+    kind = (
+        kind_of(cur)
+        if not isinstance(cur, Obj)
+        else (f"object of {cur.schema.name}" if cur.schema is not None else "object")
+    )
     if isinstance(cur, Secret):
         kind = "secret"
-    return Explanation(dotted(tuple(path)), value, kind, set_by, overrides, tuple(types),
-                       inputs)
+    return Explanation(dotted(tuple(path)), value, kind, set_by, overrides, tuple(types), inputs)
 
 
 def _no_such(result: Any, walked: list[str | int], seg: str | int, obj: Obj | None) -> Any:
@@ -205,11 +229,20 @@ def _no_such(result: Any, walked: list[str | int], seg: str | int, obj: Obj | No
 
 
 def _definition(d: Def, owner: Obj | None) -> Definition:
-    layer_schema = owner is not None and owner.schema is not None and isinstance(
-        d.stmt, ast.Field) and d.stmt is owner.schema.fields.get(d.key)
+    layer_schema = (
+        owner is not None
+        and owner.schema is not None
+        and isinstance(d.stmt, ast.Field)
+        and d.stmt is owner.schema.fields.get(d.key)
+    )
     origin = "schema default" if layer_schema else "assignment"
-    kind = {"set": "set", "merge": "merge block", "append": "append", "unset": "unset",
-            "extends": "extends"}.get(d.op, d.op)
+    kind = {
+        "set": "set",
+        "merge": "merge block",
+        "append": "append",
+        "unset": "unset",
+        "extends": "extends",
+    }.get(d.op, d.op)
     return Definition(kind, Site.of(d.span), origin)
 
 
@@ -262,6 +295,12 @@ def _inputs_read(ev: Evaluator, d: Def) -> list[InputUse]:
     for name in dict.fromkeys(names):
         if name in ev.input_sources and name in ev.inputs:
             source, span = ev.input_sources[name]
-            out.append(InputUse(name, materialize(ev, ev.inputs[name]), source,
-                                Site.of(span) if span is not None else None))
+            out.append(
+                InputUse(
+                    name,
+                    materialize(ev, ev.inputs[name]),
+                    source,
+                    Site.of(span) if span is not None else None,
+                )
+            )
     return out

@@ -78,8 +78,9 @@ def format_source(text: str, filename: str = "<stdin>") -> str:
         doc = _Printer(source, lex_tokens(source)).module(module)
         out = _render(doc, WIDTH)
     except RecursionError:
-        raise FormatError([Diagnostic("E0502", "the file is nested too deeply to format",
-                                      Span(source, 0, 0))]) from None
+        raise FormatError(
+            [Diagnostic("E0502", "the file is nested too deeply to format", Span(source, 0, 0))]
+        ) from None
     return out + "\n" if out else ""
 
 
@@ -346,10 +347,11 @@ class _Printer:
         return out
 
     def _comment_text(self, c: tuple[int, int]) -> str:
-        return self.text[c[0]:c[1]].rstrip()
+        return self.text[c[0] : c[1]].rstrip()
 
-    def _entries(self, start: int, end: int, elems: Sequence[_Elem],
-                 bracketed: bool = True) -> tuple[str | None, list[_Entry]]:
+    def _entries(
+        self, start: int, end: int, elems: Sequence[_Elem], bracketed: bool = True
+    ) -> tuple[str | None, list[_Entry]]:
         """Elements and comments of the region [start, end), in order.
 
         Returns the comment on the opening bracket's line (if any) and the entries.
@@ -364,15 +366,14 @@ class _Printer:
                 text = self._comment_text(c)
                 if text.startswith("##") and self._detached(c[1], upto):
                     text = _undoc(text)
-                same_line = "\n" not in self.text[prev_end:c[0]]
+                same_line = "\n" not in self.text[prev_end : c[0]]
                 if same_line and bracketed and not entries and opener is None:
                     opener = text
                 elif same_line and entries and entries[-1].trailing is None:
                     entries[-1].trailing = text
                     entries[-1].end = c[1]
                 else:
-                    entries.append(_Entry(c[0], c[1], None, text,
-                                          is_doc=text.startswith("##")))
+                    entries.append(_Entry(c[0], c[1], None, text, is_doc=text.startswith("##")))
                 prev_end = c[1]
 
         for i, el in enumerate(elems):
@@ -387,18 +388,26 @@ class _Printer:
                 at = len(entries)
                 while at > 0 and entries[at - 1].is_doc and entries[at - 1].trailing is None:
                     at -= 1
-                if at == len(entries) and at > 0 and (entries[at - 1].trailing or "").startswith(
-                        "##") and not entries[at - 1].is_doc:
+                if (
+                    at == len(entries)
+                    and at > 0
+                    and (entries[at - 1].trailing or "").startswith("##")
+                    and not entries[at - 1].is_doc
+                ):
                     # `a = 1  ## doc` documents the next statement; the hoisted comments
                     # would come between them, so the doc moves to its own line below.
-                    entries.append(_Entry(el.start, el.start, None,
-                                          entries[at - 1].trailing or "", is_doc=True))
+                    entries.append(
+                        _Entry(
+                            el.start, el.start, None, entries[at - 1].trailing or "", is_doc=True
+                        )
+                    )
                     entries[at - 1].trailing = None
                 pos = entries[at].start if at < len(entries) else el.start
                 # A `##` here documented nothing (no statement follows it inside an
                 # expression); above the statement it would document it, so it loses a `#`.
-                entries[at:at] = [_Entry(pos, pos, None, _undoc(self._comment_text(c)))
-                                  for c in inner]
+                entries[at:at] = [
+                    _Entry(pos, pos, None, _undoc(self._comment_text(c))) for c in inner
+                ]
             entries.append(_Entry(el.start, el_end, doc))
             prev_end = el_end
         gap(end)
@@ -423,10 +432,18 @@ class _Printer:
         return end
 
     def _blank_before(self, prev: _Entry, cur: _Entry) -> bool:
-        return self.text[prev.end:cur.start].count("\n") >= 2
+        return self.text[prev.end : cur.start].count("\n") >= 2
 
-    def _sequence(self, open_: str, close: str, start: int, end: int,
-                  elems: Sequence[_Elem], sep: str, pad: str) -> Doc:
+    def _sequence(
+        self,
+        open_: str,
+        close: str,
+        start: int,
+        end: int,
+        elems: Sequence[_Elem],
+        sep: str,
+        pad: str,
+    ) -> Doc:
         """A bracketed sequence: ``open_`` at ``start - 1``, ``close`` at ``end``.
 
         ``sep`` separates elements when flat (``;`` in bodies, ``,`` in lists, where it
@@ -440,15 +457,17 @@ class _Printer:
         if not entries and opener is None:
             return open_ + close
         has_comments = opener is not None or any(
-            e.doc is None or e.trailing is not None for e in entries)
+            e.doc is None or e.trailing is not None for e in entries
+        )
         first = entries[0].start if entries else end
         user_broken = "\n" in self.text[start:first]
         broken = user_broken or has_comments
         comma = sep == ","
         # For a ( or [ sequence: whether the user wrapped it somewhere between elements.
         bounds = [start, *(p for e in entries for p in (e.start, e.end)), end]
-        wrapped = not comma or any("\n" in self.text[a:b]
-                                   for a, b in zip(bounds[::2], bounds[1::2], strict=True))
+        wrapped = not comma or any(
+            "\n" in self.text[a:b] for a, b in zip(bounds[::2], bounds[1::2], strict=True)
+        )
         last_elem = max((i for i, e in enumerate(entries) if e.doc is not None), default=-1)
         inner: list[Doc] = []
         for i, e in enumerate(entries):
@@ -495,8 +514,9 @@ class _Printer:
         elems = [self._stmt_elem(s) for s in body.stmts]
         return self._sequence("{", "}", body.span.start + 1, body.span.end - 1, elems, ";", " ")
 
-    def _bracketed(self, open_: str, close: str, after: int,
-                   items: Sequence[tuple[Span, Callable[[], Doc]]]) -> Doc:
+    def _bracketed(
+        self, open_: str, close: str, after: int, items: Sequence[tuple[Span, Callable[[], Doc]]]
+    ) -> Doc:
         """A ``(…)`` or ``[…]`` sequence whose opener is the first ``open_`` at/after ``after``
         (a list the user put in parentheses starts with those)."""
         i = bisect.bisect_left(self.code_starts, after)
@@ -508,7 +528,7 @@ class _Printer:
         return self._sequence(open_, close, start, end, elems, ",", "")
 
     def _token_ending_at(self, end: int) -> str:
-        return self.text[self.token_by_end[end]:end]
+        return self.text[self.token_by_end[end] : end]
 
     # -- statements ------------------------------------------------------------------------
 
@@ -542,10 +562,10 @@ class _Printer:
             parent = "" if s.parent is None else " extends " + ".".join(s.parent)
             return [f"schema {s.name}{parent} ", self.body(s.body)]
         if isinstance(s, ast.TemplateDecl):
-            params = self._bracketed("(", ")", s.name_span.end,
-                                     [(p.span, partial(self.param, p)) for p in s.params])
-            return ["template ", s.name, params, self.annotation(s.type), " ",
-                    self.body(s.body)]
+            params = self._bracketed(
+                "(", ")", s.name_span.end, [(p.span, partial(self.param, p)) for p in s.params]
+            )
+            return ["template ", s.name, params, self.annotation(s.type), " ", self.body(s.body)]
         assert isinstance(s, ast.OutputDecl)
         fmt = "" if s.format is None else f": {s.format}"
         return [f"output {s.name_span.text()}{fmt} = ", self.expr(s.value)]
@@ -610,8 +630,9 @@ class _Printer:
             if isinstance(t.inner, ast.UnionType | ast.OptionalType):
                 inner = f"({inner})"
             return inner + "?"
-        return " | ".join(f"({self.type(o)})" if isinstance(o, ast.UnionType) else self.type(o)
-                          for o in t.options)
+        return " | ".join(
+            f"({self.type(o)})" if isinstance(o, ast.UnionType) else self.type(o) for o in t.options
+        )
 
     # -- expressions -----------------------------------------------------------------------
 
@@ -631,7 +652,7 @@ class _Printer:
             i = bisect.bisect_left(self.code_starts, e.span.start)
             while self.code[i][0] == "LPAR":
                 i += 1
-            return self.text[self.code[i][1]:self.code[i][2]]
+            return self.text[self.code[i][1] : self.code[i][2]]
         if isinstance(e, ast.Name):
             return e.name
         if isinstance(e, ast.SelfRef):
@@ -651,24 +672,31 @@ class _Printer:
             space = " " if isinstance(e.operand, ast.Unary) and e.operand.op in "+-" else ""
             return [e.op, space, self.expr(e.operand, _prec(e.operand) < _UNARY_PREC)]
         if isinstance(e, ast.IfExpr):
-            return ["if ", self.expr(e.cond), " then ", self.expr(e.then), " else ",
-                    self.expr(e.orelse)]
+            return [
+                "if ",
+                self.expr(e.cond),
+                " then ",
+                self.expr(e.then),
+                " else ",
+                self.expr(e.orelse),
+            ]
         if isinstance(e, ast.GetAttr):
             return [self.postfix_obj(e.obj), ".", e.name]
         if isinstance(e, ast.GetItem):
             return [self.postfix_obj(e.obj), "[", self.expr(e.index), "]"]
         if isinstance(e, ast.Call):
-            args = self._bracketed("(", ")", e.func.span.end,
-                                   [(a.span, partial(self.arg, a)) for a in e.args])
+            args = self._bracketed(
+                "(", ")", e.func.span.end, [(a.span, partial(self.arg, a)) for a in e.args]
+            )
             return [self.postfix_obj(e.func), args]
         if isinstance(e, ast.ListLit):
-            return self._bracketed("[", "]", e.span.start,
-                                   [(x.span, partial(self.expr, x)) for x in e.items])
+            return self._bracketed(
+                "[", "]", e.span.start, [(x.span, partial(self.expr, x)) for x in e.items]
+            )
         if isinstance(e, ast.Comprehension):
             names = e.var if e.key_var is None else f"{e.key_var}, {e.var}"
             cond: Doc = [] if e.cond is None else [" if ", self.expr(e.cond)]
-            return ["[", self.expr(e.elem), f" for {names} in ", self.expr(e.iterable), cond,
-                    "]"]
+            return ["[", self.expr(e.elem), f" for {names} in ", self.expr(e.iterable), cond, "]"]
         if isinstance(e, ast.ObjectLit):
             return self.body(e.body)
         assert isinstance(e, ast.Refine)

@@ -78,10 +78,16 @@ class Entry:
         from cfglang.diagnostics import to_json
 
         c = self.commit
-        return {"commit": c.sha, "author": c.author, "email": c.email, "date": c.date,
-                "subject": c.subject, "status": self.status,
-                "changes": semdiff.to_json(self.changes),
-                "errors": [to_json(d) for d in self.errors]}
+        return {
+            "commit": c.sha,
+            "author": c.author,
+            "email": c.email,
+            "date": c.date,
+            "subject": c.subject,
+            "status": self.status,
+            "changes": semdiff.to_json(self.changes),
+            "errors": [to_json(d) for d in self.errors],
+        }
 
 
 @attrs.define
@@ -95,14 +101,19 @@ class History:
     entries: list[Entry] = attrs.Factory(list)
     diagnostics: list[Diagnostic] = attrs.Factory(list)
     compiled: int = 0  # revisions actually compiled (for -v and the benchmark)
-    walked: int = 0    # commits looked at
+    walked: int = 0  # commits looked at
 
     def to_json(self) -> dict[str, Any]:
         from cfglang.diagnostics import to_json
 
-        return {"target": self.target, "path": self.path, "head": self.head,
-                "branch": self.branch, "entries": [e.to_json() for e in self.entries],
-                "diagnostics": [to_json(d) for d in self.diagnostics]}
+        return {
+            "target": self.target,
+            "path": self.path,
+            "head": self.head,
+            "branch": self.branch,
+            "entries": [e.to_json() for e in self.entries],
+            "diagnostics": [to_json(d) for d in self.diagnostics],
+        }
 
     def render(self, *, color: bool = False) -> str:
         """Human text: one block per entry, newest first, like `git log`."""
@@ -123,11 +134,16 @@ class History:
                 if len(e.errors) > 3:
                     out.append(f"    ... and {len(e.errors) - 3} more")
             elif e.status == "created":
-                out.append(f"  created `{self.target}`" if self.path is None
-                           else f"  `{self.target}` created")
+                out.append(
+                    f"  created `{self.target}`"
+                    if self.path is None
+                    else f"  `{self.target}` created"
+                )
             elif e.status == "fixed":
-                out.append("  compiles again" + (f"; `{self.path}` unchanged"
-                                                 if self.path and not e.changes else ""))
+                out.append(
+                    "  compiles again"
+                    + (f"; `{self.path}` unchanged" if self.path and not e.changes else "")
+                )
             if e.status != "broken" and (e.status != "created" or self.path is not None):
                 text = semdiff.render_human(e.changes, color=color)
                 out += ["  " + line for line in text.splitlines()]
@@ -135,8 +151,7 @@ class History:
         return "\n".join(out) + ("\n" if out else "")
 
 
-def _prefixed(changes: list[semdiff.Change], prefix: tuple[str | int, ...]) -> list[
-        semdiff.Change]:
+def _prefixed(changes: list[semdiff.Change], prefix: tuple[str | int, ...]) -> list[semdiff.Change]:
     return [attrs.evolve(c, path=(*prefix, *c.path)) for c in changes]
 
 
@@ -181,8 +196,7 @@ class _Compiler:
     memo: dict[tuple[tuple[str, str | None], ...], State] = attrs.Factory(dict)
     compiled: int = 0
 
-    def signature(self, commit: str, closure: frozenset[str]) -> tuple[
-            tuple[str, str | None], ...]:
+    def signature(self, commit: str, closure: frozenset[str]) -> tuple[tuple[str, str | None], ...]:
         files, _ = self.repo.tree(commit)
         return tuple((p, files[p][1] if p in files else None) for p in sorted(closure))
 
@@ -197,26 +211,41 @@ class _Compiler:
             if hit is not None:
                 return hit
         loader = GitLoader(self.repo, commit)
-        res = compile(self.target, loader=loader, root=loader.root_for(self.target),
-                      emit_outputs=False, decrypt_secrets=False, plaintext_secrets="allow",
-                      **self.compile_kwargs)
+        res = compile(
+            self.target,
+            loader=loader,
+            root=loader.root_for(self.target),
+            emit_outputs=False,
+            decrypt_secrets=False,
+            plaintext_secrets="allow",
+            **self.compile_kwargs,
+        )
         self.compiled += 1
         closure = frozenset(loader.touched)
         if res.ok and res.data is not None:
             st = State(True, True, _value_at(res.data, self.path), closure)
         else:
-            st = State(True, False, ABSENT, closure,
-                       tuple(d for d in res.diagnostics if d.is_error))
+            st = State(
+                True, False, ABSENT, closure, tuple(d for d in res.diagnostics if d.is_error)
+            )
         self.memo[self.signature(commit, closure)] = st
         return st
 
 
-def history(target: str, path: str | None = None, *, since: str | None = None,
-            max_count: int | None = None, rev: str = "HEAD",
-            cli_vars: Sequence[tuple[str, str]] = (), var_files: Sequence[str] = (),
-            allow_paths: Sequence[str] = (), use_cache: bool = True,
-            changes_only: bool = False,
-            progress: Callable[[int, int], None] | None = None) -> History:
+def history(
+    target: str,
+    path: str | None = None,
+    *,
+    since: str | None = None,
+    max_count: int | None = None,
+    rev: str = "HEAD",
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    use_cache: bool = True,
+    changes_only: bool = False,
+    progress: Callable[[int, int], None] | None = None,
+) -> History:
     """The commits (newest first, from ``rev``) where the compiled value of ``target`` (or
     its value at data ``path``) changed. With ``changes_only``, entries without a value
     change (``broken``, and ``fixed`` back to the same value) are left out and do not
@@ -238,22 +267,38 @@ def history(target: str, path: str | None = None, *, since: str | None = None,
     branch = repo.head()[1] if rev == "HEAD" else None
     display = os.path.relpath(os.path.abspath(target)) if not os.path.isabs(target) else target
     result = History(display.replace(os.sep, "/"), path, head, branch)
-    comp = _Compiler(repo, os.path.abspath(target), rel, segments,
-                     {"cli_vars": cli_vars, "var_files": var_files,
-                      "allow_paths": allow_paths, "use_cache": use_cache})
+    comp = _Compiler(
+        repo,
+        os.path.abspath(target),
+        rel,
+        segments,
+        {
+            "cli_vars": cli_vars,
+            "var_files": var_files,
+            "allow_paths": allow_paths,
+            "use_cache": use_cache,
+        },
+    )
     cur = comp.state(head)
     if not cur.present:
-        raise GitError(Diagnostic(
-            "E1203", f"`{rel}` does not exist at `{rev}` (commit {head[:10]})",
-            help=f"`git log --oneline -- {rel}` lists the commits that touched it"))
+        raise GitError(
+            Diagnostic(
+                "E1203",
+                f"`{rel}` does not exist at `{rev}` (commit {head[:10]})",
+                help=f"`git log --oneline -- {rel}` lists the commits that touched it",
+            )
+        )
     commits = list(repo.log(head, since=since))
     pending_fix: tuple[Entry, Any] | None = None  # a `fixed` entry waiting for its old side
 
     def counted() -> int:
         if not changes_only:
             return len(result.entries)
-        return sum(1 for e in result.entries if e.changes and (
-            pending_fix is None or e is not pending_fix[0]))
+        return sum(
+            1
+            for e in result.entries
+            if e.changes and (pending_fix is None or e is not pending_fix[0])
+        )
 
     for i, c in enumerate(commits):
         result.walked += 1
@@ -263,14 +308,22 @@ def history(target: str, path: str | None = None, *, since: str | None = None,
         if full and pending_fix is None:
             break
         if c.parent is None and _is_boundary(repo, c):
-            result.diagnostics.append(Diagnostic(
-                "W1204", f"history stops at commit {c.short}: this is a shallow clone",
-                severity="warning", help="fetch the full history with `git fetch --unshallow`"))
+            result.diagnostics.append(
+                Diagnostic(
+                    "W1204",
+                    f"history stops at commit {c.short}: this is a shallow clone",
+                    severity="warning",
+                    help="fetch the full history with `git fetch --unshallow`",
+                )
+            )
             break
         if c.parent is not None and not (set(c.changed) & cur.closure):
             continue
-        before = (comp.state(c.parent, cur.closure) if c.parent is not None
-                  else State(False, False, ABSENT, frozenset()))
+        before = (
+            comp.state(c.parent, cur.closure)
+            if c.parent is not None
+            else State(False, False, ABSENT, frozenset())
+        )
         entry: Entry | None = None
         if not before.present:
             if cur.ok:
@@ -321,9 +374,15 @@ def render_json(h: History) -> str:
     return json.dumps(h.to_json(), ensure_ascii=False, indent=2)
 
 
-def explain_note(spec: str, path: str, *, cli_vars: Sequence[tuple[str, str]] = (),
-                 var_files: Sequence[str] = (), allow_paths: Sequence[str] = (),
-                 use_cache: bool = True) -> tuple[str, dict[str, Any]] | None:
+def explain_note(
+    spec: str,
+    path: str,
+    *,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    use_cache: bool = True,
+) -> tuple[str, dict[str, Any]] | None:
     """For `cflc explain`: a line and a JSON object saying which commit last changed the
     value at ``path`` of ``spec`` (``FILE`` or ``FILE@REV``). A working-tree value that
     differs from HEAD's is reported as an uncommitted change. None outside a repository
@@ -336,33 +395,54 @@ def explain_note(spec: str, path: str, *, cli_vars: Sequence[tuple[str, str]] = 
     segments = parse_path(path)
     if segments is None:
         return None
-    kw: dict[str, Any] = {"cli_vars": cli_vars, "var_files": var_files,
-                          "allow_paths": allow_paths, "use_cache": use_cache}
+    kw: dict[str, Any] = {
+        "cli_vars": cli_vars,
+        "var_files": var_files,
+        "allow_paths": allow_paths,
+        "use_cache": use_cache,
+    }
     try:
         repo = find_repo(file)
         if rev is None:
             head = repo.resolve("HEAD")
             rel = repo.rel(file)
             files, _ = repo.tree(head)
-            now = compile(file, emit_outputs=False, decrypt_secrets=False,
-                          plaintext_secrets="allow", **kw)
+            now = compile(
+                file, emit_outputs=False, decrypt_secrets=False, plaintext_secrets="allow", **kw
+            )
             then: Any = ABSENT
             if rel is not None and rel in files:
                 loader = GitLoader(repo, head)
-                old = compile(file, loader=loader, root=loader.root_for(file),
-                              emit_outputs=False, decrypt_secrets=False,
-                              plaintext_secrets="allow", **kw)
+                old = compile(
+                    file,
+                    loader=loader,
+                    root=loader.root_for(file),
+                    emit_outputs=False,
+                    decrypt_secrets=False,
+                    plaintext_secrets="allow",
+                    **kw,
+                )
                 then = _value_at(old.data, segments) if old.ok else ABSENT
             if now.ok and _compare(then, _value_at(now.data, segments), tuple(segments)):
-                return ("  last changed  in the working tree (not committed)",
-                        {"uncommitted": True})
+                return (
+                    "  last changed  in the working tree (not committed)",
+                    {"uncommitted": True},
+                )
     except GitError:
         return None
     entry = last_change(file, path, rev=rev or "HEAD", **kw)
     if entry is None:
         return None
     c = entry.commit
-    return (f"  last changed  commit {c.short}  {c.date}  {c.author} <{c.email}>  "
-            f"{json.dumps(c.subject, ensure_ascii=False)}",
-            {"uncommitted": False, "commit": c.sha, "author": c.author, "email": c.email,
-             "date": c.date, "subject": c.subject})
+    return (
+        f"  last changed  commit {c.short}  {c.date}  {c.author} <{c.email}>  "
+        f"{json.dumps(c.subject, ensure_ascii=False)}",
+        {
+            "uncommitted": False,
+            "commit": c.sha,
+            "author": c.author,
+            "email": c.email,
+            "date": c.date,
+            "subject": c.subject,
+        },
+    )

@@ -56,9 +56,12 @@ class TargetImpact:
     def to_json(self) -> dict[str, Any]:
         from cfglang.diagnostics import to_json
 
-        return {"target": self.target, "status": self.status,
-                "changes": semdiff.to_json(self.changes),
-                "errors": [to_json(d) for d in self.errors]}
+        return {
+            "target": self.target,
+            "status": self.status,
+            "changes": semdiff.to_json(self.changes),
+            "errors": [to_json(d) for d in self.errors],
+        }
 
 
 @attrs.define
@@ -74,8 +77,12 @@ class Impact:
         return any(t.status != "unchanged" for t in self.targets)
 
     def to_json(self) -> dict[str, Any]:
-        return {"rev": self.rev, "commit": self.commit, "changed": self.changed,
-                "targets": [t.to_json() for t in self.targets]}
+        return {
+            "rev": self.rev,
+            "commit": self.commit,
+            "changed": self.changed,
+            "targets": [t.to_json() for t in self.targets],
+        }
 
     def render(self, *, color: bool = False) -> str:
         out: list[str] = []
@@ -84,10 +91,12 @@ class Impact:
             if t.status == "unchanged":
                 out.append(f"{t.target}: unchanged")
                 continue
-            head = {"changed": f"{n} change{'s' if n != 1 else ''}",
-                    "added": f"new target (not in {self.rev})",
-                    "broken": "does not compile in the working tree",
-                    "fixed": f"compiles again (did not compile at {self.rev})"}[t.status]
+            head = {
+                "changed": f"{n} change{'s' if n != 1 else ''}",
+                "added": f"new target (not in {self.rev})",
+                "broken": "does not compile in the working tree",
+                "fixed": f"compiles again (did not compile at {self.rev})",
+            }[t.status]
             line = f"{t.target}: {head}"
             out.append(f"\x1b[1m{line}\x1b[0m" if color else line)
             if t.status != "added":
@@ -117,9 +126,15 @@ def _same_at(repo: Repo, commit: str, closure: set[str]) -> bool:
     return True
 
 
-def impact(targets: Sequence[str], *, rev: str = "HEAD",
-           cli_vars: Sequence[tuple[str, str]] = (), var_files: Sequence[str] = (),
-           allow_paths: Sequence[str] = (), use_cache: bool = True) -> Impact:
+def impact(
+    targets: Sequence[str],
+    *,
+    rev: str = "HEAD",
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    use_cache: bool = True,
+) -> Impact:
     """Compare each target in the working tree with the same target at ``rev``.
     Raises `cfglang.vcs.GitError` when there is no repository or ``rev`` is unknown."""
     from cfglang.api import compile
@@ -129,17 +144,23 @@ def impact(targets: Sequence[str], *, rev: str = "HEAD",
     repo = find_repo(targets[0])
     commit = repo.resolve(rev)
     result = Impact(rev, commit)
-    kwargs: dict[str, Any] = {"cli_vars": cli_vars, "var_files": var_files,
-                              "allow_paths": allow_paths, "emit_outputs": False,
-                              "decrypt_secrets": False, "plaintext_secrets": "allow"}
+    kwargs: dict[str, Any] = {
+        "cli_vars": cli_vars,
+        "var_files": var_files,
+        "allow_paths": allow_paths,
+        "emit_outputs": False,
+        "decrypt_secrets": False,
+        "plaintext_secrets": "allow",
+    }
     for target in targets:
         name = target.replace(os.sep, "/")
         rec = RecordingLoader()
         new = compile(target, loader=rec, use_cache=use_cache, **kwargs)
         rec.touched.add(os.path.abspath(target))
         if not new.ok or new.data is None:
-            result.targets.append(TargetImpact(
-                name, "broken", errors=tuple(d for d in new.diagnostics if d.is_error)))
+            result.targets.append(
+                TargetImpact(name, "broken", errors=tuple(d for d in new.diagnostics if d.is_error))
+            )
             continue
         if _same_at(repo, commit, rec.touched):
             result.targets.append(TargetImpact(name, "unchanged"))
@@ -150,13 +171,16 @@ def impact(targets: Sequence[str], *, rev: str = "HEAD",
             result.targets.append(TargetImpact(name, "added", semdiff.diff({}, new.data)))
             continue
         loader = GitLoader(repo, commit)
-        old = compile(target, loader=loader, root=loader.root_for(target), use_cache=use_cache,
-                      **kwargs)
+        old = compile(
+            target, loader=loader, root=loader.root_for(target), use_cache=use_cache, **kwargs
+        )
         if not old.ok or old.data is None:
-            result.targets.append(TargetImpact(name, "fixed", semdiff.diff({}, new.data),
-                                               compiled_old=True))
+            result.targets.append(
+                TargetImpact(name, "fixed", semdiff.diff({}, new.data), compiled_old=True)
+            )
             continue
         changes = semdiff.diff(old.data, new.data)
-        result.targets.append(TargetImpact(name, "changed" if changes else "unchanged",
-                                           changes, compiled_old=True))
+        result.targets.append(
+            TargetImpact(name, "changed" if changes else "unchanged", changes, compiled_old=True)
+        )
     return result

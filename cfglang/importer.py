@@ -37,13 +37,21 @@ from cfglang.syntax.literals import quote
 __all__ = ["FORMATS", "DataError", "format_for_path", "infer_schema", "load_data", "to_cfl"]
 
 FORMATS = ("json", "yaml", "toml", "ini", "env")
-_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml",
-               ".ini": "ini", ".cfg": "ini", ".env": "env"}
+_EXTENSIONS = {
+    ".json": "json",
+    ".yaml": "yaml",
+    ".yml": "yaml",
+    ".toml": "toml",
+    ".ini": "ini",
+    ".cfg": "ini",
+    ".env": "env",
+}
 
 # Reserved words that cannot be a bare key. `type check output input schema template import
 # extends` are keywords too but allowed as field names (language.md §1), so stay bare.
 RESERVED_KEYS = frozenset(
-    "else then in if for let final hidden unset where true false null self super".split())
+    "else then in if for let final hidden unset where true false null self super".split()
+)
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 # Lists whose inline form would make the line longer than this are written one item per line.
@@ -57,8 +65,13 @@ class DataError(Exception):
     names the offending value when the problem is a value rather than the syntax.
     """
 
-    def __init__(self, message: str, line: int | None = None, column: int | None = None,
-                 path: tuple[str | int, ...] = ()) -> None:
+    def __init__(
+        self,
+        message: str,
+        line: int | None = None,
+        column: int | None = None,
+        path: tuple[str | int, ...] = (),
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
@@ -103,8 +116,9 @@ def _load_json(text: str) -> Any:
     try:
         return json.loads(text, parse_constant=no_constants)
     except json.JSONDecodeError as e:
-        raise DataError(f"invalid JSON: {e.msg[:1].lower()}{e.msg[1:]}", e.lineno,
-                        e.colno) from None
+        raise DataError(
+            f"invalid JSON: {e.msg[:1].lower()}{e.msg[1:]}", e.lineno, e.colno
+        ) from None
     except ValueError as e:  # from no_constants; json does not say where
         raise DataError(f"invalid JSON: {e}") from None
     except RecursionError:
@@ -141,13 +155,17 @@ def _load_toml(text: str) -> Any:
         # Python 3.11's error carries its position only in the message text.
         m = re.search(r"\(at line (\d+), column (\d+)\)$", msg)
         if m:
-            raise DataError(f"invalid TOML: {msg[: m.start()].strip().lower()}",
-                            int(m.group(1)), int(m.group(2))) from None
+            raise DataError(
+                f"invalid TOML: {msg[: m.start()].strip().lower()}",
+                int(m.group(1)),
+                int(m.group(2)),
+            ) from None
         m = re.search(r"\(at end of document\)$", msg)
         if m:
             lines = text.split("\n")
-            raise DataError(f"invalid TOML: {msg[: m.start()].strip().lower()}",
-                            len(lines), len(lines[-1]) + 1) from None
+            raise DataError(
+                f"invalid TOML: {msg[: m.start()].strip().lower()}", len(lines), len(lines[-1]) + 1
+            ) from None
         raise DataError(f"invalid TOML: {msg}") from None
     return _plain(data, ())
 
@@ -157,8 +175,9 @@ def _load_ini(text: str) -> Any:
 
     # Raw (no `%` interpolation), keys keep their case, and `[DEFAULT]` is an ordinary
     # section: configparser would otherwise copy its keys into every other section.
-    parser = configparser.RawConfigParser(default_section="\x00cflc-no-default",
-                                          allow_no_value=True, strict=True)
+    parser = configparser.RawConfigParser(
+        default_section="\x00cflc-no-default", allow_no_value=True, strict=True
+    )
     parser.optionxform = str  # type: ignore[assignment,method-assign]
     try:
         parser.read_string(text, source="<ini>")
@@ -166,18 +185,26 @@ def _load_ini(text: str) -> Any:
         raise DataError("invalid INI: a key outside any [section]", e.lineno, 1) from None
     except configparser.ParsingError as e:
         lineno = e.errors[0][0] if e.errors else None
-        raise DataError("invalid INI: a line that is neither `[section]` nor `key = value`",
-                        lineno, 1 if lineno else None) from None
+        raise DataError(
+            "invalid INI: a line that is neither `[section]` nor `key = value`",
+            lineno,
+            1 if lineno else None,
+        ) from None
     except (configparser.DuplicateSectionError, configparser.DuplicateOptionError) as e:
-        what = ("section" if isinstance(e, configparser.DuplicateSectionError)
-                else f"key in section [{e.section}]")
+        what = (
+            "section"
+            if isinstance(e, configparser.DuplicateSectionError)
+            else f"key in section [{e.section}]"
+        )
         name = getattr(e, "option", None) or e.section
-        raise DataError(f"invalid INI: duplicate {what}: `{name}`", e.lineno,
-                        1 if e.lineno else None) from None
+        raise DataError(
+            f"invalid INI: duplicate {what}: `{name}`", e.lineno, 1 if e.lineno else None
+        ) from None
     except configparser.Error as e:
         raise DataError(f"invalid INI: {e.message}") from None
     sections: list[tuple[str, dict[str, Any]]] = [
-        (name, dict(parser.items(name, raw=True))) for name in parser.sections()]
+        (name, dict(parser.items(name, raw=True))) for name in parser.sections()
+    ]
     return _nest_sections(sections)
 
 
@@ -250,12 +277,15 @@ def _load_env(text: str) -> dict[str, Any]:
                 i += 1
             if end < 0:
                 raise DataError(f"unterminated {quote}-quoted value", lineno, value_col)
-            tail = buf[end + 1:].strip()
+            tail = buf[end + 1 :].strip()
             if tail and not tail.startswith("#"):
                 raise DataError("unexpected text after the quoted value", lineno, value_col)
             body = buf[:end]
-            out[key] = body if quote == "'" else re.sub(
-                r"\\(.)", lambda mm: _DQ_ESCAPES.get(mm.group(1), mm.group(0)), body)
+            out[key] = (
+                body
+                if quote == "'"
+                else re.sub(r"\\(.)", lambda mm: _DQ_ESCAPES.get(mm.group(1), mm.group(0)), body)
+            )
         else:
             value = re.split(r"\s#", rest, maxsplit=1)[0]
             out[key] = value.strip()
@@ -431,8 +461,10 @@ def infer_schema(data: dict[str, Any], *, qualifier: str = "") -> Schemas:
     namer = _Namer()
     blocks: list[str] = []
     root_types = {k: _type_text(s, k, namer, blocks) for k, s in root.fields.items()}
-    lines = ["## The shape of the imported data (inferred by `cflc import --infer-schema`).",
-             "schema Root {"]
+    lines = [
+        "## The shape of the imported data (inferred by `cflc import --infer-schema`).",
+        "schema Root {",
+    ]
     for k, t in root_types.items():
         lines.append(f"  {key_text(k)}: {t}")
     lines.append("}")
@@ -440,14 +472,22 @@ def infer_schema(data: dict[str, Any], *, qualifier: str = "") -> Schemas:
     if qualifier:
         # Root types name local schemas; the data module reaches them through its import.
         names = namer.used - {"Root"}
-        root_types = {k: re.sub(r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b",
-                                lambda m: qualifier + m.group(1), t) if names else t
-                      for k, t in root_types.items()}
+        root_types = {
+            k: re.sub(
+                r"\b(" + "|".join(map(re.escape, sorted(names))) + r")\b",
+                lambda m: qualifier + m.group(1),
+                t,
+            )
+            if names
+            else t
+            for k, t in root_types.items()
+        }
     return Schemas(text, root_types, sorted(namer.used))
 
 
-def _type_text(shape: _Shape, hint: str, namer: _Namer, blocks: list[str],
-               optional: bool = False) -> str:
+def _type_text(
+    shape: _Shape, hint: str, namer: _Namer, blocks: list[str], optional: bool = False
+) -> str:
     # Ints mixed with floats are `int | float`, in that order: a union takes the first
     # alternative that accepts a value, and `float` accepts ints, turning `1` into `1.0`.
     kinds = shape.kinds
@@ -541,8 +581,13 @@ def scalar(value: Any, path: tuple[str | int, ...] = ()) -> str:
     raise DataError(f"a {type(value).__name__} value has no CFL equivalent", path=path)
 
 
-def to_cfl(data: Any, *, header: str | None = None, schemas: Schemas | None = None,
-           imports: Iterable[str] = ()) -> str:
+def to_cfl(
+    data: Any,
+    *,
+    header: str | None = None,
+    schemas: Schemas | None = None,
+    imports: Iterable[str] = (),
+) -> str:
     """CFL source for ``data`` (an object), optionally typed with ``schemas``.
 
     ``header`` is a comment line at the top; ``imports`` are import statements to write
@@ -551,8 +596,10 @@ def to_cfl(data: Any, *, header: str | None = None, schemas: Schemas | None = No
     """
     if not isinstance(data, dict):
         kind = "list" if isinstance(data, list) else "null" if data is None else "scalar"
-        raise DataError(f"the top level is a {kind}; a CFL module is an object, so the input "
-                        "must hold an object (a mapping of keys to values)")
+        raise DataError(
+            f"the top level is a {kind}; a CFL module is an object, so the input "
+            "must hold an object (a mapping of keys to values)"
+        )
     lines: list[str] = []
     if header:
         lines.append(f"# {header}")
@@ -569,8 +616,9 @@ def to_cfl(data: Any, *, header: str | None = None, schemas: Schemas | None = No
     return text
 
 
-def _body(obj: dict[str, Any], path: tuple[str | int, ...], depth: int,
-          types: dict[str, str]) -> list[str]:
+def _body(
+    obj: dict[str, Any], path: tuple[str | int, ...], depth: int, types: dict[str, str]
+) -> list[str]:
     ind = "  " * depth
     out: list[str] = []
     prev_multi = False
@@ -587,16 +635,16 @@ def _body(obj: dict[str, Any], path: tuple[str | int, ...], depth: int,
     return out
 
 
-def _field(key: str, value: Any, path: tuple[str | int, ...], depth: int,
-           typ: str | None) -> list[str]:
+def _field(
+    key: str, value: Any, path: tuple[str | int, ...], depth: int, typ: str | None
+) -> list[str]:
     """The lines of one field, unindented (nested lines carry their own relative indent)."""
     ann = f": {typ}" if typ else ""
     if isinstance(value, dict) and value:
         chain = _chain(key, value)
         if chain is not None and not typ:
             keys, leaf = chain
-            return [f"{'.'.join(key_text(x) for x in keys)} = "
-                    f"{scalar(leaf, (*path, *keys[1:]))}"]
+            return [f"{'.'.join(key_text(x) for x in keys)} = {scalar(leaf, (*path, *keys[1:]))}"]
         inner = _body(value, path, 1, {})
         # `check { ... }` parses as a check statement of an object literal, so a block
         # named `check` is quoted (`check = ...` and `check.x = ...` are fine bare).
@@ -614,7 +662,7 @@ def _chain(key: str, value: dict[str, Any]) -> tuple[list[str], Any] | None:
     while isinstance(node, dict):
         if len(node) != 1:
             return None
-        (k, node), = node.items()
+        ((k, node),) = node.items()
         keys.append(k)
     if isinstance(node, list):
         return None

@@ -59,8 +59,9 @@ class Workspace:
     def ok(self) -> bool:
         return not any(d.is_error for d in self.diagnostics)
 
-    def find(self, name: str, scope: Sequence[ModuleInfo] | None = None
-             ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
+    def find(
+        self, name: str, scope: Sequence[ModuleInfo] | None = None
+    ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
         """Resolve NAME (`Service`, `net.Port`, `service.Service`) as the entry modules see
         it; failing that, a declaration of that name in any loaded module (for an
         unqualified name) or in a loaded module whose file stem is the qualifier."""
@@ -79,21 +80,26 @@ class Workspace:
                 return self._resolve(parts[-1], m)
         return None
 
-    def _in_scope(self, parts: tuple[str, ...], entry: ModuleInfo
-                  ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
+    def _in_scope(
+        self, parts: tuple[str, ...], entry: ModuleInfo
+    ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
         if len(parts) == 2:
             target = self.evaluator._find_import(entry, parts[0])
             if target is None:
                 return None
-            return self._resolve(parts[1], target) if (
-                parts[1] in target.types or parts[1] in target.schemas) else None
+            return (
+                self._resolve(parts[1], target)
+                if (parts[1] in target.types or parts[1] in target.schemas)
+                else None
+            )
         for m in entry.chain()[::-1]:
             if parts[0] in m.types or parts[0] in m.schemas:
                 return self._resolve(parts[0], m)
         return None
 
-    def _resolve(self, name: str, m: ModuleInfo
-                 ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
+    def _resolve(
+        self, name: str, m: ModuleInfo
+    ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
         decl: ast.SchemaDecl | ast.TypeDecl = m.types[name] if name in m.types else m.schemas[name]
         t = self.evaluator.lookup_type((name,), m, decl.name_span)
         return (t, m, decl) if t is not None else None
@@ -112,8 +118,7 @@ def load_workspace(paths: Iterable[str], allow_paths: Sequence[str] = ()) -> Wor
     paths = list(paths)
     diags = Diagnostics()
     root = find_root(paths[0]) if paths else os.getcwd()
-    resolver = Resolver(FileLoader(), root, diags,
-                        tuple(os.path.abspath(p) for p in allow_paths))
+    resolver = Resolver(FileLoader(), root, diags, tuple(os.path.abspath(p) for p in allow_paths))
     entries: list[ModuleInfo] = []
     for p in paths:
         m = resolver.load_entry(p)
@@ -161,8 +166,14 @@ def static_value(e: ast.Expr) -> Any:
     if isinstance(e, ast.ObjectLit):
         out: dict[str, Any] = {}
         for s in e.body.stmts:
-            if not (isinstance(s, ast.Field) and s.op == "set" and len(s.path) == 1
-                    and s.path[0].static is not None and s.value is not None and not s.hidden):
+            if not (
+                isinstance(s, ast.Field)
+                and s.op == "set"
+                and len(s.path) == 1
+                and s.path[0].static is not None
+                and s.value is not None
+                and not s.hidden
+            ):
                 raise NotStatic
             out[s.path[0].static or ""] = static_value(s.value)
         return out
@@ -203,8 +214,9 @@ def schema_checks(schema: Any) -> list[ast.CheckStmt]:
     while s is not None:
         chain.append(s)
         s = s.parent
-    return [st for s in reversed(chain) for st in s.decl.body.stmts
-            if isinstance(st, ast.CheckStmt)]
+    return [
+        st for s in reversed(chain) for st in s.decl.body.stmts if isinstance(st, ast.CheckStmt)
+    ]
 
 
 def split_and(e: ast.Expr) -> list[ast.Expr]:
@@ -225,21 +237,33 @@ def _number(e: ast.Expr) -> int | float | None:
 
 
 def _is_len_self(e: ast.Expr) -> bool:
-    return (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.name == "len"
-            and len(e.args) == 1 and isinstance(e.args[0].value, ast.SelfRef))
+    return (
+        isinstance(e, ast.Call)
+        and isinstance(e.func, ast.Name)
+        and e.func.name == "len"
+        and len(e.args) == 1
+        and isinstance(e.args[0].value, ast.SelfRef)
+    )
 
 
 def _self_call(e: ast.Expr, name: str) -> str | None:
     """The plain string argument of `name(self, "...")`."""
-    if (isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.name == name
-            and len(e.args) == 2 and isinstance(e.args[0].value, ast.SelfRef)
-            and isinstance(e.args[1].value, ast.Str) and e.args[1].value.is_plain):
+    if (
+        isinstance(e, ast.Call)
+        and isinstance(e.func, ast.Name)
+        and e.func.name == name
+        and len(e.args) == 2
+        and isinstance(e.args[0].value, ast.SelfRef)
+        and isinstance(e.args[1].value, ast.Str)
+        and e.args[1].value.is_plain
+    ):
         return e.args[1].value.text
     return None
 
 
-def refinement_keywords(where: ast.Expr, base_kind: str | None) -> tuple[list[dict[str, Any]],
-                                                                         list[str]]:
+def refinement_keywords(
+    where: ast.Expr, base_kind: str | None
+) -> tuple[list[dict[str, Any]], list[str]]:
     """JSON Schema keyword sets for the recognised conjuncts of a `where`, and the source
     text of the others. ``base_kind`` is "string", "number", "array" or "object"."""
     found: list[dict[str, Any]] = []
@@ -274,14 +298,17 @@ def _conjunct(c: ast.Expr, kind: str | None) -> dict[str, Any] | None:
             return {"not": {"const": n}}
         return None
     if isinstance(left, ast.SelfRef) and kind == "number":
-        return {"<": {"exclusiveMaximum": n}, "<=": {"maximum": n},
-                ">": {"exclusiveMinimum": n}, ">=": {"minimum": n}}[op]
+        return {
+            "<": {"exclusiveMaximum": n},
+            "<=": {"maximum": n},
+            ">": {"exclusiveMinimum": n},
+            ">=": {"minimum": n},
+        }[op]
     if _is_len_self(left) and isinstance(n, int):
         word = {"string": "Length", "array": "Items", "object": "Properties"}.get(kind or "")
         if word is None:
             return None
-        bound = {"<": ("max", n - 1), "<=": ("max", n), ">": ("min", n + 1),
-                 ">=": ("min", n)}[op]
+        bound = {"<": ("max", n - 1), "<=": ("max", n), ">": ("min", n + 1), ">=": ("min", n)}[op]
         return {f"{bound[0]}{word}": max(bound[1], 0)}
     return None
 
@@ -298,16 +325,28 @@ def type_kind(t: T.Type) -> str | None:
     if isinstance(t, T.Refined):
         return type_kind(t.base)
     if isinstance(t, T.Prim):
-        return {"string": "string", "secret": "string", "duration": "string",
-                "size": "string", "int": "number", "float": "number"}.get(t.name)
+        return {
+            "string": "string",
+            "secret": "string",
+            "duration": "string",
+            "size": "string",
+            "int": "number",
+            "float": "number",
+        }.get(t.name)
     if isinstance(t, T.ListT):
         return "array"
     if isinstance(t, (T.MapT, T.SchemaT)):
         return "object"
     if isinstance(t, T.Lit):
-        return "string" if isinstance(t.value, str) else (
-            "number" if isinstance(t.value, (int, float)) and not isinstance(t.value, bool)
-            else None)
+        return (
+            "string"
+            if isinstance(t.value, str)
+            else (
+                "number"
+                if isinstance(t.value, (int, float)) and not isinstance(t.value, bool)
+                else None
+            )
+        )
     return None
 
 
@@ -364,8 +403,7 @@ class _Exporter:
         props: dict[str, Any] = {}
         required: list[str] = []
         for key, f, module in schema_fields(s):
-            typ = (self.ws.evaluator.resolve_type(f.type, module) if f.type is not None
-                   else T.ANY)
+            typ = self.ws.evaluator.resolve_type(f.type, module) if f.type is not None else T.ANY
             p = self.convert(typ)
             if f.where is not None:
                 p = self.refine(p, f.where, type_kind(typ))
@@ -390,9 +428,12 @@ class _Exporter:
         if checks:
             out["x-cfl-checks"] = [
                 {"expr": c.expr.span.text(), **({"message": c.message} if c.message else {})}
-                for c in checks]
-            lines = [f"check `{c.expr.span.text()}`" + (f": {c.message}" if c.message else "")
-                     for c in checks]
+                for c in checks
+            ]
+            lines = [
+                f"check `{c.expr.span.text()}`" + (f": {c.message}" if c.message else "")
+                for c in checks
+            ]
             out = _add_description(out, "Checks:\n" + "\n".join(f"- {x}" for x in lines))
         if s.parent is not None:
             out["x-cfl-extends"] = s.parent.name
@@ -413,8 +454,7 @@ class _Exporter:
             out = {**out, "allOf": [*out.get("allOf", []), *extra]}
         if rest:
             out["x-cfl-where"] = [*out.get("x-cfl-where", []), *rest]
-            out = _add_description(out, "Must satisfy: " + " && ".join(
-                f"`{r}`" for r in rest))
+            out = _add_description(out, "Must satisfy: " + " && ".join(f"`{r}`" for r in rest))
         return out
 
     def convert(self, t: T.Type) -> dict[str, Any]:
@@ -429,8 +469,7 @@ class _Exporter:
         if isinstance(t, T.ListT):
             return {"type": "array", "items": self.convert(t.elem)}
         if isinstance(t, T.MapT):
-            out: dict[str, Any] = {"type": "object",
-                                   "additionalProperties": self.convert(t.value)}
+            out: dict[str, Any] = {"type": "object", "additionalProperties": self.convert(t.value)}
             key = self.convert(t.key)
             if key not in ({"type": "string"}, {}):
                 out["propertyNames"] = key
@@ -454,9 +493,13 @@ def _prim(name: str) -> dict[str, Any]:
         return {"type": "string", "pattern": SIZE_PATTERN, "x-cfl-type": "size"}
     if name == "secret":
         return {"type": "string", "x-cfl-type": "secret"}
-    return {"bool": {"type": "boolean"}, "int": {"type": "integer"},
-            "float": {"type": "number"}, "string": {"type": "string"},
-            "null": {"type": "null"}}.get(name, {})
+    return {
+        "bool": {"type": "boolean"},
+        "int": {"type": "integer"},
+        "float": {"type": "number"},
+        "string": {"type": "string"},
+        "null": {"type": "null"},
+    }.get(name, {})
 
 
 def _or_null(s: dict[str, Any]) -> dict[str, Any]:
@@ -506,8 +549,9 @@ def _span_key(span: Span | None) -> tuple[str, int] | None:
     return (span.source.path, span.start) if span is not None else None
 
 
-def _decl_docs(modules: Iterable[ModuleInfo]
-               ) -> dict[tuple[str, int] | None, tuple[str | None, ModuleInfo]]:
+def _decl_docs(
+    modules: Iterable[ModuleInfo],
+) -> dict[tuple[str, int] | None, tuple[str | None, ModuleInfo]]:
     """Doc comment and module of every type alias, keyed by its name's position (the
     resolved `Alias` keeps only that span)."""
     out: dict[tuple[str, int] | None, tuple[str | None, ModuleInfo]] = {}

@@ -146,17 +146,25 @@ class LiveConfig:
     called from any thread, including from inside a callback.
     """
 
-    def __init__(self, path: str, *, vars: Mapping[str, Any] | None = None,
-                 env: Mapping[str, str] | None = None, allow_paths: Sequence[str] = (),
-                 var_files: Sequence[str] = (), poll: bool = False,
-                 poll_delay_ms: int = 300, watch: bool = True) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        vars: Mapping[str, Any] | None = None,
+        env: Mapping[str, str] | None = None,
+        allow_paths: Sequence[str] = (),
+        var_files: Sequence[str] = (),
+        poll: bool = False,
+        poll_delay_ms: int = 300,
+        watch: bool = True,
+    ) -> None:
         self.path = os.fspath(path)
         self._vars = dict(vars or {})
         self._env = env
         self._allow = list(allow_paths)
         self._var_files = list(var_files)
-        self._lock = threading.Lock()            # guards subscriptions and error callbacks
-        self._reload_lock = threading.RLock()    # one reload (compile, swap, deliver) at a time
+        self._lock = threading.Lock()  # guards subscriptions and error callbacks
+        self._reload_lock = threading.RLock()  # one reload (compile, swap, deliver) at a time
         self._subs: list[Subscription] = []
         self._errors: list[Callable[[ConfigError], Any]] = []
         self._stop = threading.Event()
@@ -242,8 +250,14 @@ class LiveConfig:
     def _compile(self) -> tuple[Any, set[str]]:
         from cfglang.watch import compile_recorded
 
-        return compile_recorded(self.path, vars=self._vars, var_files=self._var_files,
-                                allow_paths=self._allow, emit_outputs=False, env=self._env)
+        return compile_recorded(
+            self.path,
+            vars=self._vars,
+            var_files=self._var_files,
+            allow_paths=self._allow,
+            emit_outputs=False,
+            env=self._env,
+        )
 
     def _start(self, poll: bool, poll_delay_ms: int) -> None:
         from cfglang.api import find_root
@@ -262,11 +276,18 @@ class LiveConfig:
             try:
                 # The first yield (an empty batch after `rust_timeout`) shows the watcher
                 # is in place: from then on no save can be missed.
-                for batch in watchfiles.watch(*dirs, watch_filter=flt, stop_event=self._stop,
-                                              force_polling=poll or None,
-                                              poll_delay_ms=poll_delay_ms,
-                                              yield_on_timeout=True, rust_timeout=200,
-                                              debounce=1600, step=50, raise_interrupt=False):
+                for batch in watchfiles.watch(
+                    *dirs,
+                    watch_filter=flt,
+                    stop_event=self._stop,
+                    force_polling=poll or None,
+                    poll_delay_ms=poll_delay_ms,
+                    yield_on_timeout=True,
+                    rust_timeout=200,
+                    debounce=1600,
+                    step=50,
+                    raise_interrupt=False,
+                ):
                     ready.set()
                     if self._stop.is_set():
                         break
@@ -278,8 +299,7 @@ class LiveConfig:
             finally:
                 ready.set()
 
-        self._thread = threading.Thread(target=loop, name=f"cfglang-live:{self.path}",
-                                        daemon=True)
+        self._thread = threading.Thread(target=loop, name=f"cfglang-live:{self.path}", daemon=True)
         self._thread.start()
         ready.wait(timeout=30)
 
@@ -299,8 +319,12 @@ class LiveConfig:
                 with self._lock:
                     handlers = list(self._errors)
                 if not handlers:
-                    log.warning("%s does not compile; keeping revision %d:\n%s", self.path,
-                                self._current.revision, error)
+                    log.warning(
+                        "%s does not compile; keeping revision %d:\n%s",
+                        self.path,
+                        self._current.revision,
+                        error,
+                    )
                 for h in handlers:
                     try:
                         h(error)
@@ -324,8 +348,9 @@ class LiveConfig:
                 self._delivering.active = False
             return True
 
-    def _deliver(self, subs: Sequence[Subscription], changes: Sequence[Any], old: Snapshot,
-                 new: Snapshot) -> None:
+    def _deliver(
+        self, subs: Sequence[Subscription], changes: Sequence[Any], old: Snapshot, new: Snapshot
+    ) -> None:
         for sub in subs:
             if sub._owner is None:
                 continue  # cancelled while this revision was being delivered
@@ -338,12 +363,17 @@ class LiveConfig:
                 else:
                     sub.callback(update)
             except Exception:
-                log.exception("a subscriber of %s (prefix `%s`) failed at revision %d",
-                              self.path, sub.path, new.revision)
+                log.exception(
+                    "a subscriber of %s (prefix `%s`) failed at revision %d",
+                    self.path,
+                    sub.path,
+                    new.revision,
+                )
 
 
-def _update_for(sub: Subscription, changes: Sequence[Any], old: Snapshot,
-                new: Snapshot) -> Update | None:
+def _update_for(
+    sub: Subscription, changes: Sequence[Any], old: Snapshot, new: Snapshot
+) -> Update | None:
     """The update for one subscription, or None when its subtree did not change."""
     from cfglang.diff import diff
 
@@ -354,7 +384,7 @@ def _update_for(sub: Subscription, changes: Sequence[Any], old: Snapshot,
         if c.path[:n] == p:
             below = True
             break
-        if p[:len(c.path)] == c.path:
+        if p[: len(c.path)] == c.path:
             above = True
     a, b = _lookup(old.data, p), _lookup(new.data, p)
     if not below:
@@ -365,22 +395,39 @@ def _update_for(sub: Subscription, changes: Sequence[Any], old: Snapshot,
             return None
         if a is not _MISSING and b is not _MISSING and not diff(a, b):
             return None
-    return Update(sub.path, None if a is _MISSING else _wrap(a),
-                  None if b is _MISSING else _wrap(b), new.revision)
+    return Update(
+        sub.path,
+        None if a is _MISSING else _wrap(a),
+        None if b is _MISSING else _wrap(b),
+        new.revision,
+    )
 
 
-def live(path: str | os.PathLike[str], *, vars: Mapping[str, Any] | None = None,
-         poll: bool = False, env: Mapping[str, str] | None = None,
-         allow_paths: Sequence[str] = (), var_files: Sequence[str] = (),
-         watch: bool = True) -> LiveConfig:
+def live(
+    path: str | os.PathLike[str],
+    *,
+    vars: Mapping[str, Any] | None = None,
+    poll: bool = False,
+    env: Mapping[str, str] | None = None,
+    allow_paths: Sequence[str] = (),
+    var_files: Sequence[str] = (),
+    watch: bool = True,
+) -> LiveConfig:
     """Compile ``path`` and keep it up to date as its files change; see `LiveConfig`.
 
     Raises `ConfigError` if the first compilation fails. ``poll=True`` polls modification
     times (network file systems, some containers) instead of OS file events;
     ``watch=False`` starts no thread: call `LiveConfig.reload` yourself.
     """
-    return LiveConfig(os.fspath(path), vars=vars, env=env, allow_paths=allow_paths,
-                      var_files=var_files, poll=poll, watch=watch)
+    return LiveConfig(
+        os.fspath(path),
+        vars=vars,
+        env=env,
+        allow_paths=allow_paths,
+        var_files=var_files,
+        poll=poll,
+        watch=watch,
+    )
 
 
 class _CallableModule(types.ModuleType):

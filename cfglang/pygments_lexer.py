@@ -41,21 +41,70 @@ __all__ = ["CflLexer"]
 _NAME = r"[A-Za-z_][A-Za-z0-9_]*"
 _DQ = r'"(?:[^"\\\n]|\\.)*"'
 # Reserved words that can never be a field name (the others are listed in language.md §1).
-_NOT_FIELD = (r"(?!(?:if|then|else|for|in|true|false|null|self|super|let|final|hidden|unset|"
-              r"where)\b)")
+_NOT_FIELD = (
+    r"(?!(?:if|then|else|for|in|true|false|null|self|super|let|final|hidden|unset|"
+    r"where)\b)"
+)
 # A field name: the first word of a key path followed by `= += : { extends where`.
-_FIELD = (rf"{_NOT_FIELD}({_NAME})(?=(?:[ \t]*\.[ \t]*(?:{_NAME}|{_DQ}))*[ \t]*"
-          r"(?:\+?=(?!=)|[:{]|extends\b|where\b))")
+_FIELD = (
+    rf"{_NOT_FIELD}({_NAME})(?=(?:[ \t]*\.[ \t]*(?:{_NAME}|{_DQ}))*[ \t]*"
+    r"(?:\+?=(?!=)|[:{]|extends\b|where\b))"
+)
 _FOR_HEAD = rf"(for)(\s+)({_NAME})(?:(\s*)(,)(\s*)({_NAME}))?(\s+)(in)\b"
-_FOR_TOKENS = bygroups(Keyword, Whitespace, Name.Variable, Whitespace, Punctuation, Whitespace,
-                       Name.Variable, Whitespace, Keyword)
+_FOR_TOKENS = bygroups(
+    Keyword,
+    Whitespace,
+    Name.Variable,
+    Whitespace,
+    Punctuation,
+    Whitespace,
+    Name.Variable,
+    Whitespace,
+    Keyword,
+)
 
-BUILTIN_TYPES = ("bool", "int", "float", "string", "duration", "size", "any", "secret",
-                 "list", "map")
-BUILTIN_FUNCTIONS = ("len", "keys", "values", "matches", "startswith", "endswith", "contains",
-                     "lower", "upper", "trim", "split", "join", "replace", "min", "max", "sum",
-                     "all", "any", "unique", "sort", "range", "int", "float", "string",
-                     "seconds", "millis", "bytes", "default")
+BUILTIN_TYPES = (
+    "bool",
+    "int",
+    "float",
+    "string",
+    "duration",
+    "size",
+    "any",
+    "secret",
+    "list",
+    "map",
+)
+BUILTIN_FUNCTIONS = (
+    "len",
+    "keys",
+    "values",
+    "matches",
+    "startswith",
+    "endswith",
+    "contains",
+    "lower",
+    "upper",
+    "trim",
+    "split",
+    "join",
+    "replace",
+    "min",
+    "max",
+    "sum",
+    "all",
+    "any",
+    "unique",
+    "sort",
+    "range",
+    "int",
+    "float",
+    "string",
+    "seconds",
+    "millis",
+    "bytes",
+    "default",
+)
 
 
 class CflLexer(RegexLexer):  # type: ignore[misc]
@@ -80,17 +129,32 @@ class CflLexer(RegexLexer):  # type: ignore[misc]
             (_FIELD, Name.Attribute),
             (r"(import|extends)(?=\s*r?\")", Keyword.Namespace),
             (rf"(as)(\s+)({_NAME})", bygroups(Keyword.Namespace, Whitespace, Name.Namespace)),
-            (rf"(type)(\s+)({_NAME})(\s*)(=)(?!=)",
-             bygroups(Keyword.Declaration, Whitespace, Name.Class, Whitespace, Operator),
-             "type"),
-            (rf"(schema)(\s+)({_NAME})(?:(\s+)(extends)(\s+)({_NAME}(?:\.{_NAME})*))?",
-             bygroups(Keyword.Declaration, Whitespace, Name.Class, Whitespace, Keyword,
-                      Whitespace, Name.Class)),
-            (rf"(template)(\s+)({_NAME})(\s*)(\()",
-             bygroups(Keyword.Declaration, Whitespace, Name.Function, Whitespace, Punctuation),
-             "params"),
-            (rf"(let|input)(\s+)({_NAME})",
-             bygroups(Keyword.Declaration, Whitespace, Name.Variable)),
+            (
+                rf"(type)(\s+)({_NAME})(\s*)(=)(?!=)",
+                bygroups(Keyword.Declaration, Whitespace, Name.Class, Whitespace, Operator),
+                "type",
+            ),
+            (
+                rf"(schema)(\s+)({_NAME})(?:(\s+)(extends)(\s+)({_NAME}(?:\.{_NAME})*))?",
+                bygroups(
+                    Keyword.Declaration,
+                    Whitespace,
+                    Name.Class,
+                    Whitespace,
+                    Keyword,
+                    Whitespace,
+                    Name.Class,
+                ),
+            ),
+            (
+                rf"(template)(\s+)({_NAME})(\s*)(\()",
+                bygroups(Keyword.Declaration, Whitespace, Name.Function, Whitespace, Punctuation),
+                "params",
+            ),
+            (
+                rf"(let|input)(\s+)({_NAME})",
+                bygroups(Keyword.Declaration, Whitespace, Name.Variable),
+            ),
             (r"output(?=\s*r?\")", Keyword.Declaration, "output"),
             (r"(check|where|extends)\b", Keyword, "value"),
             (r"(unset)\b", Keyword, "keypath"),
@@ -221,8 +285,10 @@ class CflLexer(RegexLexer):  # type: ignore[misc]
         "numbers": [
             (r"(?:[0-9]+(?:ms|d|h|m|s))+(?![A-Za-z0-9_])", Number.Duration),
             (r"[0-9]+(?:KiB|MiB|GiB|TiB|PiB|KB|MB|GB|TB|PB|B)(?![A-Za-z0-9_])", Number.Size),
-            (r"[0-9][0-9_]*\.[0-9][0-9_]*(?:[eE][+-]?[0-9]+)?|[0-9][0-9_]*[eE][+-]?[0-9]+",
-             Number.Float),
+            (
+                r"[0-9][0-9_]*\.[0-9][0-9_]*(?:[eE][+-]?[0-9]+)?|[0-9][0-9_]*[eE][+-]?[0-9]+",
+                Number.Float,
+            ),
             (r"0[xX][0-9A-Fa-f_]+", Number.Hex),
             (r"[0-9][0-9_]*", Number.Integer),
         ],

@@ -47,12 +47,17 @@ def _git_env() -> dict[str, str]:
 
 def _run(cwd: str, *args: str) -> subprocess.CompletedProcess[bytes]:
     try:
-        return subprocess.run(["git", *args], cwd=cwd, capture_output=True, env=_git_env(),
-                              check=False)
+        return subprocess.run(
+            ["git", *args], cwd=cwd, capture_output=True, env=_git_env(), check=False
+        )
     except FileNotFoundError:
-        raise GitError(Diagnostic("E1205", "git is not installed (no `git` on PATH)",
-                                  help="install git to use revisions, history and impact")
-                       ) from None
+        raise GitError(
+            Diagnostic(
+                "E1205",
+                "git is not installed (no `git` on PATH)",
+                help="install git to use revisions, history and impact",
+            )
+        ) from None
     except OSError as e:
         raise GitError(Diagnostic("E1205", f"cannot run git: {e.strerror or e}")) from None
 
@@ -92,8 +97,12 @@ class Repo:
         proc = _run(self.root, *args)
         if proc.returncode != 0:
             msg = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise GitError(Diagnostic("E1205", f"`git {args[0]}` failed: "
-                                      + (msg[-1] if msg else f"exit {proc.returncode}")))
+            raise GitError(
+                Diagnostic(
+                    "E1205",
+                    f"`git {args[0]}` failed: " + (msg[-1] if msg else f"exit {proc.returncode}"),
+                )
+            )
         return proc.stdout.decode("utf-8", "surrogateescape")
 
     @property
@@ -106,21 +115,28 @@ class Repo:
         """The commit id of ``rev`` (any revision git understands), or E1202."""
         if not rev or rev.startswith("-"):
             raise GitError(Diagnostic("E1202", f"unknown revision `{rev}`"))
-        proc = _run(self.root, "rev-parse", "--verify", "--quiet", "--end-of-options",
-                    f"{rev}^{{commit}}")
+        proc = _run(
+            self.root, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{rev}^{{commit}}"
+        )
         if proc.returncode == 0:
             return proc.stdout.decode().strip()
         notes: list[Note] = []
         help_text = "use a branch, a tag, a commit id or an expression like `HEAD~3`"
-        if rev in ("HEAD", "@") and _run(self.root, "rev-parse", "--verify", "--quiet",
-                                         "HEAD").returncode != 0:
-            raise GitError(Diagnostic("E1202", "the repository has no commits yet",
-                                      help="commit something first"))
+        if (
+            rev in ("HEAD", "@")
+            and _run(self.root, "rev-parse", "--verify", "--quiet", "HEAD").returncode != 0
+        ):
+            raise GitError(
+                Diagnostic(
+                    "E1202", "the repository has no commits yet", help="commit something first"
+                )
+            )
         if self.shallow:
             notes.append(Note("this is a shallow clone: older commits are not present"))
             help_text = "fetch the missing history with `git fetch --unshallow`"
-        raise GitError(Diagnostic("E1202", f"unknown revision `{rev}`", notes=tuple(notes),
-                                  help=help_text))
+        raise GitError(
+            Diagnostic("E1202", f"unknown revision `{rev}`", notes=tuple(notes), help=help_text)
+        )
 
     def head(self) -> tuple[str, str | None]:
         """(commit id of HEAD, branch name or None when HEAD is detached)."""
@@ -162,9 +178,13 @@ class Repo:
             if self._batch is None or self._batch.poll() is not None:
                 try:
                     self._batch = subprocess.Popen(
-                        ["git", "cat-file", "--batch"], cwd=self.root, env=_git_env(),
-                        stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                        stderr=subprocess.DEVNULL)
+                        ["git", "cat-file", "--batch"],
+                        cwd=self.root,
+                        env=_git_env(),
+                        stdin=subprocess.PIPE,
+                        stdout=subprocess.PIPE,
+                        stderr=subprocess.DEVNULL,
+                    )
                 except OSError as e:
                     raise GitError(Diagnostic("E1205", f"cannot run git: {e}")) from None
             proc = self._batch
@@ -207,13 +227,21 @@ class Repo:
             return None
         return rel.replace(os.sep, "/")
 
-    def log(self, rev: str, *, since: str | None = None,
-            paths: Sequence[str] = ()) -> Iterator[Commit]:
+    def log(
+        self, rev: str, *, since: str | None = None, paths: Sequence[str] = ()
+    ) -> Iterator[Commit]:
         """Commits reachable from ``rev`` along first parents, newest first, with the paths
         each changed against its first parent (merges included, as `git log
         --first-parent`)."""
-        args = ["log", "--first-parent", "--diff-merges=first-parent", "--no-renames",
-                "--name-only", "-z", "--format=%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%s%x1f"]
+        args = [
+            "log",
+            "--first-parent",
+            "--diff-merges=first-parent",
+            "--no-renames",
+            "--name-only",
+            "-z",
+            "--format=%x1e%H%x1f%P%x1f%an%x1f%ae%x1f%aI%x1f%s%x1f",
+        ]
         if since:
             args.append(f"--since={since}")
         args += [rev, "--", *paths]
@@ -253,9 +281,13 @@ def find_repo(path: str) -> Repo:
         start = parent
     proc = _run(start, "rev-parse", "--show-toplevel")
     if proc.returncode != 0:
-        raise GitError(Diagnostic(
-            "E1201", f"`{os.path.relpath(os.path.abspath(path))}` is not in a git repository",
-            help="revisions (`FILE@REV`), history and impact need a git working tree"))
+        raise GitError(
+            Diagnostic(
+                "E1201",
+                f"`{os.path.relpath(os.path.abspath(path))}` is not in a git repository",
+                help="revisions (`FILE@REV`), history and impact need a git working tree",
+            )
+        )
     root = os.path.realpath(proc.stdout.decode().strip())
     repo = _REPOS.get(root)
     if repo is None:
@@ -288,8 +320,7 @@ class GitLoader:
             if entry is None or entry[0] != "120000":
                 break
             target = self.repo.blob(entry[1]).decode("utf-8", "surrogateescape")
-            rel = os.path.normpath(os.path.join(os.path.dirname(rel), target)).replace(
-                os.sep, "/")
+            rel = os.path.normpath(os.path.join(os.path.dirname(rel), target)).replace(os.sep, "/")
             self.touched.add(rel)
             entry = files.get(rel)
         return rel, entry, rel in dirs
@@ -357,16 +388,21 @@ def split_spec(spec: str) -> tuple[str, str | None]:
     for i in positions:
         left = spec[:i]
         if left.endswith(".cfl") or os.path.exists(left):
-            return left, spec[i + 1:]
-    return spec[:positions[0]], spec[positions[0] + 1:]
+            return left, spec[i + 1 :]
+    return spec[: positions[0]], spec[positions[0] + 1 :]
 
 
 def resolve_spec(path: str, rev: str) -> RevSpec:
     """Check that ``path`` exists at ``rev`` and return the resolved `RevSpec`; GitError
     (E1201 not a repository, E1202 unknown revision, E1203 absent there) otherwise."""
     if not rev:
-        raise GitError(Diagnostic("E0701", f"`{path}@` names no revision",
-                                  help="write FILE@REV, e.g. `env/prod.cfl@HEAD~1`"))
+        raise GitError(
+            Diagnostic(
+                "E0701",
+                f"`{path}@` names no revision",
+                help="write FILE@REV, e.g. `env/prod.cfl@HEAD~1`",
+            )
+        )
     repo = find_repo(path)
     commit = repo.resolve(rev)
     rel = repo.rel(path)
@@ -376,9 +412,13 @@ def resolve_spec(path: str, rev: str) -> RevSpec:
     if rel in dirs:
         raise GitError(Diagnostic("E0702", f"`{path}` is a directory at `{rev}`, not a module"))
     if rel not in files:
-        raise GitError(Diagnostic(
-            "E1203", f"`{rel}` does not exist at `{rev}` (commit {commit[:10]})",
-            help=f"`git log --oneline -- {rel}` lists the commits that touched it"))
+        raise GitError(
+            Diagnostic(
+                "E1203",
+                f"`{rel}` does not exist at `{rev}` (commit {commit[:10]})",
+                help=f"`git log --oneline -- {rel}` lists the commits that touched it",
+            )
+        )
     return RevSpec(path, rev, commit, repo)
 
 

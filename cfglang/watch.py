@@ -65,11 +65,17 @@ class Report:
         return self.kind in ("built", "rebuilt")
 
 
-def compile_recorded(path: str, *, vars: Mapping[str, Any] | None = None,
-                     cli_vars: Sequence[tuple[str, str]] = (), var_files: Sequence[str] = (),
-                     allow_paths: Sequence[str] = (), env_prefix: str = "",
-                     emit_outputs: bool = True,
-                     env: Mapping[str, str] | None = None) -> tuple[Any, set[str]]:
+def compile_recorded(
+    path: str,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    env_prefix: str = "",
+    emit_outputs: bool = True,
+    env: Mapping[str, str] | None = None,
+) -> tuple[Any, set[str]]:
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
 
@@ -78,15 +84,23 @@ def compile_recorded(path: str, *, vars: Mapping[str, Any] | None = None,
     """
     from cfglang import api
 
-    session = api.compile_session(path, vars=vars, cli_vars=cli_vars, var_files=var_files,
-                                  env=env, allow_paths=allow_paths,
-                                  emit_outputs=emit_outputs, env_prefix=env_prefix,
-                                  use_cache=True)
+    session = api.compile_session(
+        path,
+        vars=vars,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        env=env,
+        allow_paths=allow_paths,
+        emit_outputs=emit_outputs,
+        env_prefix=env_prefix,
+        use_cache=True,
+    )
     return session.result, session.files
 
 
-def watch_filter(extra: Iterable[str] = (), ignore: Iterable[str] = ()) -> Callable[[Any, str],
-                                                                                     bool]:
+def watch_filter(
+    extra: Iterable[str] = (), ignore: Iterable[str] = ()
+) -> Callable[[Any, str], bool]:
     """A watchfiles filter: `.cfl` files, `cfl.toml` and the ``extra`` paths, outside the
     ``ignore`` directories (the output directory), never the writer's temporary files."""
     extras = {os.path.abspath(p) for p in extra}
@@ -106,7 +120,7 @@ def watch_filter(extra: Iterable[str] = (), ignore: Iterable[str] = ()) -> Calla
 
 @attrs.define
 class _State:
-    data: Any = None          # last good data (None before the first good build)
+    data: Any = None  # last good data (None before the first good build)
     files: frozenset[str] = frozenset()
     ok: bool = False
 
@@ -119,11 +133,19 @@ class Watcher:
     and tools). Not thread-safe: one thread runs it.
     """
 
-    def __init__(self, directory: str, ctx: Any, *, cli_vars: Sequence[tuple[str, str]] = (),
-                 var_files: Sequence[str] = (), allow_paths: Sequence[str] = (),
-                 env_prefix: str = "", echo: Callable[[str], None] | None = None,
-                 on_report: Callable[[Report], None] | None = None,
-                 color: bool = False) -> None:
+    def __init__(
+        self,
+        directory: str,
+        ctx: Any,
+        *,
+        cli_vars: Sequence[tuple[str, str]] = (),
+        var_files: Sequence[str] = (),
+        allow_paths: Sequence[str] = (),
+        env_prefix: str = "",
+        echo: Callable[[str], None] | None = None,
+        on_report: Callable[[Report], None] | None = None,
+        color: bool = False,
+    ) -> None:
         self.directory = directory
         self.ctx = ctx
         self.cli_vars = list(cli_vars)
@@ -195,9 +217,12 @@ class Watcher:
         todo = self.affected(changed)
         if todo:
             shown = ", ".join(_rel(p) for p in changed[:3]) + (
-                f" and {len(changed) - 3} more" if len(changed) > 3 else "")
-            self.echo(f"── {shown} changed: rebuilding {len(todo)} of {len(self.targets)} "
-                      f"target{'s' if len(self.targets) != 1 else ''}")
+                f" and {len(changed) - 3} more" if len(changed) > 3 else ""
+            )
+            self.echo(
+                f"── {shown} changed: rebuilding {len(todo)} of {len(self.targets)} "
+                f"target{'s' if len(self.targets) != 1 else ''}"
+            )
         for t in todo:
             reports.append(self._build(t))
         return reports
@@ -210,37 +235,65 @@ class Watcher:
         state = self.states.setdefault(target, _State())
         first = state.data is None
         allow = self.allow_paths + list(self.settings.get("allow_paths", []))
-        res, files = compile_recorded(target, cli_vars=self.cli_vars, var_files=self.var_files,
-                                      allow_paths=allow, env_prefix=self.env_prefix)
+        res, files = compile_recorded(
+            target,
+            cli_vars=self.cli_vars,
+            var_files=self.var_files,
+            allow_paths=allow,
+            env_prefix=self.env_prefix,
+        )
         if not res.ok or res.data is None:
             state.ok = False
             state.files = state.files | frozenset(files)
             self.ctx.report(res.diagnostics)
-            return self._emit(Report(target, "failed", diagnostics=list(res.diagnostics),
-                                     seconds=time.perf_counter() - start))
+            return self._emit(
+                Report(
+                    target,
+                    "failed",
+                    diagnostics=list(res.diagnostics),
+                    seconds=time.perf_counter() - start,
+                )
+            )
         out_dir = self._out_dir(target, res)
-        status = _write_results(self.ctx, [(target, res)], None, out_dir, self.env_prefix,
-                                False, self.settings)
+        status = _write_results(
+            self.ctx, [(target, res)], None, out_dir, self.env_prefix, False, self.settings
+        )
         if status != 0:  # an output could not be rendered or written (reported)
             state.ok = False
             state.files = state.files | frozenset(files)
-            return self._emit(Report(target, "failed", diagnostics=list(res.diagnostics),
-                                     seconds=time.perf_counter() - start))
+            return self._emit(
+                Report(
+                    target,
+                    "failed",
+                    diagnostics=list(res.diagnostics),
+                    seconds=time.perf_counter() - start,
+                )
+            )
         self.ctx.report(res.diagnostics)  # warnings
-        written = ([os.path.join(out_dir, o.name) for o in res.outputs] if res.outputs else
-                   [os.path.join(out_dir, os.path.splitext(os.path.basename(target))[0]
-                                 + ".json")])
+        written = (
+            [os.path.join(out_dir, o.name) for o in res.outputs]
+            if res.outputs
+            else [os.path.join(out_dir, os.path.splitext(os.path.basename(target))[0] + ".json")]
+        )
         changes = [] if first else diff(state.data, res.data)
         state.data, state.files, state.ok = res.data, frozenset(files), True
-        return self._emit(Report(target, "built" if first else "rebuilt", changes, written,
-                                 list(res.diagnostics), time.perf_counter() - start))
+        return self._emit(
+            Report(
+                target,
+                "built" if first else "rebuilt",
+                changes,
+                written,
+                list(res.diagnostics),
+                time.perf_counter() - start,
+            )
+        )
 
     def _emit(self, report: Report) -> Report:
         from cfglang.diff import render_human
 
         ms = f"{report.seconds * 1000:.0f} ms"
         n = len(report.written)
-        wrote = (f"wrote {_rel(report.written[0])}" if n == 1 else f"wrote {n} outputs")
+        wrote = f"wrote {_rel(report.written[0])}" if n == 1 else f"wrote {n} outputs"
         if report.kind == "built":
             self.echo(f"✓ {report.target}: built, {wrote} ({ms})")
         elif report.kind == "rebuilt":
@@ -252,10 +305,12 @@ class Watcher:
                 self.echo("".join("    " + line + "\n" for line in text.splitlines()).rstrip())
         elif report.kind == "failed":
             errs = sum(1 for d in report.diagnostics if d.is_error) or 1
-            keep = ("kept the last good outputs" if self.states.get(report.target, _State()).data
-                    is not None else "nothing written")
-            self.echo(f"✗ {report.target}: {errs} error{'s' if errs != 1 else ''}, {keep} "
-                      f"({ms})")
+            keep = (
+                "kept the last good outputs"
+                if self.states.get(report.target, _State()).data is not None
+                else "nothing written"
+            )
+            self.echo(f"✗ {report.target}: {errs} error{'s' if errs != 1 else ''}, {keep} ({ms})")
         else:
             self.echo(f"- {report.target}: no longer a target (its outputs are left in place)")
         if self.on_report is not None:
@@ -264,8 +319,14 @@ class Watcher:
 
     # ---- the loop ---------------------------------------------------------------------------
 
-    def run(self, *, poll: bool = False, stop: threading.Event | None = None,
-            ready: Callable[[], None] | None = None, poll_delay_ms: int = 300) -> int:
+    def run(
+        self,
+        *,
+        poll: bool = False,
+        stop: threading.Event | None = None,
+        ready: Callable[[], None] | None = None,
+        poll_delay_ms: int = 300,
+    ) -> int:
         """Build everything, then rebuild on every change until ``stop`` is set, Ctrl-C
         (exit status 0) or the directory disappears (status 1). ``ready`` is called once
         the watcher is listening."""
@@ -279,20 +340,34 @@ class Watcher:
         listening = False
         allow = self.allow_paths + list(self.settings.get("allow_paths", []))
         dirs = [self.root, *(os.path.abspath(d) for d in allow if os.path.isdir(d))]
-        dirs += sorted({os.path.dirname(os.path.abspath(v)) for v in self.var_files
-                        if not os.path.abspath(v).startswith(self.root + os.sep)})
+        dirs += sorted(
+            {
+                os.path.dirname(os.path.abspath(v))
+                for v in self.var_files
+                if not os.path.abspath(v).startswith(self.root + os.sep)
+            }
+        )
         flt = watch_filter(self.var_files, [self.output_dir()])
         try:
             # The watcher exists once the generator has yielded (an empty batch after
             # `rust_timeout`); only then is a save certain to be seen.
-            for batch in watchfiles.watch(*dirs, watch_filter=flt, stop_event=stop,
-                                          force_polling=poll or None, yield_on_timeout=True,
-                                          rust_timeout=200, poll_delay_ms=poll_delay_ms,
-                                          debounce=1600, step=50):
+            for batch in watchfiles.watch(
+                *dirs,
+                watch_filter=flt,
+                stop_event=stop,
+                force_polling=poll or None,
+                yield_on_timeout=True,
+                rust_timeout=200,
+                poll_delay_ms=poll_delay_ms,
+                debounce=1600,
+                step=50,
+            ):
                 if not listening:
                     listening = True
-                    self.echo(f"watching {where} ({n} target{'s' if n != 1 else ''}); "
-                              "press Ctrl-C to stop")
+                    self.echo(
+                        f"watching {where} ({n} target{'s' if n != 1 else ''}); "
+                        "press Ctrl-C to stop"
+                    )
                     if ready is not None:
                         ready()
                 if not os.path.isdir(self.root):
@@ -309,8 +384,11 @@ class Watcher:
         return 0
 
     def _gone(self) -> int:
-        self.ctx.usage_error("E0702", f"the watched directory `{self.directory}` no longer "
-                             "exists; stopping (the outputs written so far are complete)")
+        self.ctx.usage_error(
+            "E0702",
+            f"the watched directory `{self.directory}` no longer "
+            "exists; stopping (the outputs written so far are complete)",
+        )
         return 1
 
 

@@ -11,11 +11,16 @@ from hypothesis import HealthCheck, settings
 # CI must not flake: derandomised, no deadline, bounded examples. `fuzz` is for long runs
 # (HYPOTHESIS_PROFILE=fuzz python -m pytest tests/test_properties.py).
 settings.register_profile(
-    "ci", derandomize=True, deadline=None, max_examples=60,
-    suppress_health_check=[HealthCheck.too_slow])
+    "ci",
+    derandomize=True,
+    deadline=None,
+    max_examples=60,
+    suppress_health_check=[HealthCheck.too_slow],
+)
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.register_profile(
-    "fuzz", deadline=None, max_examples=20_000, suppress_health_check=list(HealthCheck))
+    "fuzz", deadline=None, max_examples=20_000, suppress_health_check=list(HealthCheck)
+)
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 # Tests never read or write the user's cache: one fresh cache directory per test run
@@ -24,8 +29,12 @@ os.environ["CFLC_CACHE_DIR"] = tempfile.mkdtemp(prefix="cflc-test-cache-")
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    parser.addoption("--update-goldens", action="store_true", default=False,
-                     help="rewrite expected outputs of golden cases from the current behaviour")
+    parser.addoption(
+        "--update-goldens",
+        action="store_true",
+        default=False,
+        help="rewrite expected outputs of golden cases from the current behaviour",
+    )
 
 
 @pytest.fixture

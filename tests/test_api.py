@@ -67,7 +67,7 @@ def test_load_from_file_and_dumps_formats(tmp_path: Path) -> None:
     cfg = cfglang.load(tmp_path / "main.cfl")
     assert cfg.to_dict() == {"port": 8080, "url": "http://h:8080"}
     assert json.loads(cfglang.dumps(cfg)) == {"port": 8080, "url": "http://h:8080"}
-    assert cfglang.dumps(cfg, format="env") == 'PORT=8080\nURL=http://h:8080\n'
+    assert cfglang.dumps(cfg, format="env") == "PORT=8080\nURL=http://h:8080\n"
     assert "port: 8080" in cfglang.dumps(cfg, format="yaml")
 
 
@@ -83,11 +83,14 @@ def test_compile_collects_all_errors_without_raising(tmp_path: Path) -> None:
 def test_overlay_replaces_files_on_disk(tmp_path: Path) -> None:
     (tmp_path / "base.cfl").write_text('team = "disk"\n')
     (tmp_path / "main.cfl").write_text('extends "base.cfl"\nx = team\n')
-    result = cfglang.compile(str(tmp_path / "main.cfl"),
-                             overlay={str(tmp_path / "base.cfl"): 'team = "buffer"\n'})
+    result = cfglang.compile(
+        str(tmp_path / "main.cfl"), overlay={str(tmp_path / "base.cfl"): 'team = "buffer"\n'}
+    )
     assert result.data == {"team": "buffer", "x": "buffer"}
-    entry = cfglang.compile(str(tmp_path / "main.cfl"),
-                            overlay={str(tmp_path / "main.cfl"): 'extends "base.cfl"\ny = 1\n'})
+    entry = cfglang.compile(
+        str(tmp_path / "main.cfl"),
+        overlay={str(tmp_path / "main.cfl"): 'extends "base.cfl"\ny = 1\n'},
+    )
     assert entry.data == {"team": "disk", "y": 1}
 
 

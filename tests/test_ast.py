@@ -16,7 +16,7 @@ def _parse(text: str) -> ast.Module:
 
 
 def test_repr_lists_fields_without_spans() -> None:
-    stmt = _parse('a = x\n').body.stmts[0]
+    stmt = _parse("a = x\n").body.stmts[0]
     assert repr(stmt.value) == "Name(name='x')"  # type: ignore[union-attr]
     assert repr(stmt).startswith("Field(path=(Key(name='a', expr=None),), op='set', type=None, ")
 

@@ -15,12 +15,14 @@ from cfglang.api import compile
 CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 
 
-def cflc(*args: str, cwd: Path,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cflc(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.update(env or {})
-    return subprocess.run([*CFLC, *args], cwd=cwd, env=full_env, capture_output=True,
-                          text=True, timeout=120)
+    return subprocess.run(
+        [*CFLC, *args], cwd=cwd, env=full_env, capture_output=True, text=True, timeout=120
+    )
 
 
 @pytest.fixture
@@ -29,7 +31,8 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "cfl.toml").write_text('[project]\ntargets = ["env/*.cfl"]\n')
     (tmp_path / "env").mkdir()
     (tmp_path / "base.cfl").write_text(
-        'input region: string = "us"\nport = 80\nurl = "http://$<region>:$<port>"\n')
+        'input region: string = "us"\nport = 80\nurl = "http://$<region>:$<port>"\n'
+    )
     (tmp_path / "env" / "prod.cfl").write_text('extends "../base.cfl"\nport = 443\n')
     return tmp_path
 
@@ -48,7 +51,8 @@ def test_a_changed_file_is_never_served_from_cache(project: Path) -> None:
     path = str(project / "env" / "prod.cfl")
     assert compile(path, use_cache=True).data == {"port": 443, "url": "http://us:443"}
     (project / "base.cfl").write_text(
-        'input region: string = "us"\nport = 80\nurl = "https://$<region>:$<port>"\n')
+        'input region: string = "us"\nport = 80\nurl = "https://$<region>:$<port>"\n'
+    )
     again = compile(path, use_cache=True)
     assert not again.from_cache
     assert again.data == {"port": 443, "url": "https://us:443"}
@@ -66,14 +70,16 @@ def test_one_line_change_reparses_only_that_file(project: Path) -> None:
     assert result.profile is not None
     assert set(result.profile.files) == {"base.cfl", "env/prod.cfl"}
     assert result.profile.parsed == ["env/prod.cfl"]
-    key = cache.digest("parse", "base.cfl", str(project / "base.cfl"),
-                       (project / "base.cfl").read_text())
+    key = cache.digest(
+        "parse", "base.cfl", str(project / "base.cfl"), (project / "base.cfl").read_text()
+    )
     assert cache.get("parse", key) is not None
 
 
 def test_environment_and_vars_files_are_part_of_the_key(project: Path) -> None:
     (project / "env" / "dev.cfl").write_text(
-        'extends "../base.cfl"\ninput token: string from env "TOKEN"\nt = token\n')
+        'extends "../base.cfl"\ninput token: string from env "TOKEN"\nt = token\n'
+    )
     path = str(project / "env" / "dev.cfl")
     assert compile(path, use_cache=True, env={"TOKEN": "a"}).data["t"] == "a"
     assert compile(path, use_cache=True, env={"TOKEN": "b"}).data["t"] == "b"

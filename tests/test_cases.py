@@ -47,24 +47,35 @@ def run_case(case: Path) -> dict[str, str]:
             cli_vars.append((name, v))
         elif flag == "--vars":
             var_files.append(str(case / value))
-    result = compile(str(case / "main.cfl"), cli_vars=cli_vars, var_files=var_files,
-                     env=opts.get("env", {}), root=str(case), expr=opts.get("expr"))
+    result = compile(
+        str(case / "main.cfl"),
+        cli_vars=cli_vars,
+        var_files=var_files,
+        env=opts.get("env", {}),
+        root=str(case),
+        expr=opts.get("expr"),
+    )
     got: dict[str, str] = {}
     err = "".join(render_human(d) for d in result.diagnostics)
     if err:
         got["expected.err"] = err
     if result.ok and result.data is not None:
         if "expr" in opts:
-            got["expected.out"] = json.dumps(redact(result.data["value"]), indent=2,
-                                             ensure_ascii=False, default=str) + "\n"
+            got["expected.out"] = (
+                json.dumps(redact(result.data["value"]), indent=2, ensure_ascii=False, default=str)
+                + "\n"
+            )
         else:
             fmt = opts.get("format", "json")
             try:
                 got["expected.out"] = emit(result.data, fmt)
             except EmitError as e:  # rendered as `cflc build -f FMT` reports it
-                got["expected.err"] = render_human(Diagnostic(
-                    "E0601", f"cannot write {fmt}: {e.message} (at `{dotted(e.path)}` in "
-                    "main.cfl)"))
+                got["expected.err"] = render_human(
+                    Diagnostic(
+                        "E0601",
+                        f"cannot write {fmt}: {e.message} (at `{dotted(e.path)}` in main.cfl)",
+                    )
+                )
         for o in result.outputs:
             got[f"expected.outputs/{o.name}"] = o.text
     return got
@@ -74,8 +85,11 @@ def run_case(case: Path) -> dict[str, str]:
 def test_case(case: Path, update_goldens: bool) -> None:
     got = run_case(case)
     # expected.out, expected.err and every file under expected.outputs/
-    expected_files = [p for p in case.rglob("*") if p.is_file()
-                      and p.relative_to(case).parts[0].startswith("expected")]
+    expected_files = [
+        p
+        for p in case.rglob("*")
+        if p.is_file() and p.relative_to(case).parts[0].startswith("expected")
+    ]
     if update_goldens:
         for p in expected_files:
             p.unlink()
@@ -83,8 +97,7 @@ def test_case(case: Path, update_goldens: bool) -> None:
             (case / name).parent.mkdir(parents=True, exist_ok=True)
             (case / name).write_text(text)
         return
-    want = {str(p.relative_to(case)).replace(os.sep, "/"): p.read_text()
-            for p in expected_files}
+    want = {str(p.relative_to(case)).replace(os.sep, "/"): p.read_text() for p in expected_files}
     assert want, f"{case} has no expected files; run pytest --update-goldens"
     assert got == want
 

@@ -33,12 +33,23 @@ CFLC: list[str] = (
 ANSI = "\x1b["
 
 
-def cflc(*args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None,
-         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+def cflc(
+    *args: str | Path,
+    cwd: Path | None = None,
+    env: dict[str, str] | None = None,
+    stdin: str | None = None,
+) -> subprocess.CompletedProcess[str]:
     full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     full_env.update(env or {})
-    return subprocess.run([*CFLC, *map(str, args)], cwd=cwd, env=full_env, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*CFLC, *map(str, args)],
+        cwd=cwd,
+        env=full_env,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def assert_no_traceback(r: subprocess.CompletedProcess[str]) -> None:
@@ -237,8 +248,7 @@ def test_build_output_dir_without_named_outputs(tmp_path: Path) -> None:
     assert json.loads((out / "plain.json").read_text()) == {"x": 1}
 
 
-def test_build_output_file_with_several_modules_is_usage_error(app: Path,
-                                                                tmp_path: Path) -> None:
+def test_build_output_file_with_several_modules_is_usage_error(app: Path, tmp_path: Path) -> None:
     other = tmp_path / "other.cfl"
     other.write_text("x = 1\n")
     r = cflc("build", app, other, "-o", tmp_path / "one.json")
@@ -320,14 +330,17 @@ def test_build_errors_go_to_stderr_only(bad: Path) -> None:
 # --- eval ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("expr", "want"), [
-    ("app.port", "8080"),
-    ("app.replicas + 1", "3"),
-    ("app.name", '"billing"'),
-    ("app.timeout", '"1h30m"'),
-    ("url", '"http://billing.us-east-1.example.com:8080"'),
-    ("domain", '"us-east-1.example.com"'),
-])
+@pytest.mark.parametrize(
+    ("expr", "want"),
+    [
+        ("app.port", "8080"),
+        ("app.replicas + 1", "3"),
+        ("app.name", '"billing"'),
+        ("app.timeout", '"1h30m"'),
+        ("url", '"http://billing.us-east-1.example.com:8080"'),
+        ("domain", '"us-east-1.example.com"'),
+    ],
+)
 def test_eval_scalar(app: Path, expr: str, want: str) -> None:
     r = cflc("eval", app, expr)
     assert (r.returncode, r.stderr) == (0, "")
@@ -407,11 +420,13 @@ def test_var_unknown_input(app: Path) -> None:
 @pytest.mark.parametrize("kind", ["json", "yaml", "cfl"])
 def test_vars_file(app: Path, tmp_path: Path, kind: str) -> None:
     f = tmp_path / f"vars.{kind}"
-    f.write_text({
-        "json": '{"region": "ap-south-1", "count": 4}',
-        "yaml": "region: ap-south-1\ncount: 4\n",
-        "cfl": 'region = "ap-south-1"\ncount = 4\n',
-    }[kind])
+    f.write_text(
+        {
+            "json": '{"region": "ap-south-1", "count": 4}',
+            "yaml": "region: ap-south-1\ncount: 4\n",
+            "cfl": 'region = "ap-south-1"\ncount = 4\n',
+        }[kind]
+    )
     r = cflc("build", app, "--vars", f)
     assert (r.returncode, r.stderr) == (0, "")
     data = json.loads(r.stdout)
@@ -468,8 +483,17 @@ def test_input_from_env(tmp_path: Path) -> None:
 
 # --- diagnostics formats ---------------------------------------------------------------------
 
-JSON_KEYS = {"code", "severity", "message", "file", "line", "column", "end_line", "end_column",
-             "notes"}
+JSON_KEYS = {
+    "code",
+    "severity",
+    "message",
+    "file",
+    "line",
+    "column",
+    "end_line",
+    "end_column",
+    "notes",
+}
 
 
 def test_error_format_json(bad: Path, tmp_path: Path) -> None:
@@ -522,8 +546,10 @@ def test_quiet_hides_warnings(tmp_path: Path) -> None:
     quiet = cflc("build", src, "-q")
     assert (quiet.returncode, quiet.stderr) == (0, "")
     assert quiet.stdout == loud.stdout
-    assert json.loads(quiet.stdout) == {"base": {"timeout": 1},
-                                        "child": {"timeout": 1, "timeuot": 2}}
+    assert json.loads(quiet.stdout) == {
+        "base": {"timeout": 1},
+        "child": {"timeout": 1, "timeuot": 2},
+    }
 
 
 def test_quiet_still_shows_errors(bad: Path) -> None:
@@ -567,8 +593,7 @@ def _stderr_on_a_tty(args: list[str], env: dict[str, str]) -> tuple[int, str]:
     full_env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
     full_env.update(env)
     try:
-        p = subprocess.Popen([*CFLC, *args], stdout=subprocess.PIPE, stderr=slave,
-                             env=full_env)
+        p = subprocess.Popen([*CFLC, *args], stdout=subprocess.PIPE, stderr=slave, env=full_env)
         os.close(slave)
         chunks = []
         while True:
@@ -605,19 +630,22 @@ def test_color_auto_on_a_terminal_and_no_color(bad: Path) -> None:
 # --- usage errors: exit 2 ------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("args", [
-    ["build", "--no-such-flag", "{app}"],
-    ["build", "-f", "xml", "{app}"],
-    ["build", "--format", "JSON5", "{app}"],
-    ["build", "--error-format", "xml", "{app}"],
-    ["build", "--color", "sometimes", "{app}"],
-    ["build", "--var", "region", "{app}"],
-    ["build", "--var", "=x", "{app}"],
-    ["eval", "{app}", "region", "--var", "region"],
-    ["check", "--var", "novalue", "{app}"],
-    ["eval", "{app}"],
-    ["no-such-command"],
-])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["build", "--no-such-flag", "{app}"],
+        ["build", "-f", "xml", "{app}"],
+        ["build", "--format", "JSON5", "{app}"],
+        ["build", "--error-format", "xml", "{app}"],
+        ["build", "--color", "sometimes", "{app}"],
+        ["build", "--var", "region", "{app}"],
+        ["build", "--var", "=x", "{app}"],
+        ["eval", "{app}", "region", "--var", "region"],
+        ["check", "--var", "novalue", "{app}"],
+        ["eval", "{app}"],
+        ["no-such-command"],
+    ],
+)
 def test_bad_usage_exits_2(app: Path, args: list[str]) -> None:
     r = cflc(*[a.format(app=app) for a in args])
     assert r.returncode == 2, (r.stdout, r.stderr)
@@ -741,12 +769,13 @@ def test_help_lists_commands_from_their_docstrings_exactly() -> None:
 
 def test_build_loads_no_other_command_module() -> None:
     # Sub-commands load lazily: `cflc build` must not import (and pay for) the others.
-    code = ("import sys; from cfglang.cli import main\n"
-            "try:\n    main(['build', '--help'])\nexcept SystemExit:\n    pass\n"
-            "print(sorted(m for m in sys.modules if m.startswith('cfglang.commands.')"
-            " and not m.endswith('_options')))")
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                       check=True)
+    code = (
+        "import sys; from cfglang.cli import main\n"
+        "try:\n    main(['build', '--help'])\nexcept SystemExit:\n    pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cfglang.commands.')"
+        " and not m.endswith('_options')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert r.stdout.strip().splitlines()[-1] == "[]"
 
 
@@ -755,8 +784,7 @@ def test_every_command_is_covered() -> None:
     assert {"build", "check", "eval"} <= names
 
 
-@pytest.mark.parametrize("path", [[], *_command_paths()],
-                         ids=lambda p: " ".join(p) or "cflc")
+@pytest.mark.parametrize("path", [[], *_command_paths()], ids=lambda p: " ".join(p) or "cflc")
 def test_help(path: list[str]) -> None:
     for flag in ("--help", "-h"):
         r = cflc(*path, flag)
@@ -794,20 +822,30 @@ def test_help_does_not_import_the_compiler() -> None:
         " 'lark') if m in sys.modules]\n"
         "sys.stderr.write('HEAVY=' + ','.join(heavy) + '\\n')\n"
     )
-    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
-                       timeout=60)
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0, r.stderr
     assert "HEAVY=\n" in r.stderr, r.stderr
 
 
 def test_help_importtime_has_no_lark() -> None:
     r = subprocess.run(
-        [sys.executable, "-X", "importtime", "-c",
-         "import sys; sys.argv=['cflc','--help']; from cfglang.cli import run; run()"],
-        capture_output=True, text=True, timeout=60)
+        [
+            sys.executable,
+            "-X",
+            "importtime",
+            "-c",
+            "import sys; sys.argv=['cflc','--help']; from cfglang.cli import run; run()",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 0
-    imported = {line.split("|")[-1].strip() for line in r.stderr.splitlines()
-                if line.startswith("import time:")}
+    imported = {
+        line.split("|")[-1].strip()
+        for line in r.stderr.splitlines()
+        if line.startswith("import time:")
+    }
     assert "cfglang.cli" in imported
     assert "lark" not in imported
     assert "cfglang.eval.evaluate" not in imported
@@ -822,11 +860,11 @@ def make_project(root: Path, *, output_dir: str | None = None) -> Path:
     if output_dir:
         toml += f'output_dir = "{output_dir}"\n'
     (root / "cfl.toml").write_text(toml)
-    (root / "base.cfl").write_text(
-        'input env: string = "dev"\nreplicas = 1\nname = "svc-$<env>"\n')
+    (root / "base.cfl").write_text('input env: string = "dev"\nreplicas = 1\nname = "svc-$<env>"\n')
     (root / "env" / "dev.cfl").write_text('extends "../base.cfl"\n')
     (root / "env" / "prod.cfl").write_text(
-        'extends "../base.cfl"\ninput env = "prod"\nreplicas = 3\n')
+        'extends "../base.cfl"\ninput env = "prod"\nreplicas = 3\n'
+    )
     return root
 
 
@@ -836,10 +874,11 @@ def test_project_build_without_arguments(tmp_path: Path) -> None:
     assert r.returncode == 0, r.stderr
     assert r.stdout == ""
     assert sorted(p.name for p in (root / "out").iterdir()) == ["dev.json", "prod.json"]
-    assert json.loads((root / "out" / "dev.json").read_text()) == {
-        "replicas": 1, "name": "svc-dev"}
+    assert json.loads((root / "out" / "dev.json").read_text()) == {"replicas": 1, "name": "svc-dev"}
     assert json.loads((root / "out" / "prod.json").read_text()) == {
-        "replicas": 3, "name": "svc-prod"}
+        "replicas": 3,
+        "name": "svc-prod",
+    }
     assert "out/dev.json" in r.stderr.replace(os.sep, "/")
     q = cflc("build", "-q", cwd=root)
     assert (q.returncode, q.stdout, q.stderr) == (0, "", "")
@@ -861,7 +900,9 @@ def test_project_build_format(tmp_path: Path) -> None:
     r = cflc("build", "-f", "yaml", "-q", cwd=root)
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load((root / "out" / "prod.yaml").read_text()) == {
-        "replicas": 3, "name": "svc-prod"}
+        "replicas": 3,
+        "name": "svc-prod",
+    }
 
 
 def test_project_check_and_failure_writes_nothing(tmp_path: Path) -> None:
@@ -900,11 +941,14 @@ def test_malformed_cfl_toml(tmp_path: Path) -> None:
 # --- the near-miss warning (W0801) fires across inheritance only, for one-edit typos ---------
 
 
-@pytest.mark.parametrize("src", [
-    'db.host = "h"\ndb.port = 1\n',
-    'db { host = "h" }\ndb { port = 1 }\n',
-    'a = { host = "h" }\nb extends a { port = 1 }\n',
-])
+@pytest.mark.parametrize(
+    "src",
+    [
+        'db.host = "h"\ndb.port = 1\n',
+        'db { host = "h" }\ndb { port = 1 }\n',
+        'a = { host = "h" }\nb extends a { port = 1 }\n',
+    ],
+)
 def test_no_spurious_near_miss_warning(tmp_path: Path, src: str) -> None:
     f = tmp_path / "a.cfl"
     f.write_text(src)

@@ -23,8 +23,9 @@ CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 
 
 def cflc(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def generate(src: Path, out: Path) -> ModuleType:
@@ -46,7 +47,8 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, ModuleType]:
     (root / "schemas" / "document.cfl").write_text(
         'import "service.cfl"\n'
         "## The document of one environment.\n"
-        "schema Fleet {\n  services: map[string, service.Service]\n}\n")
+        "schema Fleet {\n  services: map[string, service.Service]\n}\n"
+    )
     return root, generate(root / "schemas" / "document.cfl", root.parent / "fleet_types.py")
 
 
@@ -94,21 +96,51 @@ def test_service_from_prod_config() -> None:
 def test_stdlib_and_mypy_strict(tmp_path: Path, fleet: tuple[Path, ModuleType]) -> None:
     root, _ = fleet
     k8s = generate(ROOT / "stdlib" / "std" / "k8s.cfl", tmp_path / "k8s_types.py")
-    probe = k8s.Probe.from_dict({"port": 80, "path": "/h", "scheme": "HTTPS",
-                                 "initialDelaySeconds": 0, "periodSeconds": 10,
-                                 "timeoutSeconds": 1, "successThreshold": 1,
-                                 "failureThreshold": 3})
+    probe = k8s.Probe.from_dict(
+        {
+            "port": 80,
+            "path": "/h",
+            "scheme": "HTTPS",
+            "initialDelaySeconds": 0,
+            "periodSeconds": 10,
+            "timeoutSeconds": 1,
+            "successThreshold": 1,
+            "failureThreshold": 3,
+        }
+    )
     assert probe.scheme == "HTTPS"
     with pytest.raises(ValueError, match=r"Probe\.scheme: expected"):
-        k8s.Probe.from_dict({"port": 80, "path": "/h", "scheme": "FTP"} | {
-            k: 1 for k in ("initialDelaySeconds", "periodSeconds", "timeoutSeconds",
-                           "successThreshold", "failureThreshold")})
+        k8s.Probe.from_dict(
+            {"port": 80, "path": "/h", "scheme": "FTP"}
+            | {
+                k: 1
+                for k in (
+                    "initialDelaySeconds",
+                    "periodSeconds",
+                    "timeoutSeconds",
+                    "successThreshold",
+                    "failureThreshold",
+                )
+            }
+        )
     with pytest.raises(ValueError, match="missing field `path`"):
         k8s.Probe.from_dict({})
     files = [tmp_path / "k8s_types.py", root.parent / "fleet_types.py"]
-    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-                        "--cache-dir", str(tmp_path / ".mypy"), *map(str, files)],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--cache-dir",
+            str(tmp_path / ".mypy"),
+            *map(str, files),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 
@@ -143,7 +175,8 @@ def test_odd_schema(tmp_path: Path) -> None:
     assert issubclass(mod.Odd, mod.Base)
     (tmp_path / "v.cfl").write_text(
         'import "odd.cfl"\nx: odd.Odd { id = 1; class = "c"; token = "s3"; either = "e"\n'
-        '  nested = { a = [1, 2] } }\n')
+        "  nested = { a = [1, 2] } }\n"
+    )
     res = cfglang.api.compile(str(tmp_path / "v.cfl"), emit_outputs=False)
     assert res.ok and res.data is not None, res.diagnostics
     odd = mod.Odd.from_dict(res.data["x"])
@@ -153,15 +186,38 @@ def test_odd_schema(tmp_path: Path) -> None:
     assert odd.either == "e" and odd.level == "a" and odd.maybe is None
     assert odd.nested == {"a": (1, 2)} and odd.ratio == 1.0
     # plain JSON (canonical strings) works too
-    plain: dict[str, Any] = {"id": 2, "class": "k", "max-conns": 1, "from_dict": True,
-                             "ratio": 2, "cache": "2KiB", "wait": "5s", "token": "t",
-                             "either": 3, "level": None, "maybe": ["m"], "blob": [1],
-                             "nested": {}}
+    plain: dict[str, Any] = {
+        "id": 2,
+        "class": "k",
+        "max-conns": 1,
+        "from_dict": True,
+        "ratio": 2,
+        "cache": "2KiB",
+        "wait": "5s",
+        "token": "t",
+        "either": 3,
+        "level": None,
+        "maybe": ["m"],
+        "blob": [1],
+        "nested": {},
+    }
     odd2 = mod.Odd.from_dict(plain)
     assert odd2.cache == 2048 and odd2.level is None and odd2.maybe == ("m",)
-    r = subprocess.run([sys.executable, "-m", "mypy", "--strict", "--no-incremental",
-                        "--cache-dir", str(tmp_path / ".mypy"), str(tmp_path / "odd_types.py")],
-                       capture_output=True, text=True, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mypy",
+            "--strict",
+            "--no-incremental",
+            "--cache-dir",
+            str(tmp_path / ".mypy"),
+            str(tmp_path / "odd_types.py"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stdout + r.stderr
 
 

@@ -42,9 +42,10 @@ def test_added_and_removed_keys_show_whole_values_compactly() -> None:
 
 def test_lists_are_compared_index_by_index() -> None:
     assert lines({"tags": ["a", "b", "c"]}, {"tags": ["a", "x"]}) == [
-        '~ tags[1]: "b" -> "x"', '- tags[2]: "c"']
-    assert lines({"tags": ["a"]}, {"tags": ["a", "b", "c"]}) == [
-        '+ tags[1]: "b"', '+ tags[2]: "c"']
+        '~ tags[1]: "b" -> "x"',
+        '- tags[2]: "c"',
+    ]
+    assert lines({"tags": ["a"]}, {"tags": ["a", "b", "c"]}) == ['+ tags[1]: "b"', '+ tags[2]: "c"']
     # Items that are objects are compared field by field.
     assert lines({"xs": [{"a": 1, "b": 2}]}, {"xs": [{"a": 1, "b": 3}]}) == ["~ xs[0].b: 2 -> 3"]
     # An insertion at the front shifts every later index (documented: index-wise).
@@ -77,8 +78,15 @@ def test_order_of_changes_follows_a_and_additions_follow_b() -> None:
     # a's keys in a's order; new0 first (nothing precedes it in b); new1 and new2 after b,
     # the key preceding them in b.
     assert [c.path_text for c in diff(a, b)] == ["new0", "a", "b", "new1", "new2", "c", "d"]
-    assert [c.op for c in diff(a, b)] == ["add", "change", "change", "add", "add", "remove",
-                                          "change"]
+    assert [c.op for c in diff(a, b)] == [
+        "add",
+        "change",
+        "change",
+        "add",
+        "add",
+        "remove",
+        "change",
+    ]
 
 
 def test_durations_sizes_and_secrets_equal_their_emitted_text() -> None:
@@ -91,14 +99,21 @@ def test_durations_sizes_and_secrets_equal_their_emitted_text() -> None:
 
 def test_secrets_never_print() -> None:
     a = {"pw": Secret("old-secret"), "db": {"url": Secret("postgres://u:old@db")}}
-    b = {"pw": "new-secret", "db": {"url": Secret("postgres://u:new@db"), "x": 1},
-         "extra": Secret("added-secret")}
+    b = {
+        "pw": "new-secret",
+        "db": {"url": Secret("postgres://u:new@db"), "x": 1},
+        "extra": Secret("added-secret"),
+    }
     text = render_human(diff(a, b))
     assert "secret" in text
     for plain in ("old-secret", "new-secret", "postgres", "added-secret"):
         assert plain not in text
-    assert text.splitlines() == ["~ pw: <secret> -> <secret>", "~ db.url: <secret> -> <secret>",
-                                 "+ db.x: 1", "+ extra: <secret>"]
+    assert text.splitlines() == [
+        "~ pw: <secret> -> <secret>",
+        "~ db.url: <secret> -> <secret>",
+        "+ db.x: 1",
+        "+ extra: <secret>",
+    ]
     # A secret inside a removed object is redacted too.
     assert lines({"o": {"k": Secret("zzz")}}, {}) == ['- o: {"k": "<secret>"}']
     dumped = json.dumps(to_json(diff(a, b)))
@@ -107,8 +122,9 @@ def test_secrets_never_print() -> None:
 
 
 def test_to_json_shape() -> None:
-    changes = diff({"a": 1, "b": [1], "t": Duration(60_000)}, {"a": 2, "c": {"d": None},
-                                                               "t": Duration(1000)})
+    changes = diff(
+        {"a": 1, "b": [1], "t": Duration(60_000)}, {"a": 2, "c": {"d": None}, "t": Duration(1000)}
+    )
     assert to_json(changes) == [
         {"op": "change", "path": "a", "old": 1, "new": 2},
         {"op": "add", "path": "c", "old": None, "new": {"d": None}},
@@ -148,8 +164,14 @@ CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 
 
 def cflc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CFLC, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env={**__import__("os").environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        [*CFLC, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**__import__("os").environ, "NO_COLOR": "1"},
+    )
 
 
 BASE = """\
@@ -212,8 +234,18 @@ def test_cli_json(project: Path) -> None:
 
 
 def test_cli_vars_per_side_and_secrets(project: Path) -> None:
-    r = cflc("diff", "a.cfl", "a.cfl", "--var", "region=eu-west-1", "--var-b",
-             "region=ap-south-1", "--var-a", "token=other-token", cwd=project)
+    r = cflc(
+        "diff",
+        "a.cfl",
+        "a.cfl",
+        "--var",
+        "region=eu-west-1",
+        "--var-b",
+        "region=ap-south-1",
+        "--var-a",
+        "token=other-token",
+        cwd=project,
+    )
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines() == [
         '~ services.billing.url: "http://billing.eu-west-1" -> "http://billing.ap-south-1"',
@@ -226,11 +258,17 @@ def test_cli_vars_per_side_and_secrets(project: Path) -> None:
 
 
 def test_cli_compiled_json_and_yaml_against_a_module(project: Path) -> None:
-    build = subprocess.run([*CFLC, "build", "a.cfl"], cwd=project, capture_output=True,
-                           text=True, check=True)
+    build = subprocess.run(
+        [*CFLC, "build", "a.cfl"], cwd=project, capture_output=True, text=True, check=True
+    )
     (project / "a.json").write_text(build.stdout)
-    build = subprocess.run([*CFLC, "build", "a.cfl", "-f", "yaml"], cwd=project,
-                           capture_output=True, text=True, check=True)
+    build = subprocess.run(
+        [*CFLC, "build", "a.cfl", "-f", "yaml"],
+        cwd=project,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     (project / "a.yaml").write_text(build.stdout)
     for data_file in ("a.json", "a.yaml"):
         same = cflc("diff", data_file, "a.cfl", "--exit-code", cwd=project)

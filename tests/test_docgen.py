@@ -15,8 +15,9 @@ CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 
 
 def cflc(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 class _Page(HTMLParser):
@@ -76,8 +77,16 @@ def fleet_docs(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def test_pages_written(fleet_docs: Path) -> None:
     names = sorted(p.name for p in fleet_docs.iterdir())
-    assert names == ["index.html", "index.md", "schemas-service.html", "schemas-service.md",
-                     "std-k8s.html", "std-k8s.md", "std-net.html", "std-net.md"]
+    assert names == [
+        "index.html",
+        "index.md",
+        "schemas-service.html",
+        "schemas-service.md",
+        "std-k8s.html",
+        "std-k8s.md",
+        "std-net.html",
+        "std-net.md",
+    ]
 
 
 def test_html_is_self_contained_and_links_resolve(fleet_docs: Path) -> None:

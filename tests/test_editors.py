@@ -23,7 +23,8 @@ BIN = VSCODE / "node_modules" / ".bin"
 
 needs_node = pytest.mark.skipif(
     shutil.which("node") is None or not (BIN / "vscode-tmgrammar-test").exists(),
-    reason="node or editors/vscode/node_modules missing (run `npm ci` in editors/vscode)")
+    reason="node or editors/vscode/node_modules missing (run `npm ci` in editors/vscode)",
+)
 
 
 def _json(path: Path) -> Any:
@@ -32,11 +33,13 @@ def _json(path: Path) -> Any:
 
 def _run(cmd: list[str], cwd: Path, timeout: float = 60) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "NO_COLOR": "1", "FORCE_COLOR": "0"}
-    return subprocess.run(cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout,
-                          env=env, check=False)
+    return subprocess.run(
+        cmd, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env, check=False
+    )
 
 
 # ---- VS Code: static checks --------------------------------------------------------------------
+
 
 def test_package_json_contributions() -> None:
     pkg = _json(VSCODE / "package.json")
@@ -89,6 +92,7 @@ def test_grammar_includes_resolve() -> None:
 
 # ---- VS Code: tools ----------------------------------------------------------------------------
 
+
 @needs_node
 def test_grammar_assertions_pass() -> None:
     tests = sorted(VSCODE.glob("tests/*.cfl"))
@@ -100,9 +104,11 @@ def test_grammar_assertions_pass() -> None:
 @needs_node
 def test_grammar_assertion_failure_is_detected(tmp_path: Path) -> None:
     bad = tmp_path / "bad.cfl"
-    bad.write_text('# SYNTAX TEST "source.cfl" "a wrong assertion must fail"\n'
-                   'type = "postgres"\n'
-                   '# <---- storage.type.type.cfl\n')
+    bad.write_text(
+        '# SYNTAX TEST "source.cfl" "a wrong assertion must fail"\n'
+        'type = "postgres"\n'
+        "# <---- storage.type.type.cfl\n"
+    )
     res = _run([str(BIN / "vscode-tmgrammar-test"), "--compact", str(bad)], VSCODE)
     assert res.returncode != 0, res.stdout + res.stderr
 
@@ -170,16 +176,22 @@ def test_vsix_packages(tmp_path: Path) -> None:
     res = _run([str(BIN / "vsce"), "package", "--out", str(out)], VSCODE, timeout=120)
     assert res.returncode == 0, res.stdout + res.stderr
     names = set(zipfile.ZipFile(out).namelist())
-    for name in ("extension/package.json", "extension/language-configuration.json",
-                 "extension/syntaxes/cfl.tmLanguage.json", "extension/src/extension.js",
-                 "extension/LICENSE.txt", "extension/readme.md",
-                 "extension/node_modules/vscode-languageclient/node.js"):
+    for name in (
+        "extension/package.json",
+        "extension/language-configuration.json",
+        "extension/syntaxes/cfl.tmLanguage.json",
+        "extension/src/extension.js",
+        "extension/LICENSE.txt",
+        "extension/readme.md",
+        "extension/node_modules/vscode-languageclient/node.js",
+    ):
         assert name in names, name
     assert not any(n.startswith("extension/tests/") for n in names)
     assert not any("vscode-tmgrammar-test" in n or "@vscode/vsce" in n for n in names)
 
 
 # ---- vim ---------------------------------------------------------------------------------------
+
 
 @pytest.mark.skipif(shutil.which("vim") is None, reason="vim is not installed")
 def test_vim_highlighting_and_indent() -> None:

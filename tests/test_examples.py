@@ -21,8 +21,9 @@ FILES = ("billing.json", "search.json", "gateway.json", "billing.env", "app.ini"
 
 def cflc(*args: str) -> subprocess.CompletedProcess[str]:
     assert CFLC is not None
-    return subprocess.run([CFLC, *args], cwd=FLEET,
-                          capture_output=True, text=True, timeout=120, check=False)
+    return subprocess.run(
+        [CFLC, *args], cwd=FLEET, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def read_env(text: str) -> dict[str, str]:
@@ -79,17 +80,23 @@ def test_outputs_parse(built: Path, env: str) -> None:
 def test_prod_values(built: Path) -> None:
     billing = json.loads((built / "prod" / "billing.json").read_text())
     assert billing["replicas"] == 6
-    assert billing["region"] == "eu-west-1"                  # prod's own input default
+    assert billing["region"] == "eu-west-1"  # prod's own input default
     assert billing["db"]["host"] == "billing-db.prod.eu-west-1.internal"
     assert billing["db"]["sslmode"] == "verify-full"
-    assert billing["labels"] == {"app": "billing", "env": "prod", "region": "eu-west-1",
-                                 "tier": "critical"}
+    assert billing["labels"] == {
+        "app": "billing",
+        "env": "prod",
+        "region": "eu-west-1",
+        "tier": "critical",
+    }
     assert billing["resources"]["limits"] == {"cpu": "2", "memory": "2Gi"}
     search = json.loads((built / "prod" / "search.json").read_text())
-    assert search["url"] == "http://search.prod.eu-west-1.internal:9200"   # late-bound port
+    assert search["url"] == "http://search.prod.eu-west-1.internal:9200"  # late-bound port
     gateway = json.loads((built / "prod" / "gateway.json").read_text())
-    assert gateway["upstreams"] == ["http://billing.prod.eu-west-1.internal:8080",
-                                    "http://search.prod.eu-west-1.internal:9200"]
+    assert gateway["upstreams"] == [
+        "http://billing.prod.eu-west-1.internal:8080",
+        "http://search.prod.eu-west-1.internal:9200",
+    ]
     assert gateway["publicHost"] == "api.eu-west-1.example.com"
 
     env = read_env((built / "prod" / "billing.env").read_text())
@@ -106,7 +113,7 @@ def test_prod_values(built: Path) -> None:
 def test_dev_and_staging_values(built: Path) -> None:
     dev = json.loads((built / "dev" / "billing.json").read_text())
     assert dev["replicas"] == 1
-    assert dev["region"] == "us-east-1"                      # base default
+    assert dev["region"] == "us-east-1"  # base default
     assert dev["db"]["sslmode"] == "disable"
     assert dev["labels"]["owner"] == "alice"
     staging = json.loads((built / "staging" / "search.json").read_text())
@@ -121,7 +128,7 @@ def test_single_file_prints_json() -> None:
     assert res.returncode == 0, res.stderr
     doc = json.loads(res.stdout)
     assert doc["services"]["billing"]["replicas"] == 6
-    assert "stage" not in doc and "zone" not in doc          # hidden fields
+    assert "stage" not in doc and "zone" not in doc  # hidden fields
 
 
 def test_region_var_wins() -> None:

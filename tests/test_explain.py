@@ -19,11 +19,8 @@ CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 def project(tmp_path: Path) -> Path:
     (tmp_path / "cfl.toml").write_text("[project]\n")
     (tmp_path / "schema.cfl").write_text(
-        "schema Svc {\n"
-        "  replicas: int = 1 where self >= 1\n"
-        "  host: string\n"
-        "  token: secret?\n"
-        "}\n")
+        "schema Svc {\n  replicas: int = 1 where self >= 1\n  host: string\n  token: secret?\n}\n"
+    )
     (tmp_path / "base.cfl").write_text(
         'import "schema.cfl"\n'
         'input region: string = "us-east-1"\n'
@@ -33,17 +30,23 @@ def project(tmp_path: Path) -> Path:
         '  host = "db.$<domain>"\n'
         "  replicas = 2\n"
         "  token = api_token\n"
-        "}\n")
+        "}\n"
+    )
     (tmp_path / "prod.cfl").write_text(
-        'extends "base.cfl"\n'
-        'input region = "eu-west-1"\n'
-        "svc.replicas = super + 3\n")
+        'extends "base.cfl"\ninput region = "eu-west-1"\nsvc.replicas = super + 3\n'
+    )
     return tmp_path
 
 
 def cflc(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CFLC, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=60, env={"TOKEN": "hunter2", "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [*CFLC, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={"TOKEN": "hunter2", "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_override_chain_base_to_child(project: Path) -> None:
@@ -53,7 +56,9 @@ def test_override_chain_base_to_child(project: Path) -> None:
     assert out.set_by is not None
     assert (out.set_by.site.file, out.set_by.site.line) == ("prod.cfl", 3)
     assert [(d.site.file, d.site.line, d.origin) for d in out.overrides] == [
-        ("base.cfl", 7, "assignment"), ("schema.cfl", 2, "schema default")]
+        ("base.cfl", 7, "assignment"),
+        ("schema.cfl", 2, "schema default"),
+    ]
     assert [t for t, _ in out.types] == ["int"]
 
 
@@ -62,9 +67,14 @@ def test_input_fed_through_let_and_substitution(project: Path) -> None:
     assert isinstance(out, Explanation)
     assert out.value == "db.eu-west-1.example.com"
     assert [(i.name, i.value, i.source) for i in out.inputs] == [
-        ("region", "eu-west-1", "new default in prod.cfl")]
-    cli = explain(str(project / "prod.cfl"), "svc.host", env={"TOKEN": "t"},
-                  cli_vars=[("region", "ap-south-1")])
+        ("region", "eu-west-1", "new default in prod.cfl")
+    ]
+    cli = explain(
+        str(project / "prod.cfl"),
+        "svc.host",
+        env={"TOKEN": "t"},
+        cli_vars=[("region", "ap-south-1")],
+    )
     assert isinstance(cli, Explanation)
     assert cli.inputs[0].source == "--var" and cli.value == "db.ap-south-1.example.com"
 

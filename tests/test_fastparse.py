@@ -32,9 +32,14 @@ from cfglang.syntax.fastlalr import FastLALR, Tok
 from cfglang.syntax.parser import parse_expression, parse_module
 
 ROOT = Path(__file__).resolve().parent.parent
-CFL_FILES = sorted({*ROOT.glob("tests/cases/**/*.cfl"), *ROOT.glob("examples/**/*.cfl"),
-                    *ROOT.glob("stdlib/**/*.cfl"),
-                    *ROOT.glob("benchmarks/peers/work/s10/cfl/*.cfl")})
+CFL_FILES = sorted(
+    {
+        *ROOT.glob("tests/cases/**/*.cfl"),
+        *ROOT.glob("examples/**/*.cfl"),
+        *ROOT.glob("stdlib/**/*.cfl"),
+        *ROOT.glob("benchmarks/peers/work/s10/cfl/*.cfl"),
+    }
+)
 
 
 def dump(x: Any) -> Any:
@@ -44,8 +49,10 @@ def dump(x: Any) -> Any:
     if isinstance(x, (Token, Tok)):
         raise AssertionError(f"a token in the tree: {x!r}")
     if attrs.has(type(x)):
-        return (type(x).__name__,
-                tuple((f.name, dump(getattr(x, f.name))) for f in attrs.fields(type(x))))
+        return (
+            type(x).__name__,
+            tuple((f.name, dump(getattr(x, f.name))) for f in attrs.fields(type(x))),
+        )
     if isinstance(x, (tuple, list)):
         return (type(x).__name__, tuple(dump(y) for y in x))
     if isinstance(x, dict):
@@ -78,7 +85,8 @@ def both(text: str, path: str = "input.cfl", *, expr: bool = False) -> tuple[Any
     lark_tree, lark_diags = parse(SourceFile(path, text), fast=False)
     if fell_back:
         assert lark_tree is None or any(d.code == "E0008" for d in lark_diags), (
-            "the fast driver handed a valid input to Lark")
+            "the fast driver handed a valid input to Lark"
+        )
     return (dump(tree), dump(diags)), (dump(lark_tree), dump(lark_diags))
 
 
@@ -129,7 +137,7 @@ def test_benchmark_sources_parse_the_same(size: int) -> None:
 EXACT = [
     # keywords lex as NAME where the keyword is not acceptable
     "env = 1\nin = 2\ntype = 3\ncheck = 4\nfrom = 5\ninput { output = 1 }\n",
-    "schema S { type: string; env: int = 1 }\ninput port: int = 8 from env \"PORT\"\n",
+    'schema S { type: string; env: int = 1 }\ninput port: int = 8 from env "PORT"\n',
     # newline rules: inside ( and [, after continuation tokens, runs and separators
     "a = [\n  1,\n\n  2\n]\nb = f(\n  1,\n  x = 2\n)\nc = 1 +\n  2\nd = a.\n  b\n",
     "a = 1;;\n\n;b = 2\n\n\n",
@@ -154,10 +162,10 @@ EXACT = [
     "a = self.b\nc = super.d\ne = (1 + 2) * 3\n",
     # statements
     'import "std/net"\nimport "a.cfl" as b\nextends "base.cfl"\nlet x: int = 1\n',
-    "type Port = int where self > 0 && self < 65536\ntype E = \"a\" | \"b\" | 1 | -2 | null\n",
+    'type Port = int where self > 0 && self < 65536\ntype E = "a" | "b" | 1 | -2 | null\n',
     "schema S extends T.U { final hidden a: map[string, list[int?]] = {} where true }\n",
-    "template t(a: int, b = 2,): S { x = a }\noutput \"o.json\": json = t(1)\n",
-    "check a > 0: \"positive\"\ncheck { x = 1 }\nunset a.b\n",
+    'template t(a: int, b = 2,): S { x = a }\noutput "o.json": json = t(1)\n',
+    'check a > 0: "positive"\ncheck { x = 1 }\nunset a.b\n',
     "if a { b = 1 } else if c { d = 2 } else { e = 3 }\nfor k, v in m { x = v }\n",
     'a.b."c d".e += [1]\nf extends g\nh { i = 1 }\n"k" = 1\n',
     # reserved words used as names: a diagnostic, but the parse goes on
@@ -171,8 +179,9 @@ def test_constructs_parse_the_same(text: str) -> None:
     assert tree != dump(None)
 
 
-@pytest.mark.parametrize("text", ["1 + 2 * x.y", "  \n if a then b else c \n", '"$<a>"',
-                                  "[for]", ""])
+@pytest.mark.parametrize(
+    "text", ["1 + 2 * x.y", "  \n if a then b else c \n", '"$<a>"', "[for]", ""]
+)
 def test_expressions_parse_the_same(text: str) -> None:
     assert_same(text, expr=True)
 
@@ -181,11 +190,26 @@ def test_expressions_parse_the_same(text: str) -> None:
 
 
 BROKEN = [
-    "a = \n", "a = 1,\nb = 2\n", "a = 1\nb: 1 = 2 = 3\n", "x = (1 +\n", "x = [1, 2\ny = 3\n",
+    "a = \n",
+    "a = 1,\nb = 2\n",
+    "a = 1\nb: 1 = 2 = 3\n",
+    "x = (1 +\n",
+    "x = [1, 2\ny = 3\n",
     "s {\n",
-    'a = "never closed\n', 'a = """\nnever closed', 'a = "$<x"\n', "a = 1 @ 2\n",
-    "a = .5\n", "a = 5 parsecs\n", "}\n", 'a = "$<1 +>"\n', "x = 1 +\n",
-    "a = 1 < 2 < 3\n", "let = 1\n", "a = b c\n", "\x00", "a = 1\n\n@",
+    'a = "never closed\n',
+    'a = """\nnever closed',
+    'a = "$<x"\n',
+    "a = 1 @ 2\n",
+    "a = .5\n",
+    "a = 5 parsecs\n",
+    "}\n",
+    'a = "$<1 +>"\n',
+    "x = 1 +\n",
+    "a = 1 < 2 < 3\n",
+    "let = 1\n",
+    "a = b c\n",
+    "\x00",
+    "a = 1\n\n@",
 ]
 
 
@@ -236,8 +260,11 @@ def test_token_soups_parse_the_same(text: str) -> None:
     assert_same(text)
 
 
-@given(st.text(alphabet=st.sampled_from(list(' \t\r\n\f#;,.=+-*/%<>!|&?:()[]{}"$\\rx0_1a')),
-               max_size=60))
+@given(
+    st.text(
+        alphabet=st.sampled_from(list(' \t\r\n\f#;,.=+-*/%<>!|&?:()[]{}"$\\rx0_1a')), max_size=60
+    )
+)
 def test_character_soups_parse_the_same(text: str) -> None:
     assert_same(text)
 

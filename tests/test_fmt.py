@@ -84,11 +84,38 @@ def test_goldens_cover_the_grammar() -> None:
 
     for case in GOLDENS:
         walk(tree((case / "input.cfl").read_text(encoding="utf-8")))
-    for name in ("Str", "Comprehension", "Refine", "IfExpr", "Unary", "SuperRef", "SelfRef",
-                 "GetItem", "Call", "Unset", "LetDecl", "IfStmt", "ForStmt", "CheckStmt",
-                 "Import", "ExtendsDecl", "InputDecl", "TypeDecl", "SchemaDecl",
-                 "TemplateDecl", "OutputDecl", "UnionType", "OptionalType", "NullType",
-                 "LiteralType", "NamedType", "Param", "Arg", "ObjectLit", "ListLit"):
+    for name in (
+        "Str",
+        "Comprehension",
+        "Refine",
+        "IfExpr",
+        "Unary",
+        "SuperRef",
+        "SelfRef",
+        "GetItem",
+        "Call",
+        "Unset",
+        "LetDecl",
+        "IfStmt",
+        "ForStmt",
+        "CheckStmt",
+        "Import",
+        "ExtendsDecl",
+        "InputDecl",
+        "TypeDecl",
+        "SchemaDecl",
+        "TemplateDecl",
+        "OutputDecl",
+        "UnionType",
+        "OptionalType",
+        "NullType",
+        "LiteralType",
+        "NamedType",
+        "Param",
+        "Arg",
+        "ObjectLit",
+        "ListLit",
+    ):
         assert getattr(ast, name) in seen, name
     ops = {"set", "append", "merge", "extends", "decl"}
     binary: set[str] = set()
@@ -109,8 +136,22 @@ def test_goldens_cover_the_grammar() -> None:
     for case in GOLDENS:
         fields_and_ops(tree((case / "input.cfl").read_text(encoding="utf-8")))
     assert not ops
-    assert binary >= {"||", "&&", "==", "!=", "<", "<=", ">", ">=", "in", "+", "-", "*", "/",
-                      "%"}, binary
+    assert binary >= {
+        "||",
+        "&&",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "in",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+    }, binary
 
 
 def test_program_golden_compiles() -> None:
@@ -121,23 +162,28 @@ def test_program_golden_compiles() -> None:
 # ---- small behaviours -----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("source", "expected"), [
-    ("", ""),
-    ("\n\n", ""),
-    ("# only\n", "# only\n"),
-    ("a=1", "a = 1\n"),
-    ("a = 1;;b = 2\n", "a = 1\nb = 2\n"),
-    ("x = a - (b - c)\n", "x = a - (b - c)\n"),
-    ("x = (a - b) - c\n", "x = (a - b) - c\n"),
-    ("x = - 1\n", "x = -1\n"),
-    ("x = 1 # c   \n", "x = 1  # c\n"),
-    ("a = 1\r\nb = 2\r\n", "a = 1\nb = 2\n"),
-    ("x {\n}\n", "x {}\n"),
-    ("x = f( )\n", "x = f()\n"),
-    ("type T = - 1\n", "type T = -1\n"),
-    ("x = { a = 1 }  # a comment long enough to push the line past the width limit ......\n",
-     "x = { a = 1 }  # a comment long enough to push the line past the width limit ......\n"),
-])
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [
+        ("", ""),
+        ("\n\n", ""),
+        ("# only\n", "# only\n"),
+        ("a=1", "a = 1\n"),
+        ("a = 1;;b = 2\n", "a = 1\nb = 2\n"),
+        ("x = a - (b - c)\n", "x = a - (b - c)\n"),
+        ("x = (a - b) - c\n", "x = (a - b) - c\n"),
+        ("x = - 1\n", "x = -1\n"),
+        ("x = 1 # c   \n", "x = 1  # c\n"),
+        ("a = 1\r\nb = 2\r\n", "a = 1\nb = 2\n"),
+        ("x {\n}\n", "x {}\n"),
+        ("x = f( )\n", "x = f()\n"),
+        ("type T = - 1\n", "type T = -1\n"),
+        (
+            "x = { a = 1 }  # a comment long enough to push the line past the width limit ......\n",
+            "x = { a = 1 }  # a comment long enough to push the line past the width limit ......\n",
+        ),
+    ],
+)
 def test_small(source: str, expected: str) -> None:
     assert format_source(source) == expected
     assert_faithful(source, expected)
@@ -205,29 +251,42 @@ def test_comments_anywhere_are_kept_faithfully(path: Path, data: st.DataObject) 
     and loses no comment."""
     text = path.read_text(encoding="utf-8")
     ends = sorted({e for _, _, e in lex_tokens(SourceFile("t.cfl", text))})
-    for pos in sorted(set(data.draw(st.lists(st.sampled_from(ends), min_size=1, max_size=4))),
-                      reverse=True):
+    for pos in sorted(
+        set(data.draw(st.lists(st.sampled_from(ends), min_size=1, max_size=4))), reverse=True
+    ):
         text = text[:pos] + data.draw(st.sampled_from(INSERTS)) + text[pos:]
     module, diags = parse_module(SourceFile("t.cfl", text))
     assume(module is not None and not any(d.is_error for d in diags))
     formatted = format_source(text)
     assert format_source(formatted) == formatted
     assert tree(formatted) == module
-    comments = [text[s:e].strip("# \r") for t, s, e in lex_tokens(SourceFile("t", text))
-                if t == "COMMENT"]
-    kept = [formatted[s:e].strip("# ") for t, s, e in lex_tokens(SourceFile("t", formatted))
-            if t == "COMMENT"]
+    comments = [
+        text[s:e].strip("# \r") for t, s, e in lex_tokens(SourceFile("t", text)) if t == "COMMENT"
+    ]
+    kept = [
+        formatted[s:e].strip("# ")
+        for t, s, e in lex_tokens(SourceFile("t", formatted))
+        if t == "COMMENT"
+    ]
     assert sorted(kept) == sorted(comments)  # hoisting may reorder a few
 
 
 # ---- the command line -----------------------------------------------------------------------
 
 
-def cflc(*args: str, stdin: str | None = None, cwd: Path | None = None,
-         ) -> subprocess.CompletedProcess[str]:
+def cflc(
+    *args: str,
+    stdin: str | None = None,
+    cwd: Path | None = None,
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-c", "from cfglang.cli import run; run()", "fmt", *args],
-        input=stdin, capture_output=True, text=True, cwd=cwd, timeout=120)
+        input=stdin,
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=120,
+    )
 
 
 UGLY = "a=1\nb  =  { c=2 }\n"
@@ -261,8 +320,10 @@ def test_cli_diff(tmp_path: Path) -> None:
     (tmp_path / "ugly.cfl").write_text(UGLY)
     r = cflc("--diff", "ugly.cfl", cwd=tmp_path)
     assert r.returncode == 0
-    assert r.stdout == ("--- ugly.cfl\n+++ ugly.cfl\n@@ -1,2 +1,2 @@\n-a=1\n-b  =  { c=2 }\n"
-                        "+a = 1\n+b = { c = 2 }\n")
+    assert r.stdout == (
+        "--- ugly.cfl\n+++ ugly.cfl\n@@ -1,2 +1,2 @@\n-a=1\n-b  =  { c=2 }\n"
+        "+a = 1\n+b = { c = 2 }\n"
+    )
     assert (tmp_path / "ugly.cfl").read_text() == UGLY
     r = cflc("--diff", "--check", "ugly.cfl", cwd=tmp_path)
     assert r.returncode == 1 and r.stdout.startswith("--- ugly.cfl")
@@ -307,9 +368,21 @@ def test_cli_syntax_error_as_json(tmp_path: Path) -> None:
 
     bad = tmp_path / "bad.cfl"
     bad.write_text("a = {\n")
-    r = subprocess.run([sys.executable, "-c", "from cfglang.cli import run; run()", "fmt",
-                        "--check", "--error-format", "json", str(bad)],
-                       capture_output=True, text=True, timeout=60)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from cfglang.cli import run; run()",
+            "fmt",
+            "--check",
+            "--error-format",
+            "json",
+            str(bad),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert r.returncode == 1
     diag = _json.loads(r.stderr.splitlines()[0])
     assert diag["code"] == "E0002" and diag["line"] == 1 and diag["column"] == 5

@@ -51,20 +51,74 @@ def import_json(data: Any, **kw: Any) -> str:
 
 # --- generated data --------------------------------------------------------------------------
 
-AWKWARD = ["", " ", "a b", "a.b", "x-y", "1st", "$<x>", "$$<", "\\", '"', "else", "in", "null",
-           "true", "self", "super", "final", "hidden", "type", "check", "output", "schema",
-           "env", "as", "from", "é", "日本", "\n", "\t", "a\u2028b", "Root"]
-keys = st.one_of(st.sampled_from(AWKWARD), st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}",
-                                                         fullmatch=True),
-                 st.text(max_size=8))
+AWKWARD = [
+    "",
+    " ",
+    "a b",
+    "a.b",
+    "x-y",
+    "1st",
+    "$<x>",
+    "$$<",
+    "\\",
+    '"',
+    "else",
+    "in",
+    "null",
+    "true",
+    "self",
+    "super",
+    "final",
+    "hidden",
+    "type",
+    "check",
+    "output",
+    "schema",
+    "env",
+    "as",
+    "from",
+    "é",
+    "日本",
+    "\n",
+    "\t",
+    "a\u2028b",
+    "Root",
+]
+keys = st.one_of(
+    st.sampled_from(AWKWARD),
+    st.from_regex(r"[A-Za-z_][A-Za-z0-9_]{0,8}", fullmatch=True),
+    st.text(max_size=8),
+)
 strings = st.one_of(
     st.text(max_size=20),
-    st.lists(st.sampled_from(["$<", "$", "<", "$$<", "\\", '"', "\n", "\r", "\t", "\0", "x",
-                              "😀", "\u0085", "\ufeff", "$<a>", "\\n", "\x7f"]),
-             max_size=8).map("".join),
+    st.lists(
+        st.sampled_from(
+            [
+                "$<",
+                "$",
+                "<",
+                "$$<",
+                "\\",
+                '"',
+                "\n",
+                "\r",
+                "\t",
+                "\0",
+                "x",
+                "😀",
+                "\u0085",
+                "\ufeff",
+                "$<a>",
+                "\\n",
+                "\x7f",
+            ]
+        ),
+        max_size=8,
+    ).map("".join),
 )
 scalars = st.one_of(
-    st.none(), st.booleans(),
+    st.none(),
+    st.booleans(),
     st.integers(min_value=-(2**63), max_value=2**63 - 1),
     st.sampled_from([-(2**63), 2**63 - 1, 0, -1]),
     st.floats(allow_nan=False, allow_infinity=False),
@@ -72,8 +126,7 @@ scalars = st.one_of(
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.one_of(st.lists(inner, max_size=5),
-                            st.dictionaries(keys, inner, max_size=5)),
+    lambda inner: st.one_of(st.lists(inner, max_size=5), st.dictionaries(keys, inner, max_size=5)),
     max_leaves=25,
 )
 documents = st.dictionaries(keys, json_values, max_size=6)
@@ -94,8 +147,7 @@ def test_inferred_schema_compiles_and_the_data_still_validates(data: dict[str, A
     assert json.dumps(out, sort_keys=True) == json.dumps(data, sort_keys=True)
 
 
-@given(st.lists(st.dictionaries(st.sampled_from("abc"), st.integers(0, 3), max_size=3),
-                max_size=4))
+@given(st.lists(st.dictionaries(st.sampled_from("abc"), st.integers(0, 3), max_size=3), max_size=4))
 def test_inferred_schema_keeps_order_when_list_items_agree(items: list[dict[str, Any]]) -> None:
     # Items whose keys come in one consistent order (a subsequence of a b c) keep it.
     items = [{k: d[k] for k in sorted(d)} for d in items]
@@ -126,8 +178,12 @@ def test_keys_are_bare_when_possible() -> None:
 
 def test_keyword_keys_round_trip_in_every_form() -> None:
     for k in ("type", "check", "output", "input", "schema", "template", "import", "extends"):
-        data = {k: {"a": 1, "b": 2}, "x": {k: {"c": 1}}, "y": {k: {"d": {"e": 2, "f": 3}}},
-                "z": [{k: 1}]}
+        data = {
+            k: {"a": 1, "b": 2},
+            "x": {k: {"c": 1}},
+            "y": {k: {"d": {"e": 2, "f": 3}}},
+            "z": [{k: 1}],
+        }
         text = to_cfl(data)
         assert exact(build(text)) == exact(data), text
     assert '"check" {' in to_cfl({"check": {"a": 1, "b": 2}})
@@ -158,7 +214,9 @@ def test_layout_blocks_dotted_paths_and_lists() -> None:
         "none": [],
     }
     text = to_cfl(data, header="imported from x.json by cflc import")
-    assert text == """\
+    assert (
+        text
+        == """\
 # imported from x.json by cflc import
 
 name = "svc"
@@ -183,14 +241,16 @@ hosts = [
 empty = {}
 none = []
 """
+    )
     assert exact(build(text)) == exact(data)
 
 
 def test_lists_of_objects_one_per_line_when_long() -> None:
-    data = {"servers": [{"name": f"server-{i}", "port": 8000 + i, "tags": ["a", "b"]}
-                        for i in range(3)]}
+    data = {
+        "servers": [{"name": f"server-{i}", "port": 8000 + i, "tags": ["a", "b"]} for i in range(3)]
+    }
     text = to_cfl(data)
-    assert "servers = [\n  { name = \"server-0\"; port = 8000; tags = [\"a\", \"b\"] },\n" in text
+    assert 'servers = [\n  { name = "server-0"; port = 8000; tags = ["a", "b"] },\n' in text
     assert exact(build(text)) == exact(data)
 
 
@@ -218,9 +278,16 @@ def test_infer_schema_text() -> None:
     }
     schemas = infer_schema(data)
     assert schemas.root_types == {
-        "name": "string", "db": "Db", "servers": "list[Server]", "ratio": "any?",
-        "labels": "map[string, any]", "matrix": "list[list[int]]"}
-    assert schemas.text == """\
+        "name": "string",
+        "db": "Db",
+        "servers": "list[Server]",
+        "ratio": "any?",
+        "labels": "map[string, any]",
+        "matrix": "list[list[int]]",
+    }
+    assert (
+        schemas.text
+        == """\
 ## The shape of the imported data (inferred by `cflc import --infer-schema`).
 schema Root {
   name: string
@@ -242,6 +309,7 @@ schema Server {
   tls: any?
 }
 """
+    )
     text = to_cfl(data, schemas=schemas)
     assert "db: Db {" in text and "servers: list[Server] = [" in text
     assert exact(build(text)) == exact(data)
@@ -276,7 +344,11 @@ def test_format_for_path() -> None:
 
 def test_yaml_keys_dates_and_multiple_documents() -> None:
     assert load_data("b: 1\na: [x, 2, null]\n1: true\nd: 2024-01-02\n", "yaml") == {
-        "b": 1, "a": ["x", 2, None], "1": True, "d": "2024-01-02"}
+        "b": 1,
+        "a": ["x", 2, None],
+        "1": True,
+        "d": "2024-01-02",
+    }
     with pytest.raises(DataError, match="2 documents"):
         load_data("a: 1\n---\nb: 2\n", "yaml")
     with pytest.raises(DataError) as e:
@@ -293,8 +365,10 @@ def test_toml() -> None:
 
 
 def test_ini_sections_nest_like_cflc_build_writes_them() -> None:
-    text = "[app]\nName = demo\nport = 8080\n[db.replica]\nhost = r1\n[db]\nhost = main\n" \
-           "[DEFAULT]\nk = v\n[other]\nempty =\nflag\n"
+    text = (
+        "[app]\nName = demo\nport = 8080\n[db.replica]\nhost = r1\n[db]\nhost = main\n"
+        "[DEFAULT]\nk = v\n[other]\nempty =\nflag\n"
+    )
     assert load_data(text, "ini") == {
         "app": {"Name": "demo", "port": "8080"},
         "db": {"replica": {"host": "r1"}, "host": "main"},
@@ -311,16 +385,23 @@ def test_ini_sections_nest_like_cflc_build_writes_them() -> None:
 def test_ini_written_by_cflc_build_reads_back() -> None:
     from cfglang.emit import emit
 
-    data = {"app": {"name": "demo", "port": "8080"}, "db": {"host": "h",
-                                                            "replica": {"host": "r"}}}
+    data = {"app": {"name": "demo", "port": "8080"}, "db": {"host": "h", "replica": {"host": "r"}}}
     assert load_data(emit(data, "ini"), "ini") == data
 
 
 def test_env() -> None:
-    text = ("# comment\nexport A=1\nB=\"x\\ny $HOME \\\"q\\\"\"\nC='lit $x \\n'\n"
-            "D=bare value # comment\nE=\nF=\"multi\nline\"\n\n")
-    assert load_data(text, "env") == {"A": "1", "B": 'x\ny $HOME "q"', "C": "lit $x \\n",
-                                      "D": "bare value", "E": "", "F": "multi\nline"}
+    text = (
+        '# comment\nexport A=1\nB="x\\ny $HOME \\"q\\""\nC=\'lit $x \\n\'\n'
+        'D=bare value # comment\nE=\nF="multi\nline"\n\n'
+    )
+    assert load_data(text, "env") == {
+        "A": "1",
+        "B": 'x\ny $HOME "q"',
+        "C": "lit $x \\n",
+        "D": "bare value",
+        "E": "",
+        "F": "multi\nline",
+    }
     with pytest.raises(DataError) as e:
         load_data("A=1\n  not a line\n", "env")
     assert (e.value.line, e.value.column) == (2, 3)
@@ -339,12 +420,27 @@ def test_env_written_by_cflc_build_reads_back() -> None:
 
 
 def cflc(*args: str, cwd: Path, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CFLC, *args], cwd=cwd, capture_output=True, text=True,
-                          input=stdin, timeout=120, env={**os.environ, "NO_COLOR": "1"})
+    return subprocess.run(
+        [*CFLC, *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        input=stdin,
+        timeout=120,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
 
 
-SAMPLE = {"name": "billing", "replicas": 3, "db": {"host": "db.internal", "port": 5432},
-          "tags": ["a", "b"], "max-conns": 10, "ratio": 0.5, "debug": False, "owner": None}
+SAMPLE = {
+    "name": "billing",
+    "replicas": 3,
+    "db": {"host": "db.internal", "port": 5432},
+    "tags": ["a", "b"],
+    "max-conns": 10,
+    "ratio": 0.5,
+    "debug": False,
+    "owner": None,
+}
 
 
 def test_cli_import_json_to_stdout_and_file(tmp_path: Path) -> None:
@@ -356,16 +452,20 @@ def test_cli_import_json_to_stdout_and_file(tmp_path: Path) -> None:
     assert exact(build(r.stdout)) == exact(SAMPLE)
     r = cflc("import", "app.json", "-o", "app.cfl", cwd=tmp_path)
     assert (r.returncode, r.stdout) == (0, "")
-    built = subprocess.run([*CFLC, "build", "app.cfl"], cwd=tmp_path, capture_output=True,
-                           text=True)
+    built = subprocess.run(
+        [*CFLC, "build", "app.cfl"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert built.returncode == 0 and json.loads(built.stdout) == SAMPLE
 
 
-@pytest.mark.parametrize(("name", "text", "fmt"), [
-    ("app.yaml", "name: billing\nreplicas: 3\ndb:\n  host: h\n", None),
-    ("app.toml", 'name = "billing"\nreplicas = 3\n[db]\nhost = "h"\n', None),
-    ("conf.txt", '{"name": "billing", "replicas": 3, "db": {"host": "h"}}', "json"),
-])
+@pytest.mark.parametrize(
+    ("name", "text", "fmt"),
+    [
+        ("app.yaml", "name: billing\nreplicas: 3\ndb:\n  host: h\n", None),
+        ("app.toml", 'name = "billing"\nreplicas = 3\n[db]\nhost = "h"\n', None),
+        ("conf.txt", '{"name": "billing", "replicas": 3, "db": {"host": "h"}}', "json"),
+    ],
+)
 def test_cli_import_formats(tmp_path: Path, name: str, text: str, fmt: str | None) -> None:
     (tmp_path / name).write_text(text)
     r = cflc("import", name, *(["--from", fmt] if fmt else []), cwd=tmp_path)
@@ -397,15 +497,23 @@ def test_cli_infer_schema_appended(tmp_path: Path) -> None:
 def test_cli_infer_schema_to_its_own_file(tmp_path: Path) -> None:
     (tmp_path / "app.json").write_text(json.dumps(SAMPLE))
     (tmp_path / "cfl.toml").write_text("[project]\n")  # the project root: env/ may import ../
-    r = cflc("import", "app.json", "--schema-out", "schemas/app-types.cfl", "-o", "env/app.cfl",
-             cwd=tmp_path)
+    r = cflc(
+        "import",
+        "app.json",
+        "--schema-out",
+        "schemas/app-types.cfl",
+        "-o",
+        "env/app.cfl",
+        cwd=tmp_path,
+    )
     assert r.returncode == 0, r.stderr
     module = (tmp_path / "env" / "app.cfl").read_text()
     assert 'import "../schemas/app-types.cfl" as app_types' in module
     assert "db: app_types.Db {" in module
     assert "schema Root {" in (tmp_path / "schemas" / "app-types.cfl").read_text()
-    built = subprocess.run([*CFLC, "build", "env/app.cfl"], cwd=tmp_path, capture_output=True,
-                           text=True)
+    built = subprocess.run(
+        [*CFLC, "build", "env/app.cfl"], cwd=tmp_path, capture_output=True, text=True
+    )
     assert built.returncode == 0, built.stderr
     assert json.loads(built.stdout) == SAMPLE
 
@@ -463,11 +571,10 @@ def test_cli_help() -> None:
 
 
 def test_cli_round_trip_of_generated_like_data(tmp_path: Path) -> None:
-    data = {"": 1, "else": {"$<x>": "a\\b\"c\n$<y>"}, "l": [[], {}, -(2**63), 1e-7, None]}
+    data = {"": 1, "else": {"$<x>": 'a\\b"c\n$<y>'}, "l": [[], {}, -(2**63), 1e-7, None]}
     (tmp_path / "d.json").write_text(json.dumps(data))
     r = cflc("import", "d.json", "-o", "d.cfl", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    built = subprocess.run([*CFLC, "build", "d.cfl"], cwd=tmp_path, capture_output=True,
-                           text=True)
+    built = subprocess.run([*CFLC, "build", "d.cfl"], cwd=tmp_path, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     assert exact(json.loads(built.stdout)) == exact(data)

@@ -10,17 +10,18 @@ import sys
 from pathlib import Path
 
 CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
-FILES = ["cfl.toml", "schemas/service.cfl", "base.cfl", "env/dev.cfl", "env/prod.cfl",
-         "README.md"]
+FILES = ["cfl.toml", "schemas/service.cfl", "base.cfl", "env/dev.cfl", "env/prod.cfl", "README.md"]
 
 
-def cflc(*args: str | Path, cwd: Path | None = None,
-         env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def cflc(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     full_env = dict(os.environ)
     full_env.pop("DB_PASSWORD", None)
     full_env.update(env or {})
-    return subprocess.run([*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120, env=full_env)
+    return subprocess.run(
+        [*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120, env=full_env
+    )
 
 
 def test_init_then_check_and_build(tmp_path: Path) -> None:

@@ -30,9 +30,12 @@ services {
 
 
 def base(host: str = "db-1", size: int = 64, a: int = 1, b: int = 1) -> str:
-    return (BASE.replace('"db-1"', f'"{host}"').replace("size = 64", f"size = {size}")
-            .replace("a { replicas = 1 }", f"a {{ replicas = {a} }}")
-            .replace("b { replicas = 1 }", f"b {{ replicas = {b} }}"))
+    return (
+        BASE.replace('"db-1"', f'"{host}"')
+        .replace("size = 64", f"size = {size}")
+        .replace("a { replicas = 1 }", f"a {{ replicas = {a} }}")
+        .replace("b { replicas = 1 }", f"b {{ replicas = {b} }}")
+    )
 
 
 @pytest.fixture
@@ -72,8 +75,17 @@ def test_subscribers_fire_exactly_for_changed_prefixes(project: Path, poll: bool
             got.append((u.path, u.revision))
 
     with cfglang.live(str(project / "app.cfl"), poll=poll) as lc:
-        for prefix in ("db", "db.host", "db.port", "cache", "services", "services.a",
-                       "services.b", "", "name"):
+        for prefix in (
+            "db",
+            "db.host",
+            "db.port",
+            "cache",
+            "services",
+            "services.a",
+            "services.b",
+            "",
+            "name",
+        ):
             lc.subscribe(prefix, record)
         write(project / "base.cfl", base(host="db-2"))
         wait_until(lambda: lc.revision == 2, "revision 2")
@@ -82,23 +94,32 @@ def test_subscribers_fire_exactly_for_changed_prefixes(project: Path, poll: bool
         write(project / "base.cfl", base(host="db-2", a=3, size=65))
         wait_until(lambda: lc.revision == 4, "revision 4")
         wait_until(lambda: ("cache", 4) in got, "the cache update")
-    assert got == [("db", 2), ("db.host", 2), ("", 2),
-                   ("services", 3), ("services.a", 3), ("", 3),
-                   ("cache", 4), ("", 4)]
+    assert got == [
+        ("db", 2),
+        ("db.host", 2),
+        ("", 2),
+        ("services", 3),
+        ("services.a", 3),
+        ("", 3),
+        ("cache", 4),
+        ("", 4),
+    ]
 
 
 def test_update_values_and_four_argument_callbacks(project: Path) -> None:
     seen: list[Any] = []
     with cfglang.live(str(project / "app.cfl")) as lc:
-        lc.subscribe("db", lambda path, old, new, revision: seen.append(
-            (path, old.host, new.host, revision)))
+        lc.subscribe(
+            "db", lambda path, old, new, revision: seen.append((path, old.host, new.host, revision))
+        )
         write(project / "base.cfl", base(host="db-9"))
         wait_until(lambda: seen, "the update")
     assert seen == [("db", "db-1", "db-9", 2)]
 
 
-def test_failing_callback_does_not_stop_others(project: Path,
-                                               caplog: pytest.LogCaptureFixture) -> None:
+def test_failing_callback_does_not_stop_others(
+    project: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     got: list[int] = []
 
     def boom(_u: Update) -> None:
@@ -141,7 +162,9 @@ def test_no_change_no_revision_and_removed_subtrees(project: Path) -> None:
         assert lc.reload()
         # A subtree that disappears is reported with new=None; so is a path below it.
         assert [(u.path, u.new, u.revision) for u in got] == [
-            ("services.b", None, 2), ("services.b.replicas", None, 2)]
+            ("services.b", None, 2),
+            ("services.b.replicas", None, 2),
+        ]
         assert got[0].old.replicas == 1
 
 
@@ -163,7 +186,8 @@ def test_concurrent_readers_and_subscribers(project: Path) -> None:
     together); subscribers registered from several threads each see every revision once,
     in order, with values that match the revision."""
     (project / "base.cfl").write_text(
-        'db { gen = 0; host = "db-$<gen>"; pool = gen * 10 }\nother = 1\n')
+        'db { gen = 0; host = "db-$<gen>"; pool = gen * 10 }\nother = 1\n'
+    )
     edits = 6
     stop = threading.Event()
     problems: list[str] = []
@@ -206,11 +230,15 @@ def test_concurrent_readers_and_subscribers(project: Path) -> None:
         for t in subs:
             t.join(DEADLINE)
         for gen in range(1, edits + 1):
-            write(project / "base.cfl",
-                  f'db {{ gen = {gen}; host = "db-$<gen>"; pool = gen * 10 }}\nother = 1\n')
+            write(
+                project / "base.cfl",
+                f'db {{ gen = {gen}; host = "db-$<gen>"; pool = gen * 10 }}\nother = 1\n',
+            )
             wait_until(lambda g=gen: lc.revision == g + 1, f"revision {gen + 1}")
-        wait_until(lambda: all(len(per_sub.get(i, [])) == edits for i in range(4)),
-                   "every subscriber to see every revision")
+        wait_until(
+            lambda: all(len(per_sub.get(i, [])) == edits for i in range(4)),
+            "every subscriber to see every revision",
+        )
     finally:
         stop.set()
         for t in readers:

@@ -159,7 +159,8 @@ def test_hover_field_shows_value_site_type_and_doc(project: tuple[State, str, st
 
 
 def test_hover_field_in_typed_block_shows_schema_type_and_doc(
-        project: tuple[State, str, str]) -> None:
+    project: tuple[State, str, str],
+) -> None:
     state, _base, prod = project
     md = _markdown(hover.hover(state, prod, offset_of(PROD, "port"), Ranges()))
     assert "9090" in md
@@ -189,7 +190,8 @@ def test_definition_of_overridden_field_is_the_base(project: tuple[State, str, s
     assert loc.range.start == lsp.Position(line_of(BASE, "replicas = 2"), 0)
     locs = navigation.definition(state, prod, offset_of(PROD, "port"), Ranges())
     assert [(x.uri, x.range.start.line) for x in locs] == [
-        (uri_of(base), line_of(BASE, "port: int"))]
+        (uri_of(base), line_of(BASE, "port: int"))
+    ]
 
 
 def test_definition_of_names_and_paths(project: tuple[State, str, str]) -> None:
@@ -203,16 +205,18 @@ def test_definition_of_names_and_paths(project: tuple[State, str, str]) -> None:
     assert loc.range.start == lsp.Position(line_of(BASE, "port: int"), 2)
 
 
-def test_references_and_rename_of_a_field_across_files(
-        project: tuple[State, str, str]) -> None:
+def test_references_and_rename_of_a_field_across_files(project: tuple[State, str, str]) -> None:
     state, base, prod = project
     refs = navigation.references(state, base, offset_of(BASE, "replicas = 2"), True, Ranges())
     assert sorted((r.uri, r.range.start.line) for r in refs) == sorted(
-        [(uri_of(base), line_of(BASE, "replicas = 2")), (uri_of(prod), 1)])
+        [(uri_of(base), line_of(BASE, "replicas = 2")), (uri_of(prod), 1)]
+    )
     edit = navigation.rename(state, prod, offset_of(PROD, "replicas"), "copies", Ranges())
     assert edit is not None and edit.changes is not None
     assert {u: [e.new_text for e in es] for u, es in edit.changes.items()} == {
-        uri_of(base): ["copies"], uri_of(prod): ["copies"]}
+        uri_of(base): ["copies"],
+        uri_of(prod): ["copies"],
+    }
 
 
 def test_rename_let(project: tuple[State, str, str]) -> None:
@@ -220,9 +224,10 @@ def test_rename_let(project: tuple[State, str, str]) -> None:
     edit = navigation.rename(state, base, offset_of(BASE, "domain"), "zone", Ranges())
     assert edit is not None and edit.changes is not None
     assert sorted(e.range.start.line for e in edit.changes[uri_of(base)]) == [
-        line_of(BASE, "let domain"), line_of(BASE, "url =")]
-    assert navigation.rename(state, base, offset_of(BASE, "domain"), "not a name",
-                             Ranges()) is None
+        line_of(BASE, "let domain"),
+        line_of(BASE, "url ="),
+    ]
+    assert navigation.rename(state, base, offset_of(BASE, "domain"), "not a name", Ranges()) is None
 
 
 def test_completion_in_typed_block_lists_unset_fields(project: tuple[State, str, str]) -> None:
@@ -250,7 +255,8 @@ def test_completion_while_the_buffer_does_not_parse(project: tuple[State, str, s
     labels = {i.label for i in items}
     assert {"len", "import", "domain", "Service"} <= labels
     assert next(i for i in items if i.label == "join").detail == (
-        "join(items: list, sep: string) -> string")
+        "join(items: list, sep: string) -> string"
+    )
 
 
 def test_symbols_tree(project: tuple[State, str, str]) -> None:
@@ -259,10 +265,13 @@ def test_symbols_tree(project: tuple[State, str, str]) -> None:
     assert m is not None
     syms = symbols.document_symbols(m.tree, Ranges())
     assert [(s.name, s.kind) for s in syms] == [
-        ("Service", lsp.SymbolKind.Struct), ("domain", lsp.SymbolKind.Variable),
+        ("Service", lsp.SymbolKind.Struct),
+        ("domain", lsp.SymbolKind.Variable),
         ("tok", lsp.SymbolKind.Property),
-        ("api", lsp.SymbolKind.Object), ("replicas", lsp.SymbolKind.Field),
-        ("url", lsp.SymbolKind.Field)]
+        ("api", lsp.SymbolKind.Object),
+        ("replicas", lsp.SymbolKind.Field),
+        ("url", lsp.SymbolKind.Field),
+    ]
     assert [c.name for c in syms[0].children or []] == ["name", "replicas", "port", "token"]
 
 
@@ -290,14 +299,14 @@ SERVER = [sys.executable, "-c", "from cfglang.cli import run; run()", "lsp"]
 
 @pytest_lsp.fixture(config=ClientServerConfig(server_command=SERVER))
 async def client(lsp_client: LanguageClient) -> AsyncIterator[None]:
-    await lsp_client.initialize_session(lsp.InitializeParams(
-        capabilities=lsp.ClientCapabilities()))
+    await lsp_client.initialize_session(lsp.InitializeParams(capabilities=lsp.ClientCapabilities()))
     yield
     await lsp_client.shutdown_session()
 
 
-async def wait_for(client: LanguageClient, uri: str,
-                   pred: Callable[[Sequence[Any]], bool], timeout: float = 10.0) -> Sequence[Any]:
+async def wait_for(
+    client: LanguageClient, uri: str, pred: Callable[[Sequence[Any]], bool], timeout: float = 10.0
+) -> Sequence[Any]:
     loop = asyncio.get_running_loop()
     end = loop.time() + timeout
     while loop.time() < end:
@@ -310,16 +319,26 @@ async def wait_for(client: LanguageClient, uri: str,
 
 def open_doc(client: LanguageClient, path: Path, text: str | None = None) -> str:
     uri = uri_of(str(path))
-    client.text_document_did_open(lsp.DidOpenTextDocumentParams(lsp.TextDocumentItem(
-        uri=uri, language_id="cfl", version=1,
-        text=path.read_text() if text is None else text)))
+    client.text_document_did_open(
+        lsp.DidOpenTextDocumentParams(
+            lsp.TextDocumentItem(
+                uri=uri,
+                language_id="cfl",
+                version=1,
+                text=path.read_text() if text is None else text,
+            )
+        )
+    )
     return uri
 
 
 def change_doc(client: LanguageClient, uri: str, text: str, version: int) -> None:
-    client.text_document_did_change(lsp.DidChangeTextDocumentParams(
-        lsp.VersionedTextDocumentIdentifier(version=version, uri=uri),
-        [lsp.TextDocumentContentChangeWholeDocument(text=text)]))
+    client.text_document_did_change(
+        lsp.DidChangeTextDocumentParams(
+            lsp.VersionedTextDocumentIdentifier(version=version, uri=uri),
+            [lsp.TextDocumentContentChangeWholeDocument(text=text)],
+        )
+    )
 
 
 def pos(text: str, needle: str, nth: int = 0) -> lsp.Position:
@@ -329,7 +348,8 @@ def pos(text: str, needle: str, nth: int = 0) -> lsp.Position:
 
 @pytest.mark.asyncio
 async def test_e2e_diagnostics_follow_an_edit_to_the_base(
-        client: LanguageClient, tmp_path: Path) -> None:
+    client: LanguageClient, tmp_path: Path
+) -> None:
     base, prod = write_project(tmp_path)
     prod_text = PROD + 'api.replicas = "many"\n'
     prod.write_text(prod_text)
@@ -337,13 +357,26 @@ async def test_e2e_diagnostics_follow_an_edit_to_the_base(
     prod_uri = open_doc(client, prod)
     got = await wait_for(client, prod_uri, lambda d: len(d) == 1)
     # Identical to the CLI's: same code, message and position.
-    cli = subprocess.run([sys.executable, "-c", "from cfglang.cli import run; run()", "check",
-                          "--error-format", "json", "--no-cache", str(prod)],
-                         capture_output=True, text=True, cwd=tmp_path)
+    cli = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from cfglang.cli import run; run()",
+            "check",
+            "--error-format",
+            "json",
+            "--no-cache",
+            str(prod),
+        ],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
     expected = [json.loads(line) for line in cli.stderr.splitlines() if line.startswith("{")]
-    assert [(d.code, d.message.split("\n")[0], d.range.start.line + 1,
-             d.range.start.character + 1) for d in got] == [
-        (e["code"], e["message"], e["line"], e["column"]) for e in expected]
+    assert [
+        (d.code, d.message.split("\n")[0], d.range.start.line + 1, d.range.start.character + 1)
+        for d in got
+    ] == [(e["code"], e["message"], e["line"], e["column"]) for e in expected]
     # Edits to the base re-check prod: a string `replicas` fixes it, a string `port` breaks
     # it again (at prod's `port = 9090`).
     change_doc(client, base_uri, BASE.replace("replicas: int = 1", "replicas: string"), 2)
@@ -357,7 +390,8 @@ async def test_e2e_diagnostics_follow_an_edit_to_the_base(
 
 @pytest.mark.asyncio
 async def test_e2e_hover_definition_completion_symbols_rename(
-        client: LanguageClient, tmp_path: Path) -> None:
+    client: LanguageClient, tmp_path: Path
+) -> None:
     base, prod = write_project(tmp_path)
     base_uri = open_doc(client, base)
     prod_uri = open_doc(client, prod)
@@ -366,27 +400,38 @@ async def test_e2e_hover_definition_completion_symbols_rename(
     h = await client.text_document_hover_async(lsp.HoverParams(doc, pos(PROD, "replicas")))
     assert h is not None and "6" in h.contents.value and "env/prod.cfl:2:1" in h.contents.value
     defs = await client.text_document_definition_async(
-        lsp.DefinitionParams(doc, pos(PROD, "replicas")))
+        lsp.DefinitionParams(doc, pos(PROD, "replicas"))
+    )
     assert isinstance(defs, list) and defs[0].uri == base_uri
     assert defs[0].range.start == lsp.Position(line_of(BASE, "replicas = 2"), 0)
     text = PROD.replace("  port = 9090\n", "  port = 9090\n  \n")
     change_doc(client, prod_uri, text, 2)
-    res = await client.text_document_completion_async(lsp.CompletionParams(
-        doc, lsp.Position(pos(text, "  \n").line, 2)))
+    res = await client.text_document_completion_async(
+        lsp.CompletionParams(doc, lsp.Position(pos(text, "  \n").line, 2))
+    )
     assert res is not None
     items = res.items if isinstance(res, lsp.CompletionList) else res
     assert [i.label for i in items if i.kind == lsp.CompletionItemKind.Field] == [
-        "name", "replicas", "token"]
+        "name",
+        "replicas",
+        "token",
+    ]
     syms = await client.text_document_document_symbol_async(
-        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(base_uri)))
+        lsp.DocumentSymbolParams(lsp.TextDocumentIdentifier(base_uri))
+    )
     assert syms is not None and [s.name for s in syms][:2] == ["Service", "domain"]
-    edit = await client.text_document_rename_async(lsp.RenameParams(
-        lsp.TextDocumentIdentifier(base_uri), pos(BASE, "domain"), "zone"))
+    edit = await client.text_document_rename_async(
+        lsp.RenameParams(lsp.TextDocumentIdentifier(base_uri), pos(BASE, "domain"), "zone")
+    )
     assert edit is not None and edit.changes is not None
     assert len(edit.changes[base_uri]) == 2
-    refs = await client.text_document_references_async(lsp.ReferenceParams(
-        text_document=lsp.TextDocumentIdentifier(base_uri), position=pos(BASE, "replicas = 2"),
-        context=lsp.ReferenceContext(include_declaration=True)))
+    refs = await client.text_document_references_async(
+        lsp.ReferenceParams(
+            text_document=lsp.TextDocumentIdentifier(base_uri),
+            position=pos(BASE, "replicas = 2"),
+            context=lsp.ReferenceContext(include_declaration=True),
+        )
+    )
     assert refs is not None and {r.uri for r in refs} == {base_uri, prod_uri}
 
 
@@ -397,8 +442,11 @@ async def test_e2e_formatting(client: LanguageClient, tmp_path: Path) -> None:
     text = "a   =  1\nb= { c=2 }\n"
     f.write_text(text)
     uri = open_doc(client, f)
-    edits = await client.text_document_formatting_async(lsp.DocumentFormattingParams(
-        lsp.TextDocumentIdentifier(uri), lsp.FormattingOptions(tab_size=2, insert_spaces=True)))
+    edits = await client.text_document_formatting_async(
+        lsp.DocumentFormattingParams(
+            lsp.TextDocumentIdentifier(uri), lsp.FormattingOptions(tab_size=2, insert_spaces=True)
+        )
+    )
     from cfglang.fmt import format_source
 
     assert edits is not None and [e.new_text for e in edits] == [format_source(text, "a.cfl")]
@@ -416,6 +464,10 @@ def test_build_does_not_import_lsprotocol(tmp_path: Path) -> None:
             pass
         print(sorted(m for m in sys.modules if m.split(".")[0] in ("lsprotocol", "pygls")))
     """)
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env={**os.environ, "CFLC_CACHE_DIR": str(tmp_path / "cache")})
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "CFLC_CACHE_DIR": str(tmp_path / "cache")},
+    )
     assert out.stdout.strip().splitlines()[-1] == "[]"

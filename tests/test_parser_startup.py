@@ -85,17 +85,29 @@ def _rename_method(tables: dict[str, Any]) -> None:
     raise AssertionError("no rule with a method")
 
 
-@pytest.mark.parametrize("damage", [
-    lambda path: path.write_bytes(b"not marshal data"),
-    lambda path: path.write_bytes(path.read_bytes()[:1000]),  # truncated
-    lambda path: path.write_bytes(b""),
-    lambda path: path.write_bytes(marshal.dumps({"file": "another.tables", "tables": {}})),
-    lambda path: _rewrite(path, lambda t: t.update(format=FORMAT - 1)),
-    lambda path: _rewrite(path, lambda t: t.update(actions=t["actions"][:3])),
-    lambda path: _rewrite(path, _rename_method),
-    lambda path: _rewrite(path, lambda t: t.update(callbacks=[])),
-], ids=["garbage", "truncated", "empty", "other-file", "old-format", "short-table",
-        "stale-method", "other-callbacks"])
+@pytest.mark.parametrize(
+    "damage",
+    [
+        lambda path: path.write_bytes(b"not marshal data"),
+        lambda path: path.write_bytes(path.read_bytes()[:1000]),  # truncated
+        lambda path: path.write_bytes(b""),
+        lambda path: path.write_bytes(marshal.dumps({"file": "another.tables", "tables": {}})),
+        lambda path: _rewrite(path, lambda t: t.update(format=FORMAT - 1)),
+        lambda path: _rewrite(path, lambda t: t.update(actions=t["actions"][:3])),
+        lambda path: _rewrite(path, _rename_method),
+        lambda path: _rewrite(path, lambda t: t.update(callbacks=[])),
+    ],
+    ids=[
+        "garbage",
+        "truncated",
+        "empty",
+        "other-file",
+        "old-format",
+        "short-table",
+        "stale-method",
+        "other-callbacks",
+    ],
+)
 def test_stale_or_damaged_tables_are_ignored_and_replaced(cache: Path, damage: Any) -> None:
     parser._Parser()
     path = tables_file(cache)
@@ -109,20 +121,21 @@ def test_stale_or_damaged_tables_are_ignored_and_replaced(cache: Path, damage: A
     assert fast == lark
 
 
-def test_tables_follow_the_grammar(cache: Path, tmp_path: Path,
-                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_tables_follow_the_grammar(
+    cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     parser._Parser()
     grammar = tmp_path / "cfl.lark"
-    grammar.write_text(parser.grammar_path().read_text(encoding="utf-8") + "\n// changed\n",
-                       encoding="utf-8")
+    grammar.write_text(
+        parser.grammar_path().read_text(encoding="utf-8") + "\n// changed\n", encoding="utf-8"
+    )
     monkeypatch.setattr(parser, "grammar_path", lambda: grammar)
     p = parser._Parser()
     assert p._lark is not None  # another grammar: the stored tables are not used
     assert len(list(cache.glob("fastlalr-*.tables"))) == 2
 
 
-def test_no_cache_directory_means_lark_builds_the_driver(
-        monkeypatch: pytest.MonkeyPatch) -> None:
+def test_no_cache_directory_means_lark_builds_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("cfglang.cache.cache_dir", lambda: None)
     p = parser._Parser()
     assert isinstance(p.fast, FastLALR) and p._lark is not None
@@ -149,8 +162,13 @@ def test_a_new_process_parses_without_lark(cache: Path, no_cache: str) -> None:
     text = (ROOT / "examples/fleet/base.cfl").read_text(encoding="utf-8")  # committed
 
     def run() -> list[str]:
-        r = subprocess.run([sys.executable, "-c", _PROBE, text], env=env,
-                           capture_output=True, text=True, timeout=60)
+        r = subprocess.run(
+            [sys.executable, "-c", _PROBE, text],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
         assert r.returncode == 0, r.stderr
         return r.stdout.splitlines()
 

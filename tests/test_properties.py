@@ -34,8 +34,17 @@ from cfglang.emit import EmitError, emit
 # --- independent models of literals --------------------------------------------------------
 
 DUR_UNITS = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]
-SIZE_UNITS = [("TiB", 1024**4), ("TB", 1000**4), ("GiB", 1024**3), ("GB", 1000**3),
-              ("MiB", 1024**2), ("MB", 1000**2), ("KiB", 1024), ("KB", 1000), ("B", 1)]
+SIZE_UNITS = [
+    ("TiB", 1024**4),
+    ("TB", 1000**4),
+    ("GiB", 1024**3),
+    ("GB", 1000**3),
+    ("MiB", 1024**2),
+    ("MB", 1000**2),
+    ("KiB", 1024),
+    ("KB", 1000),
+    ("B", 1),
+]
 
 
 def dur_canonical(ms: int) -> str:
@@ -113,15 +122,20 @@ class Obj:
 Node = Lit | Template | Direct | Lst | Obj
 
 IDENT_CHARS = "abcxyzABCXYZ019 _-.,:;/@+=!?*()[]{}<>'é☃#"
-ESCAPES = [("\\n", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\\\", "\\"), ("$$<", "$<"),
-           ("$ ", "$ ")]
+ESCAPES = [("\\n", "\n"), ("\\t", "\t"), ('\\"', '"'), ("\\\\", "\\"), ("$$<", "$<"), ("$ ", "$ ")]
 
 
 @st.composite
 def string_pieces(draw: Any) -> list[tuple[str, str]]:
-    pieces = draw(st.lists(st.one_of(
-        st.text(alphabet=IDENT_CHARS, min_size=1, max_size=6).map(lambda s: (s, s)),
-        st.sampled_from(ESCAPES)), max_size=5))
+    pieces = draw(
+        st.lists(
+            st.one_of(
+                st.text(alphabet=IDENT_CHARS, min_size=1, max_size=6).map(lambda s: (s, s)),
+                st.sampled_from(ESCAPES),
+            ),
+            max_size=5,
+        )
+    )
     return list(pieces)
 
 
@@ -162,9 +176,14 @@ def literals(draw: Any) -> Lit:
         b = draw(st.booleans())
         return Lit("true" if b else "false", b, "true" if b else "false")
     if kind == "dur":
-        comps = draw(st.lists(st.tuples(st.sampled_from(range(len(DUR_UNITS))),
-                                        st.integers(0, 500)), min_size=1, max_size=3,
-                              unique_by=lambda t: t[0]))
+        comps = draw(
+            st.lists(
+                st.tuples(st.sampled_from(range(len(DUR_UNITS))), st.integers(0, 500)),
+                min_size=1,
+                max_size=3,
+                unique_by=lambda t: t[0],
+            )
+        )
         comps.sort()
         text = "".join(f"{v}{DUR_UNITS[i][0]}" for i, v in comps)
         ms = sum(v * DUR_UNITS[i][1] for i, v in comps)
@@ -199,8 +218,11 @@ class Gen:
 
     def value(self, path: tuple[str, ...], lets: list[dict[str, Lit]], depth: int) -> Node:
         draw = self.draw
-        kind = draw(st.sampled_from(
-            ["lit", "lit", "lit", "tmpl", "direct", "list"] + (["obj"] * 2 if depth < 3 else [])))
+        kind = draw(
+            st.sampled_from(
+                ["lit", "lit", "lit", "tmpl", "direct", "list"] + (["obj"] * 2 if depth < 3 else [])
+            )
+        )
         if kind == "tmpl" or kind == "direct":
             r = self.ref(lets)
             if r is not None:
@@ -293,7 +315,7 @@ def field_lines(k: str, v: Node, indent: str) -> list[str]:
     if isinstance(v, Obj) and v.form == "block":
         if not v.lets and len(v.fields) == 1:
             # dotted form: `a.b = v` is `a { b = v }`
-            (ck, cv), = v.fields.items()
+            ((ck, cv),) = v.fields.items()
             if key_text(ck) == ck and not (isinstance(cv, Obj) and cv.form == "block"):
                 return [f"{indent}{key_text(k)}.{ck} = {node_text(cv, indent)}"]
         return [f"{indent}{key_text(k)} {{", *body_lines(v, indent + "  "), f"{indent}}}"]
@@ -405,16 +427,25 @@ def programs(draw: Any) -> Program:
         # Override some base leaves with plain literals (refs to them then see the new value:
         # late binding), append to base lists, and merge new keys into base objects.
         overridable = [pth for pth in base_leaves if all(key_text(s) == s for s in pth)]
-        for pth in draw(st.lists(st.sampled_from(overridable), unique=True, max_size=3)
-                        if overridable else st.just([])):
+        for pth in draw(
+            st.lists(st.sampled_from(overridable), unique=True, max_size=3)
+            if overridable
+            else st.just([])
+        ):
             lit = draw(literals())
             ops.append((draw(st.sampled_from(["set", "nested"])), pth, lit))
             g.leaves[pth] = lit
-        for pth in draw(st.lists(st.sampled_from(base_lists), unique=True, max_size=2)
-                        if base_lists else st.just([])):
+        for pth in draw(
+            st.lists(st.sampled_from(base_lists), unique=True, max_size=2)
+            if base_lists
+            else st.just([])
+        ):
             ops.append(("append", pth, draw(st.lists(literals(), min_size=1, max_size=3))))
-        for pth in draw(st.lists(st.sampled_from(base_objs), unique=True, max_size=2)
-                        if base_objs else st.just([])):
+        for pth in draw(
+            st.lists(st.sampled_from(base_objs), unique=True, max_size=2)
+            if base_objs
+            else st.just([])
+        ):
             k = g.name("k")
             ops.append(("merge", pth, (k, g.value((*pth, k), [main_lets], 2))))
     return Program(base, main, ops, g.leaves)
@@ -454,8 +485,9 @@ def compile_ok(path: Path) -> Compilation:
 
 
 @given(programs())
-def test_generated_programs_compile_to_the_expected_json(tmp_path_factory: Any,
-                                                         prog: Program) -> None:
+def test_generated_programs_compile_to_the_expected_json(
+    tmp_path_factory: Any, prog: Program
+) -> None:
     d = tmp_path_factory.mktemp("prog")
     path = write_program(prog, d)
     res = compile_ok(path)
@@ -472,19 +504,19 @@ def test_generated_programs_compile_to_the_expected_json(tmp_path_factory: Any,
 
 FIXED_PROGRAMS = {
     "rich": (
-        "let names = [\"zeta\", \"alpha\", \"mid\", \"beta\", \"alpha\"]\n"
-        "input region: string = \"eu\"\n"
+        'let names = ["zeta", "alpha", "mid", "beta", "alpha"]\n'
+        'input region: string = "eu"\n'
         "schema Svc {\n  name: string\n  port: int = 80 where self > 0\n"
         "  timeout: duration = 30s\n  tags: list[string] = []\n}\n"
-        "services {\n  for n in names {\n    \"$<n>\": Svc { name = n; tags = [region, n] }\n"
+        'services {\n  for n in names {\n    "$<n>": Svc { name = n; tags = [region, n] }\n'
         "  }\n}\n"
         "uniq = unique(names)\nsorted = sort(names)\nks = keys(services)\n"
         "m = { b = 1; a = 2; c = { z = 1; y = 2 } }\nmk = keys(m)\n"
-        "by = { for k, v in m { \"$<k>_x\" = k } }\n"
+        'by = { for k, v in m { "$<k>_x" = k } }\n'
         "sizes = [1KiB, 1024KiB, 1000KB, 3GB]\ndurs = [90m, 1h30m, 86400s]\n"
-        "msg = \"$<region>:$<len(names)>:$<sizes[1]>\"\n"
+        'msg = "$<region>:$<len(names)>:$<sizes[1]>"\n'
     ),
-    "plain": "a.b.c = 1\nx { y = \"$<a.b.c>\"; z = [1, 2, 3] }\nd = 2d3h\n",
+    "plain": 'a.b.c = 1\nx { y = "$<a.b.c>"; z = [1, 2, 3] }\nd = 2d3h\n',
 }
 
 
@@ -492,7 +524,12 @@ def _run_with_seed(path: Path, seed: str) -> subprocess.CompletedProcess[str]:
     env = dict(os.environ, PYTHONHASHSEED=seed)
     return subprocess.run(
         [sys.executable, "-c", "from cfglang.cli import run; run()", "build", str(path)],
-        capture_output=True, text=True, env=env, timeout=120, cwd=path.parent)
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=path.parent,
+    )
 
 
 @pytest.mark.parametrize("name", sorted(FIXED_PROGRAMS))
@@ -509,8 +546,9 @@ def test_output_does_not_depend_on_hash_seed(tmp_path: Path, name: str) -> None:
 
 @settings(max_examples=3)
 @given(programs())
-def test_generated_program_does_not_depend_on_hash_seed(tmp_path_factory: Any,
-                                                         prog: Program) -> None:
+def test_generated_program_does_not_depend_on_hash_seed(
+    tmp_path_factory: Any, prog: Program
+) -> None:
     path = write_program(prog, tmp_path_factory.mktemp("seed"))
     a, b = _run_with_seed(path, "1"), _run_with_seed(path, "987654")
     assert a.returncode == b.returncode == 0, a.stderr
@@ -523,18 +561,127 @@ def test_generated_program_does_not_depend_on_hash_seed(tmp_path_factory: Any,
 CODE = re.compile(r"^[EW]\d{4}$")
 
 TOKENS = [
-    "a", "b", "x", "self", "super", "import", "extends", "schema", "type", "let", "input",
-    "template", "check", "where", "final", "hidden", "unset", "output", "if", "then", "else",
-    "for", "in", "true", "false", "null", "as", "from", "env", "string", "int", "list", "map",
-    "secret", "any", "duration", "size",
-    "=", "+=", ":", ";", ",", ".", "?", "|", "||", "&&", "!", "+", "-", "*", "/", "%", "==",
-    "<", ">", "<=", ">=", "!=", "{", "}", "[", "]", "(", ")", "\n", " ", "\t", "#", "##",
-    "0", "1", "-1", "0x1F", "1_000", "9223372036854775807", "9223372036854775808", "3.14",
-    "1e-3", "1e999", "30s", "1h30m", "0ms", "512MiB", "1GB", "100B",
-    '"', "'", '"a"', '"$<a>"', '"$<', '$<', '>', '"""', 'r"', '\\', '"\\', '"\\u', "$$<",
-    '"$<x.y>"', '"$<(a > b)>"', "len(", "keys(", "range(", "matches(", "default(", "sort(",
-    "int(", "seconds(", "bytes(", "join(", "split(", "replace(",
-    '"std/net"', '"base.cfl"', '"../x.cfl"', '"/etc/passwd"', "é", "\u2028", "\x00", "\r",
+    "a",
+    "b",
+    "x",
+    "self",
+    "super",
+    "import",
+    "extends",
+    "schema",
+    "type",
+    "let",
+    "input",
+    "template",
+    "check",
+    "where",
+    "final",
+    "hidden",
+    "unset",
+    "output",
+    "if",
+    "then",
+    "else",
+    "for",
+    "in",
+    "true",
+    "false",
+    "null",
+    "as",
+    "from",
+    "env",
+    "string",
+    "int",
+    "list",
+    "map",
+    "secret",
+    "any",
+    "duration",
+    "size",
+    "=",
+    "+=",
+    ":",
+    ";",
+    ",",
+    ".",
+    "?",
+    "|",
+    "||",
+    "&&",
+    "!",
+    "+",
+    "-",
+    "*",
+    "/",
+    "%",
+    "==",
+    "<",
+    ">",
+    "<=",
+    ">=",
+    "!=",
+    "{",
+    "}",
+    "[",
+    "]",
+    "(",
+    ")",
+    "\n",
+    " ",
+    "\t",
+    "#",
+    "##",
+    "0",
+    "1",
+    "-1",
+    "0x1F",
+    "1_000",
+    "9223372036854775807",
+    "9223372036854775808",
+    "3.14",
+    "1e-3",
+    "1e999",
+    "30s",
+    "1h30m",
+    "0ms",
+    "512MiB",
+    "1GB",
+    "100B",
+    '"',
+    "'",
+    '"a"',
+    '"$<a>"',
+    '"$<',
+    "$<",
+    ">",
+    '"""',
+    'r"',
+    "\\",
+    '"\\',
+    '"\\u',
+    "$$<",
+    '"$<x.y>"',
+    '"$<(a > b)>"',
+    "len(",
+    "keys(",
+    "range(",
+    "matches(",
+    "default(",
+    "sort(",
+    "int(",
+    "seconds(",
+    "bytes(",
+    "join(",
+    "split(",
+    "replace(",
+    '"std/net"',
+    '"base.cfl"',
+    '"../x.cfl"',
+    '"/etc/passwd"',
+    "é",
+    "\u2028",
+    "\x00",
+    "\r",
 ]
 
 
@@ -567,8 +714,17 @@ def _json_diags(res: Compilation) -> None:
 
     for d in res.diagnostics:
         o = json.loads(render_json(d))
-        assert {"code", "severity", "message", "file", "line", "column", "end_line",
-                "end_column", "notes"} <= set(o)
+        assert {
+            "code",
+            "severity",
+            "message",
+            "file",
+            "line",
+            "column",
+            "end_line",
+            "end_column",
+            "notes",
+        } <= set(o)
         if d.span is not None:
             assert isinstance(o["line"], int) and o["line"] >= 1
             assert isinstance(o["column"], int) and o["column"] >= 1
@@ -625,8 +781,9 @@ def test_arbitrary_bytes_file_never_crashes(tmp_path_factory: Any, data: bytes) 
 
 @FUZZ
 @given(programs(), st.data())
-def test_mutated_valid_programs_never_crash(tmp_path_factory: Any, prog: Program,
-                                            data: st.DataObject) -> None:
+def test_mutated_valid_programs_never_crash(
+    tmp_path_factory: Any, prog: Program, data: st.DataObject
+) -> None:
     """Valid programs with one cut or one inserted token: near-misses reach deeper phases."""
     base, main = program_text(prog)
     i = data.draw(st.integers(0, len(main)))
@@ -650,8 +807,9 @@ def _reread(fmt: str) -> Callable[[str], Any]:
 
 @pytest.mark.parametrize("fmt", ["yaml", "toml"])
 @given(prog=programs())
-def test_yaml_and_toml_read_back_to_the_json_data(tmp_path_factory: Any, fmt: str,
-                                                 prog: Program) -> None:
+def test_yaml_and_toml_read_back_to_the_json_data(
+    tmp_path_factory: Any, fmt: str, prog: Program
+) -> None:
     path = write_program(prog, tmp_path_factory.mktemp(fmt))
     res = compile_ok(path)
     want = json.loads(emit(res.data, "json"))

@@ -31,8 +31,9 @@ CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 
 
 def cflc(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True,
-                          timeout=120)
+    return subprocess.run(
+        [*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+    )
 
 
 def validator(doc: dict[str, Any]) -> Any:
@@ -53,8 +54,11 @@ def fleet_ws() -> Any:
 
 
 def test_every_fleet_and_stdlib_declaration_exports_a_valid_schema(fleet_ws: Any) -> None:
-    names = [f"{os.path.splitext(os.path.basename(m.source.path))[0]}.{d.name}"
-             for m in fleet_ws.modules for d in fleet_ws.declarations(m)]
+    names = [
+        f"{os.path.splitext(os.path.basename(m.source.path))[0]}.{d.name}"
+        for m in fleet_ws.modules
+        for d in fleet_ws.declarations(m)
+    ]
     assert "service.Service" in names and "k8s.Probe" in names and "net.Port" in names
     for name in names:
         doc = export(fleet_ws, name)
@@ -70,8 +74,12 @@ def test_service_schema_shape(fleet_ws: Any) -> None:
     assert doc["description"].startswith("One deployable service.")
     assert doc["required"] == ["name", "env", "region", "image", "url", "liveness", "owner"]
     props = doc["properties"]
-    assert props["replicas"] == {"type": "integer", "minimum": 1, "default": 1,
-                                 "description": "Number of pods."}
+    assert props["replicas"] == {
+        "type": "integer",
+        "minimum": 1,
+        "default": 1,
+        "description": "Number of pods.",
+    }
     assert props["port"]["$ref"] == "#/$defs/Port" and props["port"]["default"] == 8080
     assert props["timeout"]["pattern"] == DURATION_PATTERN
     assert props["timeout"]["default"] == "30s"
@@ -87,8 +95,10 @@ def test_service_schema_shape(fleet_ws: Any) -> None:
     assert defs["Database"]["properties"]["pool"]["maximum"] == 200
     assert defs["ImagePullPolicy"]["enum"] == ["Always", "IfNotPresent", "Never"]
     checks = doc["x-cfl-checks"]
-    assert checks[0] == {"expr": 'replicas <= 3 || env == "prod"',
-                         "message": "more than 3 replicas is for prod only"}
+    assert checks[0] == {
+        "expr": 'replicas <= 3 || env == "prod"',
+        "message": "more than 3 replicas is for prod only",
+    }
     assert "liveness.port == port" in doc["description"]
     assert defs["Probe"]["properties"]["path"]["pattern"] == "^\\/"
 
@@ -103,10 +113,11 @@ def test_gateway_extends_service(fleet_ws: Any) -> None:
 
 def test_alias_root_and_unrecognised_refinement(tmp_path: Path) -> None:
     (tmp_path / "m.cfl").write_text(
-        '## Even numbers.\n'
-        'type Even = int where self % 2 == 0 && self >= 0\n'
+        "## Even numbers.\n"
+        "type Even = int where self % 2 == 0 && self >= 0\n"
         'type Short = string where len(self) < 4 && startswith(self, "a.")\n'
-        'schema Tree { name: string; kids: list[Tree] = []; c: Short? }\n')
+        "schema Tree { name: string; kids: list[Tree] = []; c: Short? }\n"
+    )
     ws = load_workspace([str(tmp_path / "m.cfl")])
     even = export(ws, "Even")
     assert even is not None
@@ -130,8 +141,18 @@ def test_alias_root_and_unrecognised_refinement(tmp_path: Path) -> None:
 def test_canonical_patterns_match_the_emitters() -> None:
     import re
 
-    for ms in (0, 1, 999, 1000, 59_999, 60_000, 3_600_000, 86_400_000 * 3 + 1, 5_400_000,
-               123_456_789):
+    for ms in (
+        0,
+        1,
+        999,
+        1000,
+        59_999,
+        60_000,
+        3_600_000,
+        86_400_000 * 3 + 1,
+        5_400_000,
+        123_456_789,
+    ):
         assert re.fullmatch(DURATION_PATTERN, Duration(ms).canonical()), ms
     for text in ("90m", "1h60m", "", "-", "24h", "1000ms"):
         assert not re.fullmatch(DURATION_PATTERN, text), text
@@ -194,29 +215,36 @@ _fields: dict[str, st.SearchStrategy[str]] = {
     # Mostly valid values, some invalid ones: both sides of what build accepts are tried.
     "name": st.one_of(st.text(alphabet="abcxyz", min_size=1, max_size=6), _strings).map(_q),
     "count": st.one_of(st.integers(1, 39), st.integers(-3, 55)).map(str),
-    "ratio": st.one_of(st.integers(-5, 5).map(str),
-                       st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: repr(float(f)))),
+    "ratio": st.one_of(
+        st.integers(-5, 5).map(str),
+        st.floats(-1e6, 1e6, allow_nan=False).map(lambda f: repr(float(f))),
+    ),
     "level": st.sampled_from(["debug", "info", "warn", "info", "error"]).map(_q),
     "timeout": st.integers(0, 10**9).map(lambda ms: f"{ms}ms"),
-    "cache": st.tuples(st.integers(0, 5000), st.sampled_from(["B", "KB", "KiB", "MiB", "GB"]))
-    .map(lambda t: f"{t[0]}{t[1]}"),
+    "cache": st.tuples(st.integers(0, 5000), st.sampled_from(["B", "KB", "KiB", "MiB", "GB"])).map(
+        lambda t: f"{t[0]}{t[1]}"
+    ),
     "tags": st.lists(_strings.map(_q), max_size=3).map(lambda xs: "[" + ", ".join(xs) + "]"),
-    "limits": st.dictionaries(st.sampled_from(["cpu", "mem", "io"]), st.integers(-9, 9),
-                              max_size=3)
-    .map(lambda d: "{ " + "; ".join(f"{k} = {v}" for k, v in d.items()) + " }"),
+    "limits": st.dictionaries(
+        st.sampled_from(["cpu", "mem", "io"]), st.integers(-9, 9), max_size=3
+    ).map(lambda d: "{ " + "; ".join(f"{k} = {v}" for k, v in d.items()) + " }"),
     "inner": st.one_of(
         st.just("null"),
-        st.tuples(st.text(alphabet="abc.-", max_size=6),
-                  st.one_of(st.none(), st.integers(1, 100), st.integers(0, 120))).map(
-            lambda t: "{ host = " + _q(t[0]) + ("" if t[1] is None else f"; port = {t[1]}")
-            + " }")),
+        st.tuples(
+            st.text(alphabet="abc.-", max_size=6),
+            st.one_of(st.none(), st.integers(1, 100), st.integers(0, 120)),
+        ).map(
+            lambda t: "{ host = " + _q(t[0]) + ("" if t[1] is None else f"; port = {t[1]}") + " }"
+        ),
+    ),
     "token": _strings.map(_q),
     "mode": st.sampled_from(['"a"', "1", "true", '"a"', "true", '"b"']),
     "flag": st.booleans().map(lambda b: "true" if b else "false"),
 }
 _candidate = st.fixed_dictionaries(
     {"name": _fields["name"], "count": _fields["count"]},
-    optional={k: v for k, v in _fields.items() if k not in ("name", "count")})
+    optional={k: v for k, v in _fields.items() if k not in ("name", "count")},
+)
 
 
 @pytest.fixture(scope="module")
@@ -235,8 +263,17 @@ def _build(fields: dict[str, str]) -> Any:
 
 
 def test_an_accepted_candidate_validates(demo_validator: Any) -> None:
-    res = _build({"name": '"abc"', "count": "3", "timeout": "90061001ms", "cache": "2048KiB",
-                  "inner": '{ host = "h" }', "token": '"s"', "mode": "true"})
+    res = _build(
+        {
+            "name": '"abc"',
+            "count": "3",
+            "timeout": "90061001ms",
+            "cache": "2048KiB",
+            "inner": '{ host = "h" }',
+            "token": '"s"',
+            "mode": "true",
+        }
+    )
     assert res.ok, res.diagnostics
     data = as_json(res.data)["x"]
     assert data["timeout"] == "1d1h1m1s1ms" and data["cache"] == "2MiB"

@@ -66,13 +66,24 @@ def write_key(path: Path, ident: Any) -> Path:
     return path
 
 
-def cflc(*args: str | Path, cwd: Path, env: dict[str, str] | None = None,
-         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    full = {k: v for k, v in os.environ.items()
-            if k not in ("CFL_AGE_IDENTITY", "CFL_AGE_IDENTITY_FILE", "NO_COLOR")}
+def cflc(
+    *args: str | Path, cwd: Path, env: dict[str, str] | None = None, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    full = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CFL_AGE_IDENTITY", "CFL_AGE_IDENTITY_FILE", "NO_COLOR")
+    }
     full.update(env or {})
-    return subprocess.run([*CFLC, *map(str, args)], cwd=cwd, env=full, input=stdin,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*CFLC, *map(str, args)],
+        cwd=cwd,
+        env=full,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.fixture
@@ -81,12 +92,18 @@ def project(tmp_path: Path) -> dict[str, Any]:
     ident, rec = identity()
     key = write_key(tmp_path / "key.txt", ident)
     (tmp_path / "cfl.toml").write_text(
-        f'[project]\ntargets = ["app.cfl"]\n\n[secrets]\nrecipients = ["{rec}"]\n')
+        f'[project]\ntargets = ["app.cfl"]\n\n[secrets]\nrecipients = ["{rec}"]\n'
+    )
     (tmp_path / "app.cfl").write_text(SOURCE)
     r = cflc("secrets", "encrypt", "app.cfl", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
-    return {"dir": tmp_path, "ident": ident, "rec": rec, "key": key,
-            "env": {"CFL_AGE_IDENTITY_FILE": str(key)}}
+    return {
+        "dir": tmp_path,
+        "ident": ident,
+        "rec": rec,
+        "key": key,
+        "env": {"CFL_AGE_IDENTITY_FILE": str(key)},
+    }
 
 
 def build_data(path: Path, key: Path | None) -> Any:
@@ -150,13 +167,16 @@ def test_cli_decrypt_prints_and_in_place(project: dict[str, Any]) -> None:
 def test_edit_keeps_unchanged_ciphertexts(project: dict[str, Any]) -> None:
     d: Path = project["dir"]
     before = (d / "app.cfl").read_text()
-    editor = f"{sys.executable} -c \"import sys,re;p=sys.argv[1];t=open(p).read();" \
-             "open(p,'w').write(t.replace('tok-123','tok-456'))\""
+    editor = (
+        f'{sys.executable} -c "import sys,re;p=sys.argv[1];t=open(p).read();'
+        "open(p,'w').write(t.replace('tok-123','tok-456'))\""
+    )
     r = cflc("secrets", "edit", "app.cfl", cwd=d, env={**project["env"], "EDITOR": editor})
     assert r.returncode == 0, r.stderr
     after = (d / "app.cfl").read_text()
-    changed = [(a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True)
-               if a != b]
+    changed = [
+        (a, b) for a, b in zip(before.splitlines(), after.splitlines(), strict=True) if a != b
+    ]
     assert len(changed) == 1 and changed[0][0].startswith("token:")
     res = build_data(d / "app.cfl", project["key"])
     assert res.data["token"].value == "tok-456"
@@ -188,16 +208,17 @@ def test_init_generates_identity_and_dirs(tmp_path: Path) -> None:
 def _diag(res: Any) -> str:
     assert not res.ok
     assert not any(d.code == "E0900" for d in res.diagnostics)
-    return " | ".join(f"{d.code} {d.message} {' '.join(n.message for n in d.notes)}"
-                      for d in res.diagnostics)
+    return " | ".join(
+        f"{d.code} {d.message} {' '.join(n.message for n in d.notes)}" for d in res.diagnostics
+    )
 
 
 def test_flipped_byte_fails_cleanly(project: dict[str, Any]) -> None:
     p: Path = project["dir"] / "app.cfl"
     text = p.read_text()
-    start = text.index('cfl:v1:', text.index("token:")) + len("cfl:v1:12345678:") + 5
+    start = text.index("cfl:v1:", text.index("token:")) + len("cfl:v1:12345678:") + 5
     flipped = "A" if text[start] != "A" else "B"
-    p.write_text(text[:start] + flipped + text[start + 1:])
+    p.write_text(text[:start] + flipped + text[start + 1 :])
     msg = _diag(build_data(p, project["key"]))
     assert "E1102" in msg and "`token`" in msg and "does not authenticate" in msg
     r = cflc("build", "app.cfl", cwd=project["dir"], env=project["env"])
@@ -212,24 +233,25 @@ def test_moved_ciphertext_fails(project: dict[str, Any]) -> None:
     calls = {s.path: s.literal for s in sites(tree) if s.kind == "call"}
     a, b = calls["db.password"], calls["token"]
     assert a is not None and b is not None
-    ta, tb = text[a.span.start:a.span.end], text[b.span.start:b.span.end]
-    swapped = text[:a.span.start] + tb + text[a.span.end:b.span.start] + ta + text[b.span.end:]
+    ta, tb = text[a.span.start : a.span.end], text[b.span.start : b.span.end]
+    swapped = text[: a.span.start] + tb + text[a.span.end : b.span.start] + ta + text[b.span.end :]
     p.write_text(swapped)
     msg = _diag(build_data(p, project["key"]))
     assert "`db.password`" in msg and "`token`" in msg and "moved here" in msg
 
 
-def test_ciphertext_from_another_file_or_without_header(project: dict[str, Any],
-                                                       tmp_path: Path) -> None:
+def test_ciphertext_from_another_file_or_without_header(
+    project: dict[str, Any], tmp_path: Path
+) -> None:
     text = (project["dir"] / "app.cfl").read_text()
-    token = text[text.index("cfl:v1:", text.index("token:")):].split('"')[0]
+    token = text[text.index("cfl:v1:", text.index("token:")) :].split('"')[0]
     other = encrypt_text("o.cfl", 'x = secret("hi")\n', recipients=[project["rec"]]).text
     pasted = other + f'token = secret("{token}")\n'
     (project["dir"] / "o.cfl").write_text(pasted)
     assert "E1102" in _diag(build_data(project["dir"] / "o.cfl", project["key"]))
     header = parse_header(text)
     assert header is not None
-    (project["dir"] / "h.cfl").write_text(text[header.lines[-1][1]:])
+    (project["dir"] / "h.cfl").write_text(text[header.lines[-1][1] :])
     msg = _diag(build_data(project["dir"] / "h.cfl", project["key"]))
     assert "no `# cfl-secrets:` header" in msg
     (project["dir"] / "m.cfl").write_text(text.replace(token, "cfl:v1:zz"))
@@ -256,8 +278,9 @@ def test_tampered_header_fails_cleanly(project: dict[str, Any]) -> None:
     assert header is not None
     blob = bytearray(header.wrapped[0].blob)
     blob[-5] ^= 1
-    bad = text.replace(base64.b64encode(header.wrapped[0].blob).decode(),
-                       base64.b64encode(bytes(blob)).decode())
+    bad = text.replace(
+        base64.b64encode(header.wrapped[0].blob).decode(), base64.b64encode(bytes(blob)).decode()
+    )
     p.write_text(bad)
     assert "E1101" in _diag(build_data(p, project["key"]))
     p.write_text(text.replace("# cfl-secrets: v1", "# cfl-secrets: v9"))
@@ -297,8 +320,9 @@ def test_rotation_removes_a_recipient(project: dict[str, Any]) -> None:
     # Even with Bob's old wrapped key pasted back, the new values stay closed to him.
     old_line = next(ln for ln in two.splitlines() if bob_rec in ln)
     (d / "app.cfl").write_text(old_line + "\n" + one)
-    assert "E1101" in _diag(build_data(d / "app.cfl", bob_key)) or \
-        "E1102" in _diag(build_data(d / "app.cfl", bob_key))
+    assert "E1101" in _diag(build_data(d / "app.cfl", bob_key)) or "E1102" in _diag(
+        build_data(d / "app.cfl", bob_key)
+    )
 
 
 def test_rotate_text_directly(project: dict[str, Any]) -> None:
@@ -320,7 +344,7 @@ def test_check_validates_types_without_decrypting(project: dict[str, Any]) -> No
     r = cflc("check", "app.cfl", cwd=d)  # no identity anywhere
     assert r.returncode == 0, r.stderr
     text = (d / "app.cfl").read_text()
-    tok = text[text.index("cfl:v1:", text.index("token:")):].split('"')[0]
+    tok = text[text.index("cfl:v1:", text.index("token:")) :].split('"')[0]
     (d / "bad.cfl").write_text(text + f'port: int = secret("{tok}")\n')
     r = cflc("check", "bad.cfl", cwd=d)
     assert r.returncode == 1 and "E0302" in r.stderr and "E1101" not in r.stderr
@@ -342,10 +366,12 @@ def test_plaintext_warning_strict_and_allow(tmp_path: Path) -> None:
 
 def test_outputs_with_secrets_are_0600(project: dict[str, Any]) -> None:
     d: Path = project["dir"]
-    (d / "pub.cfl").write_text("n = 1\noutput \"pub.json\" = { a = n }\n")
-    (d / "named.cfl").write_text((d / "app.cfl").read_text()
-                                 + 'output "priv.env" = { pw = db.password }\n'
-                                 + 'output "open.json" = { host = db.host }\n')
+    (d / "pub.cfl").write_text('n = 1\noutput "pub.json" = { a = n }\n')
+    (d / "named.cfl").write_text(
+        (d / "app.cfl").read_text()
+        + 'output "priv.env" = { pw = db.password }\n'
+        + 'output "open.json" = { host = db.host }\n'
+    )
     r = cflc("build", "-o", "out/", "app.cfl", "pub.cfl", cwd=d, env=project["env"])
     assert r.returncode == 0, r.stderr
     assert stat.S_IMODE((d / "out" / "app.json").stat().st_mode) == 0o600
@@ -360,31 +386,38 @@ def test_outputs_with_secrets_are_0600(project: dict[str, Any]) -> None:
 # ---- the age CLI ---------------------------------------------------------------------------------
 
 
-@pytest.mark.skipif(shutil.which("age") is None or shutil.which("age-keygen") is None,
-                    reason="the age CLI is not installed (apt-get install -y age)")
+@pytest.mark.skipif(
+    shutil.which("age") is None or shutil.which("age-keygen") is None,
+    reason="the age CLI is not installed (apt-get install -y age)",
+)
 def test_age_cli_interop(tmp_path: Path) -> None:
-    subprocess.run(["age-keygen", "-o", str(tmp_path / "k.txt")], check=True,
-                   capture_output=True)
-    rec = subprocess.run(["age-keygen", "-y", str(tmp_path / "k.txt")], check=True,
-                         capture_output=True, text=True).stdout.strip()
+    subprocess.run(["age-keygen", "-o", str(tmp_path / "k.txt")], check=True, capture_output=True)
+    rec = subprocess.run(
+        ["age-keygen", "-y", str(tmp_path / "k.txt")], check=True, capture_output=True, text=True
+    ).stdout.strip()
     # 1. age decrypts the data key that cflc wrapped.
     enc = encrypt_text("a.cfl", 'pw = secret("hello")\n', recipients=[rec]).text
     header = parse_header(enc)
     assert header is not None
     (tmp_path / "wrapped.age").write_bytes(header.wrapped[0].blob)
-    key = subprocess.run(["age", "-d", "-i", str(tmp_path / "k.txt"),
-                          str(tmp_path / "wrapped.age")], check=True,
-                         capture_output=True).stdout
+    key = subprocess.run(
+        ["age", "-d", "-i", str(tmp_path / "k.txt"), str(tmp_path / "wrapped.age")],
+        check=True,
+        capture_output=True,
+    ).stdout
     assert len(key) == 32
-    token = enc[enc.index("cfl:v1:"):].split('"')[0]
+    token = enc[enc.index("cfl:v1:") :].split('"')[0]
     assert open_token(key, header.key_id, "pw", token) == "hello"
     # 2. cflc opens a data key that age wrapped, with the identity file age-keygen wrote.
     key_id, dk = new_data_key()
     (tmp_path / "dk.bin").write_bytes(dk)
-    blob = subprocess.run(["age", "-r", rec, str(tmp_path / "dk.bin")], check=True,
-                          capture_output=True).stdout
-    text = render_header(key_id, [Wrapped(rec, blob)]) + \
-        f'pw = secret("{seal(dk, key_id, "pw", "from-age")}")\n'
+    blob = subprocess.run(
+        ["age", "-r", rec, str(tmp_path / "dk.bin")], check=True, capture_output=True
+    ).stdout
+    text = (
+        render_header(key_id, [Wrapped(rec, blob)])
+        + f'pw = secret("{seal(dk, key_id, "pw", "from-age")}")\n'
+    )
     (tmp_path / "b.cfl").write_text(text)
     res = compile(str(tmp_path / "b.cfl"), identity=str(tmp_path / "k.txt"))
     assert res.ok, res.diagnostics
@@ -395,16 +428,24 @@ def test_age_cli_interop(tmp_path: Path) -> None:
 
 
 def test_source_paths_and_token_format() -> None:
-    text = ('schema S { pw: secret = secret("a") }\n'
-            'template T(x = secret("b")) { y = secret("c") }\n'
-            'let l = secret("d")\n'
-            'svc { "odd key" { k = [1, secret("e")] } }\n'
-            'output "o.json" = { z = secret("f") }\n')
+    text = (
+        'schema S { pw: secret = secret("a") }\n'
+        'template T(x = secret("b")) { y = secret("c") }\n'
+        'let l = secret("d")\n'
+        'svc { "odd key" { k = [1, secret("e")] } }\n'
+        'output "o.json" = { z = secret("f") }\n'
+    )
     tree, diags = parse_module(SourceFile("t.cfl", text))
     assert tree is not None and not diags
     paths = [s.path for s in sites(tree) if s.kind == "call"]
-    assert paths == ["schema:S.pw", "template:T.x", "template:T.y", "let:l",
-                     'svc["odd key"].k[1]', 'output:"o.json".z']
+    assert paths == [
+        "schema:S.pw",
+        "template:T.x",
+        "template:T.y",
+        "let:l",
+        'svc["odd key"].k[1]',
+        'output:"o.json".z',
+    ]
     key_id, key = new_data_key()
     tok = seal(key, key_id, "a.b", "v")
     assert parse_token(tok).key_id == key_id and len(parse_token(tok).nonce) == 12
@@ -423,11 +464,13 @@ def test_redaction_walk(project: dict[str, Any]) -> None:
     secrets = (KNOWN, "tok-123")
     enc = (d / "app.cfl").read_text()
     # A sibling whose constraints and checks fail on the secret, and a plaintext warning.
-    (d / "bad.cfl").write_text(enc + 'check db.password == "nope"\n'
-                               'weak: secret where len(self) > 100 = db.password\n'
-                               'n: int = db.password\n'
-                               'url = "postgres://u:$<db.password>@h"\n'
-                               'u2: int = url\n')
+    (d / "bad.cfl").write_text(
+        enc + 'check db.password == "nope"\n'
+        "weak: secret where len(self) > 100 = db.password\n"
+        "n: int = db.password\n"
+        'url = "postgres://u:$<db.password>@h"\n'
+        "u2: int = url\n"
+    )
     (d / "changed.cfl").write_text(enc.replace('host = "db.internal"', 'host = "db2"'))
     out = cflc("build", "-o", "out/", "app.cfl", cwd=d, env=env)
     assert out.returncode == 0 and KNOWN in (d / "out" / "app.json").read_text()
@@ -470,8 +513,14 @@ def test_redaction_walk(project: dict[str, Any]) -> None:
     # The Python API: reprs, str, errors.
     cfg = cfglang.api.load(d / "app.cfl", identity=str(project["key"]))
     assert cfg.db.password.value == KNOWN
-    for shown in (repr(cfg), str(cfg), repr(cfg.db), repr(cfg.db.password),
-                  str(cfg.db.password), repr(cfg.to_dict())):
+    for shown in (
+        repr(cfg),
+        str(cfg),
+        repr(cfg.db),
+        repr(cfg.db.password),
+        str(cfg.db.password),
+        repr(cfg.to_dict()),
+    ):
         assert KNOWN not in shown, shown
     with pytest.raises(cfglang.api.ConfigError) as e:
         cfglang.api.load(d / "bad.cfl", identity=str(project["key"]))

@@ -23,14 +23,35 @@ PROD = 'extends "../base.cfl"\nport = 80\n'
 DEV = 'extends "../base.cfl"\nport = 8080\n'
 
 
-def git(repo: Path, *args: str, date: str = "2024-01-01T12:00:00+00:00",
-        author: str = "Alice") -> str:
-    env = dict(os.environ, GIT_AUTHOR_DATE=date, GIT_COMMITTER_DATE=date,
-               GIT_CONFIG_GLOBAL=os.devnull, GIT_CONFIG_NOSYSTEM="1")
+def git(
+    repo: Path, *args: str, date: str = "2024-01-01T12:00:00+00:00", author: str = "Alice"
+) -> str:
+    env = dict(
+        os.environ,
+        GIT_AUTHOR_DATE=date,
+        GIT_COMMITTER_DATE=date,
+        GIT_CONFIG_GLOBAL=os.devnull,
+        GIT_CONFIG_NOSYSTEM="1",
+    )
     out = subprocess.run(
-        ["git", "-c", f"user.name={author}", "-c", f"user.email={author.lower()}@example.com",
-         "-c", "init.defaultBranch=main", "-c", "advice.detachedHead=false", *args],
-        cwd=repo, env=env, capture_output=True, text=True, check=True)
+        [
+            "git",
+            "-c",
+            f"user.name={author}",
+            "-c",
+            f"user.email={author.lower()}@example.com",
+            "-c",
+            "init.defaultBranch=main",
+            "-c",
+            "advice.detachedHead=false",
+            *args,
+        ],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     return out.stdout.strip()
 
 
@@ -50,22 +71,48 @@ def origin(tmp_path_factory: pytest.TempPathFactory) -> Path:
     repo = tmp_path_factory.mktemp("vcs") / "repo"
     repo.mkdir()
     git(repo, "init", "-q")
-    commit(repo, {"cfl.toml": '[project]\ntargets = ["env/*.cfl"]\n', "base.cfl": BASE,
-                  "env/prod.cfl": PROD, "env/dev.cfl": DEV}, "initial layout", 1, "Alice")
+    commit(
+        repo,
+        {
+            "cfl.toml": '[project]\ntargets = ["env/*.cfl"]\n',
+            "base.cfl": BASE,
+            "env/prod.cfl": PROD,
+            "env/dev.cfl": DEV,
+        },
+        "initial layout",
+        1,
+        "Alice",
+    )
     commit(repo, {"env/dev.cfl": DEV.replace("8080", "8081")}, "dev: move port", 2, "Bob")
-    commit(repo, {"base.cfl": BASE.replace("replicas = 1", "replicas = 2")},
-           "base: two replicas", 3, "Alice")
+    commit(
+        repo,
+        {"base.cfl": BASE.replace("replicas = 1", "replicas = 2")},
+        "base: two replicas",
+        3,
+        "Alice",
+    )
     git(repo, "tag", "v1")
-    commit(repo, {"base.cfl": "# the base layer\n" + BASE.replace("replicas = 1",
-                                                                   "replicas = 2")},
-           "base: comment only", 4, "Bob")
-    commit(repo, {"env/prod.cfl": PROD.replace("port = 80", "port = ")}, "prod: oops", 5,
-           "Carol")
+    commit(
+        repo,
+        {"base.cfl": "# the base layer\n" + BASE.replace("replicas = 1", "replicas = 2")},
+        "base: comment only",
+        4,
+        "Bob",
+    )
+    commit(repo, {"env/prod.cfl": PROD.replace("port = 80", "port = ")}, "prod: oops", 5, "Carol")
     commit(repo, {"env/prod.cfl": PROD.replace("80", "443")}, "prod: https", 6, "Carol")
     commit(repo, {"lib/common.cfl": 'owner = "team-a"\n'}, "lib: add common", 7, "Bob")
-    commit(repo, {"env/prod.cfl": 'import "../lib/common.cfl"\n'
-                  + PROD.replace("80", "443") + "owner = common.owner\n"},
-           "prod: owner from lib", 8, "Alice")
+    commit(
+        repo,
+        {
+            "env/prod.cfl": 'import "../lib/common.cfl"\n'
+            + PROD.replace("80", "443")
+            + "owner = common.owner\n"
+        },
+        "prod: owner from lib",
+        8,
+        "Alice",
+    )
     commit(repo, {"lib/common.cfl": 'owner = "team-b"\n'}, "lib: hand over", 9, "Bob")
     return repo
 
@@ -150,7 +197,8 @@ def test_history_of_the_whole_document(repo: Path) -> None:
         "  ~ replicas: 1 -> 2\n\n"
         f"commit {s[8]}  2024-01-01T12:00:00+00:00  Alice <alice@example.com>\n"
         "    initial layout\n"
-        "  created `env/prod.cfl`\n\n")
+        "  created `env/prod.cfl`\n\n"
+    )
 
 
 def _first_error(repo: Path) -> str:
@@ -171,31 +219,50 @@ def test_history_of_a_path_with_limits_and_json(repo: Path) -> None:
     r = cflc("history", "env/prod.cfl", "replicas")
     assert r.exit_code == 0
     # The breakage is shown even though `replicas` itself did not change there.
-    assert [line for line in r.stdout.splitlines()
-            if line.startswith("  ") and not line.startswith("    ")] == [
-        "  compiles again; `replicas` unchanged", "  ! does not compile:",
+    assert [
+        line
+        for line in r.stdout.splitlines()
+        if line.startswith("  ") and not line.startswith("    ")
+    ] == [
+        "  compiles again; `replicas` unchanged",
+        "  ! does not compile:",
         "  ~ replicas: 1 -> 2",
-        "  `env/prod.cfl` created", "  + replicas: 1"]
+        "  `env/prod.cfl` created",
+        "  + replicas: 1",
+    ]
     r = cflc("history", "env/prod.cfl", "port", "--max-count", "1", "--json")
     data = json.loads(r.stdout)
     assert data["path"] == "port" and data["branch"] == "main"
     assert data["head"] == sha(repo, "HEAD")
     [entry] = data["entries"]
-    assert entry == {"commit": sha(repo, "HEAD~3"), "author": "Carol",
-                     "email": "carol@example.com", "date": "2024-01-06T12:00:00+00:00",
-                     "subject": "prod: https", "status": "fixed",
-                     "changes": [{"op": "change", "path": "port", "old": 80, "new": 443}],
-                     "errors": []}
+    assert entry == {
+        "commit": sha(repo, "HEAD~3"),
+        "author": "Carol",
+        "email": "carol@example.com",
+        "date": "2024-01-06T12:00:00+00:00",
+        "subject": "prod: https",
+        "status": "fixed",
+        "changes": [{"op": "change", "path": "port", "old": 80, "new": 443}],
+        "errors": [],
+    }
     r = cflc("history", "env/prod.cfl", "--since", "2024-01-07T00:00:00+00:00", "--json")
     assert [e["subject"] for e in json.loads(r.stdout)["entries"]] == [
-        "lib: hand over", "prod: owner from lib"]
+        "lib: hand over",
+        "prod: owner from lib",
+    ]
     r = cflc("history", "env/dev.cfl", "port")
     assert "  ~ port: 8080 -> 8081" in r.stdout
     r = cflc("history", "env/prod.cfl", "name")
-    assert [line for line in r.stdout.splitlines() if line.startswith("  ")
-            and not line.startswith("    ")] == [
-        "  compiles again; `name` unchanged", "  ! does not compile:",
-        "  `env/prod.cfl` created", '  + name: "svc"']
+    assert [
+        line
+        for line in r.stdout.splitlines()
+        if line.startswith("  ") and not line.startswith("    ")
+    ] == [
+        "  compiles again; `name` unchanged",
+        "  ! does not compile:",
+        "  `env/prod.cfl` created",
+        '  + name: "svc"',
+    ]
 
 
 # ---- explain ------------------------------------------------------------------------------
@@ -206,7 +273,8 @@ def test_explain_names_the_commit_that_last_changed_the_value(repo: Path) -> Non
     assert r.exit_code == 0, r.stderr
     assert r.stdout.splitlines()[-1] == (
         f"  last changed  commit {sha(repo, 'HEAD~6')[:10]}  2024-01-03T12:00:00+00:00  "
-        'Alice <alice@example.com>  "base: two replicas"')
+        'Alice <alice@example.com>  "base: two replicas"'
+    )
     data = json.loads(cflc("explain", "env/prod.cfl", "owner", "--json").stdout)
     assert data["last_changed"]["subject"] == "lib: hand over"
     r = cflc("explain", "env/prod.cfl@v1", "port")
@@ -227,8 +295,10 @@ def test_impact_of_a_base_change(repo: Path) -> None:
     (repo / "base.cfl").write_text("# x\n" + BASE.replace("replicas = 1", "replicas = 3"))
     r = cflc("impact", "--exit-code")
     assert r.exit_code == 1
-    assert r.stdout == ("env/dev.cfl: 1 change\n  ~ replicas: 2 -> 3\n"
-                        "env/prod.cfl: 1 change\n  ~ replicas: 2 -> 3\n")
+    assert r.stdout == (
+        "env/dev.cfl: 1 change\n  ~ replicas: 2 -> 3\n"
+        "env/prod.cfl: 1 change\n  ~ replicas: 2 -> 3\n"
+    )
     assert cflc("impact").exit_code == 0
 
 
@@ -238,9 +308,14 @@ def test_impact_of_an_env_change_since_a_tag(repo: Path) -> None:
     data = json.loads(r.stdout)
     assert data["changed"] is True and data["commit"] == sha(repo, "HEAD")
     assert data["targets"] == [
-        {"target": "env/dev.cfl", "status": "changed", "errors": [],
-         "changes": [{"op": "change", "path": "port", "old": 8081, "new": 9000}]},
-        {"target": "env/prod.cfl", "status": "unchanged", "changes": [], "errors": []}]
+        {
+            "target": "env/dev.cfl",
+            "status": "changed",
+            "errors": [],
+            "changes": [{"op": "change", "path": "port", "old": 8081, "new": 9000}],
+        },
+        {"target": "env/prod.cfl", "status": "unchanged", "changes": [], "errors": []},
+    ]
     r = cflc("impact", "--rev", "v1", "env/prod.cfl")
     assert r.stdout == 'env/prod.cfl: 2 changes\n  ~ port: 80 -> 443\n  + owner: "team-b"\n'
     (repo / "env" / "qa.cfl").write_text(PROD)
@@ -295,8 +370,11 @@ def test_not_a_git_repository(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 
 def test_shallow_clone(origin: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     clone = tmp_path / "shallow"
-    subprocess.run(["git", "clone", "-q", "--depth", "3", f"file://{origin}", str(clone)],
-                   check=True, capture_output=True)
+    subprocess.run(
+        ["git", "clone", "-q", "--depth", "3", f"file://{origin}", str(clone)],
+        check=True,
+        capture_output=True,
+    )
     monkeypatch.chdir(clone)
     r = cflc("build", "env/prod.cfl@HEAD~5")
     assert r.exit_code == 2
@@ -317,4 +395,5 @@ def test_detached_head(repo: Path) -> None:
     assert [e["subject"] for e in data["entries"]] == ["base: two replicas", "initial layout"]
     assert cflc("eval", "env/prod.cfl@HEAD", "port").stdout == "80\n"
     assert cflc("impact", "--rev", "main", "env/prod.cfl").stdout.startswith(
-        "env/prod.cfl: 2 changes\n")
+        "env/prod.cfl: 2 changes\n"
+    )

@@ -30,7 +30,7 @@ CFLC = [_SCRIPT] if _SCRIPT else [sys.executable, "-c", "from cfglang.cli import
 def make_project(root: Path) -> Path:
     (root / "env").mkdir(parents=True)
     (root / "cfl.toml").write_text('[project]\ntargets = ["env/*.cfl"]\noutput_dir = "out"\n')
-    (root / "base.cfl").write_text("replicas = 1\nname = \"base\"\n")
+    (root / "base.cfl").write_text('replicas = 1\nname = "base"\n')
     (root / "other.cfl").write_text("port = 80\n")
     (root / "env" / "a.cfl").write_text('extends "../base.cfl"\nstage = "a"\n')
     (root / "env" / "b.cfl").write_text('import "../other.cfl"\nport = other.port\n')
@@ -45,15 +45,16 @@ class Running:
         self.lines: list[str] = []
         self.lock = threading.Lock()
         ctx = Ctx("human", "never", True, 0)
-        self.watcher = Watcher(os.path.relpath(root), ctx, echo=self._line,
-                               on_report=self._report)
+        self.watcher = Watcher(os.path.relpath(root), ctx, echo=self._line, on_report=self._report)
         self.stop = threading.Event()
         self.ready = threading.Event()
         self.status: list[int] = []
         self.thread = threading.Thread(
-            target=lambda: self.status.append(self.watcher.run(
-                poll=poll, stop=self.stop, ready=self.ready.set, poll_delay_ms=100)),
-            daemon=True)
+            target=lambda: self.status.append(
+                self.watcher.run(poll=poll, stop=self.stop, ready=self.ready.set, poll_delay_ms=100)
+            ),
+            daemon=True,
+        )
         self.thread.start()
         assert self.ready.wait(DEADLINE), "the watcher did not start"
 
@@ -75,8 +76,9 @@ class Running:
 
 
 @pytest.fixture(params=[False, True], ids=["os-events", "polling"])
-def running(request: pytest.FixtureRequest, tmp_path: Path,
-            monkeypatch: pytest.MonkeyPatch) -> Iterator[tuple[Running, Path]]:
+def running(
+    request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[tuple[Running, Path]]:
     root = make_project(tmp_path / "proj")
     monkeypatch.chdir(tmp_path)
     r = Running(root, poll=request.param)
@@ -92,12 +94,16 @@ def test_only_dependent_targets_rebuild(running: tuple[Running, Path]) -> None:
     assert json.loads((root / "out" / "b.json").read_text()) == {"port": 80}
     write(root / "other.cfl", "port = 81\n")
     wait_until(lambda: len(r.kinds()) >= 3, "b to rebuild")
-    write(root / "base.cfl", "replicas = 2\nname = \"base\"\n")
+    write(root / "base.cfl", 'replicas = 2\nname = "base"\n')
     wait_until(lambda: len(r.kinds()) >= 4, "a to rebuild")
     # Rounds are processed in order, so a rebuild of `a` for the first save would have
     # been reported before the second save's.
-    assert r.kinds() == [("a.cfl", "built"), ("b.cfl", "built"),
-                         ("b.cfl", "rebuilt"), ("a.cfl", "rebuilt")]
+    assert r.kinds() == [
+        ("a.cfl", "built"),
+        ("b.cfl", "built"),
+        ("b.cfl", "rebuilt"),
+        ("a.cfl", "rebuilt"),
+    ]
     assert [c.path_text for c in r.reports[2].changes] == ["port"]
     assert [(c.path_text, c.old, c.new) for c in r.reports[3].changes] == [("replicas", 1, 2)]
     assert json.loads((root / "out" / "b.json").read_text()) == {"port": 81}
@@ -112,9 +118,12 @@ def test_broken_edit_keeps_outputs_then_recovers(running: tuple[Running, Path]) 
     wait_until(lambda: ("a.cfl", "failed") in r.kinds(), "the broken build")
     assert (root / "out" / "a.json").read_text() == good
     assert r.reports[-1].diagnostics[0].code == "E0001"
-    assert any(line.startswith("✗ env/a.cfl: 1 error, kept the last good outputs")
-               or "kept the last good outputs" in line for line in r.lines)
-    write(root / "base.cfl", "replicas = 3\nname = \"base\"\n")
+    assert any(
+        line.startswith("✗ env/a.cfl: 1 error, kept the last good outputs")
+        or "kept the last good outputs" in line
+        for line in r.lines
+    )
+    write(root / "base.cfl", 'replicas = 3\nname = "base"\n')
     wait_until(lambda: r.kinds()[-1] == ("a.cfl", "rebuilt"), "the recovery")
     # The diff is against the last good build, not against the broken one.
     assert [(c.path_text, c.old, c.new) for c in r.reports[-1].changes] == [("replicas", 1, 3)]
@@ -122,14 +131,17 @@ def test_broken_edit_keeps_outputs_then_recovers(running: tuple[Running, Path]) 
     assert all(k[0] == "a.cfl" for k in r.kinds()[2:])  # b never rebuilt
 
 
-def test_new_import_of_missing_file_recovers_when_created(tmp_path: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_new_import_of_missing_file_recovers_when_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = make_project(tmp_path / "proj")
     monkeypatch.chdir(tmp_path)
     r = Running(root, poll=False)
     try:
-        write(root / "env" / "a.cfl", 'extends "../base.cfl"\nimport "../extra.cfl"\n'
-              "extra_value = extra.v\n")
+        write(
+            root / "env" / "a.cfl",
+            'extends "../base.cfl"\nimport "../extra.cfl"\nextra_value = extra.v\n',
+        )
         wait_until(lambda: ("a.cfl", "failed") in r.kinds(), "the missing import")
         write(root / "extra.cfl", "v = 7\n")
         wait_until(lambda: r.kinds()[-1] == ("a.cfl", "rebuilt"), "the recovery")
@@ -148,8 +160,13 @@ pumps: dict[int, threading.Thread] = {}
 def start_cli(root: Path, *extra: str) -> tuple[subprocess.Popen[str], list[str]]:
     """`cflc watch ROOT` with its output (stdout and stderr) pumped into a list."""
     env = {k: v for k, v in os.environ.items() if k not in ("NO_COLOR", "FORCE_COLOR")}
-    p = subprocess.Popen([*CFLC, "watch", str(root), *extra], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True, env=env)
+    p = subprocess.Popen(
+        [*CFLC, "watch", str(root), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
     lines: list[str] = []
     assert p.stdout is not None
     stdout = p.stdout

@@ -21,8 +21,11 @@ from click.utils import make_default_short_help
 @lru_cache(maxsize=1)
 def _modules() -> dict[str, str]:
     """Command name -> module name (`import_` holds `import`, a Python keyword)."""
-    return {info.name.rstrip("_"): info.name for info in pkgutil.iter_modules(__path__)
-            if not info.name.startswith("_")}
+    return {
+        info.name.rstrip("_"): info.name
+        for info in pkgutil.iter_modules(__path__)
+        if not info.name.startswith("_")
+    }
 
 
 def load(name: str) -> click.Command | None:
@@ -34,8 +37,9 @@ def load(name: str) -> click.Command | None:
     return command if isinstance(command, click.Command) else None
 
 
-_DOCSTRING = re.compile(r'^def command\(.*?\)\s*(?:->\s*[^:\n]+)?:\s*\n\s*("""(?:.|\n)*?""")',
-                        re.S | re.M)
+_DOCSTRING = re.compile(
+    r'^def command\(.*?\)\s*(?:->\s*[^:\n]+)?:\s*\n\s*("""(?:.|\n)*?""")', re.S | re.M
+)
 
 
 def docstring(name: str) -> str | None:

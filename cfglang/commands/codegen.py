@@ -16,13 +16,23 @@ def command() -> None:
 
 @command.command(name="python")
 @click.argument("file", type=click.Path())
-@click.option("-o", "--output", default=None, metavar="OUT.py",
-              help="Write the module to OUT.py instead of stdout.")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    metavar="OUT.py",
+    help="Write the module to OUT.py instead of stdout.",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
 @diagnostic_options
-def python_cmd(file: str, output: str | None, allow_path: tuple[str, ...], error_format: str,
-               color: str) -> None:
+def python_cmd(
+    file: str, output: str | None, allow_path: tuple[str, ...], error_format: str, color: str
+) -> None:
     """Write frozen dataclasses for the schemas of FILE (and the schemas they use).
 
     \b
@@ -33,8 +43,9 @@ def python_cmd(file: str, output: str | None, allow_path: tuple[str, ...], error
     sys.exit(_python(file, output, allow_path, error_format, color))
 
 
-def _python(file: str, output: str | None, allow_path: tuple[str, ...], error_format: str,
-            color: str) -> int:
+def _python(
+    file: str, output: str | None, allow_path: tuple[str, ...], error_format: str, color: str
+) -> int:
     import os
 
     from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx

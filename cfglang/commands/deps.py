@@ -20,16 +20,33 @@ from cfglang.commands._options import diagnostic_options
 @click.argument("target", type=click.Path())
 @click.option("--json", "as_json", is_flag=True, help="Print the graph as JSON.")
 @click.option("--dot", "as_dot", is_flag=True, help="Print the graph for graphviz (dot -Tsvg).")
-@click.option("--vars", "var_files", multiple=True, metavar="FILE",
-              help="A --vars file the target is built with (listed as a dependency).")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
+@click.option(
+    "--vars",
+    "var_files",
+    multiple=True,
+    metavar="FILE",
+    help="A --vars file the target is built with (listed as a dependency).",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more about what is done.")
-def command(target: str, as_json: bool, as_dot: bool, var_files: tuple[str, ...],
-            allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool,
-            verbose: int) -> None:
+def command(
+    target: str,
+    as_json: bool,
+    as_dot: bool,
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Show the files and inputs TARGET depends on: its import/extends closure.
 
     \b

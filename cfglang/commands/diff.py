@@ -21,27 +21,67 @@ DATA_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "t
 @click.command(name="diff", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("a", metavar="A", type=click.Path())
 @click.argument("b", metavar="B", type=click.Path())
-@click.option("--json", "as_json", is_flag=True,
-              help="Print a JSON list of {op, path, old, new} (op: add, remove, change).")
-@click.option("--exit-code", is_flag=True,
-              help="Exit 1 when A and B differ and 0 when they are equal (as git diff).")
-@click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
-              help="Set an input of both A and B (repeatable; later wins).")
-@click.option("--var-a", multiple=True, metavar="NAME=VALUE",
-              help="Set an input of A only; applied after --var.")
-@click.option("--var-b", multiple=True, metavar="NAME=VALUE",
-              help="Set an input of B only; applied after --var.")
-@click.option("--vars", "var_files", multiple=True, metavar="FILE",
-              help="Set inputs of both from a JSON, YAML or CFL file (repeatable).")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON list of {op, path, old, new} (op: add, remove, change).",
+)
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when A and B differ and 0 when they are equal (as git diff).",
+)
+@click.option(
+    "--var",
+    "var",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set an input of both A and B (repeatable; later wins).",
+)
+@click.option(
+    "--var-a",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set an input of A only; applied after --var.",
+)
+@click.option(
+    "--var-b",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set an input of B only; applied after --var.",
+)
+@click.option(
+    "--vars",
+    "var_files",
+    multiple=True,
+    metavar="FILE",
+    help="Set inputs of both from a JSON, YAML or CFL file (repeatable).",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Say when there is no difference.")
-def command(a: str, b: str, as_json: bool, exit_code: bool, var: tuple[str, ...],
-            var_a: tuple[str, ...], var_b: tuple[str, ...], var_files: tuple[str, ...],
-            allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool,
-            verbose: int) -> None:
+def command(
+    a: str,
+    b: str,
+    as_json: bool,
+    exit_code: bool,
+    var: tuple[str, ...],
+    var_a: tuple[str, ...],
+    var_b: tuple[str, ...],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Show how the configuration of B differs from that of A, path by path.
 
     \b
@@ -63,14 +103,40 @@ def command(a: str, b: str, as_json: bool, exit_code: bool, var: tuple[str, ...]
       cflc diff out/prod.json env/prod.cfl --exit-code
       cflc diff env/prod.cfl env/prod.cfl --var-a region=us-east-1 --var-b region=eu-west-1
     """
-    sys.exit(_run(a, b, as_json, exit_code, var, var_a, var_b, var_files, allow_path,
-                  error_format, color, quiet, verbose))
+    sys.exit(
+        _run(
+            a,
+            b,
+            as_json,
+            exit_code,
+            var,
+            var_a,
+            var_b,
+            var_files,
+            allow_path,
+            error_format,
+            color,
+            quiet,
+            verbose,
+        )
+    )
 
 
-def _run(a: str, b: str, as_json: bool, exit_code: bool, var: tuple[str, ...],
-         var_a: tuple[str, ...], var_b: tuple[str, ...], var_files: tuple[str, ...],
-         allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool,
-         verbose: int) -> int:
+def _run(
+    a: str,
+    b: str,
+    as_json: bool,
+    exit_code: bool,
+    var: tuple[str, ...],
+    var_a: tuple[str, ...],
+    var_b: tuple[str, ...],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> int:
     import json
 
     from cfglang.cli import (
@@ -94,8 +160,9 @@ def _run(a: str, b: str, as_json: bool, exit_code: bool, var: tuple[str, ...],
         return EXIT_USAGE
     for path, own, flag in ((a, only_a, "--var-a"), (b, only_b, "--var-b")):
         if own and _data_format(path) is not None:
-            ctx.usage_error("E0701", f"{flag} sets inputs of a .cfl module, but `{path}` is "
-                            "compiled data")
+            ctx.usage_error(
+                "E0701", f"{flag} sets inputs of a .cfl module, but `{path}` is compiled data"
+            )
             return EXIT_USAGE
     for path in (a, b):
         status = _check_readable(ctx, path)
@@ -138,8 +205,7 @@ def _check_readable(ctx: Any, path: str) -> int:
         file, rev = split_spec(path)
         if rev is not None:
             if _data_format(file) is not None:
-                ctx.usage_error("E0701", f"`{path}`: only .cfl modules can be read at a "
-                                "revision")
+                ctx.usage_error("E0701", f"`{path}`: only .cfl modules can be read at a revision")
                 return EXIT_USAGE
             bad = check_spec(path)
             if bad is not None:
@@ -158,8 +224,13 @@ def _check_readable(ctx: Any, path: str) -> int:
     return EXIT_OK
 
 
-def _load(ctx: Any, path: str, cli_vars: list[tuple[str, str]], var_files: tuple[str, ...],
-          allow_path: tuple[str, ...]) -> tuple[int, Any]:
+def _load(
+    ctx: Any,
+    path: str,
+    cli_vars: list[tuple[str, str]],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+) -> tuple[int, Any]:
     """(exit status, data) of one side; diagnostics are reported here."""
     from cfglang.cli import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK
 
@@ -178,17 +249,28 @@ def _load(ctx: Any, path: str, cli_vars: list[tuple[str, str]], var_files: tuple
             return EXIT_ERRORS, None
     from cfglang.api import compile
 
-    res = compile(path, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path,
-                  emit_outputs=False, use_cache=ctx.caching())
+    res = compile(
+        path,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        allow_paths=allow_path,
+        emit_outputs=False,
+        use_cache=ctx.caching(),
+    )
     # A message without a position (an unknown --var, say) would not tell which side it
     # came from; both sides are compiled, so say it.
     import attrs
 
     from cfglang.diagnostics import Note
 
-    ctx.report([d if d.span is not None else
-                attrs.evolve(d, notes=(*d.notes, Note(f"while compiling `{path}`")))
-                for d in res.diagnostics])
+    ctx.report(
+        [
+            d
+            if d.span is not None
+            else attrs.evolve(d, notes=(*d.notes, Note(f"while compiling `{path}`")))
+            for d in res.diagnostics
+        ]
+    )
     if any(d.code == "E0900" for d in res.diagnostics):
         return EXIT_INTERNAL, None
     if not res.ok or res.data is None:

@@ -11,15 +11,33 @@ from cfglang.commands._options import diagnostic_options
 
 @click.command(name="doc")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("-o", "--output", "output", default="docs/reference", show_default=True,
-              metavar="DIR", help="Directory to write DIR/*.md and DIR/*.html into.")
+@click.option(
+    "-o",
+    "--output",
+    "output",
+    default="docs/reference",
+    show_default=True,
+    metavar="DIR",
+    help="Directory to write DIR/*.md and DIR/*.html into.",
+)
 @click.option("--title", default=None, help="Title of the index page.")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-def command(paths: tuple[str, ...], output: str, title: str | None,
-            allow_path: tuple[str, ...], error_format: str, color: str, quiet: bool) -> None:
+def command(
+    paths: tuple[str, ...],
+    output: str,
+    title: str | None,
+    allow_path: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+) -> None:
     """Write reference docs in Markdown and HTML for the types and schemas of PATH...
     (files, or a project directory; default: the project in the current directory).
 
@@ -31,8 +49,15 @@ def command(paths: tuple[str, ...], output: str, title: str | None,
     sys.exit(_doc(paths, output, title, allow_path, error_format, color, quiet))
 
 
-def _doc(paths: tuple[str, ...], output: str, title: str | None, allow_path: tuple[str, ...],
-         error_format: str, color: str, quiet: bool) -> int:
+def _doc(
+    paths: tuple[str, ...],
+    output: str,
+    title: str | None,
+    allow_path: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+) -> int:
     import os
 
     from cfglang.api import compile
@@ -57,21 +82,25 @@ def _doc(paths: tuple[str, ...], output: str, title: str | None, allow_path: tup
                 res = compile(f, allow_paths=allow, emit_outputs=False)
                 errors = sum(1 for d in res.diagnostics if d.is_error)
                 data = plain(res.data) if res.ok and res.data is not None else None
-                targets.append(TargetValues(os.path.relpath(f, p).replace(os.sep, "/"),
-                                            data, errors))
+                targets.append(
+                    TargetValues(os.path.relpath(f, p).replace(os.sep, "/"), data, errors)
+                )
     ws = load_workspace(files, allow)
     ctx.report(ws.diagnostics)
     if not ws.ok:
         return EXIT_ERRORS
     for t in targets:
         if t.data is None:
-            ctx.info(f"warning: target `{t.name}` has {t.errors} error(s); its values are "
-                     "left out (run `cflc check` for details)")
+            ctx.info(
+                f"warning: target `{t.name}` has {t.errors} error(s); its values are "
+                "left out (run `cflc check` for details)"
+            )
     if title is None:
         dirs = [p for p in paths if os.path.isdir(p)]
         name = os.path.basename(os.path.abspath(dirs[0] if dirs else "."))
-        title = f"{name} configuration reference" if dirs or not paths else \
-            "Configuration reference"
+        title = (
+            f"{name} configuration reference" if dirs or not paths else "Configuration reference"
+        )
     pages = build_pages(ws, targets, title)
     try:
         written = write_docs(pages, output)

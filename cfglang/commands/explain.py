@@ -15,18 +15,38 @@ from cfglang.commands._options import diagnostic_options
 @click.argument("path")
 @click.option("--json", "as_json", is_flag=True, help="Print the explanation as JSON.")
 @click.option("--var", "var", multiple=True, metavar="NAME=VALUE", help="Set an input.")
-@click.option("--vars", "var_files", multiple=True, metavar="FILE",
-              help="Set inputs from a JSON, YAML or CFL file.")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
-@click.option("--no-git", is_flag=True,
-              help="Do not look up the commit that last changed the value.")
+@click.option(
+    "--vars",
+    "var_files",
+    multiple=True,
+    metavar="FILE",
+    help="Set inputs from a JSON, YAML or CFL file.",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
+@click.option(
+    "--no-git", is_flag=True, help="Do not look up the commit that last changed the value."
+)
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
-def command(file: str, path: str, as_json: bool, var: tuple[str, ...],
-            var_files: tuple[str, ...], allow_path: tuple[str, ...], no_git: bool,
-            error_format: str, color: str, quiet: bool, verbose: int) -> None:
+def command(
+    file: str,
+    path: str,
+    as_json: bool,
+    var: tuple[str, ...],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    no_git: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Show the value at PATH in FILE and where it came from.
 
     Prints the site that set the value, every site it overrides along the inheritance
@@ -53,14 +73,14 @@ def command(file: str, path: str, as_json: bool, var: tuple[str, ...],
         ctx.report(out.diagnostics)
         if any(d.code == "E0900" for d in out.diagnostics):
             sys.exit(EXIT_INTERNAL)
-        sys.exit(EXIT_USAGE if any(d.code == "E0701" for d in out.diagnostics)
-                 else EXIT_ERRORS)
+        sys.exit(EXIT_USAGE if any(d.code == "E0701" for d in out.diagnostics) else EXIT_ERRORS)
     last = None
     if not no_git:
         from cfglang.history import explain_note
 
-        last = explain_note(file, path, cli_vars=cli_vars, var_files=var_files,
-                            allow_paths=allow_path)
+        last = explain_note(
+            file, path, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path
+        )
     if as_json:
         data = out.to_json()
         if not no_git:

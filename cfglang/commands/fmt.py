@@ -24,8 +24,11 @@ def _expand(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
             for root, dirs, names in os.walk(p):
                 # Hidden directories are tool state (.git, caches), not sources.
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                files += [os.path.normpath(os.path.join(root, n))
-                          for n in sorted(names) if n.endswith(".cfl")]
+                files += [
+                    os.path.normpath(os.path.join(root, n))
+                    for n in sorted(names)
+                    if n.endswith(".cfl")
+                ]
         elif os.path.isfile(p):
             files.append(p)
         else:
@@ -37,8 +40,9 @@ def _diff(old: str, new: str, name: str) -> list[str]:
     import difflib
 
     out = []
-    for line in difflib.unified_diff(old.splitlines(keepends=True),
-                                     new.splitlines(keepends=True), fromfile=name, tofile=name):
+    for line in difflib.unified_diff(
+        old.splitlines(keepends=True), new.splitlines(keepends=True), fromfile=name, tofile=name
+    ):
         # As diff(1) does, so that the output stays a patch `patch` can apply.
         out.append(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n")
     return out
@@ -46,14 +50,17 @@ def _diff(old: str, new: str, name: str) -> list[str]:
 
 @click.command(name="fmt")
 @click.argument("paths", nargs=-1, required=True, type=click.Path())
-@click.option("--check", is_flag=True,
-              help="Write nothing; list the files that would change and exit 1 if any would.")
-@click.option("--diff", is_flag=True,
-              help="Write nothing; print a unified diff of the changes.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Write nothing; list the files that would change and exit 1 if any would.",
+)
+@click.option("--diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Do not report reformatted files.")
-def command(paths: tuple[str, ...], check: bool, diff: bool, error_format: str, color: str,
-            quiet: bool) -> None:
+def command(
+    paths: tuple[str, ...], check: bool, diff: bool, error_format: str, color: str, quiet: bool
+) -> None:
     """Format PATH... in the canonical CFL style (see docs/style.md).
 
     A directory means every *.cfl file below it; `-` reads standard input and writes the
@@ -67,8 +74,11 @@ def command(paths: tuple[str, ...], check: bool, diff: bool, error_format: str, 
     from cfglang.diagnostics import Diagnostic, render_human, render_json
     from cfglang.fmt import FormatError, format_source
 
-    use_color = (sys.stderr.isatty() and not os.environ.get("NO_COLOR")
-                 if color == "auto" else color == "always")
+    use_color = (
+        sys.stderr.isatty() and not os.environ.get("NO_COLOR")
+        if color == "auto"
+        else color == "always"
+    )
 
     def report(diag: Diagnostic) -> None:
         if error_format == "json":

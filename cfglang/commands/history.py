@@ -14,27 +14,61 @@ from cfglang.commands._options import diagnostic_options
 @click.command(name="history", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", type=click.Path())
 @click.argument("path", required=False)
-@click.option("--since", metavar="DATE", help="Only commits more recent than DATE "
-              "(anything `git log --since` takes: 2024-01-01, \"2 weeks ago\").")
-@click.option("-n", "--max-count", type=click.IntRange(min=1), metavar="N",
-              help="Show at most N changes.")
-@click.option("--rev", default="HEAD", show_default=True, metavar="REV",
-              help="Walk history from REV instead of HEAD.")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print {target, path, head, branch, entries: [{commit, author, email, date, "
-                   "subject, status, changes, errors}], diagnostics} as JSON.")
-@click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
-              help="Set an input at every revision (repeatable).")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
+@click.option(
+    "--since",
+    metavar="DATE",
+    help="Only commits more recent than DATE "
+    '(anything `git log --since` takes: 2024-01-01, "2 weeks ago").',
+)
+@click.option(
+    "-n", "--max-count", type=click.IntRange(min=1), metavar="N", help="Show at most N changes."
+)
+@click.option(
+    "--rev",
+    default="HEAD",
+    show_default=True,
+    metavar="REV",
+    help="Walk history from REV instead of HEAD.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {target, path, head, branch, entries: [{commit, author, email, date, "
+    "subject, status, changes, errors}], diagnostics} as JSON.",
+)
+@click.option(
+    "--var",
+    "var",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set an input at every revision (repeatable).",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
 @click.option("--no-cache", is_flag=True, help="Do not use the parse cache.")
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", count=True,
-              help="Say how many commits were walked and compiled.")
-def command(file: str, path: str | None, since: str | None, max_count: int | None, rev: str,
-            as_json: bool, var: tuple[str, ...], allow_path: tuple[str, ...], no_cache: bool,
-            error_format: str, color: str, quiet: bool, verbose: int) -> None:
+@click.option("-v", "--verbose", count=True, help="Say how many commits were walked and compiled.")
+def command(
+    file: str,
+    path: str | None,
+    since: str | None,
+    max_count: int | None,
+    rev: str,
+    as_json: bool,
+    var: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    no_cache: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Show the commits that changed the compiled value of FILE (or of PATH in it).
 
     Walks the commits reachable from HEAD (first parents, newest first) that touched
@@ -48,13 +82,40 @@ def command(file: str, path: str | None, since: str | None, max_count: int | Non
       cflc history env/prod.cfl services.billing.replicas --since 2024-01-01
       cflc history env/prod.cfl --max-count 5 --json
     """
-    sys.exit(_run(file, path, since, max_count, rev, as_json, var, allow_path, no_cache,
-                  error_format, color, quiet, verbose))
+    sys.exit(
+        _run(
+            file,
+            path,
+            since,
+            max_count,
+            rev,
+            as_json,
+            var,
+            allow_path,
+            no_cache,
+            error_format,
+            color,
+            quiet,
+            verbose,
+        )
+    )
 
 
-def _run(file: str, path: str | None, since: str | None, max_count: int | None, rev: str,
-         as_json: bool, var: tuple[str, ...], allow_path: tuple[str, ...], no_cache: bool,
-         error_format: str, color: str, quiet: bool, verbose: int) -> int:
+def _run(
+    file: str,
+    path: str | None,
+    since: str | None,
+    max_count: int | None,
+    rev: str,
+    as_json: bool,
+    var: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    no_cache: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> int:
     import json
 
     from cfglang.cli import EXIT_OK, EXIT_USAGE, Ctx, _parse_vars
@@ -73,8 +134,16 @@ def _run(file: str, path: str | None, since: str | None, max_count: int | None, 
         ctx.usage_error("E0702", f"`{file}` does not exist")
         return EXIT_USAGE
     try:
-        h = history(file, path, since=since, max_count=max_count, rev=rev, cli_vars=cli_vars,
-                    allow_paths=allow_path, use_cache=ctx.caching())
+        h = history(
+            file,
+            path,
+            since=since,
+            max_count=max_count,
+            rev=rev,
+            cli_vars=cli_vars,
+            allow_paths=allow_path,
+            use_cache=ctx.caching(),
+        )
     except GitError as e:
         ctx.report([e.diagnostic])
         return EXIT_USAGE

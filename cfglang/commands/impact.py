@@ -13,24 +13,54 @@ from cfglang.commands._options import diagnostic_options
 
 @click.command(name="impact", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("targets", nargs=-1, type=click.Path())
-@click.option("--rev", default="HEAD", show_default=True, metavar="REV",
-              help="Compare the working tree with REV (a branch, tag, hash, HEAD~3, "
-                   "origin/main).")
-@click.option("--exit-code", is_flag=True,
-              help="Exit 1 when any target changes, 0 when none does (for CI gates).")
-@click.option("--json", "as_json", is_flag=True,
-              help="Print {rev, commit, changed, targets: [{target, status, changes, errors}]}.")
-@click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
-              help="Set an input of every target, on both sides (repeatable).")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
+@click.option(
+    "--rev",
+    default="HEAD",
+    show_default=True,
+    metavar="REV",
+    help="Compare the working tree with REV (a branch, tag, hash, HEAD~3, origin/main).",
+)
+@click.option(
+    "--exit-code",
+    is_flag=True,
+    help="Exit 1 when any target changes, 0 when none does (for CI gates).",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print {rev, commit, changed, targets: [{target, status, changes, errors}]}.",
+)
+@click.option(
+    "--var",
+    "var",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set an input of every target, on both sides (repeatable).",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
 @click.option("--no-cache", is_flag=True, help="Do not use the parse cache.")
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more.")
-def command(targets: tuple[str, ...], rev: str, exit_code: bool, as_json: bool,
-            var: tuple[str, ...], allow_path: tuple[str, ...], no_cache: bool,
-            error_format: str, color: str, quiet: bool, verbose: int) -> None:
+def command(
+    targets: tuple[str, ...],
+    rev: str,
+    exit_code: bool,
+    as_json: bool,
+    var: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    no_cache: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Show which targets the working-tree changes (or the changes since REV) affect.
 
     Each target (the project's cfl.toml targets, or TARGET... / a project
@@ -48,13 +78,36 @@ def command(targets: tuple[str, ...], rev: str, exit_code: bool, as_json: bool,
       cflc impact --rev origin/main --exit-code   # what this branch changes
       cflc impact env/prod.cfl --json
     """
-    sys.exit(_run(targets, rev, exit_code, as_json, var, allow_path, no_cache, error_format,
-                  color, quiet, verbose))
+    sys.exit(
+        _run(
+            targets,
+            rev,
+            exit_code,
+            as_json,
+            var,
+            allow_path,
+            no_cache,
+            error_format,
+            color,
+            quiet,
+            verbose,
+        )
+    )
 
 
-def _run(targets: tuple[str, ...], rev: str, exit_code: bool, as_json: bool,
-         var: tuple[str, ...], allow_path: tuple[str, ...], no_cache: bool,
-         error_format: str, color: str, quiet: bool, verbose: int) -> int:
+def _run(
+    targets: tuple[str, ...],
+    rev: str,
+    exit_code: bool,
+    as_json: bool,
+    var: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    no_cache: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> int:
     import json
 
     from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, _parse_vars, _targets
@@ -77,13 +130,15 @@ def _run(targets: tuple[str, ...], rev: str, exit_code: bool, as_json: bool,
     files, settings = expanded
     for f in files:
         if "@" in f and not os.path.exists(f):
-            ctx.usage_error("E0701", f"`{f}`: impact compares the working tree with --rev; "
-                            "give plain files")
+            ctx.usage_error(
+                "E0701", f"`{f}`: impact compares the working tree with --rev; give plain files"
+            )
             return EXIT_USAGE
     allow = list(allow_path) + list(settings.get("allow_paths", []))
     try:
-        result = impact(files, rev=rev, cli_vars=cli_vars, allow_paths=allow,
-                        use_cache=ctx.caching())
+        result = impact(
+            files, rev=rev, cli_vars=cli_vars, allow_paths=allow, use_cache=ctx.caching()
+        )
     except GitError as e:
         ctx.report([e.diagnostic])
         return EXIT_USAGE

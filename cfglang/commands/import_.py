@@ -17,20 +17,39 @@ from cfglang.commands._options import diagnostic_options
 
 @click.command(name="import", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("file", type=click.Path(allow_dash=True))
-@click.option("--from", "from_", type=click.Choice(["json", "yaml", "toml", "ini", "env"]),
-              default=None, help="Input format (default: from FILE's extension).")
+@click.option(
+    "--from",
+    "from_",
+    type=click.Choice(["json", "yaml", "toml", "ini", "env"]),
+    default=None,
+    help="Input format (default: from FILE's extension).",
+)
 @click.option("-o", "--output", metavar="FILE", help="Write the .cfl here instead of stdout.")
-@click.option("--infer-schema", is_flag=True,
-              help="Also write schemas inferred from the data and type the fields with them.")
-@click.option("--schema-out", metavar="FILE",
-              help="Write the inferred schemas to FILE (implies --infer-schema); the "
-                   "output imports it. Without it the schemas are appended to the output.")
+@click.option(
+    "--infer-schema",
+    is_flag=True,
+    help="Also write schemas inferred from the data and type the fields with them.",
+)
+@click.option(
+    "--schema-out",
+    metavar="FILE",
+    help="Write the inferred schemas to FILE (implies --infer-schema); the "
+    "output imports it. Without it the schemas are appended to the output.",
+)
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Say which files were written.")
-def command(file: str, from_: str | None, output: str | None, infer_schema: bool,
-            schema_out: str | None, error_format: str, color: str, quiet: bool,
-            verbose: int) -> None:
+def command(
+    file: str,
+    from_: str | None,
+    output: str | None,
+    infer_schema: bool,
+    schema_out: str | None,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Convert FILE (JSON, YAML, TOML, INI or .env) into a .cfl module.
 
     The format comes from the extension (.json .yaml .yml .toml .ini .cfg .env)
@@ -43,12 +62,32 @@ def command(file: str, from_: str | None, output: str | None, infer_schema: bool
       cflc import app.ini -o app.cfl
       cflc import values.yaml --infer-schema --schema-out schemas.cfl -o values.cfl
     """
-    sys.exit(_run(file, from_, output, infer_schema or schema_out is not None, schema_out,
-                  error_format, color, quiet, verbose))
+    sys.exit(
+        _run(
+            file,
+            from_,
+            output,
+            infer_schema or schema_out is not None,
+            schema_out,
+            error_format,
+            color,
+            quiet,
+            verbose,
+        )
+    )
 
 
-def _run(file: str, fmt: str | None, output: str | None, infer: bool, schema_out: str | None,
-         error_format: str, color: str, quiet: bool, verbose: int) -> int:
+def _run(
+    file: str,
+    fmt: str | None,
+    output: str | None,
+    infer: bool,
+    schema_out: str | None,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> int:
     from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, _atomic_write
     from cfglang.importer import (
         DataError,
@@ -64,8 +103,9 @@ def _run(file: str, fmt: str | None, output: str | None, infer: bool, schema_out
     ctx = Ctx(error_format, color, quiet, verbose)
     fmt = fmt or (format_for_path(file) if file != "-" else None)
     if fmt is None:
-        ctx.usage_error("E0701", f"cannot tell the format of `{file}`; pass --from "
-                        "json|yaml|toml|ini|env")
+        ctx.usage_error(
+            "E0701", f"cannot tell the format of `{file}`; pass --from json|yaml|toml|ini|env"
+        )
         return EXIT_USAGE
     text: str | DataError
     if file == "-":
@@ -109,13 +149,16 @@ def _run(file: str, fmt: str | None, output: str | None, infer: bool, schema_out
         ctx.report([diagnostic(e, name, text)])
         return EXIT_ERRORS
     except RecursionError:
-        ctx.report([diagnostic(DataError("the data is nested too deeply to convert"), name,
-                               None)])
+        ctx.report([diagnostic(DataError("the data is nested too deeply to convert"), name, None)])
         return EXIT_ERRORS
     writes: list[tuple[str | None, str]] = []
     if schema_out is not None and schemas is not None:
-        writes.append((schema_out, f"# inferred from {os.path.basename(name)} by cflc import\n\n"
-                       + schemas.text))
+        writes.append(
+            (
+                schema_out,
+                f"# inferred from {os.path.basename(name)} by cflc import\n\n" + schemas.text,
+            )
+        )
     writes.append((output, cfl))
     for target, content in writes:
         if target is None or target == "-":
@@ -141,8 +184,22 @@ def _schema_import(schema_out: str, output: str | None) -> tuple[str, str]:
     base = os.path.dirname(os.path.abspath(output)) if output and output != "-" else os.getcwd()
     rel = os.path.relpath(os.path.abspath(schema_out), base).replace(os.sep, "/")
     stem = os.path.splitext(os.path.basename(schema_out))[0].replace("-", "_")
-    keywords = RESERVED_KEYS | {"type", "check", "output", "input", "schema", "template",
-                                "import", "extends", "as", "from", "env"}
-    alias = stem if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stem) and stem not in keywords \
+    keywords = RESERVED_KEYS | {
+        "type",
+        "check",
+        "output",
+        "input",
+        "schema",
+        "template",
+        "import",
+        "extends",
+        "as",
+        "from",
+        "env",
+    }
+    alias = (
+        stem
+        if re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", stem) and stem not in keywords
         else "schemas"
+    )
     return alias, rel

@@ -39,16 +39,25 @@ def _init(directory: str, force: bool, error_format: str, color: str, quiet: boo
     if clash and not force:
         from cfglang.diagnostics import Diagnostic
 
-        ctx.report([Diagnostic(
-            "E0602", f"`{directory}` already has {', '.join(clash)}; nothing was written",
-            help="pass --force to overwrite them, or choose another directory")])
+        ctx.report(
+            [
+                Diagnostic(
+                    "E0602",
+                    f"`{directory}` already has {', '.join(clash)}; nothing was written",
+                    help="pass --force to overwrite them, or choose another directory",
+                )
+            ]
+        )
         return EXIT_ERRORS
     try:
         written = write_project(directory, force=True)
     except OSError as e:
         ctx.usage_error("E0602", f"cannot write into `{directory}`: {e.strerror}")
         return EXIT_ERRORS
-    ctx.info("\n".join([f"created {os.path.join(directory, w)}" for w in written]
-                       + [f"next: cd {directory} && cflc build" if directory != "."
-                          else "next: cflc build"]))
+    ctx.info(
+        "\n".join(
+            [f"created {os.path.join(directory, w)}" for w in written]
+            + [f"next: cd {directory} && cflc build" if directory != "." else "next: cflc build"]
+        )
+    )
     return EXIT_OK

@@ -18,7 +18,10 @@ def command(stdio: bool) -> None:
     try:
         from cfglang.lsp.server import main
     except ImportError as e:  # pygls/lsprotocol are an optional extra
-        click.echo(f"error[E0701]: the language server needs pygls and lsprotocol "
-                   f"({e.name} is missing)\nhelp: pip install 'cfglang[lsp]'", err=True)
+        click.echo(
+            f"error[E0701]: the language server needs pygls and lsprotocol "
+            f"({e.name} is missing)\nhelp: pip install 'cfglang[lsp]'",
+            err=True,
+        )
         sys.exit(2)
     main()

@@ -16,16 +16,37 @@ def command() -> None:
 
 @command.command(name="export")
 @click.argument("name")
-@click.option("--file", "file", type=click.Path(), default=None, metavar="FILE",
-              help="The module that declares or imports NAME (default: the project's "
-                   "targets and everything they import).")
-@click.option("-o", "--output", default=None, metavar="FILE",
-              help="Write the schema to FILE instead of stdout.")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root.")
+@click.option(
+    "--file",
+    "file",
+    type=click.Path(),
+    default=None,
+    metavar="FILE",
+    help="The module that declares or imports NAME (default: the project's "
+    "targets and everything they import).",
+)
+@click.option(
+    "-o",
+    "--output",
+    default=None,
+    metavar="FILE",
+    help="Write the schema to FILE instead of stdout.",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
 @diagnostic_options
-def export_cmd(name: str, file: str | None, output: str | None, allow_path: tuple[str, ...],
-               error_format: str, color: str) -> None:
+def export_cmd(
+    name: str,
+    file: str | None,
+    output: str | None,
+    allow_path: tuple[str, ...],
+    error_format: str,
+    color: str,
+) -> None:
     """Print the JSON Schema of schema or type NAME (`Service`, `net.Port`,
     `service.Service`).
 
@@ -37,8 +58,14 @@ def export_cmd(name: str, file: str | None, output: str | None, allow_path: tupl
     sys.exit(_export(name, file, output, allow_path, error_format, color))
 
 
-def _export(name: str, file: str | None, output: str | None, allow_path: tuple[str, ...],
-            error_format: str, color: str) -> int:
+def _export(
+    name: str,
+    file: str | None,
+    output: str | None,
+    allow_path: tuple[str, ...],
+    error_format: str,
+    color: str,
+) -> int:
     import json
     import os
 

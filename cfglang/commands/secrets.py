@@ -15,18 +15,30 @@ import click
 
 from cfglang.commands._options import diagnostic_options
 
-_IDENTITY_HELP = ("age identity file (repeatable; default: CFL_AGE_IDENTITY or "
-                  "CFL_AGE_IDENTITY_FILE).")
+_IDENTITY_HELP = (
+    "age identity file (repeatable; default: CFL_AGE_IDENTITY or CFL_AGE_IDENTITY_FILE)."
+)
 
 
 def _identity(f: Any) -> Any:
-    return click.option("--identity", "identity", multiple=True, metavar="FILE",
-                        type=click.Path(exists=True, dir_okay=False), help=_IDENTITY_HELP)(f)
+    return click.option(
+        "--identity",
+        "identity",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help=_IDENTITY_HELP,
+    )(f)
 
 
 def _recipient(f: Any) -> Any:
-    return click.option("--recipient", "recipient", multiple=True, metavar="AGE1...",
-                        help="Encrypt for this recipient instead of cfl.toml's (repeatable).")(f)
+    return click.option(
+        "--recipient",
+        "recipient",
+        multiple=True,
+        metavar="AGE1...",
+        help="Encrypt for this recipient instead of cfl.toml's (repeatable).",
+    )(f)
 
 
 def _common(f: Any) -> Any:
@@ -45,8 +57,9 @@ def _run(error_format: str, color: str, quiet: bool, work: Callable[[Any], int])
     try:
         code = work(ctx)
     except SecretError as e:
-        ctx.report([Diagnostic(e.code, e.message, notes=tuple(Note(n) for n in e.notes),
-                               help=e.help)])
+        ctx.report(
+            [Diagnostic(e.code, e.message, notes=tuple(Note(n) for n in e.notes), help=e.help)]
+        )
         code = EXIT_ERRORS
     except OSError as e:
         ctx.report([Diagnostic("E0602", f"cannot write `{e.filename}`: {e.strerror or e}")])
@@ -67,8 +80,9 @@ def _read(path: str) -> str:
         with open(path, encoding="utf-8") as f:
             return f.read()
     except (OSError, UnicodeDecodeError) as e:
-        raise SecretError(f"cannot read `{path}`: {getattr(e, 'strerror', None) or e}",
-                          code="E0702") from None
+        raise SecretError(
+            f"cannot read `{path}`: {getattr(e, 'strerror', None) or e}", code="E0702"
+        ) from None
 
 
 @click.group(name="secrets")
@@ -86,13 +100,28 @@ def command() -> None:
 
 @command.command(name="init")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
-@click.option("--recipient", "recipient", multiple=True, metavar="AGE1...",
-              help="A recipient who may decrypt (repeatable).")
-@click.option("--generate-identity", metavar="FILE", type=click.Path(dir_okay=False),
-              help="Create a new age identity in FILE (mode 0600) and add its recipient.")
+@click.option(
+    "--recipient",
+    "recipient",
+    multiple=True,
+    metavar="AGE1...",
+    help="A recipient who may decrypt (repeatable).",
+)
+@click.option(
+    "--generate-identity",
+    metavar="FILE",
+    type=click.Path(dir_okay=False),
+    help="Create a new age identity in FILE (mode 0600) and add its recipient.",
+)
 @_common
-def init_cmd(directory: str, recipient: tuple[str, ...], generate_identity: str | None,
-             error_format: str, color: str, quiet: bool) -> None:
+def init_cmd(
+    directory: str,
+    recipient: tuple[str, ...],
+    generate_identity: str | None,
+    error_format: str,
+    color: str,
+    quiet: bool,
+) -> None:
     """Set the recipients for DIRECTORY's project (or, below the root, for that directory).
 
     Writes the [secrets] table of the project's cfl.toml. Existing files keep their data
@@ -118,8 +147,11 @@ def init_cmd(directory: str, recipient: tuple[str, ...], generate_identity: str 
             rs.append(gen(generate_identity))
             ctx.info(f"wrote identity {generate_identity} (keep it secret; mode 0600)")
         if not rs:
-            raise SecretError("no recipients given", code="E1103",
-                              help="pass --recipient age1... or --generate-identity FILE")
+            raise SecretError(
+                "no recipients given",
+                code="E1103",
+                help="pass --recipient age1... or --generate-identity FILE",
+            )
         os.makedirs(directory, exist_ok=True)
         root = project_root(os.path.join(directory, "x"))
         settings = read_settings(root)
@@ -131,8 +163,10 @@ def init_cmd(directory: str, recipient: tuple[str, ...], generate_identity: str 
         else:
             dirs[rel] = rs
         p = write_settings(root, top, dirs)
-        ctx.info(f"wrote {os.path.relpath(p)}: {len(rs)} recipient(s) for "
-                 f"{'the project' if rel == '.' else rel}")
+        ctx.info(
+            f"wrote {os.path.relpath(p)}: {len(rs)} recipient(s) for "
+            f"{'the project' if rel == '.' else rel}"
+        )
         return 0
 
     _run(error_format, color, quiet, work)
@@ -143,8 +177,14 @@ def init_cmd(directory: str, recipient: tuple[str, ...], generate_identity: str 
 @_identity
 @_recipient
 @_common
-def encrypt_cmd(files: tuple[str, ...], identity: tuple[str, ...], recipient: tuple[str, ...],
-                error_format: str, color: str, quiet: bool) -> None:
+def encrypt_cmd(
+    files: tuple[str, ...],
+    identity: tuple[str, ...],
+    recipient: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+) -> None:
     """Encrypt, in place, every plain value of a secret in FILE...
 
     A value is a secret when written secret("..."), when its field is declared
@@ -176,8 +216,9 @@ def encrypt_cmd(files: tuple[str, ...], identity: tuple[str, ...], recipient: tu
 @click.option("--in-place", is_flag=True, help="Rewrite FILE decrypted instead of printing it.")
 @_identity
 @_common
-def decrypt_cmd(file: str, in_place: bool, identity: tuple[str, ...], error_format: str,
-                color: str, quiet: bool) -> None:
+def decrypt_cmd(
+    file: str, in_place: bool, identity: tuple[str, ...], error_format: str, color: str, quiet: bool
+) -> None:
     """Print FILE with its secrets decrypted (to stdout; FILE is unchanged).
 
     Values stay wrapped in secret("..."), so `cflc secrets encrypt` finds them again.
@@ -202,8 +243,14 @@ def decrypt_cmd(file: str, in_place: bool, identity: tuple[str, ...], error_form
 @_identity
 @_recipient
 @_common
-def rotate_cmd(files: tuple[str, ...], identity: tuple[str, ...], recipient: tuple[str, ...],
-               error_format: str, color: str, quiet: bool) -> None:
+def rotate_cmd(
+    files: tuple[str, ...],
+    identity: tuple[str, ...],
+    recipient: tuple[str, ...],
+    error_format: str,
+    color: str,
+    quiet: bool,
+) -> None:
     """Re-encrypt FILE... under a new data key wrapped for the current recipients.
 
     A recipient removed from cfl.toml loses access to the rotated values (old versions
@@ -232,8 +279,9 @@ def rotate_cmd(files: tuple[str, ...], identity: tuple[str, ...], recipient: tup
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
 @_identity
 @_common
-def edit_cmd(file: str, identity: tuple[str, ...], error_format: str, color: str,
-             quiet: bool) -> None:
+def edit_cmd(
+    file: str, identity: tuple[str, ...], error_format: str, color: str, quiet: bool
+) -> None:
     """Decrypt FILE to a private temporary file, open $EDITOR, re-encrypt, shred.
 
     The data key is kept, and values whose text did not change keep their ciphertext,
@@ -260,8 +308,9 @@ def edit_cmd(file: str, identity: tuple[str, ...], error_format: str, color: str
                 fh.write(dec.text)
             rc = subprocess.call([*shlex.split(editor), tmp])
             if rc != 0:
-                raise SecretError(f"the editor exited with status {rc}; `{file}` is unchanged",
-                                  code="E1103")
+                raise SecretError(
+                    f"the editor exited with status {rc}; `{file}` is unchanged", code="E1103"
+                )
             with open(tmp, encoding="utf-8") as fh:
                 edited = fh.read()
         finally:
@@ -270,8 +319,9 @@ def edit_cmd(file: str, identity: tuple[str, ...], error_format: str, color: str
         if edited == dec.text:
             ctx.info(f"{file}: unchanged")
             return 0
-        res = encrypt_text(file, edited, key=dec.key, reuse=dec.tokens,
-                           recipients=recipients_for(file))
+        res = encrypt_text(
+            file, edited, key=dec.key, reuse=dec.tokens, recipients=recipients_for(file)
+        )
         for r in res.remarks:
             ctx.info(f"note: {r}")
         write_in_place(file, res.text)

@@ -11,22 +11,48 @@ from cfglang.commands._options import diagnostic_options
 
 @click.command(name="watch", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("directory", required=False, default=".", type=click.Path())
-@click.option("--var", "var", multiple=True, metavar="NAME=VALUE",
-              help="Set an input (repeatable; later wins).")
-@click.option("--vars", "var_files", multiple=True, metavar="FILE",
-              help="Set inputs from a JSON, YAML or CFL file (repeatable; watched too).")
-@click.option("--allow-path", multiple=True, metavar="DIR",
-              help="Allow imports from DIR outside the project root (watched too).")
+@click.option(
+    "--var",
+    "var",
+    multiple=True,
+    metavar="NAME=VALUE",
+    help="Set an input (repeatable; later wins).",
+)
+@click.option(
+    "--vars",
+    "var_files",
+    multiple=True,
+    metavar="FILE",
+    help="Set inputs from a JSON, YAML or CFL file (repeatable; watched too).",
+)
+@click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root (watched too).",
+)
 @click.option("--env-prefix", default="", metavar="PREFIX", help="Prefix for env output names.")
-@click.option("--poll", is_flag=True,
-              help="Poll file modification times instead of using OS file events "
-                   "(network file systems, some containers).")
+@click.option(
+    "--poll",
+    is_flag=True,
+    help="Poll file modification times instead of using OS file events "
+    "(network file systems, some containers).",
+)
 @diagnostic_options
 @click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
 @click.option("-v", "--verbose", count=True, help="Print more about what is done.")
-def command(directory: str, var: tuple[str, ...], var_files: tuple[str, ...],
-            allow_path: tuple[str, ...], env_prefix: str, poll: bool, error_format: str,
-            color: str, quiet: bool, verbose: int) -> None:
+def command(
+    directory: str,
+    var: tuple[str, ...],
+    var_files: tuple[str, ...],
+    allow_path: tuple[str, ...],
+    env_prefix: str,
+    poll: bool,
+    error_format: str,
+    color: str,
+    quiet: bool,
+    verbose: int,
+) -> None:
     """Build the project in DIR, then rebuild on every save.
 
     Only the targets whose import/extends closure contains a changed file are rebuilt.
@@ -58,9 +84,16 @@ def command(directory: str, var: tuple[str, ...], var_files: tuple[str, ...],
             click.echo(line)
             sys.stdout.flush()
 
-    watcher = Watcher(directory, ctx, cli_vars=cli_vars, var_files=var_files,
-                      allow_paths=allow_path, env_prefix=env_prefix, echo=echo,
-                      color=main_color(color))
+    watcher = Watcher(
+        directory,
+        ctx,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        allow_paths=allow_path,
+        env_prefix=env_prefix,
+        echo=echo,
+        color=main_color(color),
+    )
     try:
         status = watcher.run(poll=poll)
     except KeyboardInterrupt:

@@ -70,7 +70,7 @@ def _strict_dollar(pattern: str) -> str:
     while i < n:
         c = pattern[i]
         if c == "\\" and i + 1 < n:
-            out.append(pattern[i:i + 2])
+            out.append(pattern[i : i + 2])
             i += 2
             continue
         if in_class:
@@ -93,15 +93,23 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
     def arity(*ns: int) -> None:
         if len(args) not in ns:
             want = " or ".join(str(n) for n in ns)
-            raise err("E0207", f"`{name}` takes {want} argument{'s' if ns != (1,) else ''}, "
-                      f"got {len(args)}", call.span, help=SIGNATURES[name])
+            raise err(
+                "E0207",
+                f"`{name}` takes {want} argument{'s' if ns != (1,) else ''}, got {len(args)}",
+                call.span,
+                help=SIGNATURES[name],
+            )
 
     def want(i: int, kinds: tuple[type, ...], what: str) -> Any:
         v = args[i]
         if (isinstance(v, bool) and bool not in kinds) or not isinstance(v, kinds):
             span = call.args[i].value.span if i < len(call.args) else call.span
-            raise err("E0302", f"`{name}` expects {what} as argument {i + 1}, found "
-                      f"{kind_of(v)}", span, help=SIGNATURES[name])
+            raise err(
+                "E0302",
+                f"`{name}` expects {what} as argument {i + 1}, found {kind_of(v)}",
+                span,
+                help=SIGNATURES[name],
+            )
         return v
 
     def items(i: int) -> tuple[Any, ...]:
@@ -231,9 +239,14 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
             raise err("E0501", "`range` step must not be 0", call.span)
         rng = range(*nums) if len(nums) > 1 else range(nums[0])
         if len(rng) > ev.limits.max_collection:
-            raise err("E0502", f"`range` would make {len(rng)} items", call.span,
-                      label=f"the limit is {ev.limits.max_collection}")
+            raise err(
+                "E0502",
+                f"`range` would make {len(rng)} items",
+                call.span,
+                label=f"the limit is {ev.limits.max_collection}",
+            )
         return tuple(rng)
+
     def i64(n: int) -> int:
         if not -(2**63) <= n < 2**63:
             raise err("E0503", f"`{name}` result does not fit in 64 bits", call.span)
@@ -261,8 +274,12 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
             if isinstance(v, (int, float, str)) and not isinstance(v, bool):
                 f = float(v)
                 if f != f or f in (float("inf"), float("-inf")):
-                    raise err("E0501", f"`float` of {show(v)} is not a finite number",
-                              call.span, help="CFL numbers are finite; JSON cannot hold nan")
+                    raise err(
+                        "E0501",
+                        f"`float` of {show(v)} is not a finite number",
+                        call.span,
+                        help="CFL numbers are finite; JSON cannot hold nan",
+                    )
                 return f
         except ValueError:
             pass
@@ -306,8 +323,9 @@ def _secret(ev: Evaluator, token: str, call: ast.Call) -> Secret:
     try:
         return ev.secrets.reveal(token, call.span.source, call.span.start)
     except SecretError as e:
-        raise err(e.code, e.message, call.span, notes=tuple(Note(n) for n in e.notes),
-                  help=e.help) from None
+        raise err(
+            e.code, e.message, call.span, notes=tuple(Note(n) for n in e.notes), help=e.help
+        ) from None
 
 
 _: Callable[..., Any] = call_builtin

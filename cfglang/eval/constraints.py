@@ -30,9 +30,13 @@ def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> 
     """Plain data for a value; BOTTOM where an error was reported."""
     if len(path) > ev.limits.max_depth:
         site = value.site if isinstance(value, Obj) else None
-        ev.diags.error("E0502", f"value is nested more than {ev.limits.max_depth} levels deep",
-                       site, label="does this object contain itself?",
-                       data_path=dotted(path[:8]) + "...")
+        ev.diags.error(
+            "E0502",
+            f"value is nested more than {ev.limits.max_depth} levels deep",
+            site,
+            label="does this object contain itself?",
+            data_path=dotted(path[:8]) + "...",
+        )
         return BOTTOM
     cls = value.__class__
     if cls is Obj:
@@ -40,8 +44,10 @@ def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> 
     if cls is tuple:
         if len(path) >= ev.limits.max_depth:  # items would be too deep: report it
             return [materialize(ev, x, (*path, i)) for i, x in enumerate(value)]
-        return [x if x.__class__ in _LEAVES else materialize(ev, x, (*path, i))
-                for i, x in enumerate(value)]
+        return [
+            x if x.__class__ in _LEAVES else materialize(ev, x, (*path, i))
+            for i, x in enumerate(value)
+        ]
     return value
 
 
@@ -85,10 +91,14 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
             if site is not None:
                 best = did_you_mean(key, fields)
                 ev.diags.error(
-                    "E0202", f"`{schema.name}` has no field `{key}`", site.key_span,
-                    label="unknown field", help=f"did you mean `{best}`?" if best else None,
+                    "E0202",
+                    f"`{schema.name}` has no field `{key}`",
+                    site.key_span,
+                    label="unknown field",
+                    help=f"did you mean `{best}`?" if best else None,
                     notes=(Note(f"`{schema.name}` is defined here", schema.decl.name_span),),
-                    data_path=dotted((*path, key)))
+                    data_path=dotted((*path, key)),
+                )
             continue
         if key in values:
             v = values[key]
@@ -98,8 +108,11 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
             v = ABSENT
         if v is ABSENT:
             if meant is None:
-                meant = {did_you_mean(k, fields) for k in defs
-                         if k not in fields and len(k) > 2} if fields is not None else set()
+                meant = (
+                    {did_you_mean(k, fields) for k in defs if k not in fields and len(k) > 2}
+                    if fields is not None
+                    else set()
+                )
             if key not in meant:
                 _missing(ev, obj, key, stack, path)
             continue
@@ -114,23 +127,32 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
     return out
 
 
-def _missing(ev: Evaluator, obj: Obj, key: str, stack: list[Def],
-             path: tuple[str | int, ...]) -> None:
+def _missing(
+    ev: Evaluator, obj: Obj, key: str, stack: list[Def], path: tuple[str | int, ...]
+) -> None:
     types = obj.field_type(key)
     if not types or any(T.is_optional(t) for t, _ in types):
         return
     unset = next((d for d in reversed(stack) if d.op == "unset"), None)
     decl_span = types[0][1]
     if unset is not None:
-        ev.diags.error("E0306", f"`{key}` is required and cannot be unset", unset.span,
-                       notes=(Note("required here", decl_span),),
-                       data_path=dotted((*path, key)))
+        ev.diags.error(
+            "E0306",
+            f"`{key}` is required and cannot be unset",
+            unset.span,
+            notes=(Note("required here", decl_span),),
+            data_path=dotted((*path, key)),
+        )
         return
     ev.diags.error(
-        "E0303", f"missing required field `{key}`", obj.site,
+        "E0303",
+        f"missing required field `{key}`",
+        obj.site,
         label=f"`{key}` is never set in this object",
         notes=(Note(f"`{key}` is declared here without a default", decl_span),),
-        help=f"set `{key} = ...`", data_path=dotted((*path, key)))
+        help=f"set `{key} = ...`",
+        data_path=dotted((*path, key)),
+    )
 
 
 class _Trace:
@@ -140,8 +162,9 @@ class _Trace:
         self.reads: list[Def] = []
 
 
-def run_check(ev: Evaluator, obj: Obj, stmt: ast.CheckStmt, scope: Scope,
-              path: tuple[str | int, ...]) -> None:
+def run_check(
+    ev: Evaluator, obj: Obj, stmt: ast.CheckStmt, scope: Scope, path: tuple[str | int, ...]
+) -> None:
     try:
         result = ev.ev(stmt.expr, scope)
     except EvalError as e:
@@ -170,9 +193,14 @@ def run_check(ev: Evaluator, obj: Obj, stmt: ast.CheckStmt, scope: Scope,
     msg = stmt.message or f"check `{stmt.expr.span.text()}` failed"
     label = " → ".join(steps)
     primary = site.span if site is not None else (obj.site or stmt.span)
-    ev.diags.error("E0304", msg, primary, label=label,
-                   notes=(Note("the check is here", stmt.span),),
-                   data_path=dotted(path) if path else None)
+    ev.diags.error(
+        "E0304",
+        msg,
+        primary,
+        label=label,
+        notes=(Note("the check is here", stmt.span),),
+        data_path=dotted(path) if path else None,
+    )
 
 
 def _fields_read(e: ast.Expr, obj: Obj) -> list[str]:
@@ -224,8 +252,11 @@ def _value(ev: Evaluator, e: ast.Expr, scope: Scope) -> str:
 def _render(ev: Evaluator, e: ast.Expr, scope: Scope, level: int) -> str:
     """Level 0: leaves as values. Level 1: each operand of the top operator as a value."""
     if isinstance(e, ast.Binary):
-        if level == 1 and not isinstance(e.left, ast.Binary) and not isinstance(
-                e.right, ast.Binary):
+        if (
+            level == 1
+            and not isinstance(e.left, ast.Binary)
+            and not isinstance(e.right, ast.Binary)
+        ):
             return _value(ev, e, scope)
         from cfglang.syntax.build import PRECEDENCE
 

@@ -72,10 +72,17 @@ class Layer:
 
     __slots__ = ("boundary", "lets", "module", "parent", "schema", "site", "stmts", "vars")
 
-    def __init__(self, stmts: tuple[ast.Stmt, ...] | list[ast.Stmt], parent: Scope | None,
-                 module: ModuleInfo, vars: dict[str, Any] | None = None,
-                 schema: Schema | None = None, site: Span | None = None,
-                 lets: dict[str, ast.LetDecl] | None = None, boundary: bool = False) -> None:
+    def __init__(
+        self,
+        stmts: tuple[ast.Stmt, ...] | list[ast.Stmt],
+        parent: Scope | None,
+        module: ModuleInfo,
+        vars: dict[str, Any] | None = None,
+        schema: Schema | None = None,
+        site: Span | None = None,
+        lets: dict[str, ast.LetDecl] | None = None,
+        boundary: bool = False,
+    ) -> None:
         self.stmts = tuple(stmts)
         self.boundary = boundary  # starts an inheritance step (extends, refinement)
         self.parent = parent
@@ -83,8 +90,11 @@ class Layer:
         self.vars = vars or _NO_VARS
         self.schema = schema
         self.site = site
-        self.lets = lets if lets is not None else {
-            s.name: s for s in self.stmts if isinstance(s, ast.LetDecl)}
+        self.lets = (
+            lets
+            if lets is not None
+            else {s.name: s for s in self.stmts if isinstance(s, ast.LetDecl)}
+        )
 
 
 class Scope:
@@ -92,9 +102,14 @@ class Scope:
 
     __slots__ = ("let_cache", "lets", "module", "obj", "parent", "self_value", "sup", "vars")
 
-    def __init__(self, obj: Obj | None, module: ModuleInfo, parent: Scope | None = None,
-                 lets: Mapping[str, ast.LetDecl] | None = None,
-                 vars: Mapping[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        obj: Obj | None,
+        module: ModuleInfo,
+        parent: Scope | None = None,
+        lets: Mapping[str, ast.LetDecl] | None = None,
+        vars: Mapping[str, Any] | None = None,
+    ) -> None:
         self.obj = obj
         self.module = module
         self.parent = parent
@@ -105,20 +120,43 @@ class Scope:
         self.sup: Callable[[], Any] | None = None
         self.self_value: Any = ABSENT
 
-    def child(self, *, vars: Mapping[str, Any] | None = None,
-              lets: Mapping[str, ast.LetDecl] | None = None) -> Scope:
+    def child(
+        self,
+        *,
+        vars: Mapping[str, Any] | None = None,
+        lets: Mapping[str, ast.LetDecl] | None = None,
+    ) -> Scope:
         return Scope(None, self.module, self, lets, vars)
 
 
 class Def:
     """One definition of one key, from one statement of one layer."""
 
-    __slots__ = ("body_layer", "expr", "is_final", "is_hidden", "key", "key_span", "layer_no",
-                 "op", "scope", "stmt", "typed")
+    __slots__ = (
+        "body_layer",
+        "expr",
+        "is_final",
+        "is_hidden",
+        "key",
+        "key_span",
+        "layer_no",
+        "op",
+        "scope",
+        "stmt",
+        "typed",
+    )
 
-    def __init__(self, key: str, op: str, stmt: ast.Field | ast.Unset, scope: Scope,
-                 layer_no: int, key_span: Span, expr: ast.Expr | None = None,
-                 body_layer: Layer | None = None) -> None:
+    def __init__(
+        self,
+        key: str,
+        op: str,
+        stmt: ast.Field | ast.Unset,
+        scope: Scope,
+        layer_no: int,
+        key_span: Span,
+        expr: ast.Expr | None = None,
+        body_layer: Layer | None = None,
+    ) -> None:
         self.key = key
         self.op = op
         self.stmt = stmt
@@ -150,8 +188,9 @@ class Def:
 class Schema:
     """A resolved schema: its layers (parents first) and its declared fields."""
 
-    def __init__(self, name: str, decl: ast.SchemaDecl, module: ModuleInfo,
-                 parent: Schema | None) -> None:
+    def __init__(
+        self, name: str, decl: ast.SchemaDecl, module: ModuleInfo, parent: Schema | None
+    ) -> None:
         self.name = name
         self.decl = decl
         self.module = module
@@ -196,11 +235,22 @@ class Builtin:
 class Obj:
     """A lazy, late-bound object: the merge of its layers."""
 
-    __slots__ = ("_checks", "_defs", "_expanding", "_partials", "_types", "_values", "ctx",
-                 "layers", "schema", "site")
+    __slots__ = (
+        "_checks",
+        "_defs",
+        "_expanding",
+        "_partials",
+        "_types",
+        "_values",
+        "ctx",
+        "layers",
+        "schema",
+        "site",
+    )
 
-    def __init__(self, ctx: Evaluator, layers: tuple[Layer, ...], schema: Schema | None,
-                 site: Span | None) -> None:
+    def __init__(
+        self, ctx: Evaluator, layers: tuple[Layer, ...], schema: Schema | None, site: Span | None
+    ) -> None:
         self.ctx = ctx
         self.layers = layers
         self.schema = schema
@@ -242,8 +292,7 @@ class Obj:
                     if not layer.stmts:
                         continue  # an empty body (`proto: S {}`) defines nothing
                     scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
-                    self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks,
-                                    inherited)
+                    self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks, inherited)
             finally:
                 self._expanding = False
         return self._defs
@@ -299,8 +348,11 @@ class Obj:
                 out.append((self.ctx.resolve_type(sf.type, self.schema.module), sf.span))
         for d in self.defs().get(key, ()):
             st = d.stmt
-            if isinstance(st, ast.Field) and st.type is not None and (
-                    self.schema is None or st is not self.schema.fields.get(key)):
+            if (
+                isinstance(st, ast.Field)
+                and st.type is not None
+                and (self.schema is None or st is not self.schema.fields.get(key))
+            ):
                 out.append((self.ctx.resolve_type(st.type, d.scope.module), st.span))
         return out
 
@@ -322,8 +374,9 @@ def from_plain(ctx: Evaluator, v: Any) -> Any:
 class Evaluator:
     """Evaluation state of one compilation."""
 
-    def __init__(self, diags: Diagnostics, limits: Limits | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, diags: Diagnostics, limits: Limits | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         self.diags = diags
         self.limits = limits or Limits()
         self.env = env if env is not None else {}
@@ -391,9 +444,16 @@ class Evaluator:
 
     # -- expansion ----------------------------------------------------------------------------
 
-    def expand(self, obj: Obj, stmts: tuple[ast.Stmt, ...], scope: Scope, no: int,
-               defs: dict[str, list[Def]], checks: list[tuple[ast.CheckStmt, Scope]],
-               inherited: int) -> None:
+    def expand(
+        self,
+        obj: Obj,
+        stmts: tuple[ast.Stmt, ...],
+        scope: Scope,
+        no: int,
+        defs: dict[str, list[Def]],
+        checks: list[tuple[ast.CheckStmt, Scope]],
+        inherited: int,
+    ) -> None:
         plan = self._plans.get(id(stmts), _SLOW)
         if plan is _SLOW:
             plan = self._plans[id(stmts)] = _plan(stmts, self.dotted_rest, self.body_lets)
@@ -410,11 +470,12 @@ class Evaluator:
                         nested = ast.Unset(stmt.path[1:], stmt.span)
                         layer = Layer((nested,), scope, scope.module, site=stmt.span)
                         defs.setdefault(key, []).append(
-                            Def(key, "merge", stmt, scope, no, stmt.path[0].span,
-                                body_layer=layer))
+                            Def(key, "merge", stmt, scope, no, stmt.path[0].span, body_layer=layer)
+                        )
                     else:
                         defs.setdefault(key, []).append(
-                            Def(key, "unset", stmt, scope, no, stmt.path[0].span))
+                            Def(key, "unset", stmt, scope, no, stmt.path[0].span)
+                        )
                 elif isinstance(stmt, ast.CheckStmt):
                     checks.append((stmt, scope))
                 elif isinstance(stmt, ast.IfStmt):
@@ -425,8 +486,12 @@ class Evaluator:
                             node = None
                             break
                         if not isinstance(cond, bool):
-                            raise err("E0302", f"condition must be a bool, not {kind_of(cond)}",
-                                      node.cond.span, label=f"this is {show(cond)}")
+                            raise err(
+                                "E0302",
+                                f"condition must be a bool, not {kind_of(cond)}",
+                                node.cond.span,
+                                label=f"this is {show(cond)}",
+                            )
                         node = node.then if cond else node.orelse
                     if isinstance(node, ast.Body):
                         inner = scope.child(lets=_lets(node.stmts))
@@ -444,9 +509,16 @@ class Evaluator:
             except _Propagate:
                 pass
 
-    def _expand_plan(self, obj: Obj, plan: tuple[_Step, ...], scope: Scope, no: int,
-                     defs: dict[str, list[Def]], checks: list[tuple[ast.CheckStmt, Scope]],
-                     inherited: int) -> None:
+    def _expand_plan(
+        self,
+        obj: Obj,
+        plan: tuple[_Step, ...],
+        scope: Scope,
+        no: int,
+        defs: dict[str, list[Def]],
+        checks: list[tuple[ast.CheckStmt, Scope]],
+        inherited: int,
+    ) -> None:
         """`expand` for a body of static keys (no if/for/unset/computed keys): the same
         definitions, from steps worked out once per body instead of once per object."""
         module = scope.module
@@ -454,11 +526,27 @@ class Evaluator:
             if kind == _SET:
                 d = Def(key, stmt.op, stmt, scope, no, span, payload)
             elif kind == _DOTTED:
-                d = Def(key, "merge", stmt, scope, no, span, None, Layer(
-                    payload, scope, module, None, None, stmt.span, _NO_LETS))
+                d = Def(
+                    key,
+                    "merge",
+                    stmt,
+                    scope,
+                    no,
+                    span,
+                    None,
+                    Layer(payload, scope, module, None, None, stmt.span, _NO_LETS),
+                )
             elif kind == _MERGE:
-                d = Def(key, "merge", stmt, scope, no, span, None, Layer(
-                    payload[0], scope, module, None, None, stmt.span, payload[1]))
+                d = Def(
+                    key,
+                    "merge",
+                    stmt,
+                    scope,
+                    no,
+                    span,
+                    None,
+                    Layer(payload[0], scope, module, None, None, stmt.span, payload[1]),
+                )
             else:
                 checks.append((stmt, scope))
                 continue
@@ -470,8 +558,15 @@ class Evaluator:
             else:
                 stack.append(d)
 
-    def _expand_field(self, obj: Obj, stmt: ast.Field, scope: Scope, no: int,
-                      defs: dict[str, list[Def]], inherited: int) -> None:
+    def _expand_field(
+        self,
+        obj: Obj,
+        stmt: ast.Field,
+        scope: Scope,
+        no: int,
+        defs: dict[str, list[Def]],
+        inherited: int,
+    ) -> None:
         first = stmt.path[0]
         key = self.key_text(first, scope)
         if len(stmt.path) > 1:
@@ -480,13 +575,15 @@ class Evaluator:
             rest = self.dotted_rest.get(id(stmt))
             if rest is None:
                 rest = self.dotted_rest[id(stmt)] = (
-                    attrs.evolve(stmt, path=stmt.path[1:], doc=None),)
+                    attrs.evolve(stmt, path=stmt.path[1:], doc=None),
+                )
             layer = Layer(rest, scope, scope.module, site=stmt.span, lets=_NO_LETS)
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         elif stmt.op == "merge":
             assert stmt.body is not None
-            layer = Layer(stmt.body.stmts, scope, scope.module, site=stmt.span,
-                          lets=self.body_lets(stmt.body))
+            layer = Layer(
+                stmt.body.stmts, scope, scope.module, site=stmt.span, lets=self.body_lets(stmt.body)
+            )
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         else:
             d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value)
@@ -494,8 +591,9 @@ class Evaluator:
             self._near_miss(obj, key, first.span, defs, inherited)
         defs.setdefault(key, []).append(d)
 
-    def _near_miss(self, obj: Obj, key: str, span: Span, defs: dict[str, list[Def]],
-                   inherited: int) -> None:
+    def _near_miss(
+        self, obj: Obj, key: str, span: Span, defs: dict[str, list[Def]], inherited: int
+    ) -> None:
         if obj.schema is not None and key not in obj.schema.fields:
             return  # the closed-schema error says it better
         cand = did_you_mean(key, (k for k in itertools.islice(defs, inherited) if len(k) >= 4))
@@ -506,9 +604,12 @@ class Evaluator:
         if cand is not None and (id(span.source), span.start) not in self.warned:
             self.warned.add((id(span.source), span.start))
             self.diags.warning(
-                "W0801", f"`{key}` is a new key, close to the inherited `{cand}`", span,
+                "W0801",
+                f"`{key}` is a new key, close to the inherited `{cand}`",
+                span,
                 label="this adds a key instead of overriding one",
-                help=f"did you mean `{cand}`?")
+                help=f"did you mean `{cand}`?",
+            )
 
     def body_lets(self, body: ast.Body) -> dict[str, ast.LetDecl]:
         """The lets of a body, computed once per compilation (the AST outlives it)."""
@@ -541,8 +642,13 @@ class Evaluator:
                 if v is not ABSENT and not any(d.is_hidden for d in it.defs().get(k, ())):
                     yield k, v
         else:
-            raise err("E0302", f"cannot iterate over {kind_of(it)}", expr.span,
-                      label=f"this is {show(it)}", help="`for` iterates over lists and objects")
+            raise err(
+                "E0302",
+                f"cannot iterate over {kind_of(it)}",
+                expr.span,
+                label=f"this is {show(it)}",
+                help="`for` iterates over lists and objects",
+            )
 
     # -- field values -------------------------------------------------------------------------
 
@@ -559,8 +665,9 @@ class Evaluator:
             self._const_fields[memo_key] = v
         return v
 
-    def _const_memo_key(self, obj: Obj, key: str, defs: list[Def],
-                        top: Def) -> tuple[int, int, str] | None:
+    def _const_memo_key(
+        self, obj: Obj, key: str, defs: list[Def], top: Def
+    ) -> tuple[int, int, str] | None:
         """A key under which this field's checked value can be shared, or None.
 
         A constant (`8080`, `"prod"`, `["a", "b"]`) set by one statement, checked only
@@ -598,26 +705,42 @@ class Evaluator:
                     outer = outer.parent
                 enclosing = False
                 while outer is not None:
-                    if key in outer.vars or key in outer.lets or (
-                            outer.obj is not None and outer.obj.has(key)):
+                    if (
+                        key in outer.vars
+                        or key in outer.lets
+                        or (outer.obj is not None and outer.obj.has(key))
+                    ):
                         enclosing = True
                         break
                     outer = outer.parent
-                module_level = any(key in m.inputs or key in m.lets or key in m.imports
-                                   for m in top.scope.module.chain())
+                module_level = any(
+                    key in m.inputs or key in m.lets or key in m.imports
+                    for m in top.scope.module.chain()
+                )
                 if enclosing and outer is not None and outer.parent is None:
                     enclosing, module_level = False, True  # the module's own scope
                 if enclosing:
-                    hint = (f"the field `{key}` hides the `{key}` of an enclosing scope; "
-                            "rename one of them")
+                    hint = (
+                        f"the field `{key}` hides the `{key}` of an enclosing scope; "
+                        "rename one of them"
+                    )
                 elif module_level:
-                    hint = (f"the field `{key}` hides the module-level `{key}`; "
-                            "rename one of them")
-            raise err("E0205", f"reference cycle: {sites}", chain[0][1],
-                      label="this value depends on itself", notes=notes, help=hint)
+                    hint = f"the field `{key}` hides the module-level `{key}`; rename one of them"
+            raise err(
+                "E0205",
+                f"reference cycle: {sites}",
+                chain[0][1],
+                label="this value depends on itself",
+                notes=notes,
+                help=hint,
+            )
         if len(self.stack) > self.limits.max_depth:
-            raise err("E0502", "evaluation is nested too deeply", top.value_span,
-                      label=f"more than {self.limits.max_depth} fields deep")
+            raise err(
+                "E0502",
+                "evaluation is nested too deeply",
+                top.value_span,
+                label=f"more than {self.limits.max_depth} fields deep",
+            )
         self.active[token] = len(self.stack)
         self.stack.append((key, top.key_span))
         try:
@@ -650,15 +773,18 @@ class Evaluator:
     def _check_final(self, defs: list[Def]) -> None:
         for i, d in enumerate(defs):
             if d.is_final:
-                for later in defs[i + 1:]:
+                for later in defs[i + 1 :]:
                     # Any later statement changing it counts, a merge block or a plain
                     # reassignment in the same module included; a bare type declaration
                     # changes nothing.
                     if later.stmt is not d.stmt and later.op != "decl":
                         self.diags.error(
-                            "E0305", f"`{d.key}` is final and cannot be changed",
-                            later.span, label="this overrides a final field",
-                            notes=(Note("declared final here", d.span),))
+                            "E0305",
+                            f"`{d.key}` is final and cannot be changed",
+                            later.span,
+                            label="this overrides a final field",
+                            notes=(Note("declared final here", d.span),),
+                        )
                         break
                 break
 
@@ -679,8 +805,9 @@ class Evaluator:
             v = ABSENT
         elif op in ("set", "extends"):
             assert d.expr is not None
-            v = self.ev(d.expr, d.scope if self.super_free(d.expr)
-                        else self._super_scope(obj, key, defs, i))
+            v = self.ev(
+                d.expr, d.scope if self.super_free(d.expr) else self._super_scope(obj, key, defs, i)
+            )
         elif op == "append":
             assert d.expr is not None
             base = self.eval_defs(obj, key, defs, i - 1)
@@ -698,9 +825,13 @@ class Evaluator:
             elif isinstance(base, Obj):
                 v = Obj(self, (*base.layers, d.body_layer), base.schema, d.span)
             else:
-                raise err("E0302", f"cannot merge a block into {kind_of(base)} `{key}`",
-                          d.key_span, label=f"`{key}` is {show(base)} here",
-                          help=f"write `{key} = ...` to replace the value")
+                raise err(
+                    "E0302",
+                    f"cannot merge a block into {kind_of(base)} `{key}`",
+                    d.key_span,
+                    label=f"`{key}` is {show(base)} here",
+                    help=f"write `{key} = ...` to replace the value",
+                )
         partials[memo] = v
         return v
 
@@ -745,8 +876,11 @@ class Evaluator:
             return base + rhs
         if isinstance(base, Obj) and isinstance(rhs, Obj):
             return Obj(self, (*base.layers, *rhs.layers), base.schema, d.span)
-        raise err("E0302", f"`+=` needs two lists or two objects, got {kind_of(base)} and "
-                  f"{kind_of(rhs)}", d.value_span)
+        raise err(
+            "E0302",
+            f"`+=` needs two lists or two objects, got {kind_of(base)} and {kind_of(rhs)}",
+            d.value_span,
+        )
 
     # -- types ----------------------------------------------------------------------------------
 
@@ -771,8 +905,11 @@ class Evaluator:
         if len(path) == 1 and path[0] in ("list", "map"):
             want = 1 if path[0] == "list" else 2
             if len(t.args) != want:
-                self.diags.error("E0203", f"`{path[0]}` takes {want} type argument"
-                                 f"{'s' if want > 1 else ''}", t.span)
+                self.diags.error(
+                    "E0203",
+                    f"`{path[0]}` takes {want} type argument{'s' if want > 1 else ''}",
+                    t.span,
+                )
                 return T.ANY
             args = [self.resolve_type(a, module) for a in t.args]
             return T.ListT(args[0]) if want == 1 else T.MapT(args[0], args[1])
@@ -791,8 +928,12 @@ class Evaluator:
             if target is None and any(path[0] in mod.imports for mod in module.chain()):
                 return None  # the import itself failed and was reported
             if target is None:
-                self.diags.error("E0203", f"unknown type `{'.'.join(path)}`", span,
-                                 label=f"no import named `{path[0]}`")
+                self.diags.error(
+                    "E0203",
+                    f"unknown type `{'.'.join(path)}`",
+                    span,
+                    label=f"no import named `{path[0]}`",
+                )
                 return None
             m, name = target, path[1]
             chain = [target]
@@ -806,10 +947,13 @@ class Evaluator:
                 if key in self.type_cache:
                     return self.type_cache[key]
                 if id(decl) in self.schemas_building:
-                    self.diags.error("E0205", f"type `{name}` refers to itself", span,
-                                     label="this closes a cycle of type aliases",
-                                     notes=(Note(f"`{name}` is declared here",
-                                                 decl.name_span),))
+                    self.diags.error(
+                        "E0205",
+                        f"type `{name}` refers to itself",
+                        span,
+                        label="this closes a cycle of type aliases",
+                        notes=(Note(f"`{name}` is declared here", decl.name_span),),
+                    )
                     return None
                 self.schemas_building.add(id(decl))
                 try:
@@ -825,8 +969,12 @@ class Evaluator:
                 return T.SchemaT(self.schema(mod.schemas[name], mod), name)
         known = [n for mod in chain for n in (*mod.types, *mod.schemas)]
         hint = did_you_mean(name, [*known, *T.PRIMITIVES, "list", "map"])
-        self.diags.error("E0203", f"unknown type `{'.'.join(path)}`", span,
-                         help=f"did you mean `{hint}`?" if hint else None)
+        self.diags.error(
+            "E0203",
+            f"unknown type `{'.'.join(path)}`",
+            span,
+            help=f"did you mean `{hint}`?" if hint else None,
+        )
         _ = m
         return None
 
@@ -842,9 +990,12 @@ class Evaluator:
             return cached
         parent: Schema | None = None
         if decl.parent is not None and id(decl) in self.schemas_building:
-            self.diags.error("E0205", f"schema `{decl.name}` extends itself",
-                             decl.parent_span or decl.span,
-                             label="this closes a cycle of schema extends")
+            self.diags.error(
+                "E0205",
+                f"schema `{decl.name}` extends itself",
+                decl.parent_span or decl.span,
+                label="this closes a cycle of schema extends",
+            )
             raise _Propagate()
         if decl.parent is not None:
             self.schemas_building.add(id(decl))
@@ -858,12 +1009,14 @@ class Evaluator:
             if isinstance(ps, Schema):
                 parent = ps
             elif pt is not None:
-                self.diags.error("E0203", f"`{'.'.join(decl.parent)}` is not a schema",
-                                 decl.parent_span or decl.span)
+                self.diags.error(
+                    "E0203",
+                    f"`{'.'.join(decl.parent)}` is not a schema",
+                    decl.parent_span or decl.span,
+                )
         s = Schema(decl.name, decl, module, parent)
         self.schema_cache[id(decl)] = s
-        layer = Layer(decl.body.stmts, self.module_scope(module), module, schema=s,
-                      site=decl.span)
+        layer = Layer(decl.body.stmts, self.module_scope(module), module, schema=s, site=decl.span)
         s.layers = (*(parent.layers if parent else ()), layer)
         return s
 
@@ -897,16 +1050,14 @@ class Evaluator:
                 st = d.stmt
                 assert isinstance(st, ast.Field)
                 if st.where is not None:
-                    self.check_where(v, st.where, d.scope.module, None, top.value_span,
-                                     st.span)
+                    self.check_where(v, st.where, d.scope.module, None, top.value_span, st.span)
         sf = obj.schema.fields.get(key) if obj.schema is not None else None
         if sf is not None and sf.where is not None and obj.schema is not None:
             for d in defs:
                 if d.stmt is sf:
                     break  # checked above with the other definitions
             else:
-                self.check_where(v, sf.where, obj.schema.module, None, top.value_span,
-                                 sf.span)
+                self.check_where(v, sf.where, obj.schema.module, None, top.value_span, sf.span)
         return v
 
     def _conform_fast(self, v: Any, t: T.Type, top: Def) -> Any:
@@ -952,15 +1103,26 @@ class Evaluator:
                 return v
             elif type(t) is T.SchemaT:
                 s = t.schema
-                if v.__class__ is Obj and v.schema is not None and isinstance(s, Schema) \
-                        and v.schema.is_a(s):
+                if (
+                    v.__class__ is Obj
+                    and v.schema is not None
+                    and isinstance(s, Schema)
+                    and v.schema.is_a(s)
+                ):
                     return v
                 return _SLOW
             else:
                 return _SLOW
 
-    def conform(self, v: Any, t: T.Type, span: Span, decl_span: Span | None,
-                from_text: bool = False, expr: ast.Expr | None = None) -> Any:
+    def conform(
+        self,
+        v: Any,
+        t: T.Type,
+        span: Span,
+        decl_span: Span | None,
+        from_text: bool = False,
+        expr: ast.Expr | None = None,
+    ) -> Any:
         """Check ``v`` against ``t``, returning it converted (int to float, string to
         secret, an object re-based on its schema); raises EvalError at ``span``."""
         problem = self._conform(v, t, span, from_text)
@@ -974,13 +1136,21 @@ class Evaluator:
             # Point at the offending item or map entry, where the user must edit.
             if problem.span is not None:
                 span = problem.span
-            elif problem.item is not None and isinstance(expr, ast.ListLit) \
-                    and problem.item < len(expr.items):
+            elif (
+                problem.item is not None
+                and isinstance(expr, ast.ListLit)
+                and problem.item < len(expr.items)
+            ):
                 span = expr.items[problem.item].span
-            raise err("E0302", f"expected {t.show()}, found {kind_of(problem.value)} "
-                      f"{show(problem.value)}" if problem.message is None else problem.message,
-                      span, label=problem.label or f"this is {kind_of(problem.value)}",
-                      notes=notes)
+            raise err(
+                "E0302",
+                f"expected {t.show()}, found {kind_of(problem.value)} {show(problem.value)}"
+                if problem.message is None
+                else problem.message,
+                span,
+                label=problem.label or f"this is {kind_of(problem.value)}",
+                notes=notes,
+            )
         return problem.value if isinstance(problem, _Ok) else problem
 
     def _conform(self, v: Any, t: T.Type, span: Span, from_text: bool) -> Any:
@@ -1011,9 +1181,12 @@ class Evaluator:
             for i, x in enumerate(v):
                 r = self._conform(x, t.elem, span, from_text)
                 if isinstance(r, _Mismatch):
-                    m = _Mismatch(v, f"item {i} of the list: expected {t.elem.show()}, "
-                                  f"found {kind_of(r.value)} {show(r.value)}",
-                                  label=f"this is {kind_of(r.value)}")
+                    m = _Mismatch(
+                        v,
+                        f"item {i} of the list: expected {t.elem.show()}, "
+                        f"found {kind_of(r.value)} {show(r.value)}",
+                        label=f"this is {kind_of(r.value)}",
+                    )
                     m.item = i
                     return m
                 out.append(r.value)
@@ -1031,9 +1204,12 @@ class Evaluator:
                     continue
                 r = self._conform(x, t.value, span, from_text)
                 if isinstance(r, _Mismatch):
-                    m = _Mismatch(v, f"`{k}`: expected {t.value.show()}, found "
-                                  f"{kind_of(r.value)} {show(r.value)}",
-                                  label=f"this is {kind_of(r.value)}")
+                    m = _Mismatch(
+                        v,
+                        f"`{k}`: expected {t.value.show()}, found "
+                        f"{kind_of(r.value)} {show(r.value)}",
+                        label=f"this is {kind_of(r.value)}",
+                    )
                     kdefs = v.defs().get(k)
                     if kdefs:
                         m.span = kdefs[-1].value_span
@@ -1129,8 +1305,15 @@ class Evaluator:
             return _Mismatch(v)
         return _Ok(v)
 
-    def check_where(self, v: Any, where: ast.Expr, module: ModuleInfo, name: str | None,
-                    span: Span, decl_span: Span | None) -> None:
+    def check_where(
+        self,
+        v: Any,
+        where: ast.Expr,
+        module: ModuleInfo,
+        name: str | None,
+        span: Span,
+        decl_span: Span | None,
+    ) -> None:
         # A refinement reads only `self` and module-level names, so for a scalar its
         # verdict depends on the value alone: most fields share a few values (a default
         # port, pool size or replica count), and each refinement is evaluated once per
@@ -1147,10 +1330,22 @@ class Evaluator:
             self.where_ok.add(key)
         if ok is not True:
             what = f"a valid {name}" if name else "allowed here"
-            notes = (Note(f"`{name}` is defined here" if name else "the constraint is here",
-                          decl_span),) if decl_span is not None else ()
-            raise err("E0301", f"{show(v)} is not {what}", span,
-                      label=f"constraint `{where.span.text()}` is false", notes=notes)
+            notes = (
+                (
+                    Note(
+                        f"`{name}` is defined here" if name else "the constraint is here", decl_span
+                    ),
+                )
+                if decl_span is not None
+                else ()
+            )
+            raise err(
+                "E0301",
+                f"{show(v)} is not {what}",
+                span,
+                label=f"constraint `{where.span.text()}` is false",
+                notes=notes,
+            )
 
     # -- expressions ----------------------------------------------------------------------------
 
@@ -1158,13 +1353,21 @@ class Evaluator:
         self.steps += 1
         if self.steps > self.limits.max_steps:
             self.steps = -(10**12)  # report once, then let evaluation unwind
-            raise err("E0502", f"evaluation took more than {self.limits.max_steps} steps",
-                      e.span, label="stopped here")
+            raise err(
+                "E0502",
+                f"evaluation took more than {self.limits.max_steps} steps",
+                e.span,
+                label="stopped here",
+            )
         self.depth += 1
         try:
             if self.depth > self.limits.max_depth:
-                raise err("E0502", "evaluation is nested too deeply", e.span,
-                          label=f"more than {self.limits.max_depth} levels")
+                raise err(
+                    "E0502",
+                    "evaluation is nested too deeply",
+                    e.span,
+                    label=f"more than {self.limits.max_depth} levels",
+                )
             return _DISPATCH[type(e)](self, e, scope)
         finally:
             self.depth -= 1
@@ -1190,16 +1393,24 @@ class Evaluator:
                 raise err("E0201", "substituted field has no value", p.span)
             if isinstance(v, (tuple, Obj)):
                 what = "a list" if isinstance(v, tuple) else "an object"
-                raise err("E0302", f"cannot substitute {what} into a string", p.span,
-                          label=f"this is {show(v)}",
-                          help="substitute a scalar, or use `join(list, \", \")`")
+                raise err(
+                    "E0302",
+                    f"cannot substitute {what} into a string",
+                    p.span,
+                    label=f"this is {show(v)}",
+                    help='substitute a scalar, or use `join(list, ", ")`',
+                )
             if isinstance(v, Secret):
                 secret = True
             text = render_scalar(v)
             size += len(text)
             if size > self.limits.max_string:
-                raise err("E0502", "string is too long", e.span,
-                          label=f"longer than {self.limits.max_string} characters")
+                raise err(
+                    "E0502",
+                    "string is too long",
+                    e.span,
+                    label=f"longer than {self.limits.max_string} characters",
+                )
             out.append(text)
         s = "".join(out)
         return Secret(s) if secret else s
@@ -1235,8 +1446,12 @@ class Evaluator:
         if v is ABSENT:
             if self.is_optional_field(obj, name):
                 return None  # an absent optional field reads as null
-            raise err("E0201", f"`{name}` has no value", span,
-                      label="this field is declared but never set")
+            raise err(
+                "E0201",
+                f"`{name}` has no value",
+                span,
+                label="this field is declared but never set",
+            )
         return v
 
     def is_optional_field(self, obj: Obj, name: str) -> bool:
@@ -1248,16 +1463,22 @@ class Evaluator:
             v = s.let_cache[name]
             if v is _IN_PROGRESS:
                 decl = s.lets[name]
-                raise err("E0205", f"reference cycle: let `{name}` depends on itself",
-                          decl.name_span)
+                raise err(
+                    "E0205", f"reference cycle: let `{name}` depends on itself", decl.name_span
+                )
             return v
         decl = s.lets[name]
         s.let_cache[name] = _IN_PROGRESS
         try:
             v = self.ev(decl.value, s)
             if decl.type is not None and v is not BOTTOM:
-                v = self.conform(v, self.resolve_type(decl.type, s.module), decl.value.span,
-                                 decl.type.span, expr=decl.value)
+                v = self.conform(
+                    v,
+                    self.resolve_type(decl.type, s.module),
+                    decl.value.span,
+                    decl.type.span,
+                    expr=decl.value,
+                )
         except EvalError as ex:
             self.diags.add(ex.diag)
             v = BOTTOM
@@ -1291,10 +1512,19 @@ class Evaluator:
             return Builtin(name)
         for mod in module.chain()[::-1]:
             if name in mod.schemas or name in mod.types:
-                raise err("E0302", f"`{name}` is a type, not a value", span,
-                          help="types are used after `:` or in `schema ... extends`")
-        raise err("E0201", f"unknown name `{name}`", span, label="not found in this scope",
-                  help=_hint(name, self._visible(scope, module)))
+                raise err(
+                    "E0302",
+                    f"`{name}` is a type, not a value",
+                    span,
+                    help="types are used after `:` or in `schema ... extends`",
+                )
+        raise err(
+            "E0201",
+            f"unknown name `{name}`",
+            span,
+            label="not found in this scope",
+            help=_hint(name, self._visible(scope, module)),
+        )
 
     def _visible(self, scope: Scope, module: ModuleInfo) -> list[str]:
         names: list[str] = []
@@ -1319,8 +1549,7 @@ class Evaluator:
             if v is BOTTOM:
                 raise _Propagate()
             return v
-        chain = [(m, m.inputs[name]) for m in self.doc_entries[id(doc)].chain()
-                 if name in m.inputs]
+        chain = [(m, m.inputs[name]) for m in self.doc_entries[id(doc)].chain() if name in m.inputs]
         if not chain:
             return self.input_value(name, span)
         self.doc_inputs[key] = _IN_PROGRESS
@@ -1335,14 +1564,19 @@ class Evaluator:
                 if typ is not None:
                     value = self.conform(value, typ, env_decl.span, None, from_text=True)
             else:
-                mod, d = next(((m, d) for m, d in reversed(chain) if d.default is not None),
-                              (None, None))
+                mod, d = next(
+                    ((m, d) for m, d in reversed(chain) if d.default is not None), (None, None)
+                )
                 if d is None or mod is None or d.default is None:
-                    raise err("E0401", f"input `{name}` of imported module "
-                              f"`{chain[-1][0].source.path}` has no default", span,
-                              notes=(Note("declared here", base.name_span),),
-                              help="give it a default; only the entry module's inputs can "
-                                   "be set with --var")
+                    raise err(
+                        "E0401",
+                        f"input `{name}` of imported module "
+                        f"`{chain[-1][0].source.path}` has no default",
+                        span,
+                        notes=(Note("declared here", base.name_span),),
+                        help="give it a default; only the entry module's inputs can "
+                        "be set with --var",
+                    )
                 value = self.ev(d.default, Scope(doc, mod, None, mod.lets))
                 if typ is not None:
                     value = self.conform(value, typ, d.default.span, base.name_span)
@@ -1389,8 +1623,12 @@ class Evaluator:
             if s.sup is not None:
                 v = s.sup()
                 if v is ABSENT:
-                    raise err("E0208", "`super` has no inherited value here", e.span,
-                              label="nothing was defined before this")
+                    raise err(
+                        "E0208",
+                        "`super` has no inherited value here",
+                        e.span,
+                        label="nothing was defined before this",
+                    )
                 if v is BOTTOM:
                     raise _Propagate()
                 return v
@@ -1419,10 +1657,19 @@ class Evaluator:
                 if base.has(name) and self.is_optional_field(base, name):
                     return None  # an absent optional field reads as null
                 if base.has(name):
-                    raise err("E0201", f"`{name}` has no value", span,
-                              label="this field is declared but never set")
-                raise err("E0201", f"no field `{name}`", span, label="not in this object",
-                          help=_hint(name, base.keys()))
+                    raise err(
+                        "E0201",
+                        f"`{name}` has no value",
+                        span,
+                        label="this field is declared but never set",
+                    )
+                raise err(
+                    "E0201",
+                    f"no field `{name}`",
+                    span,
+                    label="not in this object",
+                    help=_hint(name, base.keys()),
+                )
             if v is BOTTOM:
                 raise _Propagate()
             return v
@@ -1437,11 +1684,15 @@ class Evaluator:
             doc = self.document(m)
             if doc.has(name):
                 return self.attr(doc, name, span)
-            raise err("E0201", f"module `{m.source.path}` has no `{name}`", span,
-                      help=_hint(name, [*m.lets, *m.templates, *m.schemas, *m.types,
-                                        *doc.keys()]))
-        raise err("E0302", f"{kind_of(base)} has no fields", span,
-                  label=f"`.{name}` on {show(base)}")
+            raise err(
+                "E0201",
+                f"module `{m.source.path}` has no `{name}`",
+                span,
+                help=_hint(name, [*m.lets, *m.templates, *m.schemas, *m.types, *doc.keys()]),
+            )
+        raise err(
+            "E0302", f"{kind_of(base)} has no fields", span, label=f"`.{name}` on {show(base)}"
+        )
 
     def _getitem(self, e: ast.GetItem, scope: Scope) -> Any:
         base = self.ev(e.obj, scope)
@@ -1452,13 +1703,16 @@ class Evaluator:
             if not isinstance(idx, int) or isinstance(idx, bool):
                 raise err("E0302", f"list index must be an int, not {kind_of(idx)}", e.index.span)
             if not -len(base) <= idx < len(base):
-                raise err("E0501", f"index {idx} is out of range", e.index.span,
-                          label=f"the list has {len(base)} items")
+                raise err(
+                    "E0501",
+                    f"index {idx} is out of range",
+                    e.index.span,
+                    label=f"the list has {len(base)} items",
+                )
             return base[idx]
         if isinstance(base, Obj):
             if not isinstance(idx, str):
-                raise err("E0302", f"object key must be a string, not {kind_of(idx)}",
-                          e.index.span)
+                raise err("E0302", f"object key must be a string, not {kind_of(idx)}", e.index.span)
             return self.attr(base, idx, e.index.span)
         if isinstance(base, str):
             if not isinstance(idx, int) or not -len(base) <= idx < len(base):
@@ -1475,8 +1729,10 @@ class Evaluator:
                 raise err("E0207", f"`{f.name}` takes no named arguments", e.span)
             if f.name == "default" and e.args:
                 # `default(obj.opt, x)`: an absent optional field reads as null here only.
-                args = [self._maybe_absent(e.args[0].value, scope),
-                        *(self.ev(a.value, scope) for a in e.args[1:])]
+                args = [
+                    self._maybe_absent(e.args[0].value, scope),
+                    *(self.ev(a.value, scope) for a in e.args[1:]),
+                ]
             else:
                 args = [self.ev(a.value, scope) for a in e.args]
             if any(a is BOTTOM for a in args):
@@ -1484,8 +1740,12 @@ class Evaluator:
             return call_builtin(self, f.name, args, e)
         if isinstance(f, TemplateValue):
             return self.instantiate(f, e, scope)
-        raise err("E0206", f"{kind_of(f)} is not callable", e.func.span,
-                  help="only builtins and templates can be called")
+        raise err(
+            "E0206",
+            f"{kind_of(f)} is not callable",
+            e.func.span,
+            help="only builtins and templates can be called",
+        )
 
     def instantiate(self, t: TemplateValue, e: ast.Call, scope: Scope) -> Obj:
         decl = t.decl
@@ -1493,16 +1753,23 @@ class Evaluator:
         values: dict[str, Any] = {}
         positional = [a for a in e.args if a.name is None]
         if len(positional) > len(decl.params):
-            raise err("E0207", f"`{decl.name}` takes {len(decl.params)} arguments, "
-                      f"got {len(positional)}", e.span)
+            raise err(
+                "E0207",
+                f"`{decl.name}` takes {len(decl.params)} arguments, got {len(positional)}",
+                e.span,
+            )
         for p, a in zip(decl.params, positional, strict=False):
             values[p.name] = (self.ev(a.value, scope), a.value.span)
         for a in e.args:
             if a.name is None:
                 continue
             if a.name not in params:
-                raise err("E0207", f"`{decl.name}` has no parameter `{a.name}`", a.span,
-                          help=_hint(a.name, params))
+                raise err(
+                    "E0207",
+                    f"`{decl.name}` has no parameter `{a.name}`",
+                    a.span,
+                    help=_hint(a.name, params),
+                )
             if a.name in values:
                 raise err("E0207", f"parameter `{a.name}` is given twice", a.span)
             values[a.name] = (self.ev(a.value, scope), a.value.span)
@@ -1514,8 +1781,12 @@ class Evaluator:
             elif p.default is not None:
                 v, span = self.ev(p.default, mscope), p.default.span
             else:
-                raise err("E0207", f"`{decl.name}` needs the parameter `{p.name}`", e.span,
-                          notes=(Note("the parameter is declared here", p.span),))
+                raise err(
+                    "E0207",
+                    f"`{decl.name}` needs the parameter `{p.name}`",
+                    e.span,
+                    notes=(Note("the parameter is declared here", p.span),),
+                )
             if v is BOTTOM:
                 raise _Propagate()
             if p.type is not None:
@@ -1537,16 +1808,24 @@ class Evaluator:
             if left is BOTTOM:
                 raise _Propagate()
             if not isinstance(left, bool):
-                raise err("E0302", f"`{op}` needs bool operands, found {kind_of(left)}",
-                          e.left.span, label=f"this is {show(left)}")
+                raise err(
+                    "E0302",
+                    f"`{op}` needs bool operands, found {kind_of(left)}",
+                    e.left.span,
+                    label=f"this is {show(left)}",
+                )
             if (op == "&&" and not left) or (op == "||" and left):
                 return left
             right = self.ev(e.right, scope)
             if right is BOTTOM:
                 raise _Propagate()
             if not isinstance(right, bool):
-                raise err("E0302", f"`{op}` needs bool operands, found {kind_of(right)}",
-                          e.right.span, label=f"this is {show(right)}")
+                raise err(
+                    "E0302",
+                    f"`{op}` needs bool operands, found {kind_of(right)}",
+                    e.right.span,
+                    label=f"this is {show(right)}",
+                )
             return right
         left = self.ev(e.left, scope)
         right = self.ev(e.right, scope)
@@ -1588,8 +1867,7 @@ class Evaluator:
 
     def _check_size(self, n: int, span: Span) -> None:
         if n > self.limits.max_collection:
-            raise err("E0502", f"collection has more than {self.limits.max_collection} items",
-                      span)
+            raise err("E0502", f"collection has more than {self.limits.max_collection} items", span)
 
     def _comprehension(self, e: ast.Comprehension, scope: Scope) -> Any:
         out = []
@@ -1603,8 +1881,7 @@ class Evaluator:
                 if c is BOTTOM:
                     raise _Propagate()
                 if not isinstance(c, bool):
-                    raise err("E0302", f"condition must be a bool, not {kind_of(c)}",
-                              e.cond.span)
+                    raise err("E0302", f"condition must be a bool, not {kind_of(c)}", e.cond.span)
                 if not c:
                     continue
             out.append(self.ev(e.elem, inner))
@@ -1612,18 +1889,32 @@ class Evaluator:
         return tuple(out)
 
     def _object(self, e: ast.ObjectLit, scope: Scope) -> Any:
-        return Obj(self, (Layer(e.body.stmts, scope, scope.module, site=e.span,
-                                lets=self.body_lets(e.body)),), None, e.span)
+        return Obj(
+            self,
+            (Layer(e.body.stmts, scope, scope.module, site=e.span, lets=self.body_lets(e.body)),),
+            None,
+            e.span,
+        )
 
     def _refine(self, e: ast.Refine, scope: Scope) -> Any:
         base = self.ev(e.base, scope)
         if base is BOTTOM:
             raise _Propagate()
         if not isinstance(base, Obj):
-            raise err("E0302", f"only objects can be extended, not {kind_of(base)}",
-                      e.base.span, label=f"this is {show(base)}")
-        layer = Layer(e.body.stmts, scope, scope.module, site=e.body.span, boundary=True,
-                      lets=self.body_lets(e.body))
+            raise err(
+                "E0302",
+                f"only objects can be extended, not {kind_of(base)}",
+                e.base.span,
+                label=f"this is {show(base)}",
+            )
+        layer = Layer(
+            e.body.stmts,
+            scope,
+            scope.module,
+            site=e.body.span,
+            boundary=True,
+            lets=self.body_lets(e.body),
+        )
         return Obj(self, (*base.layers, layer), base.schema, e.span)
 
 
@@ -1652,8 +1943,11 @@ _Step = tuple[str, int, Any, Span, Any]  # statement: Field or CheckStmt
 _SET, _DOTTED, _MERGE, _CHECK = 0, 1, 2, 3
 
 
-def _plan(stmts: tuple[ast.Stmt, ...], dotted_rest: dict[int, tuple[ast.Stmt, ...]],
-          body_lets: Callable[[ast.Body], dict[str, ast.LetDecl]]) -> tuple[_Step, ...] | None:
+def _plan(
+    stmts: tuple[ast.Stmt, ...],
+    dotted_rest: dict[int, tuple[ast.Stmt, ...]],
+    body_lets: Callable[[ast.Body], dict[str, ast.LetDecl]],
+) -> tuple[_Step, ...] | None:
     """The expansion steps of a body, or None when it needs the general `expand` (an
     `if`, `for` or `unset`, or a computed key)."""
     steps: list[_Step] = []
@@ -1667,12 +1961,14 @@ def _plan(stmts: tuple[ast.Stmt, ...], dotted_rest: dict[int, tuple[ast.Stmt, ..
                 rest = dotted_rest.get(id(stmt))
                 if rest is None:
                     rest = dotted_rest[id(stmt)] = (
-                        attrs.evolve(stmt, path=stmt.path[1:], doc=None),)
+                        attrs.evolve(stmt, path=stmt.path[1:], doc=None),
+                    )
                 steps.append((key, _DOTTED, stmt, first.span, rest))
             elif stmt.op == "merge":
                 assert stmt.body is not None
-                steps.append((key, _MERGE, stmt, first.span,
-                              (stmt.body.stmts, body_lets(stmt.body))))
+                steps.append(
+                    (key, _MERGE, stmt, first.span, (stmt.body.stmts, body_lets(stmt.body)))
+                )
             else:
                 steps.append((key, _SET, stmt, first.span, stmt.value))
         elif isinstance(stmt, ast.CheckStmt):
@@ -1680,11 +1976,20 @@ def _plan(stmts: tuple[ast.Stmt, ...], dotted_rest: dict[int, tuple[ast.Stmt, ..
         elif isinstance(stmt, (ast.Unset, ast.IfStmt, ast.ForStmt)):
             return None
     return tuple(steps)
+
+
 _SLOW = object()
 # Primitive types a value conforms to as is when its class is exactly this one.
-_PRIM_CLASS: dict[str, type] = {"string": str, "int": int, "bool": bool, "float": float,
-                                "duration": Duration, "size": Size, "secret": Secret,
-                                "null": type(None)}
+_PRIM_CLASS: dict[str, type] = {
+    "string": str,
+    "int": int,
+    "bool": bool,
+    "float": float,
+    "duration": Duration,
+    "size": Size,
+    "secret": Secret,
+    "null": type(None),
+}
 
 
 def _constant(e: ast.Expr | None) -> bool:
@@ -1765,8 +2070,9 @@ _DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
 class ProfilingEvaluator(Evaluator):
     """An evaluator that records the self time of every field definition site."""
 
-    def __init__(self, diags: Diagnostics, limits: Limits | None = None,
-                 env: Mapping[str, str] | None = None) -> None:
+    def __init__(
+        self, diags: Diagnostics, limits: Limits | None = None, env: Mapping[str, str] | None = None
+    ) -> None:
         super().__init__(diags, limits, env)
         self.site_times: dict[tuple[str, int, str], float] = {}
         self._child: list[float] = [0.0]

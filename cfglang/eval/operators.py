@@ -52,8 +52,12 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
     from cfglang.eval.values import ABSENT
 
     def bad() -> Exception:
-        return err("E0302", f"`{op}` cannot combine {kind_of(a)} and {kind_of(b)}", e.op_span,
-                   label=f"{show(a)} {op} {show(b)}")
+        return err(
+            "E0302",
+            f"`{op}` cannot combine {kind_of(a)} and {kind_of(b)}",
+            e.op_span,
+            label=f"{show(a)} {op} {show(b)}",
+        )
 
     if op == "==":
         return equal(ev, a, b)
@@ -86,8 +90,10 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
                 raise err("E0502", "string is too long", e.span)
             return r
         if isinstance(a, (str, Secret)) and isinstance(b, (str, Secret)):
-            return Secret((a.value if isinstance(a, Secret) else a)
-                          + (b.value if isinstance(b, Secret) else b))
+            return Secret(
+                (a.value if isinstance(a, Secret) else a)
+                + (b.value if isinstance(b, Secret) else b)
+            )
         if isinstance(a, tuple) and isinstance(b, tuple):
             if len(a) + len(b) > ev.limits.max_collection:
                 raise err("E0502", "list is too long", e.span)
@@ -165,8 +171,12 @@ def _check(v: Any, e: ast.Binary) -> Any:
     if isinstance(v, int) and not INT_MIN <= v <= INT_MAX:
         raise err("E0503", "integer overflow", e.span, label="the result does not fit in 64 bits")
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):
-        raise err("E0501", "the result is not a finite number", e.span,
-                  label="no output format can hold it")
+        raise err(
+            "E0501",
+            "the result is not a finite number",
+            e.span,
+            label="no output format can hold it",
+        )
     return v
 
 

@@ -90,8 +90,9 @@ def compile_recorded(path: str, overlay: dict[str, str]) -> Analysis:
     entry = session.entry
     if entry is None:
         entry = load_graph(path, overlay)
-    return Analysis(path, 0, session.result, session.evaluator, session.document, entry,
-                    model.modules_of(entry))
+    return Analysis(
+        path, 0, session.result, session.evaluator, session.document, entry, model.modules_of(entry)
+    )
 
 
 def load_graph(path: str, overlay: dict[str, str]) -> ModuleInfo | None:
@@ -99,8 +100,9 @@ def load_graph(path: str, overlay: dict[str, str]) -> ModuleInfo | None:
     from cfglang.semantic.resolve import FileLoader, MemoryLoader, Resolver
 
     root, allow = project_settings(path)
-    resolver = Resolver(MemoryLoader(dict(overlay), FileLoader()), root, Diagnostics(),
-                        tuple(allow))
+    resolver = Resolver(
+        MemoryLoader(dict(overlay), FileLoader()), root, Diagnostics(), tuple(allow)
+    )
     try:
         return resolver.load_entry(path, overlay.get(path))
     except Exception:  # a bug in a phase must not take the editor session down

@@ -22,15 +22,50 @@ from cfglang.lsp.analysis import State
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.syntax import ast
 
-KEYWORDS = ("import", "extends", "schema", "type", "let", "input", "template", "check",
-            "where", "final", "hidden", "unset", "output", "if", "then", "else", "for", "in",
-            "true", "false", "null", "self", "super")
-BUILTIN_TYPES = ("bool", "int", "float", "string", "duration", "size", "null", "any",
-                 "secret", "list", "map")
+KEYWORDS = (
+    "import",
+    "extends",
+    "schema",
+    "type",
+    "let",
+    "input",
+    "template",
+    "check",
+    "where",
+    "final",
+    "hidden",
+    "unset",
+    "output",
+    "if",
+    "then",
+    "else",
+    "for",
+    "in",
+    "true",
+    "false",
+    "null",
+    "self",
+    "super",
+)
+BUILTIN_TYPES = (
+    "bool",
+    "int",
+    "float",
+    "string",
+    "duration",
+    "size",
+    "null",
+    "any",
+    "secret",
+    "list",
+    "map",
+)
 _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*\Z")
 _KEY = r'(?:[A-Za-z_][A-Za-z0-9_]*|"(?:[^"\\]|\\.)*")'
-_FIELD_HEAD = re.compile(rf"\s*(?:(?:final|hidden)\s+)*({_KEY}(?:\s*\.\s*{_KEY})*)\s*"
-                         r"(?::(?P<type>[^={]*))?(?:=|\+=|extends\b|\{|$)")
+_FIELD_HEAD = re.compile(
+    rf"\s*(?:(?:final|hidden)\s+)*({_KEY}(?:\s*\.\s*{_KEY})*)\s*"
+    r"(?::(?P<type>[^={]*))?(?:=|\+=|extends\b|\{|$)"
+)
 _SET_KEY = re.compile(rf"\s*(?:(?:final|hidden|unset)\s+)*({_KEY})\s*(?:=|\+=|\{{|:|\.|extends\b)")
 
 
@@ -140,8 +175,9 @@ def keys_set(text: str, block: Block) -> set[str]:
     return out
 
 
-def _schema_for(m: ModuleInfo, ctx: tuple[str, str | None, tuple[str, ...]]
-                ) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
+def _schema_for(
+    m: ModuleInfo, ctx: tuple[str, str | None, tuple[str, ...]]
+) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
     kind, name, keys = ctx
     if kind == "data":
         return model.schema_at(m.chain(), keys) if keys else None
@@ -170,11 +206,16 @@ def field_items(m: ModuleInfo, text: str, offset: int) -> list[lsp.CompletionIte
         name = f.path[0].static
         if name is None or name in done:
             continue
-        items.append(lsp.CompletionItem(
-            label=name, kind=lsp.CompletionItemKind.Field,
-            detail=f.type.span.text() if f.type is not None else None,
-            documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, f.doc) if f.doc else None,
-            sort_text=f"0{i:04d}", insert_text=name))
+        items.append(
+            lsp.CompletionItem(
+                label=name,
+                kind=lsp.CompletionItemKind.Field,
+                detail=f.type.span.text() if f.type is not None else None,
+                documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, f.doc) if f.doc else None,
+                sort_text=f"0{i:04d}",
+                insert_text=name,
+            )
+        )
     return items
 
 
@@ -185,21 +226,31 @@ def _decl_items(m: ModuleInfo, *, types_only: bool = False) -> list[lsp.Completi
         tables: list[tuple[dict[str, object], lsp.CompletionItemKind, str]] = [
             (dict(mod.types), lsp.CompletionItemKind.Class, "type"),
             (dict(mod.schemas), lsp.CompletionItemKind.Struct, "schema"),
-            (dict(mod.import_decls), lsp.CompletionItemKind.Module, "import")]
+            (dict(mod.import_decls), lsp.CompletionItemKind.Module, "import"),
+        ]
         if not types_only:
-            tables += [(dict(mod.lets), lsp.CompletionItemKind.Variable, "let"),
-                       (dict(mod.inputs), lsp.CompletionItemKind.Variable, "input"),
-                       (dict(mod.templates), lsp.CompletionItemKind.Function, "template")]
+            tables += [
+                (dict(mod.lets), lsp.CompletionItemKind.Variable, "let"),
+                (dict(mod.inputs), lsp.CompletionItemKind.Variable, "input"),
+                (dict(mod.templates), lsp.CompletionItemKind.Function, "template"),
+            ]
         for table, kind, what in tables:
             for name, node in table.items():
                 if name in seen:
                     continue
                 seen.add(name)
                 doc = getattr(node, "doc", None)
-                items.append(lsp.CompletionItem(
-                    label=name, kind=kind, detail=what, sort_text=f"1{name}",
-                    documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, doc)
-                    if isinstance(doc, str) and doc else None))
+                items.append(
+                    lsp.CompletionItem(
+                        label=name,
+                        kind=kind,
+                        detail=what,
+                        sort_text=f"1{name}",
+                        documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, doc)
+                        if isinstance(doc, str) and doc
+                        else None,
+                    )
+                )
     return items
 
 
@@ -211,8 +262,11 @@ def _member_items(mod: ModuleInfo) -> list[lsp.CompletionItem]:
             k = stmt.path[0].static
             if k is not None and k not in seen:
                 seen.add(k)
-                items.append(lsp.CompletionItem(label=k, kind=lsp.CompletionItemKind.Field,
-                                                sort_text=f"0{k}"))
+                items.append(
+                    lsp.CompletionItem(
+                        label=k, kind=lsp.CompletionItemKind.Field, sort_text=f"0{k}"
+                    )
+                )
     return items
 
 
@@ -229,25 +283,37 @@ def complete(state: State, path: str, offset: int) -> lsp.CompletionList:
     if member is not None:
         mod = model.imported(m, member.group(1)) if m is not None else None
         return lsp.CompletionList(False, _member_items(mod) if mod is not None else [])
-    line_lead = lead[lead.rfind("\n") + 1:]
+    line_lead = lead[lead.rfind("\n") + 1 :]
     if lead.rstrip().endswith((":", "|", "[")) and not line_lead.strip().startswith("check"):
-        items += [lsp.CompletionItem(label=t, kind=lsp.CompletionItemKind.Class,
-                                     sort_text=f"2{t}") for t in BUILTIN_TYPES]
+        items += [
+            lsp.CompletionItem(label=t, kind=lsp.CompletionItemKind.Class, sort_text=f"2{t}")
+            for t in BUILTIN_TYPES
+        ]
         if m is not None:
             items += _decl_items(m, types_only=True)
         return lsp.CompletionList(False, items)
     at_stmt_start = line_lead.strip() in ("", "final", "hidden") or lead.rstrip().endswith(
-        ("{", ";"))
+        ("{", ";")
+    )
     if m is not None and at_stmt_start:
         items += field_items(m, text, offset)
-    items += [lsp.CompletionItem(label=k, kind=lsp.CompletionItemKind.Keyword,
-                                 sort_text=f"3{k}") for k in KEYWORDS]
+    items += [
+        lsp.CompletionItem(label=k, kind=lsp.CompletionItemKind.Keyword, sort_text=f"3{k}")
+        for k in KEYWORDS
+    ]
     if not at_stmt_start or not items or m is None:
         from cfglang.eval.builtins import SIGNATURES
 
-        items += [lsp.CompletionItem(label=name, kind=lsp.CompletionItemKind.Function,
-                                     detail=sig, sort_text=f"2{name}", insert_text=name)
-                  for name, sig in SIGNATURES.items()]
+        items += [
+            lsp.CompletionItem(
+                label=name,
+                kind=lsp.CompletionItemKind.Function,
+                detail=sig,
+                sort_text=f"2{name}",
+                insert_text=name,
+            )
+            for name, sig in SIGNATURES.items()
+        ]
     if m is not None:
         items += _decl_items(m)
     return lsp.CompletionList(False, items)

@@ -70,12 +70,19 @@ def to_lsp(d: Diagnostic, ranges: Ranges) -> lsp.Diagnostic:
             lines.append(f"note: {note.message}")
     if d.help:
         lines.append(f"help: {d.help}")
-    rng = ranges.range(d.span) if d.span is not None else lsp.Range(
-        lsp.Position(0, 0), lsp.Position(0, 0))
+    rng = (
+        ranges.range(d.span)
+        if d.span is not None
+        else lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
+    )
     return lsp.Diagnostic(
-        range=rng, message="\n".join(lines), severity=_SEVERITY.get(
-            d.severity, lsp.DiagnosticSeverity.Error),
-        code=d.code, source="cflc", related_information=related or None)
+        range=rng,
+        message="\n".join(lines),
+        severity=_SEVERITY.get(d.severity, lsp.DiagnosticSeverity.Error),
+        code=d.code,
+        source="cflc",
+        related_information=related or None,
+    )
 
 
 def convert(diags: Iterable[Diagnostic], ranges: Ranges) -> list[lsp.Diagnostic]:

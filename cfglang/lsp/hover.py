@@ -44,8 +44,9 @@ def explain(a: Analysis, path: tuple[str, ...]) -> Any:
     from cfglang.explain import Explanation, explain_path
 
     ev, doc = a.ev, a.doc
-    out = api._run_guarded(lambda: explain_path(ev, doc, path_text(path),
-                                                api.Compilation(None, [])))
+    out = api._run_guarded(
+        lambda: explain_path(ev, doc, path_text(path), api.Compilation(None, []))
+    )
     return out if isinstance(out, Explanation) else None
 
 
@@ -62,12 +63,16 @@ def _doc(node: Any) -> str | None:
     return doc if isinstance(doc, str) and doc.strip() else None
 
 
-def field_doc(chain: list[ModuleInfo], hit: model.KeyHit,
-              m: ModuleInfo) -> tuple[str | None, str | None]:
+def field_doc(
+    chain: list[ModuleInfo], hit: model.KeyHit, m: ModuleInfo
+) -> tuple[str | None, str | None]:
     """The doc comment and declared type text of the field under the cursor."""
     doc = _doc(hit.field) if hit.key is hit.field.path[-1] else None
-    type_text = hit.field.type.span.text() if (
-        hit.field.type is not None and hit.key is hit.field.path[-1]) else None
+    type_text = (
+        hit.field.type.span.text()
+        if (hit.field.type is not None and hit.key is hit.field.path[-1])
+        else None
+    )
     if hit.path is not None:
         for _, f in reversed(model.field_defs(chain, hit.path)):
             doc = doc or _doc(f)
@@ -81,8 +86,9 @@ def field_doc(chain: list[ModuleInfo], hit: model.KeyHit,
     else:
         parent = None
     if parent is not None and hit.local:
-        sf = model.schema_field(parent[0], parent[1], hit.local[-1] if hit.path is None
-                                else hit.path[-1])
+        sf = model.schema_field(
+            parent[0], parent[1], hit.local[-1] if hit.path is None else hit.path[-1]
+        )
         if sf is not None:
             doc = doc or _doc(sf[1])
             if type_text is None and sf[1].type is not None:
@@ -129,8 +135,9 @@ def hover(state: State, path: str, offset: int, ranges: Any) -> lsp.Hover | None
         doc = _doc(ref.node)
         if doc:
             parts.append(doc)
-    return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, "\n\n".join(parts)),
-                     ranges.range(span))
+    return lsp.Hover(
+        lsp.MarkupContent(lsp.MarkupKind.Markdown, "\n\n".join(parts)), ranges.range(span)
+    )
 
 
 def _input_value(a: Analysis, name: str) -> list[str]:
@@ -148,8 +155,9 @@ def _input_value(a: Analysis, name: str) -> list[str]:
     return [f"value `{json.dumps(value, ensure_ascii=False)}` from {source}"]
 
 
-def _field_hover(state: State, path: str, m: ModuleInfo, hit: model.KeyHit,
-                 ranges: Any) -> lsp.Hover | None:
+def _field_hover(
+    state: State, path: str, m: ModuleInfo, hit: model.KeyHit, ranges: Any
+) -> lsp.Hover | None:
     chain = m.chain()
     doc, type_text = field_doc(chain, hit, m)
     parts: list[str] = []
@@ -163,16 +171,19 @@ def _field_hover(state: State, path: str, m: ModuleInfo, hit: model.KeyHit,
         lines = []
         if ex.set_by is not None:
             s = ex.set_by.site
-            lines.append(f"set by `{s.where()}` `{s.text}`"
-                         + (f" ({ex.set_by.origin})" if ex.set_by.origin != "assignment"
-                            else ""))
+            lines.append(
+                f"set by `{s.where()}` `{s.text}`"
+                + (f" ({ex.set_by.origin})" if ex.set_by.origin != "assignment" else "")
+            )
         for d in ex.overrides:
             lines.append(f"overrides `{d.site.where()}` `{d.site.text}`")
         for t, s in ex.types:
             lines.append(f"type `{t}` declared at `{s.where()}`")
         for i in data["inputs"]:
-            lines.append(f"input `{i['name']}` = `{json.dumps(i['value'], ensure_ascii=False)}`"
-                         f" from {i['source']}")
+            lines.append(
+                f"input `{i['name']}` = `{json.dumps(i['value'], ensure_ascii=False)}`"
+                f" from {i['source']}"
+            )
         if lines:
             parts.append("  \n".join(lines))
     elif hit.path is None and hit.context is not None:
@@ -180,5 +191,6 @@ def _field_hover(state: State, path: str, m: ModuleInfo, hit: model.KeyHit,
         parts.append(f"field of {kind} `{hit.context.name}`")
     if doc:
         parts.append(doc)
-    return lsp.Hover(lsp.MarkupContent(lsp.MarkupKind.Markdown, "\n\n".join(parts)),
-                     ranges.range(hit.key.span))
+    return lsp.Hover(
+        lsp.MarkupContent(lsp.MarkupKind.Markdown, "\n\n".join(parts)), ranges.range(hit.key.span)
+    )

@@ -127,8 +127,12 @@ class KeyHit:
 def key_at(tree: ast.Module, offset: int) -> KeyHit | None:
     """The field key under the cursor, with the data path it names."""
 
-    def visit(body: ast.Body, prefix: DataPath | None, local: DataPath,
-              ctx: ast.SchemaDecl | ast.TemplateDecl | None) -> KeyHit | None:
+    def visit(
+        body: ast.Body,
+        prefix: DataPath | None,
+        local: DataPath,
+        ctx: ast.SchemaDecl | ast.TemplateDecl | None,
+    ) -> KeyHit | None:
         for stmt in body.stmts:
             if not contains(stmt.span, offset):
                 continue
@@ -137,17 +141,28 @@ def key_at(tree: ast.Module, offset: int) -> KeyHit | None:
                 for i, k in enumerate(stmt.path):
                     if contains(k.span, offset):
                         mine = keys[: i + 1] if keys is not None else None
-                        return KeyHit(stmt, k, None if prefix is None or mine is None
-                                      else prefix + mine,
-                                      local + mine if mine is not None else local, ctx)
+                        return KeyHit(
+                            stmt,
+                            k,
+                            None if prefix is None or mine is None else prefix + mine,
+                            local + mine if mine is not None else local,
+                            ctx,
+                        )
                 inner = value_body(stmt)
                 if inner is not None and contains(inner.span, offset):
-                    return visit(inner, None if prefix is None or keys is None else prefix + keys,
-                                 local + (keys or ()), ctx)
+                    return visit(
+                        inner,
+                        None if prefix is None or keys is None else prefix + keys,
+                        local + (keys or ()),
+                        ctx,
+                    )
                 # An object nested deeper in the value (a list item, an argument).
                 for node in walk(stmt.value) if stmt.value is not None else ():
-                    if isinstance(node, (ast.ObjectLit, ast.Refine)) and contains(
-                            node.body.span, offset) and node is not stmt.value:
+                    if (
+                        isinstance(node, (ast.ObjectLit, ast.Refine))
+                        and contains(node.body.span, offset)
+                        and node is not stmt.value
+                    ):
                         return visit(node.body, None, (), ctx)
             elif isinstance(stmt, ast.IfStmt):
                 for b in sub_bodies(stmt):
@@ -160,7 +175,8 @@ def key_at(tree: ast.Module, offset: int) -> KeyHit | None:
             elif isinstance(stmt, (ast.LetDecl, ast.OutputDecl)):
                 for node in walk(stmt.value):
                     if isinstance(node, (ast.ObjectLit, ast.Refine)) and contains(
-                            node.body.span, offset):
+                        node.body.span, offset
+                    ):
                         return visit(node.body, None, (), ctx)
         return None
 
@@ -179,7 +195,7 @@ def fields_at(body: ast.Body, path: DataPath) -> Iterator[ast.Field]:
             else:
                 inner = value_body(stmt)
                 if inner is not None:
-                    yield from fields_at(inner, path[len(keys):])
+                    yield from fields_at(inner, path[len(keys) :])
         else:
             for b in sub_bodies(stmt):
                 yield from fields_at(b, path)
@@ -193,8 +209,18 @@ def field_defs(chain: list[ModuleInfo], path: DataPath) -> list[tuple[ModuleInfo
 # ---- declarations --------------------------------------------------------------------------
 
 
-Decl = (ast.LetDecl | ast.InputDecl | ast.TypeDecl | ast.SchemaDecl | ast.TemplateDecl
-        | ast.Import | ast.Field | ast.Param | ast.ForStmt | ast.Comprehension)
+Decl = (
+    ast.LetDecl
+    | ast.InputDecl
+    | ast.TypeDecl
+    | ast.SchemaDecl
+    | ast.TemplateDecl
+    | ast.Import
+    | ast.Field
+    | ast.Param
+    | ast.ForStmt
+    | ast.Comprehension
+)
 
 
 @attrs.frozen
@@ -218,8 +244,13 @@ def module_decl(m: ModuleInfo, name: str, *, fields: bool = True) -> Target | No
     """A top-level declaration of ``name`` in the chain of ``m`` (the child wins, except
     fields and inputs, whose base definition is where they are declared)."""
     for mod in reversed(m.chain()):
-        for kind, table in (("let", mod.lets), ("type", mod.types), ("schema", mod.schemas),
-                            ("template", mod.templates), ("import", mod.import_decls)):
+        for kind, table in (
+            ("let", mod.lets),
+            ("type", mod.types),
+            ("schema", mod.schemas),
+            ("template", mod.templates),
+            ("import", mod.import_decls),
+        ):
             node = table.get(name)
             if node is not None:
                 return Target(kind, node, mod, decl_span(node))
@@ -257,11 +288,17 @@ def name_decl(m: ModuleInfo, chain: list[Node], name: str) -> Target | None:
     for i in range(len(chain) - 1, -1, -1):
         node = chain[i]
         below = chain[i + 1] if i + 1 < len(chain) else None
-        if isinstance(node, ast.Comprehension) and name in (node.var, node.key_var) and (
-                below is not node.iterable):
+        if (
+            isinstance(node, ast.Comprehension)
+            and name in (node.var, node.key_var)
+            and (below is not node.iterable)
+        ):
             return Target("variable", node, m, node.span)
-        if isinstance(node, ast.ForStmt) and name in (node.var, node.key_var) and (
-                below is node.body):
+        if (
+            isinstance(node, ast.ForStmt)
+            and name in (node.var, node.key_var)
+            and (below is node.body)
+        ):
             return Target("variable", node, m, node.span)
         if isinstance(node, ast.TemplateDecl) and below is node.body:
             for p in node.params:
@@ -282,8 +319,11 @@ def schema_fields(m: ModuleInfo, schema: ast.SchemaDecl) -> list[tuple[ModuleInf
     out: list[tuple[ModuleInfo, ast.Field]] = []
     if schema.parent is not None:
         parent = type_decl(m, schema.parent)
-        if parent is not None and isinstance(parent.node, ast.SchemaDecl) and (
-                parent.node is not schema):
+        if (
+            parent is not None
+            and isinstance(parent.node, ast.SchemaDecl)
+            and (parent.node is not schema)
+        ):
             out += schema_fields(parent.module, parent.node)
     for stmt in schema.body.stmts:
         if isinstance(stmt, ast.Field) and len(stmt.path) == 1:
@@ -291,8 +331,9 @@ def schema_fields(m: ModuleInfo, schema: ast.SchemaDecl) -> list[tuple[ModuleInf
     return out
 
 
-def schema_field(m: ModuleInfo, schema: ast.SchemaDecl,
-                 name: str) -> tuple[ModuleInfo, ast.Field] | None:
+def schema_field(
+    m: ModuleInfo, schema: ast.SchemaDecl, name: str
+) -> tuple[ModuleInfo, ast.Field] | None:
     found = None
     for mod, f in schema_fields(m, schema):
         if f.path[0].static == name:
@@ -300,8 +341,9 @@ def schema_field(m: ModuleInfo, schema: ast.SchemaDecl,
     return found
 
 
-def schema_of_type(m: ModuleInfo, t: ast.TypeExpr | None,
-                   depth: int = 0) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
+def schema_of_type(
+    m: ModuleInfo, t: ast.TypeExpr | None, depth: int = 0
+) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
     """The schema a type expression denotes (through `T?` and `type` aliases)."""
     if t is None or depth > 20:
         return None
@@ -350,8 +392,9 @@ def schema_at(chain: list[ModuleInfo], path: DataPath) -> tuple[ModuleInfo, ast.
     return current
 
 
-def schema_in_context(m: ModuleInfo, ctx: ast.SchemaDecl | ast.TemplateDecl,
-                      local: DataPath) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
+def schema_in_context(
+    m: ModuleInfo, ctx: ast.SchemaDecl | ast.TemplateDecl, local: DataPath
+) -> tuple[ModuleInfo, ast.SchemaDecl] | None:
     """The schema typing ``local`` inside a schema or template body."""
     current: tuple[ModuleInfo, ast.SchemaDecl] | None
     if isinstance(ctx, ast.SchemaDecl):
@@ -412,8 +455,11 @@ def _expr_path(m: ModuleInfo, chain: list[Node], e: ast.Expr) -> DataPath | None
     if not isinstance(e, ast.Name):
         return None
     t = name_decl(m, chain, e.name)
-    if t is None or t.kind != "field" or not any(
-            f is t.node for mod in m.chain() for f in fields_at(mod.tree.body, (e.name,))):
+    if (
+        t is None
+        or t.kind != "field"
+        or not any(f is t.node for mod in m.chain() for f in fields_at(mod.tree.body, (e.name,)))
+    ):
         return None
     return (e.name, *reversed(names))
 
@@ -423,8 +469,7 @@ def ref_at(m: ModuleInfo, offset: int) -> tuple[Ref, Span] | None:
     chain = node_path(m.tree, offset)
     for node in reversed(chain):
         if isinstance(node, (ast.Import, ast.ExtendsDecl)) and contains(node.path_span, offset):
-            target = (m.parent if isinstance(node, ast.ExtendsDecl)
-                      else m.imports.get(node.alias))
+            target = m.parent if isinstance(node, ast.ExtendsDecl) else m.imports.get(node.alias)
             if target is not None and target.source.real_path is not None:
                 return FileRef(target.source.real_path, node.path_span), node.path_span
             return None
@@ -473,9 +518,15 @@ def ref_at(m: ModuleInfo, offset: int) -> tuple[Ref, Span] | None:
             t = type_decl(m, node.parent) if node.parent is not None else None
             assert node.parent_span is not None
             return (t, node.parent_span) if t is not None else None
-        if isinstance(node, (ast.LetDecl, ast.InputDecl, ast.TypeDecl, ast.SchemaDecl,
-                             ast.TemplateDecl)) and contains(node.name_span, offset):
-            kind = {ast.LetDecl: "let", ast.InputDecl: "input", ast.TypeDecl: "type",
-                    ast.SchemaDecl: "schema", ast.TemplateDecl: "template"}[type(node)]
+        if isinstance(
+            node, (ast.LetDecl, ast.InputDecl, ast.TypeDecl, ast.SchemaDecl, ast.TemplateDecl)
+        ) and contains(node.name_span, offset):
+            kind = {
+                ast.LetDecl: "let",
+                ast.InputDecl: "input",
+                ast.TypeDecl: "type",
+                ast.SchemaDecl: "schema",
+                ast.TemplateDecl: "template",
+            }[type(node)]
             return Target(kind, node, m, node.name_span), node.name_span
     return None

@@ -44,8 +44,11 @@ def definition(state: State, path: str, offset: int, ranges: Ranges) -> list[lsp
         if found is not None:
             ref, _ = found
             if isinstance(ref, model.FileRef):
-                return [lsp.Location(uri_of(ref.path), lsp.Range(lsp.Position(0, 0),
-                                                                 lsp.Position(0, 0)))]
+                return [
+                    lsp.Location(
+                        uri_of(ref.path), lsp.Range(lsp.Position(0, 0), lsp.Position(0, 0))
+                    )
+                ]
             if isinstance(ref, model.Target):
                 spans = [ref.span]
     out = []
@@ -70,8 +73,9 @@ def _field_definitions(m: ModuleInfo, hit: model.KeyHit) -> list[Span]:
                 out.append(sf[1].path[0].span)
     elif hit.context is not None and hit.local:
         parent = model.schema_in_context(m, hit.context, hit.local[:-1])
-        if parent is not None and not (isinstance(hit.context, ast.SchemaDecl)
-                                       and len(hit.local) == 1):
+        if parent is not None and not (
+            isinstance(hit.context, ast.SchemaDecl) and len(hit.local) == 1
+        ):
             sf = model.schema_field(parent[0], parent[1], hit.local[-1])
             if sf is not None:
                 out.append(sf[1].path[0].span)
@@ -128,8 +132,12 @@ def _occurrences(m: ModuleInfo, name: str) -> Iterator[tuple[int, Span]]:
         elif isinstance(node, ast.Key) and node.static == name:
             start = node.span.start
             yield start, node.span
-        elif isinstance(node, (ast.LetDecl, ast.InputDecl, ast.TypeDecl, ast.SchemaDecl,
-                               ast.TemplateDecl)) and node.name == name:
+        elif (
+            isinstance(
+                node, (ast.LetDecl, ast.InputDecl, ast.TypeDecl, ast.SchemaDecl, ast.TemplateDecl)
+            )
+            and node.name == name
+        ):
             yield node.name_span.start, node.name_span
         elif isinstance(node, ast.NamedType) and name in node.path:
             text = node.span.text()
@@ -142,8 +150,12 @@ def _occurrences(m: ModuleInfo, name: str) -> Iterator[tuple[int, Span]]:
                     s = node.span.start + i
                     yield s, Span(node.span.source, s, s + len(seg))
                 pos = i + len(seg)
-        elif isinstance(node, ast.SchemaDecl) and node.parent and name in node.parent and (
-                node.parent_span is not None):
+        elif (
+            isinstance(node, ast.SchemaDecl)
+            and node.parent
+            and name in node.parent
+            and (node.parent_span is not None)
+        ):
             text = node.parent_span.text()
             i = text.rfind(name)
             if i >= 0:
@@ -151,14 +163,16 @@ def _occurrences(m: ModuleInfo, name: str) -> Iterator[tuple[int, Span]]:
                 yield s, Span(node.parent_span.source, s, s + len(name))
 
 
-def references(state: State, path: str, offset: int, include_decl: bool,
-               ranges: Ranges) -> list[lsp.Location]:
+def references(
+    state: State, path: str, offset: int, include_decl: bool, ranges: Ranges
+) -> list[lsp.Location]:
     """Every place in the project's loaded modules that names the same declaration."""
     return [loc for _, loc in _reference_spans(state, path, offset, include_decl, ranges)]
 
 
-def _reference_spans(state: State, path: str, offset: int, include_decl: bool,
-                     ranges: Ranges) -> list[tuple[Span, lsp.Location]]:
+def _reference_spans(
+    state: State, path: str, offset: int, include_decl: bool, ranges: Ranges
+) -> list[tuple[Span, lsp.Location]]:
     m = state.module(path)
     if m is None:
         return []
@@ -188,8 +202,9 @@ def _reference_spans(state: State, path: str, offset: int, include_decl: bool,
     return out
 
 
-def rename(state: State, path: str, offset: int, new_name: str,
-           ranges: Ranges) -> lsp.WorkspaceEdit | None:
+def rename(
+    state: State, path: str, offset: int, new_name: str, ranges: Ranges
+) -> lsp.WorkspaceEdit | None:
     """Rename a let or a field everywhere in the project's loaded modules."""
     m = state.module(path)
     if m is None or not _IDENT.match(new_name):
@@ -204,7 +219,7 @@ def rename(state: State, path: str, offset: int, new_name: str,
             return None
     changes: dict[str, list[lsp.TextEdit]] = {}
     for span, loc in _reference_spans(state, path, offset, True, ranges):
-        if span.source.text[span.start:span.start + 1] == '"':
+        if span.source.text[span.start : span.start + 1] == '"':
             text = '"' + new_name + '"'
         else:
             text = new_name

@@ -81,8 +81,10 @@ class CflServer(LanguageServer):
             for file, diags in report.items():
                 merged.setdefault(file, []).extend(diags)
         ranges = self.ranges()
-        out = {uri_of(f): convert(sorted(d, key=Diagnostic.sort_key), ranges)
-               for f, d in merged.items()}
+        out = {
+            uri_of(f): convert(sorted(d, key=Diagnostic.sort_key), ranges)
+            for f, d in merged.items()
+        }
         for uri in self.published - set(out):
             out[uri] = []
         self.published = {u for u, d in out.items() if d}
@@ -91,7 +93,8 @@ class CflServer(LanguageServer):
     def publish(self, changed: list[str]) -> None:
         for uri, diags in self.check(changed).items():
             self.text_document_publish_diagnostics(
-                lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diags))
+                lsp.PublishDiagnosticsParams(uri=uri, diagnostics=diags)
+            )
 
     def schedule(self, path: str) -> None:
         self._dirty.add(path)
@@ -154,8 +157,9 @@ def on_definition(ls: CflServer, params: lsp.DefinitionParams) -> list[lsp.Locat
 @server.feature(lsp.TEXT_DOCUMENT_REFERENCES)
 def on_references(ls: CflServer, params: lsp.ReferenceParams) -> list[lsp.Location]:
     path, off = ls.offset(params.text_document.uri, params.position)
-    return navigation.references(ls.state, path, off, params.context.include_declaration,
-                                 ls.ranges())
+    return navigation.references(
+        ls.state, path, off, params.context.include_declaration, ls.ranges()
+    )
 
 
 @server.feature(lsp.TEXT_DOCUMENT_RENAME)
@@ -164,8 +168,7 @@ def on_rename(ls: CflServer, params: lsp.RenameParams) -> lsp.WorkspaceEdit | No
     return navigation.rename(ls.state, path, off, params.new_name, ls.ranges())
 
 
-@server.feature(lsp.TEXT_DOCUMENT_COMPLETION,
-                lsp.CompletionOptions(trigger_characters=["."]))
+@server.feature(lsp.TEXT_DOCUMENT_COMPLETION, lsp.CompletionOptions(trigger_characters=["."]))
 def on_completion(ls: CflServer, params: lsp.CompletionParams) -> lsp.CompletionList:
     path, off = ls.offset(params.text_document.uri, params.position)
     return completion.complete(ls.state, path, off)

@@ -17,12 +17,23 @@ from cfglang.syntax import ast
 K = lsp.SymbolKind
 
 
-def _sym(name: str, kind: lsp.SymbolKind, node: ast.Stmt, sel: Span, ranges: Ranges,
-         children: list[lsp.DocumentSymbol] | None = None,
-         detail: str | None = None) -> lsp.DocumentSymbol:
-    return lsp.DocumentSymbol(name=name or "?", kind=kind, range=ranges.range(node.span),
-                              selection_range=ranges.range(sel), detail=detail,
-                              children=children or None)
+def _sym(
+    name: str,
+    kind: lsp.SymbolKind,
+    node: ast.Stmt,
+    sel: Span,
+    ranges: Ranges,
+    children: list[lsp.DocumentSymbol] | None = None,
+    detail: str | None = None,
+) -> lsp.DocumentSymbol:
+    return lsp.DocumentSymbol(
+        name=name or "?",
+        kind=kind,
+        range=ranges.range(node.span),
+        selection_range=ranges.range(sel),
+        detail=detail,
+        children=children or None,
+    )
 
 
 def body_symbols(body: ast.Body, ranges: Ranges) -> list[lsp.DocumentSymbol]:
@@ -36,22 +47,46 @@ def body_symbols(body: ast.Body, ranges: Ranges) -> list[lsp.DocumentSymbol]:
             detail = stmt.type.span.text() if stmt.type is not None else None
             out.append(_sym(name, kind, stmt, stmt.path[0].span, ranges, kids, detail))
         elif isinstance(stmt, ast.SchemaDecl):
-            out.append(_sym(stmt.name, K.Struct, stmt, stmt.name_span, ranges,
-                            body_symbols(stmt.body, ranges), "schema"))
+            out.append(
+                _sym(
+                    stmt.name,
+                    K.Struct,
+                    stmt,
+                    stmt.name_span,
+                    ranges,
+                    body_symbols(stmt.body, ranges),
+                    "schema",
+                )
+            )
         elif isinstance(stmt, ast.TemplateDecl):
-            out.append(_sym(stmt.name, K.Function, stmt, stmt.name_span, ranges,
-                            body_symbols(stmt.body, ranges), "template"))
+            out.append(
+                _sym(
+                    stmt.name,
+                    K.Function,
+                    stmt,
+                    stmt.name_span,
+                    ranges,
+                    body_symbols(stmt.body, ranges),
+                    "template",
+                )
+            )
         elif isinstance(stmt, ast.TypeDecl):
-            out.append(_sym(stmt.name, K.TypeParameter, stmt, stmt.name_span, ranges,
-                            detail=stmt.type.span.text()))
+            out.append(
+                _sym(
+                    stmt.name,
+                    K.TypeParameter,
+                    stmt,
+                    stmt.name_span,
+                    ranges,
+                    detail=stmt.type.span.text(),
+                )
+            )
         elif isinstance(stmt, ast.LetDecl):
             out.append(_sym(stmt.name, K.Variable, stmt, stmt.name_span, ranges, detail="let"))
         elif isinstance(stmt, ast.InputDecl):
-            out.append(_sym(stmt.name, K.Property, stmt, stmt.name_span, ranges,
-                            detail="input"))
+            out.append(_sym(stmt.name, K.Property, stmt, stmt.name_span, ranges, detail="input"))
         elif isinstance(stmt, ast.Import):
-            out.append(_sym(stmt.alias, K.Module, stmt, stmt.path_span, ranges,
-                            detail=stmt.path))
+            out.append(_sym(stmt.alias, K.Module, stmt, stmt.path_span, ranges, detail=stmt.path))
         elif isinstance(stmt, ast.OutputDecl):
             out.append(_sym(stmt.name, K.File, stmt, stmt.name_span, ranges, detail="output"))
         else:

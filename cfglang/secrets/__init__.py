@@ -28,8 +28,14 @@ from __future__ import annotations
 class SecretError(Exception):
     """A user-facing failure with secrets: a message, and optional notes and help."""
 
-    def __init__(self, message: str, *, notes: tuple[str, ...] = (),
-                 help: str | None = None, code: str = "E1101") -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        notes: tuple[str, ...] = (),
+        help: str | None = None,
+        code: str = "E1101",
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.notes = notes

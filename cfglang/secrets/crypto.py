@@ -26,8 +26,7 @@ def seal(key: bytes, key_id: str, path: str, plaintext: str) -> str:
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(NONCE_BYTES)
-    sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"),
-                                 associated_data(key_id, path))
+    sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), associated_data(key_id, path))
     return render_token(key_id, nonce, sealed)
 
 
@@ -40,17 +39,21 @@ def open_token(key: bytes, key_id: str, path: str, token: str) -> str:
     if t.key_id != key_id:
         raise SecretError(
             f"secret `{path}` was encrypted under data key {t.key_id}, but this file's key "
-            f"is {key_id}", code="E1102",
+            f"is {key_id}",
+            code="E1102",
             help="it was probably copied from another file or from before a rotation; "
-                 "write the value in plain text and run `cflc secrets encrypt`")
+            "write the value in plain text and run `cflc secrets encrypt`",
+        )
     try:
         raw = AESGCM(key).decrypt(t.nonce, t.sealed, associated_data(key_id, path))
     except InvalidTag:
         raise SecretError(
             f"secret `{path}` does not authenticate: it was altered, or moved here from "
-            "another field", code="E1102",
+            "another field",
+            code="E1102",
             help="restore the line from version control, or write the value in plain text "
-                 "and run `cflc secrets encrypt`") from None
+            "and run `cflc secrets encrypt`",
+        ) from None
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:  # pragma: no cover - only a forged but valid tag gets here

@@ -74,13 +74,11 @@ def _parse(path: str, text: str) -> list[Site]:
 
     tree, diags = parse_module(SourceFile(path, text))
     if tree is None or any(d.is_error for d in diags):
-        raise SecretError(f"`{path}` has syntax errors; run `cflc check {path}`",
-                          code="E1102")
+        raise SecretError(f"`{path}` has syntax errors; run `cflc check {path}`", code="E1102")
     return sites(tree)
 
 
-def open_key(path: str, header: Header, identities: Sequence[Any],
-             text: str) -> DataKey:
+def open_key(path: str, header: Header, identities: Sequence[Any], text: str) -> DataKey:
     from cfglang.secrets.keys import unwrap
 
     key = unwrap(header, identities, path)
@@ -101,12 +99,16 @@ def decrypt_text(path: str, text: str, identities: Sequence[Any]) -> Decrypted:
     from cfglang.secrets.crypto import open_token
 
     header = parse_header(text)
-    targets = [s for s in _parse(path, text) if s.kind == "call" and s.literal is not None
-               and s.literal.text.startswith(PREFIX)]
+    targets = [
+        s
+        for s in _parse(path, text)
+        if s.kind == "call" and s.literal is not None and s.literal.text.startswith(PREFIX)
+    ]
     if header is None:
         if targets:
-            raise SecretError(f"`{path}` has encrypted values but no `# cfl-secrets:` header",
-                              code="E1102")
+            raise SecretError(
+                f"`{path}` has encrypted values but no `# cfl-secrets:` header", code="E1102"
+            )
         return Decrypted(text, None, {}, 0)
     key = open_key(path, header, identities, text)
     tokens: dict[tuple[str, str], str] = {}
@@ -116,14 +118,20 @@ def decrypt_text(path: str, text: str, identities: Sequence[Any]) -> Decrypted:
         token = s.literal.text
         plain = open_token(key.key, key.key_id, s.path, token)
         tokens[(s.path, plain)] = token
-        out = out[:s.literal.span.start] + quote(plain) + out[s.literal.span.end:]
+        out = out[: s.literal.span.start] + quote(plain) + out[s.literal.span.end :]
     return Decrypted(strip_header(out, header), key, tokens, len(targets))
 
 
-def encrypt_text(path: str, text: str, *, recipients: Sequence[str] = (),
-                 identities: Sequence[Any] = (), key: DataKey | None = None,
-                 reuse: Mapping[tuple[str, str], str] | None = None,
-                 use_types: bool = True) -> Encrypted:
+def encrypt_text(
+    path: str,
+    text: str,
+    *,
+    recipients: Sequence[str] = (),
+    identities: Sequence[Any] = (),
+    key: DataKey | None = None,
+    reuse: Mapping[tuple[str, str], str] | None = None,
+    use_types: bool = True,
+) -> Encrypted:
     """Encrypt every plain secret literal of ``text`` (module ``path``) in place.
 
     The key is ``key`` when given (`edit` keeps the file's key), else the file's own
@@ -137,23 +145,34 @@ def encrypt_text(path: str, text: str, *, recipients: Sequence[str] = (),
     found = _parse(path, text)
     remarks: list[str] = []
     secret_paths: set[tuple[str | int, ...]] = set()
-    if use_types and any(s.kind == "field" and not s.declared and s.data_path is not None
-                         for s in found):
+    if use_types and any(
+        s.kind == "field" and not s.declared and s.data_path is not None for s in found
+    ):
         secret_paths, ok = _secret_paths(path, text)
         if not ok:
-            remarks.append(f"`{path}` does not compile on its own, so only values written "
-                           "`secret(\"...\")` or declared `: secret` were considered")
-    targets = [s for s in found if s.literal is not None and (
-        (s.kind == "call" and not s.literal.text.startswith(PREFIX))
-        or (s.kind == "field" and (s.declared or s.data_path in secret_paths)))]
+            remarks.append(
+                f"`{path}` does not compile on its own, so only values written "
+                '`secret("...")` or declared `: secret` were considered'
+            )
+    targets = [
+        s
+        for s in found
+        if s.literal is not None
+        and (
+            (s.kind == "call" and not s.literal.text.startswith(PREFIX))
+            or (s.kind == "field" and (s.declared or s.data_path in secret_paths))
+        )
+    ]
     if not targets:
         return Encrypted(text, 0, remarks)
     if key is None:
         if header is not None:
             key = open_key(path, header, identities, text)
             if recipients and set(recipients) != set(header.recipients):
-                remarks.append("the configured recipients differ from the file's; run "
-                               f"`cflc secrets rotate {path}` to re-wrap its key")
+                remarks.append(
+                    "the configured recipients differ from the file's; run "
+                    f"`cflc secrets rotate {path}` to re-wrap its key"
+                )
         else:
             key = new_key(recipients)
     out = text
@@ -164,14 +183,15 @@ def encrypt_text(path: str, text: str, *, recipients: Sequence[str] = (),
         lit = quote(token)
         if s.kind == "field":
             lit = f"secret({lit})"
-        out = out[:s.literal.span.start] + lit + out[s.literal.span.end:]
+        out = out[: s.literal.span.start] + lit + out[s.literal.span.end :]
     if header is None:
         out = key.header_text + out
     return Encrypted(out, len(targets), remarks)
 
 
-def rotate_text(path: str, text: str, identities: Sequence[Any],
-                recipients: Sequence[str]) -> Encrypted:
+def rotate_text(
+    path: str, text: str, identities: Sequence[Any], recipients: Sequence[str]
+) -> Encrypted:
     """Re-encrypt every value of ``text`` under a new data key wrapped for ``recipients``."""
     header = parse_header(text)
     if header is None:
@@ -190,8 +210,13 @@ def _secret_paths(path: str, text: str) -> tuple[set[tuple[str | int, ...]], boo
     from cfglang.api import compile
     from cfglang.values import Secret
 
-    res = compile(path, overlay={os.path.abspath(path): text}, emit_outputs=False,
-                  decrypt_secrets=False, plaintext_secrets="allow")
+    res = compile(
+        path,
+        overlay={os.path.abspath(path): text},
+        emit_outputs=False,
+        decrypt_secrets=False,
+        plaintext_secrets="allow",
+    )
     if not res.ok or res.data is None:
         return set(), False
     out: set[tuple[str | int, ...]] = set()
@@ -245,11 +270,18 @@ def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None
 
             # The span locates the value (file:line:col) but the diagnostic is marked
             # sensitive, so no rendering prints the source line that holds the secret.
-            diags.add(Diagnostic(
-                code, f"secret `{s.path}` is written in plain text", s.literal.span,
-                severity=severity, data_path=s.path, sensitive=True,
-                help=f"run `cflc secrets encrypt {m.source.path}`, or pass "
-                     "--allow-plaintext-secrets"))
+            diags.add(
+                Diagnostic(
+                    code,
+                    f"secret `{s.path}` is written in plain text",
+                    s.literal.span,
+                    severity=severity,
+                    data_path=s.path,
+                    sensitive=True,
+                    help=f"run `cflc secrets encrypt {m.source.path}`, or pass "
+                    "--allow-plaintext-secrets",
+                )
+            )
 
 
 def write_in_place(path: str, text: str) -> None:

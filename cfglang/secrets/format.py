@@ -80,31 +80,37 @@ def parse_header(text: str) -> Header | None:
             raise SecretError("empty `# cfl-secrets:` header line", code="E1102")
         if words[0] == "recipient":
             if len(words) != 3:
-                raise SecretError("a `# cfl-secrets: recipient` line needs a recipient and "
-                                  "its wrapped key", code="E1102")
+                raise SecretError(
+                    "a `# cfl-secrets: recipient` line needs a recipient and its wrapped key",
+                    code="E1102",
+                )
             try:
                 blob = base64.b64decode(words[2], validate=True)
             except (binascii.Error, ValueError):
-                raise SecretError(f"the wrapped key for `{words[1]}` is not base64",
-                                  code="E1102") from None
+                raise SecretError(
+                    f"the wrapped key for `{words[1]}` is not base64", code="E1102"
+                ) from None
             wrapped.append(Wrapped(words[1], blob))
         elif re.fullmatch(r"v\d+", words[0]):
             if words[0] != VERSION:
-                raise SecretError(f"secrets format `{words[0]}` is not known to this cflc",
-                                  help="upgrade cflc", code="E1102")
+                raise SecretError(
+                    f"secrets format `{words[0]}` is not known to this cflc",
+                    help="upgrade cflc",
+                    code="E1102",
+                )
             version = words[0]
             for w in words[1:]:
                 name, _, value = w.partition("=")
                 if name == "key":
                     key_id = value
         else:
-            raise SecretError(f"unknown `# cfl-secrets:` header line `{words[0]}`",
-                              code="E1102")
+            raise SecretError(f"unknown `# cfl-secrets:` header line `{words[0]}`", code="E1102")
     if not lines:
         return None
     if version is None or not _KEY_ID.fullmatch(key_id):
-        raise SecretError("the `# cfl-secrets:` header has no `v1 key=<8 hex digits>` line",
-                          code="E1102")
+        raise SecretError(
+            "the `# cfl-secrets:` header has no `v1 key=<8 hex digits>` line", code="E1102"
+        )
     return Header(version, key_id, tuple(wrapped), tuple(lines))
 
 
@@ -112,8 +118,9 @@ def render_header(key_id: str, wrapped: list[Wrapped] | tuple[Wrapped, ...]) -> 
     """The header lines for a data key, recipients in the given order."""
     out = [f"{HEADER_TAG} {VERSION} key={key_id}\n"]
     for w in wrapped:
-        out.append(f"{HEADER_TAG} recipient {w.recipient} "
-                   f"{base64.b64encode(w.blob).decode('ascii')}\n")
+        out.append(
+            f"{HEADER_TAG} recipient {w.recipient} {base64.b64encode(w.blob).decode('ascii')}\n"
+        )
     return "".join(out)
 
 
@@ -149,10 +156,9 @@ def parse_token(text: str) -> Token:
     """Split a value token; raises `SecretError` (E1102) when it is malformed."""
     if not text.startswith(PREFIX):
         raise SecretError("an encrypted secret must start with `cfl:v1:`", code="E1102")
-    key_id, sep, body = text[len(PREFIX):].partition(":")
+    key_id, sep, body = text[len(PREFIX) :].partition(":")
     if not sep or not _KEY_ID.fullmatch(key_id):
-        raise SecretError("an encrypted secret must read `cfl:v1:<key id>:<data>`",
-                          code="E1102")
+        raise SecretError("an encrypted secret must read `cfl:v1:<key id>:<data>`", code="E1102")
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
@@ -214,8 +220,9 @@ class _Walker:
     def module(self, m: ast.Module) -> Iterator[Site]:
         yield from self.stmts(m.body.stmts, (), "")
 
-    def stmts(self, stmts: tuple[ast.Stmt, ...], path: tuple[str | int, ...],
-              scope: str) -> Iterator[Site]:
+    def stmts(
+        self, stmts: tuple[ast.Stmt, ...], path: tuple[str | int, ...], scope: str
+    ) -> Iterator[Site]:
         for st in stmts:
             yield from self.stmt(st, path, scope)
 
@@ -226,8 +233,14 @@ class _Walker:
             if st.value is not None:
                 if isinstance(st.value, ast.Str) and st.value.is_plain:
                     dynamic = scope or "*" in p
-                    yield Site("field", render_path(p, scope), st.value, st.value,
-                               None if dynamic else p, declared=_is_secret_type(st.type))
+                    yield Site(
+                        "field",
+                        render_path(p, scope),
+                        st.value,
+                        st.value,
+                        None if dynamic else p,
+                        declared=_is_secret_type(st.type),
+                    )
                 else:
                     yield from self.expr(st.value, p, scope)
             if st.body is not None:
@@ -299,5 +312,3 @@ def _is_secret_type(t: ast.TypeExpr | None) -> bool:
     if isinstance(t, ast.OptionalType):
         return _is_secret_type(t.inner)
     return isinstance(t, ast.NamedType) and t.path == ("secret",) and not t.args
-
-

@@ -46,16 +46,19 @@ def parse_identities(text: str, origin: str) -> list[Any]:
         try:
             out.append(pyrage.x25519.Identity.from_str(line))
         except Exception:
-            raise SecretError(f"{origin}: line {n} is not an age identity",
-                              help="an identity line starts with AGE-SECRET-KEY-1",
-                              code="E1103") from None
+            raise SecretError(
+                f"{origin}: line {n} is not an age identity",
+                help="an identity line starts with AGE-SECRET-KEY-1",
+                code="E1103",
+            ) from None
     if not out:
         raise SecretError(f"{origin} holds no age identity", code="E1103")
     return out
 
 
-def load_identities(files: Sequence[str] = (),
-                    env: Mapping[str, str] | None = None) -> tuple[list[Any], str]:
+def load_identities(
+    files: Sequence[str] = (), env: Mapping[str, str] | None = None
+) -> tuple[list[Any], str]:
     """Identities from files, else the environment; and a description of where from."""
     env = os.environ if env is None else env
     if files:
@@ -65,8 +68,9 @@ def load_identities(files: Sequence[str] = (),
                 with open(f, encoding="utf-8") as fh:
                     ids += parse_identities(fh.read(), f"identity file `{f}`")
             except OSError as e:
-                raise SecretError(f"cannot read identity file `{f}`: {e.strerror or e}",
-                                  code="E1103") from None
+                raise SecretError(
+                    f"cannot read identity file `{f}`: {e.strerror or e}", code="E1103"
+                ) from None
         return ids, "--identity " + " ".join(files)
     if env.get(ENV_IDENTITY):
         return parse_identities(env[ENV_IDENTITY], ENV_IDENTITY), ENV_IDENTITY
@@ -82,8 +86,11 @@ def check_recipient(r: str) -> str:
     try:
         pyrage.x25519.Recipient.from_str(r)
     except Exception:
-        raise SecretError(f"`{r}` is not an age recipient", code="E1103",
-                          help="a recipient starts with age1 (see `age-keygen -y`)") from None
+        raise SecretError(
+            f"`{r}` is not an age recipient",
+            code="E1103",
+            help="a recipient starts with age1 (see `age-keygen -y`)",
+        ) from None
     return r
 
 
@@ -92,9 +99,11 @@ def wrap(key: bytes, recipients: Sequence[str]) -> list[Wrapped]:
     import pyrage
 
     if not recipients:
-        raise SecretError("no recipients to encrypt for", code="E1103",
-                          help="run `cflc secrets init --recipient age1...` or pass "
-                               "--recipient")
+        raise SecretError(
+            "no recipients to encrypt for",
+            code="E1103",
+            help="run `cflc secrets init --recipient age1...` or pass --recipient",
+        )
     out = []
     for r in recipients:
         check_recipient(r)
@@ -115,14 +124,18 @@ def unwrap(header: Header, identities: Sequence[Any], source: str = "") -> bytes
             if len(key) == 32:
                 return bytes(key)
     rs = ", ".join(f"`{r}`" for r in header.recipients) or "nobody"
-    why = ("none of the given identities is one of its recipients" if identities
-           else "no age identity was given")
+    why = (
+        "none of the given identities is one of its recipients"
+        if identities
+        else "no age identity was given"
+    )
     raise SecretError(
         f"cannot decrypt the data key{' of ' + source if source else ''}: {why}",
         notes=(f"encrypted for {rs}",),
         help=f"pass --identity FILE, or set {ENV_IDENTITY_FILE} (or {ENV_IDENTITY}) to a "
-             "key of one of these recipients",
-        code="E1101")
+        "key of one of these recipients",
+        code="E1101",
+    )
 
 
 # ---- cfl.toml ------------------------------------------------------------------------------
@@ -164,8 +177,9 @@ def recipients_for(path: str) -> list[str]:
     return [str(r) for r in settings.get("recipients", [])]
 
 
-def write_settings(root: str, recipients: Sequence[str] | None,
-                   dirs: Mapping[str, Sequence[str]]) -> str:
+def write_settings(
+    root: str, recipients: Sequence[str] | None, dirs: Mapping[str, Sequence[str]]
+) -> str:
     """Rewrite the ``[secrets]`` tables of ``root/cfl.toml`` (other tables kept verbatim)."""
     p = os.path.join(root, "cfl.toml")
     text = ""

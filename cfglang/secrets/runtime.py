@@ -20,8 +20,12 @@ from cfglang.values import Secret
 class SecretContext:
     """Identities (loaded on first need), and per-file caches of headers, paths and keys."""
 
-    def __init__(self, identity_files: Sequence[str] = (),
-                 env: Mapping[str, str] | None = None, decrypt: bool = True) -> None:
+    def __init__(
+        self,
+        identity_files: Sequence[str] = (),
+        env: Mapping[str, str] | None = None,
+        decrypt: bool = True,
+    ) -> None:
         self.identity_files = tuple(identity_files)
         self.env = env
         self.decrypt = decrypt
@@ -45,8 +49,11 @@ class SecretContext:
 
             header = parse_header(source.text)
             tree, _ = parse_module(source)
-            paths = {s.node.span.start: s.path for s in sites(tree)
-                     if s.kind == "call"} if tree is not None else {}
+            paths = (
+                {s.node.span.start: s.path for s in sites(tree) if s.kind == "call"}
+                if tree is not None
+                else {}
+            )
             hit = (header, paths)
             self._files[id(source)] = hit
         return hit
@@ -61,14 +68,18 @@ class SecretContext:
         path = paths.get(offset, "?")
         t = parse_token(token)
         if header is None:
-            raise SecretError(f"secret `{path}` is encrypted, but `{source.path}` has no "
-                              "`# cfl-secrets:` header", code="E1102",
-                              help="the header lines hold the data key; restore them from "
-                                   "version control")
+            raise SecretError(
+                f"secret `{path}` is encrypted, but `{source.path}` has no `# cfl-secrets:` header",
+                code="E1102",
+                help="the header lines hold the data key; restore them from version control",
+            )
         if not self.decrypt:
             if t.key_id != header.key_id:
-                raise SecretError(f"secret `{path}` was encrypted under data key {t.key_id}, "
-                                  f"but this file's key is {header.key_id}", code="E1102")
+                raise SecretError(
+                    f"secret `{path}` was encrypted under data key {t.key_id}, "
+                    f"but this file's key is {header.key_id}",
+                    code="E1102",
+                )
             return Secret("*" * max(0, len(t.sealed) - 16))
         cache_key = (source.path, header.key_id)
         key = self._keys.get(cache_key)
@@ -76,8 +87,11 @@ class SecretContext:
             try:
                 key = unwrap(header, self.identities(), source.path)
             except SecretError as e:
-                raise SecretError(f"cannot decrypt secret `{path}`",
-                                  notes=(e.message, *e.notes), help=e.help,
-                                  code=e.code) from None
+                raise SecretError(
+                    f"cannot decrypt secret `{path}`",
+                    notes=(e.message, *e.notes),
+                    help=e.help,
+                    code=e.code,
+                ) from None
             self._keys[cache_key] = key
         return Secret(open_token(key, header.key_id, path, token))

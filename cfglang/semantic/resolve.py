@@ -99,8 +99,14 @@ class ModuleInfo:
         return out[::-1]
 
     def declared_names(self) -> list[str]:
-        return [*self.lets, *self.inputs, *self.imports, *self.types, *self.schemas,
-                *self.templates]
+        return [
+            *self.lets,
+            *self.inputs,
+            *self.imports,
+            *self.types,
+            *self.schemas,
+            *self.templates,
+        ]
 
 
 @attrs.define
@@ -149,8 +155,12 @@ class Resolver:
             rel = spec if spec.endswith(".cfl") else spec + ".cfl"
             path = str(stdlib_dir() / rel)
             if not self.loader.exists(path) and not os.path.isfile(path):
-                self.diags.error("E0101", f"no standard library module `{spec}`", span,
-                                 label="not in the standard library")
+                self.diags.error(
+                    "E0101",
+                    f"no standard library module `{spec}`",
+                    span,
+                    label="not in the standard library",
+                )
                 return None
             return path
         base = os.path.dirname(importer.source.real_path or os.path.join(self.root, "x"))
@@ -158,9 +168,13 @@ class Resolver:
         if not path.endswith(".cfl") and not self.loader.exists(path):
             path += ".cfl"
         if not self._inside(path):
-            self.diags.error("E0103", f"`{spec}` is outside the project root", span,
-                             label="this path leaves the project",
-                             help="pass `--allow-path DIR` to allow another directory")
+            self.diags.error(
+                "E0103",
+                f"`{spec}` is outside the project root",
+                span,
+                label="this path leaves the project",
+                help="pass `--allow-path DIR` to allow another directory",
+            )
             return None
         return path
 
@@ -175,8 +189,13 @@ class Resolver:
             self._fail(path, site, "is a directory, not a module")
             return None
         except (OSError, UnicodeDecodeError) as e:
-            reason = "does not exist" if isinstance(e, FileNotFoundError) else (
-                "is not valid UTF-8" if isinstance(e, UnicodeDecodeError) else "cannot be read")
+            reason = (
+                "does not exist"
+                if isinstance(e, FileNotFoundError)
+                else (
+                    "is not valid UTF-8" if isinstance(e, UnicodeDecodeError) else "cannot be read"
+                )
+            )
             self._fail(path, site, reason)
             return None
         source = SourceFile(self.display(path), text, path)
@@ -185,8 +204,9 @@ class Resolver:
     def _fail(self, path: str, site: Span | None, reason: str) -> None:
         self._failed.add(path)
         code = "E0101" if site is not None else "E0702"
-        self.diags.error(code, f"`{self.display(path)}` {reason}", site,
-                         label="imported here" if site else None)
+        self.diags.error(
+            code, f"`{self.display(path)}` {reason}", site, label="imported here" if site else None
+        )
 
     def _load_source(self, path: str, source: SourceFile, site: Span | None) -> ModuleInfo | None:
         import time
@@ -231,8 +251,9 @@ class Resolver:
             cache.put_memory("parse", key, tree)
         return tree, errs
 
-    def _enter(self, info: ModuleInfo, spec: str, span: Span,
-               kind: str = "import") -> ModuleInfo | None:
+    def _enter(
+        self, info: ModuleInfo, spec: str, span: Span, kind: str = "import"
+    ) -> ModuleInfo | None:
         path = self.resolve_path(info, spec, span)
         if path is None:
             return None
@@ -240,10 +261,18 @@ class Resolver:
             if p == path:
                 chain = [self.display(q) for q, _ in self._stack[i:]] + [self.display(path)]
                 verb = "extended" if kind == "extends" else "imported"
-                notes = tuple(Note(f"`{self.display(q)}` is {verb} here", s)
-                              for q, s in self._stack[i + 1:] if s is not None)
-                self.diags.error("E0102", f"{kind} cycle: " + " -> ".join(chain), span,
-                                 label="this closes the cycle", notes=notes)
+                notes = tuple(
+                    Note(f"`{self.display(q)}` is {verb} here", s)
+                    for q, s in self._stack[i + 1 :]
+                    if s is not None
+                )
+                self.diags.error(
+                    "E0102",
+                    f"{kind} cycle: " + " -> ".join(chain),
+                    span,
+                    label="this closes the cycle",
+                    notes=notes,
+                )
                 return None
         if path in self.modules:
             return self.modules[path]
@@ -254,8 +283,12 @@ class Resolver:
 
         def declare(name: str, span: Span) -> bool:
             if name in seen:
-                self.diags.error("E0204", f"`{name}` is declared twice", span,
-                                 notes=(Note("first declared here", seen[name]),))
+                self.diags.error(
+                    "E0204",
+                    f"`{name}` is declared twice",
+                    span,
+                    notes=(Note("first declared here", seen[name]),),
+                )
                 return False
             seen[name] = span
             return True
@@ -263,9 +296,12 @@ class Resolver:
         for stmt in info.tree.body.stmts:
             if isinstance(stmt, ast.ExtendsDecl):
                 if info.extends_decl is not None:
-                    self.diags.error("E0104", "a module can extend only one module", stmt.span,
-                                     notes=(Note("first extends here",
-                                                 info.extends_decl.span),))
+                    self.diags.error(
+                        "E0104",
+                        "a module can extend only one module",
+                        stmt.span,
+                        notes=(Note("first extends here", info.extends_decl.span),),
+                    )
                     continue
                 info.extends_decl = stmt
                 info.parent = self._enter(info, stmt.path, stmt.path_span, "extends")
@@ -297,35 +333,54 @@ class Resolver:
         check_bodies(info.tree.body, self.diags, top=True)
 
 
-def check_bodies(body: ast.Body, diags: Diagnostics, *, top: bool = False,
-                 schema: bool = False) -> None:
+def check_bodies(
+    body: ast.Body, diags: Diagnostics, *, top: bool = False, schema: bool = False
+) -> None:
     """Static checks on statement placement, recursing into nested bodies."""
     lets: dict[str, Span] = {}
     fields: dict[str, Span] = {}
     for stmt in body.stmts:
-        if not top and isinstance(stmt, (ast.Import, ast.ExtendsDecl, ast.InputDecl,
-                                         ast.TypeDecl, ast.SchemaDecl, ast.TemplateDecl,
-                                         ast.OutputDecl)):
+        if not top and isinstance(
+            stmt,
+            (
+                ast.Import,
+                ast.ExtendsDecl,
+                ast.InputDecl,
+                ast.TypeDecl,
+                ast.SchemaDecl,
+                ast.TemplateDecl,
+                ast.OutputDecl,
+            ),
+        ):
             kind = type(stmt).__name__.replace("Decl", "").lower()
-            diags.error("E0009", f"`{kind}` is only allowed at the top level of a module",
-                        stmt.span)
+            diags.error(
+                "E0009", f"`{kind}` is only allowed at the top level of a module", stmt.span
+            )
             continue
         if isinstance(stmt, ast.LetDecl):
             # Module-level duplicates are reported by `_sort`; the let/field clash below
             # applies to every body, the module included.
             if not top and stmt.name in lets:
-                diags.error("E0204", f"`{stmt.name}` is declared twice", stmt.name_span,
-                            notes=(Note("first declared here", lets[stmt.name]),))
+                diags.error(
+                    "E0204",
+                    f"`{stmt.name}` is declared twice",
+                    stmt.name_span,
+                    notes=(Note("first declared here", lets[stmt.name]),),
+                )
             lets.setdefault(stmt.name, stmt.name_span)
             _walk_expr_bodies(stmt.value, diags)
         elif isinstance(stmt, ast.Field):
             first = stmt.path[0].static
             if first is not None and first not in fields:
                 fields[first] = stmt.path[0].span
-            if (not schema and stmt.op == "decl" and isinstance(stmt.type, ast.LiteralType)):
-                diags.error("E0005", "`:` declares a type; use `=` to set a value",
-                            stmt.span, label=f"`{first}` is given a type, not a value",
-                            help=f"write `{first} = {stmt.type.span.text()}`")
+            if not schema and stmt.op == "decl" and isinstance(stmt.type, ast.LiteralType):
+                diags.error(
+                    "E0005",
+                    "`:` declares a type; use `=` to set a value",
+                    stmt.span,
+                    label=f"`{first}` is given a type, not a value",
+                    help=f"write `{first} = {stmt.type.span.text()}`",
+                )
             if stmt.body is not None:
                 check_bodies(stmt.body, diags)
             if stmt.value is not None:
@@ -346,8 +401,12 @@ def check_bodies(body: ast.Body, diags: Diagnostics, *, top: bool = False,
             check_bodies(stmt.body, diags)
     for name, span in lets.items():
         if name in fields:
-            diags.error("E0204", f"`{name}` is both a let and a field in one body", span,
-                        notes=(Note("the field is defined here", fields[name]),))
+            diags.error(
+                "E0204",
+                f"`{name}` is both a let and a field in one body",
+                span,
+                notes=(Note("the field is defined here", fields[name]),),
+            )
 
 
 def _walk_expr_bodies(expr: ast.Expr, diags: Diagnostics) -> None:

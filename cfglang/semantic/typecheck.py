@@ -99,9 +99,13 @@ class _Checker:
             if sf is None:
                 best = did_you_mean(key, schema.fields)
                 self.ev.diags.error(
-                    "E0202", f"`{schema.name}` has no field `{key}`", f.path[0].span,
-                    label="unknown field", help=f"did you mean `{best}`?" if best else None,
-                    notes=(Note(f"`{schema.name}` is defined here", schema.decl.name_span),))
+                    "E0202",
+                    f"`{schema.name}` has no field `{key}`",
+                    f.path[0].span,
+                    label="unknown field",
+                    help=f"did you mean `{best}`?" if best else None,
+                    notes=(Note(f"`{schema.name}` is defined here", schema.decl.name_span),),
+                )
                 return
             if sf.type is not None:
                 declared = self.ev.resolve_type(sf.type, schema.module)
@@ -115,8 +119,9 @@ class _Checker:
             s = T.schema_of(declared)
             sub_schema = s if isinstance(s, Schema) else None
         if len(f.path) > 1:
-            nested = ast.Field(f.path[1:], f.op, f.type, f.value, f.body, f.where, f.final,
-                               f.hidden, None, f.span)
+            nested = ast.Field(
+                f.path[1:], f.op, f.type, f.value, f.body, f.where, f.final, f.hidden, None, f.span
+            )
             self.field(nested, sub_schema, False)
             return
         if f.body is not None:

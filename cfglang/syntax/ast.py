@@ -478,9 +478,11 @@ def _install_reduce() -> None:
             # One C-level call gathers the fields (a tuple when there are several).
             get = operator.attrgetter(*names)
             if len(names) == 1:
+
                 def reduce(self: Any, _get: Any = get) -> tuple[Any, ...]:
                     return (type(self), (_get(self),))
             else:
+
                 def reduce(self: Any, _get: Any = get) -> tuple[Any, ...]:
                     return (type(self), _get(self))
 

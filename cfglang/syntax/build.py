@@ -47,17 +47,29 @@ def _direct(cls: Any) -> Any:
     (defaults aside): validators, converters, hooks, init=False fields, no slots.
     """
     fields = attrs.fields(cls)
-    if (hasattr(cls, "__attrs_post_init__") or hasattr(cls, "__attrs_pre_init__")
-            or any(not f.init or f.validator or f.converter or f.alias != f.name
-                   or f.on_setattr not in (None, attrs.setters.NO_OP)
-                   or not hasattr(cls.__dict__.get(f.name), "__set__") for f in fields)):
+    if (
+        hasattr(cls, "__attrs_post_init__")
+        or hasattr(cls, "__attrs_pre_init__")
+        or any(
+            not f.init
+            or f.validator
+            or f.converter
+            or f.alias != f.name
+            or f.on_setattr not in (None, attrs.setters.NO_OP)
+            or not hasattr(cls.__dict__.get(f.name), "__set__")
+            for f in fields
+        )
+    ):
         return cls
     names = [f.name for f in fields]
     # Field names never start with `_` (their init alias would differ), so these don't clash.
     namespace: dict[str, Any] = {"_new": object.__new__, "_cls": cls}
     namespace.update({f"_set_{n}": cls.__dict__[n].__set__ for n in names})
-    source = (f"def make({', '.join(names)}):\n    _obj = _new(_cls)\n"
-              + "".join(f"    _set_{n}(_obj, {n})\n" for n in names) + "    return _obj\n")
+    source = (
+        f"def make({', '.join(names)}):\n    _obj = _new(_cls)\n"
+        + "".join(f"    _set_{n}(_obj, {n})\n" for n in names)
+        + "    return _obj\n"
+    )
     exec(compile(source, f"<direct {cls.__name__}>", "exec"), namespace)
     return namespace["make"]
 
@@ -107,15 +119,42 @@ class Seq(list[Any]):
 
 
 PRECEDENCE = {
-    "||": 1, "&&": 2,
-    "==": 3, "!=": 3, "<": 3, "<=": 3, ">": 3, ">=": 3, "in": 3,
-    "+": 4, "-": 4, "*": 5, "/": 5, "%": 5,
+    "||": 1,
+    "&&": 2,
+    "==": 3,
+    "!=": 3,
+    "<": 3,
+    "<=": 3,
+    ">": 3,
+    ">=": 3,
+    "in": 3,
+    "+": 4,
+    "-": 4,
+    "*": 5,
+    "/": 5,
+    "%": 5,
 }
 COMPARISON = 3
 
-RESERVED = frozenset({
-    "else", "then", "in", "if", "for", "let", "final", "hidden", "unset", "where", "true",
-    "false", "null", "self", "super"})
+RESERVED = frozenset(
+    {
+        "else",
+        "then",
+        "in",
+        "if",
+        "for",
+        "let",
+        "final",
+        "hidden",
+        "unset",
+        "where",
+        "true",
+        "false",
+        "null",
+        "self",
+        "super",
+    }
+)
 
 
 def _slots(ch: list[Any]) -> dict[str, Any]:
@@ -174,7 +213,7 @@ class AstBuilder:
         if isinstance(c, Where):
             return self._bounds(c.expr, first)
         if isinstance(c, tuple):  # a field_value: (op, value, body)
-            for x in (c if first else reversed(c)):
+            for x in c if first else reversed(c):
                 b = self._bounds(x, first) if x is not None and not isinstance(x, str) else None
                 if b is not None:
                     return b
@@ -206,7 +245,7 @@ class AstBuilder:
         return _span(self.source, self.offset, self.offset)
 
     def _edge(self, ch: list[Any], first: bool) -> int | None:
-        for c in (ch if first else reversed(ch)):
+        for c in ch if first else reversed(ch):
             b = self._bounds(c, first)
             if b is not None:
                 return b
@@ -225,11 +264,19 @@ class AstBuilder:
     def _reserved(self, tok: Token) -> None:
         if tok.type == "NAME" and tok.value in RESERVED:
             if tok.value == "else":
-                self.error("E0001", "`else` must follow the `}` of its `if` on the same line",
-                           self.tsp(tok), help="write `} else {`")
+                self.error(
+                    "E0001",
+                    "`else` must follow the `}` of its `if` on the same line",
+                    self.tsp(tok),
+                    help="write `} else {`",
+                )
             else:
-                self.error("E0001", f"`{tok.value}` is a keyword and cannot be used here",
-                           self.tsp(tok), help=f'quote it to use it as a key: `"{tok.value}"`')
+                self.error(
+                    "E0001",
+                    f"`{tok.value}` is a keyword and cannot be used here",
+                    self.tsp(tok),
+                    help=f'quote it to use it as a key: `"{tok.value}"`',
+                )
 
     def seq(self, ch: list[Any], items: list[Any]) -> Seq:
         out = Seq(items)
@@ -275,9 +322,15 @@ class AstBuilder:
         s = _slots(ch)
         env = s.get("env")
         span = self.sp(ch)
-        return ast.InputDecl(str(name), s.get(":"), s.get("="),
-                             env.text if env is not None else None,
-                             self.doc_for(span), self.tsp(name), span)
+        return ast.InputDecl(
+            str(name),
+            s.get(":"),
+            s.get("="),
+            env.text if env is not None else None,
+            self.doc_for(span),
+            self.tsp(name),
+            span,
+        )
 
     def let_decl(self, ch: list[Any]) -> ast.LetDecl:
         name = _names(ch)[0]
@@ -289,8 +342,9 @@ class AstBuilder:
         name = _names(ch)[0]
         s = _slots(ch)
         span = self.sp(ch)
-        return ast.TypeDecl(str(name), s["="], s.get("where"), self.doc_for(span),
-                            self.tsp(name), span)
+        return ast.TypeDecl(
+            str(name), s["="], s.get("where"), self.doc_for(span), self.tsp(name), span
+        )
 
     def schema_decl(self, ch: list[Any]) -> ast.SchemaDecl:
         name = _names(ch)[0]
@@ -300,8 +354,14 @@ class AstBuilder:
         span = self.sp(ch)
         parent_span = Span(self.source, parent.start, parent.end) if parent else None
         return ast.SchemaDecl(
-            str(name), tuple(parent) if parent else None, body, self.doc_for(span),
-            self.tsp(name), parent_span, span)
+            str(name),
+            tuple(parent) if parent else None,
+            body,
+            self.doc_for(span),
+            self.tsp(name),
+            parent_span,
+            span,
+        )
 
     def template_decl(self, ch: list[Any]) -> ast.TemplateDecl:
         name = _names(ch)[0]
@@ -309,8 +369,9 @@ class AstBuilder:
         params = s.get("(", ())
         body = next(c for c in ch if isinstance(c, ast.Body))
         span = self.sp(ch)
-        return ast.TemplateDecl(str(name), tuple(params), s.get(":"), body, self.doc_for(span),
-                                self.tsp(name), span)
+        return ast.TemplateDecl(
+            str(name), tuple(params), s.get(":"), body, self.doc_for(span), self.tsp(name), span
+        )
 
     def params(self, ch: list[Any]) -> Seq:
         return self.seq(ch, [c for c in ch if isinstance(c, ast.Param)])
@@ -323,8 +384,9 @@ class AstBuilder:
         s = _slots(ch)
         name = s["output"]
         names = _names(ch)
-        return ast.OutputDecl(name.text, str(names[0]) if names else None, s["="], name.span,
-                              self.sp(ch))
+        return ast.OutputDecl(
+            name.text, str(names[0]) if names else None, s["="], name.span, self.sp(ch)
+        )
 
     def check_stmt(self, ch: list[Any]) -> ast.CheckStmt | ast.Field:
         s = _slots(ch)
@@ -334,8 +396,18 @@ class AstBuilder:
             # `check { … }` is a merge block for a field named `check` (keywords may name
             # fields); an object can never be a check's condition anyway.
             key = _Key("check", None, self.tsp(ch[0]))
-            return _Field((key,), "merge", None, None, expr.body, None, False, False,
-                          self.doc_for(self.sp(ch)), self.sp(ch))
+            return _Field(
+                (key,),
+                "merge",
+                None,
+                None,
+                expr.body,
+                None,
+                False,
+                False,
+                self.doc_for(self.sp(ch)),
+                self.sp(ch),
+            )
         return ast.CheckStmt(expr, msg.text if msg is not None else None, self.sp(ch))
 
     def unset_stmt(self, ch: list[Any]) -> ast.Unset:
@@ -366,16 +438,36 @@ class AstBuilder:
                 span = _span(self.source, path.start, last.end)
             else:
                 span = self.sp(ch)
-            return _Field(tuple(path), op, None, value, body, None, False, False,
-                          self.docs.get(span.start), span)
+            return _Field(
+                tuple(path),
+                op,
+                None,
+                value,
+                body,
+                None,
+                False,
+                False,
+                self.docs.get(span.start),
+                span,
+            )
         mods = {c.value for c in ch if isinstance(c, _TOKENS) and c.type in ("FINAL", "HIDDEN")}
         path = next(c for c in ch if isinstance(c, Seq))
         s = _slots(ch)
         fv = next((c for c in ch if isinstance(c, tuple) and not isinstance(c, Seq)), None)
         op, value, body = fv if fv is not None else ("decl", None, None)
         span = self.sp(ch)
-        return _Field(tuple(path), op, s.get(":"), value, body, s.get("where"),
-                      "final" in mods, "hidden" in mods, self.doc_for(span), span)
+        return _Field(
+            tuple(path),
+            op,
+            s.get(":"),
+            value,
+            body,
+            s.get("where"),
+            "final" in mods,
+            "hidden" in mods,
+            self.doc_for(span),
+            span,
+        )
 
     def fv_set(self, ch: list[Any]) -> tuple[str, Any, Any]:
         return ("set", ch[-1], None)
@@ -433,9 +525,13 @@ class AstBuilder:
                 while pos < n and PRECEDENCE[ops[pos].value] > prec:
                     rhs, pos = climb(rhs, prec + 1, pos)
                 if prec == COMPARISON and pos < n and PRECEDENCE[ops[pos].value] == COMPARISON:
-                    self.error("E0001", "comparisons cannot be chained", self.tsp(ops[pos]),
-                               label=f"a second comparison after `{op.value}`",
-                               help="combine them with `&&`: `a < b && b < c`")
+                    self.error(
+                        "E0001",
+                        "comparisons cannot be chained",
+                        self.tsp(ops[pos]),
+                        label=f"a second comparison after `{op.value}`",
+                        help="combine them with `&&`: `a < b && b < c`",
+                    )
                 lhs = _Binary(str(op), lhs, rhs, self.tsp(op), lhs.span.cover(rhs.span))
             return lhs, pos
 
@@ -444,8 +540,12 @@ class AstBuilder:
 
     def unary(self, ch: list[Any]) -> ast.Unary | ast.Literal:
         op, operand = ch
-        if (op == "-" and isinstance(operand, ast.Literal) and operand.value == INT_MAX + 1
-                and not isinstance(operand.value, bool)):
+        if (
+            op == "-"
+            and isinstance(operand, ast.Literal)
+            and operand.value == INT_MAX + 1
+            and not isinstance(operand.value, bool)
+        ):
             self.pending.pop(operand.span.start, None)
             return _Literal(-(INT_MAX + 1), self.sp(ch))
         return ast.Unary(str(op), operand, self.sp(ch))
@@ -499,8 +599,7 @@ class AstBuilder:
         names = _names(ch)
         elem = ch[1]
         key_var = str(names[0]) if len(names) == 2 else None
-        return ast.Comprehension(elem, key_var, str(names[-1]), s["in"], s.get("if"),
-                                 self.sp(ch))
+        return ast.Comprehension(elem, key_var, str(names[-1]), s["in"], s.get("if"), self.sp(ch))
 
     def object_lit(self, ch: list[Any]) -> ast.ObjectLit:
         return _ObjectLit(ch[0], self.sp(ch))
@@ -515,11 +614,18 @@ class AstBuilder:
             # Only valid after a unary minus (-9223372036854775808): `unary` folds it and
             # withdraws this error; anywhere else it is reported when the parse ends.
             self.pending[self.tsp(tok).start] = Diagnostic(
-                "E0007", f"integer literal `{tok}` is out of the 64-bit range", self.tsp(tok),
-                label="larger than 9223372036854775807")
+                "E0007",
+                f"integer literal `{tok}` is out of the 64-bit range",
+                self.tsp(tok),
+                label="larger than 9223372036854775807",
+            )
             return _Literal(value, self.tsp(tok))
-        self.error("E0007", f"integer literal `{tok}` is out of the 64-bit range",
-                   self.tsp(tok), label="larger than 9223372036854775807")
+        self.error(
+            "E0007",
+            f"integer literal `{tok}` is out of the 64-bit range",
+            self.tsp(tok),
+            label="larger than 9223372036854775807",
+        )
         return _Literal(0, self.tsp(tok))
 
     def float_lit(self, ch: list[Any]) -> ast.Literal:
@@ -532,8 +638,12 @@ class AstBuilder:
     def duration_lit(self, ch: list[Any]) -> ast.Literal:
         total = sum(int(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
         if total > INT_MAX:
-            self.error("E0007", f"duration `{ch[0]}` is out of the 64-bit range",
-                       self.tsp(ch[0]), label="more than 2^63-1 milliseconds")
+            self.error(
+                "E0007",
+                f"duration `{ch[0]}` is out of the 64-bit range",
+                self.tsp(ch[0]),
+                label="more than 2^63-1 milliseconds",
+            )
             total = 0
         return _Literal(Duration(total), self.tsp(ch[0]))
 
@@ -542,8 +652,12 @@ class AstBuilder:
         assert m is not None
         n = int(m.group(1)) * SIZE_UNITS[m.group(2)]
         if n > INT_MAX:
-            self.error("E0007", f"size `{ch[0]}` is out of the 64-bit range", self.tsp(ch[0]),
-                       label="more than 2^63-1 bytes")
+            self.error(
+                "E0007",
+                f"size `{ch[0]}` is out of the 64-bit range",
+                self.tsp(ch[0]),
+                label="more than 2^63-1 bytes",
+            )
             n = 0
         return _Literal(Size(n), self.tsp(ch[0]))
 
@@ -651,27 +765,33 @@ class AstBuilder:
                     i += 2
                 elif e == "u":
                     j = i + 2
-                    if content[j:j + 1] == "{":
+                    if content[j : j + 1] == "{":
                         k = content.find("}", j)
-                        hexd = content[j + 1:k] if k > 0 else ""
+                        hexd = content[j + 1 : k] if k > 0 else ""
                         end = k + 1
                     else:
-                        hexd = content[j:j + 4]
+                        hexd = content[j : j + 4]
                         end = j + 4
                     try:
                         buf.append(chr(int(hexd, 16)))
                     except (ValueError, OverflowError):
-                        self.error("E0007", "invalid unicode escape",
-                                   Span(self.source, content_start + i, content_start + end))
+                        self.error(
+                            "E0007",
+                            "invalid unicode escape",
+                            Span(self.source, content_start + i, content_start + end),
+                        )
                     i = end
                 elif multi and e == "\n":
                     i += 2
                     # The joined line still loses its margin, like every other line.
                     at_line_start = True
                 else:
-                    self.error("E0007", f"unknown escape sequence `\\{e}`",
-                               Span(self.source, content_start + i, content_start + i + 2),
-                               help="write `\\\\` for a backslash, or use a raw string r\"...\"")
+                    self.error(
+                        "E0007",
+                        f"unknown escape sequence `\\{e}`",
+                        Span(self.source, content_start + i, content_start + i + 2),
+                        help='write `\\\\` for a backslash, or use a raw string r"..."',
+                    )
                     i += 2
             elif c == "$" and content.startswith("$$<", i):
                 buf.append("$<")
@@ -679,16 +799,22 @@ class AstBuilder:
             elif c == "$" and content.startswith("$<", i):
                 end = _subst_end(content, i + 2)
                 if end < 0:
-                    self.error("E0008", "substitution is not closed by `>`",
-                               Span(self.source, content_start + i, content_start + i + 2))
+                    self.error(
+                        "E0008",
+                        "substitution is not closed by `>`",
+                        Span(self.source, content_start + i, content_start + i + 2),
+                    )
                     break
                 if buf:
                     parts.append("".join(buf))
                     buf = []
-                inner = content[i + 2:end]
+                inner = content[i + 2 : end]
                 if not inner.strip():
-                    self.error("E0008", "empty substitution `$<>`",
-                               Span(self.source, content_start + i, content_start + end + 1))
+                    self.error(
+                        "E0008",
+                        "empty substitution `$<>`",
+                        Span(self.source, content_start + i, content_start + end + 1),
+                    )
                 elif self.parse_expr is not None:
                     parts.append(self.parse_expr(self.source, inner, content_start + i + 2))
                 i = end + 1

@@ -68,8 +68,16 @@ from cfglang.syntax.tokens import Tok
 if TYPE_CHECKING:
     from lark import Lark
 
-__all__ = ["FORMAT", "FastLALR", "NewlineRules", "ParseFailed", "Tables", "Tok",
-           "Unsupported", "derive_tables"]
+__all__ = [
+    "FORMAT",
+    "FastLALR",
+    "NewlineRules",
+    "ParseFailed",
+    "Tables",
+    "Tok",
+    "Unsupported",
+    "derive_tables",
+]
 
 # The layout of `Tables` and the way they are derived: bump on any change to either, so
 # that tables stored by an older cfglang are derived again rather than misread.
@@ -96,12 +104,27 @@ class NewlineRules:
     continuation token (value in ``continue_values``, type not in ``not_operators``).
     """
 
-    __slots__ = ("after", "closers", "continue_values", "keep_inside", "newline",
-                 "not_operators", "openers")
+    __slots__ = (
+        "after",
+        "closers",
+        "continue_values",
+        "keep_inside",
+        "newline",
+        "not_operators",
+        "openers",
+    )
 
-    def __init__(self, *, newline: str, after: frozenset[str], openers: frozenset[str],
-                 closers: frozenset[str], keep_inside: frozenset[str],
-                 continue_values: frozenset[str], not_operators: frozenset[str]) -> None:
+    def __init__(
+        self,
+        *,
+        newline: str,
+        after: frozenset[str],
+        openers: frozenset[str],
+        closers: frozenset[str],
+        keep_inside: frozenset[str],
+        continue_values: frozenset[str],
+        not_operators: frozenset[str],
+    ) -> None:
         self.newline = newline
         self.after = after
         self.openers = openers
@@ -112,8 +135,13 @@ class NewlineRules:
 
     def key(self) -> str:
         """A stable text of the rules, for keying stored tables (which depend on them)."""
-        return repr([(name, value if isinstance(value, str) else sorted(value))
-                     for name in self.__slots__ for value in [getattr(self, name)]])
+        return repr(
+            [
+                (name, value if isinstance(value, str) else sorted(value))
+                for name in self.__slots__
+                for value in [getattr(self, name)]
+            ]
+        )
 
 
 _Match = Callable[[str, int], "re.Match[str] | None"]
@@ -129,8 +157,7 @@ def _no_match(text: str, pos: int) -> None:
     return None
 
 
-def _alternation(names: list[str] | tuple[str, ...], regexps: dict[str, str],
-                 suffix: str) -> str:
+def _alternation(names: list[str] | tuple[str, ...], regexps: dict[str, str], suffix: str) -> str:
     """The scanner regex for these terminals, in this order, then the ignored suffix."""
     pattern = "|".join(f"(?P<{name}>{regexps[name]})" for name in names)
     return f"(?:{pattern}){suffix}"
@@ -218,9 +245,14 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
     # The tree shaping of lark.parse_tree_builder, resolved once per rule.
     default = getattr(type(transformer), "__default__", None)
     plain_default = default is None or default is Transformer.__default__
-    kept = [[(i, sym) for i, sym in enumerate(rule.expansion)
-             if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out)]
-            for rule in rules]
+    kept = [
+        [
+            (i, sym)
+            for i, sym in enumerate(rule.expansion)
+            if rule.options.keep_all_tokens or not (sym.is_term and sym.filter_out)
+        ]
+        for rule in rules
+    ]
     single = _single_inlined(rules, kept, should_expand)
     specs: list[tuple[str, int, tuple[str, str] | None, int | None]] = []
     factories: dict[str, int] = {}  # reducer bodies (as text), each made once
@@ -230,8 +262,7 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
         size = len(rule.expansion)
         # Spliced children: `_rule`s, except those always of one element (`single`),
         # whose value is that element rather than a one-element list.
-        include = [(i, bool(should_expand(sym)) and sym.name not in single)
-                   for i, sym in children]
+        include = [(i, bool(should_expand(sym)) and sym.name not in single) for i, sym in children]
         needs_filter = len(include) < size or any(e for _, e in include)
         expand1 = bool(o.expand1) and not rule.alias
         cb_name = rule.alias or o.template_source or name
@@ -250,8 +281,9 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
         else:
             callback = ("default", cb_name)
         bare = name in single
-        if size == 1 and ((expand1 and not needs_filter) or bare
-                          or (callback is None and include == [(0, True)])):
+        if size == 1 and (
+            (expand1 and not needs_filter) or bare or (callback is None and include == [(0, True)])
+        ):
             # The value stays, only the state changes: a `?rule` passing its one
             # child up, a one-element `_rule`, or a `_rule` that is one spliced
             # `_rule` (the same list).
@@ -260,8 +292,9 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
             # One child in, one value out: the callback, or a one-element list.
             specs.append((name, _ONE, callback, None))
         else:
-            body = _reducer_body(size, include if needs_filter or bare else None, expand1,
-                                 callback is not None, bare)
+            body = _reducer_body(
+                size, include if needs_filter or bare else None, expand1, callback is not None, bare
+            )
             text = "".join(f"        {line}\n" for line in body)
             specs.append((name, _BODY, callback, factories.setdefault(text, len(factories))))
 
@@ -280,7 +313,8 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
         idx = lexer_index.get(id(basic))
         if idx is None:
             terminals, unless_callbacks = create_unless(
-                basic.terminals, basic.g_regex_flags, basic.re, basic.use_bytes)
+                basic.terminals, basic.g_regex_flags, basic.re, basic.use_bytes
+            )
             unless: dict[str, dict[str, str]] = {}
             for type_, cb in unless_callbacks.items():
                 if not isinstance(cb, UnlessCallback):
@@ -322,24 +356,26 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
             row.append(i)
         chars.append(tuple(row))
 
-    tables: Tables = _plain({
-        "format": FORMAT,
-        "start_states": dict(table.start_states),
-        "end_states": dict(table.end_states),
-        "actions": actions,
-        "gotos": gotos,
-        "rules": specs,
-        "reducers": _reducer_factories(factories),
-        "has_default": default is not None,
-        "terminals": regexps,
-        "ignore": sorted(ignore),
-        "callbacks": callbacks,
-        "lexers": lexers,
-        "state_lexer": state_lexer,
-        "suffix": suffix,
-        "patterns": patterns,
-        "chars": chars,
-    })
+    tables: Tables = _plain(
+        {
+            "format": FORMAT,
+            "start_states": dict(table.start_states),
+            "end_states": dict(table.end_states),
+            "actions": actions,
+            "gotos": gotos,
+            "rules": specs,
+            "reducers": _reducer_factories(factories),
+            "has_default": default is not None,
+            "terminals": regexps,
+            "ignore": sorted(ignore),
+            "callbacks": callbacks,
+            "lexers": lexers,
+            "state_lexer": state_lexer,
+            "suffix": suffix,
+            "patterns": patterns,
+            "chars": chars,
+        }
+    )
     return tables
 
 
@@ -354,8 +390,9 @@ def _plain(x: Any) -> Any:
     return x
 
 
-def _ignored_suffix(names: list[str], regexps: dict[str, str], quiet_names: frozenset[str],
-                    starts: _Starts) -> str:
+def _ignored_suffix(
+    names: list[str], regexps: dict[str, str], quiet_names: frozenset[str], starts: _Starts
+) -> str:
     """A regex eating the ignored text (whitespace) that may follow any token.
 
     A character that only an ignored terminal without a callback (``quiet_names``) can
@@ -374,8 +411,12 @@ def _ignored_suffix(names: list[str], regexps: dict[str, str], quiet_names: froz
             continue  # a group in the suffix would change which group matched last
         cls = "[" + "".join(re.escape(c) for c in chars) + "]"
         one = regexp[:-1]
-        if (len(found) == 1 and regexp.endswith("+") and _is_one_char(one)
-                and all(re.fullmatch(one, c) for c in chars)):
+        if (
+            len(found) == 1
+            and regexp.endswith("+")
+            and _is_one_char(one)
+            and all(re.fullmatch(one, c) for c in chars)
+        ):
             # `(?=[cls])X+` with `cls` within the character class X, and nothing else
             # to repeat: `[cls]X*` matches the same, without the slow lookahead.
             return f"(?:{cls}{one}*)?"
@@ -388,8 +429,9 @@ class _Scanner:
 
     __slots__ = ("by_char", "chars", "names", "unless")
 
-    def __init__(self, names: tuple[str, ...], unless: dict[str, dict[str, str]],
-                 chars: tuple[int, ...]) -> None:
+    def __init__(
+        self, names: tuple[str, ...], unless: dict[str, dict[str, str]], chars: tuple[int, ...]
+    ) -> None:
         self.names = names
         self.unless = unless
         self.chars = chars
@@ -413,8 +455,13 @@ class FastLALR:
     the tables were derived with, by name: anything else raises `Unsupported`.
     """
 
-    def __init__(self, tables: Tables, transformer: Any, newlines: NewlineRules,
-                 callbacks: dict[str, Callable[[Any], Any]]) -> None:
+    def __init__(
+        self,
+        tables: Tables,
+        transformer: Any,
+        newlines: NewlineRules,
+        callbacks: dict[str, Callable[[Any], Any]],
+    ) -> None:
         if tables.get("format") != FORMAT:
             raise Unsupported("tables of another format")
         if sorted(callbacks) != tables["callbacks"]:
@@ -478,7 +525,8 @@ class FastLALR:
                 if sym in self._columns:
                     self._columns[sym][state] = act
         self._unit_memos: dict[str, dict[int, tuple[int, tuple[Any, ...]]]] = {
-            t: {} for t in regexps}
+            t: {} for t in regexps
+        }
         self._special: dict[str, int] = dict.fromkeys(self._ignore, _IGNORE)
         self._special[newlines.newline] = _NEWLINE
         self._special.update(dict.fromkeys(newlines.openers, _OPENER))
@@ -604,9 +652,12 @@ class FastLALR:
                 # The post-lexer's rules. The last token it let through was just shifted,
                 # so it is on top of the value stack.
                 prev = vstack[-1] if vstack else None
-                if (prev is None or prev.type in nl_after
-                        or (brackets and brackets[-1] not in keep_inside)
-                        or (prev.value in continue_values and prev.type not in not_operators)):
+                if (
+                    prev is None
+                    or prev.type in nl_after
+                    or (brackets and brackets[-1] not in keep_inside)
+                    or (prev.value in continue_values and prev.type not in not_operators)
+                ):
                     pos = m.end()  # type: ignore[union-attr]
                     continue
             elif kind == _OPENER:
@@ -622,8 +673,9 @@ class FastLALR:
             while act.__class__ is not int:
                 if act.__class__ is _Unit:
                     below = sstack[-2]
-                    state, callbacks = (unit_memos[typ].get(state * nstates + below)
-                                        or self._unit_chain(state, below, typ))
+                    state, callbacks = unit_memos[typ].get(
+                        state * nstates + below
+                    ) or self._unit_chain(state, below, typ)
                     for cb in callbacks:
                         vstack[-1] = cb(vstack[-1:])
                     sstack[-1] = state
@@ -708,8 +760,12 @@ def _is_one_char(regexp: str) -> bool:
 
 
 _CATEGORIES = {
-    "CATEGORY_DIGIT": r"\d", "CATEGORY_NOT_DIGIT": r"\D", "CATEGORY_SPACE": r"\s",
-    "CATEGORY_NOT_SPACE": r"\S", "CATEGORY_WORD": r"\w", "CATEGORY_NOT_WORD": r"\W",
+    "CATEGORY_DIGIT": r"\d",
+    "CATEGORY_NOT_DIGIT": r"\D",
+    "CATEGORY_SPACE": r"\s",
+    "CATEGORY_NOT_SPACE": r"\S",
+    "CATEGORY_WORD": r"\w",
+    "CATEGORY_NOT_WORD": r"\W",
 }
 
 
@@ -735,8 +791,9 @@ def _in_set(items: Any, ch: str) -> bool:
 # ---- reductions -----------------------------------------------------------------------------
 
 
-def _single_inlined(rules: list[Any], kept: list[list[tuple[int, Any]]],
-                    should_expand: Callable[[Any], bool]) -> frozenset[str]:
+def _single_inlined(
+    rules: list[Any], kept: list[list[tuple[int, Any]]], should_expand: Callable[[Any], bool]
+) -> frozenset[str]:
     """The `_rule`s every production of which leaves exactly one child after splicing.
 
     Lark would hand their parents a one-child tree to splice; passing the child itself
@@ -751,16 +808,18 @@ def _single_inlined(rules: list[Any], kept: list[list[tuple[int, Any]]],
         changed = False
         for name in list(single):
             for children in by_origin[name]:
-                if len(children) != 1 or (should_expand(children[0][1])
-                                          and children[0][1].name not in single):
+                if len(children) != 1 or (
+                    should_expand(children[0][1]) and children[0][1].name not in single
+                ):
                     single.discard(name)
                     changed = True
                     break
     return frozenset(single)
 
 
-def _reducer_body(size: int, include: list[tuple[int, bool]] | None, expand1: bool,
-                  has_callback: bool, bare: bool) -> list[str]:
+def _reducer_body(
+    size: int, include: list[tuple[int, bool]] | None, expand1: bool, has_callback: bool, bare: bool
+) -> list[str]:
     """The statements of a reducer: pop the children, push the value, goto; `st` is the state.
 
     The children are built exactly as lark.parse_tree_builder's ChildFilterLALR_NoPlaceholders
@@ -837,7 +896,8 @@ def _reducer_factories(bodies: dict[str, int]) -> CodeType:
     source = "".join(
         f"def make_{i}(cb, goto):\n    def reduce(v, s):\n{text}        return st\n"
         "    return reduce\n"
-        for text, i in bodies.items())
+        for text, i in bodies.items()
+    )
     return compile(source, "<fastlalr reducers>", "exec")
 
 
@@ -860,11 +920,14 @@ def _default_callback(transformer: Any, name: str) -> Callable[[list[Any]], Any]
     """What Lark calls for a rule the transformer has no method for."""
     default = getattr(transformer, "__default__", None)
     if default is not None:
+
         def build(children: list[Any]) -> Any:
             return default(name, children, None)
     else:
+
         def build(children: list[Any]) -> Any:
             from lark import Tree  # Lark's default `tree_class`
 
             return Tree(name, children)
+
     return build

@@ -47,15 +47,41 @@ if TYPE_CHECKING:
 
 _SIMPLE_PATH = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*")
 # Words that are keywords or need the parser (`self`, `super`, literals).
-_NOT_NAMES = frozenset({"self", "super", "true", "false", "null", "if", "for", "in", "else",
-                        "then", "let", "where"})
+_NOT_NAMES = frozenset(
+    {"self", "super", "true", "false", "null", "if", "for", "in", "else", "then", "let", "where"}
+)
 _OPENERS = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
 _CLOSERS = {"RPAR", "RSQB", "RBRACE"}
 # Tokens after which a line break continues the statement instead of ending it.
-_CONTINUE_VALUES = frozenset({
-    ",", ".", "(", "[", "{", "||", "&&", "!", "==", "!=", "<", "<=", ">",
-    ">=", "+", "-", "*", "/", "%", "|", "then", "else", "in", "where", "extends",
-})
+_CONTINUE_VALUES = frozenset(
+    {
+        ",",
+        ".",
+        "(",
+        "[",
+        "{",
+        "||",
+        "&&",
+        "!",
+        "==",
+        "!=",
+        "<",
+        "<=",
+        ">",
+        ">=",
+        "+",
+        "-",
+        "*",
+        "/",
+        "%",
+        "|",
+        "then",
+        "else",
+        "in",
+        "where",
+        "extends",
+    }
+)
 _NOT_OPERATORS = frozenset({"NAME", "STRING", "MSTRING", "RAW_STRING", "RAW_MSTRING"})
 # A line break right after these is one too many; inside brackets other than `{` it is none.
 _NL_AFTER = frozenset({"_NL", "SEMICOLON"})
@@ -63,13 +89,36 @@ _NL_INSIDE = frozenset({"LBRACE"})
 
 _VALUE_STARTS = frozenset({"INT", "STRING", "NAME", "LBRACE", "LSQB"})
 _WORDS = {
-    "NAME": "a name", "STRING": "a string", "MSTRING": "a string", "RAW_STRING": "a string",
-    "RAW_MSTRING": "a string", "INT": "a number", "FLOAT": "a number",
-    "DURATION": "a duration", "SIZE": "a size", "_NL": "a new line", "$END": "the end of file",
-    "SEMICOLON": "`;`", "LBRACE": "`{`", "RBRACE": "`}`", "LPAR": "`(`", "RPAR": "`)`",
-    "LSQB": "`[`", "RSQB": "`]`", "COMMA": "`,`", "COLON": "`:`", "EQUAL": "`=`",
-    "DOT": "`.`", "QMARK": "`?`", "VBAR": "`|`", "OR": "`||`", "AND": "`&&`", "NOT": "`!`",
-    "CMP_OP": "a comparison", "ADD_OP": "`+` or `-`", "MUL_OP": "`*`, `/` or `%`",
+    "NAME": "a name",
+    "STRING": "a string",
+    "MSTRING": "a string",
+    "RAW_STRING": "a string",
+    "RAW_MSTRING": "a string",
+    "INT": "a number",
+    "FLOAT": "a number",
+    "DURATION": "a duration",
+    "SIZE": "a size",
+    "_NL": "a new line",
+    "$END": "the end of file",
+    "SEMICOLON": "`;`",
+    "LBRACE": "`{`",
+    "RBRACE": "`}`",
+    "LPAR": "`(`",
+    "RPAR": "`)`",
+    "LSQB": "`[`",
+    "RSQB": "`]`",
+    "COMMA": "`,`",
+    "COLON": "`:`",
+    "EQUAL": "`=`",
+    "DOT": "`.`",
+    "QMARK": "`?`",
+    "VBAR": "`|`",
+    "OR": "`||`",
+    "AND": "`&&`",
+    "NOT": "`!`",
+    "CMP_OP": "a comparison",
+    "ADD_OP": "`+` or `-`",
+    "MUL_OP": "`*`, `/` or `%`",
 }
 
 
@@ -125,9 +174,14 @@ class _Parser:
         self._lark: Lark | None = None
         self.callbacks: dict[str, Any] = {"COMMENT": self._comment}
         self.newlines = NewlineRules(  # `_Newlines`, as data
-            newline="_NL", after=_NL_AFTER, openers=frozenset(_OPENERS),
-            closers=frozenset(_CLOSERS), keep_inside=_NL_INSIDE,
-            continue_values=_CONTINUE_VALUES, not_operators=_NOT_OPERATORS)
+            newline="_NL",
+            after=_NL_AFTER,
+            openers=frozenset(_OPENERS),
+            closers=frozenset(_CLOSERS),
+            keep_inside=_NL_INSIDE,
+            continue_values=_CONTINUE_VALUES,
+            not_operators=_NOT_OPERATORS,
+        )
         # The fast driver runs Lark's own tables; Lark itself is the fallback and the
         # error path (see fastlalr). None when the configuration is outside its subset.
         self.fast: FastLALR | None = self._fast_driver()
@@ -237,17 +291,24 @@ class _Parser:
                 return expr
             except UnexpectedInput as e:
                 pos = offset + (getattr(e, "pos_in_stream", None) or 0)
-                self.builder.diags.append(Diagnostic(
-                    "E0008", "invalid expression in substitution",
-                    Span(source, pos, min(pos + 1, offset + len(text))),
-                    label="expected an expression here",
-                    help="a `>` inside `$<...>` ends it; parenthesise comparisons: `$<(a > b)>`"))
+                self.builder.diags.append(
+                    Diagnostic(
+                        "E0008",
+                        "invalid expression in substitution",
+                        Span(source, pos, min(pos + 1, offset + len(text))),
+                        label="expected an expression here",
+                        help=(
+                            "a `>` inside `$<...>` ends it; parenthesise comparisons: `$<(a > b)>`"
+                        ),
+                    )
+                )
                 return ast.Literal(None, Span(source, offset, offset + len(text)))
         finally:
             self.builder.offset = saved
 
-    def parse(self, source: SourceFile, start: str = "start",
-              fast: bool | None = None) -> tuple[Any, list[Diagnostic]]:
+    def parse(
+        self, source: SourceFile, start: str = "start", fast: bool | None = None
+    ) -> tuple[Any, list[Diagnostic]]:
         if fast is None:
             fast = os.environ.get("CFLC_PARSER", "") != "lark"
         with self.lock:
@@ -278,8 +339,11 @@ class _Parser:
                     return None, [*b.diags, _friendly(self, e, source)]
                 return result, [*b.diags, *b.pending.values()]
             except RecursionError:
-                return None, [Diagnostic("E0502", "the file is nested too deeply to parse",
-                                         Span(source, 0, 0))]
+                return None, [
+                    Diagnostic(
+                        "E0502", "the file is nested too deeply to parse", Span(source, 0, 0)
+                    )
+                ]
             finally:
                 self.use_fast = saved_use_fast
                 if enabled:
@@ -364,8 +428,9 @@ def _parser() -> _Parser:
     return _Parser()
 
 
-def parse_module(source: SourceFile, *,
-                 fast: bool | None = None) -> tuple[ast.Module | None, list[Diagnostic]]:
+def parse_module(
+    source: SourceFile, *, fast: bool | None = None
+) -> tuple[ast.Module | None, list[Diagnostic]]:
     """Parse a whole file. Returns the module (None on a syntax error) and diagnostics.
 
     ``fast=False`` (or ``CFLC_PARSER=lark`` in the environment) skips the fast driver
@@ -375,8 +440,9 @@ def parse_module(source: SourceFile, *,
     return result, diags
 
 
-def parse_expression(source: SourceFile, *,
-                     fast: bool | None = None) -> tuple[ast.Expr | None, list[Diagnostic]]:
+def parse_expression(
+    source: SourceFile, *, fast: bool | None = None
+) -> tuple[ast.Expr | None, list[Diagnostic]]:
     """Parse a standalone expression (``cflc eval``)."""
     result, diags = _parser().parse(source, start="expr_start", fast=fast)
     return result, diags
@@ -407,7 +473,7 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
     if isinstance(e, UnexpectedCharacters):
         pos: int = e.pos_in_stream or 0
         ch = text[pos] if pos < len(text) else ""
-        if ch == '"' or (ch == "r" and text[pos + 1:pos + 2] == '"'):
+        if ch == '"' or (ch == "r" and text[pos + 1 : pos + 2] == '"'):
             multi = text.startswith('"""', pos) or text.startswith('r"""', pos)
             q = pos + (1 if ch == "r" else 0)
             nl = text.find("\n", pos)
@@ -417,20 +483,34 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
                 if sub is not None:
                     # The string is closed; an unclosed `$<` inside it swallowed the quote.
                     return Diagnostic(
-                        "E0008", "substitution is not closed by `>`",
-                        Span(source, sub, sub + 2), label="this `$<` is never closed",
-                        help="end the substitution with `>`; write `$$<` for a literal `$<`")
+                        "E0008",
+                        "substitution is not closed by `>`",
+                        Span(source, sub, sub + 2),
+                        label="this `$<` is never closed",
+                        help="end the substitution with `>`; write `$$<` for a literal `$<`",
+                    )
             return Diagnostic(
-                "E0003", "unterminated string", Span(source, q, q + (3 if multi else 1)),
+                "E0003",
+                "unterminated string",
+                Span(source, q, q + (3 if multi else 1)),
                 label="this string is never closed",
-                notes=(Note("the file ends here" if multi or end == len(text)
-                            else "the line ends here", Span(source, end, end)),),
-                help='close it with `"`' + ("; use `\"\"\"` for text over several lines"
-                                            if not multi else ""))
+                notes=(
+                    Note(
+                        "the file ends here" if multi or end == len(text) else "the line ends here",
+                        Span(source, end, end),
+                    ),
+                ),
+                help='close it with `"`'
+                + ('; use `"""` for text over several lines' if not multi else ""),
+            )
         if ch == "$" or ch == "<":
             pass
-        return Diagnostic("E0004", f"unexpected character `{ch}`", Span(source, pos, pos + 1),
-                          label="no CFL token starts with this character")
+        return Diagnostic(
+            "E0004",
+            f"unexpected character `{ch}`",
+            Span(source, pos, pos + 1),
+            label="no CFL token starts with this character",
+        )
     if isinstance(e, UnexpectedToken):
         tok = e.token
         expected = set(e.expected or ())
@@ -439,14 +519,20 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
             if stack:
                 opener = stack[-1]
                 return Diagnostic(
-                    "E0002", f"unclosed `{opener.value}`",
+                    "E0002",
+                    f"unclosed `{opener.value}`",
                     Span(source, opener.start_pos, opener.start_pos + 1),
                     label="this delimiter is never closed",
                     notes=(Note("the file ends here", Span(source, len(text), len(text))),),
-                    help=f"add `{_OPENERS[opener.type]}`")
+                    help=f"add `{_OPENERS[opener.type]}`",
+                )
             pos = len(text)
-            return Diagnostic("E0001", "unexpected end of file", Span(source, pos, pos),
-                              label=f"expected {_expected_words(expected)}")
+            return Diagnostic(
+                "E0001",
+                "unexpected end of file",
+                Span(source, pos, pos),
+                label=f"expected {_expected_words(expected)}",
+            )
         start = tok.start_pos or 0
         span = Span(source, start, start + max(1, len(tok.value or "")))
         stack = self.postlex.stack
@@ -455,31 +541,51 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
             # confusing token lines later; the user must edit at the opener.
             opener = stack[-1]
             return Diagnostic(
-                "E0002", f"unclosed `{opener.value}`",
+                "E0002",
+                f"unclosed `{opener.value}`",
                 Span(source, opener.start_pos, opener.start_pos + 1),
                 label="this delimiter is never closed",
                 notes=(Note("the file ends here", Span(source, len(text), len(text))),),
-                help=f"add `{_OPENERS[opener.type]}`")
+                help=f"add `{_OPENERS[opener.type]}`",
+            )
         in_body = not stack or stack[-1].type == "LBRACE"
         if tok.type == "COMMA" and in_body:
-            return Diagnostic("E0006", "stray comma", span,
-                              label="fields are separated by new lines or `;`",
-                              help="remove the comma, or write `;`")
+            return Diagnostic(
+                "E0006",
+                "stray comma",
+                span,
+                label="fields are separated by new lines or `;`",
+                help="remove the comma, or write `;`",
+            )
         if tok.type == "COMMA":
-            return Diagnostic("E0006", "stray comma", span, label="nothing to separate here",
-                              help="remove the comma")
+            return Diagnostic(
+                "E0006",
+                "stray comma",
+                span,
+                label="nothing to separate here",
+                help="remove the comma",
+            )
         if tok.type == "COLON" and "EQUAL" in expected:
-            return Diagnostic("E0005", "expected `=` to set a value, found `:`", span,
-                              help="write `key = value`; `key: T` declares a type")
+            return Diagnostic(
+                "E0005",
+                "expected `=` to set a value, found `:`",
+                span,
+                help="write `key = value`; `key: T` declares a type",
+            )
         if tok.type == "_NL" and expected & _VALUE_STARTS:
-            return Diagnostic("E0001", "expected a value, found the end of the line", span,
-                              label="a value must follow on the same line")
+            return Diagnostic(
+                "E0001",
+                "expected a value, found the end of the line",
+                span,
+                label="a value must follow on the same line",
+            )
         if tok.type == "_NL":
             what = "a new line"
         else:
             what = f"`{tok.value}`"
-        return Diagnostic("E0001", f"unexpected {what}", span,
-                          label=f"expected {_expected_words(expected)}")
+        return Diagnostic(
+            "E0001", f"unexpected {what}", span, label=f"expected {_expected_words(expected)}"
+        )
     pos = getattr(e, "pos_in_stream", 0) or 0
     return Diagnostic("E0001", "syntax error", Span(source, pos, pos + 1))
 
@@ -546,8 +652,10 @@ def lex_tokens(source: SourceFile) -> list[tuple[str, int, int]]:
         # the doc-comment callback, whose notes the next parse resets).
         saved = p.postlex.stack
         try:
-            return [(tok.type, tok.start_pos or 0, tok.end_pos or 0)
-                    for tok in p.lark.lex(source.text, dont_ignore=True)
-                    if not tok.type.startswith("__")]
+            return [
+                (tok.type, tok.start_pos or 0, tok.end_pos or 0)
+                for tok in p.lark.lex(source.text, dont_ignore=True)
+                if not tok.type.startswith("__")
+            ]
         finally:
             p.postlex.stack = saved

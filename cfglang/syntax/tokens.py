@@ -41,4 +41,3 @@ def _make(type_: str, value: str, start: int | None, end: int | None) -> Tok:
     tok = str.__new__(Tok, value)
     tok.type, tok.value, tok.start_pos, tok.end_pos = type_, value, start, end
     return tok
-
