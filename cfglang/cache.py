@@ -15,6 +15,10 @@ Entries are written atomically (temp file + rename), so concurrent builds never 
 torn entry; an unreadable or corrupt entry is ignored. The cache directory is
 ``$CFLC_CACHE_DIR``, else ``$XDG_CACHE_HOME/cfglang``, else ``~/.cache/cfglang``;
 ``--no-cache`` (or ``CFLC_NO_CACHE=1``) turns both off.
+
+Trust: entries are pickles (and the parser's stored tables, `cfglang.syntax.parser`, hold
+a marshalled code object), so the cache directory must be writable only by its user, as
+for Python's own ``__pycache__``: the default one is under the user's home directory.
 """
 
 from __future__ import annotations
