@@ -1386,7 +1386,20 @@ class Evaluator:
                 out.append(p)
                 size += len(p)
                 continue
-            v = self.ev(p, scope)
+            # `$<name>`, the usual substitution, skips the dispatch (its own evaluation of
+            # the field still goes through `ev`, which counts steps and depth).
+            v = self._name(p, scope) if p.__class__ is ast.Name else self.ev(p, scope)
+            if v.__class__ is str:
+                out.append(v)
+                size += len(v)
+                if size > self.limits.max_string:
+                    raise err(
+                        "E0502",
+                        "string is too long",
+                        e.span,
+                        label=f"longer than {self.limits.max_string} characters",
+                    )
+                continue
             if v is BOTTOM:
                 raise _Propagate()
             if v is ABSENT:
