@@ -318,7 +318,7 @@ def build(
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
     ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
-    sys.exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix, write=True))
+    _done_exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix, write=True))
 
 
 @main.command()
@@ -350,7 +350,7 @@ def check(
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
     ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
-    sys.exit(_build(ctx, paths, None, None, var, var_files, allow_path, "", write=False))
+    _done_exit(_build(ctx, paths, None, None, var, var_files, allow_path, "", write=False))
 
 
 def _build(
@@ -597,10 +597,30 @@ def eval_cmd(
     sys.exit(EXIT_OK)
 
 
+_HARD_EXIT: list[int] = []  # the exit code of a finished build or check (see `run`)
+
+
+def _done_exit(code: int) -> None:
+    """Exit a build or check: everything is written and closed by now."""
+    _HARD_EXIT.append(code)
+    sys.exit(code)
+
+
 def run() -> None:  # pragma: no cover - console entry with last-resort protection
     try:
         main()
     except SystemExit:
+        if _HARD_EXIT:
+            # A finished build leaves its whole syntax tree and evaluation graph alive (the
+            # in-process parse cache keeps trees): freeing half a million objects and the
+            # final collection at interpreter exit took ~0.9 s at S=10,000. The OS frees
+            # the memory anyway, so flush the streams and leave without tearing down.
+            for stream in (sys.stdout, sys.stderr):
+                try:
+                    stream.flush()
+                except (OSError, ValueError):
+                    pass
+            os._exit(_HARD_EXIT[-1])
         raise
     except BaseException as e:
         click.echo(
