@@ -16,7 +16,12 @@ import click
 
 from cfglang import __version__
 from cfglang.commands import LazyGroup
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import (
+    allow_path_option,
+    diagnostic_options,
+    quiet_option,
+    verbose_option,
+)
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 FORMAT_CHOICES = ("json", "yaml", "toml", "ini", "env", "properties")
@@ -94,8 +99,8 @@ class Ctx:
 
 def common(f: Any) -> Any:
     f = diagnostic_options(f)
-    f = click.option("-q", "--quiet", is_flag=True, help="Print only errors.")(f)
-    f = click.option("-v", "--verbose", count=True, help="Print more about what is done.")(f)
+    f = quiet_option()(f)
+    f = verbose_option()(f)
     return f
 
 
@@ -114,12 +119,7 @@ def input_options(f: Any) -> Any:
         metavar="FILE",
         help="Set inputs from a JSON, YAML or CFL file (repeatable).",
     )(f)
-    f = click.option(
-        "--allow-path",
-        multiple=True,
-        metavar="DIR",
-        help="Allow imports from DIR outside the project root.",
-    )(f)
+    f = allow_path_option(f)
     f = click.option(
         "--no-cache", is_flag=True, help="Neither read nor write the parse and build caches."
     )(f)

@@ -1,7 +1,8 @@
-"""Options every `cflc` command that reports errors shares (imports only click)."""
+"""Options shared by `cflc` commands, defined once (imports only click)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import click
@@ -24,3 +25,19 @@ def diagnostic_options(f: Any) -> Any:
         help="How to print diagnostics.",
     )(f)
     return f
+
+
+allow_path_option = click.option(
+    "--allow-path",
+    multiple=True,
+    metavar="DIR",
+    help="Allow imports from DIR outside the project root.",
+)
+
+
+def quiet_option(help: str = "Print only errors.") -> Callable[[Any], Any]:
+    return click.option("-q", "--quiet", is_flag=True, help=help)
+
+
+def verbose_option(help: str = "Print more about what is done.") -> Callable[[Any], Any]:
+    return click.option("-v", "--verbose", count=True, help=help)

@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import allow_path_option, diagnostic_options
 
 
 @click.group(name="codegen")
@@ -23,12 +23,7 @@ def command() -> None:
     metavar="OUT.py",
     help="Write the module to OUT.py instead of stdout.",
 )
-@click.option(
-    "--allow-path",
-    multiple=True,
-    metavar="DIR",
-    help="Allow imports from DIR outside the project root.",
-)
+@allow_path_option
 @diagnostic_options
 def python_cmd(
     file: str, output: str | None, allow_path: tuple[str, ...], error_format: str, color: str

@@ -13,7 +13,12 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import (
+    allow_path_option,
+    diagnostic_options,
+    quiet_option,
+    verbose_option,
+)
 
 
 @click.command(name="deps", context_settings={"help_option_names": ["-h", "--help"]})
@@ -27,15 +32,10 @@ from cfglang.commands._options import diagnostic_options
     metavar="FILE",
     help="A --vars file the target is built with (listed as a dependency).",
 )
-@click.option(
-    "--allow-path",
-    multiple=True,
-    metavar="DIR",
-    help="Allow imports from DIR outside the project root.",
-)
+@allow_path_option
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", count=True, help="Print more about what is done.")
+@quiet_option()
+@verbose_option()
 def command(
     target: str,
     as_json: bool,

@@ -13,7 +13,12 @@ from typing import Any
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import (
+    allow_path_option,
+    diagnostic_options,
+    quiet_option,
+    verbose_option,
+)
 
 DATA_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
 
@@ -58,15 +63,10 @@ DATA_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "t
     metavar="FILE",
     help="Set inputs of both from a JSON, YAML or CFL file (repeatable).",
 )
-@click.option(
-    "--allow-path",
-    multiple=True,
-    metavar="DIR",
-    help="Allow imports from DIR outside the project root.",
-)
+@allow_path_option
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", count=True, help="Say when there is no difference.")
+@quiet_option()
+@verbose_option("Say when there is no difference.")
 def command(
     a: str,
     b: str,

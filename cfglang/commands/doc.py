@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import allow_path_option, diagnostic_options, quiet_option
 
 
 @click.command(name="doc")
@@ -21,14 +21,9 @@ from cfglang.commands._options import diagnostic_options
     help="Directory to write DIR/*.md and DIR/*.html into.",
 )
 @click.option("--title", default=None, help="Title of the index page.")
-@click.option(
-    "--allow-path",
-    multiple=True,
-    metavar="DIR",
-    help="Allow imports from DIR outside the project root.",
-)
+@allow_path_option
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@quiet_option()
 def command(
     paths: tuple[str, ...],
     output: str,

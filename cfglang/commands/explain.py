@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import (
+    allow_path_option,
+    diagnostic_options,
+    quiet_option,
+    verbose_option,
+)
 
 
 @click.command(name="explain")
@@ -22,18 +27,13 @@ from cfglang.commands._options import diagnostic_options
     metavar="FILE",
     help="Set inputs from a JSON, YAML or CFL file.",
 )
-@click.option(
-    "--allow-path",
-    multiple=True,
-    metavar="DIR",
-    help="Allow imports from DIR outside the project root.",
-)
+@allow_path_option
 @click.option(
     "--no-git", is_flag=True, help="Do not look up the commit that last changed the value."
 )
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", count=True, help="Print more.")
+@quiet_option()
+@verbose_option("Print more.")
 def command(
     file: str,
     path: str,

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import diagnostic_options, quiet_option
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 
@@ -57,7 +57,7 @@ def _diff(old: str, new: str, name: str) -> list[str]:
 )
 @click.option("--diff", is_flag=True, help="Write nothing; print a unified diff of the changes.")
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Do not report reformatted files.")
+@quiet_option("Do not report reformatted files.")
 def command(
     paths: tuple[str, ...], check: bool, diff: bool, error_format: str, color: str, quiet: bool
 ) -> None:

@@ -8,7 +8,12 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import (
+    allow_path_option,
+    diagnostic_options,
+    quiet_option,
+    verbose_option,
+)
 
 
 @click.command(name="impact", context_settings={"help_option_names": ["-h", "--help"]})
@@ -38,16 +43,11 @@ from cfglang.commands._options import diagnostic_options
     metavar="NAME=VALUE",
     help="Set an input of every target, on both sides (repeatable).",
 )
-@click.option(
-    "--allow-path",
-    multiple=True,
-    metavar="DIR",
-    help="Allow imports from DIR outside the project root.",
-)
+@allow_path_option
 @click.option("--no-cache", is_flag=True, help="Do not use the parse cache.")
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", count=True, help="Print more.")
+@quiet_option()
+@verbose_option("Print more.")
 def command(
     targets: tuple[str, ...],
     rev: str,

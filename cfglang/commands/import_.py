@@ -12,7 +12,7 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import diagnostic_options, quiet_option, verbose_option
 
 
 @click.command(name="import", context_settings={"help_option_names": ["-h", "--help"]})
@@ -37,8 +37,8 @@ from cfglang.commands._options import diagnostic_options
     "output imports it. Without it the schemas are appended to the output.",
 )
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", count=True, help="Say which files were written.")
+@quiet_option()
+@verbose_option("Say which files were written.")
 def command(
     file: str,
     from_: str | None,

@@ -6,14 +6,14 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import diagnostic_options, quiet_option
 
 
 @click.command(name="init")
 @click.argument("directory", default=".", type=click.Path(file_okay=False))
 @click.option("--force", is_flag=True, help="Overwrite files that already exist.")
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
+@quiet_option()
 def command(directory: str, force: bool, error_format: str, color: str, quiet: bool) -> None:
     """Create a small CFL project in DIRECTORY (default: the current directory).
 

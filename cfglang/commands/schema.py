@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import allow_path_option, diagnostic_options
 
 
 @click.group(name="schema")
@@ -32,12 +32,7 @@ def command() -> None:
     metavar="FILE",
     help="Write the schema to FILE instead of stdout.",
 )
-@click.option(
-    "--allow-path",
-    multiple=True,
-    metavar="DIR",
-    help="Allow imports from DIR outside the project root.",
-)
+@allow_path_option
 @diagnostic_options
 def export_cmd(
     name: str,

@@ -13,7 +13,7 @@ from typing import Any
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import diagnostic_options, quiet_option
 
 _IDENTITY_HELP = (
     "age identity file (repeatable; default: CFL_AGE_IDENTITY or CFL_AGE_IDENTITY_FILE)."
@@ -43,7 +43,7 @@ def _recipient(f: Any) -> Any:
 
 def _common(f: Any) -> Any:
     f = diagnostic_options(f)
-    f = click.option("-q", "--quiet", is_flag=True, help="Print only errors.")(f)
+    f = quiet_option()(f)
     return f
 
 

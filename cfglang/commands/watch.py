@@ -6,7 +6,7 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options
+from cfglang.commands._options import diagnostic_options, quiet_option, verbose_option
 
 
 @click.command(name="watch", context_settings={"help_option_names": ["-h", "--help"]})
@@ -39,8 +39,8 @@ from cfglang.commands._options import diagnostic_options
     "(network file systems, some containers).",
 )
 @diagnostic_options
-@click.option("-q", "--quiet", is_flag=True, help="Print only errors.")
-@click.option("-v", "--verbose", count=True, help="Print more about what is done.")
+@quiet_option()
+@verbose_option()
 def command(
     directory: str,
     var: tuple[str, ...],
