@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
 
 import attrs
@@ -327,17 +327,12 @@ class Obj:
 
     def _field_type(self, key: str) -> list[tuple[T.Type, Span]]:
         schema = self.schema
-        if schema is not None:
-            # Shared by every object of the schema when only the schema annotates the key.
-            sf = schema.fields.get(key)
-            for d in self.defs().get(key, ()):
-                if d.typed and d.stmt is not sf and d.stmt.type is not None:  # type: ignore[union-attr]
-                    break
-            else:
-                cached = schema.field_types.get(key)
-                if cached is None:
-                    cached = schema.field_types[key] = self._field_type_slow(key)
-                return cached
+        if schema is not None and _only_schema_annotates(schema, key, self.defs().get(key, ())):
+            # Shared by every object of the schema.
+            cached = schema.field_types.get(key)
+            if cached is None:
+                cached = schema.field_types[key] = self._field_type_slow(key)
+            return cached
         return self._field_type_slow(key)
 
     def _field_type_slow(self, key: str) -> list[tuple[T.Type, Span]]:
@@ -358,6 +353,16 @@ class Obj:
 
     def __repr__(self) -> str:
         return f"Obj(schema={self.schema.name if self.schema else None})"
+
+
+def _only_schema_annotates(schema: Schema, key: str, defs: Iterable[Def]) -> bool:
+    """Whether the schema is the only place that gives ``key`` a type (no definition
+    adds an inline annotation): its types are then the same for every object."""
+    sf = schema.fields.get(key)
+    for d in defs:
+        if d.typed and d.stmt is not sf and d.stmt.type is not None:  # type: ignore[union-attr]
+            return False
+    return True
 
 
 def from_plain(ctx: Evaluator, v: Any) -> Any:
@@ -1025,15 +1030,9 @@ class Evaluator:
             return v
         schema = obj.schema
         types = None
-        if schema is not None and obj._types is None:
-            # Inline `obj.field_type`: only the schema annotates the key (usual) -> its
-            # types are shared by every object of the schema.
-            sf = schema.fields.get(key)
-            for d in defs:
-                if d.typed and d.stmt is not sf and d.stmt.type is not None:  # type: ignore[union-attr]
-                    break
-            else:
-                types = schema.field_types.get(key)
+        if schema is not None and obj._types is None and _only_schema_annotates(schema, key, defs):
+            # The schema's shared types (usual), without making the object's own table.
+            types = schema.field_types.get(key)
         if types is None:
             types = obj.field_type(key)
         top = defs[-1]
