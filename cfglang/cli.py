@@ -597,20 +597,19 @@ def eval_cmd(
     sys.exit(EXIT_OK)
 
 
-_HARD_EXIT: list[int] = []  # the exit code of a finished build or check (see `run`)
+class _Finished(SystemExit):
+    """The exit of a build or check that has written and closed everything (see `run`)."""
 
 
 def _done_exit(code: int) -> None:
-    """Exit a build or check: everything is written and closed by now."""
-    _HARD_EXIT.append(code)
-    sys.exit(code)
+    raise _Finished(code)
 
 
 def run() -> None:  # pragma: no cover - console entry with last-resort protection
     try:
         main()
-    except SystemExit:
-        if _HARD_EXIT:
+    except SystemExit as e:
+        if isinstance(e, _Finished):
             # A finished build leaves its whole syntax tree and evaluation graph alive (the
             # in-process parse cache keeps trees): freeing half a million objects and the
             # final collection at interpreter exit took ~0.9 s at S=10,000. The OS frees
@@ -620,7 +619,7 @@ def run() -> None:  # pragma: no cover - console entry with last-resort protecti
                     stream.flush()
                 except (OSError, ValueError):
                     pass
-            os._exit(_HARD_EXIT[-1])
+            os._exit(e.code if isinstance(e.code, int) else EXIT_INTERNAL)
         raise
     except BaseException as e:
         click.echo(
