@@ -60,7 +60,10 @@ def docstring(name: str) -> str | None:
         return literal[3:-3]  # no escapes: the source text is the string
     import ast  # (2.5 ms to import: only for a docstring with escapes)
 
-    text = ast.literal_eval(literal)
+    try:
+        text = ast.literal_eval(literal)
+    except (ValueError, SyntaxError):
+        return None  # not a plain literal after all: the caller imports the command
     return text if isinstance(text, str) else None
 
 
