@@ -37,9 +37,8 @@ def load(name: str) -> click.Command | None:
     return command if isinstance(command, click.Command) else None
 
 
-_DOCSTRING = re.compile(
-    r'^def command\(.*?\)\s*(?:->\s*[^:\n]+)?:\s*\n\s*("""(?:.|\n)*?""")', re.S | re.M
-)
+# Compiled on first use (re caches it): only --help needs it, not every command.
+_DOCSTRING = r'^def command\(.*?\)\s*(?:->\s*[^:\n]+)?:\s*\n\s*("""(?:.|\n)*?""")'
 
 
 def docstring(name: str) -> str | None:
@@ -52,7 +51,7 @@ def docstring(name: str) -> str | None:
         src = (Path(__file__).parent / f"{module_name}.py").read_text(encoding="utf-8")
     except OSError:
         return None
-    m = _DOCSTRING.search(src)
+    m = re.search(_DOCSTRING, src, re.S | re.M)
     if m is None:
         return None
     literal = m.group(1)
