@@ -184,6 +184,12 @@ def _names(ch: list[Any]) -> list[Token]:
     return [c for c in ch if isinstance(c, _TOKENS) and c.type == "NAME"]
 
 
+def _int_value(text: str) -> int:
+    """The value of an INT token: hexadecimal after `0x`, else decimal (`08` is 8)."""
+    text = text.replace("_", "")
+    return int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+
+
 class AstBuilder:
     """Turns rule reductions into `ast` nodes. One instance serves one parse at a time.
 
@@ -606,8 +612,7 @@ class AstBuilder:
 
     def int_lit(self, ch: list[Any]) -> ast.Literal:
         tok = ch[0]
-        text = tok.value.replace("_", "")
-        value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        value = _int_value(tok.value)
         if value <= INT_MAX:
             return _Literal(value, self.tsp(tok))
         if value == INT_MAX + 1:
@@ -703,9 +708,9 @@ class AstBuilder:
         if isinstance(first, ast.Str):
             value: object = first.text
         elif len(ch) == 2:  # a signed integer
-            value = int(str(ch[1]).replace("_", ""), 0) * (-1 if first == "-" else 1)
+            value = _int_value(str(ch[1])) * (-1 if first == "-" else 1)
         elif isinstance(first, _TOKENS) and first.type == "INT":
-            value = int(str(first).replace("_", ""), 0)
+            value = _int_value(str(first))
         else:
             value = span.text() == "true"
         return ast.LiteralType(value, span)
