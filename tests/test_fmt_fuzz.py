@@ -11,17 +11,19 @@ piece. Whenever the mutant parses without errors, three things must hold:
 - formatting the formatted text changes nothing.
 
 The mutations are hypothesis data, so a failure shrinks to few, small mutations of the
-first seed that shows it; `minimise` then cuts the text itself down. The CI profile runs
-this for a few seconds; ``tests/fuzz.sh`` runs it (and the compiler's fuzzers) for long.
-Minimised failures are golden cases under tests/cases/fmt/.
+first seed that shows it. The CI profile runs this for a few seconds; ``tests/fuzz.sh``
+runs it (and the compiler's fuzzers) for long. ``python tests/test_fmt_fuzz.py SECONDS``
+hunts without stopping at the first failure and prints every distinct one, cut down by
+`minimise`; each became a golden case under tests/cases/fmt/.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from functools import cache
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 from hypothesis import HealthCheck, event, given, settings
@@ -34,6 +36,7 @@ from cfglang.syntax import ast
 from cfglang.syntax.parser import lex_tokens, parse_module
 
 pytestmark = pytest.mark.fuzz
+T = TypeVar("T")
 
 ROOT = Path(__file__).resolve().parent.parent
 SEEDS = sorted(
@@ -117,34 +120,51 @@ def pieces(seed: Path) -> tuple[str, ...]:
     return tuple(out)
 
 
+OPS = ("insert", "delete", "duplicate", "swap", "char+", "char-")
+CHARS = " \n;,.-+#\"'(){}[]=:0a_$<>|?!\\"
+
+
+def mutate(
+    parts: list[str], choose: Callable[[Sequence[T]], T], pick: Callable[[int, int], int]
+) -> None:
+    """Apply one mutation to ``parts`` in place; ``choose`` picks from a sequence and
+    ``pick(lo, hi)`` an integer in [lo, hi] (hypothesis draws, or `random` in a long hunt)."""
+    if not parts:
+        parts.append("")
+    i = pick(0, len(parts) - 1)
+    op = choose(OPS)
+    if op == "insert":
+        tok = choose(parts if choose((True, False)) else VOCABULARY)
+        space = choose(("", " ", "\n"))
+        parts.insert(i, space + tok + space)
+    elif op in ("delete", "duplicate"):
+        # mostly one piece, sometimes a run of them (a run duplicated makes long lines)
+        j = pick(i + 1, min(len(parts), i + 1 + choose((0, 0, 0, 3, 30))))
+        if op == "delete":
+            del parts[i:j]
+        else:
+            parts[i:i] = parts[i:j]
+    elif op == "swap":
+        j = pick(max(0, i - 8), min(len(parts) - 1, i + 8))
+        parts[i], parts[j] = parts[j], parts[i]
+    else:
+        p = parts[i]
+        k = pick(0, len(p))
+        parts[i] = p[:k] + choose(CHARS) + p[k:] if op == "char+" else p[:k] + p[k + 1 :]
+
+
 @st.composite
 def mutants(draw: st.DrawFn) -> str:
     parts = list(pieces(draw(st.sampled_from(SEEDS))))
-    for _ in range(draw(st.integers(1, 4))):
-        if not parts:
-            parts.append("")
-        i = draw(st.integers(0, len(parts) - 1))
-        op = draw(st.sampled_from(["insert", "delete", "duplicate", "swap", "char+", "char-"]))
-        if op == "insert":
-            own = draw(st.booleans())
-            tok = draw(st.sampled_from(parts if own else VOCABULARY))
-            space = draw(st.sampled_from(["", " ", "\n"]))
-            parts.insert(i, space + tok + space)
-        elif op == "delete":
-            del parts[i]
-        elif op == "duplicate":
-            parts.insert(i, parts[i])
-        elif op == "swap":
-            j = draw(st.integers(max(0, i - 8), min(len(parts) - 1, i + 8)))
-            parts[i], parts[j] = parts[j], parts[i]
-        else:
-            p = parts[i]
-            k = draw(st.integers(0, len(p)))
-            if op == "char+":
-                c = draw(st.sampled_from(list(" \n;,.-+#\"'(){}[]=:0a_$<>|?!\\")))
-                parts[i] = p[:k] + c + p[k:]
-            else:
-                parts[i] = p[:k] + p[k + 1 :]
+
+    def choose(seq: Sequence[T]) -> T:
+        return draw(st.sampled_from(seq))
+
+    def pick(lo: int, hi: int) -> int:
+        return draw(st.integers(lo, hi))
+
+    for _ in range(draw(st.integers(1, 6))):
+        mutate(parts, choose, pick)
     return "".join(parts)
 
 
@@ -209,3 +229,41 @@ def test_formatting_a_mutant_keeps_its_meaning(text: str) -> None:
     found = problem(text)
     event("parses" if parses(text) is not None else "does not parse")
     assert found is None, f"{found}:\n{text!r}"
+
+
+def hunt(seconds: float, seed: int = 0) -> None:
+    """Mutate at random for ``seconds`` and print each distinct failure, minimised, as a
+    JSON line: unlike the property, which stops at the first failure, this shows the whole
+    class. ``python tests/test_fmt_fuzz.py [SECONDS [SEED]]``."""
+    import json
+    import random
+    import sys
+    import time
+
+    rng = random.Random(seed)
+    seen: set[str] = set()
+    n = 0
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        parts = list(pieces(rng.choice(SEEDS)))
+        for _ in range(rng.randint(1, 6)):
+            mutate(parts, rng.choice, rng.randint)
+        text = "".join(parts)
+        n += 1
+        found = problem(text)
+        if found is None:
+            continue
+        small = minimise(text, lambda t, found=found: problem(t) == found)
+        if small not in seen:
+            seen.add(small)
+            print(json.dumps([found, small]), flush=True)
+    print(f"{n} mutants, {len(seen)} distinct failures", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    import sys
+
+    hunt(
+        float(sys.argv[1]) if len(sys.argv) > 1 else 60,
+        int(sys.argv[2]) if len(sys.argv) > 2 else 0,
+    )
