@@ -249,6 +249,29 @@ def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None
     The diagnostic has no span on purpose: a caret snippet would print the source line,
     and with it the secret, into build logs. The location is in the message instead.
     """
+    for m, s in plaintext_sites(entry, data):
+        assert s.literal is not None
+        code, severity = ("E1105", "error") if strict else ("W1104", "warning")
+        from cfglang.diagnostics import Diagnostic
+
+        # The span locates the value (file:line:col) but the diagnostic is marked
+        # sensitive, so no rendering prints the source line that holds the secret.
+        diags.add(
+            Diagnostic(
+                code,
+                f"secret `{s.path}` is written in plain text",
+                s.literal.span,
+                severity=severity,
+                data_path=s.path,
+                sensitive=True,
+                help=f"run `cflc secrets encrypt {m.source.path}`, or pass "
+                "--allow-plaintext-secrets",
+            )
+        )
+
+
+def plaintext_sites(entry: Any, data: Any) -> list[tuple[Any, Site]]:
+    """(module, site) of every plain-text literal that is a secret in ``data``."""
     from cfglang.values import Secret
 
     paths: set[tuple[str | int, ...]] = set()
@@ -264,6 +287,7 @@ def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None
                 walk(x, (*p, i))
 
     walk(data, ())
+    out = []
     for m in entry.chain():
         for s in sites(m.tree):
             if s.literal is None:
@@ -272,23 +296,8 @@ def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None
                 continue
             if s.kind == "field" and not (s.declared or s.data_path in paths):
                 continue
-            code, severity = ("E1105", "error") if strict else ("W1104", "warning")
-            from cfglang.diagnostics import Diagnostic
-
-            # The span locates the value (file:line:col) but the diagnostic is marked
-            # sensitive, so no rendering prints the source line that holds the secret.
-            diags.add(
-                Diagnostic(
-                    code,
-                    f"secret `{s.path}` is written in plain text",
-                    s.literal.span,
-                    severity=severity,
-                    data_path=s.path,
-                    sensitive=True,
-                    help=f"run `cflc secrets encrypt {m.source.path}`, or pass "
-                    "--allow-plaintext-secrets",
-                )
-            )
+            out.append((m, s))
+    return out
 
 
 def write_in_place(path: str, text: str) -> None:
