@@ -637,3 +637,91 @@ def test_a_v2_value_relabelled_v1_does_not_open(project: dict[str, Any]) -> None
     p = d / "relabel.cfl"
     p.write_text(text.replace(tok, tok.replace("cfl:v2:", "cfl:v1:")))
     assert _diag(build_data(p, project["key"])).startswith("E1102")
+
+
+# ---- masks and caches ------------------------------------------------------------------------
+
+
+def test_no_mask_of_a_secret_is_ever_shown(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without decrypting (`explain`, `doc`, hover), a secret is a placeholder of its length;
+    a value derived from it must print `<secret>` whole, not `app:*****` (its length and
+    any plain prefix)."""
+    d: Path = project["dir"]
+    enc = (d / "app.cfl").read_text()
+    (d / "derived.cfl").write_text(
+        enc + 'url = join(["app", db.password], ":")\nparts = split(token, "-")\n'
+    )
+    (d / "derived2.cfl").write_text(
+        enc + 'url = join(["app2", db.password], ":")\nparts = split(token, "+")\n'
+    )
+    runs: list[tuple[str | Path, ...]] = [
+        ("explain", "derived.cfl", "url"),
+        ("explain", "--json", "derived.cfl", "parts"),
+        ("eval", "derived.cfl", "[url, parts]"),
+        ("diff", "derived.cfl", "derived2.cfl"),
+        ("doc", "-o", "docs-out", "derived.cfl"),
+    ]
+    for args in runs:
+        for env in (None, project["env"]):
+            r = cflc(*args, cwd=d, env=env)
+            assert "Traceback" not in r.stderr, (args, r.stderr)
+            assert "**" not in r.stdout and "app:" not in r.stdout, (args, r.stdout)
+            assert KNOWN not in r.stdout + r.stderr and "tok-1" not in r.stdout, args
+    r = cflc("explain", "derived.cfl", "url", cwd=d)
+    assert '"<secret>"' in r.stdout
+    for f in (d / "docs-out").rglob("*"):
+        if f.is_file():
+            assert "**" not in f.read_text() and KNOWN not in f.read_text(), f
+    lsp = pytest.importorskip("cfglang.lsp.hover")
+    from cfglang.lsp.analysis import State
+    from cfglang.lsp.diagnostics import Ranges
+
+    monkeypatch.setenv("CFL_AGE_IDENTITY_FILE", str(project["key"]))  # the server decrypts
+    state = State()
+    text = (d / "derived.cfl").read_text()
+    state.set_buffer(str(d / "derived.cfl"), text)
+    for field in ("url = ", "parts = "):
+        h = lsp.hover(state, str(d / "derived.cfl"), text.index(field), Ranges())
+        assert h is not None
+        md = str(h.contents.value)
+        assert "<secret>" in md and "app:" not in md and KNOWN not in md, md
+
+
+def test_parse_cache_never_keeps_a_plain_text_secret(project: dict[str, Any]) -> None:
+    """A literal in `secret(...)`, in a field declared `: secret` or in a field that is
+    secret by its schema is not in the parse cache, before or after `encrypt`."""
+    import pickle
+
+    from cfglang import cache
+
+    d: Path = project["dir"]
+    cache_dir = d / "cache"
+    env = {**project["env"], "CFLC_CACHE_DIR": str(cache_dir)}
+    (d / "p.cfl").write_text(SOURCE)
+    (d / "other.cfl").write_text('note = "cached-plain-value"\n')
+    for _ in range(2):
+        r = cflc("build", "--allow-plaintext-secrets", "p.cfl", "other.cfl", cwd=d, env=env)
+        assert r.returncode == 0, r.stderr
+
+    def stored() -> bytes:
+        return b"".join(f.read_bytes() for f in cache_dir.rglob("*") if f.is_file())
+
+    assert b"cached-plain-value" in stored()  # the cache is on: plain files are kept
+    for value in (KNOWN, "tok-123", 'x\\"y'):
+        assert value.encode() not in stored(), value
+    r = cflc("secrets", "encrypt", "p.cfl", cwd=d, env=env)
+    assert r.returncode == 0, r.stderr
+    r = cflc("build", "p.cfl", cwd=d, env=env)
+    assert r.returncode == 0 and KNOWN in r.stdout, r.stderr
+    assert KNOWN.encode() not in stored() and b"tok-123" not in stored()
+    # In process too: the memory layer holds no such tree.
+    res = compile(str(d / "other.cfl"), use_cache=True)
+    assert res.ok
+    (d / "q.cfl").write_text(SOURCE)
+    res = compile(str(d / "q.cfl"), use_cache=True, plaintext_secrets="allow")
+    assert res.ok
+    with cache._MEMORY_LOCK:
+        held = [pickle.dumps(v) for v in cache._MEMORY.values()]
+    assert held and not any(KNOWN.encode() in b or b"tok-123" in b for b in held)
