@@ -725,3 +725,29 @@ def test_parse_cache_never_keeps_a_plain_text_secret(project: dict[str, Any]) ->
     with cache._MEMORY_LOCK:
         held = [pickle.dumps(v) for v in cache._MEMORY.values()]
     assert held and not any(KNOWN.encode() in b or b"tok-123" in b for b in held)
+
+
+def test_edit_adding_a_site_of_the_same_path_rebinds_the_later_ones(
+    project: dict[str, Any],
+) -> None:
+    """A new `password` branch above the others shifts their `#k`; `edit` decrypts with the
+    old bindings and encrypts with the new, so every value still opens."""
+    d: Path = project["dir"]
+    p = d / "b.cfl"
+    p.write_text(encrypt_text("b.cfl", BRANCHES, recipients=[project["rec"]]).text)
+    (d / "ed.py").write_text(
+        "import sys\n"
+        "p = sys.argv[1]\n"
+        "t = open(p).read()\n"
+        'new = \'if env == "qa" {\\n  password = secret("qa-pass")\\n} else if env == "prod" {\'\n'
+        "open(p, 'w').write(t.replace('if env == \"prod\" {', new))\n"
+    )
+    editor = f"{sys.executable} {d / 'ed.py'}"
+    r = cflc("secrets", "edit", "b.cfl", cwd=d, env={**project["env"], "EDITOR": editor})
+    assert r.returncode == 0, r.stderr
+    text = p.read_text()
+    assert "qa-pass" not in text and len(_tokens(text)) == 5
+    for env, want in (("dev", "dev-pass"), ("prod", "prod-pass"), ("qa", "qa-pass")):
+        res = compile(str(p), identity=str(project["key"]), cli_vars=[("env", env)])
+        assert res.ok, res.diagnostics
+        assert res.data["password"].value == want
