@@ -143,6 +143,10 @@ def _load_yaml(text: str) -> Any:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or "malformed YAML"
+        if problem == "second occurrence" and e.context and e.context_mark:
+            # PyYAML splits "duplicate anchor" over its context and problem texts.
+            first = e.context.replace("; first occurrence", "")
+            problem = f"{first} (first at line {e.context_mark.line + 1})"
         if mark is None:
             raise DataError(f"invalid YAML: {problem}") from None
         raise DataError(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1) from None
@@ -180,6 +184,7 @@ def _yaml_loader() -> Any:
       are unique; PyYAML keeps the last silently). Keys merged in with `<<` may be
       overridden, as the merge key type specifies.
     - Timestamps become `_Refused`, reported by `_plain` with their key path.
+    - A scalar with the non-specific tag `!` is a string, as YAML specifies.
 
     Values keep YAML 1.1 resolution (`yes` is true), as PyYAML and `cflc build -f yaml`
     (which quotes such strings) agree on it.
@@ -232,6 +237,16 @@ def _yaml_loader() -> Any:
                         first[key] = key_node.start_mark
                 elif isinstance(node, SequenceNode):
                     stack.extend(node.value)
+
+        def compose_scalar_node(self, anchor: Any) -> ScalarNode:
+            # `! 12` is the non-specific tag: a string (YAML 1.1 §4.3.2 too); PyYAML
+            # resolves it like a plain scalar, to the int 12.
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            non_specific = event.tag == "!"
+            node = super().compose_scalar_node(anchor)
+            if non_specific:
+                node.tag = "tag:yaml.org,2002:str"
+            return node
 
         def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
             if not isinstance(node, MappingNode):
