@@ -534,10 +534,14 @@ def test_env_quotes_read_as_python_dotenv_reads_them() -> None:
 ENV_CHARS = st.sampled_from([*"'\"\\ #$={}\nab", "\\'", '\\"', "${X}", "\\n", "\\$"])
 
 
-ENV_LINES = st.lists(
-    st.tuples(st.sampled_from(["A", "B_1", "c"]), st.lists(ENV_CHARS, max_size=8).map("".join)),
-    max_size=4,
+# Mostly quoted values (where the readers can disagree), sometimes unterminated.
+ENV_VALUES = st.builds(
+    lambda q, body, close: q + "".join(body) + (q if close else ""),
+    st.sampled_from(["'", '"', ""]),
+    st.lists(ENV_CHARS, max_size=8),
+    st.booleans(),
 )
+ENV_LINES = st.lists(st.tuples(st.sampled_from(["A", "B_1", "c"]), ENV_VALUES), max_size=4)
 
 
 @given(ENV_LINES)
@@ -752,3 +756,66 @@ def test_cli_round_trip_of_generated_like_data(tmp_path: Path) -> None:
     built = subprocess.run([*CFLC, "build", "d.cfl"], cwd=tmp_path, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     assert exact(json.loads(built.stdout)) == exact(data)
+
+
+# --- faithfulness (issue 12 §6) ------------------------------------------------------------
+
+
+def test_cli_github_workflow_keeps_its_on_key(tmp_path: Path) -> None:
+    (tmp_path / "ci.yml").write_text(
+        "name: ci\non:\n  push:\n    branches: [main]\njobs:\n  test:\n    runs-on: x\n"
+    )
+    r = cflc("import", "ci.yml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert build(r.stdout) == {
+        "name": "ci",
+        "on": {"push": {"branches": ["main"]}},
+        "jobs": {"test": {"runs-on": "x"}},
+    }
+
+
+def test_cli_duplicate_yaml_key_points_at_the_second(tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text("a: 1\nb:\n  c: 2\n  c: 3\n")
+    r = cflc("import", "d.yaml", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert "error[E0702]: duplicate key `c` in a YAML mapping (first at line 3)" in r.stderr
+    assert "d.yaml:4:3" in r.stderr and "help: " in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where", "message"),
+    [
+        ("a.yaml", "x:\n  when: 2024-01-02\n", "a.yaml:2:9", "a date (`2024-01-02`)"),
+        ("a.toml", "[db]\nat = 1979-05-27T07:32:00.123456789Z\n", "a.toml:2:6",
+         "a timestamp (`1979-05-27T07:32:00.123456789Z`)"),
+    ],
+)  # fmt: skip
+def test_cli_dates_are_refused_not_rewritten(
+    tmp_path: Path, name: str, text: str, where: str, message: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    r = cflc("import", name, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert f"error[E0710]: {message} has no CFL type (at `" in r.stderr
+    assert where in r.stderr
+    assert "help: quote the value in the input file to import it as a string" in r.stderr
+
+
+def test_cli_editorconfig_top_level_keys(tmp_path: Path) -> None:
+    (tmp_path / ".editorconfig").write_text(
+        "# top-most EditorConfig file\nroot = true\n\n[*]\nindent_style = space\n"
+    )
+    r = cflc("import", ".editorconfig", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert build(r.stdout) == {"root": "true", "*": {"indent_style": "space"}}
+
+
+def test_cli_diff_reads_yaml_keys_as_import_does(tmp_path: Path) -> None:
+    # A YAML data file and the CFL it was written from: `on` is the same key on both sides.
+    (tmp_path / "w.yaml").write_text("on:\n  push: {}\nyes: 1\n")
+    (tmp_path / "w.cfl").write_text('on { push {} }\n"yes" = 1\n')
+    r = cflc("diff", "w.yaml", "w.cfl", "--exit-code", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    (tmp_path / "d.yaml").write_text("on: 1\non: 2\n")
+    r = cflc("diff", "d.yaml", "w.cfl", cwd=tmp_path)
+    assert r.returncode == 1 and "d.yaml:2:1" in r.stderr and "duplicate key `on`" in r.stderr
