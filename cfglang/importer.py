@@ -17,8 +17,9 @@ Three steps, each a public function:
 The output is meant to compile back to exactly the input data (same values, same key order);
 the property test in tests/test_import.py checks that. The exceptions, all reported as
 `DataError` rather than written wrongly: integers outside 64 bits, NaN and infinities (CFL
-has no literal for them), and a root that is not an object (a module is an object).
-TOML and YAML dates and times have no CFL type and are written as ISO 8601 strings.
+has no literal for them), a root that is not an object (a module is an object), and TOML
+and YAML dates and times (E0710: CFL has no type for them, and a string would be another
+type in another spelling; the message says where and suggests quoting the value).
 """
 
 from __future__ import annotations
