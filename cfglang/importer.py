@@ -66,7 +66,8 @@ class DataError(Exception):
     ``line``/``column`` are 1-based and set when the parser reported a position; ``path``
     names the offending value when the problem is a value rather than the syntax. ``code``
     is the diagnostic code (E0702 for unreadable input, E0710 for a value CFL has no type
-    for) and ``help`` says how to fix the input, when there is a fix.
+    for), ``help`` says how to fix the input when there is a fix, and ``width`` is how many
+    characters the position's underline covers.
     """
 
     def __init__(
@@ -78,6 +79,7 @@ class DataError(Exception):
         *,
         code: str = "E0702",
         help: str | None = None,
+        width: int = 1,
     ) -> None:
         super().__init__(message)
         self.message = message
@@ -86,6 +88,7 @@ class DataError(Exception):
         self.path = path
         self.code = code
         self.help = help
+        self.width = width  # characters to underline from the position, within its line
 
 
 def format_for_path(path: str) -> str | None:
@@ -234,6 +237,7 @@ def _yaml_loader() -> Any:
                                 mark.line + 1,
                                 mark.column + 1,
                                 help="keep one of the two; YAML keys must be unique",
+                                width=key_node.end_mark.index - mark.index,
                             )
                         first[key] = key_node.start_mark
                 elif isinstance(node, SequenceNode):
@@ -332,7 +336,8 @@ def _toml_time_at(text: str, path: tuple[str | int, ...]) -> tuple[int, str] | N
     import tomllib
 
     marker = "\x00cflc"
-    for m in _TOML_TIME.finditer(text):
+    # Each try re-reads the file: give up (no position) rather than take long.
+    for m in itertools.islice(_TOML_TIME.finditer(text), 1000):
         try:
             data: Any = tomllib.loads(f'{text[: m.start()]}"\\u0000cflc"{text[m.end() :]}')
             for part in path:
@@ -557,6 +562,7 @@ def _refuse_time(
         column,
         path,
         code="E0710",
+        width=len(text),
         help=f'quote the value in the input file to import it as a string, e.g. `"{text}"`',
     )
 
@@ -981,5 +987,7 @@ def diagnostic(err: DataError, path: str, text: str | None) -> Any:
     starts = src.line_starts()
     line = max(1, min(err.line, len(starts)))
     offset = min(starts[line - 1] + max(0, (err.column or 1) - 1), len(text))
-    end = offset + 1 if offset < len(text) and text[offset] != "\n" else offset
+    line_end = text.find("\n", offset)
+    line_end = len(text) if line_end < 0 else line_end
+    end = min(offset + max(1, err.width), line_end)
     return Diagnostic(err.code, message, Span(src, offset, end), help=err.help)

@@ -394,6 +394,27 @@ def test_yaml_duplicate_key_is_an_error_at_the_second() -> None:
         load_data("on: 1\n'on': 2\n", "yaml")
 
 
+# Plain scalars YAML 1.1 resolves to something else than their text, and ordinary ones.
+YAML_KEY_WORDS = ["on", "On", "off", "yes", "No", "y", "true", "False", "null", "~", "Null"]
+YAML_KEY_WORDS += ["1", "0x1F", "0o7", "017", "1_000", "1:30", "1.5", ".inf", "-.5", "1e3"]
+YAML_KEY_WORDS += ["2024-01-02", "2001-12-14t21:59:43.10-05:00", "=", "a", "b-c", "x.y"]
+yaml_keys = st.one_of(
+    st.sampled_from(YAML_KEY_WORDS), st.from_regex(r"[a-z0-9][a-z0-9_.~+-]{0,6}", fullmatch=True)
+)
+
+
+@given(st.lists(yaml_keys, min_size=1, max_size=6))
+def test_yaml_plain_keys_are_their_text_and_unique(keys: list[str]) -> None:
+    block = "".join(f"{k}: {i}\n" for i, k in enumerate(keys))
+    flow = "{" + ", ".join(f"{k}: {i}" for i, k in enumerate(keys)) + "}"
+    for text in (block, flow):
+        if len(set(keys)) < len(keys):
+            with pytest.raises(DataError, match="duplicate key"):
+                load_data(text, "yaml")
+        else:
+            assert load_data(text, "yaml") == {k: i for i, k in enumerate(keys)}
+
+
 def test_yaml_merge_keys_may_be_overridden() -> None:
     text = "base: &b {x: 1, y: 2}\nmore: &m {<<: *b, z: 3}\nc:\n  <<: [*m, *b]\n  x: 5\n"
     assert load_data(text, "yaml")["c"] == {"x": 5, "y": 2, "z": 3}
@@ -799,6 +820,9 @@ def test_cli_dates_are_refused_not_rewritten(
     assert f"error[E0710]: {message} has no CFL type (at `" in r.stderr
     assert where in r.stderr
     assert "help: quote the value in the input file to import it as a string" in r.stderr
+    diag = json.loads(cflc("import", name, "--error-format", "json", cwd=tmp_path).stderr)
+    written = message.split("`")[1]
+    assert diag["end_column"] - diag["column"] == len(written)  # the whole value underlined
 
 
 def test_cli_editorconfig_top_level_keys(tmp_path: Path) -> None:
