@@ -244,6 +244,8 @@ POSITIONS: dict[str, tuple[Any, str]] = {
     "negative": ({"line": -1, "character": -5}, "error"),
     "beyond_uinteger": ({"line": 2**63, "character": 0}, "error"),
     "not_a_number": ({"line": "one", "character": 0}, "error"),
+    "fractional": ({"line": 0.5, "character": 1e300}, "any"),
+    "boolean": ({"line": True, "character": False}, "any"),
     "missing": (None, "error"),
 }
 POSITIONAL: dict[str, dict[str, Any]] = {
@@ -401,8 +403,14 @@ def test_noise_never_wedges_the_server(raw: RawServer, noise: bytes) -> None:
 
 def test_shutdown_then_exit_ends_the_server_with_status_0(project: Path) -> None:
     srv = start(project)
+    assert srv.reply(srv.request("shutdown", None))["result"] is None
+    # Requests after `shutdown` are answered with an error (pygls dropped them).
+    err = srv.reply(srv.request("textDocument/hover", HOVER))["error"]
+    assert err == {"code": -32600, "message": "invalid request: the server is shutting down"}
+    srv.notify("exit", None)
+    assert srv.proc.wait(timeout=TIMEOUT) == 0
     srv.close()
-    assert srv.proc.returncode == 0, "".join(srv.stderr)
+    assert not srv.tracebacks(), "".join(srv.stderr)
 
 
 def test_end_of_input_ends_the_server(project: Path) -> None:

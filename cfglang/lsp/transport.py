@@ -23,7 +23,7 @@ from typing import Any, BinaryIO
 
 import cattrs
 from cattrs.v import format_exception
-from lsprotocol.types import ResponseError, ResponseErrorMessage
+from lsprotocol.types import EXIT, ResponseError, ResponseErrorMessage
 from pygls.exceptions import (
     JsonRpcException,
     JsonRpcInternalError,
@@ -44,6 +44,7 @@ from cfglang.lsp.framing import Framer, Garbage
 log = logging.getLogger("cfglang.lsp")
 
 READ_SIZE = 64 * 1024
+INVALID = "invalid request: "
 
 
 class OneLineFormatter(logging.Formatter):
@@ -94,7 +95,7 @@ class CflProtocol(LanguageServerProtocol):
                 return self._converter.structure(data, kind)
             method = data.get("method")
             if not isinstance(method, str):
-                raise JsonRpcInvalidRequest("invalid request: `method` must be a string")
+                raise JsonRpcInvalidRequest(f"{INVALID}`method` must be a string")
             default = JsonRPCRequestMessage if "id" in data else JsonRPCNotification
             return self._converter.structure(data, self.get_message_type(method) or default)
         except JsonRpcException:
@@ -125,25 +126,30 @@ class CflProtocol(LanguageServerProtocol):
     def receive(self, value: Any) -> None:
         """Check one decoded message and hand it to pygls."""
         if not isinstance(value, dict):
-            return self.reply_error(
-                None, JsonRpcInvalidRequest("invalid request: a message must be a JSON object")
-            )
-        msg_id = _request_id(value) if "method" in value else None
+            error = JsonRpcInvalidRequest(f"{INVALID}a message must be a JSON object")
+            return self.reply_error(None, error)
+        request = "method" in value and "id" in value
+        response = "id" in value and "method" not in value
+        msg_id = _request_id(value) if request else None
+        problem = None
         if value.get("jsonrpc") != "2.0":
-            return self.reply_error(
-                msg_id, JsonRpcInvalidRequest('invalid request: `jsonrpc` must be "2.0"')
-            )
-        if "id" in value and "method" in value and msg_id is None:
-            return self.reply_error(
-                None,
-                JsonRpcInvalidRequest("invalid request: `id` must be an integer or a string"),
-            )
+            problem = '`jsonrpc` must be "2.0"'
+        elif request and msg_id is None:
+            problem = "`id` must be an integer or a string"
+        elif request and self._shutdown and value["method"] != EXIT:
+            # pygls would drop it with a warning; LSP wants an invalid request error
+            problem = "the server is shutting down"
+        if problem is not None:
+            if response:  # from the client, answering nothing we wait for: no reply
+                log.warning("ignored a response: %s", problem)
+                return None
+            return self.reply_error(msg_id, JsonRpcInvalidRequest(f"{INVALID}{problem}"))
         try:
             message = self.structure_message(value)
         except JsonRpcException as e:
             if msg_id is not None:
                 return self.reply_error(msg_id, e)
-            log.warning("ignored a notification: %s", e.message)
+            log.warning("ignored a message: %s", e.message)
             return None
         try:
             self.handle_message(message)
