@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import queue
 import subprocess
 import sys
@@ -265,6 +266,8 @@ URIS = {
     "directory": "file:///",
     "not_a_uri": "not a uri at all",
     "other_scheme": "untitled:Untitled-1",
+    "device": "file:///dev/zero",  # reading it never ends
+    "fifo": "FIFO",  # reading it blocks until a writer comes
 }
 
 
@@ -296,7 +299,11 @@ def test_every_request_gets_a_reply(
     raw: RawServer, project: Path, method: str, params: Any, want: str
 ) -> None:
     uri = uri_of(str(project / "a.cfl"))
+    fifo = project / "fifo.cfl"
+    if not fifo.exists():
+        os.mkfifo(fifo)
     text = json.dumps(params).replace('"uri": "A"', json.dumps({"uri": uri})[1:-1])
+    text = text.replace('"uri": "FIFO"', json.dumps({"uri": uri_of(str(fifo))})[1:-1])
     reply = raw.reply(raw.request(method, json.loads(text)))
     assert set(reply) in ({"jsonrpc", "id", "result"}, {"jsonrpc", "id", "error"})
     if "error" in reply:

@@ -126,8 +126,8 @@ class CflProtocol(LanguageServerProtocol):
     def receive(self, value: Any) -> None:
         """Check one decoded message and hand it to pygls."""
         if not isinstance(value, dict):
-            error = JsonRpcInvalidRequest(f"{INVALID}a message must be a JSON object")
-            return self.reply_error(None, error)
+            bad = JsonRpcInvalidRequest(f"{INVALID}a message must be a JSON object")
+            return self.reply_error(None, bad)
         request = "method" in value and "id" in value
         response = "id" in value and "method" not in value
         msg_id = _request_id(value) if request else None
