@@ -81,8 +81,9 @@ def _request_id(data: dict[str, Any]) -> int | str | None:
 
 class CflProtocol(LanguageServerProtocol):
     """pygls' protocol, with structuring errors as exceptions and error replies without
-    tracebacks. It overrides two pygls internals (`structure_message` and
-    `_send_response`, pinned to pygls 2.1.1; tests/test_lsp.py covers both)."""
+    tracebacks. It leans on pygls internals (`_send_response`, `_send_data`,
+    `_converter`, `_result_types`, `_shutdown`): pygls is pinned (2.1.1) and
+    tests/test_lsp_wire.py exercises each of them over the wire."""
 
     def structure_message(self, data: dict[str, Any]) -> Any:
         """The typed message for ``data``; raises `JsonRpcException` saying what is wrong
