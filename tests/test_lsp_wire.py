@@ -292,6 +292,12 @@ def _cases() -> Iterator[Any]:
         id="rename-to-an-invalid-name",
     )
     yield pytest.param("no/suchMethod", {}, "error", id="unknown-method")
+    # pygls' own request handlers.
+    yield pytest.param("initialize", None, "error", id="initialize-null_params")
+    yield pytest.param("initialize", {"capabilities": 3}, "error", id="initialize-bad_params")
+    command = {"command": "no.such.command", "arguments": [1]}
+    yield pytest.param("workspace/executeCommand", command, "error", id="unknown-command")
+    yield pytest.param("workspace/executeCommand", {}, "error", id="command-missing")
 
 
 @pytest.mark.parametrize(("method", "params", "want"), _cases())
@@ -310,7 +316,7 @@ def test_every_request_gets_a_reply(
         err = reply["error"]
         # A message only, on one line: no traceback in `data`.
         assert set(err) == {"code", "message"} and err["message"]
-        assert "\n" not in err["message"]
+        assert "\n" not in err["message"] and len(err["message"]) < 400
     if want != "any":
         assert want in reply, reply
 

@@ -66,7 +66,10 @@ def _describe(exc: Exception) -> str:
 
     def fmt(e: BaseException, type_: Any) -> str:
         base = format_exception(e, type_)
-        return f"{base} ({e})" if base == "invalid value" and str(e) else base
+        text = str(e)
+        if len(text) > 120:  # it quotes the value, which can be a 300-digit number
+            text = text[:117] + "..."
+        return f"{base} ({text})" if base == "invalid value" and text else base
 
     if isinstance(exc, cattrs.BaseValidationError):
         return "; ".join(cattrs.transform_error(exc, format_exception=fmt))
