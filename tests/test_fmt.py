@@ -265,10 +265,12 @@ def test_comments_anywhere_are_kept_faithfully(path: Path, data: st.DataObject) 
     assert format_source(formatted) == formatted
     assert tree(formatted) == module
     comments = [
-        text[s:e].strip("# \r") for t, s, e in lex_tokens(SourceFile("t", text)) if t == "COMMENT"
+        text[s:e].strip("# \t\r\f")
+        for t, s, e in lex_tokens(SourceFile("t", text))
+        if t == "COMMENT"
     ]
     kept = [
-        formatted[s:e].strip("# ")
+        formatted[s:e].strip("# \t\r\f")
         for t, s, e in lex_tokens(SourceFile("t", formatted))
         if t == "COMMENT"
     ]
