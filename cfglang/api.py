@@ -298,7 +298,7 @@ def _still_valid(entry: dict[str, Any], env: Mapping[str, str]) -> bool:
             if env.get(name) != value:
                 return False
         for path, digest in entry["deps"]:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", newline="") as f:
                 if cache.file_hash(f.read()) != digest:
                     return False
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
@@ -388,7 +388,7 @@ def _compile(
         }
         for vf in var_files:
             try:
-                with open(vf, encoding="utf-8") as f:
+                with open(vf, encoding="utf-8", newline="") as f:
                     record["texts"][os.path.abspath(vf)] = f.read()
             except (OSError, UnicodeDecodeError):
                 pass
@@ -589,7 +589,7 @@ def _to_runtime(ev: Any, v: Any) -> Any:
 
 def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", newline="") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         diags.error("E0702", f"cannot read --vars file `{path}`: {getattr(e, 'strerror', e)}")
@@ -635,6 +635,7 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
     from cfglang.eval.constraints import dotted, materialize
     from cfglang.eval.evaluate import EvalError, _Propagate
     from cfglang.eval.values import BOTTOM
+    from cfglang.semantic.resolve import normalise_output_name
 
     out: list[Output] = []
     seen: dict[str, Span] = {}
@@ -650,20 +651,18 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
                     '.properties, or write `output "name": json = ...`',
                 )
                 continue
-            if decl.name in seen:
+            # The resolver rejected names that leave the output directory; `./a.json`
+            # and `a.json` are one file, so duplicates are found by the normal form.
+            name = normalise_output_name(decl.name)
+            if name in seen:
                 diags.error(
                     "E0603",
-                    f"two outputs are named `{decl.name}`",
+                    f"two outputs are named `{name}`",
                     decl.name_span,
-                    notes=(Note("first declared here", seen[decl.name]),),
+                    notes=(Note("first declared here", seen[name]),),
                 )
                 continue
-            if "/" in decl.name.replace("\\", "/").lstrip("./") and ".." in decl.name:
-                diags.error(
-                    "E0603", "an output name may not leave the output directory", decl.name_span
-                )
-                continue
-            seen[decl.name] = decl.name_span
+            seen[name] = decl.name_span
             try:
                 value = ev.ev(decl.value, ev.module_scope(m))
             except EvalError as e:
@@ -677,7 +676,7 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
             try:
                 out.append(
                     Output(
-                        decl.name,
+                        name,
                         fmt,
                         emit(data, fmt, env_prefix=env_prefix),
                         secret=_has_secret(data),

@@ -131,7 +131,7 @@ class State:
         if path in self.buffers:
             return self.buffers[path]
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", newline="") as f:
                 return f.read()
         except (OSError, UnicodeDecodeError):
             return None

@@ -14,6 +14,7 @@ misplaced declarations).
 from __future__ import annotations
 
 import os
+import posixpath
 from pathlib import Path
 from typing import Protocol
 
@@ -36,7 +37,9 @@ class FileLoader:
     """Reads modules from the working tree."""
 
     def read(self, path: str) -> str:
-        with open(path, encoding="utf-8") as f:
+        # Byte-exact (no newline translation): a file means what the same bytes on
+        # standard input mean, and a bare CR in a comment stays inside the comment.
+        with open(path, encoding="utf-8", newline="") as f:
             return f.read()
 
     def exists(self, path: str) -> bool:
@@ -142,18 +145,37 @@ class Resolver:
             return self._load_source(real, source, None)
         return self._load(real, None)
 
-    def _inside(self, path: str) -> bool:
-        std = str(stdlib_dir())
-        for base in (self.root, std, *self.allow_paths):
-            base = os.path.abspath(base)
-            if path == base or path.startswith(base.rstrip(os.sep) + os.sep):
+    def _inside(self, path: str, bases: tuple[str, ...] | None = None) -> bool:
+        """Whether ``path`` lies in one of ``bases`` (default: the root, the standard
+        library and the allowed paths). Both sides are resolved through symlinks first,
+        so a link inside the root that points elsewhere is outside."""
+        if bases is None:
+            bases = (self.root, str(stdlib_dir()), *self.allow_paths)
+        real = os.path.realpath(path)
+        for base in bases:
+            base = os.path.realpath(base)
+            if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
                 return True
         return False
 
     def resolve_path(self, importer: ModuleInfo, spec: str, span: Span) -> str | None:
+        bad = import_path_problem(spec)
+        if bad is not None:
+            self.diags.error("E0105", f"invalid import path: {bad}", span)
+            return None
         if spec.startswith("std/"):
             rel = spec if spec.endswith(".cfl") else spec + ".cfl"
-            path = str(stdlib_dir() / rel)
+            # Normalised before it is trusted as stdlib: `std/../../x` must not climb out.
+            norm = posixpath.normpath(rel)
+            path = str(stdlib_dir() / norm)
+            if not norm.startswith("std/") or not self._inside(path, (str(stdlib_dir()),)):
+                self.diags.error(
+                    "E0103",
+                    f"`{spec}` is outside the standard library",
+                    span,
+                    label="this path leaves the standard library",
+                )
+                return None
             if not self.loader.exists(path) and not os.path.isfile(path):
                 self.diags.error(
                     "E0101",
@@ -325,12 +347,69 @@ class Resolver:
                 if declare(stmt.name, stmt.name_span):
                     info.templates[stmt.name] = stmt
             elif isinstance(stmt, ast.OutputDecl):
+                bad = output_name_problem(stmt.name)
+                if bad is not None:
+                    # Static, so `cflc check` reports it too and nothing is ever written.
+                    self.diags.error(
+                        "E0603",
+                        f"output `{_printable(stmt.name)}` {bad}",
+                        stmt.name_span,
+                        label="not a path inside the output directory",
+                        help='name a relative path such as `"app.json"` or `"sub/app.json"`',
+                    )
+                    continue
                 info.outputs.append(stmt)
             elif isinstance(stmt, ast.CheckStmt):
                 info.checks.append(stmt)
             else:
                 info.body.append(stmt)
         check_bodies(info.tree.body, self.diags, top=True)
+
+
+def import_path_problem(spec: str) -> str | None:
+    """Why an import path cannot name a file, or None. The OS cannot take a NUL byte
+    or a lone surrogate, so these are reported here rather than failing in `open`."""
+    if "\0" in spec:
+        return "it holds a NUL byte"
+    try:
+        spec.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it holds a lone surrogate"
+    return None
+
+
+def output_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an output file inside the output directory, or None.
+
+    Lexical only (the output directory is not known until `build` writes); the writer
+    checks again with symlinks resolved. A backslash counts as a separator so a name
+    means the same on every platform."""
+    if name == "":
+        return "has an empty name"
+    if "\0" in name:
+        return "holds a NUL byte"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate"
+    unix = name.replace("\\", "/")
+    if unix.startswith("/") or (len(unix) > 1 and unix[1] == ":" and unix[0].isalpha()):
+        return "is an absolute path"
+    norm = posixpath.normpath(unix)
+    if norm == ".." or norm.startswith("../"):
+        return "leaves the output directory"
+    if norm == "." or unix.endswith("/"):
+        return "names a directory, not a file"
+    return None
+
+
+def normalise_output_name(name: str) -> str:
+    """The one spelling of a valid output name (`./a//b.json` -> `a/b.json`)."""
+    return posixpath.normpath(name.replace("\\", "/"))
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\0")
 
 
 def check_bodies(
