@@ -230,6 +230,30 @@ def test_a_build_killed_between_renames_is_completed_before_anything_else(
     assert files_in(out) == ["mine.txt", "one.json", "sub/three.json", "two.json"]
 
 
+def test_concurrent_builds_into_one_directory_leave_one_whole_set(tmp_path: Path) -> None:
+    (tmp_path / "main.cfl").write_text(
+        "input g: int\n"
+        'output "one.json" = { gen = g }\n'
+        'output "two.json" = { gen = g }\n'
+        'output "sub/three.json" = { gen = g }\n'
+    )
+    procs = [
+        subprocess.Popen(
+            [*CFLC, "build", "main.cfl", "-o", "out/", "--var", f"g={g}", "--no-cache"],
+            cwd=tmp_path,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+        )
+        for g in range(4)
+    ]
+    for p in procs:
+        _, err = p.communicate(timeout=120)
+        assert p.returncode == 0, err
+    gens = _gens(tmp_path / "out")
+    assert len(set(gens)) == 1 and gens[0] in range(4)
+    assert files_in(tmp_path / "out") == ["one.json", "sub/three.json", "two.json"]
+
+
 def test_a_kill_before_the_commit_leaves_the_old_set_whole(tmp_path: Path) -> None:
     out = tmp_path / "out"
     _project(tmp_path, 1)
