@@ -10,6 +10,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import re2
+
 from cfglang.eval.values import ABSENT, kind_of, render_scalar, show
 from cfglang.values import Duration, Secret, Size
 
@@ -51,39 +53,45 @@ SIGNATURES: dict[str, str] = {
 BUILTINS = frozenset(SIGNATURES)
 
 
+class RegexError(Exception):
+    """A pattern CFL's regular expression dialect (RE2) cannot compile; ``help`` says why."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.help = help
+
+
+@lru_cache(maxsize=1)
+def _re2_options() -> Any:
+    opts = re2.Options()
+    opts.log_errors = False  # the error becomes a diagnostic; RE2 must not print it too
+    return opts
+
+
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(_strict_dollar(pattern))
+def compile_regex(pattern: str) -> Any:
+    """Compile a user's pattern with RE2, whose matching time is linear in the text.
 
-
-def _strict_dollar(pattern: str) -> str:
-    """Make `$` mean the end of the text, as in RE2, Go and JavaScript.
-
-    Python's `$` also matches before a final newline, so `^[a-z.]+$` would accept
-    "a.com\n" and a validation pattern would let a newline through. Escaped `$` and `$`
-    inside a character class are left alone, and so is a pattern in multiline mode.
+    Python's backtracking `re` takes exponential time on patterns such as `(a+)+$`, so a
+    hostile author could hang the compiler with one `matches` call. RE2's `$` is already
+    the end of the text (Python's also matches before a final newline).
     """
-    if "$" not in pattern or "(?m" in pattern:
-        return pattern
-    out: list[str] = []
-    i, n, in_class = 0, len(pattern), False
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "$":
-            out.append(r"\Z")
-            i += 1
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    try:
+        return re2.compile(pattern, options=_re2_options())
+    except re2.error as e:
+        raw = e.args[0] if e.args else ""
+        why = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        help = None
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError):
+            pass
+        else:  # valid for Python but not RE2: a backtracking-only feature
+            help = (
+                "CFL uses RE2 syntax: backreferences, lookahead and lookbehind are not "
+                "supported (see the language reference, Regular expressions)"
+            )
+        raise RegexError(f"invalid regular expression: {why}", help) from None
 
 
 def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> Any:
@@ -138,9 +146,9 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
         arity(2)
         s, pattern = text(0), text(1)
         try:
-            rx = _regex(pattern)
-        except re.error as e:
-            raise err("E0501", f"invalid regular expression: {e}", call.args[1].value.span) from e
+            rx = compile_regex(pattern)
+        except RegexError as e:
+            raise err("E0501", str(e), call.args[1].value.span, help=e.help) from None
         return rx.search(s) is not None
     if name in ("startswith", "endswith"):
         arity(2)
