@@ -19,13 +19,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note
 from cfglang.source import SourceFile, Span
 from cfglang.values import Duration, Secret, Size
+
+if TYPE_CHECKING:
+    from cfglang.eval.evaluate import Limits
 
 __all__ = ["Compilation", "Config", "ConfigError", "compile", "dumps", "load", "loads"]
 
@@ -112,6 +115,7 @@ def compile(
     decrypt_secrets: bool = True,
     plaintext_secrets: str = "warn",
     loader: Any = None,
+    limits: Limits | None = None,
 ) -> Compilation:
     """Compile one module (from ``path`` or ``text``).
 
@@ -130,6 +134,9 @@ def compile(
     Revisions (`cfglang.vcs`): ``path`` may be ``FILE@REV``; the module and everything it
     imports or extends are then read from the git tree at REV. ``loader`` (a
     `cfglang.semantic.resolve.Loader`) reads every module from elsewhere instead of disk.
+
+    ``limits`` (`cfglang.eval.evaluate.Limits`) replaces the default evaluation limits
+    (steps, depth, collection, string and emitted sizes; docs/language.md, Limits).
     """
     if loader is None and path is not None and "@" in path:
         from cfglang.vcs import GitError, loader_for
@@ -169,6 +176,7 @@ def compile(
             and path is not None
             and not overlay
             and loader is None
+            and limits is None  # the build cache is keyed for the default limits
         ):
             return _compile_cached(args, profile, secrets)
         return _compile(
@@ -178,6 +186,7 @@ def compile(
             overlay=overlay,
             secrets=secrets,
             loader=loader,
+            limits=limits,
         )
 
     result = _run_guarded(work)
@@ -346,6 +355,7 @@ def _compile(
     overlay: Mapping[str, str] | None = None,
     secrets: Mapping[str, Any] | None = None,
     loader: Any = None,
+    limits: Limits | None = None,
 ) -> Compilation:
     from cfglang.eval.constraints import materialize
     from cfglang.eval.evaluate import Evaluator, ProfilingEvaluator
@@ -400,7 +410,7 @@ def _compile(
     )
     if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
-    ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, env=env)
+    ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, limits, env=env)
     from cfglang.secrets.runtime import SecretContext
 
     secrets = secrets or {}
@@ -632,11 +642,12 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
 
 def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[Output]:
     from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
-    from cfglang.eval.constraints import dotted, materialize
+    from cfglang.eval.constraints import SizeBudget, dotted, materialize
     from cfglang.eval.evaluate import EvalError, _Propagate
     from cfglang.eval.values import BOTTOM
 
     out: list[Output] = []
+    budget = SizeBudget(ev.limits)  # for all the outputs together: what one build writes
     seen: dict[str, Span] = {}
     for m in entry.chain():
         for decl in m.outputs:
@@ -671,7 +682,7 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
                 continue
             except _Propagate:
                 continue
-            data = materialize(ev, value)
+            data = materialize(ev, value, budget=budget, site=decl.value.span)
             if _has_bottom(data, BOTTOM) or diags.has_errors:
                 continue
             try:

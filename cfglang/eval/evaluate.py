@@ -48,6 +48,12 @@ class Limits:
     max_steps: int = 5_000_000
     max_collection: int = 1_000_000
     max_string: int = 16 * 1024 * 1024
+    # The size of a value as emitted, shared parts counted each time they are written
+    # (60 levels of `{ a = o; b = o }` are 2^60 values): values (every list item and
+    # field), and characters of strings and keys. Checked for the document, and for the
+    # named outputs together.
+    max_output_values: int = 10_000_000
+    max_output_bytes: int = 256 * 1024 * 1024
 
 
 class EvalError(Exception):
@@ -1371,6 +1377,19 @@ class Evaluator:
         finally:
             self.depth -= 1
 
+    def charge(self, n: int, span: Span | None) -> None:
+        """Count `n` steps of work done in one go (a builtin or operator over a whole
+        list or string), so that the step limit bounds them as it bounds `ev`."""
+        self.steps += n
+        if self.steps > self.limits.max_steps:
+            self.steps = -(10**12)
+            raise err(
+                "E0502",
+                f"evaluation took more than {self.limits.max_steps} steps",
+                span,
+                label="stopped here",
+            )
+
     def _literal(self, e: ast.Literal, scope: Scope) -> Any:
         return e.value
 
@@ -1424,6 +1443,8 @@ class Evaluator:
                     label=f"longer than {self.limits.max_string} characters",
                 )
             out.append(text)
+        if size > 4096:  # building a long string is work too: it bounds memory by steps
+            self.charge(size >> 6, e.span)
         s = "".join(out)
         return Secret(s) if secret else s
 
