@@ -358,7 +358,7 @@ def _compile(
     limits: Limits | None = None,
 ) -> Compilation:
     from cfglang.eval.constraints import materialize
-    from cfglang.eval.evaluate import Evaluator, ProfilingEvaluator
+    from cfglang.eval.evaluate import Evaluator, Limits, ProfilingEvaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
 
     prof = Profile() if profile else None
@@ -381,8 +381,14 @@ def _compile(
         loader = MemoryLoader({os.path.abspath(k): v for k, v in overlay.items()}, loader)
         if text is None and path is not None and os.path.abspath(path) in loader.files:
             text = loader.files[os.path.abspath(path)]
+    limits = limits or Limits()
     resolver = Resolver(
-        loader, root, diags, tuple(os.path.abspath(p) for p in allow_paths), use_cache=use_cache
+        loader,
+        root,
+        diags,
+        tuple(os.path.abspath(p) for p in allow_paths),
+        use_cache=use_cache,
+        max_depth=limits.max_module_depth,
     )
     entry = resolver.load_entry(entry_path, text)
     files = sorted(m.source.path for m in resolver.modules.values())
