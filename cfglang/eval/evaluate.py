@@ -42,7 +42,11 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 @attrs.frozen
 class Limits:
-    """Bounds that make every program terminate quickly and in bounded memory."""
+    """Bounds that make every program terminate quickly and in bounded memory.
+
+    Set per project in cfl.toml's `[limits]` table or per call with `api.compile(limits=)`;
+    docs/language.md (Limits) says what each one counts.
+    """
 
     max_depth: int = 1500
     max_steps: int = 5_000_000
