@@ -67,7 +67,11 @@ class Profile:
 
 @attrs.define
 class Compilation:
-    """The result of `compile`: data (None on errors), outputs, diagnostics."""
+    """The result of `compile`: data (None on errors), outputs, diagnostics.
+
+    ``data`` is read-only: a value the program shares (`b = a`) is one dict or list in it,
+    built once (see `cfglang.eval.constraints.SizeBudget`); `Config.to_dict` copies it.
+    """
 
     data: dict[str, Any] | None
     diagnostics: list[Diagnostic]

@@ -88,8 +88,9 @@ def compile_regex(pattern: str) -> Any:
             pass
         else:  # valid for Python but not RE2: a backtracking-only feature
             help = (
-                "CFL uses RE2 syntax: backreferences, lookahead and lookbehind are not "
-                "supported (see the language reference, Regular expressions)"
+                "CFL uses RE2 syntax: no backreferences, lookaround, atomic groups or "
+                "possessive quantifiers, and counts up to 1000 (language reference, "
+                "Regular expressions)"
             )
         raise RegexError(f"invalid regular expression: {why}", help) from None
 
