@@ -1464,7 +1464,7 @@ class Evaluator:
                     label=f"longer than {self.limits.max_string} characters",
                 )
             out.append(text)
-        if size > 4096:  # building a long string is work too: it bounds memory by steps
+        if size >= 64:  # building a string is work too: it bounds their memory by steps
             self.charge(size >> 6, e.span)
         s = "".join(out)
         return Secret(s) if secret else s
