@@ -209,7 +209,27 @@ def _project(path: str) -> tuple[str, dict[str, Any]] | None:
 
     with open(cfg_path, "rb") as f:
         data = tomllib.load(f)
-    return root, dict(data.get("project", {}))
+    settings = dict(data.get("project", {}))
+    if "limits" in data:  # [limits]: fields of cfglang.eval.evaluate.Limits
+        settings["limits"] = data["limits"]
+    return root, settings
+
+
+def _limits(table: Any) -> Any:
+    """The `Limits` of a cfl.toml `[limits]` table, or why it is wrong."""
+    import attrs
+
+    from cfglang.eval.evaluate import Limits
+
+    names = [f.name for f in attrs.fields(Limits)]
+    if not isinstance(table, dict):
+        return "`limits` must be a table"
+    for k, v in table.items():
+        if k not in names:
+            return f"unknown limit `{k}` (known: {', '.join(names)})"
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            return f"`limits.{k}` must be a positive integer"
+    return Limits(**table)
 
 
 def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
@@ -235,6 +255,12 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
             settings["allow_paths"] = [
                 os.path.join(root, str(a)) for a in settings.get("allow_paths", [])
             ]
+            if "limits" in settings:
+                limits = _limits(settings["limits"])
+                if isinstance(limits, str):
+                    ctx.usage_error("E0703", f"cannot read cfl.toml: {limits}")
+                    return None
+                settings["limits"] = limits
             targets = settings.get("targets")
             if not targets:
                 ctx.usage_error(
@@ -410,6 +436,7 @@ def _build(
             identity=ctx.identity,
             decrypt_secrets=write,
             plaintext_secrets=ctx.plaintext,
+            limits=settings.get("limits"),
         )
         ctx.report(res.diagnostics)
         ctx.print_profile(f, res)

@@ -121,11 +121,17 @@ class Resolver:
     diags: Diagnostics
     allow_paths: tuple[str, ...] = ()
     use_cache: bool = False
+    # How deep imports and `extends` may nest (`Limits.max_module_depth`): loading recurses
+    # once per module, so a 50,000-module chain must stop at CFL's limit, not Python's.
+    max_depth: int = 10_000
     # Seconds spent parsing each file (display path), for `cflc build --profile`.
     parse_times: dict[str, float] = attrs.Factory(dict)
     parsed: list[str] = attrs.Factory(list)  # files parsed, not served from the cache
     modules: dict[str, ModuleInfo] = attrs.Factory(dict)
     _stack: list[tuple[str, Span | None]] = attrs.Factory(list)
+    # Where each path on `_stack` is: the cycle test is then O(1), not a scan of the stack
+    # (which made a long `extends` chain quadratic).
+    _on_stack: dict[str, int] = attrs.Factory(dict)
     _failed: set[str] = attrs.Factory(set)
 
     def display(self, path: str) -> str:
@@ -242,11 +248,13 @@ class Resolver:
             return None
         info = ModuleInfo(path, source, tree)
         self.modules[path] = info
+        self._on_stack[path] = len(self._stack)
         self._stack.append((path, site))
         try:
             self._sort(info)
         finally:
             self._stack.pop()
+            del self._on_stack[path]
         return info
 
     def _parse(self, source: SourceFile) -> tuple[ast.Module | None, list[Diagnostic]]:
@@ -279,25 +287,35 @@ class Resolver:
         path = self.resolve_path(info, spec, span)
         if path is None:
             return None
-        for i, (p, _) in enumerate(self._stack):
-            if p == path:
-                chain = [self.display(q) for q, _ in self._stack[i:]] + [self.display(path)]
-                verb = "extended" if kind == "extends" else "imported"
-                notes = tuple(
-                    Note(f"`{self.display(q)}` is {verb} here", s)
-                    for q, s in self._stack[i + 1 :]
-                    if s is not None
-                )
-                self.diags.error(
-                    "E0102",
-                    f"{kind} cycle: " + " -> ".join(chain),
-                    span,
-                    label="this closes the cycle",
-                    notes=notes,
-                )
-                return None
+        i = self._on_stack.get(path)
+        if i is not None:
+            chain = [self.display(q) for q, _ in self._stack[i:]] + [self.display(path)]
+            verb = "extended" if kind == "extends" else "imported"
+            notes = tuple(
+                Note(f"`{self.display(q)}` is {verb} here", s)
+                for q, s in self._stack[i + 1 :]
+                if s is not None
+            )
+            self.diags.error(
+                "E0102",
+                f"{kind} cycle: " + " -> ".join(chain),
+                span,
+                label="this closes the cycle",
+                notes=notes,
+            )
+            return None
         if path in self.modules:
             return self.modules[path]
+        if len(self._stack) >= self.max_depth:
+            self.diags.error(
+                "E0502",
+                f"modules are nested more than {self.max_depth} deep",
+                span,
+                label=f"this {kind} goes past the limit",
+                help="a chain of `extends` or imports this long is almost surely generated; "
+                "merge some of its modules",
+            )
+            return None
         return self._load(path, span)
 
     def _sort(self, info: ModuleInfo) -> None:
