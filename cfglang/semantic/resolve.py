@@ -13,8 +13,10 @@ misplaced declarations).
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import stat
 from pathlib import Path
 from typing import Protocol
 
@@ -39,7 +41,12 @@ class FileLoader:
     def read(self, path: str) -> str:
         # Byte-exact (no newline translation): a file means what the same bytes on
         # standard input mean, and a bare CR in a comment stays inside the comment.
-        with open(path, encoding="utf-8", newline="") as f:
+        # O_NONBLOCK and the regular-file test: a FIFO or device in the project (`import
+        # "fifo"`) would otherwise block the compile for ever or read without end.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, encoding="utf-8", newline="", closefd=True) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
             return f.read()
 
     def exists(self, path: str) -> bool:
