@@ -22,19 +22,27 @@ from cfglang.eval.evaluate import (
     _Propagate,
 )
 from cfglang.eval.values import ABSENT, BOTTOM, show
+from cfglang.limits import MAX_NESTING
 from cfglang.semantic import types as T
+from cfglang.source import Span
 from cfglang.syntax import ast
 
 
-def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> Any:
-    """Plain data for a value; BOTTOM where an error was reported."""
-    if len(path) > ev.limits.max_depth:
-        site = value.site if isinstance(value, Obj) else None
+def materialize(
+    ev: Evaluator, value: Any, path: tuple[str | int, ...] = (), site: Span | None = None
+) -> Any:
+    """Plain data for a value; BOTTOM where an error was reported. ``site`` is where the
+    field holding ``value`` is set (a list has no site of its own)."""
+    limit = _depth_limit(ev)
+    if len(path) > limit:
+        if isinstance(value, Obj) and value.site is not None:
+            site = value.site
         ev.diags.error(
             "E0502",
-            f"value is nested more than {ev.limits.max_depth} levels deep",
+            f"value is nested more than {limit - 1} levels deep",
             site,
-            label="does this object contain itself?",
+            label="nested this deep by `let`s, templates or references",
+            help="every output format must be able to write the value; flatten it",
             data_path=dotted(path[:8]) + "...",
         )
         return BOTTOM
@@ -42,13 +50,19 @@ def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> 
     if cls is Obj:
         return _object(ev, value, path)
     if cls is tuple:
-        if len(path) >= ev.limits.max_depth:  # items would be too deep: report it
-            return [materialize(ev, x, (*path, i)) for i, x in enumerate(value)]
+        if len(path) >= limit:  # items would be too deep: report it
+            return [materialize(ev, x, (*path, i), site) for i, x in enumerate(value)]
         return [
-            x if x.__class__ in _LEAVES else materialize(ev, x, (*path, i))
+            x if x.__class__ in _LEAVES else materialize(ev, x, (*path, i), site)
             for i, x in enumerate(value)
         ]
     return value
+
+
+def _depth_limit(ev: Evaluator) -> int:
+    """How long a data path may be: the syntax's nesting limit bounds values too, so
+    that every emitter writes whatever is evaluated (`cfglang.limits`)."""
+    return min(ev.limits.max_depth, MAX_NESTING + 1)
 
 
 # Values that are their own plain data (checked by exact class: the hot path of every build).
@@ -76,7 +90,7 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
     meant: set[str | None] | None = None  # worked out only when a field is missing
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
-    leaves = _LEAVES if len(path) < ev.limits.max_depth else frozenset()
+    leaves = _LEAVES if len(path) < _depth_limit(ev) else frozenset()
     for key, stack in defs.items():
         hidden = False
         for d in stack:
@@ -119,7 +133,7 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
         if v is BOTTOM or v.__class__ in leaves:
             out[key] = v
             continue
-        out[key] = materialize(ev, v, (*path, key))
+        out[key] = materialize(ev, v, (*path, key), stack[-1].key_span if stack else obj.site)
     if id(obj) not in ev.checked:
         ev.checked.add(id(obj))
         for stmt, scope in obj.checks():
