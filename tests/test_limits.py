@@ -4,6 +4,7 @@ oversized file, is a diagnostic (never an internal error)."""
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 import sys
 from collections.abc import Callable
@@ -24,6 +25,10 @@ from cfglang.syntax.bounds import _RULES
 from cfglang.syntax.parser import parse_module
 
 N = MAX_NESTING
+_SCRIPT = shutil.which("cflc")
+CFLC: list[str] = (
+    [_SCRIPT] if _SCRIPT else [sys.executable, "-c", "from cfglang.cli import run; run()"]
+)
 
 # Programs nested exactly as deep as the compiler accepts, one per way of nesting.
 AT_LIMIT = {
@@ -98,12 +103,13 @@ def test_build_writes_the_deepest_value_in_every_format(tmp_path: Path, shape: s
     src.write_text(AT_LIMIT[shape])
     for fmt in ("json", "yaml", "toml"):
         r = subprocess.run(
-            [sys.executable, "-m", "cfglang.cli", "build", str(src), "-f", fmt],
+            [*CFLC, "build", str(src), "-f", fmt],
             capture_output=True,
             text=True,
             timeout=120,
         )
         assert r.returncode == 0, r.stderr
+        assert r.stdout.count("1") >= 1
         assert "Traceback" not in r.stderr
 
 
@@ -242,6 +248,20 @@ def test_source_over_the_size_limit_is_refused_before_lexing(
     assert parse_module(SourceFile("x.cfl", text))[0] is not None
 
 
+def test_cli_reports_a_file_over_the_size_limit(tmp_path: Path) -> None:
+    import os
+
+    f = tmp_path / "big.cfl"
+    f.write_text("x = 1\n" * 200)
+    env = {**os.environ, "CFLC_MAX_SOURCE_SIZE": "1KiB", "CFLC_NO_CACHE": "1"}
+    r = subprocess.run([*CFLC, "check", str(f)], capture_output=True, text=True, env=env)
+    assert r.returncode == 1
+    assert "error[E0010]: the file is too large (1200 bytes)" in r.stderr
+    assert "the limit is 1024 bytes" in r.stderr
+    env["CFLC_MAX_SOURCE_SIZE"] = "2KiB"
+    assert subprocess.run([*CFLC, "check", str(f)], capture_output=True, env=env).returncode == 0
+
+
 def test_source_size_counts_utf8_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CFLC_MAX_SOURCE_SIZE", "100")
     text = 'x = "' + "é" * 60 + '"\n'  # 67 characters, 127 bytes
@@ -252,3 +272,77 @@ def test_lone_surrogate_in_source_text_is_refused() -> None:
     with pytest.raises(cfglang.ConfigError) as e:
         cfglang.loads('x = "a\ud800"\n')
     assert [d.code for d in e.value.diagnostics] == ["E0004"]
+
+
+# ---- imported data (`cflc import`, `cflc diff` of data files) -----------------------------
+
+BOMB = "".join(
+    f"{c}: &{c} [{', '.join([f'*{p}'] * 9) if p else ', '.join(['lol'] * 9)}]\n"
+    for p, c in zip(["", *"abcdefgh"], "abcdefghi", strict=True)
+)
+
+
+def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
+    import time
+
+    assert len(BOMB) < 500
+    f = tmp_path / "bomb.yaml"
+    f.write_text(BOMB)
+    for args in (("import", f), ("diff", f, f)):
+        start = time.monotonic()
+        r = subprocess.run(
+            [*CFLC, *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert time.monotonic() - start < 60
+        assert r.returncode == 1, r.stderr
+        assert "error[E0702]" in r.stderr
+        assert "more than 1000000 values" in r.stderr
+        assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text"),
+    [
+        ("json", '{"x": ' + "1" * 5000 + "}"),
+        ("yaml", "x: " + "1" * 5000 + "\n"),
+        ("toml", "x = " + "1" * 5000 + "\n"),
+    ],
+)
+def test_imported_integer_of_5000_digits_is_out_of_range(fmt: str, text: str) -> None:
+    from cfglang.importer import DataError, load_data
+
+    with pytest.raises(DataError) as e:
+        load_data(text, fmt)
+    assert "outside CFL's 64-bit range" in e.value.message
+
+
+@pytest.mark.parametrize(
+    ("fmt", "text", "where"),
+    [
+        ("json", '{"\\uDFAA": 1}', (1, 3)),
+        ("json", '{"a": ["ok \\uD83D\\uDE00", "\\uD800"]}', (1, 28)),
+        ("yaml", 'a: "x\\uD800"\n', (1, 6)),
+    ],
+)
+def test_imported_lone_surrogate_is_refused_at_its_escape(
+    fmt: str, text: str, where: tuple[int, int]
+) -> None:
+    from cfglang.importer import DataError, load_data
+
+    with pytest.raises(DataError) as e:
+        load_data(text, fmt)
+    assert "lone surrogate" in e.value.message
+    assert (e.value.line, e.value.column) == where
+
+
+def test_imported_data_deeper_than_cfl_allows_is_refused() -> None:
+    from cfglang.importer import DataError, load_data, to_cfl
+
+    ok = '{"x": ' + "[" * N + "]" * N + "}"
+    assert cfglang.loads(to_cfl(load_data(ok, "json"))).to_dict()["x"] is not None
+    with pytest.raises(DataError) as e:
+        load_data('{"x": ' + "[" * (N + 1) + "]" * (N + 1) + "}", "json")
+    assert f"nested more than {N} levels" in e.value.message
