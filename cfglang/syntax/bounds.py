@@ -10,7 +10,10 @@ down the tree: *nesting* (blocks and object bodies, lists, comprehensions, calls
 indexing, substitutions, and each extra segment of a dotted path) and *operators*
 (unary and binary operators, `if`-expressions, attribute access and `else if` chains,
 which nest without brackets). The first node that takes either count past its limit is
-reported at its opening; the tree is then dropped, as after a syntax error.
+reported at its opening; the tree is then dropped, as after a syntax error. Every level
+of either count takes at least one character, so a construct whose text is shorter than
+what is left of both budgets is not entered: on ordinary files the pass looks at little
+more than the top-level statements.
 """
 
 from __future__ import annotations
@@ -128,6 +131,12 @@ def check_nesting(tree: object, source: SourceFile) -> Diagnostic | None:
                 for child in node:  # type: ignore[attr-defined]
                     if child.__class__ not in leaves:
                         push((child, nest, ops))
+            continue
+        span = node.span  # type: ignore[attr-defined]
+        if span.end - span.start <= min(MAX_NESTING - nest, MAX_EXPRESSION_DEPTH - ops):
+            # Each level of either count takes at least one character of the text (a
+            # bracket, a quote, a dot, an operator) around what it nests: a construct
+            # this short cannot nest past the limits. Most statements end here.
             continue
         add_nest, add_ops, fields = rule
         if cls is ast.Str and node.is_plain:  # type: ignore[attr-defined]

@@ -321,7 +321,13 @@ class _Parser:
         if result is not None:
             from cfglang.syntax.bounds import check_nesting
 
-            too_deep = check_nesting(result, source)
+            enabled = gc.isenabled()
+            gc.disable()  # the pass allocates; a collection now would scan the whole new tree
+            try:
+                too_deep = check_nesting(result, source)
+            finally:
+                if enabled:
+                    gc.enable()
             if too_deep is not None:
                 # Dropped like a tree with a syntax error: no later phase walks it.
                 return None, [too_deep]
