@@ -516,6 +516,7 @@ def _setup_inputs(
             if name in given:
                 raw, src, text = given[name]
                 ev.input_sources[name] = (src, None)
+                _refuse_surrogates(name, raw, src, base.name_span)
                 value = _to_runtime(ev, raw)
                 if typ is None:
                     return value
@@ -538,6 +539,7 @@ def _setup_inputs(
             if env_decl is not None and env_decl.env in ev.env:
                 raw = ev.env[env_decl.env]
                 ev.input_sources[name] = (f"environment variable {env_decl.env}", env_decl.span)
+                _refuse_surrogates(name, raw, f"environment variable {env_decl.env}", env_decl.span)
                 if typ is None:
                     return raw
                 try:
@@ -579,6 +581,29 @@ def _setup_inputs(
         except Exception as e:
             if hasattr(e, "diag"):
                 diags.add(e.diag)
+
+
+def _refuse_surrogates(name: str, raw: Any, src: str, span: Span) -> None:
+    """A lone surrogate (from command-line bytes that are not UTF-8, or a `\\uD800` escape
+    in a --vars file) is no character: no output format could write it."""
+    import re
+
+    from cfglang.eval.evaluate import err
+
+    stack = [raw]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack += [*v.keys(), *v.values()]
+        elif isinstance(v, (list, tuple)):
+            stack += v
+        elif isinstance(v, str) and not v.isascii() and re.search("[\ud800-\udfff]", v):
+            raise err(
+                "E0402",
+                f"input {name}: the value is not valid Unicode text (a lone surrogate)",
+                span,
+                help=f"set by {src}; pass UTF-8 text",
+            )
 
 
 def _to_runtime(ev: Any, v: Any) -> Any:

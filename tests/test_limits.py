@@ -346,3 +346,36 @@ def test_imported_data_deeper_than_cfl_allows_is_refused() -> None:
     with pytest.raises(DataError) as e:
         load_data('{"x": ' + "[" * (N + 1) + "]" * (N + 1) + "}", "json")
     assert f"nested more than {N} levels" in e.value.message
+
+
+# ---- inputs -------------------------------------------------------------------------------
+
+
+def test_input_bytes_that_are_not_utf8_are_refused(tmp_path: Path) -> None:
+    import os
+
+    f = tmp_path / "main.cfl"
+    f.write_text('input s: string from env "SV"\nx = s\n')
+    env = {**os.environ, "CFLC_NO_CACHE": "1"}
+    for fmt in ("json", "yaml", "toml"):
+        r = subprocess.run(
+            [*CFLC, "build", str(f), "-f", fmt, "--var", "s=a\udcffb"],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
+        assert r.returncode == 1, r.stderr
+        assert "error[E0402]: input s: the value is not valid Unicode text" in r.stderr
+    r = subprocess.run(
+        [*CFLC, "build", str(f), "-f", "yaml"],
+        capture_output=True,
+        text=True,
+        env={**env, "SV": "\udcff"},
+    )
+    assert r.returncode == 1
+    assert "set by environment variable SV" in r.stderr
+
+
+def test_var_integer_of_5000_digits_is_a_bad_value() -> None:
+    result = api.compile(text="input n: int\nx = n\n", cli_vars=[("n", "1" * 5000)])
+    assert [d.code for d in result.diagnostics] == ["E0402"]
