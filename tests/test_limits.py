@@ -243,7 +243,7 @@ def test_source_over_the_size_limit_is_refused_before_lexing(
     tree, diags = parse_module(SourceFile("x.cfl", text))
     assert tree is None
     assert [d.code for d in diags] == ["E0010"]
-    assert "1200 bytes" in diags[0].message
+    assert "limit (1024 bytes)" in diags[0].message
     monkeypatch.setenv("CFLC_MAX_SOURCE_SIZE", "2KiB")
     assert parse_module(SourceFile("x.cfl", text))[0] is not None
 
@@ -256,8 +256,7 @@ def test_cli_reports_a_file_over_the_size_limit(tmp_path: Path) -> None:
     env = {**os.environ, "CFLC_MAX_SOURCE_SIZE": "1KiB", "CFLC_NO_CACHE": "1"}
     r = subprocess.run([*CFLC, "check", str(f)], capture_output=True, text=True, env=env)
     assert r.returncode == 1
-    assert "error[E0010]: the file is too large (1200 bytes)" in r.stderr
-    assert "the limit is 1024 bytes" in r.stderr
+    assert "error[E0010]: the file is larger than the source size limit (1024 bytes)" in r.stderr
     env["CFLC_MAX_SOURCE_SIZE"] = "2KiB"
     assert subprocess.run([*CFLC, "check", str(f)], capture_output=True, env=env).returncode == 0
 
@@ -379,3 +378,24 @@ def test_input_bytes_that_are_not_utf8_are_refused(tmp_path: Path) -> None:
 def test_var_integer_of_5000_digits_is_a_bad_value() -> None:
     result = api.compile(text="input n: int\nx = n\n", cli_vars=[("n", "1" * 5000)])
     assert [d.code for d in result.diagnostics] == ["E0402"]
+
+
+def test_language_server_at_and_past_the_limit(tmp_path: Path) -> None:
+    from cfglang.lsp import hover, symbols
+    from cfglang.lsp.analysis import State
+    from cfglang.lsp.diagnostics import Ranges
+
+    state = State()
+    deep, past = tmp_path / "deep.cfl", tmp_path / "past.cfl"
+    deep.write_text(AT_LIMIT["blocks"])
+    past.write_text(PAST["blocks"])
+    state.set_buffer(str(deep), AT_LIMIT["blocks"])
+    state.set_buffer(str(past), PAST["blocks"])
+    m = state.module(str(deep))
+    assert m is not None
+    syms = _with_frames_used(300, lambda: symbols.document_symbols(m.tree, Ranges()))
+    assert syms and syms[0].name == "a"
+    assert state.module(str(past)) is None
+    codes = [d.code for ds in state.analysis(str(past)).by_file().values() for d in ds]
+    assert codes == ["E0011"]
+    assert hover.hover(state, str(past), 10, Ranges()) is None

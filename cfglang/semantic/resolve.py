@@ -36,8 +36,12 @@ class FileLoader:
     """Reads modules from the working tree."""
 
     def read(self, path: str) -> str:
+        from cfglang.limits import source_size_limit
+
         with open(path, encoding="utf-8") as f:
-            return f.read()
+            # One character more than the limit is over it (a character is at least one
+            # byte): the parser refuses the file without more of it ever being read.
+            return f.read(source_size_limit() + 1)
 
     def exists(self, path: str) -> bool:
         return os.path.isfile(path)

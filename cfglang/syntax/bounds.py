@@ -45,10 +45,9 @@ def check_text(source: SourceFile, limit: int) -> Diagnostic | None:
     if size > limit:
         return Diagnostic(
             "E0010",
-            f"the file is too large ({size} bytes)",
+            f"the file is larger than the source size limit ({limit} bytes)",
             Span(source, 0, 0),
-            help=f"the limit is {limit} bytes; split the file into modules, "
-            f"or raise the limit with {SOURCE_SIZE_VARIABLE}",
+            help=f"split it into modules, or raise the limit with {SOURCE_SIZE_VARIABLE}",
         )
     if not text.isascii():
         m = _SURROGATE.search(text)
