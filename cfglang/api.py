@@ -290,6 +290,17 @@ def _compile_cached(
     return result
 
 
+def _forget_plaintext_trees(entry: Any, data: Any) -> None:
+    """Drop the parse cache entries of modules holding a plain-text literal that turned
+    out to be a secret (through a schema: the parser alone could not tell, see
+    `cfglang.semantic.resolve._plaintext_secret`)."""
+    from cfglang import cache
+    from cfglang.secrets.edit import plaintext_sites
+
+    for src in {id(m.source): m.source for m, _ in plaintext_sites(entry, data)}.values():
+        cache.forget("parse", cache.parse_key(src.path, src.real_path, src.text))
+
+
 def _still_valid(entry: dict[str, Any], env: Mapping[str, str]) -> bool:
     from cfglang import cache
 
@@ -428,6 +439,8 @@ def _compile(
         from cfglang.secrets.edit import report_plaintext
 
         report_plaintext(entry, data, diags, strict=secrets.get("plaintext") == "error")
+    if use_cache and _has_secret(data):
+        _forget_plaintext_trees(entry, data)
     phase("evaluate and check")
     outputs: list[Output] = []
     if emit_outputs and not diags.has_errors:
@@ -525,7 +538,11 @@ def _setup_inputs(
                 except Exception as e:
                     if not hasattr(e, "diag"):
                         raise
+                    from cfglang.eval.secrecy import type_holds_secret
+
                     shown = f'"{raw}"' if isinstance(raw, str) else repr(raw)
+                    if type_holds_secret(typ):
+                        shown = "<secret>"  # a mistyped secret is still a secret
                     raise err(
                         "E0402",
                         f"input {name}: expected {typ.show()}, got {shown}",

@@ -5,7 +5,9 @@ file can never be served from cache, and a touched but unchanged one still hits)
 
 - *parse cache*: one entry per module text (and its display path, which spans carry),
   holding the pickled syntax tree. A build after a one-line change re-parses only the
-  file that changed.
+  file that changed. A tree holding a secret in plain text is never kept (see
+  `cfglang.semantic.resolve`): after `cflc secrets encrypt` the source no longer has it,
+  and neither may the cache.
 - *build cache*: one entry per entry file and command-line inputs, holding the result
   plus the list of every file the build read (with content hashes) and every environment
   variable it consulted. A later build with the same inputs re-hashes those files and, if
@@ -114,6 +116,23 @@ def put(kind: str, key: str, value: Any) -> None:
         write_atomic(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL))
     except (OSError, pickle.PicklingError, RecursionError):
         pass  # caching is an optimisation; a full or read-only disk must not fail a build
+
+
+def forget(kind: str, key: str) -> None:
+    """Remove an entry from the disk and the memory layer (a missing one is fine)."""
+    with _MEMORY_LOCK:
+        _MEMORY.pop((kind, key), None)
+    path = _path(kind, key)
+    if path is not None:
+        try:
+            path.unlink()
+        except OSError:
+            pass
+
+
+def parse_key(path: str, real_path: str | None, text: str) -> str:
+    """The parse cache's key of one module text (its display path is in the tree's spans)."""
+    return digest("parse", path, real_path or "", text)
 
 
 # An in-process layer in front of the disk: a long-running process (watch, live, the

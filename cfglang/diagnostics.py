@@ -160,6 +160,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "A file given on the command line does not exist, is a directory, or cannot be read.",
     ),
     "E0703": ("bad project file", "`cfl.toml` is not valid TOML or has unknown keys."),
+    "E0710": (
+        "imported value has no CFL type",
+        "`cflc import` (or `cflc diff` of a data file) met a TOML or YAML date, time or "
+        "timestamp. CFL has no date or time type, and writing it as a string would change "
+        "its type silently, so it is refused. Quote the value in the input file to import "
+        "it as a string.",
+    ),
     "W0801": (
         "near miss of an inherited key",
         "An extending module or block adds a key "

@@ -17,12 +17,14 @@ Three steps, each a public function:
 The output is meant to compile back to exactly the input data (same values, same key order);
 the property test in tests/test_import.py checks that. The exceptions, all reported as
 `DataError` rather than written wrongly: integers outside 64 bits, NaN and infinities (CFL
-has no literal for them), and a root that is not an object (a module is an object).
-TOML and YAML dates and times have no CFL type and are written as ISO 8601 strings.
+has no literal for them), a root that is not an object (a module is an object), and TOML
+and YAML dates and times (E0710: CFL has no type for them, and a string would be another
+type in another spelling; the message says where and suggests quoting the value).
 """
 
 from __future__ import annotations
 
+import functools
 import heapq
 import itertools
 import math
@@ -62,7 +64,10 @@ class DataError(Exception):
     """The input cannot be read or cannot be written as CFL.
 
     ``line``/``column`` are 1-based and set when the parser reported a position; ``path``
-    names the offending value when the problem is a value rather than the syntax.
+    names the offending value when the problem is a value rather than the syntax. ``code``
+    is the diagnostic code (E0702 for unreadable input, E0710 for a value CFL has no type
+    for), ``help`` says how to fix the input when there is a fix, and ``width`` is how many
+    characters the position's underline covers.
     """
 
     def __init__(
@@ -71,12 +76,19 @@ class DataError(Exception):
         line: int | None = None,
         column: int | None = None,
         path: tuple[str | int, ...] = (),
+        *,
+        code: str = "E0702",
+        help: str | None = None,
+        width: int = 1,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.line = line
         self.column = column
         self.path = path
+        self.code = code
+        self.help = help
+        self.width = width  # characters to underline from the position, within its line
 
 
 def format_for_path(path: str) -> str | None:
@@ -84,6 +96,8 @@ def format_for_path(path: str) -> str | None:
     base = re.split(r"[\\/]", path)[-1].lower()
     if base == ".env" or base.startswith(".env."):
         return "env"
+    if base == ".editorconfig":
+        return "ini"
     dot = base.rfind(".")
     return _EXTENSIONS.get(base[dot:]) if dot >= 0 else None
 
@@ -241,6 +255,10 @@ def _load_yaml(text: str) -> Any:
     except yaml.MarkedYAMLError as e:
         mark = e.problem_mark or e.context_mark
         problem = e.problem or e.context or "malformed YAML"
+        if problem == "second occurrence" and e.context and e.context_mark:
+            # PyYAML splits "duplicate anchor" over its context and problem texts.
+            first = e.context.replace("; first occurrence", "")
+            problem = f"{first} (first at line {e.context_mark.line + 1})"
         if mark is None:
             raise DataError(f"invalid YAML: {problem}") from None
         raise DataError(f"invalid YAML: {problem}", mark.line + 1, mark.column + 1) from None
@@ -255,15 +273,55 @@ def _load_yaml(text: str) -> Any:
     return _plain(data, ())
 
 
+@attrs.frozen
+class _Refused:
+    """A value read from the input that CFL has no type for, kept with its position until
+    `_plain` knows its key path and can report both."""
+
+    what: str  # "a date", "a timestamp" ...
+    text: str  # as written in the file
+    line: int | None = None
+    column: int | None = None
+
+
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
+@functools.cache
 def _yaml_loader() -> Any:
-    """PyYAML's safe loader, with integers too long to convert kept as `_LongInt` and merge
-    keys (``<<: [*a, *a]``, which copy entries rather than share them) counted."""
+    """PyYAML's SafeLoader with the three changes import needs, built once.
+
+    - A mapping key is a string: the text of the key scalar as written (`on`, `yes`, `1`,
+      `~`, `2024-01-02` stay those strings; YAML 1.1 would make them true, true, 1, null and
+      a date). A quoted key is its unescaped content. A list or mapping as a key is refused.
+    - A key given twice in one mapping is an error at the second occurrence (YAML says keys
+      are unique; PyYAML keeps the last silently). Keys merged in with `<<` may be
+      overridden, as the merge key type specifies.
+    - Timestamps become `_Refused`, reported by `_plain` with their key path.
+    - A scalar with the non-specific tag `!` is a string, as YAML specifies.
+
+    Values keep YAML 1.1 resolution (`yes` is true), as PyYAML and `cflc build -f yaml`
+    (which quotes such strings) agree on it.
+    """
     import yaml
+    from yaml.constructor import ConstructorError
+    from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
+
+    def key_text(node: Node) -> str:
+        if isinstance(node, ScalarNode):
+            return str(node.value)
+        kind = "list" if isinstance(node, SequenceNode) else "mapping"
+        raise DataError(
+            f"a {kind} used as a YAML mapping key has no CFL equivalent (keys are strings)",
+            node.start_mark.line + 1,
+            node.start_mark.column + 1,
+        )
 
     class Loader(yaml.SafeLoader):
-        merged = 0
+        merged = 0  # entries copied by merge keys (`<<: [*a, *a]` copies, never shares)
 
         def construct_yaml_int(self, node: Any) -> Any:
+            # Python will not convert more than 4,300 digits; far fewer are out of range.
             text = str(self.construct_scalar(node)).replace("_", "")
             if len(text.lstrip("+-").lstrip("0")) > 24 and text.lstrip("+-").isdigit():
                 return _LongInt(text)
@@ -277,6 +335,76 @@ def _yaml_loader() -> Any:
                     f"the data holds more than {MAX_VALUES} values (merge keys repeat theirs)"
                 )
 
+        def construct_document(self, node: Node) -> Any:
+            # Before any merge (`<<`) is flattened into the nodes: duplicates are judged on
+            # the mappings as written.
+            self._check_keys(node)
+            return super().construct_document(node)
+
+        def _check_keys(self, root: Node) -> None:
+            seen_nodes: set[int] = set()
+            stack = [root]
+            while stack:
+                node = stack.pop()
+                if id(node) in seen_nodes:  # an alias: the anchored node was checked
+                    continue
+                seen_nodes.add(id(node))
+                if isinstance(node, MappingNode):
+                    first: dict[str, Any] = {}
+                    for key_node, value_node in node.value:
+                        stack.append(value_node)
+                        if key_node.tag == _MERGE_TAG:
+                            continue
+                        key = key_text(key_node)
+                        if key in first:
+                            mark = key_node.start_mark
+                            raise DataError(
+                                f"duplicate key `{key}` in a YAML mapping (first at line "
+                                f"{first[key].line + 1})",
+                                mark.line + 1,
+                                mark.column + 1,
+                                help="keep one of the two; YAML keys must be unique",
+                                width=key_node.end_mark.index - mark.index,
+                            )
+                        first[key] = key_node.start_mark
+                elif isinstance(node, SequenceNode):
+                    stack.extend(node.value)
+
+        def compose_scalar_node(self, anchor: Any) -> ScalarNode:
+            # `! 12` is the non-specific tag: a string (YAML 1.1 §4.3.2 too); PyYAML
+            # resolves it like a plain scalar, to the int 12.
+            event: Any = self.peek_event()  # type: ignore[no-untyped-call]
+            non_specific = event.tag == "!"
+            node = super().compose_scalar_node(anchor)
+            if non_specific:
+                node.tag = "tag:yaml.org,2002:str"
+            return node
+
+        def construct_mapping(self, node: Node, deep: bool = False) -> dict[Any, Any]:
+            if not isinstance(node, MappingNode):
+                raise ConstructorError(
+                    None,
+                    None,
+                    f"expected a mapping node, but found {type(node).__name__}",
+                    node.start_mark,
+                )
+            self.flatten_mapping(node)
+            mapping: dict[str, Any] = {}
+            for key_node, value_node in node.value:
+                # Merged pairs come first, so the mapping's own keys win (last wins).
+                mapping[key_text(key_node)] = self.construct_object(value_node, deep=deep)
+            return mapping
+
+        def construct_yaml_timestamp(self, node: Node) -> Any:
+            value = str(node.value)
+            return _Refused(
+                "a date" if len(value) == 10 else "a timestamp",
+                value,
+                node.start_mark.line + 1,
+                node.start_mark.column + 1,
+            )
+
+    Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.construct_yaml_timestamp)
     Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
     return Loader
 
@@ -311,7 +439,53 @@ def _load_toml(text: str) -> Any:
         line = text.count("\n", 0, m.start()) + 1
         column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
         raise DataError("an integer is outside CFL's 64-bit range", line, column) from None
-    return _plain(data, ())
+    try:
+        return _plain(data, ())
+    except DataError as e:
+        if e.code != "E0710":
+            raise
+        found = _toml_time_at(text, e.path)
+        if found is None:
+            raise
+        offset, written = found
+        line = text.count("\n", 0, offset) + 1
+        column = offset - (text.rfind("\n", 0, offset) + 1) + 1
+        what = e.message.split(" (`")[0]
+        raise _refuse_time(what, written, line, column, e.path) from None
+
+
+# A TOML date, time or date-time as written (TOML 1.0 §Offset Date-Time ... §Local Time).
+_TOML_TIME = re.compile(
+    r"\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:[Zz]|[+-]\d{2}:\d{2})?)?"
+    r"|\d{2}:\d{2}:\d{2}(?:\.\d+)?"
+)
+
+
+def _toml_time_at(text: str, path: tuple[str | int, ...]) -> tuple[int, str] | None:
+    """Where the date/time value at ``path`` is written: (offset, text), or None.
+
+    tomllib reports no positions for values, so each candidate literal is replaced in turn
+    by a marker string; the one whose replacement puts the marker at ``path`` is it. A
+    candidate inside a string or comment leaves the value in place (or breaks the parse),
+    so it is never taken. Runs only on the error path.
+    """
+    import tomllib
+
+    marker = "\x00cflc"
+    # Each try re-reads the file: give up (no position) rather than take long.
+    for m in itertools.islice(_TOML_TIME.finditer(text), 1000):
+        try:
+            data: Any = tomllib.loads(f'{text[: m.start()]}"\\u0000cflc"{text[m.end() :]}')
+            for part in path:
+                data = data[part]
+        except (tomllib.TOMLDecodeError, KeyError, IndexError, TypeError):
+            continue
+        if data == marker:
+            return m.start(), m.group()
+    return None
+
+
+_INI_TOP = "\x00cflc-top"
 
 
 def _load_ini(text: str) -> Any:
@@ -323,12 +497,22 @@ def _load_ini(text: str) -> Any:
         default_section="\x00cflc-no-default", allow_no_value=True, strict=True
     )
     parser.optionxform = str  # type: ignore[assignment,method-assign]
+    # Keys before the first section (`.editorconfig`'s `root = true`) are top-level keys:
+    # configparser refuses them, so they are read under a header of our own, one line up.
+    shift = 0
+    if _ini_starts_with_keys(text):
+        text = f"[{_INI_TOP}]\n{text}"
+        shift = 1
+
+    def line(n: int | None) -> int | None:
+        return None if n is None else max(1, n - shift)
+
     try:
         parser.read_string(text, source="<ini>")
-    except configparser.MissingSectionHeaderError as e:
-        raise DataError("invalid INI: a key outside any [section]", e.lineno, 1) from None
+    except configparser.MissingSectionHeaderError as e:  # not expected after the above
+        raise DataError("invalid INI: a key outside any [section]", line(e.lineno), 1) from None
     except configparser.ParsingError as e:
-        lineno = e.errors[0][0] if e.errors else None
+        lineno = line(e.errors[0][0]) if e.errors else None
         raise DataError(
             "invalid INI: a line that is neither `[section]` nor `key = value`",
             lineno,
@@ -338,24 +522,41 @@ def _load_ini(text: str) -> Any:
         what = (
             "section"
             if isinstance(e, configparser.DuplicateSectionError)
+            else "top-level key"
+            if e.section == _INI_TOP
             else f"key in section [{e.section}]"
         )
         name = getattr(e, "option", None) or e.section
         raise DataError(
-            f"invalid INI: duplicate {what}: `{name}`", e.lineno, 1 if e.lineno else None
+            f"invalid INI: duplicate {what}: `{name}`", line(e.lineno), 1 if e.lineno else None
         ) from None
     except configparser.Error as e:
         raise DataError(f"invalid INI: {e.message}") from None
     sections: list[tuple[str, dict[str, Any]]] = [
-        (name, dict(parser.items(name, raw=True))) for name in parser.sections()
+        (name, dict(parser.items(name, raw=True))) for name in parser.sections() if name != _INI_TOP
     ]
-    return _nest_sections(sections)
+    top: dict[str, Any] = dict(parser.items(_INI_TOP, raw=True)) if shift else {}
+    return _nest_sections(sections, top)
 
 
-def _nest_sections(sections: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]:
+def _ini_starts_with_keys(text: str) -> bool:
+    """Whether the first line that is not blank or a comment is something other than a
+    section header (configparser's own test: the stripped line starts with `#`, `;`, `[`)."""
+    for raw in text.splitlines():
+        stripped = raw.strip()
+        if not stripped or stripped[0] in "#;":
+            continue
+        return not stripped.startswith("[")
+    return False
+
+
+def _nest_sections(
+    sections: list[tuple[str, dict[str, Any]]], top: dict[str, Any]
+) -> dict[str, Any]:
     """Dotted section names become nested objects (`[db.replica]` -> db { replica { } }),
-    the inverse of `cflc build -f ini`; a name that would clash with a key stays literal."""
-    root: dict[str, Any] = {}
+    the inverse of `cflc build -f ini`; a name that would clash with a key stays literal.
+    ``top`` holds the keys written before the first section."""
+    root: dict[str, Any] = dict(top)
     for name, values in sections:
         parts = name.split(".")
         node = root
@@ -379,105 +580,127 @@ def _nest_sections(sections: list[tuple[str, dict[str, Any]]]) -> dict[str, Any]
             node = root
             parts = [name]
             if name in root:
-                raise DataError(f"invalid INI: section [{name}] clashes with another section")
+                other = "a top-level key" if name in top else "another section"
+                raise DataError(f"invalid INI: section [{name}] clashes with {other}")
         node[parts[-1]] = dict(values)
     return root
 
 
-_ENV_LINE = re.compile(r"\s*(?:export\s+)?([A-Za-z_][A-Za-z0-9_.-]*)\s*=\s*(.*)")
-_DQ_ESCAPES = {"n": "\n", "r": "\r", "t": "\t", "\\": "\\", '"': '"', "'": "'", "$": "$"}
+# The grammar of python-dotenv 1.x (dotenv/parser.py), which `cflc build -f env` writes for.
+# A value is read by these regexes from the whole remaining text, so a quoted value may span
+# lines and ends wherever the regex (with its backtracking) puts the end. `?+`: after
+# `export ` a name must follow (`export =1` is an error there, not a key `export`).
+_ENV_HEAD = re.compile(r"(?:export[^\S\r\n]+)?+([A-Za-z_][A-Za-z0-9_.-]*)[^\S\r\n]*=[^\S\r\n]*")
+_ENV_SINGLE = re.compile(r"'((?:\\'|[^'])*)'")
+_ENV_DOUBLE = re.compile(r'"((?:\\"|[^"])*)"')
+_ENV_SINGLE_ESCAPES = re.compile(r"\\[\\']")
+_ENV_DOUBLE_ESCAPES = re.compile(r"\\[\\'\"abfnrtv]")
+_ENV_DOUBLE_MEANING = {"a": "\a", "b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t", "v": "\v"}
+_ENV_UNQUOTED = re.compile(r"[^\r\n]*")
+_ENV_LINE_END = re.compile(r"[^\S\r\n]*(?:#[^\r\n]*)?(?:\r\n|\n|\r|$)")
+_ENV_SPACE = re.compile(r"\s*")
 
 
 def _load_env(text: str) -> dict[str, Any]:
     """A .env file: `KEY=value` lines, `#` comments, optional `export`; values are strings.
 
-    Quoting follows python-dotenv (and so `cflc build -f env`): `'...'` is literal,
-    `"..."` knows `\\n \\r \\t \\\\ \\" \\'` and may span lines, and a bare value ends at
-    ` #`. `${VAR}` is kept as written: expanding it would read this machine's environment.
+    Values are read as python-dotenv reads them with `interpolate=False`: `'...'` knows
+    only `\\'` and `\\\\`; `"..."` knows `\\n \\r \\t \\a \\b \\f \\v \\\\ \\" \\'` (another
+    backslash stays); both may span lines; a bare value ends at a `#` after whitespace.
+    `${VAR}` is kept as written: expanding it would read this machine's environment, and
+    `cflc build -f env` writes it back as is. Where python-dotenv would skip a line with a
+    warning, this is an error at the line.
     """
     out: dict[str, Any] = {}
-    lines = text.split("\n")
-    i = 0
-    while i < len(lines):
-        line = lines[i].rstrip("\r")
-        lineno = i + 1
-        i += 1
-        if not line.strip() or line.lstrip().startswith("#"):
+    pos = 0
+
+    def where(at: int) -> tuple[int, int]:
+        return text.count("\n", 0, at) + 1, at - (text.rfind("\n", 0, at) + 1) + 1
+
+    while True:
+        pos = _match(_ENV_SPACE, text, pos).end()
+        if pos >= len(text):
+            return out
+        if text[pos] == "#":
+            pos = _match(_ENV_UNQUOTED, text, pos).end()
             continue
-        m = _ENV_LINE.fullmatch(line)
-        if not m:
-            col = len(line) - len(line.lstrip()) + 1
-            raise DataError("invalid .env line: expected `NAME=value`", lineno, col)
-        key, rest = m.group(1), m.group(2)
-        if rest[:1] in ("'", '"'):
-            quote = rest[0]
-            buf = rest[1:]
-            value_col = m.start(2) + 1
-            while True:
-                end = _closing_quote(buf, quote)
-                if end >= 0 or i >= len(lines):
-                    break
-                buf += "\n" + lines[i].rstrip("\r")
-                i += 1
-            if end < 0:
-                raise DataError(f"unterminated {quote}-quoted value", lineno, value_col)
-            tail = buf[end + 1 :].strip()
-            if tail and not tail.startswith("#"):
-                raise DataError("unexpected text after the quoted value", lineno, value_col)
-            body = buf[:end]
-            out[key] = (
-                body
-                if quote == "'"
-                else re.sub(r"\\(.)", lambda mm: _DQ_ESCAPES.get(mm.group(1), mm.group(0)), body)
-            )
+        head = _ENV_HEAD.match(text, pos)
+        if head is None:
+            raise DataError("invalid .env line: expected `NAME=value`", *where(pos))
+        pos = head.end()
+        quote_char = text[pos : pos + 1]
+        if quote_char in ("'", '"'):
+            m = (_ENV_SINGLE if quote_char == "'" else _ENV_DOUBLE).match(text, pos)
+            if m is None:
+                raise DataError(f"unterminated {quote_char}-quoted value", *where(pos))
+            if quote_char == "'":
+                value = _ENV_SINGLE_ESCAPES.sub(lambda e: e.group()[1], m.group(1))
+            else:
+                value = _ENV_DOUBLE_ESCAPES.sub(
+                    lambda e: _ENV_DOUBLE_MEANING.get(e.group()[1], e.group()[1]), m.group(1)
+                )
+            end = _ENV_LINE_END.match(text, m.end())
+            if end is None:
+                raise DataError("unexpected text after the quoted value", *where(pos))
+            pos = end.end()
         else:
-            value = re.split(r"\s#", rest, maxsplit=1)[0]
-            out[key] = value.strip()
-    return out
+            m = _match(_ENV_UNQUOTED, text, pos)
+            value = re.sub(r"\s+#.*", "", m.group()).rstrip()
+            pos = m.end()
+        out[head.group(1)] = value
 
 
-def _closing_quote(buf: str, quote: str) -> int:
-    j = 0
-    while j < len(buf):
-        if buf[j] == "\\" and quote == '"':
-            j += 2
-            continue
-        if buf[j] == quote:
-            return j
-        j += 1
-    return -1
+def _match(pattern: re.Pattern[str], text: str, pos: int) -> re.Match[str]:
+    m = pattern.match(text, pos)
+    assert m is not None, "the pattern matches the empty string"
+    return m
 
 
 def _plain(value: Any, path: tuple[str | int, ...]) -> Any:
-    """YAML/TOML values as JSON-like data: keys as strings, dates as ISO strings."""
+    """YAML/TOML values as JSON-like data; dates and times are refused (`_refuse_time`)."""
     import datetime
 
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
-            key = _key_text(k, path)
-            out[key] = _plain(v, (*path, key))
+            if not isinstance(k, str):  # the readers give string keys; this is a guard
+                raise DataError(
+                    f"a {type(k).__name__} used as a key has no CFL equivalent", path=path
+                )
+            out[k] = _plain(v, (*path, k))
         return out
     if isinstance(value, list):
         return [_plain(v, (*path, i)) for i, v in enumerate(value)]
-    if isinstance(value, (datetime.date, datetime.time)):  # datetime is a date
-        return value.isoformat()
+    if isinstance(value, _Refused):
+        raise _refuse_time(value.what, value.text, value.line, value.column, path)
+    if isinstance(value, (datetime.date, datetime.time)):  # TOML; a datetime is a date
+        what = (
+            "a time"
+            if isinstance(value, datetime.time)
+            else "a timestamp"
+            if isinstance(value, datetime.datetime)
+            else "a date"
+        )
+        raise _refuse_time(what, value.isoformat(), None, None, path)
     if value is None or isinstance(value, (str, bool, int, float)):
         return value
     raise DataError(f"a {type(value).__name__} value has no CFL equivalent", path=path)
 
 
-def _key_text(key: Any, path: tuple[str | int, ...]) -> str:
-    # YAML allows any scalar as a key; JSON-style text is what other tools would produce.
-    if isinstance(key, str):
-        return key
-    if isinstance(key, bool):
-        return "true" if key else "false"
-    if key is None:
-        return "null"
-    if isinstance(key, (int, float)):
-        return repr(key) if isinstance(key, float) else str(key)
-    raise DataError(f"a {type(key).__name__} used as a key has no CFL equivalent", path=path)
+def _refuse_time(
+    what: str, text: str, line: int | None, column: int | None, path: tuple[str | int, ...]
+) -> DataError:
+    # CFL has no date or time type. Writing the value as a string would change its type
+    # silently (and, for TOML, its spelling and precision), so the user decides.
+    return DataError(
+        f"{what} (`{text}`) has no CFL type",
+        line,
+        column,
+        path,
+        code="E0710",
+        width=len(text),
+        help=f'quote the value in the input file to import it as a string, e.g. `"{text}"`',
+    )
 
 
 # ---- schema inference ------------------------------------------------------------------------
@@ -880,7 +1103,7 @@ def read_text(path: str) -> str | DataError:
 
 
 def diagnostic(err: DataError, path: str, text: str | None) -> Any:
-    """A `Diagnostic` (code E0702) pointing at the position the parser reported."""
+    """A `Diagnostic` (the error's code) pointing at the position the parser reported."""
     from cfglang.diagnostics import Diagnostic
     from cfglang.source import SourceFile, Span
 
@@ -891,10 +1114,16 @@ def diagnostic(err: DataError, path: str, text: str | None) -> Any:
         message += f" (at `{format_path(err.path)}`)"
     if text is None or err.line is None:
         # No position: the file name leads, unless the message names the file already.
-        return Diagnostic("E0702", message if f"`{path}`" in message else f"`{path}`: {message}")
+        return Diagnostic(
+            err.code,
+            message if f"`{path}`" in message else f"`{path}`: {message}",
+            help=err.help,
+        )
     src = SourceFile(path, text)
     starts = src.line_starts()
     line = max(1, min(err.line, len(starts)))
     offset = min(starts[line - 1] + max(0, (err.column or 1) - 1), len(text))
-    end = offset + 1 if offset < len(text) and text[offset] != "\n" else offset
-    return Diagnostic("E0702", message, Span(src, offset, end))
+    line_end = text.find("\n", offset)
+    line_end = len(text) if line_end < 0 else line_end
+    end = min(offset + max(1, err.width), line_end)
+    return Diagnostic(err.code, message, Span(src, offset, end), help=err.help)

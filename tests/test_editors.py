@@ -1,15 +1,18 @@
-"""Editor integrations: the VS Code extension (grammar tests, client, .vsix) and the vim files.
+"""Editor integrations: the VS Code extension (grammar tests, client, .vsix), the vim files and
+the Neovim LSP snippet.
 
 The tests that need tools skip when they are missing; CI installs them first:
-`apt-get install -y vim` and `npm ci` in editors/vscode (see docs/editors.md).
+`apt-get install -y vim neovim` and `npm ci` in editors/vscode (see docs/editors.md).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
+import sys
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -204,3 +207,57 @@ def test_vim_files_present() -> None:
     for rel in ("syntax/cfl.vim", "ftdetect/cfl.vim", "ftplugin/cfl.vim", "indent/cfl.vim"):
         assert (VIM / rel).is_file(), rel
     assert "setfiletype cfl" in (VIM / "ftdetect" / "cfl.vim").read_text()
+
+
+# ---- neovim ------------------------------------------------------------------------------------
+
+# Waits for the server's diagnostics on a buffer that does not parse, then writes what it got.
+_NVIM_CHECK = """
+local ok = vim.wait(30000, function() return #vim.diagnostic.get(0) > 0 end, 50)
+local out = io.open(vim.env.CFL_NVIM_OUT, "w")
+out:write(ok and vim.diagnostic.get(0)[1].message or "no diagnostics")
+out:close()
+vim.cmd("qa!")
+"""
+
+
+def _lua_blocks(markdown: str) -> list[str]:
+    return re.findall(r"^```lua\n(.*?)^```", markdown, re.DOTALL | re.MULTILINE)
+
+
+@pytest.mark.skipif(shutil.which("nvim") is None, reason="nvim is not installed")
+def test_neovim_start_client_snippet_attaches_the_server(tmp_path: Path) -> None:
+    # The docs' form for Neovim 0.7-0.9 (the one Debian 12's 0.7.2 can run), verbatim.
+    pytest.importorskip("pygls")
+    (snippet,) = [
+        b for b in _lua_blocks((ROOT / "docs" / "editors.md").read_text()) if "start_client" in b
+    ]
+    (tmp_path / "init.lua").write_text(snippet)
+    (tmp_path / "check.lua").write_text(_NVIM_CHECK)
+    (tmp_path / "cfl.toml").write_text("[project]\n")
+    (tmp_path / "a.cfl").write_text("a = 1 +\n")
+    cflc = Path(sys.executable).parent  # the test environment's `cflc` script
+    if shutil.which("cflc", path=str(cflc)) is None:
+        pytest.skip("no `cflc` script beside the test's Python")
+    env = {
+        **os.environ,
+        "PATH": f"{cflc}{os.pathsep}{os.environ.get('PATH', '')}",
+        "CFL_NVIM_OUT": str(tmp_path / "out.txt"),
+        "XDG_CONFIG_HOME": str(tmp_path / "config"),
+        "XDG_DATA_HOME": str(tmp_path / "data"),
+        "XDG_STATE_HOME": str(tmp_path / "state"),
+        "XDG_CACHE_HOME": str(tmp_path / "cache"),
+    }
+    cmd = [
+        "nvim", "--headless", "-u", "NONE", "-i", "NONE", "-n",
+        "--cmd", f"set runtimepath^={VIM}",
+        "--cmd", "filetype on",
+        "--cmd", f"luafile {tmp_path / 'init.lua'}",
+        "-c", f"luafile {tmp_path / 'check.lua'}",
+        str(tmp_path / "a.cfl"),
+    ]  # fmt: skip
+    res = subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=120, env=env, check=False
+    )
+    out = (tmp_path / "out.txt").read_text() if (tmp_path / "out.txt").exists() else ""
+    assert out not in ("", "no diagnostics"), res.stdout + res.stderr

@@ -8,6 +8,7 @@ included; and with `--infer-schema` the typed module still compiles to the same 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dotenv import dotenv_values
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -342,12 +344,11 @@ def test_format_for_path() -> None:
     assert format_for_path("README") is None
 
 
-def test_yaml_keys_dates_and_multiple_documents() -> None:
-    assert load_data("b: 1\na: [x, 2, null]\n1: true\nd: 2024-01-02\n", "yaml") == {
+def test_yaml_keys_and_multiple_documents() -> None:
+    assert load_data("b: 1\na: [x, 2, null]\n1: true\n", "yaml") == {
         "b": 1,
         "a": ["x", 2, None],
         "1": True,
-        "d": "2024-01-02",
     }
     with pytest.raises(DataError, match="2 documents"):
         load_data("a: 1\n---\nb: 2\n", "yaml")
@@ -356,12 +357,113 @@ def test_yaml_keys_dates_and_multiple_documents() -> None:
     assert (e.value.line, e.value.column) == (2, 2)
 
 
+def test_yaml_keys_are_their_source_text() -> None:
+    # YAML 1.1 would read these keys as true, true, false, 1, 1.5, null, null and a date.
+    text = "on: push\nyes: 1\nOff: 2\n1: a\n1.5: b\n~: c\nnull: d\n2024-01-02: e\n"
+    assert list(load_data(text, "yaml")) == [
+        "on",
+        "yes",
+        "Off",
+        "1",
+        "1.5",
+        "~",
+        "null",
+        "2024-01-02",
+    ]
+    # Quoted keys are their content; values keep YAML 1.1 resolution.
+    assert load_data("'on': yes\n\"a\\tb\": 0x10\n", "yaml") == {"on": True, "a\tb": 16}
+    assert load_data("{on: 1, ? off : 2}", "yaml") == {"on": 1, "off": 2}
+
+
+def test_yaml_non_scalar_key_is_refused() -> None:
+    with pytest.raises(DataError, match="a list used as a YAML mapping key") as e:
+        load_data("a: 1\n? [x, y]\n: 2\n", "yaml")
+    assert (e.value.line, e.value.column) == (2, 3)
+
+
+def test_yaml_duplicate_key_is_an_error_at_the_second() -> None:
+    with pytest.raises(DataError, match=r"duplicate key `a` .*first at line 1") as e:
+        load_data("a: 1\nb: 2\na: 3\n", "yaml")
+    assert (e.value.line, e.value.column) == (3, 1)
+    with pytest.raises(DataError) as e:
+        load_data("x:\n  - {k: 1, j: 2, k: 3}\n", "yaml")
+    assert (e.value.line, e.value.column) == (2, 18)
+    # `on` and `true` were one key (true) under YAML 1.1; as text they are two.
+    assert load_data("on: 1\ntrue: 2\n", "yaml") == {"on": 1, "true": 2}
+    with pytest.raises(DataError, match="duplicate key `on`"):
+        load_data("on: 1\n'on': 2\n", "yaml")
+
+
+# Plain scalars YAML 1.1 resolves to something else than their text, and ordinary ones.
+YAML_KEY_WORDS = ["on", "On", "off", "yes", "No", "y", "true", "False", "null", "~", "Null"]
+YAML_KEY_WORDS += ["1", "0x1F", "0o7", "017", "1_000", "1:30", "1.5", ".inf", "-.5", "1e3"]
+YAML_KEY_WORDS += ["2024-01-02", "2001-12-14t21:59:43.10-05:00", "=", "a", "b-c", "x.y"]
+yaml_keys = st.one_of(
+    st.sampled_from(YAML_KEY_WORDS), st.from_regex(r"[a-z0-9][a-z0-9_.~+-]{0,6}", fullmatch=True)
+)
+
+
+@given(st.lists(yaml_keys, min_size=1, max_size=6))
+def test_yaml_plain_keys_are_their_text_and_unique(keys: list[str]) -> None:
+    block = "".join(f"{k}: {i}\n" for i, k in enumerate(keys))
+    flow = "{" + ", ".join(f"{k}: {i}" for i, k in enumerate(keys)) + "}"
+    for text in (block, flow):
+        if len(set(keys)) < len(keys):
+            with pytest.raises(DataError, match="duplicate key"):
+                load_data(text, "yaml")
+        else:
+            assert load_data(text, "yaml") == {k: i for i, k in enumerate(keys)}
+
+
+def test_yaml_merge_keys_may_be_overridden() -> None:
+    text = "base: &b {x: 1, y: 2}\nmore: &m {<<: *b, z: 3}\nc:\n  <<: [*m, *b]\n  x: 5\n"
+    assert load_data(text, "yaml")["c"] == {"x": 5, "y": 2, "z": 3}
+    with pytest.raises(DataError, match="duplicate key `x`"):
+        load_data("b: &b {x: 1}\nc:\n  <<: *b\n  x: 2\n  x: 3\n", "yaml")
+
+
+def test_yaml_dates_and_timestamps_are_refused_with_position_and_path() -> None:
+    with pytest.raises(DataError) as e:
+        load_data("a:\n  - when: 2001-12-14t21:59:43.10-05:00\n", "yaml")
+    err = e.value
+    assert (err.code, err.line, err.column, err.path) == ("E0710", 2, 11, ("a", 0, "when"))
+    assert err.message == "a timestamp (`2001-12-14t21:59:43.10-05:00`) has no CFL type"
+    assert err.help is not None and '"2001-12-14t21:59:43.10-05:00"' in err.help
+    with pytest.raises(DataError, match="a date"):
+        load_data("d: !!timestamp 2024-01-02\n", "yaml")
+    # Quoted, it is a string, as the help says.
+    assert load_data('d: "2024-01-02"\n', "yaml") == {"d": "2024-01-02"}
+
+
 def test_toml() -> None:
-    data = load_data('a = 1\n[db]\nhost = "x"\nwhen = 1979-05-27T07:32:00Z\n', "toml")
-    assert data == {"a": 1, "db": {"host": "x", "when": "1979-05-27T07:32:00+00:00"}}
+    data = load_data('a = 1\n[db]\nhost = "x"\n', "toml")
+    assert data == {"a": 1, "db": {"host": "x"}}
     with pytest.raises(DataError) as e:
         load_data("a = 1\nb = = 2\n", "toml")
     assert (e.value.line, e.value.column) == (2, 5)
+
+
+@pytest.mark.parametrize(
+    ("text", "what", "written", "where", "path"),
+    [
+        ("[db]\nwhen = 1979-05-27T07:32:00Z\n", "a timestamp", "1979-05-27T07:32:00Z", (2, 8),
+         ("db", "when")),
+        # The decoy in the string and the comment are not taken for the value.
+        ('s = "1979-05-27" # 1979-05-27\nd = [1, 1979-05-27]\n', "a date", "1979-05-27", (2, 9),
+         ("d", 1)),
+        ("t = 07:32:00.999999999\n", "a time", "07:32:00.999999999", (1, 5), ("t",)),
+        ("[[x]]\n[[x]]\nl = 1979-05-27 07:32:00.1234567\n", "a timestamp",
+         "1979-05-27 07:32:00.1234567", (3, 5), ("x", 1, "l")),
+    ],
+)  # fmt: skip
+def test_toml_dates_and_times_are_refused_as_written(
+    text: str, what: str, written: str, where: tuple[int, int], path: tuple[str | int, ...]
+) -> None:
+    with pytest.raises(DataError) as e:
+        load_data(text, "toml")
+    err = e.value
+    assert err.message == f"{what} (`{written}`) has no CFL type"
+    assert (err.code, (err.line, err.column), err.path) == ("E0710", where, path)
 
 
 def test_ini_sections_nest_like_cflc_build_writes_them() -> None:
@@ -375,11 +477,24 @@ def test_ini_sections_nest_like_cflc_build_writes_them() -> None:
         "DEFAULT": {"k": "v"},
         "other": {"empty": "", "flag": None},
     }
-    with pytest.raises(DataError) as e:
-        load_data("x = 1\n", "ini")
-    assert e.value.line == 1
-    with pytest.raises(DataError, match="duplicate"):
+    with pytest.raises(DataError, match="duplicate") as e:
         load_data("[a]\nx = 1\nx = 2\n", "ini")
+    assert e.value.line == 3
+
+
+def test_ini_keys_before_the_first_section_are_top_level() -> None:
+    text = "; .editorconfig\nroot = true\n\n[*]\nindent_style = space\n[Makefile]\nx = 1\n"
+    assert load_data(text, "ini") == {
+        "root": "true",
+        "*": {"indent_style": "space"},
+        "Makefile": {"x": "1"},
+    }
+    assert load_data("a = 1\nb\n", "ini") == {"a": "1", "b": None}
+    with pytest.raises(DataError, match="duplicate top-level key: `a`") as e:
+        load_data("\na = 1\na = 2\n", "ini")
+    assert e.value.line == 3  # the line in the file, not in what configparser was given
+    with pytest.raises(DataError, match=r"section \[a\] clashes with a top-level key"):
+        load_data("a = 1\n[a]\nb = 2\n", "ini")
 
 
 def test_ini_written_by_cflc_build_reads_back() -> None:
@@ -414,6 +529,90 @@ def test_env_written_by_cflc_build_reads_back() -> None:
 
     data = {"A": "plain", "B": "with space", "C": 'q"\\n\n\t', "D": "", "E": "$x #y"}
     assert load_data(emit(data, "env"), "env") == data
+
+
+def test_env_quotes_read_as_python_dotenv_reads_them() -> None:
+    text = (
+        "A='it\\'s'\nB='a\\\\b\\n'\nC=\"x\\$y \\a\\v\\'\"\n"
+        "E='two\nlines'  # c\nF=\"q\"#c\nD='ends\\\\'\n"
+    )
+    expected = {
+        "A": "it's",
+        "B": "a\\b\\n",
+        "C": "x\\$y \a\v'",
+        "E": "two\nlines",
+        "F": "q",
+        "D": "ends\\",
+    }
+    assert load_data(text, "env") == expected
+    assert dict(dotenv_values(stream=io.StringIO(text), interpolate=False)) == expected
+    # As in python-dotenv, `\\'` is an escaped quote even after `\\\\`, so this value only
+    # ends at the next quote, and the line after it is not `NAME=value`.
+    with pytest.raises(DataError, match="unexpected text after the quoted value"):
+        load_data("D='ends\\\\'\nE='x'\n", "env")
+
+
+ENV_CHARS = st.sampled_from([*"'\"\\ #$={}\nab", "\\'", '\\"', "${X}", "\\n", "\\$"])
+
+
+# Mostly quoted values (where the readers can disagree), sometimes unterminated.
+ENV_VALUES = st.builds(
+    lambda q, body, close: q + "".join(body) + (q if close else ""),
+    st.sampled_from(["'", '"', ""]),
+    st.lists(ENV_CHARS, max_size=8),
+    st.booleans(),
+)
+ENV_LINES = st.lists(st.tuples(st.sampled_from(["A", "B_1", "c"]), ENV_VALUES), max_size=4)
+
+
+@given(ENV_LINES)
+def test_env_agrees_with_python_dotenv(lines: list[tuple[str, str]]) -> None:
+    """Whatever python-dotenv reads without complaint, import reads the same; what it
+    skips with a warning, import refuses."""
+    from dotenv.parser import parse_stream
+
+    text = "".join(f"{k}={v}\n" for k, v in lines)
+    bindings = list(parse_stream(io.StringIO(text)))
+    # dotenv skips a line it cannot read; a key without `=` (possible after a newline in a
+    # value) it reads as None: both are refused by import.
+    if any(b.error or (b.key is not None and b.value is None) for b in bindings):
+        with pytest.raises(DataError):
+            load_data(text, "env")
+        return
+    assert load_data(text, "env") == dict(
+        dotenv_values(stream=io.StringIO(text), interpolate=False)
+    )
+
+
+def test_env_references_round_trip_through_build(tmp_path: Path) -> None:
+    # import -> build -f env -> import gives the same data; the text keeps `${...}`.
+    text = 'URL="${HOST}:${PORT:-80}/x"\nRAW=\'${HOME}\'\nBARE=$${Y}\nQ="it\'s \\"q\\""\n'
+    (tmp_path / "app.env").write_text(text)
+    r = cflc("import", "app.env", "-o", "app.cfl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    built = subprocess.run(
+        [*CFLC, "build", "app.cfl", "-f", "env"], cwd=tmp_path, capture_output=True, text=True
+    )
+    assert built.returncode == 0, built.stderr
+    first = load_data(text, "env")
+    assert first == {
+        "URL": "${HOST}:${PORT:-80}/x",
+        "RAW": "${HOME}",
+        "BARE": "$${Y}",
+        "Q": 'it\'s "q"',
+    }
+    assert load_data(built.stdout, "env") == first
+    # A loader that expands references expands the same ones in both files.
+    env = {"HOST": "h", "HOME": "/home/u", "Y": "y"}
+    os_env = {**os.environ, **env}
+    assert _expanded(built.stdout, os_env) == _expanded(text, os_env)
+
+
+def _expanded(text: str, env: dict[str, str]) -> dict[str, str | None]:
+    from unittest import mock
+
+    with mock.patch.dict(os.environ, env, clear=True):
+        return dict(dotenv_values(stream=io.StringIO(text), interpolate=True))
 
 
 # --- the command -----------------------------------------------------------------------------
@@ -523,7 +722,7 @@ def test_cli_malformed_input_points_at_the_error(tmp_path: Path) -> None:
         "bad.json": ('{"a": 1,\n  "b": [1, 2,, 3]}', "bad.json:2:14"),
         "bad.yaml": ("a: [1, 2\nb: 3\n", "bad.yaml:2:2"),
         "bad.toml": ("a = 1\nb = = 2\n", "bad.toml:2:5"),
-        "bad.ini": ("x = 1\n", "bad.ini:1:1"),
+        "bad.ini": ("[a]\nx = 1\nx = 2\n", "bad.ini:3:1"),
         "bad.env": ("A=1\nnot a line\n", "bad.env:2:1"),
     }
     for name, (text, where) in cases.items():
@@ -578,3 +777,69 @@ def test_cli_round_trip_of_generated_like_data(tmp_path: Path) -> None:
     built = subprocess.run([*CFLC, "build", "d.cfl"], cwd=tmp_path, capture_output=True, text=True)
     assert built.returncode == 0, built.stderr
     assert exact(json.loads(built.stdout)) == exact(data)
+
+
+# --- faithfulness (issue 12 §6) ------------------------------------------------------------
+
+
+def test_cli_github_workflow_keeps_its_on_key(tmp_path: Path) -> None:
+    (tmp_path / "ci.yml").write_text(
+        "name: ci\non:\n  push:\n    branches: [main]\njobs:\n  test:\n    runs-on: x\n"
+    )
+    r = cflc("import", "ci.yml", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert build(r.stdout) == {
+        "name": "ci",
+        "on": {"push": {"branches": ["main"]}},
+        "jobs": {"test": {"runs-on": "x"}},
+    }
+
+
+def test_cli_duplicate_yaml_key_points_at_the_second(tmp_path: Path) -> None:
+    (tmp_path / "d.yaml").write_text("a: 1\nb:\n  c: 2\n  c: 3\n")
+    r = cflc("import", "d.yaml", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert "error[E0702]: duplicate key `c` in a YAML mapping (first at line 3)" in r.stderr
+    assert "d.yaml:4:3" in r.stderr and "help: " in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "text", "where", "message"),
+    [
+        ("a.yaml", "x:\n  when: 2024-01-02\n", "a.yaml:2:9", "a date (`2024-01-02`)"),
+        ("a.toml", "[db]\nat = 1979-05-27T07:32:00.123456789Z\n", "a.toml:2:6",
+         "a timestamp (`1979-05-27T07:32:00.123456789Z`)"),
+    ],
+)  # fmt: skip
+def test_cli_dates_are_refused_not_rewritten(
+    tmp_path: Path, name: str, text: str, where: str, message: str
+) -> None:
+    (tmp_path / name).write_text(text)
+    r = cflc("import", name, cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert f"error[E0710]: {message} has no CFL type (at `" in r.stderr
+    assert where in r.stderr
+    assert "help: quote the value in the input file to import it as a string" in r.stderr
+    diag = json.loads(cflc("import", name, "--error-format", "json", cwd=tmp_path).stderr)
+    written = message.split("`")[1]
+    assert diag["end_column"] - diag["column"] == len(written)  # the whole value underlined
+
+
+def test_cli_editorconfig_top_level_keys(tmp_path: Path) -> None:
+    (tmp_path / ".editorconfig").write_text(
+        "# top-most EditorConfig file\nroot = true\n\n[*]\nindent_style = space\n"
+    )
+    r = cflc("import", ".editorconfig", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert build(r.stdout) == {"root": "true", "*": {"indent_style": "space"}}
+
+
+def test_cli_diff_reads_yaml_keys_as_import_does(tmp_path: Path) -> None:
+    # A YAML data file and the CFL it was written from: `on` is the same key on both sides.
+    (tmp_path / "w.yaml").write_text("on:\n  push: {}\nyes: 1\n")
+    (tmp_path / "w.cfl").write_text('on { push {} }\n"yes" = 1\n')
+    r = cflc("diff", "w.yaml", "w.cfl", "--exit-code", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (0, ""), r.stderr
+    (tmp_path / "d.yaml").write_text("on: 1\non: 2\n")
+    r = cflc("diff", "d.yaml", "w.cfl", cwd=tmp_path)
+    assert r.returncode == 1 and "d.yaml:2:1" in r.stderr and "duplicate key `on`" in r.stderr

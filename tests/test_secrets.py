@@ -118,7 +118,7 @@ def test_encrypt_then_build_gives_the_values(project: dict[str, Any]) -> None:
     d: Path = project["dir"]
     text = (d / "app.cfl").read_text()
     assert KNOWN not in text and "tok-123" not in text
-    assert text.startswith("# cfl-secrets: v1 key=")
+    assert text.startswith("# cfl-secrets: v2 key=")
     res = build_data(d / "app.cfl", project["key"])
     assert res.ok, res.diagnostics
     assert res.data["db"]["password"].value == KNOWN
@@ -139,8 +139,8 @@ def test_encrypt_keeps_every_other_byte(project: dict[str, Any]) -> None:
     orig = SOURCE.splitlines()
     assert len(body) == len(orig)
     for a, b in zip(orig, body, strict=True):
-        if "cfl:v1:" in b:
-            assert b.count("cfl:v1:") == 1  # one value, one line
+        if "cfl:v2:" in b:
+            assert b.count("cfl:v2:") == 1  # one value, one line
             assert b.startswith(a.split('"')[0])  # the key text is kept
             assert b.rsplit('"', 1)[1].endswith(a.rsplit('"', 1)[1])  # comment kept
         else:
@@ -216,7 +216,7 @@ def _diag(res: Any) -> str:
 def test_flipped_byte_fails_cleanly(project: dict[str, Any]) -> None:
     p: Path = project["dir"] / "app.cfl"
     text = p.read_text()
-    start = text.index("cfl:v1:", text.index("token:")) + len("cfl:v1:12345678:") + 5
+    start = text.index("cfl:v2:", text.index("token:")) + len("cfl:v2:12345678:") + 5
     flipped = "A" if text[start] != "A" else "B"
     p.write_text(text[:start] + flipped + text[start + 1 :])
     msg = _diag(build_data(p, project["key"]))
@@ -244,7 +244,7 @@ def test_ciphertext_from_another_file_or_without_header(
     project: dict[str, Any], tmp_path: Path
 ) -> None:
     text = (project["dir"] / "app.cfl").read_text()
-    token = text[text.index("cfl:v1:", text.index("token:")) :].split('"')[0]
+    token = text[text.index("cfl:v2:", text.index("token:")) :].split('"')[0]
     other = encrypt_text("o.cfl", 'x = secret("hi")\n', recipients=[project["rec"]]).text
     pasted = other + f'token = secret("{token}")\n'
     (project["dir"] / "o.cfl").write_text(pasted)
@@ -254,7 +254,7 @@ def test_ciphertext_from_another_file_or_without_header(
     (project["dir"] / "h.cfl").write_text(text[header.lines[-1][1] :])
     msg = _diag(build_data(project["dir"] / "h.cfl", project["key"]))
     assert "no `# cfl-secrets:` header" in msg
-    (project["dir"] / "m.cfl").write_text(text.replace(token, "cfl:v1:zz"))
+    (project["dir"] / "m.cfl").write_text(text.replace(token, "cfl:v2:zz"))
     assert "E1102" in _diag(build_data(project["dir"] / "m.cfl", project["key"]))
 
 
@@ -283,7 +283,7 @@ def test_tampered_header_fails_cleanly(project: dict[str, Any]) -> None:
     )
     p.write_text(bad)
     assert "E1101" in _diag(build_data(p, project["key"]))
-    p.write_text(text.replace("# cfl-secrets: v1", "# cfl-secrets: v9"))
+    p.write_text(text.replace("# cfl-secrets: v2", "# cfl-secrets: v9"))
     assert "E1102" in _diag(build_data(p, project["key"]))
 
 
@@ -344,7 +344,7 @@ def test_check_validates_types_without_decrypting(project: dict[str, Any]) -> No
     r = cflc("check", "app.cfl", cwd=d)  # no identity anywhere
     assert r.returncode == 0, r.stderr
     text = (d / "app.cfl").read_text()
-    tok = text[text.index("cfl:v1:", text.index("token:")) :].split('"')[0]
+    tok = text[text.index("cfl:v2:", text.index("token:")) :].split('"')[0]
     (d / "bad.cfl").write_text(text + f'port: int = secret("{tok}")\n')
     r = cflc("check", "bad.cfl", cwd=d)
     assert r.returncode == 1 and "E0302" in r.stderr and "E1101" not in r.stderr
@@ -406,7 +406,7 @@ def test_age_cli_interop(tmp_path: Path) -> None:
         capture_output=True,
     ).stdout
     assert len(key) == 32
-    token = enc[enc.index("cfl:v1:") :].split('"')[0]
+    token = enc[enc.index("cfl:v2:") :].split('"')[0]
     assert open_token(key, header.key_id, "pw", token) == "hello"
     # 2. cflc opens a data key that age wrapped, with the identity file age-keygen wrote.
     key_id, dk = new_data_key()
@@ -528,3 +528,226 @@ def test_redaction_walk(project: dict[str, Any]) -> None:
     res = compile(str(d / "bad.cfl"), identity=str(project["key"]))
     for dg in res.diagnostics:
         assert KNOWN not in repr(dg) and KNOWN not in str(dg.message)
+
+
+# ---- format v2: a value is bound to its site, not only its path --------------------------------
+
+BRANCHES = """\
+input env: string = "dev"
+if env == "prod" {
+  password = secret("prod-pass")
+} else {
+  password = secret("dev-pass")
+}
+"$<env>" { pw = secret("block-a") }
+"x$<env>" { pw = secret("block-b") }
+"""
+
+
+def _tokens(text: str) -> list[str]:
+    out = []
+    pos = text.find('"cfl:v')
+    while pos >= 0:
+        end = text.index('"', pos + 1)
+        out.append(text[pos + 1 : end])
+        pos = text.find('"cfl:v', end)
+    return out
+
+
+def _swap(text: str, a: str, b: str) -> str:
+    return text.replace(a, "\0").replace(b, a).replace("\0", b)
+
+
+def test_v2_ciphertexts_swapped_between_branches_or_blocks_fail(
+    project: dict[str, Any],
+) -> None:
+    d: Path = project["dir"]
+    text = encrypt_text("b.cfl", BRANCHES, recipients=[project["rec"]]).text
+    assert text.startswith("# cfl-secrets: v2 key=")
+    prod, dev, block_a, block_b = _tokens(text)
+    assert all(t.startswith("cfl:v2:") for t in (prod, dev, block_a, block_b))
+    p = d / "b.cfl"
+    p.write_text(text)
+    res = build_data(p, project["key"])
+    assert res.ok, res.diagnostics
+    assert res.data["password"].value == "dev-pass"
+    assert res.data["dev"]["pw"].value == "block-a"
+    # The dev build must not be made to emit the prod password, nor one block the other's.
+    for a, b in ((prod, dev), (block_a, block_b)):
+        p.write_text(_swap(text, a, b))
+        msg = _diag(build_data(p, project["key"]))
+        assert msg.startswith("E1102") and "moved here" in msg, msg
+
+
+def _v1_file(rec: str, values: list[tuple[str, str, str]]) -> str:
+    """A version 1 file, as an older cflc wrote it: (field, source path, plain text)."""
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+    from cfglang.secrets.format import associated_data, render_token
+    from cfglang.secrets.keys import wrap
+
+    key_id, key = new_data_key()
+    header = render_header(key_id, wrap(key, [rec])).replace("cfl-secrets: v2", "cfl-secrets: v1")
+    lines = []
+    for field, path, plain in values:
+        nonce = os.urandom(12)
+        sealed = AESGCM(key).encrypt(nonce, plain.encode(), associated_data(key_id, path, "v1"))
+        token = render_token(key_id, nonce, sealed).replace("cfl:v2:", "cfl:v1:")
+        lines.append(f'{field} = secret("{token}")\n')
+    return header + "".join(lines)
+
+
+def test_v1_files_still_read_and_rotate_upgrades_them_to_v2(project: dict[str, Any]) -> None:
+    d: Path = project["dir"]
+    p = d / "old.cfl"
+    p.write_text(_v1_file(project["rec"], [("a", "a", "alpha"), ("b.c", "b.c", "gamma")]))
+    res = build_data(p, project["key"])
+    assert res.ok, res.diagnostics
+    assert (res.data["a"].value, res.data["b"]["c"].value) == ("alpha", "gamma")
+    r = cflc("secrets", "rotate", "old.cfl", cwd=d, env=project["env"])
+    assert r.returncode == 0, r.stderr
+    text = p.read_text()
+    assert text.startswith("# cfl-secrets: v2 key=") and "cfl:v1:" not in text
+    assert len(_tokens(text)) == 2 and all(t.startswith("cfl:v2:") for t in _tokens(text))
+    res = build_data(p, project["key"])
+    assert res.ok, res.diagnostics
+    assert (res.data["a"].value, res.data["b"]["c"].value) == ("alpha", "gamma")
+
+
+def test_encrypt_into_a_v1_file_writes_v2_and_keeps_the_v1_values(
+    project: dict[str, Any],
+) -> None:
+    d: Path = project["dir"]
+    p = d / "old.cfl"
+    p.write_text(_v1_file(project["rec"], [("a", "a", "alpha")]) + 'n = secret("new")\n')
+    r = cflc("secrets", "encrypt", "old.cfl", cwd=d, env=project["env"])
+    assert r.returncode == 0, r.stderr
+    text = p.read_text()
+    assert text.startswith("# cfl-secrets: v2 key=")
+    assert [t[:7] for t in _tokens(text)] == ["cfl:v1:", "cfl:v2:"]
+    res = build_data(p, project["key"])
+    assert res.ok, res.diagnostics
+    assert (res.data["a"].value, res.data["n"].value) == ("alpha", "new")
+
+
+def test_a_v2_value_relabelled_v1_does_not_open(project: dict[str, Any]) -> None:
+    d: Path = project["dir"]
+    text = (d / "app.cfl").read_text()
+    tok = _tokens(text)[-1]
+    p = d / "relabel.cfl"
+    p.write_text(text.replace(tok, tok.replace("cfl:v2:", "cfl:v1:")))
+    assert _diag(build_data(p, project["key"])).startswith("E1102")
+
+
+# ---- masks and caches ------------------------------------------------------------------------
+
+
+def test_no_mask_of_a_secret_is_ever_shown(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without decrypting (`explain`, `doc`, hover), a secret is a placeholder of its length;
+    a value derived from it must print `<secret>` whole, not `app:*****` (its length and
+    any plain prefix)."""
+    d: Path = project["dir"]
+    enc = (d / "app.cfl").read_text()
+    (d / "derived.cfl").write_text(
+        enc + 'url = join(["app", db.password], ":")\nparts = split(token, "-")\n'
+    )
+    (d / "derived2.cfl").write_text(
+        enc + 'url = join(["app2", db.password], ":")\nparts = split(token, "+")\n'
+    )
+    runs: list[tuple[str | Path, ...]] = [
+        ("explain", "derived.cfl", "url"),
+        ("explain", "--json", "derived.cfl", "parts"),
+        ("eval", "derived.cfl", "[url, parts]"),
+        ("diff", "derived.cfl", "derived2.cfl"),
+        ("doc", "-o", "docs-out", "derived.cfl"),
+    ]
+    for args in runs:
+        for env in (None, project["env"]):
+            r = cflc(*args, cwd=d, env=env)
+            assert "Traceback" not in r.stderr, (args, r.stderr)
+            assert "**" not in r.stdout and "app:" not in r.stdout, (args, r.stdout)
+            assert KNOWN not in r.stdout + r.stderr and "tok-1" not in r.stdout, args
+    r = cflc("explain", "derived.cfl", "url", cwd=d)
+    assert '"<secret>"' in r.stdout
+    for f in (d / "docs-out").rglob("*"):
+        if f.is_file():
+            assert "**" not in f.read_text() and KNOWN not in f.read_text(), f
+    lsp = pytest.importorskip("cfglang.lsp.hover")
+    from cfglang.lsp.analysis import State
+    from cfglang.lsp.diagnostics import Ranges
+
+    monkeypatch.setenv("CFL_AGE_IDENTITY_FILE", str(project["key"]))  # the server decrypts
+    state = State()
+    text = (d / "derived.cfl").read_text()
+    state.set_buffer(str(d / "derived.cfl"), text)
+    for field in ("url = ", "parts = "):
+        h = lsp.hover(state, str(d / "derived.cfl"), text.index(field), Ranges())
+        assert h is not None
+        md = str(h.contents.value)
+        assert "<secret>" in md and "app:" not in md and KNOWN not in md, md
+
+
+def test_parse_cache_never_keeps_a_plain_text_secret(project: dict[str, Any]) -> None:
+    """A literal in `secret(...)`, in a field declared `: secret` or in a field that is
+    secret by its schema is not in the parse cache, before or after `encrypt`."""
+    import pickle
+
+    from cfglang import cache
+
+    d: Path = project["dir"]
+    cache_dir = d / "cache"
+    env = {**project["env"], "CFLC_CACHE_DIR": str(cache_dir)}
+    (d / "p.cfl").write_text(SOURCE)
+    (d / "other.cfl").write_text('note = "cached-plain-value"\n')
+    for _ in range(2):
+        r = cflc("build", "--allow-plaintext-secrets", "p.cfl", "other.cfl", cwd=d, env=env)
+        assert r.returncode == 0, r.stderr
+
+    def stored() -> bytes:
+        return b"".join(f.read_bytes() for f in cache_dir.rglob("*") if f.is_file())
+
+    assert b"cached-plain-value" in stored()  # the cache is on: plain files are kept
+    for value in (KNOWN, "tok-123", 'x\\"y'):
+        assert value.encode() not in stored(), value
+    r = cflc("secrets", "encrypt", "p.cfl", cwd=d, env=env)
+    assert r.returncode == 0, r.stderr
+    r = cflc("build", "p.cfl", cwd=d, env=env)
+    assert r.returncode == 0 and KNOWN in r.stdout, r.stderr
+    assert KNOWN.encode() not in stored() and b"tok-123" not in stored()
+    # In process too: the memory layer holds no such tree.
+    res = compile(str(d / "other.cfl"), use_cache=True)
+    assert res.ok
+    (d / "q.cfl").write_text(SOURCE)
+    res = compile(str(d / "q.cfl"), use_cache=True, plaintext_secrets="allow")
+    assert res.ok
+    with cache._MEMORY_LOCK:
+        held = [pickle.dumps(v) for v in cache._MEMORY.values()]
+    assert held and not any(KNOWN.encode() in b or b"tok-123" in b for b in held)
+
+
+def test_edit_adding_a_site_of_the_same_path_rebinds_the_later_ones(
+    project: dict[str, Any],
+) -> None:
+    """A new `password` branch above the others shifts their `#k`; `edit` decrypts with the
+    old bindings and encrypts with the new, so every value still opens."""
+    d: Path = project["dir"]
+    p = d / "b.cfl"
+    p.write_text(encrypt_text("b.cfl", BRANCHES, recipients=[project["rec"]]).text)
+    (d / "ed.py").write_text(
+        "import sys\n"
+        "p = sys.argv[1]\n"
+        "t = open(p).read()\n"
+        'new = \'if env == "qa" {\\n  password = secret("qa-pass")\\n} else if env == "prod" {\'\n'
+        "open(p, 'w').write(t.replace('if env == \"prod\" {', new))\n"
+    )
+    editor = f"{sys.executable} {d / 'ed.py'}"
+    r = cflc("secrets", "edit", "b.cfl", cwd=d, env={**project["env"], "EDITOR": editor})
+    assert r.returncode == 0, r.stderr
+    text = p.read_text()
+    assert "qa-pass" not in text and len(_tokens(text)) == 5
+    for env, want in (("dev", "dev-pass"), ("prod", "prod-pass"), ("qa", "qa-pass")):
+        res = compile(str(p), identity=str(project["key"]), cli_vars=[("env", env)])
+        assert res.ok, res.diagnostics
+        assert res.data["password"].value == want

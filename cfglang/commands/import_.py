@@ -52,8 +52,8 @@ def command(
 ) -> None:
     """Convert FILE (JSON, YAML, TOML, INI or .env) into a .cfl module.
 
-    The format comes from the extension (.json .yaml .yml .toml .ini .cfg .env)
-    or --from; FILE `-` reads standard input (then --from is required).
+    The format comes from the extension (.json .yaml .yml .toml .ini .cfg .env,
+    .editorconfig) or --from; FILE `-` reads standard input (then --from is required).
     INI sections become objects (dotted names nest); .env values are strings.
 
     \b

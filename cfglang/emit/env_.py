@@ -9,7 +9,8 @@ Names:
   ``db.host``) are an `EmitError` at the second path naming the first; an empty name is an
   error too. Empty objects and lists have no scalars and so write no line.
 
-Values (``dotenv_values`` reads each one back as exactly the original string):
+Values (``dotenv_values(interpolate=False)`` reads each one back as exactly the original
+string; with interpolation, only ``${NAME}`` references are expanded):
 
 - Scalars: strings as is, ``true``/``false``, ints via ``str``, floats via ``repr``,
   durations and sizes canonical, secrets plain; null is an empty value (``NAME=``).
@@ -18,8 +19,10 @@ Values (``dotenv_values`` reads each one back as exactly the original string):
   newline -> ``\\n``, carriage return -> ``\\r`` and tab -> ``\\t``; all other characters
   (``$``, ``'``, ``#``, ``=``, spaces, non-ASCII ...) stand for themselves inside quotes.
   ``$`` is *not* escaped: python-dotenv has no ``\\$`` escape and would keep the backslash.
-- A value containing ``${`` is an `EmitError`: python-dotenv expands ``${NAME}`` in every
-  kind of value and has no way to escape it.
+- ``${NAME}`` is written as is, so a dotenv loader expands it (python-dotenv expands it in
+  every kind of value and has no escape for it). This is the reading `cflc import` gives a
+  .env file, which keeps ``${NAME}`` as written: a reference for the loader, so importing a
+  .env file and building it back gives the same file content.
 - A value ending in ``\\`` cannot be double-quoted (python-dotenv would take the final
   ``\\"`` for an escaped quote). It is written bare when a bare value reads back unchanged
   (no line break, no surrounding whitespace, no leading quote, no `` #`` comment marker)
@@ -76,8 +79,6 @@ def _value(value: Scalar, path: DataPath) -> str:
     text = scalar_text(value)
     if _BARE.fullmatch(text):
         return text
-    if "${" in text:
-        raise EmitError(path, "env values cannot contain `${`; dotenv loaders expand it")
     if text.endswith("\\"):
         if _reads_back_bare(text):
             return text

@@ -207,14 +207,23 @@ def run_check(
     msg = stmt.message or f"check `{stmt.expr.span.text()}` failed"
     label = " → ".join(steps)
     primary = site.span if site is not None else (obj.site or stmt.span)
+    if site is not None and _reads_secret(ev, obj, reads):
+        # The site's line may hold the secret in plain text: point at the check instead.
+        primary = stmt.span
     ev.diags.error(
         "E0304",
         msg,
         primary,
         label=label,
-        notes=(Note("the check is here", stmt.span),),
+        notes=(Note("the check is here", stmt.span),) if primary is not stmt.span else (),
         data_path=dotted(path) if path else None,
     )
+
+
+def _reads_secret(ev: Evaluator, obj: Obj, keys: list[str]) -> bool:
+    from cfglang.eval.secrecy import secrets_in
+
+    return any(secrets_in([obj.get(k)]) for k in keys)
 
 
 def _fields_read(e: ast.Expr, obj: Obj) -> list[str]:
@@ -258,7 +267,15 @@ def explain(ev: Evaluator, e: ast.Expr, scope: Scope) -> list[str]:
 
 def _value(ev: Evaluator, e: ast.Expr, scope: Scope) -> str:
     try:
-        return show(ev.ev(e, scope))
+        v = ev.ev(e, scope)
+        if isinstance(e, ast.Call) and not isinstance(v, bool):
+            from cfglang.eval.secrecy import secrets_in
+
+            # `len(password)` is a plain int (constraints need it), but a failed check's
+            # trace goes to build logs: it shows the number as a secret.
+            if secrets_in([ev.ev(a.value, scope) for a in e.args]):
+                return "<secret>"
+        return show(v)
     except (EvalError, _Propagate):
         return "?"
 

@@ -130,6 +130,8 @@ class State:
     def text(self, path: str) -> str | None:
         if path in self.buffers:
             return self.buffers[path]
+        if not os.path.isfile(path):  # a FIFO or a device could block (or never end)
+            return None
         try:
             with open(path, encoding="utf-8") as f:
                 return f.read()
@@ -141,7 +143,12 @@ class State:
         cached = self._analyses.get(path)
         if cached is not None and cached.generation == self.generation:
             return cached
-        result = compile_recorded(path, dict(self.buffers))
+        overlay = dict(self.buffers)
+        if path not in overlay and not os.path.isfile(path):
+            # Nothing to read: a missing file, a directory, or a FIFO or device, whose
+            # read could block the server (a request names any path it likes).
+            overlay[path] = ""
+        result = compile_recorded(path, overlay)
         result.generation = self.generation
         self._analyses[path] = result
         if result.entry is not None and result.entry.key == path:

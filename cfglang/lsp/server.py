@@ -11,8 +11,10 @@ union of the open files' diagnostics in that file (stale files are cleared).
 from __future__ import annotations
 
 import asyncio
+import logging
 import os
-from typing import Any
+import sys
+from typing import Any, BinaryIO
 
 from lsprotocol import types as lsp
 from pygls.lsp.server import LanguageServer
@@ -24,6 +26,7 @@ from cfglang.lsp import completion, formatting, hover, navigation, symbols
 from cfglang.lsp.analysis import State
 from cfglang.lsp.diagnostics import Ranges, convert, uri_of
 from cfglang.lsp.positions import LineIndex
+from cfglang.lsp.transport import CflProtocol, configure_logging, serve
 
 DEBOUNCE = 0.15
 
@@ -37,13 +40,26 @@ class CflServer(LanguageServer):
     """A pygls server with the editor state of one session."""
 
     def __init__(self) -> None:
-        super().__init__("cflc", __version__)
+        super().__init__("cflc", __version__, protocol_cls=CflProtocol)
         self.state = State()
         # entry file -> file -> diagnostics located in that file
         self.reports: dict[str, dict[str, list[Diagnostic]]] = {}
         self.published: set[str] = set()
         self._pending: asyncio.Task[None] | None = None
         self._dirty: set[str] = set()
+
+    def start_io(self, stdin: BinaryIO | None = None, stdout: BinaryIO | None = None) -> None:
+        """Serve on stdio with the resynchronising reader of `transport`."""
+        assert isinstance(self.protocol, CflProtocol)
+        try:
+            serve(self.protocol, stdin or sys.stdin.buffer, stdout or sys.stdout.buffer)
+        finally:
+            self.shutdown()  # type: ignore[no-untyped-call]
+
+    def report_server_error(self, error: Exception, source: Any) -> None:
+        # pygls logs that a handler failed but not why; one line, never a traceback.
+        logging.getLogger("cfglang.lsp").error("%s", error)
+        super().report_server_error(error, source)
 
     # ---- positions ----
 
@@ -188,4 +204,5 @@ def on_formatting(ls: CflServer, params: lsp.DocumentFormattingParams) -> list[l
 
 def main(*_: Any) -> None:
     """Serve on stdin/stdout until the client exits."""
+    configure_logging()
     server.start_io()

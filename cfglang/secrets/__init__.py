@@ -2,10 +2,11 @@
 
 The model is SOPS's, made native (the exact, versioned format is in ``docs/secrets.md``):
 
-* every secret value is written ``secret("cfl:v1:<key id>:<base64url>")`` on its own line,
-  encrypted with AES-256-GCM under a per-file *data key*, with the value's *source path*
-  (``db.password``, ``schema:Db.password``) bound as associated data, so a ciphertext
-  moved to another field no longer decrypts;
+* every secret value is written ``secret("cfl:v2:<key id>:<base64url>")`` on its own line,
+  encrypted with AES-256-GCM under a per-file *data key*, with the value's *binding* (its
+  source path, ``db.password``, ``schema:Db.password``, and which of the file's sites with
+  that path it is) as associated data, so a ciphertext moved to another field, or to the
+  other branch of an ``if``, no longer decrypts;
 * the data key is wrapped with age for each recipient, one ``# cfl-secrets: recipient``
   comment line each, at the top of the file; comments keep the file valid CFL and each
   recipient's line diffs on its own.

@@ -2,7 +2,8 @@
 
 Each value gets a fresh random 96-bit nonce; the associated data binds the format, the key
 id and the value's source path (`format.associated_data`), so a ciphertext copied to
-another field, or into a file with another data key, fails authentication.
+another field (or another branch of an `if`, in version 2), or into a file with another
+data key, fails authentication.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import os
 
 from cfglang.secrets import SecretError
-from cfglang.secrets.format import associated_data, parse_token, render_token
+from cfglang.secrets.format import Site, associated_data, parse_token, render_token
 
 KEY_BYTES = 32
 NONCE_BYTES = 12
@@ -22,7 +23,7 @@ def new_data_key() -> tuple[str, bytes]:
 
 
 def seal(key: bytes, key_id: str, path: str, plaintext: str) -> str:
-    """The ``cfl:v1:...`` token of ``plaintext`` at source path ``path``."""
+    """The ``cfl:v2:...`` token of ``plaintext`` bound to ``path`` (a site's v2 binding)."""
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     nonce = os.urandom(NONCE_BYTES)
@@ -30,12 +31,18 @@ def seal(key: bytes, key_id: str, path: str, plaintext: str) -> str:
     return render_token(key_id, nonce, sealed)
 
 
-def open_token(key: bytes, key_id: str, path: str, token: str) -> str:
-    """The plaintext of ``token``; raises `SecretError` when it does not authenticate."""
+def open_token(key: bytes, key_id: str, site: Site | str, token: str) -> str:
+    """The plaintext of ``token`` written at ``site`` (a v1 source path also does, for
+    v1 tokens); raises `SecretError` when it does not authenticate. Messages name the
+    source path, never the binding."""
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
     t = parse_token(token)
+    if isinstance(site, str):
+        path = bound = site
+    else:
+        path, bound = site.path, site.bound(t.version)
     if t.key_id != key_id:
         raise SecretError(
             f"secret `{path}` was encrypted under data key {t.key_id}, but this file's key "
@@ -45,11 +52,11 @@ def open_token(key: bytes, key_id: str, path: str, token: str) -> str:
             "write the value in plain text and run `cflc secrets encrypt`",
         )
     try:
-        raw = AESGCM(key).decrypt(t.nonce, t.sealed, associated_data(key_id, path))
+        raw = AESGCM(key).decrypt(t.nonce, t.sealed, associated_data(key_id, bound, t.version))
     except InvalidTag:
         raise SecretError(
             f"secret `{path}` does not authenticate: it was altered, or moved here from "
-            "another field",
+            "another field or branch",
             code="E1102",
             help="restore the line from version control, or write the value in plain text "
             "and run `cflc secrets encrypt`",

@@ -4,13 +4,15 @@ Every rewrite replaces only the text of the string literals concerned (found by 
 spans in the syntax tree) and the header lines, so comments, layout and every other byte
 stay as they were:
 
-* `encrypt_text`: a plain string literal becomes ``secret("cfl:v1:...")`` when it is the
+* `encrypt_text`: a plain string literal becomes ``secret("cfl:v2:...")`` when it is the
   argument of ``secret(...)``, the value of a field declared ``: secret``, or the value of a
   field whose compiled value is a secret (its schema says so). Needs the data key: a new
   one for a file without a header, else unwrapped with an identity.
-* `decrypt_text`: every ``secret("cfl:v1:...")`` becomes ``secret("<plain text>")`` and the
-  header goes; the ``secret(...)`` call stays, so re-encrypting finds every value again.
-* `rotate_text`: decrypt, then encrypt under a new data key for the current recipients.
+* `decrypt_text`: every ``secret("cfl:v1:...")`` (or ``v2``) becomes
+  ``secret("<plain text>")`` and the header goes; the ``secret(...)`` call stays, so
+  re-encrypting finds every value again.
+* `rotate_text`: decrypt, then encrypt under a new data key for the current recipients;
+  this is what upgrades a version 1 file to version 2.
 
 `report_plaintext` is the check a compilation runs: plain string literals that end up in
 secret values are reported (warning, or error with ``--strict``), without their text.
@@ -26,11 +28,13 @@ import attrs
 
 from cfglang.secrets import SecretError
 from cfglang.secrets.format import (
-    PREFIX,
+    PREFIXES,
+    VERSION,
     Header,
     Site,
     parse_header,
     render_header,
+    replace_header,
     sites,
     strip_header,
 )
@@ -50,7 +54,7 @@ class DataKey:
 @attrs.define
 class Decrypted:
     """The result of `decrypt_text`: the plain text, the key it was under, and a map from
-    (source path, plain text) to the original token, so unchanged values can keep their
+    (binding, plain text) to the original token, so unchanged values can keep their
     ciphertext (and their line in a diff) when re-encrypted."""
 
     text: str
@@ -102,7 +106,7 @@ def decrypt_text(path: str, text: str, identities: Sequence[Any]) -> Decrypted:
     targets = [
         s
         for s in _parse(path, text)
-        if s.kind == "call" and s.literal is not None and s.literal.text.startswith(PREFIX)
+        if s.kind == "call" and s.literal is not None and s.literal.text.startswith(PREFIXES)
     ]
     if header is None:
         if targets:
@@ -116,8 +120,8 @@ def decrypt_text(path: str, text: str, identities: Sequence[Any]) -> Decrypted:
     for s in reversed(targets):
         assert s.literal is not None
         token = s.literal.text
-        plain = open_token(key.key, key.key_id, s.path, token)
-        tokens[(s.path, plain)] = token
+        plain = open_token(key.key, key.key_id, s, token)
+        tokens[(s.binding, plain)] = token
         out = out[: s.literal.span.start] + quote(plain) + out[s.literal.span.end :]
     return Decrypted(strip_header(out, header), key, tokens, len(targets))
 
@@ -159,7 +163,7 @@ def encrypt_text(
         for s in found
         if s.literal is not None
         and (
-            (s.kind == "call" and not s.literal.text.startswith(PREFIX))
+            (s.kind == "call" and not s.literal.text.startswith(PREFIXES))
             or (s.kind == "field" and (s.declared or s.data_path in secret_paths))
         )
     ]
@@ -179,13 +183,16 @@ def encrypt_text(
     for s in reversed(targets):
         assert s.literal is not None
         plain = s.literal.text
-        token = (reuse or {}).get((s.path, plain)) or seal(key.key, key.key_id, s.path, plain)
+        token = (reuse or {}).get((s.binding, plain)) or seal(key.key, key.key_id, s.binding, plain)
         lit = quote(token)
         if s.kind == "field":
             lit = f"secret({lit})"
         out = out[: s.literal.span.start] + lit + out[s.literal.span.end :]
     if header is None:
         out = key.header_text + out
+    elif header.version != VERSION:
+        # The header names the newest format written into the file; its key stays.
+        out = replace_header(out, header, render_header(header.key_id, header.wrapped))
     return Encrypted(out, len(targets), remarks)
 
 
@@ -242,6 +249,29 @@ def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None
     The diagnostic has no span on purpose: a caret snippet would print the source line,
     and with it the secret, into build logs. The location is in the message instead.
     """
+    for m, s in plaintext_sites(entry, data):
+        assert s.literal is not None
+        code, severity = ("E1105", "error") if strict else ("W1104", "warning")
+        from cfglang.diagnostics import Diagnostic
+
+        # The span locates the value (file:line:col) but the diagnostic is marked
+        # sensitive, so no rendering prints the source line that holds the secret.
+        diags.add(
+            Diagnostic(
+                code,
+                f"secret `{s.path}` is written in plain text",
+                s.literal.span,
+                severity=severity,
+                data_path=s.path,
+                sensitive=True,
+                help=f"run `cflc secrets encrypt {m.source.path}`, or pass "
+                "--allow-plaintext-secrets",
+            )
+        )
+
+
+def plaintext_sites(entry: Any, data: Any) -> list[tuple[Any, Site]]:
+    """(module, site) of every plain-text literal that is a secret in ``data``."""
     from cfglang.values import Secret
 
     paths: set[tuple[str | int, ...]] = set()
@@ -257,31 +287,17 @@ def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None
                 walk(x, (*p, i))
 
     walk(data, ())
+    out = []
     for m in entry.chain():
         for s in sites(m.tree):
             if s.literal is None:
                 continue
-            if s.kind == "call" and s.literal.text.startswith(PREFIX):
+            if s.kind == "call" and s.literal.text.startswith(PREFIXES):
                 continue
             if s.kind == "field" and not (s.declared or s.data_path in paths):
                 continue
-            code, severity = ("E1105", "error") if strict else ("W1104", "warning")
-            from cfglang.diagnostics import Diagnostic
-
-            # The span locates the value (file:line:col) but the diagnostic is marked
-            # sensitive, so no rendering prints the source line that holds the secret.
-            diags.add(
-                Diagnostic(
-                    code,
-                    f"secret `{s.path}` is written in plain text",
-                    s.literal.span,
-                    severity=severity,
-                    data_path=s.path,
-                    sensitive=True,
-                    help=f"run `cflc secrets encrypt {m.source.path}`, or pass "
-                    "--allow-plaintext-secrets",
-                )
-            )
+            out.append((m, s))
+    return out
 
 
 def write_in_place(path: str, text: str) -> None:

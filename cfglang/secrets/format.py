@@ -1,4 +1,4 @@
-"""The text format of secrets in a `.cfl` file (version 1), and source paths.
+"""The text format of secrets in a `.cfl` file (versions 1 and 2), and source paths.
 
 A file with secrets starts with a header of ordinary comments (never ``##``: that would be
 a doc comment)::
@@ -17,6 +17,16 @@ is not in the document (``schema:Db``, ``template:Svc``, ``let:name``, ``input:n
 ``output:"app.json"``). ``if`` and ``for`` bodies add nothing; a key computed at run time
 is ``*``. The walk is syntactic, so `edit`, `encrypt` and the builtin agree on paths
 without evaluating anything.
+
+Version 2 binds each value to its *binding*: the source path and ``#k``, ``k`` counting the
+sites of the file with that same path in source order (``db.password#0``,
+``db.password#1``). Version 1 bound only the path, and the path deliberately ignores ``if``
+branches and computed keys, so the values of one field in the two branches of an ``if``
+(or in two computed-key blocks) could be swapped and still authenticate: a dev build
+emitting the prod password. Every two sites of a file differ in their binding. The count
+is over *sites*, which `encrypt` and `decrypt` keep (a plain field becomes a call, a call
+keeps being one), so rewriting a file never shifts a binding. Version 1 values are still
+read; everything written is version 2.
 """
 
 from __future__ import annotations
@@ -32,8 +42,11 @@ import attrs
 from cfglang.secrets import SecretError
 from cfglang.syntax import ast
 
-VERSION = "v1"
-PREFIX = "cfl:v1:"
+VERSION = "v2"
+PREFIX = "cfl:v2:"
+# Every version this cflc reads, oldest first; `str.startswith` takes the tuple.
+VERSIONS = ("v1", "v2")
+PREFIXES = ("cfl:v1:", "cfl:v2:")
 HEADER_TAG = "# cfl-secrets:"
 _HEADER_LINE = re.compile(r"^# cfl-secrets:[ \t]*(.*?)[ \t]*\r?$", re.MULTILINE)
 _KEY_ID = re.compile(r"[0-9a-f]{8}")
@@ -92,7 +105,7 @@ def parse_header(text: str) -> Header | None:
                 ) from None
             wrapped.append(Wrapped(words[1], blob))
         elif re.fullmatch(r"v\d+", words[0]):
-            if words[0] != VERSION:
+            if words[0] not in VERSIONS:
                 raise SecretError(
                     f"secrets format `{words[0]}` is not known to this cflc",
                     help="upgrade cflc",
@@ -109,7 +122,7 @@ def parse_header(text: str) -> Header | None:
         return None
     if version is None or not _KEY_ID.fullmatch(key_id):
         raise SecretError(
-            "the `# cfl-secrets:` header has no `v1 key=<8 hex digits>` line", code="E1102"
+            "the `# cfl-secrets:` header has no `v2 key=<8 hex digits>` line", code="E1102"
         )
     return Header(version, key_id, tuple(wrapped), tuple(lines))
 
@@ -145,27 +158,30 @@ def replace_header(text: str, header: Header | None, new: str) -> str:
 
 @attrs.frozen
 class Token:
-    """A parsed ``cfl:v1:<key id>:<base64url>`` value: key id, nonce and ciphertext+tag."""
+    """A parsed ``cfl:v2:<key id>:<base64url>`` value: version, key id, nonce and
+    ciphertext+tag."""
 
     key_id: str
     nonce: bytes
     sealed: bytes
+    version: str = VERSION
 
 
 def parse_token(text: str) -> Token:
     """Split a value token; raises `SecretError` (E1102) when it is malformed."""
-    if not text.startswith(PREFIX):
-        raise SecretError("an encrypted secret must start with `cfl:v1:`", code="E1102")
+    if not text.startswith(PREFIXES):
+        raise SecretError("an encrypted secret must start with `cfl:v2:`", code="E1102")
+    version = text[4:6]
     key_id, sep, body = text[len(PREFIX) :].partition(":")
     if not sep or not _KEY_ID.fullmatch(key_id):
-        raise SecretError("an encrypted secret must read `cfl:v1:<key id>:<data>`", code="E1102")
+        raise SecretError("an encrypted secret must read `cfl:v2:<key id>:<data>`", code="E1102")
     try:
         raw = base64.urlsafe_b64decode(body + "=" * (-len(body) % 4))
     except (binascii.Error, ValueError):
         raise SecretError("the encrypted secret is not valid base64url", code="E1102") from None
     if not re.fullmatch(r"[A-Za-z0-9_-]*", body) or len(raw) < 12 + 16:
         raise SecretError("the encrypted secret is truncated or altered", code="E1102")
-    return Token(key_id, raw[:12], raw[12:])
+    return Token(key_id, raw[:12], raw[12:], version)
 
 
 def render_token(key_id: str, nonce: bytes, sealed: bytes) -> str:
@@ -173,9 +189,11 @@ def render_token(key_id: str, nonce: bytes, sealed: bytes) -> str:
     return f"{PREFIX}{key_id}:{body}"
 
 
-def associated_data(key_id: str, path: str) -> bytes:
-    """What AES-GCM authenticates beside the value: format, key id and source path."""
-    return f"{PREFIX}{key_id}:{path}".encode()
+def associated_data(key_id: str, path: str, version: str = VERSION) -> bytes:
+    """What AES-GCM authenticates beside the value: format version, key id and where the
+    value is (the source path in v1, the binding in v2). The version is authenticated, so
+    a v2 value relabelled ``cfl:v1:`` does not open under its weaker v1 path."""
+    return f"cfl:{version}:{key_id}:{path}".encode()
 
 
 # ---- source paths ---------------------------------------------------------------------------
@@ -197,6 +215,11 @@ class Site:
     literal: ast.Str | None
     data_path: tuple[str | int, ...] | None
     declared: bool = False
+    binding: str = ""  # what a v2 value is bound to: ``path#k`` (see the module docstring)
+
+    def bound(self, version: str) -> str:
+        """The text a value of format ``version`` at this site is bound to."""
+        return self.path if version == "v1" else self.binding
 
 
 def render_path(segments: tuple[str | int, ...], scope: str = "") -> str:
@@ -212,8 +235,16 @@ def render_path(segments: tuple[str | int, ...], scope: str = "") -> str:
 
 
 def sites(module: ast.Module) -> list[Site]:
-    """Every secret call and every plain-string field of ``module``, in source order."""
-    return sorted(_Walker().module(module), key=lambda s: s.node.span.start)
+    """Every secret call and every plain-string field of ``module``, in source order,
+    each with its v2 binding."""
+    found = sorted(_Walker().module(module), key=lambda s: s.node.span.start)
+    seen: dict[str, int] = {}
+    out = []
+    for s in found:
+        k = seen.get(s.path, 0)
+        seen[s.path] = k + 1
+        out.append(attrs.evolve(s, binding=f"{s.path}#{k}"))
+    return out
 
 
 class _Walker:

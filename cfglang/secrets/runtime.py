@@ -1,4 +1,4 @@
-"""What one compilation knows about secrets: how to open ``secret("cfl:v1:...")`` values.
+"""What one compilation knows about secrets: how to open ``secret("cfl:v2:...")`` values.
 
 `cfglang.api` puts a `SecretContext` on the evaluator; the ``secret`` builtin calls
 `SecretContext.reveal` with the literal's token and the call node. The context finds the
@@ -30,7 +30,7 @@ class SecretContext:
         self.env = env
         self.decrypt = decrypt
         self._identities: list[Any] | None = None
-        self._files: dict[int, tuple[Any, dict[int, str]]] = {}
+        self._files: dict[int, tuple[Any, dict[int, Any]]] = {}
         self._keys: dict[tuple[str, str], bytes] = {}
 
     def identities(self) -> list[Any]:
@@ -40,8 +40,8 @@ class SecretContext:
             self._identities = load_identities(self.identity_files, self.env)[0]
         return self._identities
 
-    def _file(self, source: Any) -> tuple[Any, dict[int, str]]:
-        """The header and the map from call offsets to source paths of one file."""
+    def _file(self, source: Any) -> tuple[Any, dict[int, Any]]:
+        """The header and the map from call offsets to the sites of one file."""
         hit = self._files.get(id(source))
         if hit is None:
             from cfglang.secrets.format import parse_header, sites
@@ -50,7 +50,7 @@ class SecretContext:
             header = parse_header(source.text)
             tree, _ = parse_module(source)
             paths = (
-                {s.node.span.start: s.path for s in sites(tree) if s.kind == "call"}
+                {s.node.span.start: s for s in sites(tree) if s.kind == "call"}
                 if tree is not None
                 else {}
             )
@@ -65,7 +65,8 @@ class SecretContext:
         from cfglang.secrets.keys import unwrap
 
         header, paths = self._file(source)
-        path = paths.get(offset, "?")
+        site = paths.get(offset)
+        path = site.path if site is not None else "?"
         t = parse_token(token)
         if header is None:
             raise SecretError(
@@ -94,4 +95,4 @@ class SecretContext:
                     code=e.code,
                 ) from None
             self._keys[cache_key] = key
-        return Secret(open_token(key, header.key_id, path, token))
+        return Secret(open_token(key, header.key_id, site if site is not None else path, token))

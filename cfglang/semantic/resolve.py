@@ -240,7 +240,7 @@ class Resolver:
             return parse_module(source)
         from cfglang import cache
 
-        key = cache.digest("parse", source.path, source.real_path or "", source.text)
+        key = cache.parse_key(source.path, source.real_path, source.text)
         hit = cache.get_memory("parse", key)
         if isinstance(hit, ast.Module):
             return hit, []
@@ -250,7 +250,7 @@ class Resolver:
             return hit, []
         tree, errs = parse_module(source)
         self.parsed.append(source.path)
-        if tree is not None and not errs:
+        if tree is not None and not errs and not _plaintext_secret(source, tree):
             cache.put("parse", key, tree)
             cache.put_memory("parse", key, tree)
         return tree, errs
@@ -419,3 +419,22 @@ def _walk_expr_bodies(expr: ast.Expr, diags: Diagnostics) -> None:
     elif isinstance(expr, ast.Refine):
         check_bodies(expr.body, diags)
         _walk_expr_bodies(expr.base, diags)
+
+
+def _plaintext_secret(source: SourceFile, tree: ast.Module) -> bool:
+    """Whether ``tree`` holds a secret in plain text that the syntax alone shows: a plain
+    literal in ``secret("...")`` or in a field declared ``: secret``.
+
+    Such a tree is not cached: the cache would keep the text on disk after `cflc secrets
+    encrypt` removed it from the source. A literal that is a secret only through a schema
+    is found by evaluation instead, and its file's entry removed then (`cfglang.api`).
+    """
+    if "secret" not in source.text:
+        return False  # the common case, without walking the tree
+    from cfglang.secrets.format import PREFIXES, sites
+
+    return any(
+        s.literal is not None
+        and (s.declared if s.kind == "field" else not s.literal.text.startswith(PREFIXES))
+        for s in sites(tree)
+    )
