@@ -470,7 +470,7 @@ def _eval_expr(ev: Any, entry: Any, expr: str, diags: Diagnostics) -> dict[str, 
         return None
     except _Propagate:
         return None
-    return {"value": materialize(ev, value)}
+    return {"value": materialize(ev, value, site=tree.span)}
 
 
 def _setup_inputs(
@@ -713,7 +713,7 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
                 continue
             except _Propagate:
                 continue
-            data = materialize(ev, value)
+            data = materialize(ev, value, site=decl.value.span)
             if _has_bottom(data, BOTTOM) or diags.has_errors:
                 continue
             try:
