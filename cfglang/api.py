@@ -655,6 +655,10 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
         else:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
+        if not path.endswith(".cfl"):
+            from cfglang.importer import check_data
+
+            check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
         line = (
             getattr(e, "lineno", None) or getattr(getattr(e, "problem_mark", None), "line", -1) + 1
@@ -879,8 +883,29 @@ def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *, env_prefix: 
     """Render configuration in an output format (json, yaml, toml, ini, env, properties)."""
     from cfglang.emit import emit
 
-    data = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
+    if isinstance(cfg, Config):
+        data = cfg.to_dict()  # compiled: never deeper than every emitter writes
+    else:
+        data = dict(cfg)
+        _check_depth(data)
     return emit(data, format, env_prefix=env_prefix)
+
+
+def _check_depth(data: Any) -> None:
+    """Plain data from the caller, nested no deeper than compiled data may be (the
+    emitters recurse); an `EmitError` at the first value past the limit."""
+    from cfglang.emit import EmitError
+    from cfglang.limits import MAX_NESTING
+
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, (dict, list)) and len(path) > MAX_NESTING:
+            raise EmitError(path, f"nested more than {MAX_NESTING} levels deep")
+        if isinstance(v, dict):
+            stack += [(x, (*path, str(k))) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(x, (*path, i)) for i, x in enumerate(v)]
 
 
 _unused = Secret

@@ -399,3 +399,21 @@ def test_language_server_at_and_past_the_limit(tmp_path: Path) -> None:
     codes = [d.code for ds in state.analysis(str(past)).by_file().values() for d in ds]
     assert codes == ["E0011"]
     assert hover.hover(state, str(past), 10, Ranges()) is None
+
+
+def test_dumps_of_caller_data_deeper_than_the_limit_is_an_emit_error() -> None:
+    data: dict[str, Any] = {"x": 1}
+    for _ in range(N):
+        data = {"a": data}
+    assert cfglang.dumps(data, "toml")  # as deep as compiled data may be: written
+    with pytest.raises(EmitError, match=f"nested more than {N} levels deep"):
+        cfglang.dumps({"a": data}, "toml")
+
+
+def test_vars_file_alias_bomb_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "bomb.yaml").write_text(BOMB)
+    result = api.compile(
+        text="input i: any = null\nx = 1\n", var_files=[str(tmp_path / "bomb.yaml")]
+    )
+    assert [d.code for d in result.diagnostics] == ["E0702"]
+    assert "more than 1000000 values" in result.diagnostics[0].message
