@@ -82,9 +82,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "path outside the project root",
         "Imports may not leave the project root "
         "(the directory of `cfl.toml`, else of the entry file) unless "
-        "`--allow-path` grants the directory.",
+        "`--allow-path` grants the directory; symlinks are resolved first, and a "
+        "`std/` path may not leave the standard library.",
     ),
     "E0104": ("more than one extends", "A module inherits from at most one module."),
+    "E0105": (
+        "invalid import path",
+        "An `import` or `extends` path holds a character no file name can hold "
+        "(a NUL byte or a lone surrogate).",
+    ),
     "E0201": (
         "unknown name",
         "No field, let, input, import, type or schema of that name is "
@@ -152,7 +158,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0602": ("cannot write output", "An output file or directory could not be written."),
     "E0603": (
         "bad output declaration",
-        "An `output` has an unknown format or two outputs share a file name.",
+        "An `output` has an unknown format, two outputs share a file name, or a name "
+        "does not stay inside the output directory (an absolute path, or `..` leading "
+        "out of it).",
     ),
     "E0701": ("usage error", "A command-line argument or option is wrong."),
     "E0702": (

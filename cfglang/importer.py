@@ -1094,7 +1094,7 @@ def _inline(value: Any, path: tuple[str | int, ...]) -> str | None:
 def read_text(path: str) -> str | DataError:
     """The text of ``path``, or a `DataError` when it cannot be read or is not UTF-8."""
     try:
-        with open(path, encoding="utf-8-sig") as f:
+        with open(path, encoding="utf-8-sig", newline="") as f:
             return f.read()
     except UnicodeDecodeError as e:
         return DataError(f"`{path}` is not UTF-8 text (byte {e.start})")

@@ -761,19 +761,21 @@ class AstBuilder:
         if kind == "RAW_STRING":
             return _Str((text[2:-1],), span)
         if kind == "RAW_MSTRING":
-            return _Str((_dedent(text[4:-3]),), span)
+            # A CRLF line end reads as LF, so a value does not depend on the checkout.
+            return _Str((_dedent(text[4:-3].replace("\r\n", "\n")),), span)
         multi = kind == "MSTRING"
         q = 3 if multi else 1
         content_start = span.start + q
         content = text[q:-q]
         indent = _common_indent(content) if multi else 0
-        if multi and content.startswith("\n"):
-            content_start += 1
-            content = content[1:]
+        if multi and content.startswith(("\n", "\r\n")):
+            skip = 1 if content[0] == "\n" else 2
+            content_start += skip
+            content = content[skip:]
         if multi:
             lines = content.split("\n")
             if len(lines) > 1 and lines[-1].strip() == "":
-                content = "\n".join(lines[:-1])
+                content = "\n".join(lines[:-1]).removesuffix("\r")
         parts: list[str | ast.Expr] = []
         buf: list[str] = []
         i, n = 0, len(content)
@@ -822,8 +824,8 @@ class AstBuilder:
                             Span(self.source, content_start + i, content_start + end),
                         )
                     i = end
-                elif multi and e == "\n":
-                    i += 2
+                elif multi and (e == "\n" or content.startswith("\r\n", i + 1)):
+                    i += 2 if e == "\n" else 3
                     # The joined line still loses its margin, like every other line.
                     at_line_start = True
                 else:
@@ -859,6 +861,9 @@ class AstBuilder:
                 elif self.parse_expr is not None:
                     parts.append(self.parse_expr(self.source, inner, content_start + i + 2))
                 i = end + 1
+            elif multi and c == "\r" and content.startswith("\n", i + 1):
+                # A CRLF line end reads as LF (sources are read byte-exact).
+                i += 1
             else:
                 if c == "\n":
                     at_line_start = multi
