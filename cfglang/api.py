@@ -19,13 +19,16 @@ import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note
 from cfglang.source import SourceFile, Span
 from cfglang.values import Duration, Secret, Size
+
+if TYPE_CHECKING:
+    from cfglang.eval.evaluate import Limits
 
 __all__ = ["Compilation", "Config", "ConfigError", "compile", "dumps", "load", "loads"]
 
@@ -64,7 +67,11 @@ class Profile:
 
 @attrs.define
 class Compilation:
-    """The result of `compile`: data (None on errors), outputs, diagnostics."""
+    """The result of `compile`: data (None on errors), outputs, diagnostics.
+
+    ``data`` is read-only: a value the program shares (`b = a`) is one dict or list in it,
+    built once (see `cfglang.eval.constraints.SizeBudget`); `Config.to_dict` copies it.
+    """
 
     data: dict[str, Any] | None
     diagnostics: list[Diagnostic]
@@ -112,6 +119,7 @@ def compile(
     decrypt_secrets: bool = True,
     plaintext_secrets: str = "warn",
     loader: Any = None,
+    limits: Limits | None = None,
 ) -> Compilation:
     """Compile one module (from ``path`` or ``text``).
 
@@ -130,6 +138,9 @@ def compile(
     Revisions (`cfglang.vcs`): ``path`` may be ``FILE@REV``; the module and everything it
     imports or extends are then read from the git tree at REV. ``loader`` (a
     `cfglang.semantic.resolve.Loader`) reads every module from elsewhere instead of disk.
+
+    ``limits`` (`cfglang.eval.evaluate.Limits`) replaces the default evaluation limits
+    (steps, depth, collection, string and emitted sizes; docs/language.md, Limits).
     """
     if loader is None and path is not None and "@" in path:
         from cfglang.vcs import GitError, loader_for
@@ -169,6 +180,7 @@ def compile(
             and path is not None
             and not overlay
             and loader is None
+            and limits is None  # the build cache is keyed for the default limits
         ):
             return _compile_cached(args, profile, secrets)
         return _compile(
@@ -178,6 +190,7 @@ def compile(
             overlay=overlay,
             secrets=secrets,
             loader=loader,
+            limits=limits,
         )
 
     result = _run_guarded(work)
@@ -309,7 +322,7 @@ def _still_valid(entry: dict[str, Any], env: Mapping[str, str]) -> bool:
             if env.get(name) != value:
                 return False
         for path, digest in entry["deps"]:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", newline="") as f:
                 if cache.file_hash(f.read()) != digest:
                     return False
     except (OSError, UnicodeDecodeError, KeyError, TypeError, ValueError):
@@ -357,9 +370,10 @@ def _compile(
     overlay: Mapping[str, str] | None = None,
     secrets: Mapping[str, Any] | None = None,
     loader: Any = None,
+    limits: Limits | None = None,
 ) -> Compilation:
     from cfglang.eval.constraints import materialize
-    from cfglang.eval.evaluate import Evaluator, ProfilingEvaluator
+    from cfglang.eval.evaluate import Evaluator, Limits, ProfilingEvaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
 
     prof = Profile() if profile else None
@@ -382,8 +396,14 @@ def _compile(
         loader = MemoryLoader({os.path.abspath(k): v for k, v in overlay.items()}, loader)
         if text is None and path is not None and os.path.abspath(path) in loader.files:
             text = loader.files[os.path.abspath(path)]
+    limits = limits or Limits()
     resolver = Resolver(
-        loader, root, diags, tuple(os.path.abspath(p) for p in allow_paths), use_cache=use_cache
+        loader,
+        root,
+        diags,
+        tuple(os.path.abspath(p) for p in allow_paths),
+        use_cache=use_cache,
+        max_depth=limits.max_module_depth,
     )
     entry = resolver.load_entry(entry_path, text)
     files = sorted(m.source.path for m in resolver.modules.values())
@@ -399,7 +419,7 @@ def _compile(
         }
         for vf in var_files:
             try:
-                with open(vf, encoding="utf-8") as f:
+                with open(vf, encoding="utf-8", newline="") as f:
                     record["texts"][os.path.abspath(vf)] = f.read()
             except (OSError, UnicodeDecodeError):
                 pass
@@ -411,7 +431,7 @@ def _compile(
     )
     if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
-    ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, env=env)
+    ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, limits, env=env)
     from cfglang.secrets.runtime import SecretContext
 
     secrets = secrets or {}
@@ -470,7 +490,7 @@ def _eval_expr(ev: Any, entry: Any, expr: str, diags: Diagnostics) -> dict[str, 
         return None
     except _Propagate:
         return None
-    return {"value": materialize(ev, value)}
+    return {"value": materialize(ev, value, site=tree.span)}
 
 
 def _setup_inputs(
@@ -529,6 +549,7 @@ def _setup_inputs(
             if name in given:
                 raw, src, text = given[name]
                 ev.input_sources[name] = (src, None)
+                _refuse_surrogates(name, raw, src, base.name_span)
                 value = _to_runtime(ev, raw)
                 if typ is None:
                     return value
@@ -555,6 +576,7 @@ def _setup_inputs(
             if env_decl is not None and env_decl.env in ev.env:
                 raw = ev.env[env_decl.env]
                 ev.input_sources[name] = (f"environment variable {env_decl.env}", env_decl.span)
+                _refuse_surrogates(name, raw, f"environment variable {env_decl.env}", env_decl.span)
                 if typ is None:
                     return raw
                 try:
@@ -598,6 +620,29 @@ def _setup_inputs(
                 diags.add(e.diag)
 
 
+def _refuse_surrogates(name: str, raw: Any, src: str, span: Span) -> None:
+    """A lone surrogate (from command-line bytes that are not UTF-8, or a `\\uD800` escape
+    in a --vars file) is no character: no output format could write it."""
+    import re
+
+    from cfglang.eval.evaluate import err
+
+    stack = [raw]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack += [*v.keys(), *v.values()]
+        elif isinstance(v, (list, tuple)):
+            stack += v
+        elif isinstance(v, str) and not v.isascii() and re.search("[\ud800-\udfff]", v):
+            raise err(
+                "E0402",
+                f"input {name}: the value is not valid Unicode text (a lone surrogate)",
+                span,
+                help=f"set by {src}; pass UTF-8 text",
+            )
+
+
 def _to_runtime(ev: Any, v: Any) -> Any:
     from cfglang.eval.evaluate import from_plain
 
@@ -606,7 +651,7 @@ def _to_runtime(ev: Any, v: Any) -> Any:
 
 def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", newline="") as f:
             text = f.read()
     except (OSError, UnicodeDecodeError) as e:
         diags.error("E0702", f"cannot read --vars file `{path}`: {getattr(e, 'strerror', e)}")
@@ -630,6 +675,10 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
         else:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
+        if not path.endswith(".cfl"):
+            from cfglang.importer import check_data
+
+            check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
         line = (
             getattr(e, "lineno", None) or getattr(getattr(e, "problem_mark", None), "line", -1) + 1
@@ -649,11 +698,13 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
 
 def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[Output]:
     from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
-    from cfglang.eval.constraints import dotted, materialize
+    from cfglang.eval.constraints import SizeBudget, dotted, materialize
     from cfglang.eval.evaluate import EvalError, _Propagate
     from cfglang.eval.values import BOTTOM
+    from cfglang.semantic.resolve import normalise_output_name
 
     out: list[Output] = []
+    budget = SizeBudget(ev.limits)  # for all the outputs together: what one build writes
     seen: dict[str, Span] = {}
     for m in entry.chain():
         for decl in m.outputs:
@@ -667,20 +718,18 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
                     '.properties, or write `output "name": json = ...`',
                 )
                 continue
-            if decl.name in seen:
+            # The resolver rejected names that leave the output directory; `./a.json`
+            # and `a.json` are one file, so duplicates are found by the normal form.
+            name = normalise_output_name(decl.name)
+            if name in seen:
                 diags.error(
                     "E0603",
-                    f"two outputs are named `{decl.name}`",
+                    f"two outputs are named `{name}`",
                     decl.name_span,
-                    notes=(Note("first declared here", seen[decl.name]),),
+                    notes=(Note("first declared here", seen[name]),),
                 )
                 continue
-            if "/" in decl.name.replace("\\", "/").lstrip("./") and ".." in decl.name:
-                diags.error(
-                    "E0603", "an output name may not leave the output directory", decl.name_span
-                )
-                continue
-            seen[decl.name] = decl.name_span
+            seen[name] = decl.name_span
             try:
                 value = ev.ev(decl.value, ev.module_scope(m))
             except EvalError as e:
@@ -688,13 +737,13 @@ def _outputs(ev: Any, entry: Any, diags: Diagnostics, env_prefix: str) -> list[O
                 continue
             except _Propagate:
                 continue
-            data = materialize(ev, value)
+            data = materialize(ev, value, budget=budget, site=decl.value.span)
             if _has_bottom(data, BOTTOM) or diags.has_errors:
                 continue
             try:
                 out.append(
                     Output(
-                        decl.name,
+                        name,
                         fmt,
                         emit(data, fmt, env_prefix=env_prefix),
                         secret=_has_secret(data),
@@ -854,8 +903,29 @@ def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *, env_prefix: 
     """Render configuration in an output format (json, yaml, toml, ini, env, properties)."""
     from cfglang.emit import emit
 
-    data = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
+    if isinstance(cfg, Config):
+        data = cfg.to_dict()  # compiled: never deeper than every emitter writes
+    else:
+        data = dict(cfg)
+        _check_depth(data)
     return emit(data, format, env_prefix=env_prefix)
+
+
+def _check_depth(data: Any) -> None:
+    """Plain data from the caller, nested no deeper than compiled data may be (the
+    emitters recurse); an `EmitError` at the first value past the limit."""
+    from cfglang.emit import EmitError
+    from cfglang.limits import MAX_NESTING
+
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, (dict, list)) and len(path) > MAX_NESTING:
+            raise EmitError(path, f"nested more than {MAX_NESTING} levels deep")
+        if isinstance(v, dict):
+            stack += [(x, (*path, str(k))) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(x, (*path, i)) for i, x in enumerate(v)]
 
 
 _unused = Secret

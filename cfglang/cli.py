@@ -209,7 +209,27 @@ def _project(path: str) -> tuple[str, dict[str, Any]] | None:
 
     with open(cfg_path, "rb") as f:
         data = tomllib.load(f)
-    return root, dict(data.get("project", {}))
+    settings = dict(data.get("project", {}))
+    if "limits" in data:  # [limits]: fields of cfglang.eval.evaluate.Limits
+        settings["limits"] = data["limits"]
+    return root, settings
+
+
+def _limits(table: Any) -> Any:
+    """The `Limits` of a cfl.toml `[limits]` table, or why it is wrong."""
+    import attrs
+
+    from cfglang.eval.evaluate import Limits
+
+    names = [f.name for f in attrs.fields(Limits)]
+    if not isinstance(table, dict):
+        return "`limits` must be a table"
+    for k, v in table.items():
+        if k not in names:
+            return f"unknown limit `{k}` (known: {', '.join(names)})"
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            return f"`limits.{k}` must be a positive integer"
+    return Limits(**table)
 
 
 def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
@@ -235,6 +255,12 @@ def _targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]]
             settings["allow_paths"] = [
                 os.path.join(root, str(a)) for a in settings.get("allow_paths", [])
             ]
+            if "limits" in settings:
+                limits = _limits(settings["limits"])
+                if isinstance(limits, str):
+                    ctx.usage_error("E0703", f"cannot read cfl.toml: {limits}")
+                    return None
+                settings["limits"] = limits
             targets = settings.get("targets")
             if not targets:
                 ctx.usage_error(
@@ -410,6 +436,7 @@ def _build(
             identity=ctx.identity,
             decrypt_secrets=write,
             plaintext_secrets=ctx.plaintext,
+            limits=settings.get("limits"),
         )
         ctx.report(res.diagnostics)
         ctx.print_profile(f, res)
@@ -438,16 +465,25 @@ def _write_results(
 
     # Render everything first: nothing is written unless every output rendered.
     planned: list[tuple[str | None, str, bool]] = []  # (target, text, holds a secret)
+    set_root: str | None = None  # the directory the whole set is committed in
     for f, res in results:
         stem = os.path.splitext(os.path.basename(f))[0]
         target: str | None
         if project_build or (output and (output.endswith(("/", os.sep)) or os.path.isdir(output))):
-            out_dir = output or settings.get("output_dir", "out")
+            out_dir = set_root = output or settings.get("output_dir", "out")
             if project_build and len(results) > 1 and res.outputs:
                 out_dir = os.path.join(out_dir, stem)
             if res.outputs:
                 for o in res.outputs:
-                    planned.append((os.path.join(out_dir, o.name), o.text, o.secret))
+                    target = os.path.join(out_dir, o.name)
+                    if not _stays_inside(set_root, target):
+                        ctx.usage_error(
+                            "E0602",
+                            f"cannot write `{target}`: a symlink leads it outside "
+                            f"`{set_root}`; nothing was written",
+                        )
+                        return EXIT_ERRORS
+                    planned.append((target, o.text, o.secret))
                 continue
             doc_fmt = fmt or "json"
             target = os.path.join(out_dir, f"{stem}.{doc_fmt}")
@@ -479,19 +515,40 @@ def _write_results(
         from cfglang.api import _has_secret
 
         planned.append((target, text, _has_secret(res.data)))
-    for target, text, private in planned:
+    files = [(t, text, private) for t, text, private in planned if t is not None]
+    if files:
+        from cfglang.atomic import write_set
+
+        root = set_root if set_root is not None else os.path.dirname(files[0][0]) or "."
+        try:
+            write_set(root, [(t, text, _file_mode(private)) for t, text, private in files])
+        except OSError as e:
+            where = f"`{e.filename}`" if e.filename else f"the outputs in `{root}`"
+            ctx.usage_error("E0602", f"cannot write {where}: {e.strerror or e}")
+            return EXIT_ERRORS
+    for target, text, _ in planned:
         if target is None:
             sys.stdout.write(text)
-            continue
-        try:
-            _atomic_write(target, text, private=private)
-        except OSError as e:
-            ctx.usage_error("E0602", f"cannot write `{target}`: {e.strerror or e}")
-            return EXIT_ERRORS
-        if ctx.verbose or (not ctx.quiet and project_build):
+        elif ctx.verbose or (not ctx.quiet and project_build):
             ctx.info(f"wrote {target}")
     sys.stdout.flush()
     return EXIT_OK
+
+
+def _stays_inside(directory: str, target: str) -> bool:
+    """Whether ``target`` resolves (symlinks followed) to a path inside ``directory``."""
+    base = os.path.realpath(directory)
+    real = os.path.realpath(target)
+    return real.startswith(base.rstrip(os.sep) + os.sep)
+
+
+def _file_mode(private: bool) -> int:
+    """0600 for an output holding a secret, else the usual mode under the umask."""
+    if private:
+        return 0o600
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return 0o666 & ~umask
 
 
 def _atomic_write(path: str, text: str, *, private: bool = False) -> None:
@@ -500,13 +557,7 @@ def _atomic_write(path: str, text: str, *, private: bool = False) -> None:
     from cfglang.atomic import write_atomic
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
-    if private:
-        mode = 0o600
-    else:
-        umask = os.umask(0o022)
-        os.umask(umask)
-        mode = 0o666 & ~umask
-    write_atomic(path, text, mode=mode)
+    write_atomic(path, text, mode=_file_mode(private))
 
 
 @main.command(name="eval")

@@ -59,6 +59,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "example `import` inside a block, or a value in a schema that is not a "
         "default).",
     ),
+    "E0010": (
+        "source file too large",
+        "A source file is over the size limit (16 MiB unless `CFLC_MAX_SOURCE_SIZE` says "
+        "otherwise). Split it into modules, or raise the limit.",
+    ),
+    "E0011": (
+        "nested too deeply",
+        "Blocks, lists, calls, substitutions and dotted paths nest at most 128 levels, "
+        "and operators at most 400 within one expression; a value nests at most 128 "
+        "levels. Flatten the structure or split the expression with `let`s.",
+    ),
     "E0101": (
         "module not found",
         "An `import` or `extends` names a file that does not exist or cannot be read.",
@@ -71,9 +82,15 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "path outside the project root",
         "Imports may not leave the project root "
         "(the directory of `cfl.toml`, else of the entry file) unless "
-        "`--allow-path` grants the directory.",
+        "`--allow-path` grants the directory; symlinks are resolved first, and a "
+        "`std/` path may not leave the standard library.",
     ),
     "E0104": ("more than one extends", "A module inherits from at most one module."),
+    "E0105": (
+        "invalid import path",
+        "An `import` or `extends` path holds a character no file name can hold "
+        "(a NUL byte or a lone surrogate).",
+    ),
     "E0201": (
         "unknown name",
         "No field, let, input, import, type or schema of that name is "
@@ -141,7 +158,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0602": ("cannot write output", "An output file or directory could not be written."),
     "E0603": (
         "bad output declaration",
-        "An `output` has an unknown format or two outputs share a file name.",
+        "An `output` has an unknown format, two outputs share a file name, or a name "
+        "does not stay inside the output directory (an absolute path, or `..` leading "
+        "out of it).",
     ),
     "E0701": ("usage error", "A command-line argument or option is wrong."),
     "E0702": (

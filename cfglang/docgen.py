@@ -441,27 +441,61 @@ def build_pages(ws: Workspace, targets: Sequence[TargetValues], title: str) -> l
 # ---- rendering --------------------------------------------------------------------------------
 
 
+# Characters that can start Markdown (or raw HTML) syntax anywhere in a line; CommonMark
+# lets any ASCII punctuation be backslash-escaped, so escaping these is always safe.
+_MD_ACTIVE = re.compile(r"([\\`*_\[\]<>|~&#!])")
+# ... and ones that only act at the start of a line (lists, headings, quotes, rules).
+_MD_LINE_START = re.compile(r"^(\s*)(?:([-+=])|(\d+)([.)]))")
+
+
+def _md_text(text: str) -> str:
+    """Doc comments and values are plain text, as in the HTML: nothing in them renders
+    as Markdown or HTML (`<script>`, `|`, `*`, links)."""
+    text = _MD_ACTIVE.sub(r"\\\1", text.replace("\r", " ").replace("\n", " "))
+    m = _MD_LINE_START.match(text)
+    if m is None:
+        return text
+    mark = "\\" + m.group(2) if m.group(2) else m.group(3) + "\\" + m.group(4)
+    return m.group(1) + mark + text[m.end() :]
+
+
 def _md_code(text: str) -> str:
-    ticks = "``" if "`" in text else "`"
-    pad = " " if ticks == "``" else ""
+    # A code span is literal; only a run of backticks as long as its fence can end it,
+    # and it cannot hold a line break.
+    text = text.replace("\r", " ").replace("\n", " ")
+    longest = max((len(r) for r in re.findall("`+", text)), default=0)
+    ticks = "`" * (longest + 1)
+    pad = " " if longest or text.startswith(" ") or text.endswith(" ") else ""
     return f"{ticks}{pad}{text}{pad}{ticks}"
+
+
+def _md_href(href: str) -> str:
+    from urllib.parse import quote
+
+    return quote(href, safe="/#.-_~")
 
 
 def _md_inline(cell: Cell, in_table: bool = False) -> str:
     out = []
     for p in cell:
         if isinstance(p, Text):
-            out.append(p.text)
+            out.append(_md_text(p.text))
         elif isinstance(p, Code):
-            out.append(_md_code(p.text))
+            # GFM splits table cells before it reads code spans: `|` needs `\|` even there.
+            code = _md_code(p.text)
+            out.append(code.replace("|", "\\|") if in_table else code)
         else:
             href = (f"{p.page}.md" if p.page else "") + (f"#{p.anchor}" if p.anchor else "")
-            label = _md_code(p.text) if p.code else p.text
-            out.append(f"[{label}]({href})")
-    text = "".join(out)
-    if in_table:
-        text = text.replace("|", "\\|").replace("\n", " ")
-    return text
+            label = _md_code(p.text) if p.code else _md_text(p.text)
+            if in_table and p.code:
+                label = label.replace("|", "\\|")
+            out.append(f"[{label}]({_md_href(href)})")
+    return "".join(out)
+
+
+def _md_fence(text: str) -> str:
+    longest = max((len(r) for r in re.findall("`{3,}", text)), default=2)
+    return "`" * (longest + 1)
 
 
 def render_markdown(page: Page) -> str:
@@ -469,17 +503,18 @@ def render_markdown(page: Page) -> str:
     for blk in page.blocks:
         if isinstance(blk, Heading):
             if blk.anchor:
-                lines.append(f'<a id="{blk.anchor}"></a>')
+                lines.append(f'<a id="{html.escape(blk.anchor)}"></a>')
                 lines.append("")
-            lines.append("#" * blk.level + " " + blk.text)
+            lines.append("#" * blk.level + " " + _md_text(blk.text))
         elif isinstance(blk, Para):
             lines.append(_md_inline(blk.parts))
         elif isinstance(blk, Pre):
-            lines += ["```cfl", blk.text, "```"]
+            fence = _md_fence(blk.text)
+            lines += [fence + "cfl", blk.text, fence]
         elif isinstance(blk, Items):
             lines += [f"- {_md_inline(i)}" for i in blk.items]
         else:
-            lines.append("| " + " | ".join(blk.headers) + " |")
+            lines.append("| " + " | ".join(_md_text(h) for h in blk.headers) + " |")
             lines.append("|" + "---|" * len(blk.headers))
             for row in blk.rows:
                 lines.append("| " + " | ".join(_md_inline(c, True) for c in row) + " |")

@@ -328,7 +328,7 @@ class GitLoader:
     def read(self, path: str) -> str:
         rel, entry, is_dir = self._lookup(path)
         if rel is None:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", newline="") as f:
                 return f.read()
         if entry is None:
             if is_dir:

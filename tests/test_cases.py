@@ -7,6 +7,7 @@ Each case directory holds `main.cfl` (plus any modules it imports) and optionall
     format = "yaml"                 # output format of the document (default json)
     env = { API_TOKEN = "x" }       # the environment the compile sees
     expr = "services.a"             # evaluate an expression instead (like `cflc eval`)
+    limits = { max_steps = 1000 }   # evaluation limits (cfl.toml's [limits]), else defaults
 
 Expected results sit beside it: `expected.out` (the emitted document, or for `expr` the
 JSON value) and `expected.err` (diagnostics rendered exactly as `cflc` prints them,
@@ -27,6 +28,7 @@ from cfglang.api import compile
 from cfglang.diagnostics import Diagnostic, render_human
 from cfglang.emit import EmitError, emit
 from cfglang.eval.constraints import dotted
+from cfglang.eval.evaluate import Limits
 from cfglang.values import redact
 
 CASES = Path(__file__).parent / "cases"
@@ -54,6 +56,7 @@ def run_case(case: Path) -> dict[str, str]:
         env=opts.get("env", {}),
         root=str(case),
         expr=opts.get("expr"),
+        limits=Limits(**opts["limits"]) if "limits" in opts else None,
     )
     got: dict[str, str] = {}
     err = "".join(render_human(d) for d in result.diagnostics)

@@ -165,3 +165,48 @@ def test_single_file_and_errors(tmp_path: Path) -> None:
     assert r.returncode == 1 and '"code": "E0203"' in r.stderr and "Traceback" not in r.stderr
     r = cflc("doc", "--help")
     assert r.returncode == 0 and "Markdown" in r.stdout
+
+
+def test_markdown_escapes_html_and_pipes(tmp_path: Path) -> None:
+    """Doc comments and values are plain text in the Markdown, as in the HTML: rendered
+    by a CommonMark parser with raw HTML on, nothing becomes a tag, link or list, and a
+    `|` does not split a table cell."""
+    from markdown_it import MarkdownIt
+
+    proj = tmp_path / "proj"
+    (proj / "env").mkdir(parents=True)
+    (proj / "cfl.toml").write_text('[project]\ntargets = ["env/*.cfl"]\n')
+    (proj / "schema.cfl").write_text(
+        "## A <script>alert(1)</script> type | with a pipe and *stars*.\n"
+        'type Mode = "a|b" | "<b>x</b>"\n'
+        "\n"
+        "## Holds <img src=x onerror=alert(2)> and [a link](javascript:alert(3)).\n"
+        "schema Svc {\n"
+        "  ## The mode | pick one <script>alert(4)</script>\n"
+        '  mode: Mode = "a|b"\n'
+        "  ## - not a list item\n"
+        '  name: string = "<script>alert(5)</script>"\n'
+        "  ## ``` a fence `` and ticks\n"
+        '  tag: string = "`` ` ``"\n'
+        "}\n"
+    )
+    (proj / "env" / "prod.cfl").write_text(
+        'import "../schema.cfl" as s\nsvc: s.Svc = { name = "x|y<script>alert(6)</script>" }\n'
+    )
+    out = tmp_path / "docs"
+    r = cflc("doc", proj, "-o", out)
+    assert r.returncode == 0, r.stderr
+    md = (out / "schema.md").read_text(encoding="utf-8")
+    rendered = MarkdownIt("commonmark", {"html": True}).enable("table").render(md)
+    for tag in ("<script", "<img", "<b>", "<em>", "<strong>", 'href="javascript'):
+        assert tag not in rendered, tag
+    assert "<li>not a list item" not in rendered
+    assert "A &lt;script&gt;alert(1)&lt;/script&gt; type | with a pipe and *stars*." in rendered
+    assert "<td><code>&quot;a|b&quot;</code></td>" in rendered
+    assert "<td>The mode | pick one &lt;script&gt;alert(4)&lt;/script&gt;</td>" in rendered
+    assert "<code>&quot;x|y&lt;script&gt;alert(6)&lt;/script&gt;&quot;</code>" in rendered
+    assert "<code>&quot;`` ` ``&quot;</code>" in rendered
+    rows = [ln for ln in rendered.splitlines() if ln.startswith("<tr>")]
+    assert rows, rendered
+    table = rendered.split("<table>")[1]
+    assert table.count("<th>") == 5 and table.count("<td>") == 3 * 5

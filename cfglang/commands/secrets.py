@@ -77,7 +77,7 @@ def _read(path: str) -> str:
     from cfglang.secrets import SecretError
 
     try:
-        with open(path, encoding="utf-8") as f:
+        with open(path, encoding="utf-8", newline="") as f:
             return f.read()
     except (OSError, UnicodeDecodeError) as e:
         raise SecretError(
@@ -311,7 +311,7 @@ def edit_cmd(
                 raise SecretError(
                     f"the editor exited with status {rc}; `{file}` is unchanged", code="E1103"
                 )
-            with open(tmp, encoding="utf-8") as fh:
+            with open(tmp, encoding="utf-8", newline="") as fh:
                 edited = fh.read()
         finally:
             shred(tmp)

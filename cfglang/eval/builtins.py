@@ -10,6 +10,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
+import re2
+
 from cfglang.eval.values import ABSENT, kind_of, render_scalar, show
 from cfglang.values import Duration, Secret, Size
 
@@ -51,39 +53,46 @@ SIGNATURES: dict[str, str] = {
 BUILTINS = frozenset(SIGNATURES)
 
 
+class RegexError(Exception):
+    """A pattern CFL's regular expression dialect (RE2) cannot compile; ``help`` says why."""
+
+    def __init__(self, message: str, help: str | None = None) -> None:
+        super().__init__(message)
+        self.help = help
+
+
+@lru_cache(maxsize=1)
+def _re2_options() -> Any:
+    opts = re2.Options()
+    opts.log_errors = False  # the error becomes a diagnostic; RE2 must not print it too
+    return opts
+
+
 @lru_cache(maxsize=256)
-def _regex(pattern: str) -> re.Pattern[str]:
-    return re.compile(_strict_dollar(pattern))
+def compile_regex(pattern: str) -> Any:
+    """Compile a user's pattern with RE2, whose matching time is linear in the text.
 
-
-def _strict_dollar(pattern: str) -> str:
-    """Make `$` mean the end of the text, as in RE2, Go and JavaScript.
-
-    Python's `$` also matches before a final newline, so `^[a-z.]+$` would accept
-    "a.com\n" and a validation pattern would let a newline through. Escaped `$` and `$`
-    inside a character class are left alone, and so is a pattern in multiline mode.
+    Python's backtracking `re` takes exponential time on patterns such as `(a+)+$`, so a
+    hostile author could hang the compiler with one `matches` call. RE2's `$` is already
+    the end of the text (Python's also matches before a final newline).
     """
-    if "$" not in pattern or "(?m" in pattern:
-        return pattern
-    out: list[str] = []
-    i, n, in_class = 0, len(pattern), False
-    while i < n:
-        c = pattern[i]
-        if c == "\\" and i + 1 < n:
-            out.append(pattern[i : i + 2])
-            i += 2
-            continue
-        if in_class:
-            in_class = c != "]"
-        elif c == "[":
-            in_class = True
-        elif c == "$":
-            out.append(r"\Z")
-            i += 1
-            continue
-        out.append(c)
-        i += 1
-    return "".join(out)
+    try:
+        return re2.compile(pattern, options=_re2_options())
+    except re2.error as e:
+        raw = e.args[0] if e.args else ""
+        why = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
+        help = None
+        try:
+            re.compile(pattern)
+        except (re.error, RecursionError, OverflowError):
+            pass
+        else:  # valid for Python but not RE2: a backtracking-only feature
+            help = (
+                "CFL uses RE2 syntax: no backreferences, lookaround, atomic groups or "
+                "possessive quantifiers, and counts up to 1000 (language reference, "
+                "Regular expressions)"
+            )
+        raise RegexError(f"invalid regular expression: {why}", help) from None
 
 
 def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> Any:
@@ -121,10 +130,14 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
             return v.value
         return want(i, (str,), "a string")  # type: ignore[no-any-return]
 
+    # Every builtin pays for the work it does on its arguments (see `_cost`); those whose
+    # work is larger (sort, unique over nested values, range) pay more below.
+    ev.charge(sum(_cost(a) for a in args), call.span)
     if name == "len":
         arity(1)
         v = args[0]
         if isinstance(v, Obj):
+            ev.charge(len(v.keys()), call.span)
             return sum(1 for k in v.keys() if v.get(k) is not ABSENT)
         if isinstance(v, Secret):
             return len(v.value)
@@ -132,15 +145,16 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
     if name in ("keys", "values"):
         arity(1)
         o = want(0, (Obj,), "an object")
+        ev.charge(len(o.keys()), call.span)
         ks = [k for k in o.keys() if o.get(k) is not ABSENT]
         return tuple(ks) if name == "keys" else tuple(o.get(k) for k in ks)
     if name == "matches":
         arity(2)
         s, pattern = text(0), text(1)
         try:
-            rx = _regex(pattern)
-        except re.error as e:
-            raise err("E0501", f"invalid regular expression: {e}", call.args[1].value.span) from e
+            rx = compile_regex(pattern)
+        except RegexError as e:
+            raise err("E0501", str(e), call.args[1].value.span, help=e.help) from None
         return rx.search(s) is not None
     if name in ("startswith", "endswith"):
         arity(2)
@@ -150,7 +164,7 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
         arity(2)
         c = args[0]
         if isinstance(c, tuple):
-            return any(equal(ev, x, args[1]) for x in c)
+            return any(equal(ev, x, args[1], call.span) for x in c)
         return text(1) in text(0)
     if name in ("lower", "upper", "trim"):
         arity(1)
@@ -162,7 +176,11 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
         s, sep = text(0), text(1)
         if sep == "":
             raise err("E0501", "`split` separator must not be empty", call.span)
-        return tuple(s.split(sep))
+        parts = s.split(sep)
+        if len(parts) > ev.limits.max_collection:
+            raise err("E0502", f"`split` would make {len(parts)} items", call.span)
+        ev.charge(len(parts), call.span)
+        return tuple(parts)
     if name == "join":
         arity(2)
         xs, sep = items(0), text(1)
@@ -174,12 +192,14 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
         joined = sep.join(parts)
         if len(joined) > ev.limits.max_string:
             raise err("E0502", "string is too long", call.span)
+        ev.charge(len(joined) >> 6, call.span)
         return joined
     if name == "replace":
         arity(3)
         r = text(0).replace(text(1), text(2))
         if len(r) > ev.limits.max_string:
             raise err("E0502", "string is too long", call.span)
+        ev.charge(len(r) >> 6, call.span)
         return r
     if name in ("min", "max"):
         if len(args) == 1:
@@ -218,16 +238,17 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
     if name == "unique":
         arity(1)
         kept: list[Any] = []
-        seen: list[Any] = []
+        seen: set[Any] = set()
         for x in items(0):
-            p = plain(ev, x)
-            if p not in seen:
-                seen.append(p)
+            k = _hashable(plain(ev, x, call.span))
+            if k not in seen:
+                seen.add(k)
                 kept.append(x)
         return tuple(kept)
     if name == "sort":
         arity(1)
         xs = items(0)
+        ev.charge(len(xs) * max(len(xs).bit_length() - 1, 0), call.span)
         try:
             return tuple(sorted(xs))
         except TypeError as e:
@@ -245,6 +266,7 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
                 call.span,
                 label=f"the limit is {ev.limits.max_collection}",
             )
+        ev.charge(len(rng), call.span)
         return tuple(rng)
 
     def i64(n: int) -> int:
@@ -308,6 +330,34 @@ def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> A
         s = want(0, (str,), "a string")
         return _secret(ev, s, call) if s.startswith("cfl:") else Secret(s)
     raise err("E0206", f"unknown builtin `{name}`", call.span)
+
+
+def _cost(v: Any) -> int:
+    """Steps a builtin pays for reading one argument: one per list item, one per 64
+    characters (string work runs in C, about that much faster per item). Objects are
+    not counted here: measuring one would expand it, and `default(obj, x)` must not."""
+    c = v.__class__
+    if c is tuple:
+        return len(v)
+    if c is str:
+        return len(v) >> 6
+    if c is Secret:
+        return len(v.value) >> 6
+    return 0
+
+
+def _hashable(p: Any) -> Any:
+    """A hashable stand-in for a `plain` value that is equal exactly when the values are
+    equal, so `unique` runs in linear time with a set. Booleans are tagged: `true` and
+    `1` are different values (Python's `True == 1` would merge them)."""
+    c = p.__class__
+    if c is list:
+        return ("list", tuple(_hashable(x) for x in p))
+    if c is dict:
+        return ("object", frozenset((k, _hashable(x)) for k, x in p.items()))
+    if c is bool:
+        return ("bool", p)
+    return p
 
 
 def _secret(ev: Evaluator, token: str, call: ast.Call) -> Secret:

@@ -17,38 +17,149 @@ from cfglang.eval.evaluate import (
     Def,
     EvalError,
     Evaluator,
+    Limits,
     Obj,
     Scope,
     _Propagate,
 )
 from cfglang.eval.values import ABSENT, BOTTOM, show
+from cfglang.limits import MAX_NESTING
 from cfglang.semantic import types as T
+from cfglang.source import Span
 from cfglang.syntax import ast
 
 
-def materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...] = ()) -> Any:
-    """Plain data for a value; BOTTOM where an error was reported."""
-    if len(path) > ev.limits.max_depth:
-        site = value.site if isinstance(value, Obj) else None
+class SizeBudget:
+    """What is left of `Limits.max_output_values`/`max_output_bytes` while materialising.
+
+    Shared values are counted each time they are written (that is what an emitter
+    writes), but built once: `memo` maps a list or object (by id) to its plain data, its
+    size and the depth it was built at, and a later occurrence at that depth or shallower
+    reuses the same data after paying its size. So sharing that doubles at each of 60
+    levels costs 60 walks and stops at the budget, instead of 2^60 steps.
+    """
+
+    __slots__ = ("bytes", "max_bytes", "max_values", "memo", "values")
+
+    def __init__(self, limits: Limits) -> None:
+        self.values = 0
+        self.bytes = 0
+        self.max_values = limits.max_output_values
+        self.max_bytes = limits.max_output_bytes
+        self.memo: dict[int, tuple[Any, Any, int, int, int]] = {}
+
+    def add(self, values: int, nbytes: int) -> None:
+        self.values += values
+        self.bytes += nbytes
+        if self.values > self.max_values or self.bytes > self.max_bytes:
+            raise _TooLarge()
+
+
+class _TooLarge(Exception):
+    """Unwinds materialisation when the output budget is spent; the outermost field
+    passed on the way out becomes the site of the error."""
+
+    def __init__(self) -> None:
+        super().__init__("output too large")
+        self.span: Span | None = None
+        self.path: tuple[str | int, ...] = ()
+
+
+def materialize(
+    ev: Evaluator,
+    value: Any,
+    path: tuple[str | int, ...] = (),
+    *,
+    budget: SizeBudget | None = None,
+    site: Span | None = None,
+) -> Any:
+    """Plain data for a value; BOTTOM where an error was reported.
+
+    ``budget`` is shared by values emitted together (a build's named outputs); ``site``
+    is where a value too large to emit is reported (else at the top-level field holding
+    it). Plain data may share sub-dicts and lists: treat it as read-only.
+    """
+    b = budget if budget is not None else SizeBudget(ev.limits)
+    try:
+        return _materialize(ev, value, path, b, site)
+    except _TooLarge as e:
+        limits = ev.limits
+        what = (
+            f"{limits.max_output_values} values"
+            if b.values > b.max_values
+            else f"{limits.max_output_bytes} bytes"
+        )
         ev.diags.error(
             "E0502",
-            f"value is nested more than {ev.limits.max_depth} levels deep",
+            "value is too large to emit",
+            site if site is not None else e.span,
+            label=f"more than {what} when written out",
+            help="shared values count each time they are written; see Limits in the "
+            "language reference to raise the limit",
+            data_path=dotted(e.path) if e.path else None,
+        )
+        return BOTTOM
+
+
+def _materialize(
+    ev: Evaluator,
+    value: Any,
+    path: tuple[str | int, ...],
+    budget: SizeBudget,
+    where: Span | None = None,
+) -> Any:
+    """``where`` is where the field holding ``value`` is set (a list has no site)."""
+    limit = _depth_limit(ev)
+    if len(path) > limit:
+        site = value.site if isinstance(value, Obj) and value.site is not None else where
+        ev.diags.error(
+            "E0502",
+            f"value is nested more than {limit - 1} levels deep",
             site,
-            label="does this object contain itself?",
+            label="nested this deep by `let`s, templates or references",
+            help="every output format must be able to write the value; flatten it",
             data_path=dotted(path[:8]) + "...",
         )
         return BOTTOM
     cls = value.__class__
+    if cls is not Obj and cls is not tuple:
+        return value
+    memo = budget.memo.get(id(value))
+    if memo is not None and len(path) <= memo[4]:
+        budget.add(memo[2], memo[3])
+        return memo[1]
+    values0, bytes0 = budget.values, budget.bytes
+    out: Any
     if cls is Obj:
-        return _object(ev, value, path)
-    if cls is tuple:
-        if len(path) >= ev.limits.max_depth:  # items would be too deep: report it
-            return [materialize(ev, x, (*path, i)) for i, x in enumerate(value)]
-        return [
-            x if x.__class__ in _LEAVES else materialize(ev, x, (*path, i))
-            for i, x in enumerate(value)
-        ]
-    return value
+        out = _object(ev, value, path, budget)
+    elif len(path) >= limit:  # items would be too deep: report it
+        out = [_materialize(ev, x, (*path, i), budget, where) for i, x in enumerate(value)]
+    else:
+        out = []
+        nbytes = 0
+        for i, x in enumerate(value):
+            c = x.__class__
+            if c in _LEAVES:
+                if c is str:
+                    nbytes += len(x)
+                out.append(x)
+            else:
+                out.append(_materialize(ev, x, (*path, i), budget, where))
+        budget.add(len(value), nbytes)
+    budget.memo[id(value)] = (
+        value,
+        out,
+        budget.values - values0,
+        budget.bytes - bytes0,
+        len(path),
+    )
+    return out
+
+
+def _depth_limit(ev: Evaluator) -> int:
+    """How long a data path may be: the syntax's nesting limit bounds values too, so
+    that every emitter writes whatever is evaluated (`cfglang.limits`)."""
+    return min(ev.limits.max_depth, MAX_NESTING + 1)
 
 
 # Values that are their own plain data (checked by exact class: the hot path of every build).
@@ -65,7 +176,9 @@ def dotted(path: tuple[str | int, ...]) -> str:
     return out or "(root)"
 
 
-def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, Any]:
+def _object(
+    ev: Evaluator, obj: Obj, path: tuple[str | int, ...], budget: SizeBudget
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     defs = obj.defs()
     schema = obj.schema
@@ -76,7 +189,7 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
     meant: set[str | None] | None = None  # worked out only when a field is missing
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
-    leaves = _LEAVES if len(path) < ev.limits.max_depth else frozenset()
+    leaves = _LEAVES if len(path) < _depth_limit(ev) else frozenset()
     for key, stack in defs.items():
         hidden = False
         for d in stack:
@@ -118,8 +231,15 @@ def _object(ev: Evaluator, obj: Obj, path: tuple[str | int, ...]) -> dict[str, A
             continue
         if v is BOTTOM or v.__class__ in leaves:
             out[key] = v
+            budget.add(1, len(key) + len(v) if v.__class__ is str else len(key))
             continue
-        out[key] = materialize(ev, v, (*path, key))
+        try:
+            where = stack[-1].key_span if stack else obj.site
+            out[key] = _materialize(ev, v, (*path, key), budget, where)
+            budget.add(1, len(key))
+        except _TooLarge as e:
+            e.span, e.path = stack[-1].value_span, (*path, key)
+            raise
     if id(obj) not in ev.checked:
         ev.checked.add(id(obj))
         for stmt, scope in obj.checks():

@@ -42,12 +42,24 @@ INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 @attrs.frozen
 class Limits:
-    """Bounds that make every program terminate quickly and in bounded memory."""
+    """Bounds that make every program terminate quickly and in bounded memory.
+
+    Set per project in cfl.toml's `[limits]` table or per call with `api.compile(limits=)`;
+    docs/language.md (Limits) says what each one counts.
+    """
 
     max_depth: int = 1500
     max_steps: int = 5_000_000
     max_collection: int = 1_000_000
     max_string: int = 16 * 1024 * 1024
+    # The size of a value as emitted, shared parts counted each time they are written
+    # (60 levels of `{ a = o; b = o }` are 2^60 values): values (every list item and
+    # field), and characters of strings and keys. Checked for the document, and for the
+    # named outputs together.
+    max_output_values: int = 10_000_000
+    max_output_bytes: int = 256 * 1024 * 1024
+    # How deep imports and `extends` chains may nest (checked by the resolver).
+    max_module_depth: int = 10_000
 
 
 class EvalError(Exception):
@@ -239,6 +251,7 @@ class Obj:
         "_checks",
         "_defs",
         "_expanding",
+        "_near",
         "_partials",
         "_types",
         "_values",
@@ -261,6 +274,7 @@ class Obj:
         self._partials: dict[tuple[str, int], Any] | None = None  # made on first use
         self._types: dict[str, list[tuple[T.Type, Span]]] | None = None
         self._expanding = False
+        self._near: _NearKeys | None = None  # only while expanding a long chain
 
     @classmethod
     def from_plain(cls, ctx: Evaluator, data: Mapping[str, Any]) -> Obj:
@@ -295,6 +309,7 @@ class Obj:
                     self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks, inherited)
             finally:
                 self._expanding = False
+                self._near = None
         return self._defs
 
     def checks(self) -> list[tuple[ast.CheckStmt, Scope]]:
@@ -601,11 +616,23 @@ class Evaluator:
     ) -> None:
         if obj.schema is not None and key not in obj.schema.fields:
             return  # the closed-schema error says it better
-        cand = did_you_mean(key, (k for k in itertools.islice(defs, inherited) if len(k) >= 4))
-        # Stricter than "did you mean": a warning on correct code is costly, so only one
-        # edit (two for long names) counts as a near miss.
-        if cand is not None and edit_distance(key, cand) > (1 if len(key) <= 7 else 2):
-            cand = None
+        if inherited >= _NEAR_INDEX_FROM:
+            # A long chain: comparing with every inherited key is quadratic in its length.
+            near = obj._near
+            if near is None:
+                near = obj._near = _NearKeys()
+            if near.count < inherited:
+                for k in itertools.islice(defs, near.count, inherited):
+                    if len(k) >= 4:
+                        near.add(k)
+                near.count = inherited
+            cand = near.nearest(key)
+        else:
+            cand = did_you_mean(key, (k for k in itertools.islice(defs, inherited) if len(k) >= 4))
+            # Stricter than "did you mean": a warning on correct code is costly, so only one
+            # edit (two for long names) counts as a near miss.
+            if cand is not None and edit_distance(key, cand) > (1 if len(key) <= 7 else 2):
+                cand = None
         if cand is not None and (id(span.source), span.start) not in self.warned:
             self.warned.add((id(span.source), span.start))
             self.diags.warning(
@@ -1371,6 +1398,19 @@ class Evaluator:
         finally:
             self.depth -= 1
 
+    def charge(self, n: int, span: Span | None) -> None:
+        """Count `n` steps of work done in one go (a builtin or operator over a whole
+        list or string), so that the step limit bounds them as it bounds `ev`."""
+        self.steps += n
+        if self.steps > self.limits.max_steps:
+            self.steps = -(10**12)
+            raise err(
+                "E0502",
+                f"evaluation took more than {self.limits.max_steps} steps",
+                span,
+                label="stopped here",
+            )
+
     def _literal(self, e: ast.Literal, scope: Scope) -> Any:
         return e.value
 
@@ -1424,6 +1464,8 @@ class Evaluator:
                     label=f"longer than {self.limits.max_string} characters",
                 )
             out.append(text)
+        if size >= 64:  # building a string is work too: it bounds their memory by steps
+            self.charge(size >> 6, e.span)
         s = "".join(out)
         return Secret(s) if secret else s
 
@@ -2032,6 +2074,88 @@ def _mentions_super(node: Any) -> bool:
     if fields is None:
         return False
     return any(_mentions_super(getattr(node, f.name)) for f in fields if f.name != "span")
+
+
+# From this many inherited keys on, near misses are found through `_NearKeys`.
+_NEAR_INDEX_FROM = 64
+
+
+class _NearKeys:
+    """Inherited keys indexed by what is left after deleting characters, so that the keys
+    near a new one are found without comparing it with every key (SymSpell's method).
+
+    A near miss is at most one edit away for keys of up to 7 characters and two for longer
+    ones (`Evaluator._near_miss`), and each edit (insertion, deletion, substitution or
+    transposition) is undone by deleting at most one character from each side. So keys
+    one edit away share a one-deletion variant (`one`), and keys two edits away (of 6
+    characters or more) a two-deletion variant (`two`). `nearest` gives what the
+    unindexed search gives: the alphabetically first key at the smallest distance.
+    """
+
+    __slots__ = ("count", "one", "two")
+
+    def __init__(self) -> None:
+        self.count = 0  # the first `count` keys of the table are indexed
+        self.one: dict[str, list[str]] = {}
+        self.two: dict[str, list[str]] = {}
+
+    def add(self, key: str) -> None:
+        for v in _deletions(key, 1):
+            self.one.setdefault(v, []).append(key)
+        if len(key) >= 6:
+            for v in _deletions(key, 2):
+                self.two.setdefault(v, []).append(key)
+
+    def nearest(self, key: str) -> str | None:
+        near: set[str] = set()
+        for v in _deletions(key, 1):
+            near.update(self.one.get(v, ()))
+        near.discard(key)
+        one = [k for k in near if _one_edit(key, k)]
+        if one:
+            return min(one)
+        if len(key) < 8:
+            return None
+        far: set[str] = set()
+        for v in _deletions(key, 2):
+            far.update(self.two.get(v, ()))
+        far |= near
+        far.discard(key)
+        # Each check is a full edit distance: many similar keys (`field_1` ... `field_9999`)
+        # must not make one lookup long, so only the first few candidates are tried.
+        for k in sorted(far)[:_NEAR_CANDIDATES]:
+            if edit_distance(key, k) == 2:
+                return k
+        return None
+
+
+_NEAR_CANDIDATES = 32
+
+
+def _one_edit(a: str, b: str) -> bool:
+    """Whether `a` and `b` are one edit apart (`edit_distance(a, b) == 1`), in linear time."""
+    if len(a) > len(b):
+        a, b = b, a
+    i = 0
+    n = len(a)
+    while i < n and a[i] == b[i]:
+        i += 1
+    if len(a) == len(b):
+        if i == n:
+            return False
+        if a[i + 1 :] == b[i + 1 :]:
+            return True
+        return i + 1 < n and a[i] == b[i + 1] and a[i + 1] == b[i] and a[i + 2 :] == b[i + 2 :]
+    return len(b) == n + 1 and a[i:] == b[i + 1 :]
+
+
+def _deletions(s: str, n: int) -> set[str]:
+    out = {s}
+    edge = {s}
+    for _ in range(n):
+        edge = {w[:i] + w[i + 1 :] for w in edge for i in range(len(w))}
+        out |= edge
+    return out
 
 
 def _named(t: T.Type) -> tuple[str, Span | None] | None:

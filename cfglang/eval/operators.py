@@ -9,6 +9,7 @@ from cfglang.values import Duration, Secret, Size
 
 if TYPE_CHECKING:
     from cfglang.eval.evaluate import Evaluator
+    from cfglang.source import Span
     from cfglang.syntax import ast
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
@@ -22,29 +23,32 @@ def _int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def plain(ev: Evaluator, v: Any) -> Any:
+def plain(ev: Evaluator, v: Any, span: Span | None = None) -> Any:
     """A comparable form of a value (objects become dicts of their emitted fields)."""
     from cfglang.eval.evaluate import Obj
     from cfglang.eval.values import ABSENT
 
+    # One step per value visited: comparing values shared many times over (`[l, l]`
+    # nested 60 deep) must hit the step limit, not run for ever.
+    ev.charge(1, span)
     if isinstance(v, Obj):
         out = {}
         for k in v.keys():
             x = v.get(k)
             if x is not ABSENT:
-                out[k] = plain(ev, x)
+                out[k] = plain(ev, x, span)
         return out
     if isinstance(v, tuple):
-        return [plain(ev, x) for x in v]
+        return [plain(ev, x, span) for x in v]
     if isinstance(v, Secret):
         return ("secret", v.value)
     return v
 
 
-def equal(ev: Evaluator, a: Any, b: Any) -> bool:
+def equal(ev: Evaluator, a: Any, b: Any, span: Span | None = None) -> bool:
     if isinstance(a, bool) != isinstance(b, bool):
         return False
-    return bool(plain(ev, a) == plain(ev, b))
+    return bool(plain(ev, a, span) == plain(ev, b, span))
 
 
 def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
@@ -60,17 +64,19 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
         )
 
     if op == "==":
-        return equal(ev, a, b)
+        return equal(ev, a, b, e.span)
     if op == "!=":
-        return not equal(ev, a, b)
+        return not equal(ev, a, b, e.span)
     if op == "in":
         if isinstance(b, tuple):
-            return any(equal(ev, a, x) for x in b)
+            ev.charge(len(b), e.span)
+            return any(equal(ev, a, x, e.span) for x in b)
         if isinstance(b, Obj):
             if not isinstance(a, str):
                 raise bad()
             return b.has(a) and b.get(a) is not ABSENT
         if isinstance(b, str) and isinstance(a, str):
+            ev.charge(len(b) >> 6, e.span)
             return a in b
         raise bad()
     if op in ("<", "<=", ">", ">="):
@@ -88,6 +94,7 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
             r = a + b
             if len(r) > ev.limits.max_string:
                 raise err("E0502", "string is too long", e.span)
+            ev.charge(len(r) >> 6, e.span)
             return r
         if isinstance(a, (str, Secret)) and isinstance(b, (str, Secret)):
             return Secret(
@@ -97,6 +104,7 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
         if isinstance(a, tuple) and isinstance(b, tuple):
             if len(a) + len(b) > ev.limits.max_collection:
                 raise err("E0502", "list is too long", e.span)
+            ev.charge(len(a) + len(b), e.span)
             return a + b
         if isinstance(a, Duration) and isinstance(b, Duration):
             return _dur(e, a.millis + b.millis)
@@ -125,6 +133,8 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
         if (isinstance(a, str) and _int(b)) or (isinstance(a, tuple) and _int(b)):
             if len(a) * max(b, 0) > ev.limits.max_string:
                 raise err("E0502", "result is too large", e.span)
+            n = len(a) * max(b, 0)
+            ev.charge(n if isinstance(a, tuple) else n >> 6, e.span)
             return a * b
         if _num(a) and _num(b):
             return _check(a * b, e)

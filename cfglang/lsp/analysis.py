@@ -133,7 +133,7 @@ class State:
         if not os.path.isfile(path):  # a FIFO or a device could block (or never end)
             return None
         try:
-            with open(path, encoding="utf-8") as f:
+            with open(path, encoding="utf-8", newline="") as f:
                 return f.read()
         except (OSError, UnicodeDecodeError):
             return None

@@ -13,7 +13,10 @@ misplaced declarations).
 
 from __future__ import annotations
 
+import errno
 import os
+import posixpath
+import stat
 from pathlib import Path
 from typing import Protocol
 
@@ -36,8 +39,19 @@ class FileLoader:
     """Reads modules from the working tree."""
 
     def read(self, path: str) -> str:
-        with open(path, encoding="utf-8") as f:
-            return f.read()
+        from cfglang.limits import source_size_limit
+
+        # Byte-exact (no newline translation): a file means what the same bytes on
+        # standard input mean, and a bare CR in a comment stays inside the comment.
+        # O_NONBLOCK and the regular-file test: a FIFO or device in the project (`import
+        # "fifo"`) would otherwise block the compile for ever or read without end.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, encoding="utf-8", newline="", closefd=True) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            # One character more than the limit is over it (a character is at least one
+            # byte): the parser refuses the file without more of it ever being read.
+            return f.read(source_size_limit() + 1)
 
     def exists(self, path: str) -> bool:
         return os.path.isfile(path)
@@ -118,11 +132,17 @@ class Resolver:
     diags: Diagnostics
     allow_paths: tuple[str, ...] = ()
     use_cache: bool = False
+    # How deep imports and `extends` may nest (`Limits.max_module_depth`): loading recurses
+    # once per module, so a 50,000-module chain must stop at CFL's limit, not Python's.
+    max_depth: int = 10_000
     # Seconds spent parsing each file (display path), for `cflc build --profile`.
     parse_times: dict[str, float] = attrs.Factory(dict)
     parsed: list[str] = attrs.Factory(list)  # files parsed, not served from the cache
     modules: dict[str, ModuleInfo] = attrs.Factory(dict)
     _stack: list[tuple[str, Span | None]] = attrs.Factory(list)
+    # Where each path on `_stack` is: the cycle test is then O(1), not a scan of the stack
+    # (which made a long `extends` chain quadratic).
+    _on_stack: dict[str, int] = attrs.Factory(dict)
     _failed: set[str] = attrs.Factory(set)
 
     def display(self, path: str) -> str:
@@ -142,18 +162,45 @@ class Resolver:
             return self._load_source(real, source, None)
         return self._load(real, None)
 
-    def _inside(self, path: str) -> bool:
-        std = str(stdlib_dir())
-        for base in (self.root, std, *self.allow_paths):
-            base = os.path.abspath(base)
-            if path == base or path.startswith(base.rstrip(os.sep) + os.sep):
+    def _inside(self, path: str, bases: tuple[str, ...] | None = None) -> bool:
+        """Whether ``path`` lies in one of ``bases`` (default: the root, the standard
+        library and the allowed paths). Both sides are resolved through symlinks first,
+        so a link inside the root that points elsewhere is outside."""
+        if bases is None:
+            bases = (self.root, str(stdlib_dir()), *self.allow_paths)
+        real = os.path.realpath(path)
+        for base in bases:
+            base = os.path.realpath(base)
+            if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
                 return True
         return False
 
     def resolve_path(self, importer: ModuleInfo, spec: str, span: Span) -> str | None:
+        if any(
+            d.is_error
+            and d.span is not None
+            and d.span.source is span.source
+            and span.start <= d.span.start < span.end
+            for d in self.diags
+        ):
+            return None  # the path literal itself is wrong (an escape): said once, already
+        bad = import_path_problem(spec)
+        if bad is not None:
+            self.diags.error("E0105", f"invalid import path: {bad}", span)
+            return None
         if spec.startswith("std/"):
             rel = spec if spec.endswith(".cfl") else spec + ".cfl"
-            path = str(stdlib_dir() / rel)
+            # Normalised before it is trusted as stdlib: `std/../../x` must not climb out.
+            norm = posixpath.normpath(rel)
+            path = str(stdlib_dir() / norm)
+            if not norm.startswith("std/") or not self._inside(path, (str(stdlib_dir()),)):
+                self.diags.error(
+                    "E0103",
+                    f"`{spec}` is outside the standard library",
+                    span,
+                    label="this path leaves the standard library",
+                )
+                return None
             if not self.loader.exists(path) and not os.path.isfile(path):
                 self.diags.error(
                     "E0101",
@@ -220,11 +267,13 @@ class Resolver:
             return None
         info = ModuleInfo(path, source, tree)
         self.modules[path] = info
+        self._on_stack[path] = len(self._stack)
         self._stack.append((path, site))
         try:
             self._sort(info)
         finally:
             self._stack.pop()
+            del self._on_stack[path]
         return info
 
     def _parse(self, source: SourceFile) -> tuple[ast.Module | None, list[Diagnostic]]:
@@ -257,25 +306,35 @@ class Resolver:
         path = self.resolve_path(info, spec, span)
         if path is None:
             return None
-        for i, (p, _) in enumerate(self._stack):
-            if p == path:
-                chain = [self.display(q) for q, _ in self._stack[i:]] + [self.display(path)]
-                verb = "extended" if kind == "extends" else "imported"
-                notes = tuple(
-                    Note(f"`{self.display(q)}` is {verb} here", s)
-                    for q, s in self._stack[i + 1 :]
-                    if s is not None
-                )
-                self.diags.error(
-                    "E0102",
-                    f"{kind} cycle: " + " -> ".join(chain),
-                    span,
-                    label="this closes the cycle",
-                    notes=notes,
-                )
-                return None
+        i = self._on_stack.get(path)
+        if i is not None:
+            chain = [self.display(q) for q, _ in self._stack[i:]] + [self.display(path)]
+            verb = "extended" if kind == "extends" else "imported"
+            notes = tuple(
+                Note(f"`{self.display(q)}` is {verb} here", s)
+                for q, s in self._stack[i + 1 :]
+                if s is not None
+            )
+            self.diags.error(
+                "E0102",
+                f"{kind} cycle: " + " -> ".join(chain),
+                span,
+                label="this closes the cycle",
+                notes=notes,
+            )
+            return None
         if path in self.modules:
             return self.modules[path]
+        if len(self._stack) >= self.max_depth:
+            self.diags.error(
+                "E0502",
+                f"modules are nested more than {self.max_depth} deep",
+                span,
+                label=f"this {kind} goes past the limit",
+                help="a chain of `extends` or imports this long is almost surely generated; "
+                "merge some of its modules",
+            )
+            return None
         return self._load(path, span)
 
     def _sort(self, info: ModuleInfo) -> None:
@@ -325,12 +384,69 @@ class Resolver:
                 if declare(stmt.name, stmt.name_span):
                     info.templates[stmt.name] = stmt
             elif isinstance(stmt, ast.OutputDecl):
+                bad = output_name_problem(stmt.name)
+                if bad is not None:
+                    # Static, so `cflc check` reports it too and nothing is ever written.
+                    self.diags.error(
+                        "E0603",
+                        f"output `{_printable(stmt.name)}` {bad}",
+                        stmt.name_span,
+                        label="not a path inside the output directory",
+                        help='name a relative path such as `"app.json"` or `"sub/app.json"`',
+                    )
+                    continue
                 info.outputs.append(stmt)
             elif isinstance(stmt, ast.CheckStmt):
                 info.checks.append(stmt)
             else:
                 info.body.append(stmt)
         check_bodies(info.tree.body, self.diags, top=True)
+
+
+def import_path_problem(spec: str) -> str | None:
+    """Why an import path cannot name a file, or None. The OS cannot take a NUL byte
+    or a lone surrogate, so these are reported here rather than failing in `open`."""
+    if "\0" in spec:
+        return "it holds a NUL byte"
+    try:
+        spec.encode("utf-8")
+    except UnicodeEncodeError:
+        return "it holds a lone surrogate"
+    return None
+
+
+def output_name_problem(name: str) -> str | None:
+    """Why ``name`` cannot be an output file inside the output directory, or None.
+
+    Lexical only (the output directory is not known until `build` writes); the writer
+    checks again with symlinks resolved. A backslash counts as a separator so a name
+    means the same on every platform."""
+    if name == "":
+        return "has an empty name"
+    if "\0" in name:
+        return "holds a NUL byte"
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return "holds a lone surrogate"
+    unix = name.replace("\\", "/")
+    if unix.startswith("/") or (len(unix) > 1 and unix[1] == ":" and unix[0].isalpha()):
+        return "is an absolute path"
+    norm = posixpath.normpath(unix)
+    if norm == ".." or norm.startswith("../"):
+        return "leaves the output directory"
+    if norm == "." or unix.endswith("/"):
+        return "names a directory, not a file"
+    return None
+
+
+def normalise_output_name(name: str) -> str:
+    """The one spelling of a valid output name (`./a//b.json` -> `a/b.json`)."""
+    return posixpath.normpath(name.replace("\\", "/"))
+
+
+def _printable(text: str) -> str:
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\0", "\\0")
 
 
 def check_bodies(

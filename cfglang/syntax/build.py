@@ -90,6 +90,26 @@ _Call: Callable[..., ast.Call] = _direct(ast.Call)
 _Arg: Callable[..., ast.Arg] = _direct(ast.Arg)
 _ObjectLit: Callable[..., ast.ObjectLit] = _direct(ast.ObjectLit)
 _DUR_RE = re.compile(r"(\d+)(ms|d|h|m|s)")
+
+
+def _int_value(text: str) -> int:
+    """The value of decimal or ``0x`` digits (no ``_``), or INT_MAX + 2 if it is larger.
+
+    Python refuses to convert more than 4,300 decimal digits; any literal that long is far
+    out of the 64-bit range, so it is never converted.
+    """
+    if text[:2] in ("0x", "0X"):
+        digits = text[2:].lstrip("0")
+        return int(digits or "0", 16) if len(digits) <= 16 else INT_MAX + 2
+    digits = text.lstrip("0")
+    return int(digits or "0") if len(digits) <= 19 else INT_MAX + 2
+
+
+def _abbrev(text: str) -> str:
+    """A literal as quoted in a message: a very long one shortened."""
+    return text if len(text) <= 40 else f"{text[:20]}…{text[-8:]} ({len(text)} characters)"
+
+
 _SIZE_RE = re.compile(r"(\d+)(\D+)")
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$", "0": "\0"}
@@ -182,12 +202,6 @@ def _find_seq(ch: list[Any]) -> Seq | tuple[()]:
 
 def _names(ch: list[Any]) -> list[Token]:
     return [c for c in ch if isinstance(c, _TOKENS) and c.type == "NAME"]
-
-
-def _int_value(text: str) -> int:
-    """The value of an INT token: hexadecimal after `0x`, else decimal (`08` is 8)."""
-    text = text.replace("_", "")
-    return int(text, 16) if text[:2] in ("0x", "0X") else int(text)
 
 
 class AstBuilder:
@@ -612,7 +626,8 @@ class AstBuilder:
 
     def int_lit(self, ch: list[Any]) -> ast.Literal:
         tok = ch[0]
-        value = _int_value(tok.value)
+        text = tok.value.replace("_", "")
+        value = _int_value(text)
         if value <= INT_MAX:
             return _Literal(value, self.tsp(tok))
         if value == INT_MAX + 1:
@@ -627,7 +642,7 @@ class AstBuilder:
             return _Literal(value, self.tsp(tok))
         self.error(
             "E0007",
-            f"integer literal `{tok}` is out of the 64-bit range",
+            f"integer literal `{_abbrev(tok.value)}` is out of the 64-bit range",
             self.tsp(tok),
             label="larger than 9223372036854775807",
         )
@@ -641,11 +656,11 @@ class AstBuilder:
         return _Literal(value, self.tsp(ch[0]))
 
     def duration_lit(self, ch: list[Any]) -> ast.Literal:
-        total = sum(int(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
+        total = sum(_int_value(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
         if total > INT_MAX:
             self.error(
                 "E0007",
-                f"duration `{ch[0]}` is out of the 64-bit range",
+                f"duration `{_abbrev(str(ch[0]))}` is out of the 64-bit range",
                 self.tsp(ch[0]),
                 label="more than 2^63-1 milliseconds",
             )
@@ -655,11 +670,11 @@ class AstBuilder:
     def size_lit(self, ch: list[Any]) -> ast.Literal:
         m = _SIZE_RE.fullmatch(str(ch[0]))
         assert m is not None
-        n = int(m.group(1)) * SIZE_UNITS[m.group(2)]
+        n = _int_value(m.group(1)) * SIZE_UNITS[m.group(2)]
         if n > INT_MAX:
             self.error(
                 "E0007",
-                f"size `{ch[0]}` is out of the 64-bit range",
+                f"size `{_abbrev(str(ch[0]))}` is out of the 64-bit range",
                 self.tsp(ch[0]),
                 label="more than 2^63-1 bytes",
             )
@@ -707,10 +722,20 @@ class AstBuilder:
         first = ch[0]
         if isinstance(first, ast.Str):
             value: object = first.text
-        elif len(ch) == 2:  # a signed integer
-            value = _int_value(str(ch[1])) * (-1 if first == "-" else 1)
-        elif isinstance(first, _TOKENS) and first.type == "INT":
-            value = _int_value(str(first))
+        elif len(ch) == 2 or (isinstance(first, _TOKENS) and first.type == "INT"):
+            tok = ch[-1]  # a signed integer, or an unsigned one
+            n = _int_value(str(tok).replace("_", ""))
+            value = -n if first == "-" else n
+            if not INT_MIN <= value <= INT_MAX:
+                self.error(
+                    "E0007",
+                    f"integer literal `{_abbrev(str(tok))}` is out of the 64-bit range",
+                    self.tsp(tok),
+                    label="smaller than -9223372036854775808"
+                    if value < 0
+                    else "larger than 9223372036854775807",
+                )
+                value = 0
         else:
             value = span.text() == "true"
         return ast.LiteralType(value, span)
@@ -736,19 +761,21 @@ class AstBuilder:
         if kind == "RAW_STRING":
             return _Str((text[2:-1],), span)
         if kind == "RAW_MSTRING":
-            return _Str((_dedent(text[4:-3]),), span)
+            # A CRLF line end reads as LF, so a value does not depend on the checkout.
+            return _Str((_dedent(text[4:-3].replace("\r\n", "\n")),), span)
         multi = kind == "MSTRING"
         q = 3 if multi else 1
         content_start = span.start + q
         content = text[q:-q]
         indent = _common_indent(content) if multi else 0
-        if multi and content.startswith("\n"):
-            content_start += 1
-            content = content[1:]
+        if multi and content.startswith(("\n", "\r\n")):
+            skip = 1 if content[0] == "\n" else 2
+            content_start += skip
+            content = content[skip:]
         if multi:
             lines = content.split("\n")
             if len(lines) > 1 and lines[-1].strip() == "":
-                content = "\n".join(lines[:-1])
+                content = "\n".join(lines[:-1]).removesuffix("\r")
         parts: list[str | ast.Expr] = []
         buf: list[str] = []
         i, n = 0, len(content)
@@ -778,7 +805,18 @@ class AstBuilder:
                         hexd = content[j : j + 4]
                         end = j + 4
                     try:
-                        buf.append(chr(int(hexd, 16)))
+                        code = int(hexd, 16) if len(hexd) <= 8 else -1
+                        if 0xD800 <= code <= 0xDFFF:
+                            # No output format can encode a lone surrogate (UTF-8 cannot).
+                            self.error(
+                                "E0007",
+                                f"`{content[i:end]}` is a surrogate, not a character",
+                                Span(self.source, content_start + i, content_start + end),
+                                help="write the character's own code point: "
+                                "`\\u{1F600}`, not `\\uD83D\\uDE00`",
+                            )
+                        else:
+                            buf.append(chr(code))
                     except (ValueError, OverflowError):
                         self.error(
                             "E0007",
@@ -786,8 +824,8 @@ class AstBuilder:
                             Span(self.source, content_start + i, content_start + end),
                         )
                     i = end
-                elif multi and e == "\n":
-                    i += 2
+                elif multi and (e == "\n" or content.startswith("\r\n", i + 1)):
+                    i += 2 if e == "\n" else 3
                     # The joined line still loses its margin, like every other line.
                     at_line_start = True
                 else:
@@ -823,6 +861,9 @@ class AstBuilder:
                 elif self.parse_expr is not None:
                     parts.append(self.parse_expr(self.source, inner, content_start + i + 2))
                 i = end + 1
+            elif multi and c == "\r" and content.startswith("\n", i + 1):
+                # A CRLF line end reads as LF (sources are read byte-exact).
+                i += 1
             else:
                 if c == "\n":
                     at_line_start = multi

@@ -313,6 +313,29 @@ class _Parser:
     ) -> tuple[Any, list[Diagnostic]]:
         if fast is None:
             fast = os.environ.get("CFLC_PARSER", "") != "lark"
+        from cfglang.limits import source_size_limit
+        from cfglang.syntax.bounds import check_text
+
+        refused = check_text(source, source_size_limit())
+        if refused is not None:
+            return None, [refused]
+        result, diags = self._parse(source, start, fast)
+        if result is not None:
+            from cfglang.syntax.bounds import check_nesting
+
+            enabled = gc.isenabled()
+            gc.disable()  # the pass allocates; a collection now would scan the whole new tree
+            try:
+                too_deep = check_nesting(result, source)
+            finally:
+                if enabled:
+                    gc.enable()
+            if too_deep is not None:
+                # Dropped like a tree with a syntax error: no later phase walks it.
+                return None, [too_deep]
+        return result, diags
+
+    def _parse(self, source: SourceFile, start: str, fast: bool) -> tuple[Any, list[Diagnostic]]:
         with self.lock:
             b = self.builder
             enabled = gc.isenabled()
@@ -343,7 +366,7 @@ class _Parser:
             except RecursionError:
                 return None, [
                     Diagnostic(
-                        "E0502", "the file is nested too deeply to parse", Span(source, 0, 0)
+                        "E0011", "the file is nested too deeply to parse", Span(source, 0, 0)
                     )
                 ]
             finally:
