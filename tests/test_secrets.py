@@ -407,7 +407,8 @@ def test_age_cli_interop(tmp_path: Path) -> None:
     ).stdout
     assert len(key) == 32
     token = enc[enc.index("cfl:v2:") :].split('"')[0]
-    assert open_token(key, header.key_id, "pw", token) == "hello"
+    # a v2 value is bound to its site: the path and the index among same-path sites
+    assert open_token(key, header.key_id, "pw#0", token) == "hello"
     # 2. cflc opens a data key that age wrapped, with the identity file age-keygen wrote.
     key_id, dk = new_data_key()
     (tmp_path / "dk.bin").write_bytes(dk)
@@ -416,7 +417,7 @@ def test_age_cli_interop(tmp_path: Path) -> None:
     ).stdout
     text = (
         render_header(key_id, [Wrapped(rec, blob)])
-        + f'pw = secret("{seal(dk, key_id, "pw", "from-age")}")\n'
+        + f'pw = secret("{seal(dk, key_id, "pw#0", "from-age")}")\n'
     )
     (tmp_path / "b.cfl").write_text(text)
     res = compile(str(tmp_path / "b.cfl"), identity=str(tmp_path / "k.txt"))
