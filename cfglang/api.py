@@ -303,14 +303,13 @@ def _compile_cached(
     return result
 
 
-def _forget_plaintext_trees(entry: Any, data: Any) -> None:
-    """Drop the parse cache entries of modules holding a plain-text literal that turned
-    out to be a secret (through a schema: the parser alone could not tell, see
-    `cfglang.semantic.resolve._plaintext_secret`)."""
+def _forget_plaintext_trees(found: Sequence[tuple[Any, Any]]) -> None:
+    """Drop the parse cache entries of the modules of ``found`` (module, site): they hold a
+    plain-text literal that turned out to be a secret (through a schema: the parser alone
+    could not tell, see `cfglang.semantic.resolve._plaintext_secret`)."""
     from cfglang import cache
-    from cfglang.secrets.edit import plaintext_sites
 
-    for src in {id(m.source): m.source for m, _ in plaintext_sites(entry, data)}.values():
+    for src in {id(m.source): m.source for m, _ in found}.values():
         cache.forget("parse", cache.parse_key(src.path, src.real_path, src.text))
 
 
@@ -455,12 +454,15 @@ def _compile(
         data = _eval_expr(ev, entry, expr, diags)
         return Compilation(None if diags.has_errors else data, diags.sorted(), files=files)
     data = materialize(ev, doc)
-    if secrets.get("plaintext", "warn") != "allow" and _has_secret(data):
-        from cfglang.secrets.edit import report_plaintext
+    report = secrets.get("plaintext", "warn") != "allow"
+    if (report or use_cache) and _has_secret(data):
+        from cfglang.secrets.edit import plaintext_sites, report_plaintext
 
-        report_plaintext(entry, data, diags, strict=secrets.get("plaintext") == "error")
-    if use_cache and _has_secret(data):
-        _forget_plaintext_trees(entry, data)
+        found = plaintext_sites(entry, data)  # one scan serves the report and the cache
+        if report:
+            report_plaintext(found, diags, strict=secrets.get("plaintext") == "error")
+        if use_cache:
+            _forget_plaintext_trees(found)
     phase("evaluate and check")
     outputs: list[Output] = []
     if emit_outputs and not diags.has_errors:

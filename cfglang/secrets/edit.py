@@ -242,14 +242,14 @@ def _secret_paths(path: str, text: str) -> tuple[set[tuple[str | int, ...]], boo
     return out, True
 
 
-def report_plaintext(entry: Any, data: Any, diags: Any, *, strict: bool) -> None:
-    """Report plain-text literals that become secrets in the compiled ``data``.
+def report_plaintext(found: list[tuple[Any, Site]], diags: Any, *, strict: bool) -> None:
+    """Report plain-text literals that become secrets: ``found`` is `plaintext_sites` of
+    the entry module and the compiled data.
 
-    ``entry`` is the entry `ModuleInfo`; every module of its extends chain is scanned.
     The diagnostic has no span on purpose: a caret snippet would print the source line,
     and with it the secret, into build logs. The location is in the message instead.
     """
-    for m, s in plaintext_sites(entry, data):
+    for m, s in found:
         assert s.literal is not None
         code, severity = ("E1105", "error") if strict else ("W1104", "warning")
         from cfglang.diagnostics import Diagnostic
