@@ -560,10 +560,10 @@ def _setup_inputs(
                 except Exception as e:
                     if not hasattr(e, "diag"):
                         raise
-                    from cfglang.eval.secrecy import type_holds_secret
+                    from cfglang.semantic.types import holds_secret
 
                     shown = f'"{raw}"' if isinstance(raw, str) else repr(raw)
-                    if type_holds_secret(typ):
+                    if holds_secret(typ):
                         shown = "<secret>"  # a mistyped secret is still a secret
                     raise err(
                         "E0402",

@@ -106,30 +106,3 @@ def scrub(diag: Any, texts: list[str]) -> Any:
         help=clean(diag.help),
         notes=notes,
     )
-
-
-def type_holds_secret(t: Any) -> bool:
-    """Whether a value of type ``t`` may be (or hold) a secret, so that messages about a
-    value offered for it must not quote the value (a refinement of ``secret`` included)."""
-    from cfglang.semantic import types as T
-
-    seen: set[int] = set()
-    stack = [t]
-    while stack:
-        x = stack.pop()
-        if id(x) in seen:
-            continue
-        seen.add(id(x))
-        if isinstance(x, T.Prim) and x.name == "secret":
-            return True
-        if isinstance(x, (T.Alias, T.Refined)):
-            stack.append(x.target if isinstance(x, T.Alias) else x.base)
-        elif isinstance(x, T.Opt):
-            stack.append(x.inner)
-        elif isinstance(x, T.UnionT):
-            stack.extend(x.options)
-        elif isinstance(x, T.ListT):
-            stack.append(x.elem)
-        elif isinstance(x, T.MapT):
-            stack.extend((x.key, x.value))
-    return False

@@ -115,6 +115,36 @@ Type = Prim | Lit | ListT | MapT | Opt | UnionT | Refined | Alias | SchemaT
 ANY = Prim("any")
 
 
+def components(t: Type) -> tuple[Type, ...]:
+    """The types ``t`` is directly made of (an alias's target, a refinement's base, a
+    union's options, ...); a schema's fields are not components."""
+    if isinstance(t, Alias):
+        return (t.target,)
+    if isinstance(t, Refined):
+        return (t.base,)
+    if isinstance(t, Opt):
+        return (t.inner,)
+    if isinstance(t, UnionT):
+        return t.options
+    if isinstance(t, ListT):
+        return (t.elem,)
+    if isinstance(t, MapT):
+        return (t.key, t.value)
+    return ()
+
+
+def holds_secret(t: Type) -> bool:
+    """Whether a value of type ``t`` may be (or hold) a secret, so that a message about a
+    value offered for it must not quote the value (a refinement of ``secret`` included)."""
+    stack = [t]
+    while stack:
+        x = stack.pop()
+        if x == Prim("secret"):
+            return True
+        stack.extend(components(x))
+    return False
+
+
 def strip_alias(t: Type) -> Type:
     while isinstance(t, Alias):
         t = t.target
