@@ -37,6 +37,8 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from typing import BinaryIO
 
+from cfglang.paths import resolves_inside
+
 JOURNAL = ".cflc-commit.json"
 _SET_PREFIX = ".cflc-set-"
 # `write_atomic` temporaries of other writers (a `cflc secrets` edit, the cache) may be
@@ -96,12 +98,6 @@ def _fsync_dir(directory: str) -> None:
             os.close(fd)
 
 
-def _inside(root: str, path: str) -> bool:
-    real = os.path.realpath(path)
-    base = os.path.realpath(root)
-    return real == base or real.startswith(base.rstrip(os.sep) + os.sep)
-
-
 def recover(root: str, dirs: Sequence[str] = ()) -> None:
     """Finish a commit a killed `write_set` left in ``root`` and remove stale
     temporaries there and in ``dirs``. The caller holds the directory lock."""
@@ -119,7 +115,7 @@ def recover(root: str, dirs: Sequence[str] = ()) -> None:
             src, dst = os.path.join(root, str(tmp)), os.path.join(root, str(target))
             scan.add(os.path.dirname(os.path.abspath(dst)))
             # Only names inside the directory: the journal is data on disk, not trusted.
-            if _inside(root, src) and _inside(root, dst) and os.path.isfile(src):
+            if resolves_inside(src, root) and resolves_inside(dst, root) and os.path.isfile(src):
                 os.replace(src, dst)
         _fsync_dir(root)
         os.unlink(journal)

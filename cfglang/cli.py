@@ -22,6 +22,7 @@ from cfglang.commands._options import (
     quiet_option,
     verbose_option,
 )
+from cfglang.paths import resolves_inside
 
 EXIT_OK, EXIT_ERRORS, EXIT_USAGE, EXIT_INTERNAL = 0, 1, 2, 3
 FORMAT_CHOICES = ("json", "yaml", "toml", "ini", "env", "properties")
@@ -476,7 +477,7 @@ def _write_results(
             if res.outputs:
                 for o in res.outputs:
                     target = os.path.join(out_dir, o.name)
-                    if not _stays_inside(set_root, target):
+                    if not resolves_inside(target, set_root):
                         ctx.usage_error(
                             "E0602",
                             f"cannot write `{target}`: a symlink leads it outside "
@@ -533,13 +534,6 @@ def _write_results(
             ctx.info(f"wrote {target}")
     sys.stdout.flush()
     return EXIT_OK
-
-
-def _stays_inside(directory: str, target: str) -> bool:
-    """Whether ``target`` resolves (symlinks followed) to a path inside ``directory``."""
-    base = os.path.realpath(directory)
-    real = os.path.realpath(target)
-    return real.startswith(base.rstrip(os.sep) + os.sep)
 
 
 def _file_mode(private: bool) -> int:

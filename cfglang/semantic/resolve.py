@@ -23,6 +23,7 @@ from typing import Protocol
 import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang.paths import resolves_inside
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
 
@@ -168,12 +169,7 @@ class Resolver:
         so a link inside the root that points elsewhere is outside."""
         if bases is None:
             bases = (self.root, str(stdlib_dir()), *self.allow_paths)
-        real = os.path.realpath(path)
-        for base in bases:
-            base = os.path.realpath(base)
-            if real == base or real.startswith(base.rstrip(os.sep) + os.sep):
-                return True
-        return False
+        return any(resolves_inside(path, base) for base in bases)
 
     def resolve_path(self, importer: ModuleInfo, spec: str, span: Span) -> str | None:
         if any(
