@@ -401,6 +401,7 @@ class Evaluator:
         self.limits = limits or Limits()
         self.env = env if env is not None else {}
         self.steps = 0
+        self.steps_reported = False  # `_out_of_steps`
         self.depth = 0
         self.active: dict[tuple[int, str], int] = {}
         self.stack: list[tuple[str, Span]] = []
@@ -1378,13 +1379,7 @@ class Evaluator:
     def ev(self, e: ast.Expr, scope: Scope) -> Any:
         self.steps += 1
         if self.steps > self.limits.max_steps:
-            self.steps = -(10**12)  # report once, then let evaluation unwind
-            raise err(
-                "E0502",
-                f"evaluation took more than {self.limits.max_steps} steps",
-                e.span,
-                label="stopped here",
-            )
+            raise self._out_of_steps(e.span)
         self.depth += 1
         try:
             if self.depth > self.limits.max_depth:
@@ -1403,13 +1398,21 @@ class Evaluator:
         list or string), so that the step limit bounds them as it bounds `ev`."""
         self.steps += n
         if self.steps > self.limits.max_steps:
-            self.steps = -(10**12)
-            raise err(
-                "E0502",
-                f"evaluation took more than {self.limits.max_steps} steps",
-                span,
-                label="stopped here",
-            )
+            raise self._out_of_steps(span)
+
+    def _out_of_steps(self, span: Span | None) -> Exception:
+        """The step budget is spent: the first time the error, after it a silent unwind.
+        The budget stays spent for the rest of the evaluation, so the fields evaluated
+        after the one that ran out (report and continue) cannot run without a limit."""
+        if self.steps_reported:
+            return _Propagate()
+        self.steps_reported = True
+        return err(
+            "E0502",
+            f"evaluation took more than {self.limits.max_steps} steps",
+            span,
+            label="stopped here",
+        )
 
     def _literal(self, e: ast.Literal, scope: Scope) -> Any:
         return e.value
