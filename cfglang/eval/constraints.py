@@ -27,6 +27,7 @@ from cfglang.limits import MAX_NESTING
 from cfglang.semantic import types as T
 from cfglang.source import Span
 from cfglang.syntax import ast
+from cfglang.values import REDACTED
 
 
 class SizeBudget:
@@ -313,8 +314,9 @@ def run_check(
     msg = stmt.message or f"check `{stmt.expr.span.text()}` failed"
     label = " → ".join(steps)
     primary = site.span if site is not None else (obj.site or stmt.span)
-    if site is not None and _reads_secret(ev, obj, reads):
-        # The site's line may hold the secret in plain text: point at the check instead.
+    if primary is not stmt.span and (REDACTED in label or _reads_secret(ev, obj, reads)):
+        # The line of the field (or of the object, for a check that reads only lets and
+        # inputs) may hold the secret in plain text: point at the check instead.
         primary = stmt.span
     ev.diags.error(
         "E0304",
