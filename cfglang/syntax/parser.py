@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 from cfglang.diagnostics import Diagnostic, Note
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
+from cfglang.syntax.bounds import check_nesting, check_text
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -314,55 +315,27 @@ class _Parser:
         if fast is None:
             fast = os.environ.get("CFLC_PARSER", "") != "lark"
         from cfglang.limits import source_size_limit
-        from cfglang.syntax.bounds import check_text
 
         refused = check_text(source, source_size_limit())
         if refused is not None:
             return None, [refused]
-        result, diags = self._parse(source, start, fast)
-        if result is not None:
-            from cfglang.syntax.bounds import check_nesting
-
-            enabled = gc.isenabled()
-            gc.disable()  # the pass allocates; a collection now would scan the whole new tree
-            try:
-                too_deep = check_nesting(result, source)
-            finally:
-                if enabled:
-                    gc.enable()
-            if too_deep is not None:
-                # Dropped like a tree with a syntax error: no later phase walks it.
-                return None, [too_deep]
-        return result, diags
+        return self._parse(source, start, fast)
 
     def _parse(self, source: SourceFile, start: str, fast: bool) -> tuple[Any, list[Diagnostic]]:
         with self.lock:
-            b = self.builder
             enabled = gc.isenabled()
             gc.disable()  # the parse allocates many small objects and frees none of them
             saved_use_fast = self.use_fast
             try:
-                if fast and self.fast is not None:
-                    b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
-                    self._docs_pending = {}
-                    self.use_fast = True
-                    try:
-                        result = self.fast.parse(source.text, start)
-                        return result, [*b.diags, *b.pending.values()]
-                    except Exception:
-                        # Lark parses it again, and reports the error if there is one.
-                        self.fallbacks += 1
-                self.use_fast = False
-                lark_parser = self.lark
-                from lark.exceptions import UnexpectedInput
-
-                b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
-                self._docs_pending = {}
-                try:
-                    result = lark_parser.parse(source.text, start=start)
-                except UnexpectedInput as e:
-                    return None, [*b.diags, _friendly(self, e, source)]
-                return result, [*b.diags, *b.pending.values()]
+                result, diags = self._parse_tree(source, start, fast)
+                if result is not None:
+                    # Under the same collector pause: the pass allocates, and a collection
+                    # now would scan the whole new tree.
+                    too_deep = check_nesting(result, source)
+                    if too_deep is not None:
+                        # Dropped like a tree with a syntax error: no later phase walks it.
+                        return None, [too_deep]
+                return result, diags
             except RecursionError:
                 return None, [
                     Diagnostic(
@@ -373,6 +346,33 @@ class _Parser:
                 self.use_fast = saved_use_fast
                 if enabled:
                     gc.enable()
+
+    def _parse_tree(
+        self, source: SourceFile, start: str, fast: bool
+    ) -> tuple[Any, list[Diagnostic]]:
+        """The fast driver's tree, else Lark's (or its error); the caller holds the lock."""
+        b = self.builder
+        if fast and self.fast is not None:
+            b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
+            self._docs_pending = {}
+            self.use_fast = True
+            try:
+                result = self.fast.parse(source.text, start)
+                return result, [*b.diags, *b.pending.values()]
+            except Exception:
+                # Lark parses it again, and reports the error if there is one.
+                self.fallbacks += 1
+        self.use_fast = False
+        lark_parser = self.lark
+        from lark.exceptions import UnexpectedInput
+
+        b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
+        self._docs_pending = {}
+        try:
+            result = lark_parser.parse(source.text, start=start)
+        except UnexpectedInput as e:
+            return None, [*b.diags, _friendly(self, e, source)]
+        return result, [*b.diags, *b.pending.values()]
 
 
 # ---- stored driver tables ---------------------------------------------------------------------
