@@ -369,22 +369,14 @@ def test_crlf_sources_mean_what_lf_sources_mean(tmp_path: Path) -> None:
 def test_the_build_cache_tells_crlf_from_lf(tmp_path: Path) -> None:
     """The cache key is the bytes: turning `\\n` into `\\r` (a comment swallowing the
     next line) must not be served the old result."""
-    (tmp_path / "main.cfl").write_bytes(b"# note\na = 1\n")
-    env_dir = tmp_path / "cache"
-    first = subprocess.run(
-        [*CFLC, "build", "main.cfl"],
-        cwd=tmp_path,
-        env={**os.environ, "XDG_CACHE_HOME": str(env_dir), "CFLC_CACHE_DIR": str(env_dir)},
-        capture_output=True,
-        text=True,
-    )
-    assert json.loads(first.stdout) == {"a": 1}
-    (tmp_path / "main.cfl").write_bytes(b"# note\ra = 1\n")
-    second = subprocess.run(
-        [*CFLC, "build", "main.cfl"],
-        cwd=tmp_path,
-        env={**os.environ, "XDG_CACHE_HOME": str(env_dir), "CFLC_CACHE_DIR": str(env_dir)},
-        capture_output=True,
-        text=True,
-    )
-    assert json.loads(second.stdout) == {}
+    env = {**os.environ, "CFLC_CACHE_DIR": str(tmp_path / "cache")}
+
+    def build(source: bytes) -> object:
+        (tmp_path / "main.cfl").write_bytes(source)
+        r = subprocess.run(
+            [*CFLC, "build", "main.cfl"], cwd=tmp_path, env=env, capture_output=True, text=True
+        )
+        return json.loads(r.stdout)
+
+    assert build(b"# note\na = 1\n") == {"a": 1}
+    assert build(b"# note\ra = 1\n") == {}
