@@ -139,14 +139,17 @@ def did_open(ls: CflServer, params: lsp.DidOpenTextDocumentParams) -> None:
     ls.publish([_sync(ls, params.text_document.uri)])
 
 
+# Synchronous on purpose: pygls runs an `async` handler as a task, so a request sent right
+# after a change (completion as the user types) could be answered from the old buffer.
+# Only the check is deferred (debounced); the buffer is current before the next message.
 @server.feature(lsp.TEXT_DOCUMENT_DID_CHANGE)
-async def did_change(ls: CflServer, params: lsp.DidChangeTextDocumentParams) -> None:
+def did_change(ls: CflServer, params: lsp.DidChangeTextDocumentParams) -> None:
     """Re-check (debounced) the file and the open files that depend on it."""
     ls.schedule(_sync(ls, params.text_document.uri))
 
 
 @server.feature(lsp.TEXT_DOCUMENT_DID_SAVE)
-async def did_save(ls: CflServer, params: lsp.DidSaveTextDocumentParams) -> None:
+def did_save(ls: CflServer, params: lsp.DidSaveTextDocumentParams) -> None:
     ls.schedule(path_of(params.text_document.uri))
 
 
