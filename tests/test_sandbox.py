@@ -20,7 +20,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfglang.atomic import JOURNAL, recover, write_set
-from cfglang.cli import _stays_inside
+from cfglang.console import stays_inside
 from cfglang.semantic.resolve import normalise_output_name, output_name_problem
 
 CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
@@ -104,7 +104,7 @@ def test_output_names_never_escape_the_output_dir(
         return
     target = os.path.join(out, normalise_output_name(name))
     assert os.path.normpath(target).startswith(str(out) + os.sep)
-    if not _stays_inside(str(out), target):
+    if not stays_inside(str(out), target):
         assert not os.path.realpath(target).startswith(str(out.resolve()) + os.sep)
         return
     try:
