@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang.project import find_root as find_root  # the project root, re-exported
 from cfglang.source import SourceFile, Span
 from cfglang.values import Duration, Secret, Size
 
@@ -83,19 +84,6 @@ class Compilation:
     @property
     def ok(self) -> bool:
         return not any(d.is_error for d in self.diagnostics)
-
-
-def find_root(path: str) -> str:
-    """The project root: the nearest directory above ``path`` holding `cfl.toml`."""
-    d = os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path)
-    cur = d
-    while True:
-        if os.path.isfile(os.path.join(cur, "cfl.toml")):
-            return cur
-        parent = os.path.dirname(cur)
-        if parent == cur:
-            return d
-        cur = parent
 
 
 def compile(

@@ -25,6 +25,7 @@ from typing import Any
 import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics
+from cfglang.project import find_root
 
 __all__ = [
     "Edge",
@@ -235,7 +236,6 @@ def target_deps(
     use_cache: bool = True,
 ) -> TargetDeps:
     """The dependency graph of the module at ``path`` (see the module docstring)."""
-    from cfglang.api import find_root
     from cfglang.semantic.resolve import FileLoader, ModuleInfo, Resolver
 
     diags = Diagnostics()

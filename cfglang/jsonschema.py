@@ -24,6 +24,7 @@ from typing import Any
 import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics
+from cfglang.project import find_root
 from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
@@ -111,7 +112,6 @@ class Workspace:
 
 def load_workspace(paths: Iterable[str], allow_paths: Sequence[str] = ()) -> Workspace:
     """Parse and resolve the modules at ``paths`` (and everything they import)."""
-    from cfglang.api import find_root
     from cfglang.eval.evaluate import Evaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
 

@@ -40,6 +40,7 @@ from typing import Any, NamedTuple
 import attrs
 
 from cfglang.api import Config, ConfigError, _wrap
+from cfglang.project import find_root
 
 __all__ = ["LiveConfig", "Snapshot", "Subscription", "Update", "live"]
 
@@ -260,8 +261,6 @@ class LiveConfig:
         )
 
     def _start(self, poll: bool, poll_delay_ms: int) -> None:
-        from cfglang.api import find_root
-
         root = find_root(self.path)
         dirs = [root, *(os.path.abspath(d) for d in self._allow if os.path.isdir(d))]
         dirs += sorted({os.path.dirname(os.path.abspath(v)) for v in self._var_files})

@@ -163,9 +163,9 @@ class Watcher:
     # ---- project ----------------------------------------------------------------------------
 
     def _expand(self) -> bool:
-        from cfglang.cli import _targets
+        from cfglang.console import expand_targets
 
-        expanded = _targets(self.ctx, [self.directory])
+        expanded = expand_targets(self.ctx, [self.directory])
         if expanded is None:
             return False
         self.targets, self.settings = expanded
@@ -228,7 +228,7 @@ class Watcher:
         return reports
 
     def _build(self, target: str) -> Report:
-        from cfglang.cli import _write_results
+        from cfglang.console import write_results
         from cfglang.diff import diff
 
         start = time.perf_counter()
@@ -255,7 +255,7 @@ class Watcher:
                 )
             )
         out_dir = self._out_dir(target, res)
-        status = _write_results(
+        status = write_results(
             self.ctx, [(target, res)], None, out_dir, self.env_prefix, False, self.settings
         )
         if status != 0:  # an output could not be rendered or written (reported)

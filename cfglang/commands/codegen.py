@@ -43,8 +43,8 @@ def _python(
 ) -> int:
     import os
 
-    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
     from cfglang.codegen import generate, root_schemas
+    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
     from cfglang.jsonschema import load_workspace
 
     ctx = Ctx(error_format, color, False, 0)

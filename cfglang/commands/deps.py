@@ -56,7 +56,8 @@ def command(
       cflc deps env/prod.cfl --dot | dot -Tsvg > deps.svg
     """
     from cfglang.api import deps
-    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, _project
+    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
+    from cfglang.project import load_lenient
 
     ctx = Ctx(error_format, color, quiet, verbose)
     if as_json and as_dot:
@@ -68,14 +69,8 @@ def command(
     if not os.path.isfile(target):
         ctx.usage_error("E0702", f"`{target}` does not exist")
         sys.exit(EXIT_USAGE)
-    allow = list(allow_path)
-    try:
-        proj = _project(target)
-    except Exception:  # a malformed cfl.toml: the graph does not need it
-        proj = None
-    if proj is not None:
-        root, settings = proj
-        allow += [os.path.join(root, str(a)) for a in settings.get("allow_paths", [])]
+    # A malformed cfl.toml is ignored: the graph does not need it.
+    allow = list(allow_path) + list(load_lenient(target).allow_paths)
     graph = deps(target, allow_paths=allow, var_files=var_files)
     if as_json:
         click.echo(json.dumps(graph.to_json(), indent=2, ensure_ascii=False))

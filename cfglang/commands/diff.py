@@ -139,24 +139,24 @@ def _run(
 ) -> int:
     import json
 
-    from cfglang.cli import (
+    from cfglang.console import (
         EXIT_ERRORS,
         EXIT_OK,
         EXIT_USAGE,
         Ctx,
-        _check_var_files,
-        _parse_vars,
+        check_var_files,
+        parse_vars,
     )
     from cfglang.diagnostics import Diagnostic
     from cfglang.diff import diff, render_human, to_json
 
     ctx = Ctx(error_format, color, quiet, verbose)
-    common = _parse_vars(ctx, var)
-    only_a = _parse_vars(ctx, var_a)
-    only_b = _parse_vars(ctx, var_b)
+    common = parse_vars(ctx, var)
+    only_a = parse_vars(ctx, var_a)
+    only_b = parse_vars(ctx, var_b)
     if common is None or only_a is None or only_b is None:
         return EXIT_USAGE
-    if not _check_var_files(ctx, var_files):
+    if not check_var_files(ctx, var_files):
         return EXIT_USAGE
     for path, own, flag in ((a, only_a, "--var-a"), (b, only_b, "--var-b")):
         if own and _data_format(path) is not None:
@@ -197,7 +197,7 @@ def _data_format(path: str) -> str | None:
 
 
 def _check_readable(ctx: Any, path: str) -> int:
-    from cfglang.cli import EXIT_OK, EXIT_USAGE
+    from cfglang.console import EXIT_OK, EXIT_USAGE
 
     if "@" in path and not os.path.exists(path):  # FILE@REV: a module in git at REV
         from cfglang.vcs import check_spec, split_spec
@@ -232,7 +232,7 @@ def _load(
     allow_path: tuple[str, ...],
 ) -> tuple[int, Any]:
     """(exit status, data) of one side; diagnostics are reported here."""
-    from cfglang.cli import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK
+    from cfglang.console import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK
 
     fmt = _data_format(path)
     if fmt is not None:

@@ -56,7 +56,7 @@ def _doc(
     import os
 
     from cfglang.api import compile
-    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, _targets
+    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
     from cfglang.docgen import TargetValues, build_pages, plain, write_docs
     from cfglang.jsonschema import load_workspace
 
@@ -65,7 +65,7 @@ def _doc(
     targets: list[TargetValues] = []
     allow = list(allow_path)
     for p in paths or (".",):
-        expanded = _targets(ctx, [p])
+        expanded = expand_targets(ctx, [p])
         if expanded is None:
             return EXIT_USAGE
         found, settings = expanded

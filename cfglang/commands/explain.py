@@ -60,13 +60,20 @@ def command(
     Example: cflc explain env/prod.cfl services.billing.replicas
     """
     from cfglang.api import explain
-    from cfglang.cli import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK, EXIT_USAGE, Ctx, _parse_vars
-    from cfglang.cli import _targets as targets
+    from cfglang.console import (
+        EXIT_ERRORS,
+        EXIT_INTERNAL,
+        EXIT_OK,
+        EXIT_USAGE,
+        Ctx,
+        expand_targets,
+        parse_vars,
+    )
     from cfglang.explain import Explanation
 
     ctx = Ctx(error_format, color, quiet, verbose)
-    cli_vars = _parse_vars(ctx, var)
-    if cli_vars is None or targets(ctx, [file]) is None:
+    cli_vars = parse_vars(ctx, var)
+    if cli_vars is None or expand_targets(ctx, [file]) is None:
         sys.exit(EXIT_USAGE)
     out = explain(file, path, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path)
     if not isinstance(out, Explanation):

@@ -126,9 +126,9 @@ def command(
         if path == "-":
             sys.stdout.write(formatted)
         elif changed:
-            from cfglang.cli import _atomic_write
+            from cfglang.console import atomic_write
 
-            _atomic_write(path, formatted)
+            atomic_write(path, formatted)
             if not quiet:
                 click.echo(f"reformatted {path}", err=True)
     sys.stdout.flush()

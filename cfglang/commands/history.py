@@ -118,13 +118,13 @@ def _run(
 ) -> int:
     import json
 
-    from cfglang.cli import EXIT_OK, EXIT_USAGE, Ctx, _parse_vars
+    from cfglang.console import EXIT_OK, EXIT_USAGE, Ctx, parse_vars
     from cfglang.history import history
     from cfglang.vcs import GitError
 
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache = not no_cache
-    cli_vars = _parse_vars(ctx, var)
+    cli_vars = parse_vars(ctx, var)
     if cli_vars is None:
         return EXIT_USAGE
     if os.path.isdir(file):

@@ -110,13 +110,13 @@ def _run(
 ) -> int:
     import json
 
-    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, _parse_vars, _targets
+    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets, parse_vars
     from cfglang.impact import impact
     from cfglang.vcs import GitError, find_repo
 
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache = not no_cache
-    cli_vars = _parse_vars(ctx, var)
+    cli_vars = parse_vars(ctx, var)
     if cli_vars is None:
         return EXIT_USAGE
     try:
@@ -124,7 +124,7 @@ def _run(
     except GitError as e:
         ctx.report([e.diagnostic])
         return EXIT_USAGE
-    expanded = _targets(ctx, list(targets))
+    expanded = expand_targets(ctx, list(targets))
     if expanded is None:
         return EXIT_USAGE
     files, settings = expanded

@@ -88,7 +88,7 @@ def _run(
     quiet: bool,
     verbose: int,
 ) -> int:
-    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, _atomic_write
+    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, atomic_write
     from cfglang.importer import (
         DataError,
         diagnostic,
@@ -166,7 +166,7 @@ def _run(
             sys.stdout.flush()
             continue
         try:
-            _atomic_write(target, content)
+            atomic_write(target, content)
         except OSError as e:
             ctx.usage_error("E0602", f"cannot write `{target}`: {e.strerror or e}")
             return EXIT_ERRORS

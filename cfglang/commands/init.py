@@ -28,7 +28,7 @@ def command(directory: str, force: bool, error_format: str, color: str, quiet: b
 def _init(directory: str, force: bool, error_format: str, color: str, quiet: bool) -> int:
     import os
 
-    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
+    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
     from cfglang.init import existing, write_project
 
     ctx = Ctx(error_format, color, quiet, 0)

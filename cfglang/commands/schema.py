@@ -64,14 +64,14 @@ def _export(
     import json
     import os
 
-    from cfglang.cli import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, _targets
+    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
     from cfglang.jsonschema import export, load_workspace
 
     ctx = Ctx(error_format, color, False, 0)
     if file is not None and os.path.isdir(file):
         ctx.usage_error("E0702", f"`{file}` is a directory, not a module")
         return EXIT_USAGE
-    expanded = _targets(ctx, [file] if file is not None else [])
+    expanded = expand_targets(ctx, [file] if file is not None else [])
     if expanded is None:
         return EXIT_USAGE
     files, settings = expanded

@@ -49,7 +49,7 @@ def _common(f: Any) -> Any:
 
 def _run(error_format: str, color: str, quiet: bool, work: Callable[[Any], int]) -> None:
     """Run ``work(ctx)``; a `SecretError` or an I/O error becomes a diagnostic (exit 1)."""
-    from cfglang.cli import EXIT_ERRORS, Ctx
+    from cfglang.console import EXIT_ERRORS, Ctx
     from cfglang.diagnostics import Diagnostic, Note
     from cfglang.secrets import SecretError
 

@@ -68,12 +68,12 @@ def command(
     """
     import os
 
-    from cfglang.cli import EXIT_USAGE, Ctx, _check_var_files, _parse_vars
+    from cfglang.console import EXIT_USAGE, Ctx, check_var_files, parse_vars
     from cfglang.watch import Watcher, main_color
 
     ctx = Ctx(error_format, color, quiet, verbose)
-    cli_vars = _parse_vars(ctx, var)
-    if cli_vars is None or not _check_var_files(ctx, var_files):
+    cli_vars = parse_vars(ctx, var)
+    if cli_vars is None or not check_var_files(ctx, var_files):
         sys.exit(EXIT_USAGE)
     if not os.path.isdir(directory):
         ctx.usage_error("E0702", f"`{directory}` is not a directory")

@@ -12,7 +12,6 @@ keep working while the buffer is mid-edit and does not parse.
 from __future__ import annotations
 
 import os
-import tomllib
 from typing import Any
 
 import attrs
@@ -20,6 +19,7 @@ import attrs
 from cfglang.api import Compilation
 from cfglang.diagnostics import Diagnostic, Diagnostics
 from cfglang.lsp import model
+from cfglang.project import load_lenient
 from cfglang.semantic.resolve import ModuleInfo
 
 
@@ -46,34 +46,13 @@ class Analysis:
 
 def project_settings(path: str) -> tuple[str, list[str]]:
     """The project root of ``path`` and its `allow_paths` (absolute)."""
-    from cfglang.api import find_root
-
-    root = find_root(path)
-    try:
-        with open(os.path.join(root, "cfl.toml"), "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
-        return root, []
-    project = data.get("project", {})
-    allow = project.get("allow_paths", []) if isinstance(project, dict) else []
-    return root, [os.path.join(root, str(a)) for a in allow if isinstance(a, str)]
+    proj = load_lenient(path)
+    return proj.root, list(proj.allow_paths)
 
 
 def project_targets(path: str) -> list[str]:
     """The target files of the `cfl.toml` above ``path`` (absolute), if any."""
-    import glob
-
-    root, _ = project_settings(path)
-    try:
-        with open(os.path.join(root, "cfl.toml"), "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError):
-        return []
-    targets = data.get("project", {}).get("targets", [])
-    out: list[str] = []
-    for pattern in targets if isinstance(targets, list) else []:
-        out += sorted(glob.glob(os.path.join(root, str(pattern))))
-    return [os.path.abspath(p) for p in out]
+    return load_lenient(path).target_files()
 
 
 def compile_recorded(path: str, overlay: dict[str, str]) -> Analysis:

@@ -26,6 +26,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from cfglang.project import ProjectError, config_path, find_root, read_toml
 from cfglang.secrets import SecretError
 from cfglang.secrets.format import Header, Wrapped
 
@@ -142,21 +143,15 @@ def unwrap(header: Header, identities: Sequence[Any], source: str = "") -> bytes
 
 
 def project_root(path: str) -> str:
-    from cfglang.api import find_root
-
     return find_root(path)
 
 
 def read_settings(root: str) -> dict[str, Any]:
     """The ``[secrets]`` table of ``root/cfl.toml`` (empty when there is none)."""
-    p = os.path.join(root, "cfl.toml")
-    if not os.path.isfile(p):
-        return {}
     try:
-        with open(p, "rb") as f:
-            data = tomllib.load(f)
-    except (OSError, tomllib.TOMLDecodeError) as e:
-        raise SecretError(f"cannot read `{p}`: {e}", code="E0703") from None
+        data = read_toml(root)
+    except ProjectError as e:
+        raise SecretError(f"cannot read `{e.path}`: {e}", code="E0703") from None
     s = data.get("secrets", {})
     return dict(s) if isinstance(s, dict) else {}
 
@@ -181,7 +176,7 @@ def write_settings(
     root: str, recipients: Sequence[str] | None, dirs: Mapping[str, Sequence[str]]
 ) -> str:
     """Rewrite the ``[secrets]`` tables of ``root/cfl.toml`` (other tables kept verbatim)."""
-    p = os.path.join(root, "cfl.toml")
+    p = config_path(root)
     text = ""
     if os.path.isfile(p):
         with open(p, encoding="utf-8") as f:
