@@ -495,7 +495,7 @@ def _eval_expr(ev: Any, entry: Any, expr: str, diags: Diagnostics) -> dict[str, 
         return None
     except _Propagate:
         return None
-    return {"value": materialize(ev, value)}
+    return {"value": materialize(ev, value, site=tree.span)}
 
 
 def _setup_inputs(
@@ -554,6 +554,7 @@ def _setup_inputs(
             if name in given:
                 raw, src, text = given[name]
                 ev.input_sources[name] = (src, None)
+                _refuse_surrogates(name, raw, src, base.name_span)
                 value = _to_runtime(ev, raw)
                 if typ is None:
                     return value
@@ -580,6 +581,7 @@ def _setup_inputs(
             if env_decl is not None and env_decl.env in ev.env:
                 raw = ev.env[env_decl.env]
                 ev.input_sources[name] = (f"environment variable {env_decl.env}", env_decl.span)
+                _refuse_surrogates(name, raw, f"environment variable {env_decl.env}", env_decl.span)
                 if typ is None:
                     return raw
                 try:
@@ -623,6 +625,29 @@ def _setup_inputs(
                 diags.add(e.diag)
 
 
+def _refuse_surrogates(name: str, raw: Any, src: str, span: Span) -> None:
+    """A lone surrogate (from command-line bytes that are not UTF-8, or a `\\uD800` escape
+    in a --vars file) is no character: no output format could write it."""
+    import re
+
+    from cfglang.eval.evaluate import err
+
+    stack = [raw]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, dict):
+            stack += [*v.keys(), *v.values()]
+        elif isinstance(v, (list, tuple)):
+            stack += v
+        elif isinstance(v, str) and not v.isascii() and re.search("[\ud800-\udfff]", v):
+            raise err(
+                "E0402",
+                f"input {name}: the value is not valid Unicode text (a lone surrogate)",
+                span,
+                help=f"set by {src}; pass UTF-8 text",
+            )
+
+
 def _to_runtime(ev: Any, v: Any) -> Any:
     from cfglang.eval.evaluate import from_plain
 
@@ -655,6 +680,10 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
         else:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
+        if not path.endswith(".cfl"):
+            from cfglang.importer import check_data
+
+            check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
         line = (
             getattr(e, "lineno", None) or getattr(getattr(e, "problem_mark", None), "line", -1) + 1
@@ -879,8 +908,29 @@ def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *, env_prefix: 
     """Render configuration in an output format (json, yaml, toml, ini, env, properties)."""
     from cfglang.emit import emit
 
-    data = cfg.to_dict() if isinstance(cfg, Config) else dict(cfg)
+    if isinstance(cfg, Config):
+        data = cfg.to_dict()  # compiled: never deeper than every emitter writes
+    else:
+        data = dict(cfg)
+        _check_depth(data)
     return emit(data, format, env_prefix=env_prefix)
+
+
+def _check_depth(data: Any) -> None:
+    """Plain data from the caller, nested no deeper than compiled data may be (the
+    emitters recurse); an `EmitError` at the first value past the limit."""
+    from cfglang.emit import EmitError
+    from cfglang.limits import MAX_NESTING
+
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        v, path = stack.pop()
+        if isinstance(v, (dict, list)) and len(path) > MAX_NESTING:
+            raise EmitError(path, f"nested more than {MAX_NESTING} levels deep")
+        if isinstance(v, dict):
+            stack += [(x, (*path, str(k))) for k, x in v.items()]
+        elif isinstance(v, list):
+            stack += [(x, (*path, i)) for i, x in enumerate(v)]
 
 
 _unused = Secret

@@ -37,7 +37,7 @@ from cfglang.atomic import write_atomic
 
 # Bump when the format of cached objects changes; the package version and the grammar's
 # hash are part of every key as well.
-SCHEMA = "2"
+SCHEMA = "3"
 
 
 def cache_dir() -> Path | None:

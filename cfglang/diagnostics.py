@@ -59,6 +59,17 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "example `import` inside a block, or a value in a schema that is not a "
         "default).",
     ),
+    "E0010": (
+        "source file too large",
+        "A source file is over the size limit (16 MiB unless `CFLC_MAX_SOURCE_SIZE` says "
+        "otherwise). Split it into modules, or raise the limit.",
+    ),
+    "E0011": (
+        "nested too deeply",
+        "Blocks, lists, calls, substitutions and dotted paths nest at most 128 levels, "
+        "and operators at most 400 within one expression; a value nests at most 128 "
+        "levels. Flatten the structure or split the expression with `let`s.",
+    ),
     "E0101": (
         "module not found",
         "An `import` or `extends` names a file that does not exist or cannot be read.",

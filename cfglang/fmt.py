@@ -50,8 +50,8 @@ import attrs
 from cfglang.diagnostics import Diagnostic
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
-from cfglang.syntax.build import PRECEDENCE
-from cfglang.syntax.parser import lex_tokens, parse_module
+from cfglang.syntax.build import INT_MIN, PRECEDENCE
+from cfglang.syntax.parser import continues_after, lex_tokens, parse_module
 
 WIDTH = 100
 INDENT = 2
@@ -280,6 +280,8 @@ _POSTFIX_PREC = 7
 
 
 def _prec(e: ast.Expr) -> int:
+    if isinstance(e, ast.Literal) and type(e.value) is int and e.value == INT_MIN:
+        return _UNARY_PREC  # printed `-9223372036854775808`: a minus and a literal
     if isinstance(e, ast.IfExpr):
         return 0
     if isinstance(e, ast.Binary):
@@ -303,6 +305,7 @@ class _Entry:
     comment: str = ""
     trailing: str | None = None
     is_doc: bool = False  # a `##` comment
+    glue: bool = False  # ends in a token a line break does not end (`a.extends`): needs `;`
 
 
 @attrs.frozen
@@ -389,26 +392,26 @@ class _Printer:
                 while at > 0 and entries[at - 1].is_doc and entries[at - 1].trailing is None:
                     at -= 1
                 if (
-                    at == len(entries)
-                    and at > 0
+                    at > 0
                     and (entries[at - 1].trailing or "").startswith("##")
                     and not entries[at - 1].is_doc
                 ):
-                    # `a = 1  ## doc` documents the next statement; the hoisted comments
-                    # would come between them, so the doc moves to its own line below.
-                    entries.append(
-                        _Entry(
-                            el.start, el.start, None, entries[at - 1].trailing or "", is_doc=True
-                        )
-                    )
-                    entries[at - 1].trailing = None
+                    # `a = 1  ## doc` documents the next statement (with the `##` lines
+                    # below it); the hoisted comments would come between them, so the doc
+                    # moves to its own line below.
+                    prev = entries[at - 1]
+                    to = entries[at].start if at < len(entries) else el.start
+                    entries.insert(at, _Entry(to, to, None, prev.trailing or "", is_doc=True))
+                    prev.trailing = None
                 pos = entries[at].start if at < len(entries) else el.start
                 # A `##` here documented nothing (no statement follows it inside an
                 # expression); above the statement it would document it, so it loses a `#`.
                 entries[at:at] = [
                     _Entry(pos, pos, None, _undoc(self._comment_text(c))) for c in inner
                 ]
-            entries.append(_Entry(el.start, el_end, doc))
+            last = self.code[bisect.bisect_left(self.code_starts, el_end) - 1]
+            glue = continues_after(last[0], self.text[last[1] : last[2]])
+            entries.append(_Entry(el.start, el_end, doc, glue=glue))
             prev_end = el_end
         gap(end)
         return opener, entries
@@ -480,7 +483,7 @@ class _Printer:
             mark = _Start()
             inner += [mark, e.doc]
             if i != last_elem:
-                inner.append(sep if comma else _IfBreak("", sep))
+                inner.append(sep if comma or e.glue else _IfBreak("", sep))
             elif comma:
                 inner.append(_IfBreak(",", ""))
             if e.trailing is not None:
@@ -495,6 +498,7 @@ class _Printer:
         elems = [self._stmt_elem(s) for s in module.body.stmts]
         _, entries = self._entries(0, len(self.text), elems, bracketed=False)
         out: list[Doc] = []
+        last_elem = max((i for i, e in enumerate(entries) if e.doc is not None), default=-1)
         for i, e in enumerate(entries):
             if i > 0:
                 out.append(_BLANK if self._blank_before(entries[i - 1], e) else _HARD)
@@ -502,7 +506,7 @@ class _Printer:
                 out.append(e.comment)
             else:
                 start = _Start()
-                out += [start, e.doc]
+                out += [start, e.doc, ";" if e.glue and i < last_elem else ""]
                 if e.trailing is not None:
                     out.append(_Suffix("  " + e.trailing, start))
         return out
@@ -652,7 +656,14 @@ class _Printer:
             i = bisect.bisect_left(self.code_starts, e.span.start)
             while self.code[i][0] == "LPAR":
                 i += 1
-            return self.text[self.code[i][1] : self.code[i][2]]
+            if self.code[i][0] != "ADD_OP":
+                return self.text[self.code[i][1] : self.code[i][2]]
+            # -9223372036854775808 is one literal (its digits alone are out of range)
+            # spelled with two tokens, maybe with parentheses between: print them joined.
+            i += 1
+            while self.code[i][0] == "LPAR":
+                i += 1
+            return "-" + self.text[self.code[i][1] : self.code[i][2]]
         if isinstance(e, ast.Name):
             return e.name
         if isinstance(e, ast.SelfRef):
@@ -669,8 +680,9 @@ class _Printer:
             return [left, f" {e.op} ", right]
         if isinstance(e, ast.Unary):
             # `- -1`, not `--1`, which reads like a decrement.
-            space = " " if isinstance(e.operand, ast.Unary) and e.operand.op in "+-" else ""
-            return [e.op, space, self.expr(e.operand, _prec(e.operand) < _UNARY_PREC)]
+            operand = self.expr(e.operand, _prec(e.operand) < _UNARY_PREC)
+            space = " " if e.op in "+-" and self._starts_with_sign(operand) else ""
+            return [e.op, space, operand]
         if isinstance(e, ast.IfExpr):
             return [
                 "if ",
@@ -701,6 +713,11 @@ class _Printer:
             return self.body(e.body)
         assert isinstance(e, ast.Refine)
         return [self.postfix_obj(e.base), " ", self.body(e.body)]
+
+    def _starts_with_sign(self, doc: Doc) -> bool:
+        while isinstance(doc, list) and doc:
+            doc = doc[0]
+        return isinstance(doc, str) and doc[:1] in ("+", "-")
 
     def postfix_obj(self, e: ast.Expr) -> Doc:
         return self.expr(e, _prec(e) < _POSTFIX_PREC)

@@ -108,16 +108,124 @@ def format_for_path(path: str) -> str | None:
 def load_data(text: str, fmt: str) -> Any:
     """Parse ``text`` in format ``fmt`` into plain data; raises `DataError`."""
     if fmt == "json":
-        return _load_json(text)
-    if fmt == "yaml":
-        return _load_yaml(text)
-    if fmt == "toml":
-        return _load_toml(text)
-    if fmt == "ini":
-        return _load_ini(text)
-    if fmt == "env":
-        return _load_env(text)
-    raise ValueError(f"unknown input format {fmt!r}")
+        data = _load_json(text)
+    elif fmt == "yaml":
+        return _load_yaml(text)  # checked before it is converted: aliases share values
+    elif fmt == "toml":
+        data = _load_toml(text)
+    elif fmt == "ini":
+        data = _load_ini(text)
+    elif fmt == "env":
+        data = _load_env(text)
+    else:
+        raise ValueError(f"unknown input format {fmt!r}")
+    check_data(data, text)
+    return data
+
+
+# Values in one input, counting a value reached through several YAML aliases once per path:
+# a 478-byte "billion laughs" document names 10^9 of them.
+MAX_VALUES = 1_000_000
+
+
+class _LongInt(int):
+    """An integer literal too long to convert (more than 19 digits, so outside 64 bits);
+    its value is a stand-in, ``text`` is what the file said."""
+
+    text: str
+
+    def __new__(cls, text: str) -> _LongInt:
+        self = super().__new__(cls, _INT_MAX + 1 if not text.startswith("-") else _INT_MIN - 1)
+        self.text = text
+        return self
+
+
+def _int_text(text: str, base: int = 10) -> int:
+    """``int(text)``, or a `_LongInt` for more digits than any 64-bit integer has (Python
+    refuses to convert more than 4,300)."""
+    digits = text.lstrip("+-").replace("_", "")
+    if base == 16 or digits[:2].lower() == "0x":
+        limit = 18
+    elif base == 8 or digits[:2].lower() == "0o":
+        limit = 24
+    elif base == 2 or digits[:2].lower() == "0b":
+        limit = 66
+    else:
+        limit = 19
+    if len(digits.lstrip("0")) > limit:
+        return _LongInt(text)
+    return int(text, base)
+
+
+# `\uD800`-style escapes of a surrogate half; a high half directly followed by a low half is
+# a pair (one character), anything else is lone.
+_SURROGATE_ESCAPE = re.compile(
+    r"\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|"
+    r"\\u([dD][c-fC-F][0-9a-fA-F]{2})|\\U0000([dD][89a-fA-F][0-9a-fA-F]{2})"
+)
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate_at(text: str) -> tuple[int, int] | None:
+    """Line and column of the first escape in ``text`` that decodes to a lone surrogate."""
+    for m in _SURROGATE_ESCAPE.finditer(text):
+        if m.group(1) is not None and m.group(2) is not None:
+            continue  # a pair
+        line = text.count("\n", 0, m.start()) + 1
+        return line, m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+    return None
+
+
+def check_data(data: Any, text: str) -> None:
+    """Refuse data CFL cannot hold or cannot write: values nested deeper than CFL's limit,
+    more than `MAX_VALUES` values, lone surrogates in strings or keys, integer literals too
+    long to convert. One iterative pass, so any depth is safe."""
+    from cfglang.limits import MAX_NESTING
+
+    seen = 0
+    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
+    while stack:
+        value, path = stack.pop()
+        seen += 1
+        if seen > MAX_VALUES:
+            raise DataError(
+                f"the data holds more than {MAX_VALUES} values (YAML aliases repeat theirs)",
+                path=path,
+            )
+        # As in CFL source: containers nest at most MAX_NESTING levels below the root.
+        if len(path) > MAX_NESTING and isinstance(value, (dict, list)):
+            raise DataError(f"the data is nested more than {MAX_NESTING} levels deep", path=path)
+        if isinstance(value, dict):
+            for k, v in value.items():
+                if isinstance(k, str):
+                    _check_text(k, text, path, "key")
+                stack.append((v, (*path, k if isinstance(k, str) else str(k))))
+        elif isinstance(value, list):
+            stack.extend((v, (*path, i)) for i, v in enumerate(value))
+        elif isinstance(value, str):
+            _check_text(value, text, path, "string")
+        elif isinstance(value, _LongInt):
+            shown = (
+                value.text
+                if len(value.text) <= 40
+                else f"{value.text[:20]}… ({len(value.text)} digits)"
+            )
+            raise DataError(f"integer {shown} is outside CFL's 64-bit range", path=path)
+
+
+def _check_text(s: str, text: str, path: tuple[str | int, ...], what: str) -> None:
+    if s.isascii():
+        return
+    m = _SURROGATE.search(s)
+    if m is None:
+        return
+    where = _lone_surrogate_at(text)
+    raise DataError(
+        f"a {what} holds the lone surrogate U+{ord(m.group()):04X}, which is not a character",
+        where[0] if where else None,
+        where[1] if where else None,
+        path=path,
+    )
 
 
 def _load_json(text: str) -> Any:
@@ -128,7 +236,7 @@ def _load_json(text: str) -> Any:
         raise ValueError(f"`{name}` is not valid JSON")
 
     try:
-        return json.loads(text, parse_constant=no_constants)
+        return json.loads(text, parse_constant=no_constants, parse_int=_int_text)
     except json.JSONDecodeError as e:
         raise DataError(
             f"invalid JSON: {e.msg[:1].lower()}{e.msg[1:]}", e.lineno, e.colno
@@ -160,7 +268,9 @@ def _load_yaml(text: str) -> Any:
         raise DataError("invalid YAML: nested too deeply") from None
     if len(docs) > 1:
         raise DataError(f"the YAML stream holds {len(docs)} documents; import one at a time")
-    return _plain(docs[0] if docs else None, ())
+    data = docs[0] if docs else None
+    check_data(data, text)  # before any walk that would expand shared (aliased) values
+    return _plain(data, ())
 
 
 @attrs.frozen
@@ -208,6 +318,23 @@ def _yaml_loader() -> Any:
         )
 
     class Loader(yaml.SafeLoader):
+        merged = 0  # entries copied by merge keys (`<<: [*a, *a]` copies, never shares)
+
+        def construct_yaml_int(self, node: Any) -> Any:
+            # Python will not convert more than 4,300 digits; far fewer are out of range.
+            text = str(self.construct_scalar(node)).replace("_", "")
+            if len(text.lstrip("+-").lstrip("0")) > 24 and text.lstrip("+-").isdigit():
+                return _LongInt(text)
+            return super().construct_yaml_int(node)
+
+        def flatten_mapping(self, node: Any) -> None:
+            super().flatten_mapping(node)
+            self.merged += len(node.value)
+            if self.merged > MAX_VALUES:
+                raise DataError(
+                    f"the data holds more than {MAX_VALUES} values (merge keys repeat theirs)"
+                )
+
         def construct_document(self, node: Node) -> Any:
             # Before any merge (`<<`) is flattened into the nodes: duplicates are judged on
             # the mappings as written.
@@ -278,6 +405,7 @@ def _yaml_loader() -> Any:
             )
 
     Loader.add_constructor("tag:yaml.org,2002:timestamp", Loader.construct_yaml_timestamp)
+    Loader.add_constructor("tag:yaml.org,2002:int", Loader.construct_yaml_int)
     return Loader
 
 
@@ -303,6 +431,14 @@ def _load_toml(text: str) -> Any:
                 f"invalid TOML: {msg[: m.start()].strip().lower()}", len(lines), len(lines[-1]) + 1
             ) from None
         raise DataError(f"invalid TOML: {msg}") from None
+    except ValueError as e:
+        # Python will not convert an integer of more than 4,300 digits.
+        m = re.search(r"[0-9][0-9_]{4000,}", text)
+        if m is None:
+            raise DataError(f"invalid TOML: {e}") from None
+        line = text.count("\n", 0, m.start()) + 1
+        column = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise DataError("an integer is outside CFL's 64-bit range", line, column) from None
     try:
         return _plain(data, ())
     except DataError as e:

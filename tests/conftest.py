@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, settings
 
 # CI must not flake: derandomised, no deadline, bounded examples. `fuzz` is for long runs
-# (HYPOTHESIS_PROFILE=fuzz python -m pytest tests/test_properties.py).
+# of the tests marked `fuzz` (tests/fuzz.sh; FUZZ_MAX_EXAMPLES sets examples per property).
 settings.register_profile(
     "ci",
     derandomize=True,
@@ -19,7 +19,10 @@ settings.register_profile(
 )
 settings.register_profile("dev", deadline=None, max_examples=100)
 settings.register_profile(
-    "fuzz", deadline=None, max_examples=20_000, suppress_health_check=list(HealthCheck)
+    "fuzz",
+    deadline=None,
+    max_examples=int(os.environ.get("FUZZ_MAX_EXAMPLES", "20000")),
+    suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 

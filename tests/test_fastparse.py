@@ -39,6 +39,9 @@ CFL_FILES = sorted(
         *ROOT.glob("stdlib/**/*.cfl"),
         *ROOT.glob("benchmarks/peers/work/s10/cfl/*.cfl"),
     }
+    # Nested as deep as the compiler allows: deeper than `dump` (recursive, several frames
+    # a level) can compare. tests/test_limits.py covers them.
+    - {*ROOT.glob("tests/cases/limits/*_at_limit/*.cfl")}
 )
 
 

@@ -31,6 +31,8 @@ from hypothesis import strategies as st
 from cfglang.api import Compilation, compile
 from cfglang.emit import EmitError, emit
 
+pytestmark = pytest.mark.fuzz  # tests/fuzz.sh runs these long
+
 # --- independent models of literals --------------------------------------------------------
 
 DUR_UNITS = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1000), ("ms", 1)]

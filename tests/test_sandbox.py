@@ -154,6 +154,17 @@ def test_a_std_path_that_climbs_out_reads_nothing(tmp_path: Path) -> None:
     assert "error[E0103]" in r.stderr and "outside the standard library" in r.stderr
 
 
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no named pipes on this platform")
+@pytest.mark.parametrize("stmt", ['import "pipe.cfl" as p', 'extends "pipe.cfl"'])
+def test_importing_a_fifo_in_the_project_is_an_error_not_a_hang(tmp_path: Path, stmt: str) -> None:
+    os.mkfifo(tmp_path / "pipe.cfl")
+    (tmp_path / "main.cfl").write_text(f"{stmt}\nx = 1\n")
+    r = cflc("check", "main.cfl", cwd=tmp_path)
+    assert r.returncode == 1
+    assert "error[E0101]: `pipe.cfl` cannot be read" in r.stderr
+    assert "main.cfl:1:" in r.stderr
+
+
 # --- 5. the output set ----------------------------------------------------------------------
 
 _KILLER = """

@@ -23,6 +23,7 @@ from cfglang.eval.evaluate import (
     _Propagate,
 )
 from cfglang.eval.values import ABSENT, BOTTOM, show
+from cfglang.limits import MAX_NESTING
 from cfglang.semantic import types as T
 from cfglang.source import Span
 from cfglang.syntax import ast
@@ -80,7 +81,7 @@ def materialize(
     """
     b = budget if budget is not None else SizeBudget(ev.limits)
     try:
-        return _materialize(ev, value, path, b)
+        return _materialize(ev, value, path, b, site)
     except _TooLarge as e:
         limits = ev.limits
         what = (
@@ -100,14 +101,23 @@ def materialize(
         return BOTTOM
 
 
-def _materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...], budget: SizeBudget) -> Any:
-    if len(path) > ev.limits.max_depth:
-        site = value.site if isinstance(value, Obj) else None
+def _materialize(
+    ev: Evaluator,
+    value: Any,
+    path: tuple[str | int, ...],
+    budget: SizeBudget,
+    where: Span | None = None,
+) -> Any:
+    """``where`` is where the field holding ``value`` is set (a list has no site)."""
+    limit = _depth_limit(ev)
+    if len(path) > limit:
+        site = value.site if isinstance(value, Obj) and value.site is not None else where
         ev.diags.error(
             "E0502",
-            f"value is nested more than {ev.limits.max_depth} levels deep",
+            f"value is nested more than {limit - 1} levels deep",
             site,
-            label="does this object contain itself?",
+            label="nested this deep by `let`s, templates or references",
+            help="every output format must be able to write the value; flatten it",
             data_path=dotted(path[:8]) + "...",
         )
         return BOTTOM
@@ -122,8 +132,8 @@ def _materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...], budget:
     out: Any
     if cls is Obj:
         out = _object(ev, value, path, budget)
-    elif len(path) >= ev.limits.max_depth:  # items would be too deep: report it
-        out = [_materialize(ev, x, (*path, i), budget) for i, x in enumerate(value)]
+    elif len(path) >= limit:  # items would be too deep: report it
+        out = [_materialize(ev, x, (*path, i), budget, where) for i, x in enumerate(value)]
     else:
         out = []
         nbytes = 0
@@ -134,7 +144,7 @@ def _materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...], budget:
                     nbytes += len(x)
                 out.append(x)
             else:
-                out.append(_materialize(ev, x, (*path, i), budget))
+                out.append(_materialize(ev, x, (*path, i), budget, where))
         budget.add(len(value), nbytes)
     budget.memo[id(value)] = (
         value,
@@ -144,6 +154,12 @@ def _materialize(ev: Evaluator, value: Any, path: tuple[str | int, ...], budget:
         len(path),
     )
     return out
+
+
+def _depth_limit(ev: Evaluator) -> int:
+    """How long a data path may be: the syntax's nesting limit bounds values too, so
+    that every emitter writes whatever is evaluated (`cfglang.limits`)."""
+    return min(ev.limits.max_depth, MAX_NESTING + 1)
 
 
 # Values that are their own plain data (checked by exact class: the hot path of every build).
@@ -173,7 +189,7 @@ def _object(
     meant: set[str | None] | None = None  # worked out only when a field is missing
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
-    leaves = _LEAVES if len(path) < ev.limits.max_depth else frozenset()
+    leaves = _LEAVES if len(path) < _depth_limit(ev) else frozenset()
     for key, stack in defs.items():
         hidden = False
         for d in stack:
@@ -218,7 +234,8 @@ def _object(
             budget.add(1, len(key) + len(v) if v.__class__ is str else len(key))
             continue
         try:
-            out[key] = _materialize(ev, v, (*path, key), budget)
+            where = stack[-1].key_span if stack else obj.site
+            out[key] = _materialize(ev, v, (*path, key), budget, where)
             budget.add(1, len(key))
         except _TooLarge as e:
             e.span, e.path = stack[-1].value_span, (*path, key)

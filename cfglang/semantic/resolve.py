@@ -13,8 +13,10 @@ misplaced declarations).
 
 from __future__ import annotations
 
+import errno
 import os
 import posixpath
+import stat
 from pathlib import Path
 from typing import Protocol
 
@@ -37,10 +39,19 @@ class FileLoader:
     """Reads modules from the working tree."""
 
     def read(self, path: str) -> str:
+        from cfglang.limits import source_size_limit
+
         # Byte-exact (no newline translation): a file means what the same bytes on
         # standard input mean, and a bare CR in a comment stays inside the comment.
-        with open(path, encoding="utf-8", newline="") as f:
-            return f.read()
+        # O_NONBLOCK and the regular-file test: a FIFO or device in the project (`import
+        # "fifo"`) would otherwise block the compile for ever or read without end.
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+        with open(fd, encoding="utf-8", newline="", closefd=True) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise OSError(errno.EINVAL, "not a regular file", path)
+            # One character more than the limit is over it (a character is at least one
+            # byte): the parser refuses the file without more of it ever being read.
+            return f.read(source_size_limit() + 1)
 
     def exists(self, path: str) -> bool:
         return os.path.isfile(path)
@@ -165,6 +176,14 @@ class Resolver:
         return False
 
     def resolve_path(self, importer: ModuleInfo, spec: str, span: Span) -> str | None:
+        if any(
+            d.is_error
+            and d.span is not None
+            and d.span.source is span.source
+            and span.start <= d.span.start < span.end
+            for d in self.diags
+        ):
+            return None  # the path literal itself is wrong (an escape): said once, already
         bad = import_path_problem(spec)
         if bad is not None:
             self.diags.error("E0105", f"invalid import path: {bad}", span)

@@ -90,6 +90,26 @@ _Call: Callable[..., ast.Call] = _direct(ast.Call)
 _Arg: Callable[..., ast.Arg] = _direct(ast.Arg)
 _ObjectLit: Callable[..., ast.ObjectLit] = _direct(ast.ObjectLit)
 _DUR_RE = re.compile(r"(\d+)(ms|d|h|m|s)")
+
+
+def _int_value(text: str) -> int:
+    """The value of decimal or ``0x`` digits (no ``_``), or INT_MAX + 2 if it is larger.
+
+    Python refuses to convert more than 4,300 decimal digits; any literal that long is far
+    out of the 64-bit range, so it is never converted.
+    """
+    if text[:2] in ("0x", "0X"):
+        digits = text[2:].lstrip("0")
+        return int(digits or "0", 16) if len(digits) <= 16 else INT_MAX + 2
+    digits = text.lstrip("0")
+    return int(digits or "0") if len(digits) <= 19 else INT_MAX + 2
+
+
+def _abbrev(text: str) -> str:
+    """A literal as quoted in a message: a very long one shortened."""
+    return text if len(text) <= 40 else f"{text[:20]}…{text[-8:]} ({len(text)} characters)"
+
+
 _SIZE_RE = re.compile(r"(\d+)(\D+)")
 
 _ESCAPES = {"n": "\n", "t": "\t", "r": "\r", "\\": "\\", '"': '"', "$": "$", "0": "\0"}
@@ -607,7 +627,7 @@ class AstBuilder:
     def int_lit(self, ch: list[Any]) -> ast.Literal:
         tok = ch[0]
         text = tok.value.replace("_", "")
-        value = int(text, 16) if text[:2] in ("0x", "0X") else int(text)
+        value = _int_value(text)
         if value <= INT_MAX:
             return _Literal(value, self.tsp(tok))
         if value == INT_MAX + 1:
@@ -622,7 +642,7 @@ class AstBuilder:
             return _Literal(value, self.tsp(tok))
         self.error(
             "E0007",
-            f"integer literal `{tok}` is out of the 64-bit range",
+            f"integer literal `{_abbrev(tok.value)}` is out of the 64-bit range",
             self.tsp(tok),
             label="larger than 9223372036854775807",
         )
@@ -636,11 +656,11 @@ class AstBuilder:
         return _Literal(value, self.tsp(ch[0]))
 
     def duration_lit(self, ch: list[Any]) -> ast.Literal:
-        total = sum(int(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
+        total = sum(_int_value(n) * DURATION_UNIT_MS[u] for n, u in _DUR_RE.findall(str(ch[0])))
         if total > INT_MAX:
             self.error(
                 "E0007",
-                f"duration `{ch[0]}` is out of the 64-bit range",
+                f"duration `{_abbrev(str(ch[0]))}` is out of the 64-bit range",
                 self.tsp(ch[0]),
                 label="more than 2^63-1 milliseconds",
             )
@@ -650,11 +670,11 @@ class AstBuilder:
     def size_lit(self, ch: list[Any]) -> ast.Literal:
         m = _SIZE_RE.fullmatch(str(ch[0]))
         assert m is not None
-        n = int(m.group(1)) * SIZE_UNITS[m.group(2)]
+        n = _int_value(m.group(1)) * SIZE_UNITS[m.group(2)]
         if n > INT_MAX:
             self.error(
                 "E0007",
-                f"size `{ch[0]}` is out of the 64-bit range",
+                f"size `{_abbrev(str(ch[0]))}` is out of the 64-bit range",
                 self.tsp(ch[0]),
                 label="more than 2^63-1 bytes",
             )
@@ -702,10 +722,20 @@ class AstBuilder:
         first = ch[0]
         if isinstance(first, ast.Str):
             value: object = first.text
-        elif len(ch) == 2:  # a signed integer
-            value = int(str(ch[1]).replace("_", ""), 0) * (-1 if first == "-" else 1)
-        elif isinstance(first, _TOKENS) and first.type == "INT":
-            value = int(str(first).replace("_", ""), 0)
+        elif len(ch) == 2 or (isinstance(first, _TOKENS) and first.type == "INT"):
+            tok = ch[-1]  # a signed integer, or an unsigned one
+            n = _int_value(str(tok).replace("_", ""))
+            value = -n if first == "-" else n
+            if not INT_MIN <= value <= INT_MAX:
+                self.error(
+                    "E0007",
+                    f"integer literal `{_abbrev(str(tok))}` is out of the 64-bit range",
+                    self.tsp(tok),
+                    label="smaller than -9223372036854775808"
+                    if value < 0
+                    else "larger than 9223372036854775807",
+                )
+                value = 0
         else:
             value = span.text() == "true"
         return ast.LiteralType(value, span)
@@ -775,7 +805,18 @@ class AstBuilder:
                         hexd = content[j : j + 4]
                         end = j + 4
                     try:
-                        buf.append(chr(int(hexd, 16)))
+                        code = int(hexd, 16) if len(hexd) <= 8 else -1
+                        if 0xD800 <= code <= 0xDFFF:
+                            # No output format can encode a lone surrogate (UTF-8 cannot).
+                            self.error(
+                                "E0007",
+                                f"`{content[i:end]}` is a surrogate, not a character",
+                                Span(self.source, content_start + i, content_start + end),
+                                help="write the character's own code point: "
+                                "`\\u{1F600}`, not `\\uD83D\\uDE00`",
+                            )
+                        else:
+                            buf.append(chr(code))
                     except (ValueError, OverflowError):
                         self.error(
                             "E0007",

@@ -250,7 +250,9 @@ class _Parser:
             src = self.builder.source.text
             start = tok.start_pos + self.builder.offset
             # Key the doc by where the next token starts, so the statement there finds it.
-            line = text[2:]
+            # Trailing blanks (and the `\r` of a CRLF file) are not part of the doc: the
+            # formatter drops them, and a doc must not change with the line endings.
+            line = text[2:].rstrip()
             line = line[1:] if line.startswith(" ") else line
             prev = self._docs_pending.pop(start, None)
             doc = line if prev is None else prev + "\n" + line
@@ -311,6 +313,29 @@ class _Parser:
     ) -> tuple[Any, list[Diagnostic]]:
         if fast is None:
             fast = os.environ.get("CFLC_PARSER", "") != "lark"
+        from cfglang.limits import source_size_limit
+        from cfglang.syntax.bounds import check_text
+
+        refused = check_text(source, source_size_limit())
+        if refused is not None:
+            return None, [refused]
+        result, diags = self._parse(source, start, fast)
+        if result is not None:
+            from cfglang.syntax.bounds import check_nesting
+
+            enabled = gc.isenabled()
+            gc.disable()  # the pass allocates; a collection now would scan the whole new tree
+            try:
+                too_deep = check_nesting(result, source)
+            finally:
+                if enabled:
+                    gc.enable()
+            if too_deep is not None:
+                # Dropped like a tree with a syntax error: no later phase walks it.
+                return None, [too_deep]
+        return result, diags
+
+    def _parse(self, source: SourceFile, start: str, fast: bool) -> tuple[Any, list[Diagnostic]]:
         with self.lock:
             b = self.builder
             enabled = gc.isenabled()
@@ -341,7 +366,7 @@ class _Parser:
             except RecursionError:
                 return None, [
                     Diagnostic(
-                        "E0502", "the file is nested too deeply to parse", Span(source, 0, 0)
+                        "E0011", "the file is nested too deeply to parse", Span(source, 0, 0)
                     )
                 ]
             finally:
@@ -639,23 +664,49 @@ def _never_closed(self: _Parser, text: str, opener: Any) -> bool:
     return any(t.start_pos == opener.start_pos for t in stack)
 
 
+def continues_after(token_type: str, text: str) -> bool:
+    """Whether a line break right after this token continues the statement (`a +`,
+    `a.extends`) instead of ending it; the formatter separates such a statement from the
+    next one with `;`."""
+    return text in _CONTINUE_VALUES and token_type not in _NOT_OPERATORS
+
+
 def lex_tokens(source: SourceFile) -> list[tuple[str, int, int]]:
     """Every token of ``source`` as ``(type, start, end)``, comments included.
 
     For the formatter, which needs the comments (ignored by the grammar) and the exact
     spelling of a few tokens the tree keeps only decoded. Whitespace is left out. Raises
-    `lark.exceptions.UnexpectedInput` on text that does not lex; callers parse first.
+    `lark.exceptions.UnexpectedInput` on text that does not parse; callers parse first.
+
+    The code tokens are the ones the parser saw, not those of a context-free lexing: the
+    contextual lexer splits `where1` into `where` and `1` where a name cannot follow, and
+    a plain lexing, reading one name, would give the formatter other tokens than the
+    tree's. Comments are the same in both (a `#` outside a string starts one in every
+    state), so they come from the plain lexing.
     """
     p = _parser()
     with p.lock:
         # Lexing runs the post-lexer, whose bracket stack the error messages read (and
         # the doc-comment callback, whose notes the next parse resets).
         saved = p.postlex.stack
+        saved_use_fast = p.use_fast
+        b = p.builder
         try:
-            return [
+            comments = [
                 (tok.type, tok.start_pos or 0, tok.end_pos or 0)
                 for tok in p.lark.lex(source.text, dont_ignore=True)
+                if tok.type == "COMMENT"
+            ]
+            b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
+            p._docs_pending = {}
+            p.use_fast = False  # substitutions inside strings are parsed by Lark too
+            interactive = p.lark.parse_interactive(source.text, start="start")
+            code = [
+                (tok.type, tok.start_pos or 0, tok.end_pos or 0)
+                for tok in interactive.iter_parse()
                 if not tok.type.startswith("__")
             ]
         finally:
             p.postlex.stack = saved
+            p.use_fast = saved_use_fast
+        return sorted([*comments, *code], key=lambda t: t[1])
