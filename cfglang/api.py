@@ -422,7 +422,12 @@ def _compile(
     from cfglang.secrets.runtime import SecretContext
 
     secrets = secrets or {}
-    ev.secrets = SecretContext(secrets.get("identity", ()), env, secrets.get("decrypt", True))
+    ev.secrets = SecretContext(
+        secrets.get("identity", ()),
+        env,
+        secrets.get("decrypt", True),
+        trees=[m.tree for m in resolver.modules.values()],
+    )
     # The document first: it binds every module of the extends chain to the entry's
     # document, so input defaults and outputs declared in a base see the child's fields.
     doc = ev.document(entry)

@@ -752,3 +752,23 @@ def test_edit_adding_a_site_of_the_same_path_rebinds_the_later_ones(
         res = compile(str(p), identity=str(project["key"]), cli_vars=[("env", env)])
         assert res.ok, res.diagnostics
         assert res.data["password"].value == want
+
+
+def test_a_build_with_secrets_parses_each_file_once(
+    project: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Secret sites come from the trees the evaluation already holds: no second parse."""
+    import cfglang.syntax.parser as parser
+
+    real = parser.parse_module
+    parsed: list[str] = []
+
+    def counting(source: Any, *args: Any, **kwargs: Any) -> Any:
+        parsed.append(source.path)
+        return real(source, *args, **kwargs)
+
+    monkeypatch.setattr(parser, "parse_module", counting)
+    res = compile(str(project["dir"] / "app.cfl"), identity=str(project["key"]), emit_outputs=False)
+    assert res.ok, res.diagnostics
+    assert res.data is not None and res.data["db"]["password"].value == KNOWN
+    assert parsed.count("app.cfl") == 1

@@ -2,15 +2,19 @@
 
 `cfglang.api` puts a `SecretContext` on the evaluator; the ``secret`` builtin calls
 `SecretContext.reveal` with the literal's token and the call node. The context finds the
-file's header and the call's source path (by re-walking that file's syntax tree, once per
-file), unwraps the data key (once per file) and opens the value. With ``decrypt=False``
+file's header and the call's source path (by walking that file's syntax tree once: the
+tree the evaluation already holds, so nothing is parsed again), unwraps the data key (once
+per file) and opens the value. The path a value is bound to is the *source* path of
+`cfglang.secrets.format`, not the evaluated data path: `encrypt` and `edit` compute it
+without evaluating, and a value read through a template or a `let` has no data path of
+its own. With ``decrypt=False``
 (`cflc check`, `cflc explain`) a well-formed token yields a placeholder `Secret` of the
 right length and nothing is decrypted.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from cfglang.secrets import SecretError
@@ -25,8 +29,14 @@ class SecretContext:
         identity_files: Sequence[str] = (),
         env: Mapping[str, str] | None = None,
         decrypt: bool = True,
+        trees: Iterable[Any] = (),
     ) -> None:
+        """``trees`` are the parsed modules (`cfglang.syntax.ast.Module`) of the program
+        being evaluated; a file not among them is parsed on first need."""
         self.identity_files = tuple(identity_files)
+        # Keyed by the tree's own source: a tree from the parse cache holds the
+        # `SourceFile` it was parsed from, and call spans point at that one.
+        self._trees: dict[int, Any] = {id(t.span.source): t for t in trees}
         self.env = env
         self.decrypt = decrypt
         self._identities: list[Any] | None = None
@@ -45,10 +55,13 @@ class SecretContext:
         hit = self._files.get(id(source))
         if hit is None:
             from cfglang.secrets.format import parse_header, sites
-            from cfglang.syntax.parser import parse_module
 
             header = parse_header(source.text)
-            tree, _ = parse_module(source)
+            tree = self._trees.get(id(source))
+            if tree is None:
+                from cfglang.syntax.parser import parse_module
+
+                tree, _ = parse_module(source)
             paths = (
                 {s.node.span.start: s for s in sites(tree) if s.kind == "call"}
                 if tree is not None
