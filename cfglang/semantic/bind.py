@@ -60,7 +60,7 @@ import, keyed by the member's span).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
@@ -160,13 +160,20 @@ class Bindings:
         return self.members.get(node.name_span.key())
 
 
-def bind(entry: ModuleInfo, *, builtins: Collection[str]) -> Bindings:
-    """Bind every module reachable from ``entry`` (the entry of one compilation).
+def bind(
+    entry: ModuleInfo,
+    *,
+    builtins: Collection[str],
+    modules: Iterable[ModuleInfo] | None = None,
+) -> Bindings:
+    """Bind every module reachable from ``entry`` (the entry of one compilation), or only
+    ``modules`` of them (still seen from ``entry``: the language server asks about one
+    file at a time).
 
     ``builtins`` are the builtin function names (`cfglang.eval.builtins.BUILTINS`; passed
     in, since the semantic phases never import the evaluator)."""
     b = _Binder(entry, frozenset(builtins))
-    for m in reachable(entry):
+    for m in reachable(entry) if modules is None else modules:
         b.module(m)
     return Bindings(entry, dict(b.names), dict(b.types), dict(b.members))
 
@@ -259,6 +266,28 @@ def member_binding(target: ModuleInfo, name: str, via: Binding | None = None) ->
             via=via,
         )
     return Binding("unknown", name, via=via)
+
+
+def module_names(module: ModuleInfo) -> list[Binding]:
+    """The module-level names a bare name can reach from ``module``'s top level (its own
+    lets, then its chain's imports, templates, inputs, types and schemas, child first):
+    what the evaluator would find, without the document's fields."""
+    out: list[Binding] = [Binding("let", n, d, module, d.name_span) for n, d in module.lets.items()]
+    seen = set(module.lets)
+    for mod in reversed(module.chain()):
+        for kind, table in (
+            ("import", mod.import_decls),
+            ("template", mod.templates),
+            ("input", mod.inputs),
+            ("type", mod.types),
+            ("schema", mod.schemas),
+        ):
+            for n, d in table.items():
+                if n not in seen:
+                    seen.add(n)
+                    span = d.span if kind == "import" else d.name_span  # type: ignore[union-attr]
+                    out.append(Binding(kind, n, d, mod, span))  # type: ignore[arg-type]
+    return out
 
 
 # ---- fields an object is statically known to have ------------------------------------------
