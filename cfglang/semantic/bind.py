@@ -252,7 +252,7 @@ def member_binding(target: ModuleInfo, name: str, via: Binding | None = None) ->
         decl = table.get(name)
         if decl is not None:
             return Binding(kind, name, decl, target, decl.name_span, via=via)  # type: ignore[arg-type]
-    site = _Known.of([(m.tree.body.stmts, (), m) for m in target.chain()]).get(name)
+    site = _Known().find([(m.tree.body.stmts, (), m) for m in target.chain()], name)
     if site is not None:
         obj = ObjectRef("document", Span(target.source, 0, 0), target, target.tree.body)
         return Binding(
@@ -304,70 +304,105 @@ class _Site:
 Source = tuple[tuple[ast.Stmt, ...], tuple[str, ...], ModuleInfo]
 
 
+Entry = tuple[ast.Field | ast.Unset, bool, int]  # statement, definite, top position
+
+
 class _Known:
-    """The fields visible in the bodies that make up an object.
+    """Where the bodies that make up an object define a field.
 
-    A source is (statements, path, module): the keys that the statements define under
-    the data path ``path`` (``()``: the statements' own keys). Following a definition of
-    exactly that path adds its value's body, its declared schema and, for a template
-    call, the template's body and result schema."""
+    A source is (statements, path, module): the fields those statements define under the
+    data path ``path`` (``()``: their own keys). Following a definition of a prefix of the
+    path goes into its value's body, its declared schema and, for a template call, the
+    template's body and result schema. Each body is indexed once by first key, so a
+    lookup costs the definitions of that key, not the size of the body (a 10,000-service
+    module has 10,000 blocks, each looking up into the module's body)."""
 
-    @staticmethod
-    def of(sources: list[Source]) -> dict[str, _Site]:
-        out: dict[str, _Site] = {}
-        seen: set[tuple[int, tuple[str, ...]]] = set()
-        for stmts, path, module in sources:
-            _keys_at(stmts, path, module, out, seen, True)
+    def __init__(self) -> None:
+        self._index: dict[int, tuple[tuple[ast.Stmt, ...], dict[str, list[Entry]]]] = {}
+
+    def index(self, stmts: tuple[ast.Stmt, ...]) -> dict[str, list[Entry]]:
+        hit = self._index.get(id(stmts))
+        if hit is not None and hit[0] is stmts:
+            return hit[1]
+        out: dict[str, list[Entry]] = {}
+
+        def add(body: tuple[ast.Stmt, ...], definite: bool, top: int | None) -> None:
+            for i, stmt in enumerate(body):
+                pos = i if top is None else top
+                if isinstance(stmt, ast.IfStmt):
+                    for b in _branches(stmt):
+                        add(b.stmts, False, pos)
+                elif isinstance(stmt, ast.ForStmt):
+                    add(stmt.body.stmts, False, pos)
+                elif isinstance(stmt, (ast.Field, ast.Unset)):
+                    k = _static(stmt.path[0])
+                    if k is not None:
+                        out.setdefault(k, []).append((stmt, definite, pos))
+
+        add(stmts, True, None)
+        self._index[id(stmts)] = (stmts, out)
         return out
 
+    def find(self, sources: list[Source], name: str) -> _Site | None:
+        """The first definition of field ``name`` in ``sources`` (a definite one first)."""
+        best: _Site | None = None
+        seen: set[tuple[int, tuple[str, ...]]] = set()
+        for stmts, path, module in sources:
+            best = _better(best, self._find(stmts, (*path, name), module, True, seen))
+            if best is not None and best.definite:
+                break
+        return best
 
-def _put(out: dict[str, _Site], key: str, site: _Site) -> None:
-    old = out.get(key)
-    if old is None or (site.definite and not old.definite):
-        out[key] = site
-
-
-def _keys_at(
-    stmts: tuple[ast.Stmt, ...],
-    path: tuple[str, ...],
-    module: ModuleInfo,
-    out: dict[str, _Site],
-    seen: set[tuple[int, tuple[str, ...]]],
-    definite: bool,
-) -> None:
-    token = (id(stmts), path)
-    if token in seen or len(seen) > 10_000:
-        return
-    seen.add(token)
-    n = len(path)
-    for stmt in stmts:
-        if isinstance(stmt, ast.IfStmt):
-            for b in _branches(stmt):
-                _keys_at(b.stmts, path, module, out, seen, False)
-        elif isinstance(stmt, ast.ForStmt):
-            _keys_at(stmt.body.stmts, path, module, out, seen, False)
-        elif isinstance(stmt, (ast.Field, ast.Unset)):
-            keys = [k.static for k in stmt.path]
-            if len(keys) > n:
-                head = keys[: n + 1]
-                if None in head or tuple(head[:n]) != path:
-                    continue
-                k = head[n]
-                assert k is not None
-                _put(out, k, _Site(stmt, stmt.path[n].span, module, definite))
-                continue
-            if None in keys or tuple(keys) != path[: len(keys)] or not isinstance(stmt, ast.Field):
-                continue
-            rest = path[len(keys) :]
-            inner = _value_body(stmt)
-            if inner is not None:
-                _keys_at(inner.stmts, rest, module, out, seen, definite)
-            if not rest:
-                for src in _typed_sources(stmt, module):
-                    _keys_at(*src, out, seen, definite)
-            elif isinstance(stmt.value, (ast.Call, ast.Refine)) or stmt.type is not None:
+    def _find(
+        self,
+        stmts: tuple[ast.Stmt, ...],
+        path: tuple[str, ...],
+        module: ModuleInfo,
+        definite: bool,
+        seen: set[tuple[int, tuple[str, ...]]],
+    ) -> _Site | None:
+        token = (id(stmts), path)
+        if token in seen or len(seen) > 10_000:
+            return None
+        seen.add(token)
+        n = len(path)
+        best: _Site | None = None
+        for stmt, d, _ in self.index(stmts).get(path[0], ()):
+            d = d and definite
+            keys = tuple(_static(k) for k in stmt.path)
+            if len(keys) >= n:
+                if keys[:n] == path:
+                    best = _better(best, _Site(stmt, stmt.path[n - 1].span, module, d))
+            elif keys == path[: len(keys)] and isinstance(stmt, ast.Field):
+                rest = path[len(keys) :]
+                inner = _value_body(stmt)
+                if inner is not None:
+                    best = _better(best, self._find(inner.stmts, rest, module, d, seen))
                 for st, p, m in _typed_sources(stmt, module):
-                    _keys_at(st, p + rest, m, out, seen, definite)
+                    if best is not None and best.definite:
+                        break
+                    best = _better(best, self._find(st, (*p, *rest), m, d, seen))
+            if best is not None and best.definite:
+                break
+        return best
+
+    def before(
+        self, stmts: tuple[ast.Stmt, ...], i: int, name: str, module: ModuleInfo
+    ) -> _Site | None:
+        """A definite definition of ``name`` among the first ``i`` statements."""
+        for stmt, d, pos in self.index(stmts).get(name, ()):
+            if pos >= i:
+                break
+            if d:
+                return _Site(stmt, stmt.path[0].span, module, True)
+        return None
+
+
+def _better(old: _Site | None, new: _Site | None) -> _Site | None:
+    """The first definition found wins, unless only a later one is unconditional."""
+    if old is None or (new is not None and new.definite and not old.definite):
+        return new
+    return old
 
 
 def _typed_sources(f: ast.Field, module: ModuleInfo) -> list[Source]:
@@ -423,6 +458,28 @@ def _schema_sources(module: ModuleInfo, t: ast.TypeExpr | None, depth: int) -> l
     return out
 
 
+def _inert(e: ast.Expr) -> bool:
+    """Whether ``e`` holds no name: a literal, a plain string, a list of those."""
+    cls = e.__class__
+    if cls is ast.Literal:
+        return True
+    if cls is ast.Str:
+        return all(p.__class__ is str for p in e.parts)  # type: ignore[union-attr]
+    if cls is ast.ListLit:
+        return all(_inert(x) for x in e.items)  # type: ignore[union-attr]
+    return False
+
+
+def _static(key: ast.Key) -> str | None:
+    """``key.static``, without joining the parts of the usual one-part string key."""
+    if key.name is not None:
+        return key.name
+    e = key.expr
+    if e is not None and len(e.parts) == 1 and e.parts[0].__class__ is str:
+        return e.parts[0]
+    return key.static
+
+
 def _value_body(f: ast.Field) -> ast.Body | None:
     if f.body is not None:
         return f.body
@@ -459,21 +516,28 @@ class _Level:
     vars: Mapping[str, Binding]
     lets: Mapping[str, ast.LetDecl]
     obj: ObjectRef | None = None
-    sources: list[Source] = attrs.Factory(list)
-    _known: dict[str, _Site] | None = None
+    # The bodies its object's fields come from, or (level, key) to derive them from the
+    # enclosing object's when first needed (most levels never look a field up).
+    sources: list[Source] | tuple[_Level, str] = attrs.Factory(list)
+    sites: dict[str, _Site | None] = attrs.Factory(dict)  # field lookups, memoised
 
-    def known(self) -> dict[str, _Site]:
-        if self._known is None:
-            self._known = _Known.of(self.sources)
-        return self._known
+    def all_sources(self) -> list[Source]:
+        src = self.sources
+        if isinstance(src, tuple):
+            lv, k = src
+            src = self.sources = [(st, (*p, k), m) for st, p, m in lv.all_sources()]
+        return src
 
 
 @attrs.frozen(eq=False)
 class _Expanding:
-    """A name evaluated while ``level``'s object expands: only ``known`` fields exist."""
+    """A name evaluated while ``level``'s object expands, at statement ``i`` of
+    ``stmts``: only the fields of earlier layers (``bases``) and statements exist."""
 
     level: _Level
-    known: Mapping[str, _Site]
+    bases: list[Source]
+    stmts: tuple[ast.Stmt, ...]
+    i: int
 
 
 _NONE: dict[str, Any] = {}
@@ -492,6 +556,7 @@ class _Binder:
         self.types: dict[SpanKey, Binding] = {}
         self.members: dict[SpanKey, Binding] = {}
         self.tops: dict[str, _Level] = {}
+        self.known = _Known()
 
     # -- levels ------------------------------------------------------------------------------
 
@@ -506,20 +571,27 @@ class _Binder:
         return lv
 
     def _before(self, lv: _Level, stmts: tuple[ast.Stmt, ...], i: int) -> _Expanding:
-        """The fields ``lv``'s object has while statement ``i`` of ``stmts`` expands."""
-        sources: list[Source] = []
+        """The fields ``lv``'s object has while statement ``i`` of ``stmts`` expands:
+        those of the statements before it, and for a document those of its bases (the
+        layers before it; other objects' earlier layers cannot be seen)."""
+        bases: list[Source] = []
         if lv.obj is not None and lv.obj.kind == "document" and lv.parent is None:
-            chain = [x for _, _, x in lv.sources]
-            for x in chain:
+            for st, p, x in lv.all_sources():
                 if x is lv.module:
                     break
-                sources.append((x.tree.body.stmts, (), x))
-        known = _Known.of(sources)
-        mine = _Known.of([(stmts[:i], (), lv.module)])
-        for k, site in mine.items():
-            if site.definite:
-                _put(known, k, site)
-        return _Expanding(lv, {k: s for k, s in known.items() if s.definite})
+                bases.append((st, p, x))
+        return _Expanding(lv, bases, stmts, i)
+
+    def field_site(self, s: _Level, name: str, exp: _Expanding | None) -> _Site | None:
+        """Where ``s``'s object defines field ``name``, as far as can be seen."""
+        if exp is not None and exp.level is s:
+            site = self.known.find(exp.bases, name)
+            if site is not None and site.definite:
+                return site
+            return self.known.before(exp.stmts, exp.i, name, s.module)
+        if name not in s.sites:
+            s.sites[name] = self.known.find(s.all_sources(), name)
+        return s.sites[name]
 
     # -- modules and bodies ---------------------------------------------------------------------
 
@@ -639,24 +711,28 @@ class _Binder:
         if depth + 1 < len(f.path):
             # `a.b = e` is `a { b = e }`: each step is an object of its own, no lets.
             obj = ObjectRef("block", f.span, m, None)
-            child = _Level(lv, m, _NONE, _NONE, obj, self._child_sources(objlv, key))
+            child = _Level(lv, m, _NONE, _NONE, obj, self._child_sources(objlv, key) or [])
             self.field(f, depth + 1, child, child, (f,), 0)
             return
-        self.type_expr(f.type, m)
+        if f.type is not None:
+            self.type_expr(f.type, m)
         if f.where is not None:
             self.expr(f.where, self.top(m))
+        value = f.value
+        if value is not None and _inert(value):
+            return  # a literal: nothing to bind (most fields)
         if f.op == "merge" and f.body is not None:
             obj = ObjectRef("block", f.span, m, f.body)
-            child = _Level(lv, m, _NONE, _lets(f.body.stmts), obj, self._child_sources(objlv, key))
+            child = _Level(
+                lv, m, _NONE, _lets(f.body.stmts), obj, self._child_sources(objlv, key) or []
+            )
             self.body(f.body.stmts, child, child)
-        elif f.value is not None:
-            self.expr(f.value, lv, None, self._child_sources(objlv, key))
+        elif value is not None:
+            self.expr(value, lv, None, self._child_sources(objlv, key))
 
-    def _child_sources(self, objlv: _Level, key: ast.Key) -> list[Source]:
-        k = key.static
-        if k is None:
-            return []
-        return [(st, (*p, k), m) for st, p, m in objlv.sources]
+    def _child_sources(self, objlv: _Level, key: ast.Key) -> tuple[_Level, str] | None:
+        k = _static(key)
+        return None if k is None else (objlv, k)
 
     # -- expressions ---------------------------------------------------------------------------
 
@@ -665,11 +741,11 @@ class _Binder:
         e: ast.Expr,
         lv: _Level,
         exp: _Expanding | None = None,
-        sources: list[Source] | None = None,
+        sources: tuple[_Level, str] | None = None,
     ) -> None:
         """Bind the names in ``e``, evaluated at ``lv``. ``sources``: for a field's value,
         the bodies that define that field (an object literal or refinement merges them)."""
-        stack: list[tuple[ast.Expr, _Level, list[Source] | None]] = [(e, lv, sources)]
+        stack: list[tuple[ast.Expr, _Level, tuple[_Level, str] | None]] = [(e, lv, sources)]
         while stack:
             node, at, srcs = stack.pop()
             cls = node.__class__
@@ -728,25 +804,28 @@ class _Binder:
                     _NONE,
                     _lets(node.body.stmts),
                     obj,
-                    srcs or [(node.body.stmts, (), at.module)],
+                    srcs if srcs is not None else [(node.body.stmts, (), at.module)],
                 )
                 self.body(node.body.stmts, child, child)
             elif cls is ast.Refine:
                 assert isinstance(node, ast.Refine)
                 stack.append((node.base, at, None))
                 obj = ObjectRef("refine", node.body.span, at.module, node.body)
-                if not srcs:
-                    srcs = [(node.body.stmts, (), at.module)]
+                own: list[Source] | tuple[_Level, str]
+                if srcs is not None:
+                    own = srcs
+                else:
+                    own = [(node.body.stmts, (), at.module)]
                     base = node.base
                     if isinstance(base, ast.Call):
                         t = _template_of(at.module, base.func)
                         if t is not None:
-                            srcs = [
+                            own = [
                                 *_schema_sources(t[1], t[0].type, 0),
                                 (t[0].body.stmts, (), t[1]),
-                                *srcs,
+                                *own,
                             ]
-                child = _Level(at, at.module, _NONE, _lets(node.body.stmts), obj, srcs)
+                child = _Level(at, at.module, _NONE, _lets(node.body.stmts), obj, own)
                 self.body(node.body.stmts, child, child)
 
     def lookup(
@@ -768,8 +847,7 @@ class _Binder:
                 return Binding("let", name, let, s.module, let.name_span, late=late)
             obj = s.obj
             if obj is not None:
-                known = exp.known if exp is not None and exp.level is s else s.known()
-                site = known.get(name)
+                site = self.field_site(s, name, exp)
                 if site is not None:
                     return Binding(
                         "field",
