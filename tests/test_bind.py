@@ -11,6 +11,7 @@ precedence rules one by one.
 from __future__ import annotations
 
 import os
+import tempfile
 import textwrap
 import tomllib
 from collections.abc import Iterator
@@ -18,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cfglang import api
 from cfglang.diagnostics import Diagnostics
@@ -30,46 +33,60 @@ from cfglang.syntax import ast
 ROOT = Path(__file__).parent.parent
 FILES = sorted([*(ROOT / "examples").rglob("*.cfl"), *(ROOT / "tests" / "cases").rglob("*.cfl")])
 
-Resolved = tuple[str, Any]
+# (kind, what: the declaration's span key or the field's definitions, whether an
+# object searched on the way was still being expanded)
+Resolved = tuple[str, Any, bool]
 
 
 def classify(ev: E.Evaluator, e: ast.Name, scope: E.Scope) -> Resolved:
     """What `Evaluator._name` will find for ``e`` (read-only: the same walk)."""
     name = e.name
+    partial = False
     s: E.Scope | None = scope
     while s is not None:
+        # Read while an object on the way is still being expanded (a field value forced
+        # by an `if` condition, say): a field defined later is not there yet, and a
+        # field merged later is a snapshot of the definitions so far.
+        partial = partial or (s.obj is not None and s.obj._expanding)
         if name in s.vars:
-            return ("param" if s.obj is not None else "for_var", None)
+            return ("param" if s.obj is not None else "for_var", None, partial)
         if name in s.lets:
-            return ("let", s.lets[name].name_span.key())
+            return ("let", s.lets[name].name_span.key(), partial)
         obj = s.obj
         if obj is not None:
             defs = (obj._defs or {}) if obj._expanding else obj.defs()
             if name in defs:
-                return ("field", frozenset(d.key_span.key() for d in defs[name]))
+                return ("field", frozenset(d.key_span.key() for d in defs[name]), partial)
         s = s.parent
     for mod in scope.module.chain()[::-1]:
         if name in mod.imports:
-            return ("import", mod.import_decls[name].span.key())
+            return ("import", mod.import_decls[name].span.key(), partial)
         if name in mod.templates:
-            return ("template", mod.templates[name].name_span.key())
+            return ("template", mod.templates[name].name_span.key(), partial)
         if name in mod.inputs or name in ev.input_decls:
-            return ("input", None)
+            return ("input", None, partial)
     if name in ev.input_thunks:
-        return ("input", None)
+        return ("input", None, partial)
     if name in BUILTINS:
-        return ("builtin", None)
+        return ("builtin", None, partial)
     for mod in scope.module.chain()[::-1]:
         if name in mod.schemas or name in mod.types:
-            return ("type", None)
-    return ("unknown", None)
+            return ("type", None, partial)
+    return ("unknown", None, partial)
 
 
 def agrees(b: Binding, got: Resolved) -> str:
     """``exact`` when a candidate of the static binding is what the run time found,
     ``late`` for a field the binder could not see but listed an object it could come
-    from, else ``wrong``."""
-    kind, what = got
+    from, ``partial`` for a field the binder sees that was not there yet (read while its
+    object was still being expanded: an order the binder does not follow), else
+    ``wrong``."""
+    verdict = _agrees(b, got)
+    return "partial" if verdict == "wrong" and got[2] else verdict
+
+
+def _agrees(b: Binding, got: Resolved) -> str:
+    kind, what, _ = got
     late = False
     for c in b.candidates():
         late = late or bool(c.late)
@@ -95,16 +112,11 @@ def _case_options(path: Path) -> tuple[Path, dict[str, Any]]:
     return path.parent, {}
 
 
-def traced_compile(
-    path: Path,
-) -> tuple[ModuleInfo | None, dict[tuple[str, int, int], set[Resolved]]]:
-    seen: dict[tuple[str, int, int], set[Resolved]] = {}
-    original = E.Evaluator._name
+Trace = dict[tuple[str, int, int], set[Resolved]]
 
-    def traced(self: E.Evaluator, e: ast.Name, scope: E.Scope) -> Any:
-        seen.setdefault(e.span.key(), set()).add(classify(self, e, scope))
-        return original(self, e, scope)
 
+def traced_compile(path: Path) -> tuple[ModuleInfo | None, Trace]:
+    """Compile ``path`` as its golden case would, tracing the evaluator's lookups."""
     case, opts = _case_options(path)
     cli_vars: list[tuple[str, str]] = []
     args = list(opts.get("args", []))
@@ -113,32 +125,68 @@ def traced_compile(
         if flag == "--var":
             n, _, v = value.partition("=")
             cli_vars.append((n, v))
+    limits = E.Limits(**opts["limits"]) if "limits" in opts else None
+    return traced(str(path), str(case), cli_vars, opts.get("env", {}), None, limits)
+
+
+def traced(
+    path: str,
+    root: str,
+    cli_vars: list[tuple[str, str]],
+    env: dict[str, str],
+    overlay: dict[str, str] | None,
+    limits: E.Limits | None = None,
+) -> tuple[ModuleInfo | None, Trace]:
+    seen: Trace = {}
+    original = E.Evaluator._name
+
+    def name(self: E.Evaluator, e: ast.Name, scope: E.Scope) -> Any:
+        seen.setdefault(e.span.key(), set()).add(classify(self, e, scope))
+        return original(self, e, scope)
+
     record: dict[str, Any] = {}
-    E.Evaluator._name = traced  # type: ignore[method-assign]
-    E._DISPATCH[ast.Name] = traced
+    E.Evaluator._name = name  # type: ignore[method-assign]
+    E._DISPATCH[ast.Name] = name
     try:
         api._run_guarded(
             lambda: api._compile(
-                str(path),
+                path,
                 None,
-                str(path),
+                path,
                 {},
                 cli_vars,
                 (),
-                opts.get("env", {}),
-                str(case),
+                env,
+                root,
                 (),
                 True,
                 None,
                 "",
                 record=record,
-                limits=E.Limits(**opts["limits"]) if "limits" in opts else None,
+                limits=limits,
+                overlay=overlay,
             )
         )
     finally:
         E.Evaluator._name = original  # type: ignore[method-assign]
         E._DISPATCH[ast.Name] = original
     return record.get("entry"), seen
+
+
+def disagreements(entry: ModuleInfo, seen: Trace) -> tuple[dict[str, int], list[str]]:
+    """How many run-time lookups the static bindings match, and the mismatches."""
+    table = bind(entry, builtins=BUILTINS)
+    counts = {"exact": 0, "late": 0, "partial": 0, "wrong": 0}
+    lines: list[str] = []
+    for key, results in seen.items():
+        b = table.names.get(key)
+        for got in results:
+            verdict = agrees(b, got) if b is not None else "wrong"
+            counts[verdict] += 1
+            if verdict not in ("exact", "partial"):
+                shown = _show(b) if b is not None else "not bound"
+                lines.append(f"{verdict}: {key} {shown}, run time: {got}")
+    return counts, lines
 
 
 def _names(tree: ast.Module) -> Iterator[ast.Name]:
@@ -150,29 +198,20 @@ def _names(tree: ast.Module) -> Iterator[ast.Name]:
 
 
 def test_bindings_agree_with_the_evaluator() -> None:
-    counts = {"exact": 0, "late": 0, "wrong": 0, "unbound": 0}
-    wrong: list[str] = []
-    late: list[str] = []
+    counts = {"exact": 0, "late": 0, "partial": 0, "wrong": 0}
+    lines: list[str] = []
     for path in FILES:
         entry, seen = traced_compile(path)
         if entry is None:
             continue
-        table = bind(entry, builtins=BUILTINS)
-        for key, results in seen.items():
-            b = table.names.get(key)
-            if b is None:
-                counts["unbound"] += 1
-                wrong.append(f"{key}: not bound, evaluator found {results}")
-                continue
-            for got in results:
-                verdict = agrees(b, got)
-                counts[verdict] += 1
-                line = f"{path.relative_to(ROOT)} {key} `{b.name}`: {_show(b)}, run time: {got}"
-                if verdict != "exact":
-                    (late if verdict == "late" else wrong).append(line)
-    print(counts, *late, sep="\n")
-    assert not wrong, "\n".join(wrong[:40])
-    assert counts["exact"] > 10 * counts["late"]
+        c, found = disagreements(entry, seen)
+        for k, v in c.items():
+            counts[k] += v
+        lines += [f"{path.relative_to(ROOT)} {line}" for line in found]
+    print(counts, *lines, sep="\n")
+    assert not [line for line in lines if " wrong: " in line], "\n".join(lines[:40])
+    # The late ones are fields that only a child or a prototype's refinement supplies.
+    assert counts["late"] < counts["exact"] // 50
 
 
 def _show(b: Binding) -> str:
@@ -360,3 +399,93 @@ def test_the_table_is_immutable() -> None:
     b = next(iter(t.names.values()))
     with pytest.raises(AttributeError):
         b.kind = "input"  # type: ignore[misc]
+
+
+# ---- generated programs ------------------------------------------------------------------------
+
+POOL = ("a", "b", "c", "len")
+_TMP = tempfile.mkdtemp(prefix="cfl-bind-")
+
+
+def _exprs() -> st.SearchStrategy[str]:
+    name = st.sampled_from(POOL)
+    leaf = st.one_of(
+        name,
+        st.integers(0, 3).map(str),
+        name.map(lambda n: f'"s$<{n}>"'),
+        st.sampled_from(POOL).map(lambda n: f"lib.{n}"),
+    )
+    return st.recursive(
+        leaf,
+        lambda inner: st.one_of(
+            st.tuples(inner, inner).map(lambda p: f"({p[0]} + {p[1]})"),
+            inner.map(lambda e: f"T({e})"),
+            st.tuples(name, inner).map(lambda p: f"[{p[0]} for {p[0]} in [1] if {p[1]} == 1]"),
+            st.tuples(name, inner).map(lambda p: f"{{ {p[0]} = {p[1]} }}"),
+        ),
+        max_leaves=4,
+    )
+
+
+def _values() -> st.SearchStrategy[str]:
+    """A field's or let's value: an expression, or a refinement (only allowed there)."""
+    name = st.sampled_from(POOL)
+    base = st.one_of(name, name.map(lambda n: f"lib.{n}"), _exprs().map(lambda e: f"T({e})"))
+    refine = st.tuples(base, name, _exprs()).map(lambda p: f"{p[0]} {{ {p[1]} = {p[2]} }}")
+    return st.one_of(_exprs(), refine)
+
+
+def _bodies(depth: int) -> st.SearchStrategy[str]:
+    name = st.sampled_from(POOL)
+    e = _values()
+    simple = st.one_of(
+        st.tuples(name, e).map(lambda p: f"{p[0]} = {p[1]}"),
+        st.tuples(name, e).map(lambda p: f"let {p[0]} = {p[1]}"),
+        st.tuples(name, name, e).map(lambda p: f"{p[0]}.{p[1]} = {p[2]}"),
+    )
+    # Half of the `if` conditions and `for` iterables read nothing of the object being
+    # expanded (a program that reads a field there is not compared; see below).
+    fixed = st.one_of(st.sampled_from(["1", "2", "lib.a", "lib.b"]), _exprs())
+    if depth == 0:
+        stmt = simple
+    else:
+        inner = _bodies(depth - 1)
+        stmt = st.one_of(
+            simple,
+            st.tuples(name, inner).map(lambda p: f"{p[0]} {{\n{p[1]}\n}}"),
+            st.tuples(name, fixed, inner).map(lambda p: f"for {p[0]} in [{p[1]}] {{\n{p[2]}\n}}"),
+            st.tuples(fixed, inner).map(lambda p: f"if {p[0]} == 1 {{\n{p[1]}\n}}"),
+        )
+    return st.lists(stmt, min_size=1, max_size=4).map("\n".join)
+
+
+@given(
+    main=_bodies(2),
+    base=_bodies(1),
+    lib=_bodies(1),
+    template=_bodies(1),
+    inputs=st.lists(st.sampled_from(POOL), max_size=2, unique=True),
+)
+@settings(max_examples=40)
+def test_generated_programs_bind_as_they_evaluate(
+    main: str, base: str, lib: str, template: str, inputs: list[str]
+) -> None:
+    decls = "".join(f"input {n} = 1\n" for n in inputs)
+    files = {
+        os.path.join(_TMP, "main.cfl"): f'extends "base.cfl"\nimport "lib.cfl" as lib\n'
+        f"{decls}{main}\n",
+        os.path.join(_TMP, "base.cfl"): f"template T(a) {{\n{template}\n}}\n{base}\n",
+        os.path.join(_TMP, "lib.cfl"): f"{lib}\n",
+    }
+    entry, seen = traced(
+        os.path.join(_TMP, "main.cfl"), _TMP, [], {}, files, E.Limits(max_steps=20_000)
+    )
+    if entry is None or any(
+        got[0] == "field" and got[2] for results in seen.values() for got in results
+    ):
+        # A field read while its object was still expanding: the evaluator memoises the
+        # value from the definitions made so far (see the report of issue 13), which no
+        # static lookup can follow. The golden cases and unit tests cover that order.
+        return
+    _, lines = disagreements(entry, seen)
+    assert not [line for line in lines if line.startswith("wrong")], "\n".join(lines)

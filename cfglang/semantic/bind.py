@@ -302,6 +302,8 @@ class _Site:
 
 
 Source = tuple[tuple[ast.Stmt, ...], tuple[str, ...], ModuleInfo]
+# A source with whether it comes from a declared schema.
+TypedSource = tuple[tuple[ast.Stmt, ...], tuple[str, ...], ModuleInfo, bool]
 
 
 Entry = tuple[ast.Field | ast.Unset, bool, int]  # statement, definite, top position
@@ -344,47 +346,60 @@ class _Known:
         return out
 
     def find(self, sources: list[Source], name: str) -> _Site | None:
-        """The first definition of field ``name`` in ``sources`` (a definite one first)."""
-        best: _Site | None = None
+        """The first definition of field ``name`` in ``sources`` that the object keeps
+        (a definite one first).
+
+        The definitions are gathered in layer order; a definition that replaces a
+        prefix of the path (``a = …`` or ``unset a`` for a field ``a.name``) drops the
+        ones gathered before it, as the evaluator's `set` drops the layers before it
+        (or, under an `if` or `for`, makes them conditional). What a declared schema
+        gives survives: conforming to the schema adds its layers again."""
+        found: list[tuple[_Site, bool]] = []
         seen: set[tuple[int, tuple[str, ...]]] = set()
         for stmts, path, module in sources:
-            best = _better(best, self._find(stmts, (*path, name), module, True, seen))
+            self._collect(stmts, (*path, name), module, True, False, seen, found)
+        best: _Site | None = None
+        for site, _ in found:
+            best = _better(best, site)
             if best is not None and best.definite:
                 break
         return best
 
-    def _find(
+    def _collect(
         self,
         stmts: tuple[ast.Stmt, ...],
         path: tuple[str, ...],
         module: ModuleInfo,
         definite: bool,
+        typed: bool,
         seen: set[tuple[int, tuple[str, ...]]],
-    ) -> _Site | None:
+        found: list[tuple[_Site, bool]],
+    ) -> None:
         token = (id(stmts), path)
         if token in seen or len(seen) > 10_000:
-            return None
+            return
         seen.add(token)
         n = len(path)
-        best: _Site | None = None
         for stmt, d, _ in self.index(stmts).get(path[0], ()):
             d = d and definite
             keys = tuple(_static(k) for k in stmt.path)
             if len(keys) >= n:
                 if keys[:n] == path:
-                    best = _better(best, _Site(stmt, stmt.path[n - 1].span, module, d))
-            elif keys == path[: len(keys)] and isinstance(stmt, ast.Field):
-                rest = path[len(keys) :]
-                inner = _value_body(stmt)
-                if inner is not None:
-                    best = _better(best, self._find(inner.stmts, rest, module, d, seen))
-                for st, p, m in _typed_sources(stmt, module):
-                    if best is not None and best.definite:
-                        break
-                    best = _better(best, self._find(st, (*p, *rest), m, d, seen))
-            if best is not None and best.definite:
-                break
-        return best
+                    found.append((_Site(stmt, stmt.path[n - 1].span, module, d), typed))
+                continue
+            if keys != path[: len(keys)]:
+                continue
+            if isinstance(stmt, ast.Unset) or stmt.op in ("set", "extends"):
+                _replaced(found, d)
+            if isinstance(stmt, ast.Unset):
+                continue
+            rest = path[len(keys) :]
+            # In layer order: the schema's and the template's layers, then the body.
+            for st, p, m, schema in _typed_sources(stmt, module):
+                self._collect(st, (*p, *rest), m, d, typed or schema, seen, found)
+            inner = _value_body(stmt)
+            if inner is not None:
+                self._collect(inner.stmts, rest, module, d, typed, seen, found)
 
     def before(
         self, stmts: tuple[ast.Stmt, ...], i: int, name: str, module: ModuleInfo
@@ -405,10 +420,10 @@ def _better(old: _Site | None, new: _Site | None) -> _Site | None:
     return old
 
 
-def _typed_sources(f: ast.Field, module: ModuleInfo) -> list[Source]:
-    """The bodies a field's value gets from its declared schema or its template call."""
-    out: list[Source] = []
-    out += _schema_sources(module, f.type, 0)
+def _typed_sources(f: ast.Field, module: ModuleInfo) -> list[TypedSource]:
+    """The bodies a field's value gets from its declared schema (flagged True: they
+    outlive a replacement) or from its template call."""
+    out: list[TypedSource] = [(*src, True) for src in _schema_sources(module, f.type, 0)]
     e = f.value
     while isinstance(e, ast.Refine):
         e = e.base
@@ -416,9 +431,21 @@ def _typed_sources(f: ast.Field, module: ModuleInfo) -> list[Source]:
         t = _template_of(module, e.func)
         if t is not None:
             decl, tm = t
-            out += _schema_sources(tm, decl.type, 0)
-            out.append((decl.body.stmts, (), tm))
+            out += [(*src, False) for src in _schema_sources(tm, decl.type, 0)]
+            out.append((decl.body.stmts, (), tm, False))
     return out
+
+
+def _replaced(found: list[tuple[_Site, bool]], definite: bool) -> None:
+    """A later definition replaces the value: what came before is gone (or, when the
+    replacement is conditional, only possibly there); a schema's fields stay."""
+    out: list[tuple[_Site, bool]] = []
+    for site, typed in found:
+        if typed:
+            out.append((site, typed))
+        elif not definite:
+            out.append((attrs.evolve(site, definite=False), typed))
+    found[:] = out
 
 
 def _template_of(module: ModuleInfo, func: ast.Expr) -> tuple[ast.TemplateDecl, ModuleInfo] | None:
@@ -557,6 +584,8 @@ class _Binder:
         self.members: dict[SpanKey, Binding] = {}
         self.tops: dict[str, _Level] = {}
         self.known = _Known()
+        # The expansions whose expression is being walked (see `field_site`).
+        self.ambient: list[_Expanding] = []
 
     # -- levels ------------------------------------------------------------------------------
 
@@ -582,13 +611,25 @@ class _Binder:
                 bases.append((st, p, x))
         return _Expanding(lv, bases, stmts, i)
 
+    def _earlier(self, exp: _Expanding, name: str) -> _Site | None:
+        site = self.known.find(exp.bases, name)
+        if site is not None and site.definite:
+            return site
+        return self.known.before(exp.stmts, exp.i, name, exp.level.module)
+
     def field_site(self, s: _Level, name: str, exp: _Expanding | None) -> _Site | None:
         """Where ``s``'s object defines field ``name``, as far as can be seen."""
         if exp is not None and exp.level is s:
-            site = self.known.find(exp.bases, name)
-            if site is not None and site.definite:
-                return site
-            return self.known.before(exp.stmts, exp.i, name, s.module)
+            return self._earlier(exp, name)
+        for a in self.ambient:
+            if a.level is s:
+                # In an object built by an expansion-time expression: its fields may be
+                # read during the expansion (then only earlier fields exist) or after.
+                site = self._earlier(a, name)
+                if site is not None:
+                    return site
+                site = self.known.find(s.all_sources(), name)
+                return None if site is None else attrs.evolve(site, definite=False)
         if name not in s.sites:
             s.sites[name] = self.known.find(s.all_sources(), name)
         return s.sites[name]
@@ -745,6 +786,22 @@ class _Binder:
     ) -> None:
         """Bind the names in ``e``, evaluated at ``lv``. ``sources``: for a field's value,
         the bodies that define that field (an object literal or refinement merges them)."""
+        if exp is not None:
+            self.ambient.append(exp)
+            try:
+                self._expr(e, lv, exp, sources)
+            finally:
+                self.ambient.pop()
+        else:
+            self._expr(e, lv, exp, sources)
+
+    def _expr(
+        self,
+        e: ast.Expr,
+        lv: _Level,
+        exp: _Expanding | None,
+        sources: tuple[_Level, str] | None,
+    ) -> None:
         stack: list[tuple[ast.Expr, _Level, tuple[_Level, str] | None]] = [(e, lv, sources)]
         while stack:
             node, at, srcs = stack.pop()
@@ -828,17 +885,20 @@ class _Binder:
                 child = _Level(at, at.module, _NONE, _lets(node.body.stmts), obj, own)
                 self.body(node.body.stmts, child, child)
 
-    def lookup(
+    def lookup(self, name: str, lv: _Level, exp: _Expanding | None) -> Binding:
+        """The binding of ``name`` used at ``lv``, in the order of `Evaluator._name`."""
+        return self._lookup(name, lv, exp, lv, ())
+
+    def _lookup(
         self,
         name: str,
         lv: _Level,
         exp: _Expanding | None,
-        start: _Level | None = None,
-        late: tuple[ObjectRef, ...] = (),
+        start: _Level | None,
+        late: tuple[ObjectRef, ...],
     ) -> Binding:
-        """The binding of ``name`` used at ``lv`` (searching from ``start``, default
-        ``lv``), in the order of `Evaluator._name`."""
-        s: _Level | None = lv if start is None else start
+        """The lookup from level ``start`` outwards (None: the module globals)."""
+        s = start
         while s is not None:
             if name in s.vars:
                 return attrs.evolve(s.vars[name], late=late)
@@ -861,7 +921,7 @@ class _Binder:
                         fallback=(
                             None
                             if site.definite
-                            else self.lookup(name, lv, exp, s.parent, (*late, obj))
+                            else self._lookup(name, lv, exp, s.parent, (*late, obj))
                         ),
                     )
                 late = (*late, obj)
