@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from cfglang.api import compile
 from cfglang.emit import emit
-from cfglang.jsonschema import DURATION_PATTERN, SIZE_PATTERN, export, load_workspace
+from cfglang.tools.jsonschema import DURATION_PATTERN, SIZE_PATTERN, export, load_workspace
 from cfglang.values import Duration, Size
 
 jsonschema = pytest.importorskip("jsonschema")
