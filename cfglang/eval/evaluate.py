@@ -328,7 +328,8 @@ class Obj:
         if self.schema is not None:
             sf = self.schema.fields.get(key)
             if sf is not None and sf.type is not None:
-                out.append((self.ctx.resolve_type(sf.type, self.schema.module), sf.span))
+                owner = self.schema.owners[key]
+                out.append((self.ctx.resolve_type(sf.type, owner), sf.span))
         for d in self.defs().get(key, ()):
             st = d.stmt
             if (
@@ -998,7 +999,8 @@ class Evaluator:
                 if d.stmt is sf:
                     break  # checked above with the other definitions
             else:
-                self.check_where(v, sf.where, obj.schema.module, None, top.value_span, sf.span)
+                owner = obj.schema.owners[key]
+                self.check_where(v, sf.where, owner, None, top.value_span, sf.span)
         return v
 
     def _conform_fast(self, v: Any, t: T.Type, top: Def) -> Any:

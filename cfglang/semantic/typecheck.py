@@ -135,7 +135,7 @@ class _Checker:
                 )
                 return
             if sf.type is not None:
-                declared = self.resolve(sf.type, schema.module)
+                declared = self.resolve(sf.type, schema.owners[key])
                 decl_span = sf.span
         if f.type is not None and len(f.path) == 1:
             declared = self.resolve(f.type, self.module)

@@ -122,14 +122,15 @@ class Alias:
 class Schema:
     """A resolved schema: its declaration and module, the schema it extends (resolved),
     and its declared fields, inherited ones first (the first declaration of a key in a
-    body wins, as in the evaluator's expansion).
+    body wins, as in the evaluator's expansion), each with the module that declares it
+    (``owners``): an inherited field's type and `where` mean what they mean there.
 
     ``field_types`` memoises, per key, the types the schema alone declares for that key
     (`TypeResolver.schema_field_types`, only for types that resolved without a finding);
     it is filled once and shared by every object and every evaluation of the schema.
     """
 
-    __slots__ = ("decl", "field_types", "fields", "module", "name", "parent")
+    __slots__ = ("decl", "field_types", "fields", "module", "name", "owners", "parent")
 
     def __init__(
         self, name: str, decl: ast.SchemaDecl, module: ModuleInfo, parent: Schema | None
@@ -139,11 +140,15 @@ class Schema:
         self.module = module
         self.parent = parent
         self.fields: dict[str, ast.Field] = dict(parent.fields) if parent else {}
+        self.owners: dict[str, ModuleInfo] = dict(parent.owners) if parent else {}
         self.field_types: dict[str, list[tuple[Type, Span]]] = {}
         for stmt in decl.body.stmts:
             # `is not None`: the empty key `""` is a legitimate field name.
             if isinstance(stmt, ast.Field) and stmt.path and stmt.path[0].static is not None:
-                self.fields.setdefault(stmt.path[0].static, stmt)
+                key = stmt.path[0].static
+                if key not in self.fields:
+                    self.fields[key] = stmt
+                    self.owners[key] = module
 
     def is_a(self, other: Schema) -> bool:
         s: Schema | None = self
@@ -323,8 +328,9 @@ class TypeResolver:
         sf = schema.fields.get(key)
         out: list[tuple[Type, Span]] = []
         if sf is not None and sf.type is not None:
-            out.append((self.resolve(sf.type, schema.module, diags), sf.span))
-            if self._types[(id(sf.type), schema.module.key)][1]:
+            owner = schema.owners[key]
+            out.append((self.resolve(sf.type, owner, diags), sf.span))
+            if self._types[(id(sf.type), owner.key)][1]:
                 # Its findings must reach every caller: resolved (and replayed) each time.
                 return out
         # One list for every caller: set once, the first one stored wins.
