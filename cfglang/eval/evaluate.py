@@ -908,16 +908,6 @@ class Evaluator:
             self.bind_schemas()
         return cached
 
-    def lookup_type(self, path: tuple[str, ...], module: ModuleInfo, span: Span) -> T.Type | None:
-        found = self.types.lookup(path, module, span, self.diags)
-        self.bind_schemas()
-        return found
-
-    def schema(self, decl: ast.SchemaDecl, module: ModuleInfo) -> Schema:
-        s = self.types.schema(decl, module, self.diags)
-        self.bind_schemas()
-        return s
-
     def schema_field_types(self, schema: Schema, key: str) -> list[tuple[T.Type, Span]]:
         types = self.types.schema_field_types(schema, key, self.diags)
         self.bind_schemas()

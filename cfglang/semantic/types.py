@@ -264,7 +264,8 @@ class _Cycle(Exception):
 
 
 _V = TypeVar("_V")
-_Memo = dict[object, tuple[_V, tuple[Diagnostic, ...]]]
+# key -> (answer, findings, the node keyed by id: held so that its id is not reused)
+_Memo = dict[object, tuple[_V, tuple[Diagnostic, ...], object]]
 
 
 class TypeResolver:
@@ -356,6 +357,7 @@ class TypeResolver:
         self,
         table: _Memo[_V],
         key: object,
+        node: object,
         out: list[Diagnostic],
         compute: Callable[[list[Diagnostic]], _V],
     ) -> _V:
@@ -369,12 +371,12 @@ class TypeResolver:
         finally:
             # Findings of an unwound resolution (a schema cycle) still reach the caller.
             out.extend(mine)
-        table[key] = (value, tuple(mine))
+        table[key] = (value, tuple(mine), node)
         return value
 
     def _resolve(self, t: ast.TypeExpr, module: ModuleInfo, out: list[Diagnostic]) -> Type:
         return self._memoised(
-            self._types, (id(t), module.key), out, lambda mine: self._compute(t, module, mine)
+            self._types, (id(t), module.key), t, out, lambda mine: self._compute(t, module, mine)
         )
 
     def _compute(self, t: ast.TypeExpr, module: ModuleInfo, out: list[Diagnostic]) -> Type:
@@ -477,7 +479,7 @@ class TypeResolver:
                 inner = Refined(inner, decl.where, mod, decl.name, decl.name_span)
             return Alias(decl.name, inner, decl.name_span)
 
-        return self._memoised(self._aliases, id(decl), out, compute)
+        return self._memoised(self._aliases, id(decl), decl, out, compute)
 
     def _schema(self, decl: ast.SchemaDecl, module: ModuleInfo, out: list[Diagnostic]) -> Schema:
         hit = self._schemas.get(id(decl))
@@ -517,4 +519,4 @@ class TypeResolver:
             self._made.append(s)
             return s
 
-        return self._memoised(self._schemas, id(decl), out, compute)
+        return self._memoised(self._schemas, id(decl), decl, out, compute)
