@@ -190,19 +190,12 @@ def default_of(f: ast.Field) -> tuple[bool, Any]:
 
 
 def schema_fields(schema: T.Schema) -> list[tuple[str, ast.Field, ModuleInfo]]:
-    """Emitted fields of a `Schema`, parents' first, with their module."""
-    owners: dict[int, ModuleInfo] = {}
-    s: T.Schema | None = schema
-    while s is not None:
-        for stmt in s.decl.body.stmts:
-            owners.setdefault(id(stmt), s.module)
-        s = s.parent
-    out = []
-    for key, f in schema.fields.items():
-        if f.hidden or len(f.path) != 1:
-            continue
-        out.append((key, f, owners.get(id(f), schema.module)))
-    return out
+    """Emitted fields of a `Schema`, parents' first, with the module that declares each."""
+    return [
+        (key, f, schema.owners[key])
+        for key, f in schema.fields.items()
+        if not f.hidden and len(f.path) == 1
+    ]
 
 
 def schema_checks(schema: T.Schema) -> list[ast.CheckStmt]:
