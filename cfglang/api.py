@@ -418,7 +418,12 @@ def _compile(
     )
     if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
-    ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, limits, env=env)
+    from cfglang.semantic.types import TypeResolver
+
+    types = TypeResolver()
+    ev = (ProfilingEvaluator if prof is not None else Evaluator)(
+        diags, limits, env=env, types=types
+    )
     from cfglang.secrets.runtime import SecretContext
 
     secrets = secrets or {}
@@ -434,7 +439,8 @@ def _compile(
     _setup_inputs(ev, entry, vars, cli_vars, var_files, diags)
     from cfglang.semantic.typecheck import typecheck
 
-    typecheck(list(resolver.modules.values()), ev)
+    typecheck(list(resolver.modules.values()), types, diags, ev.check_literal)
+    ev.bind_schemas()
     phase("inputs and static checks")
     if record is not None:
         record["env"] = dict(ev.env_read)
