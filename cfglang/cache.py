@@ -27,13 +27,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
-
-from cfglang.atomic import write_atomic
 
 # Bump when the format of cached objects changes; the package version and the grammar's
 # hash are part of every key as well.
@@ -97,6 +94,8 @@ def get(kind: str, key: str) -> Any:
     path = _path(kind, key)
     if path is None:
         return None
+    import pickle  # start-up: a build with the caches off (or a miss) never unpickles
+
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
@@ -111,6 +110,10 @@ def put(kind: str, key: str, value: Any) -> None:
     path = _path(kind, key)
     if path is None:
         return
+    import pickle  # start-up: only storing an entry needs pickle and atomic (tempfile)
+
+    from cfglang.atomic import write_atomic
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL))
