@@ -127,6 +127,38 @@ def test_threads_lex_for_the_formatter_as_a_sequential_lexing_does() -> None:
     _run_threads(4, work)
 
 
+@pytest.mark.parametrize("fast", [True, False], ids=["fast", "lark"])
+def test_no_lock_is_held_around_a_parse(monkeypatch: pytest.MonkeyPatch, fast: bool) -> None:
+    # One parse stops inside a callback; another one, on the same parser, runs to the end.
+    entered, release = threading.Event(), threading.Event()
+    original = AstBuilder.comment
+
+    def comment(self: AstBuilder, tok: Any) -> Any:
+        if tok.value == "## wait":
+            entered.set()
+            assert release.wait(60)
+        return original(self, tok)
+
+    monkeypatch.setattr(AstBuilder, "comment", comment)
+    p = parser._Parser()
+    p.lark  # noqa: B018
+    waiting: list[Any] = []
+    slow = threading.Thread(
+        target=lambda: waiting.append(p.parse(SourceFile("a.cfl", "## wait\na = 1\n"), fast=fast))
+    )
+    slow.start()
+    try:
+        assert entered.wait(60)
+        tree, diags = p.parse(SourceFile("b.cfl", "## doc\nb = 2\n"), fast=fast)
+        assert tree is not None and not diags and tree.body.stmts[0].doc == "doc"
+        assert not waiting  # the first parse is still inside its callback
+    finally:
+        release.set()
+        slow.join()
+    ((tree, diags),) = waiting
+    assert tree is not None and not diags and tree.body.stmts[0].doc == "wait"
+
+
 def test_a_builder_holds_all_of_one_parses_state() -> None:
     # Nothing a parse changes lives on the shared parser.
     p = parser._parser()
