@@ -632,6 +632,8 @@ def _open_substitution(text: str, start: int, end: int) -> int | None:
 
 def _never_closed(self: _Parser, source: SourceFile, opener: Any) -> bool:
     """Whether `opener` has no matching closer anywhere in the file (lexing only)."""
+    from lark.exceptions import UnexpectedInput  # on the error path: lark is loaded
+
     stack: list[Any] = []
     try:
         # Lexing runs the post-lexer and the comment callback: they get a builder of
@@ -651,7 +653,7 @@ def _never_closed(self: _Parser, source: SourceFile, opener: Any) -> bool:
                             return False
                         del stack[i]
                         break
-    except Exception:  # a lexing error elsewhere: no verdict, keep the generic message
+    except UnexpectedInput:  # a lexing error elsewhere: no verdict, keep the generic message
         return False
     return any(t.start_pos == opener.start_pos for t in stack)
 
