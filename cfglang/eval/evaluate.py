@@ -32,6 +32,7 @@ import attrs
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean, edit_distance
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
+from cfglang.semantic.program import DOTTED, MERGE, SET, Lowering, Program, Step
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
 from cfglang.syntax import ast
@@ -392,12 +393,28 @@ def from_plain(ctx: Evaluator, v: Any) -> Any:
 
 
 class Evaluator:
-    """Evaluation state of one compilation."""
+    """Evaluation state of one compilation: one evaluation of a `Program`.
+
+    Given a ``program``, the evaluator builds the entry's document and binds the entry
+    chain's inputs (``inputs``, an `cfglang.eval.inputs.Given`: the values set from
+    outside, each with its source) in the constructor; ``secrets`` is the capability that
+    opens ``secret("cfl:v2:...")`` values (a `cfglang.secrets.runtime.SecretContext`; None
+    means defaults from ``env``). Without a program (tools that only resolve types) there
+    is no document until `document` is called.
+    """
 
     def __init__(
-        self, diags: Diagnostics, limits: Limits | None = None, env: Mapping[str, str] | None = None
+        self,
+        diags: Diagnostics,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        *,
+        program: Program | None = None,
+        inputs: Any = None,
+        secrets: Any = None,
     ) -> None:
         self.diags = diags
+        self.program = program
         self.limits = limits or Limits()
         self.env = env if env is not None else {}
         self.steps = 0
@@ -419,12 +436,11 @@ class Evaluator:
         self.input_thunks: dict[str, Callable[[], Any]] = {}
         self.input_decls: dict[str, ast.InputDecl] = {}
         self.checked: set[int] = set()
-        self.dotted_rest: dict[int, tuple[ast.Stmt, ...]] = {}
         self.where_ok: set[tuple[Any, ...]] = set()
-        self._body_lets: dict[int, dict[str, ast.LetDecl]] = {}
         self._super_free: dict[int, bool] = {}
         self._source_no_super: dict[int, bool] = {}
-        self._plans: dict[int, Any] = {}
+        # Plans, dotted tails and body lets: the program's (shared by its evaluations).
+        self.lowering = program.lowering if program is not None else Lowering()
         self._consts: dict[int, bool] = {}
         self._const_fields: dict[tuple[int, int, str], Any] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
@@ -433,8 +449,16 @@ class Evaluator:
         self.input_sources: dict[str, tuple[str, Span | None]] = {}
         self.warned: set[tuple[int, int]] = set()
         # How `secret("cfl:v1:...")` is opened: a `cfglang.secrets.runtime.SecretContext`
-        # set by `cfglang.api` (identities, decrypt or only validate); None means defaults.
-        self.secrets: Any = None
+        # (identities, decrypt or only validate); None means defaults.
+        self.secrets: Any = secrets
+        if program is not None and program.entry is not None:
+            # The document first: it binds every module of the extends chain to the entry's
+            # document, so input defaults and outputs declared in a base see its fields.
+            self.document(program.entry)
+            if inputs is not None:
+                from cfglang.eval.inputs import bind_inputs
+
+                bind_inputs(self, program, inputs)
 
     # -- documents and modules ----------------------------------------------------------------
 
@@ -449,8 +473,9 @@ class Evaluator:
         if self.main_doc is None:
             self.main_doc = doc
         layers = []
+        body = self.program.body if self.program is not None else (lambda m: tuple(m.body))
         for m in chain:
-            layers.append(Layer(m.body, None, m, lets=m.lets, site=Span(m.source, 0, 0)))
+            layers.append(Layer(body(m), None, m, lets=m.lets, site=Span(m.source, 0, 0)))
             self.module_scopes.setdefault(m.key, Scope(doc, m, None, m.lets))
         doc.layers = tuple(layers)
         for m in chain:
@@ -475,9 +500,7 @@ class Evaluator:
         checks: list[tuple[ast.CheckStmt, Scope]],
         inherited: int,
     ) -> None:
-        plan = self._plans.get(id(stmts), _SLOW)
-        if plan is _SLOW:
-            plan = self._plans[id(stmts)] = _plan(stmts, self.dotted_rest, self.body_lets)
+        plan = self.lowering.plan(stmts)
         if plan is not None:
             self._expand_plan(obj, plan, scope, no, defs, checks, inherited)
             return
@@ -488,8 +511,8 @@ class Evaluator:
                 elif isinstance(stmt, ast.Unset):
                     key = self.key_text(stmt.path[0], scope)
                     if len(stmt.path) > 1:
-                        nested = ast.Unset(stmt.path[1:], stmt.span)
-                        layer = Layer((nested,), scope, scope.module, site=stmt.span)
+                        rest = self.lowering.unset_rest(stmt)
+                        layer = Layer(rest, scope, scope.module, site=stmt.span)
                         defs.setdefault(key, []).append(
                             Def(key, "merge", stmt, scope, no, stmt.path[0].span, body_layer=layer)
                         )
@@ -533,7 +556,7 @@ class Evaluator:
     def _expand_plan(
         self,
         obj: Obj,
-        plan: tuple[_Step, ...],
+        plan: tuple[Step, ...],
         scope: Scope,
         no: int,
         defs: dict[str, list[Def]],
@@ -544,9 +567,9 @@ class Evaluator:
         definitions, from steps worked out once per body instead of once per object."""
         module = scope.module
         for key, kind, stmt, span, payload in plan:
-            if kind == _SET:
+            if kind == SET:
                 d = Def(key, stmt.op, stmt, scope, no, span, payload)
-            elif kind == _DOTTED:
+            elif kind == DOTTED:
                 d = Def(
                     key,
                     "merge",
@@ -557,7 +580,7 @@ class Evaluator:
                     None,
                     Layer(payload, scope, module, None, None, stmt.span, _NO_LETS),
                 )
-            elif kind == _MERGE:
+            elif kind == MERGE:
                 d = Def(
                     key,
                     "merge",
@@ -593,11 +616,7 @@ class Evaluator:
         if len(stmt.path) > 1:
             # `a.b.c = e` is `a { b.c = e }`; the rewritten statement depends only on
             # the syntax, so it is built once per statement, not once per evaluation.
-            rest = self.dotted_rest.get(id(stmt))
-            if rest is None:
-                rest = self.dotted_rest[id(stmt)] = (
-                    attrs.evolve(stmt, path=stmt.path[1:], doc=None),
-                )
+            rest = self.lowering.dotted_rest(stmt)
             layer = Layer(rest, scope, scope.module, site=stmt.span, lets=_NO_LETS)
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         elif stmt.op == "merge":
@@ -645,11 +664,8 @@ class Evaluator:
             )
 
     def body_lets(self, body: ast.Body) -> dict[str, ast.LetDecl]:
-        """The lets of a body, computed once per compilation (the AST outlives it)."""
-        lets = self._body_lets.get(id(body))
-        if lets is None:
-            lets = self._body_lets[id(body)] = _lets(body.stmts)
-        return lets
+        """The lets of a body, computed once per program (`Lowering.body_lets`)."""
+        return self.lowering.body_lets(body)
 
     def key_text(self, key: ast.Key, scope: Scope) -> str:
         if key.name is not None:
@@ -1995,46 +2011,6 @@ class _Mismatch:
 
 _IN_PROGRESS = object()
 
-# Expansion steps of a body with static keys: (key, kind, statement, key span, payload).
-_Step = tuple[str, int, Any, Span, Any]  # statement: Field or CheckStmt
-_SET, _DOTTED, _MERGE, _CHECK = 0, 1, 2, 3
-
-
-def _plan(
-    stmts: tuple[ast.Stmt, ...],
-    dotted_rest: dict[int, tuple[ast.Stmt, ...]],
-    body_lets: Callable[[ast.Body], dict[str, ast.LetDecl]],
-) -> tuple[_Step, ...] | None:
-    """The expansion steps of a body, or None when it needs the general `expand` (an
-    `if`, `for` or `unset`, or a computed key)."""
-    steps: list[_Step] = []
-    for stmt in stmts:
-        if isinstance(stmt, ast.Field):
-            first = stmt.path[0]
-            key = first.static  # a name or a plain string: the same text `key_text` gives
-            if key is None:
-                return None
-            if len(stmt.path) > 1:
-                rest = dotted_rest.get(id(stmt))
-                if rest is None:
-                    rest = dotted_rest[id(stmt)] = (
-                        attrs.evolve(stmt, path=stmt.path[1:], doc=None),
-                    )
-                steps.append((key, _DOTTED, stmt, first.span, rest))
-            elif stmt.op == "merge":
-                assert stmt.body is not None
-                steps.append(
-                    (key, _MERGE, stmt, first.span, (stmt.body.stmts, body_lets(stmt.body)))
-                )
-            else:
-                steps.append((key, _SET, stmt, first.span, stmt.value))
-        elif isinstance(stmt, ast.CheckStmt):
-            steps.append(("", _CHECK, stmt, stmt.span, None))
-        elif isinstance(stmt, (ast.Unset, ast.IfStmt, ast.ForStmt)):
-            return None
-    return tuple(steps)
-
-
 _SLOW = object()
 # Primitive types a value conforms to as is when its class is exactly this one.
 _PRIM_CLASS: dict[str, type] = {
@@ -2210,11 +2186,15 @@ class ProfilingEvaluator(Evaluator):
     """An evaluator that records the self time of every field definition site."""
 
     def __init__(
-        self, diags: Diagnostics, limits: Limits | None = None, env: Mapping[str, str] | None = None
+        self,
+        diags: Diagnostics,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        **kw: Any,
     ) -> None:
-        super().__init__(diags, limits, env)
         self.site_times: dict[tuple[str, int, str], float] = {}
         self._child: list[float] = [0.0]
+        super().__init__(diags, limits, env, **kw)
 
     def field_value(self, obj: Obj, key: str, defs: list[Def]) -> Any:
         import time
