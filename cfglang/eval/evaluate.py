@@ -437,11 +437,8 @@ class Evaluator:
         self.input_decls: dict[str, ast.InputDecl] = {}
         self.checked: set[int] = set()
         self.where_ok: set[tuple[Any, ...]] = set()
-        self._super_free: dict[int, bool] = {}
-        self._source_no_super: dict[int, bool] = {}
         # Plans, dotted tails and body lets: the program's (shared by its evaluations).
         self.lowering = program.lowering if program is not None else Lowering()
-        self._consts: dict[int, bool] = {}
         self._const_fields: dict[tuple[int, int, str], Any] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
@@ -727,10 +724,7 @@ class Evaluator:
         if top.op != "set":
             return None
         stmt = top.stmt
-        const = self._consts.get(id(stmt))
-        if const is None:
-            const = self._consts[id(stmt)] = _constant(top.expr)
-        if not const:
+        if not self.lowering.constant(stmt, top.expr):
             return None
         schema = obj.schema
         sf = schema.fields.get(key) if schema is not None else None
@@ -886,21 +880,8 @@ class Evaluator:
 
     def super_free(self, e: ast.Expr) -> bool:
         """Whether ``e`` has no `super` anywhere in it (nested bodies included), so it can
-        be evaluated in its definition's own scope. Computed once per expression."""
-        cls = e.__class__
-        if cls is ast.Literal or cls is ast.Name:
-            return True
-        # Most files never say `super`: then none of their expressions needs walking.
-        source = e.span.source
-        no_super = self._source_no_super.get(id(source))
-        if no_super is None:
-            no_super = self._source_no_super[id(source)] = "super" not in source.text
-        if no_super:
-            return True
-        free = self._super_free.get(id(e))
-        if free is None:
-            free = self._super_free[id(e)] = not _mentions_super(e)
-        return free
+        be evaluated in its definition's own scope (`Lowering.super_free`)."""
+        return self.lowering.super_free(e)
 
     def _super_scope(self, obj: Obj, key: str, defs: list[Def], i: int) -> Scope:
         d = defs[i]
@@ -2023,36 +2004,6 @@ _PRIM_CLASS: dict[str, type] = {
     "secret": Secret,
     "null": type(None),
 }
-
-
-def _constant(e: ast.Expr | None) -> bool:
-    """Whether an expression's value is the same wherever it is evaluated: a literal, a
-    string without substitutions, or a list of those."""
-    cls = e.__class__
-    if cls is ast.Literal:
-        return True
-    if cls is ast.Str:
-        return all(p.__class__ is str for p in e.parts)  # type: ignore[union-attr]
-    if cls is ast.ListLit:
-        return all(_constant(x) for x in e.items)  # type: ignore[union-attr]
-    return False
-
-
-def _mentions_super(node: Any) -> bool:
-    """Whether a syntax node has a `super` anywhere below it."""
-    cls = node.__class__
-    if cls is ast.Literal or cls is ast.Name or cls is str:
-        return False
-    if cls is ast.Str:
-        return any(_mentions_super(p) for p in node.parts if p.__class__ is not str)
-    if cls is ast.SuperRef:
-        return True
-    if isinstance(node, tuple):
-        return any(_mentions_super(x) for x in node)
-    fields = getattr(node.__class__, "__attrs_attrs__", None)
-    if fields is None:
-        return False
-    return any(_mentions_super(getattr(node, f.name)) for f in fields if f.name != "span")
 
 
 # From this many inherited keys on, near misses are found through `_NearKeys`.

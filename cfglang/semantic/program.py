@@ -56,7 +56,16 @@ class Lowering:
     as the program); anything else is computed again each time it is asked for.
     """
 
-    __slots__ = ("_dotted", "_lets", "_plans", "_sources", "_unset")
+    __slots__ = (
+        "_consts",
+        "_dotted",
+        "_lets",
+        "_no_super",
+        "_plans",
+        "_sources",
+        "_super_free",
+        "_unset",
+    )
 
     def __init__(self, sources: Iterable[SourceFile] | None = None) -> None:
         self._sources: frozenset[int] | None = (
@@ -66,6 +75,9 @@ class Lowering:
         self._dotted: dict[int, tuple[ast.Field, tuple[ast.Stmt, ...]]] = {}
         self._unset: dict[int, tuple[ast.Unset, tuple[ast.Stmt, ...]]] = {}
         self._lets: dict[int, tuple[ast.Body, dict[str, ast.LetDecl]]] = {}
+        self._consts: dict[int, tuple[Any, bool]] = {}
+        self._super_free: dict[int, tuple[ast.Expr, bool]] = {}
+        self._no_super: dict[int, tuple[SourceFile, bool]] = {}
 
     def _owned(self, node: Any) -> bool:
         if self._sources is None:
@@ -114,6 +126,67 @@ class Lowering:
         if self._owned(body):
             lets = self._lets.setdefault(id(body), (body, lets))[1]
         return lets
+
+    def constant(self, stmt: Any, e: ast.Expr | None) -> bool:
+        """Whether the value ``stmt`` sets (``e``) is the same wherever it is evaluated: a
+        literal, a string without substitutions, or a list of those."""
+        hit = self._consts.get(id(stmt))
+        if hit is not None and hit[0] is stmt:
+            return hit[1]
+        const = _constant(e)
+        if self._owned(stmt):
+            self._consts[id(stmt)] = (stmt, const)
+        return const
+
+    def super_free(self, e: ast.Expr) -> bool:
+        """Whether ``e`` has no `super` anywhere in it (nested bodies included)."""
+        cls = e.__class__
+        if cls is ast.Literal or cls is ast.Name:
+            return True
+        # Most files never say `super`: then none of their expressions needs walking.
+        source = e.span.source
+        hit = self._no_super.get(id(source))
+        if hit is None or hit[0] is not source:
+            hit = (source, "super" not in source.text)
+            if self._sources is None or id(source) in self._sources:
+                self._no_super[id(source)] = hit
+        if hit[1]:
+            return True
+        free = self._super_free.get(id(e))
+        if free is not None and free[0] is e:
+            return free[1]
+        found = (e, not _mentions_super(e))
+        if self._owned(e):
+            self._super_free[id(e)] = found
+        return found[1]
+
+
+def _constant(e: ast.Expr | None) -> bool:
+    cls = e.__class__
+    if cls is ast.Literal:
+        return True
+    if cls is ast.Str:
+        return all(p.__class__ is str for p in e.parts)  # type: ignore[union-attr]
+    if cls is ast.ListLit:
+        return all(_constant(x) for x in e.items)  # type: ignore[union-attr]
+    return False
+
+
+def _mentions_super(node: Any) -> bool:
+    """Whether a syntax node has a `super` anywhere below it."""
+    cls = node.__class__
+    if cls is ast.Literal or cls is ast.Name or cls is str:
+        return False
+    if cls is ast.Str:
+        return any(_mentions_super(p) for p in node.parts if p.__class__ is not str)
+    if cls is ast.SuperRef:
+        return True
+    if isinstance(node, tuple):
+        return any(_mentions_super(x) for x in node)
+    fields = getattr(node.__class__, "__attrs_attrs__", None)
+    if fields is None:
+        return False
+    return any(_mentions_super(getattr(node, f.name)) for f in fields if f.name != "span")
 
 
 def _plan(stmts: tuple[ast.Stmt, ...], low: Lowering) -> tuple[Step, ...] | None:
