@@ -375,7 +375,8 @@ def run(req: BuildRequest) -> BuildResult:
     assert doc is not None
     from cfglang.semantic.typecheck import typecheck
 
-    typecheck(list(program.modules.values()), ev)
+    typecheck(list(program.modules.values()), ev.types, diags, ev.check_literal)
+    ev.bind_schemas()
     phase("inputs and static checks")
     out.env_read = dict(ev.env_read)
     if req.record:

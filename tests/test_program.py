@@ -300,3 +300,26 @@ def test_threads_share_one_program(project: Path) -> None:
         got = list(pool.map(one, regions))
     assert [t for t, _ in got] == [want[r] for r in regions]
     assert all(same for _, same in got)
+
+
+def test_a_reused_program_reports_the_errors_of_a_cold_build(tmp_path: Path) -> None:
+    """Findings of the shared type resolver are reported by every evaluation."""
+    from cfglang.diagnostics import render_human
+
+    (tmp_path / "cfl.toml").write_text("[project]\n")
+    main = tmp_path / "m.cfl"
+    main.write_text(
+        'input r: string = "a"\nschema S { x: Nope\n y: int where self > lim }\n'
+        "let lim = 3\ns: S { x = 1; y = 2 }\nz = r\ntype A = B\ntype B = A\nq: A = 1\n"
+    )
+    driver.PROGRAMS.clear()
+
+    def shown(region: str) -> list[str]:
+        res = api.compile(str(main), cli_vars=[("r", region)], env={})
+        return [render_human(d) for d in res.diagnostics]
+
+    first, reused = shown("a"), shown("b")
+    driver.PROGRAMS.clear()
+    cold = shown("b")
+    assert reused == cold == first
+    assert [line.split(":")[0] for line in cold] == ["error[E0203]", "error[E0301]", "error[E0205]"]

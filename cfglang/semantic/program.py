@@ -16,9 +16,9 @@ lets of each body. It is filled on first need (plans are pure functions of immut
 syntax, so two threads computing one plan at once store equal plans and either is
 right), never for syntax that is not the program's (an `--expr` parsed per evaluation).
 
-Bindings (`cfglang.semantic.bind`) and resolved types (`cfglang.semantic.types`) are
-added beside the plans by their own phases: `Program.bindings` and `Program.types` are
-the places they go.
+Every type and schema is resolved by the program's `TypeResolver` (`Program.types`,
+`cfglang.semantic.types`), shared by the static checks and every evaluation; bindings
+(`cfglang.semantic.bind`) go beside them in `Program.bindings`.
 
 This module is below evaluation: it never imports `cfglang.eval`.
 """
@@ -34,6 +34,7 @@ import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics
 from cfglang.semantic.resolve import Loader, ModuleInfo, Resolver
+from cfglang.semantic.types import TypeResolver
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
 
@@ -239,9 +240,11 @@ class Program:
     # Seconds spent parsing each file (display path), and the files actually parsed.
     parse_times: Mapping[str, float]
     parsed: tuple[str, ...]
-    # Filled by the binding (`semantic/bind.py`) and type (`semantic/types.py`) phases.
+    # Every type and schema, resolved on first need and kept for every evaluation (its
+    # findings are reported again to each evaluation's collector).
+    types: TypeResolver = attrs.field(factory=TypeResolver)
+    # Filled by the binding phase (`semantic/bind.py`).
     bindings: Any = None
-    types: Any = None
     _secret_sites: dict[int, Any] = attrs.field(factory=dict, repr=False)
 
     @property
