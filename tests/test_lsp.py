@@ -253,7 +253,10 @@ def test_completion_while_the_buffer_does_not_parse(project: tuple[State, str, s
     state.set_buffer(prod, text)
     items = completion.complete(state, prod, len(text)).items
     labels = {i.label for i in items}
-    assert {"len", "import", "domain", "Service"} <= labels
+    assert {"len", "import", "tok", "Service"} <= labels
+    # `domain` is a let of the base: a let is never seen from an extending module (the
+    # evaluator says E0201 unknown name), so it is not offered there.
+    assert "domain" not in labels
     assert next(i for i in items if i.label == "join").detail == (
         "join(items: list, sep: string) -> string"
     )

@@ -323,3 +323,14 @@ def test_a_reused_program_reports_the_errors_of_a_cold_build(tmp_path: Path) -> 
     cold = shown("b")
     assert reused == cold == first
     assert [line.split(":")[0] for line in cold] == ["error[E0203]", "error[E0301]", "error[E0205]"]
+
+
+def test_the_program_binds_its_names_once(project: Path) -> None:
+    from cfglang.eval.builtins import BUILTINS
+
+    program = build(project, "x").program
+    assert program is not None
+    bound = program.bindings(BUILTINS)
+    assert bound is not None and bound is program.bindings(BUILTINS)
+    kinds = {b.kind for b in bound.names.values()}
+    assert "input" in kinds  # `region` in the host substitution

@@ -17,8 +17,8 @@ syntax, so two threads computing one plan at once store equal plans and either i
 right), never for syntax that is not the program's (an `--expr` parsed per evaluation).
 
 Every type and schema is resolved by the program's `TypeResolver` (`Program.types`,
-`cfglang.semantic.types`), shared by the static checks and every evaluation; bindings
-(`cfglang.semantic.bind`) go beside them in `Program.bindings`.
+`cfglang.semantic.types`), shared by the static checks and every evaluation; every name
+reference is bound by `cfglang.semantic.bind` on first need (`Program.bindings`).
 
 This module is below evaluation: it never imports `cfglang.eval`.
 """
@@ -26,9 +26,9 @@ This module is below evaluation: it never imports `cfglang.eval`.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Collection, Iterable, Mapping
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -37,6 +37,9 @@ from cfglang.semantic.resolve import Loader, ModuleInfo, Resolver
 from cfglang.semantic.types import TypeResolver
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
+
+if TYPE_CHECKING:
+    from cfglang.semantic.bind import Bindings
 
 __all__ = ["InputChain", "Lowering", "Program", "build_program"]
 
@@ -243,9 +246,8 @@ class Program:
     # Every type and schema, resolved on first need and kept for every evaluation (its
     # findings are reported again to each evaluation's collector).
     types: TypeResolver = attrs.field(factory=TypeResolver)
-    # Filled by the binding phase (`semantic/bind.py`).
-    bindings: Any = None
     _secret_sites: dict[int, Any] = attrs.field(factory=dict, repr=False)
+    _bound: dict[frozenset[str], Bindings] = attrs.field(factory=dict, repr=False)
 
     @property
     def files(self) -> list[str]:
@@ -291,6 +293,21 @@ class Program:
             {s.node.span.start: s for s in sites(tree) if s.kind == "call"},
         )
         return self._secret_sites.setdefault(id(source), found)  # type: ignore[no-any-return]
+
+    def bindings(self, builtins: Collection[str]) -> Bindings | None:
+        """Every name, type and import member of the program bound to its binding site
+        (`cfglang.semantic.bind`), worked out on first need and kept; None without an
+        entry. ``builtins`` are the builtin function names (the evaluator's table: this
+        layer does not import it)."""
+        if self.entry is None:
+            return None
+        key = frozenset(builtins)
+        hit = self._bound.get(key)
+        if hit is None:
+            from cfglang.semantic.bind import bind
+
+            hit = self._bound.setdefault(key, bind(self.entry, builtins=key))
+        return hit
 
     def still_valid(self, read: Callable[[str], str], exists: Callable[[str], bool]) -> bool:
         """Whether the loader still gives what this program was built from: every module's
