@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cfglang.diagnostics import Diagnostic
-from cfglang.driver import BuildRequest, Compilation, Output, Profile, SecretOptions
+from cfglang.driver import BuildRequest, Compilation, SecretOptions
+from cfglang.driver import Output as Output  # result types, re-exported: `api.Output`
+from cfglang.driver import Profile as Profile
 from cfglang.project import find_root as find_root  # the project root, re-exported
 from cfglang.source import Span
 from cfglang.values import Duration, Secret, Size
@@ -34,7 +36,6 @@ if TYPE_CHECKING:
     from cfglang.eval.evaluate import Limits
 
 __all__ = ["Compilation", "Config", "ConfigError", "compile", "dumps", "load", "loads"]
-_results = (Output, Profile)  # re-exported: `cfglang.api.Output`, `cfglang.api.Profile`
 
 
 class ConfigError(Exception):
