@@ -503,8 +503,8 @@ def definition_span(
     error found after evaluation (an output format that cannot hold a value) point at
     the line to edit.
 
-    ``result`` is the compilation whose data failed: it keeps its evaluation's record
-    (`Compilation.definition_span`), which answers without compiling again. Only a
+    ``result`` is the compilation whose data failed: it keeps where each value was
+    defined (`Compilation.definition_span`), which answers without compiling again. Only a
     result served from the build cache (it keeps no evaluation) is compiled again, from
     the in-process program when its sources are unchanged."""
     if result is not None and not result.from_cache:

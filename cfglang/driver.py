@@ -16,8 +16,9 @@ The evaluation is then a function of (program, inputs, secrets capability): an
 holds.
 
 Errors found after evaluation point at the line that set the value: a `Compilation`
-keeps its evaluation's record (`Compilation.definition_span`), so an output format that
-cannot hold a value is reported at its definition without compiling again.
+keeps where each field of its data was defined (`Provenance`, collected while the data
+is materialised), so an output format that cannot hold a value is reported at its
+definition without compiling again.
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from cfglang.source import SourceFile, Span
 from cfglang.values import Secret
 
 if TYPE_CHECKING:
-    from cfglang.eval.evaluate import Evaluator, Limits, Obj
+    from cfglang.eval.evaluate import Limits
     from cfglang.eval.inputs import Given
 
 
@@ -80,7 +81,8 @@ class Compilation:
     files: list[str] = attrs.Factory(list)
     from_cache: bool = False
     profile: Profile | None = None
-    # The evaluation's record, for `definition_span`; never pickled (see __getstate__).
+    # Where each field of ``data`` was defined, for `definition_span`; not pickled (the
+    # build cache keeps no provenance; see __getstate__).
     _provenance: Provenance | None = attrs.field(default=None, eq=False, repr=False)
 
     @property
@@ -93,7 +95,8 @@ class Compilation:
         return self._provenance.definition_span(data_path) if self._provenance else None
 
     def __getstate__(self) -> dict[str, Any]:
-        # The build cache stores results; an evaluation is neither picklable nor small.
+        # The build cache stores results; provenance is keyed by the ids of this
+        # process's dicts, meaningless once unpickled.
         state = {a.name: getattr(self, a.name) for a in attrs.fields(type(self))}
         state["_provenance"] = None
         return state
@@ -104,40 +107,34 @@ class Compilation:
 
 
 class Provenance:
-    """Where the values of one evaluation were defined: the evaluated document and its
-    definition stacks (the record `cflc explain` reads)."""
+    """Where the values of one build's data were defined: for each object of the data (a
+    plain dict, by id), the span of the definition that set each field (the top of its
+    definition stack, as `cflc explain` reports it). Collected while the document is
+    materialised (`cfglang.eval.constraints.materialize`), so nothing of the evaluation
+    is kept: a `Compilation` a caller holds does not hold its evaluation."""
 
-    __slots__ = ("doc", "ev")
+    __slots__ = ("_data", "_spans")
 
-    def __init__(self, ev: Evaluator, doc: Obj) -> None:
-        self.ev = ev
-        self.doc = doc
+    def __init__(self, data: Any, spans: dict[int, dict[str, Span]]) -> None:
+        self._data = data  # keeps every dict of ``spans`` alive, so the ids stay theirs
+        self._spans = spans
 
     def definition_span(self, data_path: str) -> Span | None:
-        from cfglang.eval.evaluate import Obj
-        from cfglang.eval.values import ABSENT
         from cfglang.explain import parse_path
 
         path = parse_path(data_path) if data_path else None
         if not path:
             return None
-        cur: Any = self.doc
-        owner: Obj | None = None
-        key: str | None = None
+        cur, span = self._data, None
         for seg in path:
-            if isinstance(cur, Obj) and isinstance(seg, str):
-                v = cur.get(seg)
-                if v is ABSENT:
-                    return None
-                owner, key, cur = cur, seg, v
-            elif isinstance(cur, tuple) and isinstance(seg, int) and -len(cur) <= seg < len(cur):
+            if isinstance(cur, dict) and isinstance(seg, str) and seg in cur:
+                span = self._spans.get(id(cur), {}).get(seg)
+                cur = cur[seg]
+            elif isinstance(cur, list) and isinstance(seg, int) and -len(cur) <= seg < len(cur):
                 cur = cur[seg]  # provenance stays with the list field that holds it
             else:
                 return None
-        if owner is None or key is None:
-            return None
-        top = next((d for d in reversed(owner.defs().get(key, [])) if d.op != "decl"), None)
-        return top.span if top is not None else None
+        return span
 
 
 # ---- requests ---------------------------------------------------------------------------------
@@ -392,7 +389,8 @@ def run(req: BuildRequest) -> BuildResult:
         result.data = None if diags.has_errors else data
         result.diagnostics = diags.sorted()
         return out
-    data = materialize(ev, doc)
+    spans: dict[int, dict[str, Span]] = {}
+    data = materialize(ev, doc, spans=spans)
     report = req.secrets.plaintext != "allow"
     if (report or req.use_cache) and has_secret(data):
         from cfglang.secrets.edit import plaintext_sites, report_plaintext
@@ -414,7 +412,7 @@ def run(req: BuildRequest) -> BuildResult:
     result.diagnostics = diags.sorted()
     if not diags.has_errors:
         result.data, result.outputs = data, outputs
-        result._provenance = Provenance(ev, doc)
+        result._provenance = Provenance(data, spans)
     return out
 
 

@@ -334,3 +334,27 @@ def test_the_program_binds_its_names_once(project: Path) -> None:
     assert bound is not None and bound is program.bindings(BUILTINS)
     kinds = {b.kind for b in bound.names.values()}
     assert "input" in kinds  # `region` in the host substitution
+
+
+def test_a_held_result_does_not_hold_its_evaluation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import weakref
+
+    made: list[weakref.ref[Evaluator]] = []
+    real = Evaluator.__init__
+
+    def tracking(self: Evaluator, *args: Any, **kwargs: Any) -> None:
+        made.append(weakref.ref(self))
+        real(self, *args, **kwargs)
+
+    monkeypatch.setattr(Evaluator, "__init__", tracking)
+    src = tmp_path / "a.cfl"
+    src.write_text('db { host = "h"; port = 5 }\nx = [1, { y = 2 }]\n')
+    res = api.compile(str(src))
+    gc.collect()
+    assert made and all(r() is None for r in made)
+    span = res.definition_span("x[1].y")  # an object in a list: its own field's site
+    assert span is not None and span.start_line_col() == (2, 11)
+    assert res.definition_span("db.port").start_line_col() == (1, 18)  # type: ignore[union-attr]
