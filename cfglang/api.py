@@ -364,10 +364,10 @@ def explain(
     ``path`` may be ``FILE@REV`` (read from git at REV), or ``loader`` may be given,
     as for `compile`.
 
-    Returns an `cfglang.explain.Explanation`, or a `Compilation` holding the
+    Returns an `cfglang.tools.explain.Explanation`, or a `Compilation` holding the
     diagnostics when the module does not compile or the path does not exist.
     """
-    from cfglang.explain import explain_path
+    from cfglang.tools.explain import explain_path
 
     if loader is None and "@" in path:
         from cfglang.vcs import GitError, loader_for
@@ -412,9 +412,9 @@ def deps(
     var_files: Sequence[str] = (),
 ) -> Any:
     """The dependency graph of the target ``path``: the modules of its import/extends
-    closure, the files it reads and the inputs it takes (a `cfglang.deps.TargetDeps`).
+    closure, the files it reads and the inputs it takes (a `cfglang.tools.deps.TargetDeps`).
     Nothing is evaluated; resolver errors are in the result's ``diagnostics``."""
-    from cfglang.deps import target_deps
+    from cfglang.tools.deps import target_deps
 
     return target_deps(path, root=root, allow_paths=allow_paths, var_files=var_files)
 
@@ -423,7 +423,7 @@ def deps(
 class Session:
     """A compilation together with the state tools built on it need.
 
-    Long-running tools (the language server, `cflc watch`, `cfglang.live`) need more than
+    Long-running tools (the language server, `cflc watch`, `cfglang.tools.live`) need more than
     the output: every file the compilation read (to know when to run again) and the
     evaluator's record (for provenance, without a second compilation).
     """
@@ -439,7 +439,7 @@ class Session:
         with the diagnostics (the module did not compile, or no such path)."""
         if self.evaluator is None or self.document is None:
             return Compilation(None, list(self.result.diagnostics))
-        from cfglang.explain import explain_path
+        from cfglang.tools.explain import explain_path
 
         ev, doc = self.evaluator, self.document
         out = _run_guarded(lambda: explain_path(ev, doc, data_path, Compilation(None, [])))
@@ -509,7 +509,7 @@ def definition_span(
     the in-process program when its sources are unchanged."""
     if result is not None and not result.from_cache:
         return result.definition_span(data_path)
-    from cfglang.explain import Explanation
+    from cfglang.tools.explain import Explanation
 
     session = compile_session(
         path,

@@ -120,7 +120,7 @@ class Provenance:
         self._spans = spans
 
     def definition_span(self, data_path: str) -> Span | None:
-        from cfglang.explain import parse_path
+        from cfglang.tools.explain import parse_path  # until datapath.py owns data paths
 
         path = parse_path(data_path) if data_path else None
         if not path:
@@ -565,7 +565,7 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
         if not path.endswith(".cfl"):
-            from cfglang.importer import check_data
+            from cfglang.tools.importer import check_data
 
             check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:

@@ -440,7 +440,7 @@ async def test_e2e_hover_definition_completion_symbols_rename(
 
 @pytest.mark.asyncio
 async def test_e2e_formatting(client: LanguageClient, tmp_path: Path) -> None:
-    pytest.importorskip("cfglang.fmt")
+    pytest.importorskip("cfglang.tools.fmt")
     f = tmp_path / "a.cfl"
     text = "a   =  1\nb= { c=2 }\n"
     f.write_text(text)
@@ -450,7 +450,7 @@ async def test_e2e_formatting(client: LanguageClient, tmp_path: Path) -> None:
             lsp.TextDocumentIdentifier(uri), lsp.FormattingOptions(tab_size=2, insert_spaces=True)
         )
     )
-    from cfglang.fmt import format_source
+    from cfglang.tools.fmt import format_source
 
     assert edits is not None and [e.new_text for e in edits] == [format_source(text, "a.cfl")]
 

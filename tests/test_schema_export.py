@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from cfglang.api import compile
 from cfglang.emit import emit
-from cfglang.jsonschema import DURATION_PATTERN, SIZE_PATTERN, export, load_workspace
+from cfglang.tools.jsonschema import DURATION_PATTERN, SIZE_PATTERN, export, load_workspace
 from cfglang.values import Duration, Size
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -335,8 +335,8 @@ def test_export_and_codegen_need_no_evaluator() -> None:
     loads the evaluator (issue 13)."""
     code = (
         "import sys\n"
-        "from cfglang.jsonschema import export, load_workspace\n"
-        "from cfglang.codegen import generate\n"
+        "from cfglang.tools.jsonschema import export, load_workspace\n"
+        "from cfglang.tools.codegen import generate\n"
         f"ws = load_workspace([{str(FLEET / 'base.cfl')!r}])\n"
         "assert ws.ok and export(ws, 'service.Service') is not None\n"
         "assert generate(ws, ws.entries[0])\n"

@@ -17,9 +17,9 @@ from __future__ import annotations
 import json
 import os
 
-from cfglang.jsonschema import Workspace, python_identifier, schema_fields
 from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
+from cfglang.tools.jsonschema import Workspace, python_identifier, schema_fields
 
 # Field names that would shadow a name the generated annotations use.
 _RESERVED = frozenset(

@@ -1,7 +1,7 @@
 """Reference documentation (`cflc doc`): Markdown and self-contained HTML from the types,
 schemas and doc comments of modules, and, for a project, the values its targets give.
 
-Algorithm: the modules are loaded without evaluation (`cfglang.jsonschema.load_workspace`)
+Algorithm: the modules are loaded without evaluation (`cfglang.tools.jsonschema.load_workspace`)
 and turned into one small document model per page (headings, paragraphs, tables, code,
 lists of inline text/code/links), which two renderers print as Markdown and as HTML, so
 both formats always say the same thing. A page per module that declares types or schemas,
@@ -25,10 +25,10 @@ from typing import Any
 
 import attrs
 
-from cfglang.jsonschema import Workspace, default_of, schema_checks, schema_fields
 from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.syntax import ast
+from cfglang.tools.jsonschema import Workspace, default_of, schema_checks, schema_fields
 from cfglang.values import Duration, Secret, Size
 
 # ---- the document model -----------------------------------------------------------------------
