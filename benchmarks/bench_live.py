@@ -5,9 +5,9 @@ The project is `bench_build.py`'s (N services in `base.cfl`, three environments 
 it, `cfl.toml` with `targets = ["env/*.cfl"]`). Each run changes one line of `base.cfl`
 (the port of the first service) and measures, from the moment the save starts:
 
-  (a) `cflc watch`'s engine (`cfglang.watch.Watcher`, in-process, OS file events):
+  (a) `cflc watch`'s engine (`cfglang.tools.watch.Watcher`, in-process, OS file events):
       until the first and until all three targets' outputs are rewritten;
-  (b) `cfglang.live` on env/prod.cfl: until a subscriber of `services.svc_00000` is
+  (b) `cfglang.tools.live` on env/prod.cfl: until a subscriber of `services.svc_00000` is
       called.
 
 It also prints where (a) goes: the file-event latency (save to the watcher's batch) and
@@ -63,7 +63,7 @@ def wait(cond: Any, timeout: float = 120.0) -> None:
 
 def bench_watch(root: Path, runs: int, poll: bool) -> dict[str, list[float]]:
     from cfglang.cli import Ctx
-    from cfglang.watch import Report, Watcher
+    from cfglang.tools.watch import Report, Watcher
 
     reports: list[tuple[float, Report]] = []
     batches: list[float] = []

@@ -23,7 +23,9 @@ def __getattr__(name: str) -> Any:
 
         return getattr(api, name)
     if name == "live":
-        from cfglang.live import live
+        # The façade module is itself callable (`cfglang.live(path)`), and keeps
+        # `cfglang.live.Update` importable; see cfglang/live.py.
+        import cfglang.live
 
-        return live
+        return cfglang.live
     raise AttributeError(name)

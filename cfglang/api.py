@@ -397,7 +397,12 @@ def _compile(
     )
     if entry is None or broken_chain or any(d.code.startswith("E000") for d in diags):
         return Compilation(None, diags.sorted(), files=files)
-    ev = (ProfilingEvaluator if prof is not None else Evaluator)(diags, limits, env=env)
+    from cfglang.semantic.types import TypeResolver
+
+    types = TypeResolver()
+    ev = (ProfilingEvaluator if prof is not None else Evaluator)(
+        diags, limits, env=env, types=types
+    )
     from cfglang.secrets.runtime import SecretContext
 
     secrets = secrets or {}
@@ -413,7 +418,8 @@ def _compile(
     _setup_inputs(ev, entry, vars, cli_vars, var_files, diags)
     from cfglang.semantic.typecheck import typecheck
 
-    typecheck(list(resolver.modules.values()), ev)
+    typecheck(list(resolver.modules.values()), types, diags, ev.check_literal)
+    ev.bind_schemas()
     phase("inputs and static checks")
     if record is not None:
         record["env"] = dict(ev.env_read)
@@ -650,7 +656,7 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
         if not path.endswith(".cfl"):
-            from cfglang.importer import check_data
+            from cfglang.tools.importer import check_data
 
             check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
@@ -921,10 +927,10 @@ def explain(
     ``path`` may be ``FILE@REV`` (read from git at REV), or ``loader`` may be given,
     as for `compile`.
 
-    Returns an `cfglang.explain.Explanation`, or a `Compilation` holding the
+    Returns an `cfglang.tools.explain.Explanation`, or a `Compilation` holding the
     diagnostics when the module does not compile or the path does not exist.
     """
-    from cfglang.explain import explain_path
+    from cfglang.tools.explain import explain_path
 
     if loader is None and "@" in path:
         from cfglang.vcs import GitError, loader_for
@@ -969,9 +975,9 @@ def deps(
     var_files: Sequence[str] = (),
 ) -> Any:
     """The dependency graph of the target ``path``: the modules of its import/extends
-    closure, the files it reads and the inputs it takes (a `cfglang.deps.TargetDeps`).
+    closure, the files it reads and the inputs it takes (a `cfglang.tools.deps.TargetDeps`).
     Nothing is evaluated; resolver errors are in the result's ``diagnostics``."""
-    from cfglang.deps import target_deps
+    from cfglang.tools.deps import target_deps
 
     return target_deps(path, root=root, allow_paths=allow_paths, var_files=var_files)
 
@@ -980,7 +986,7 @@ def deps(
 class Session:
     """A compilation together with the state tools built on it need.
 
-    Long-running tools (the language server, `cflc watch`, `cfglang.live`) need more than
+    Long-running tools (the language server, `cflc watch`, `cfglang.tools.live`) need more than
     the output: every file the compilation read (to know when to run again) and the
     evaluator's record (for provenance, without a second compilation).
     """
@@ -996,7 +1002,7 @@ class Session:
         with the diagnostics (the module did not compile, or no such path)."""
         if self.evaluator is None or self.document is None:
             return Compilation(None, list(self.result.diagnostics))
-        from cfglang.explain import explain_path
+        from cfglang.tools.explain import explain_path
 
         ev, doc = self.evaluator, self.document
         out = _run_guarded(lambda: explain_path(ev, doc, data_path, Compilation(None, [])))
@@ -1059,7 +1065,7 @@ def definition_span(
     """The source span that set the value at ``data_path`` (None if unknown): lets an
     error found after evaluation (an output format that cannot hold a value) point at
     the line to edit. Compiles again, so it is for error paths only."""
-    from cfglang.explain import Explanation
+    from cfglang.tools.explain import Explanation
 
     session = compile_session(
         path,

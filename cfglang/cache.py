@@ -18,26 +18,26 @@ torn entry; an unreadable or corrupt entry is ignored. The cache directory is
 ``$CFLC_CACHE_DIR``, else ``$XDG_CACHE_HOME/cfglang``, else ``~/.cache/cfglang``;
 ``--no-cache`` (or ``CFLC_NO_CACHE=1``) turns both off.
 
-Trust: entries are pickles (and the parser's stored tables, `cfglang.syntax.parser`, hold
-a marshalled code object), so the cache directory must be writable only by its user, as
-for Python's own ``__pycache__``: the default one is under the user's home directory.
+Trust: entries are pickles, so the cache directory must be writable only by its user, as
+for Python's own ``__pycache__``: the default one is under the user's home directory. (The
+parser's own files, in ``parser/``, are checked before they are read: see
+`cfglang.syntax.store`.)
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
-import pickle
 import threading
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from cfglang.atomic import write_atomic
+from cfglang.syntax.grammar import grammar_path
 
 # Bump when the format of cached objects changes; the package version and the grammar's
 # hash are part of every key as well.
-SCHEMA = "3"
+SCHEMA = "4"  # 4: nested parentheses count as nesting (E0011)
 
 
 def cache_dir() -> Path | None:
@@ -66,7 +66,6 @@ def salt() -> str:
     global _salt
     if _salt is None:
         from cfglang import __version__
-        from cfglang.syntax.parser import grammar_path
 
         g = hashlib.sha256(grammar_path().read_bytes()).hexdigest()[:16]
         _salt = f"{SCHEMA}:{__version__}:{g}"
@@ -97,6 +96,8 @@ def get(kind: str, key: str) -> Any:
     path = _path(kind, key)
     if path is None:
         return None
+    import pickle  # start-up: a build with the caches off (or a miss) never unpickles
+
     try:
         with open(path, "rb") as f:
             return pickle.load(f)
@@ -111,6 +112,10 @@ def put(kind: str, key: str, value: Any) -> None:
     path = _path(kind, key)
     if path is None:
         return
+    import pickle  # start-up: only storing an entry needs pickle and atomic (tempfile)
+
+    from cfglang.atomic import write_atomic
+
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         write_atomic(path, lambda f: pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL))

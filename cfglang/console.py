@@ -251,9 +251,14 @@ def write_results(
                 ]
             )
             return EXIT_ERRORS
-        from cfglang.api import _has_secret
+        # Whether a file needs mode 0600: one more walk over the data, so only for a file
+        # (standard output has no mode).
+        if target is None:
+            planned.append((target, text, False))
+        else:
+            from cfglang.api import _has_secret
 
-        planned.append((target, text, _has_secret(res.data)))
+            planned.append((target, text, _has_secret(res.data)))
     files = [(t, text, private) for t, text, private in planned if t is not None]
     if files:
         from cfglang.atomic import write_set

@@ -66,9 +66,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "E0011": (
         "nested too deeply",
-        "Blocks, lists, calls, substitutions and dotted paths nest at most 128 levels, "
-        "and operators at most 400 within one expression; a value nests at most 128 "
-        "levels. Flatten the structure or split the expression with `let`s.",
+        "Blocks, lists, calls, substitutions, dotted paths and parentheses directly inside "
+        "parentheses nest at most 128 levels, and operators at most 400 within one "
+        "expression; a value nests at most 128 levels. Flatten the structure or split the "
+        "expression with `let`s.",
     ),
     "E0101": (
         "module not found",

@@ -302,7 +302,7 @@ class GitLoader:
     Paths inside the repository are looked up in the commit's tree (never in the working
     tree); paths outside it (the standard library, allowed directories) are read from disk.
     ``touched`` records every repository path read or probed: the module closure, which
-    `cfglang.history` uses to decide which commits can change a target.
+    `cfglang.tools.history` uses to decide which commits can change a target.
     """
 
     repo: Repo

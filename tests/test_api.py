@@ -96,7 +96,7 @@ def test_overlay_replaces_files_on_disk(tmp_path: Path) -> None:
 
 def test_compile_session_keeps_files_read_and_provenance(tmp_path: Path) -> None:
     from cfglang.api import compile_session
-    from cfglang.explain import Explanation
+    from cfglang.tools.explain import Explanation
 
     (tmp_path / "base.cfl").write_text("port = 80\n")
     (tmp_path / "main.cfl").write_text('extends "base.cfl"\nport = 8080\n')

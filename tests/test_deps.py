@@ -1,4 +1,4 @@
-"""The dependency graph: `cfglang.deps`, `cfglang.deps(...)` and `cflc deps`."""
+"""The dependency graph: `cfglang.tools.deps`, `cfglang.deps(...)` and `cflc deps`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import cfglang.api
-from cfglang.deps import project_graph, target_deps
+from cfglang.tools.deps import project_graph, target_deps
 
 _SCRIPT = shutil.which("cflc")
 CFLC = [_SCRIPT] if _SCRIPT else [sys.executable, "-c", "from cfglang.cli import run; run()"]

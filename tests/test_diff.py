@@ -1,4 +1,4 @@
-"""`cfglang.diff` (the algorithm, on plain data) and `cflc diff` (through a subprocess)."""
+"""`cfglang.tools.diff` (the algorithm, on plain data) and `cflc diff` (through a subprocess)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from cfglang.diff import Change, diff, format_path, render_human, to_json
+from cfglang.tools.diff import Change, diff, format_path, render_human, to_json
 from cfglang.values import Duration, Secret, Size
 
 # --- the algorithm ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cfglang.api import explain
-from cfglang.explain import Explanation, parse_path
+from cfglang.tools.explain import Explanation, parse_path
 
 CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 

@@ -1,4 +1,4 @@
-"""Tests of `cflc fmt` and `cfglang.fmt.format_source`.
+"""Tests of `cflc fmt` and `cfglang.tools.fmt.format_source`.
 
 Goldens live in tests/cases/fmt/<name>/: `input.cfl` is formatted and compared with
 `expected.cfl` (`pytest --update-goldens` rewrites them). For every golden, and for every
@@ -22,10 +22,10 @@ from test_properties import program_text, programs
 
 from cfglang.api import compile
 from cfglang.emit import emit
-from cfglang.fmt import FormatError, format_source
 from cfglang.source import SourceFile
 from cfglang.syntax import ast
 from cfglang.syntax.parser import lex_tokens, parse_module
+from cfglang.tools.fmt import FormatError, format_source
 
 ROOT = Path(__file__).resolve().parent.parent
 CASES = Path(__file__).parent / "cases" / "fmt"

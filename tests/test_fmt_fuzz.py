@@ -30,10 +30,10 @@ from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from test_properties import TOKENS
 
-from cfglang.fmt import FormatError, format_source
 from cfglang.source import SourceFile
 from cfglang.syntax import ast
 from cfglang.syntax.parser import lex_tokens, parse_module
+from cfglang.tools.fmt import FormatError, format_source
 
 pytestmark = pytest.mark.fuzz
 T = TypeVar("T")

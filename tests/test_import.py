@@ -1,4 +1,4 @@
-"""`cfglang.importer` and `cflc import`: readers, CFL writing, schema inference, round trips.
+"""`cfglang.tools.importer` and `cflc import`: readers, CFL writing, schema inference, round trips.
 
 The central property: for generated JSON data (awkward keys, strings with quotes,
 backslashes, `$<`, line breaks and unicode, 64-bit ints, finite floats, bools, null, nested
@@ -22,7 +22,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cfglang.api import compile
-from cfglang.importer import (
+from cfglang.tools.importer import (
     DataError,
     format_for_path,
     infer_schema,

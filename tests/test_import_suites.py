@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from cfglang.api import compile
-from cfglang.importer import DataError, diagnostic, load_data, read_text, to_cfl
+from cfglang.tools.importer import DataError, diagnostic, load_data, read_text, to_cfl
 
 SUITES = Path(__file__).parent / "suites"
 

@@ -311,7 +311,7 @@ def test_yaml_alias_bomb_is_refused_quickly(tmp_path: Path) -> None:
     ],
 )
 def test_imported_integer_of_5000_digits_is_out_of_range(fmt: str, text: str) -> None:
-    from cfglang.importer import DataError, load_data
+    from cfglang.tools.importer import DataError, load_data
 
     with pytest.raises(DataError) as e:
         load_data(text, fmt)
@@ -329,7 +329,7 @@ def test_imported_integer_of_5000_digits_is_out_of_range(fmt: str, text: str) ->
 def test_imported_lone_surrogate_is_refused_at_its_escape(
     fmt: str, text: str, where: tuple[int, int]
 ) -> None:
-    from cfglang.importer import DataError, load_data
+    from cfglang.tools.importer import DataError, load_data
 
     with pytest.raises(DataError) as e:
         load_data(text, fmt)
@@ -338,7 +338,7 @@ def test_imported_lone_surrogate_is_refused_at_its_escape(
 
 
 def test_imported_data_deeper_than_cfl_allows_is_refused() -> None:
-    from cfglang.importer import DataError, load_data, to_cfl
+    from cfglang.tools.importer import DataError, load_data, to_cfl
 
     ok = '{"x": ' + "[" * N + "]" * N + "}"
     assert cfglang.loads(to_cfl(load_data(ok, "json"))).to_dict()["x"] is not None

@@ -17,7 +17,7 @@ import pytest
 from file_events import DEADLINE, wait_until, write
 
 import cfglang
-from cfglang.live import LiveConfig, Update, parse_path
+from cfglang.tools.live import LiveConfig, Update, parse_path
 
 BASE = """\
 db { host = "db-1"; port = 5432; pool = 10 }

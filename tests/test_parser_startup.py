@@ -32,7 +32,7 @@ def cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 
 def tables_file(cache: Path) -> Path:
-    (path,) = cache.glob("fastlalr-*.tables")
+    (path,) = cache.glob("parser/fastlalr-*.tables")
     return path
 
 
@@ -132,7 +132,7 @@ def test_tables_follow_the_grammar(
     monkeypatch.setattr(parser, "grammar_path", lambda: grammar)
     p = parser._Parser()
     assert p._lark is not None  # another grammar: the stored tables are not used
-    assert len(list(cache.glob("fastlalr-*.tables"))) == 2
+    assert len(list(cache.glob("parser/fastlalr-*.tables"))) == 2
 
 
 def test_no_cache_directory_means_lark_builds_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:

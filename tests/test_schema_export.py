@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from cfglang.api import compile
 from cfglang.emit import emit
-from cfglang.jsonschema import DURATION_PATTERN, SIZE_PATTERN, export, load_workspace
+from cfglang.tools.jsonschema import DURATION_PATTERN, SIZE_PATTERN, export, load_workspace
 from cfglang.values import Duration, Size
 
 jsonschema = pytest.importorskip("jsonschema")
@@ -328,3 +328,21 @@ def test_cli_reports_broken_module(tmp_path: Path) -> None:
     (tmp_path / "bad.cfl").write_text("schema S { x: Nope }\n")
     r = cflc("schema", "export", "S", "--file", tmp_path / "bad.cfl")
     assert r.returncode == 1 and "E0203" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_export_and_codegen_need_no_evaluator() -> None:
+    """Types come from the semantic layer: exporting a schema or generating code never
+    loads the evaluator (issue 13)."""
+    code = (
+        "import sys\n"
+        "from cfglang.tools.jsonschema import export, load_workspace\n"
+        "from cfglang.tools.codegen import generate\n"
+        f"ws = load_workspace([{str(FLEET / 'base.cfl')!r}])\n"
+        "assert ws.ok and export(ws, 'service.Service') is not None\n"
+        "assert generate(ws, ws.entries[0])\n"
+        "print(sorted(m for m in sys.modules if m.startswith('cfglang.eval')))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120
+    )
+    assert out.stdout.strip() == "[]"

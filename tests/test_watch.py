@@ -1,4 +1,4 @@
-"""`cflc watch` and `cfglang.watch.Watcher`, with real files and real file events.
+"""`cflc watch` and `cfglang.tools.watch.Watcher`, with real files and real file events.
 
 Waiting is always "poll until a condition holds, with a generous deadline"; nothing
 asserts on elapsed time. The watcher runs on a thread in-process (so its reports can be
@@ -21,7 +21,7 @@ import pytest
 from file_events import DEADLINE, wait_until, write
 
 from cfglang.cli import Ctx
-from cfglang.watch import Report, Watcher
+from cfglang.tools.watch import Report, Watcher
 
 _SCRIPT = shutil.which("cflc")
 CFLC = [_SCRIPT] if _SCRIPT else [sys.executable, "-c", "from cfglang.cli import run; run()"]

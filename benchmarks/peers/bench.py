@@ -104,6 +104,9 @@ PEERS = [
      [CFLC, "build", "{w}/cfl/fleet.cfl"], lambda: _has_exe(CFLC), CFL_COLD_ENV),
     ("cflc-cached", "same, served from cflc's build cache (filled by the warm-up run): not cold",
      [CFLC, "build", "{w}/cfl/fleet.cfl"], lambda: _has_exe(CFLC), CFL_CACHED_ENV),
+    ("cflc-base", "cflc at another commit ($CFLC_BASE: its cflc script), caches off: before/after",
+     [os.environ.get("CFLC_BASE", ""), "build", "{w}/cfl/fleet.cfl"],
+     lambda: bool(os.environ.get("CFLC_BASE")) and _has_exe(os.environ["CFLC_BASE"]), CFL_COLD_ENV),
     ("plain-python", "floor: plain Python json + re, no config language",
      [PY, "runners/run_plain.py", "{w}/plain"], lambda: True),
 ]

@@ -8,8 +8,6 @@ Modules are discovered, so adding a command never edits a shared file.
 
 from __future__ import annotations
 
-import importlib
-import pkgutil
 import re
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +19,8 @@ from click.utils import make_default_short_help
 @lru_cache(maxsize=1)
 def _modules() -> dict[str, str]:
     """Command name -> module name (`import_` holds `import`, a Python keyword)."""
+    import pkgutil  # start-up: `cflc build` finds its command without listing the folder
+
     return {
         info.name.rstrip("_"): info.name
         for info in pkgutil.iter_modules(__path__)
@@ -32,6 +32,8 @@ def load(name: str) -> click.Command | None:
     module_name = _modules().get(name)
     if module_name is None:
         return None
+    import importlib  # start-up: as above, only a sub-command outside cli.py needs it
+
     module = importlib.import_module(f"{__name__}.{module_name}")
     command = getattr(module, "command", None)
     return command if isinstance(command, click.Command) else None

@@ -43,9 +43,9 @@ def _python(
 ) -> int:
     import os
 
-    from cfglang.codegen import generate, root_schemas
     from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
-    from cfglang.jsonschema import load_workspace
+    from cfglang.tools.codegen import generate, root_schemas
+    from cfglang.tools.jsonschema import load_workspace
 
     ctx = Ctx(error_format, color, False, 0)
     if os.path.isdir(file):

@@ -1,4 +1,4 @@
-"""`cflc deps TARGET`: the files and inputs a target depends on (see cfglang/deps.py).
+"""`cflc deps TARGET`: the files and inputs a target depends on (see cfglang/tools/deps.py).
 
 Text (an indented import/extends tree, the files and the inputs), ``--json`` or ``--dot``
 (graphviz). Resolver errors are reported on stderr and make the exit status 1, but the

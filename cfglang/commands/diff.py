@@ -1,4 +1,4 @@
-"""`cflc diff A B`: the semantic diff of two compiled configurations (see cfglang/diff.py).
+"""`cflc diff A B`: the semantic diff of two compiled configurations (see cfglang/tools/diff.py).
 
 A side is a `.cfl` module, compiled with its inputs, or compiled data (`.json`, `.yaml`,
 `.yml`, `.toml`), read as is. Both sides are loaded and every error of both is reported
@@ -148,7 +148,7 @@ def _run(
         parse_vars,
     )
     from cfglang.diagnostics import Diagnostic
-    from cfglang.diff import diff, render_human, to_json
+    from cfglang.tools.diff import diff, render_human, to_json
 
     ctx = Ctx(error_format, color, quiet, verbose)
     common = parse_vars(ctx, var)
@@ -236,7 +236,7 @@ def _load(
 
     fmt = _data_format(path)
     if fmt is not None:
-        from cfglang.importer import DataError, diagnostic, load_data, read_text
+        from cfglang.tools.importer import DataError, diagnostic, load_data, read_text
 
         text = read_text(path)
         if isinstance(text, DataError):

@@ -57,8 +57,8 @@ def _doc(
 
     from cfglang.api import compile
     from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
-    from cfglang.docgen import TargetValues, build_pages, plain, write_docs
-    from cfglang.jsonschema import load_workspace
+    from cfglang.tools.docgen import TargetValues, build_pages, plain, write_docs
+    from cfglang.tools.jsonschema import load_workspace
 
     ctx = Ctx(error_format, color, quiet, 0)
     files: list[str] = []

@@ -69,7 +69,7 @@ def command(
         expand_targets,
         parse_vars,
     )
-    from cfglang.explain import Explanation
+    from cfglang.tools.explain import Explanation
 
     ctx = Ctx(error_format, color, quiet, verbose)
     cli_vars = parse_vars(ctx, var)
@@ -83,7 +83,7 @@ def command(
         sys.exit(EXIT_USAGE if any(d.code == "E0701" for d in out.diagnostics) else EXIT_ERRORS)
     last = None
     if not no_git:
-        from cfglang.history import explain_note
+        from cfglang.tools.history import explain_note
 
         last = explain_note(
             file, path, cli_vars=cli_vars, var_files=var_files, allow_paths=allow_path

@@ -1,4 +1,4 @@
-"""`cflc fmt`: rewrite .cfl files in the canonical style (the engine is `cfglang.fmt`)."""
+"""`cflc fmt`: rewrite .cfl files in the canonical style (the engine is `cfglang.tools.fmt`)."""
 
 from __future__ import annotations
 
@@ -72,7 +72,7 @@ def command(
     (--check) or has a syntax error, 2 usage error (a PATH that does not exist).
     """
     from cfglang.diagnostics import Diagnostic, render_human, render_json
-    from cfglang.fmt import FormatError, format_source
+    from cfglang.tools.fmt import FormatError, format_source
 
     use_color = (
         sys.stderr.isatty() and not os.environ.get("NO_COLOR")

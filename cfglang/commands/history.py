@@ -1,5 +1,5 @@
 """`cflc history FILE [PATH]`: how a target's compiled value changed across git commits
-(see cfglang/history.py)."""
+(see cfglang/tools/history.py)."""
 
 from __future__ import annotations
 
@@ -119,7 +119,7 @@ def _run(
     import json
 
     from cfglang.console import EXIT_OK, EXIT_USAGE, Ctx, parse_vars
-    from cfglang.history import history
+    from cfglang.tools.history import history
     from cfglang.vcs import GitError
 
     ctx = Ctx(error_format, color, quiet, verbose)

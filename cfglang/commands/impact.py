@@ -1,5 +1,5 @@
 """`cflc impact [--rev REV] [TARGET...]`: which targets a change affects, and how
-(see cfglang/impact.py)."""
+(see cfglang/tools/impact.py)."""
 
 from __future__ import annotations
 
@@ -111,7 +111,7 @@ def _run(
     import json
 
     from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets, parse_vars
-    from cfglang.impact import impact
+    from cfglang.tools.impact import impact
     from cfglang.vcs import GitError, find_repo
 
     ctx = Ctx(error_format, color, quiet, verbose)

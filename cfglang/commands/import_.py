@@ -1,6 +1,6 @@
 """`cflc import FILE`: convert JSON, YAML, TOML, INI or .env into readable CFL.
 
-The conversion itself is in cfglang/importer.py; this module reads the file, picks the
+The conversion itself is in cfglang/tools/importer.py; this module reads the file, picks the
 format, and writes the result (stdout, or `-o FILE` atomically), plus the inferred schema
 with `--infer-schema` (appended, or in `--schema-out FILE` imported by the data module).
 """
@@ -89,7 +89,8 @@ def _run(
     verbose: int,
 ) -> int:
     from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, atomic_write
-    from cfglang.importer import (
+    from cfglang.syntax.literals import quote
+    from cfglang.tools.importer import (
         DataError,
         diagnostic,
         format_for_path,
@@ -98,7 +99,6 @@ def _run(
         read_text,
         to_cfl,
     )
-    from cfglang.syntax.literals import quote
 
     ctx = Ctx(error_format, color, quiet, verbose)
     fmt = fmt or (format_for_path(file) if file != "-" else None)
@@ -179,7 +179,7 @@ def _schema_import(schema_out: str, output: str | None) -> tuple[str, str]:
     """The alias and the path (relative to the output's directory) of the schema import."""
     import re
 
-    from cfglang.importer import RESERVED_KEYS
+    from cfglang.tools.importer import RESERVED_KEYS
 
     base = os.path.dirname(os.path.abspath(output)) if output and output != "-" else os.getcwd()
     rel = os.path.relpath(os.path.abspath(schema_out), base).replace(os.sep, "/")

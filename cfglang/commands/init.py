@@ -29,7 +29,7 @@ def _init(directory: str, force: bool, error_format: str, color: str, quiet: boo
     import os
 
     from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
-    from cfglang.init import existing, write_project
+    from cfglang.tools.init import existing, write_project
 
     ctx = Ctx(error_format, color, quiet, 0)
     if os.path.exists(directory) and not os.path.isdir(directory):

@@ -65,7 +65,7 @@ def _export(
     import os
 
     from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
-    from cfglang.jsonschema import export, load_workspace
+    from cfglang.tools.jsonschema import export, load_workspace
 
     ctx = Ctx(error_format, color, False, 0)
     if file is not None and os.path.isdir(file):

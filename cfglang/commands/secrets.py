@@ -195,12 +195,15 @@ def encrypt_cmd(
     def work(ctx: Any) -> int:
         from cfglang.secrets.edit import encrypt_text, write_in_place
         from cfglang.secrets.keys import recipients_for
+        from cfglang.tools.secrets import typed_secret_paths
 
         ids = _ids(identity)
         for f in files:
             text = _read(f)
             rs = list(recipient) or recipients_for(f)
-            res = encrypt_text(f, text, recipients=rs, identities=ids)
+            res = encrypt_text(
+                f, text, recipients=rs, identities=ids, secret_paths=typed_secret_paths
+            )
             for r in res.remarks:
                 ctx.info(f"note: {r}")
             if res.count:
@@ -296,6 +299,7 @@ def edit_cmd(
         from cfglang.secrets import SecretError
         from cfglang.secrets.edit import decrypt_text, encrypt_text, shred, write_in_place
         from cfglang.secrets.keys import recipients_for
+        from cfglang.tools.secrets import typed_secret_paths
 
         text = _read(file)
         dec = decrypt_text(file, text, _ids(identity))
@@ -320,7 +324,12 @@ def edit_cmd(
             ctx.info(f"{file}: unchanged")
             return 0
         res = encrypt_text(
-            file, edited, key=dec.key, reuse=dec.tokens, recipients=recipients_for(file)
+            file,
+            edited,
+            key=dec.key,
+            reuse=dec.tokens,
+            recipients=recipients_for(file),
+            secret_paths=typed_secret_paths,
         )
         for r in res.remarks:
             ctx.info(f"note: {r}")

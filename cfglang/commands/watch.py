@@ -1,4 +1,4 @@
-"""`cflc watch [DIR]`: rebuild the targets a saved file affects (see cfglang/watch.py)."""
+"""`cflc watch [DIR]`: rebuild the targets a saved file affects (see cfglang/tools/watch.py)."""
 
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def command(
     import os
 
     from cfglang.console import EXIT_USAGE, Ctx, check_var_files, parse_vars
-    from cfglang.watch import Watcher, main_color
+    from cfglang.tools.watch import Watcher, main_color
 
     ctx = Ctx(error_format, color, quiet, verbose)
     cli_vars = parse_vars(ctx, var)

@@ -40,13 +40,17 @@ class SizeBudget:
     levels costs 60 walks and stops at the budget, instead of 2^60 steps.
     """
 
-    __slots__ = ("bytes", "max_bytes", "max_values", "memo", "values")
+    __slots__ = ("bytes", "max_bytes", "max_depth", "max_values", "memo", "values")
 
     def __init__(self, limits: Limits) -> None:
         self.values = 0
         self.bytes = 0
         self.max_values = limits.max_output_values
         self.max_bytes = limits.max_output_bytes
+        # How long a data path may be: the syntax's nesting limit bounds values too, so
+        # that every emitter writes whatever is evaluated (`cfglang.limits`). Read once
+        # per value materialised, so worked out here, once.
+        self.max_depth = min(limits.max_depth, MAX_NESTING + 1)
         self.memo: dict[int, tuple[Any, Any, int, int, int]] = {}
 
     def add(self, values: int, nbytes: int) -> None:
@@ -110,7 +114,7 @@ def _materialize(
     where: Span | None = None,
 ) -> Any:
     """``where`` is where the field holding ``value`` is set (a list has no site)."""
-    limit = _depth_limit(ev)
+    limit = budget.max_depth
     if len(path) > limit:
         site = value.site if isinstance(value, Obj) and value.site is not None else where
         ev.diags.error(
@@ -157,12 +161,6 @@ def _materialize(
     return out
 
 
-def _depth_limit(ev: Evaluator) -> int:
-    """How long a data path may be: the syntax's nesting limit bounds values too, so
-    that every emitter writes whatever is evaluated (`cfglang.limits`)."""
-    return min(ev.limits.max_depth, MAX_NESTING + 1)
-
-
 # Values that are their own plain data (checked by exact class: the hot path of every build).
 _LEAVES = frozenset({str, int, float, bool, type(None)})
 
@@ -190,7 +188,7 @@ def _object(
     meant: set[str | None] | None = None  # worked out only when a field is missing
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
-    leaves = _LEAVES if len(path) < _depth_limit(ev) else frozenset()
+    leaves = _LEAVES if len(path) < budget.max_depth else frozenset()
     for key, stack in defs.items():
         hidden = False
         for d in stack:

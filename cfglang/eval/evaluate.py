@@ -33,6 +33,7 @@ from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean, edi
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
+from cfglang.semantic.types import Schema, TypeResolver
 from cfglang.source import Span
 from cfglang.syntax import ast
 from cfglang.values import Duration, Secret, Size
@@ -197,34 +198,6 @@ class Def:
         return self.stmt.span
 
 
-class Schema:
-    """A resolved schema: its layers (parents first) and its declared fields."""
-
-    def __init__(
-        self, name: str, decl: ast.SchemaDecl, module: ModuleInfo, parent: Schema | None
-    ) -> None:
-        self.name = name
-        self.decl = decl
-        self.module = module
-        self.parent = parent
-        self.layers: tuple[Layer, ...] = ()
-        self.fields: dict[str, ast.Field] = dict(parent.fields) if parent else {}
-        # Declared types per key (see `Obj._field_type`), filled on first use.
-        self.field_types: dict[str, list[tuple[T.Type, Span]]] = {}
-        for stmt in decl.body.stmts:
-            # `is not None`: the empty key `""` is a legitimate field name.
-            if isinstance(stmt, ast.Field) and stmt.path and stmt.path[0].static is not None:
-                self.fields.setdefault(stmt.path[0].static, stmt)
-
-    def is_a(self, other: Schema) -> bool:
-        s: Schema | None = self
-        while s is not None:
-            if s is other:
-                return True
-            s = s.parent
-        return False
-
-
 class TemplateValue:
     def __init__(self, decl: ast.TemplateDecl, module: ModuleInfo) -> None:
         self.decl = decl
@@ -346,7 +319,7 @@ class Obj:
             # Shared by every object of the schema.
             cached = schema.field_types.get(key)
             if cached is None:
-                cached = schema.field_types[key] = self._field_type_slow(key)
+                cached = self.ctx.schema_field_types(schema, key)
             return cached
         return self._field_type_slow(key)
 
@@ -355,7 +328,8 @@ class Obj:
         if self.schema is not None:
             sf = self.schema.fields.get(key)
             if sf is not None and sf.type is not None:
-                out.append((self.ctx.resolve_type(sf.type, self.schema.module), sf.span))
+                owner = self.schema.owners[key]
+                out.append((self.ctx.resolve_type(sf.type, owner), sf.span))
         for d in self.defs().get(key, ()):
             st = d.stmt
             if (
@@ -395,9 +369,16 @@ class Evaluator:
     """Evaluation state of one compilation."""
 
     def __init__(
-        self, diags: Diagnostics, limits: Limits | None = None, env: Mapping[str, str] | None = None
+        self,
+        diags: Diagnostics,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        types: TypeResolver | None = None,
     ) -> None:
         self.diags = diags
+        # Types and schemas come from the semantic layer (shared with the static checks);
+        # this evaluator only binds each schema's body to its module scope (`schema_layers`).
+        self.types = types if types is not None else TypeResolver()
         self.limits = limits or Limits()
         self.env = env if env is not None else {}
         self.steps = 0
@@ -405,9 +386,10 @@ class Evaluator:
         self.depth = 0
         self.active: dict[tuple[int, str], int] = {}
         self.stack: list[tuple[str, Span]] = []
+        # The resolver's answers, memoised here too (read on every typed field).
         self.type_cache: dict[tuple[int, str], T.Type] = {}
-        self.schema_cache: dict[int, Schema] = {}
-        self.schemas_building: set[int] = set()
+        self._schema_layers: dict[int, tuple[Layer, ...]] = {}
+        self._schemas_bound = 0  # how many of `types.schemas_made()` have layers
         self.module_docs: dict[str, Obj] = {}
         # The entry module of each document, and the entry's document: inputs of an
         # imported module take their own defaults (only the entry's are set from outside).
@@ -853,7 +835,7 @@ class Evaluator:
                 v = BOTTOM
             elif base is ABSENT or base is None:
                 schema = self._field_schema(obj, key)
-                layers = schema.layers if schema is not None else ()
+                layers = self.schema_layers(schema) if schema is not None else ()
                 v = Obj(self, (*layers, d.body_layer), schema, d.span)
             elif isinstance(base, Obj):
                 v = Obj(self, (*base.layers, d.body_layer), base.schema, d.span)
@@ -895,7 +877,7 @@ class Evaluator:
     def _field_schema(self, obj: Obj, key: str) -> Schema | None:
         for t, _ in obj.field_type(key):
             s = T.schema_of(t)
-            if isinstance(s, Schema):
+            if s is not None:
                 return s
         return None
 
@@ -921,137 +903,60 @@ class Evaluator:
         key = (id(texpr), module.key)
         cached = self.type_cache.get(key)
         if cached is None:
-            cached = self._resolve_type(texpr, module)
+            cached = self.types.resolve(texpr, module, self.diags)
             self.type_cache[key] = cached
+            self.bind_schemas()
         return cached
 
-    def _resolve_type(self, t: ast.TypeExpr, module: ModuleInfo) -> T.Type:
-        if isinstance(t, ast.LiteralType):
-            return T.Lit(t.value)
-        if isinstance(t, ast.NullType):
-            return T.Prim("null")
-        if isinstance(t, ast.OptionalType):
-            return T.Opt(self.resolve_type(t.inner, module))
-        if isinstance(t, ast.UnionType):
-            return T.UnionT(tuple(self.resolve_type(o, module) for o in t.options))
-        path = t.path
-        if len(path) == 1 and path[0] in ("list", "map"):
-            want = 1 if path[0] == "list" else 2
-            if len(t.args) != want:
-                self.diags.error(
-                    "E0203",
-                    f"`{path[0]}` takes {want} type argument{'s' if want > 1 else ''}",
-                    t.span,
-                )
-                return T.ANY
-            args = [self.resolve_type(a, module) for a in t.args]
-            return T.ListT(args[0]) if want == 1 else T.MapT(args[0], args[1])
-        if len(path) == 1 and path[0] in T.PRIMITIVES:
-            if t.args:
-                self.diags.error("E0203", f"`{path[0]}` takes no type arguments", t.span)
-            return T.Prim(path[0])
-        found = self.lookup_type(path, module, t.span)
-        return found if found is not None else T.ANY
+    def schema_field_types(self, schema: Schema, key: str) -> list[tuple[T.Type, Span]]:
+        types = self.types.schema_field_types(schema, key, self.diags)
+        self.bind_schemas()
+        return types
 
-    def lookup_type(self, path: tuple[str, ...], module: ModuleInfo, span: Span) -> T.Type | None:
-        m: ModuleInfo | None = module
-        name = path[0]
-        if len(path) == 2:
-            target = self._find_import(module, path[0])
-            if target is None and any(path[0] in mod.imports for mod in module.chain()):
-                return None  # the import itself failed and was reported
-            if target is None:
-                self.diags.error(
-                    "E0203",
-                    f"unknown type `{'.'.join(path)}`",
-                    span,
-                    label=f"no import named `{path[0]}`",
-                )
-                return None
-            m, name = target, path[1]
-            chain = [target]
-        else:
-            chain = module.chain()[::-1]
-        for mod in chain:
-            if name in mod.types:
-                decl = mod.types[name]
-                # Guard against `type A = B; type B = A`.
-                key = (id(decl), "alias")
-                if key in self.type_cache:
-                    return self.type_cache[key]
-                if id(decl) in self.schemas_building:
-                    self.diags.error(
-                        "E0205",
-                        f"type `{name}` refers to itself",
-                        span,
-                        label="this closes a cycle of type aliases",
-                        notes=(Note(f"`{name}` is declared here", decl.name_span),),
-                    )
-                    return None
-                self.schemas_building.add(id(decl))
-                try:
-                    inner = self.resolve_type(decl.type, mod)
-                finally:
-                    self.schemas_building.discard(id(decl))
-                if decl.where is not None:
-                    inner = T.Refined(inner, decl.where, mod, name, decl.name_span)
-                result: T.Type = T.Alias(name, inner, decl.name_span)
-                self.type_cache[key] = result
-                return result
-            if name in mod.schemas:
-                return T.SchemaT(self.schema(mod.schemas[name], mod), name)
-        known = [n for mod in chain for n in (*mod.types, *mod.schemas)]
-        hint = did_you_mean(name, [*known, *T.PRIMITIVES, "list", "map"])
-        self.diags.error(
-            "E0203",
-            f"unknown type `{'.'.join(path)}`",
-            span,
-            help=f"did you mean `{hint}`?" if hint else None,
+    def bind_schemas(self) -> None:
+        """Give every schema the resolver has made since the last call its layers, in the
+        order made. A schema's body is bound to its module's scope when the schema is
+        first resolved (as the document of a module is made on first use), so the order
+        in which modules get their scopes is the order in which their schemas were met."""
+        made = self.types.schemas_made()
+        while self._schemas_bound < len(made):
+            s = made[self._schemas_bound]
+            self._schemas_bound += 1
+            self._bind_schema(s)
+
+    def schema_layers(self, s: Schema) -> tuple[Layer, ...]:
+        """The layers of a schema's objects: its ancestors' bodies, then its own."""
+        layers = self._schema_layers.get(id(s))
+        if layers is None:
+            self.bind_schemas()
+            layers = self._schema_layers.get(id(s))
+            if layers is None:  # made by another resolver
+                layers = self._bind_schema(s)
+        return layers
+
+    def _bind_schema(self, s: Schema) -> tuple[Layer, ...]:
+        layers = self._schema_layers.get(id(s))
+        if layers is not None:
+            return layers
+        base = self.schema_layers(s.parent) if s.parent is not None else ()
+        layer = Layer(
+            s.decl.body.stmts, self.module_scope(s.module), s.module, schema=s, site=s.decl.span
         )
-        _ = m
-        return None
+        layers = self._schema_layers[id(s)] = (*base, layer)
+        return layers
 
-    def _find_import(self, module: ModuleInfo, alias: str) -> ModuleInfo | None:
-        for mod in module.chain()[::-1]:
-            if alias in mod.imports:
-                return mod.imports[alias]
-        return None
-
-    def schema(self, decl: ast.SchemaDecl, module: ModuleInfo) -> Schema:
-        cached = self.schema_cache.get(id(decl))
-        if cached is not None:
-            return cached
-        parent: Schema | None = None
-        if decl.parent is not None and id(decl) in self.schemas_building:
-            self.diags.error(
-                "E0205",
-                f"schema `{decl.name}` extends itself",
-                decl.parent_span or decl.span,
-                label="this closes a cycle of schema extends",
-            )
-            raise _Propagate()
-        if decl.parent is not None:
-            self.schemas_building.add(id(decl))
-            try:
-                pt = self.lookup_type(decl.parent, module, decl.parent_span or decl.span)
-            except _Propagate:
-                pt = None
-            finally:
-                self.schemas_building.discard(id(decl))
-            ps = T.schema_of(pt) if pt is not None else None
-            if isinstance(ps, Schema):
-                parent = ps
-            elif pt is not None:
-                self.diags.error(
-                    "E0203",
-                    f"`{'.'.join(decl.parent)}` is not a schema",
-                    decl.parent_span or decl.span,
-                )
-        s = Schema(decl.name, decl, module, parent)
-        self.schema_cache[id(decl)] = s
-        layer = Layer(decl.body.stmts, self.module_scope(module), module, schema=s, site=decl.span)
-        s.layers = (*(parent.layers if parent else ()), layer)
-        return s
+    def check_literal(
+        self, value: Any, t: T.Type, span: Span, decl_span: Span | None, expr: ast.Expr
+    ) -> None:
+        """Report whether a literal (no names) conforms to ``t``: the static checks'
+        (`cfglang.semantic.typecheck`) way to share the one implementation of conformance."""
+        self.bind_schemas()
+        try:
+            self.conform(value, t, span, decl_span, expr=expr)
+        except EvalError as e:
+            self.diags.add(e.diag)
+        except _Propagate:
+            pass
 
     def conform_field(self, obj: Obj, key: str, defs: list[Def], v: Any) -> Any:
         if v is BOTTOM or v is ABSENT:
@@ -1084,7 +989,8 @@ class Evaluator:
                 if d.stmt is sf:
                     break  # checked above with the other definitions
             else:
-                self.check_where(v, sf.where, obj.schema.module, None, top.value_span, sf.span)
+                owner = obj.schema.owners[key]
+                self.check_where(v, sf.where, owner, None, top.value_span, sf.span)
         return v
 
     def _conform_fast(self, v: Any, t: T.Type, top: Def) -> Any:
@@ -1129,13 +1035,7 @@ class Evaluator:
                         return _SLOW
                 return v
             elif type(t) is T.SchemaT:
-                s = t.schema
-                if (
-                    v.__class__ is Obj
-                    and v.schema is not None
-                    and isinstance(s, Schema)
-                    and v.schema.is_a(s)
-                ):
+                if v.__class__ is Obj and v.schema is not None and v.schema.is_a(t.schema):
                     return v
                 return _SLOW
             else:
@@ -1259,12 +1159,11 @@ class Evaluator:
             return r
         if isinstance(t, T.SchemaT):
             s = t.schema
-            assert isinstance(s, Schema)
             if not isinstance(v, Obj):
                 return _Mismatch(v)
             if v.schema is not None and v.schema.is_a(s):
                 return _Ok(v)
-            return _Ok(Obj(self, (*s.layers, *v.layers), s, v.site))
+            return _Ok(Obj(self, (*self.schema_layers(s), *v.layers), s, v.site))
         return _Ok(v)
 
     def _conform_prim(self, v: Any, name: str, from_text: bool) -> Any:
@@ -1851,10 +1750,10 @@ class Evaluator:
             vars[p.name] = v
         schema: Schema | None = None
         if decl.type is not None:
-            s = T.schema_of(self.resolve_type(decl.type, t.module))
-            schema = s if isinstance(s, Schema) else None
+            schema = T.schema_of(self.resolve_type(decl.type, t.module))
         layer = Layer(decl.body.stmts, mscope, t.module, vars=vars, site=decl.span)
-        return Obj(self, (*(schema.layers if schema else ()), layer), schema, e.span)
+        base = self.schema_layers(schema) if schema is not None else ()
+        return Obj(self, (*base, layer), schema, e.span)
 
     def _binary(self, e: ast.Binary, scope: Scope) -> Any:
         from cfglang.eval.operators import binary
@@ -2165,8 +2064,7 @@ def _named(t: T.Type) -> tuple[str, Span | None] | None:
     if isinstance(t, T.Alias):
         return t.name, t.decl_span
     if isinstance(t, T.SchemaT):
-        s = t.schema
-        return (t.name, s.decl.name_span) if isinstance(s, Schema) else None
+        return t.name, t.schema.decl.name_span
     if isinstance(t, T.Opt):
         return _named(t.inner)
     return None
@@ -2210,9 +2108,13 @@ class ProfilingEvaluator(Evaluator):
     """An evaluator that records the self time of every field definition site."""
 
     def __init__(
-        self, diags: Diagnostics, limits: Limits | None = None, env: Mapping[str, str] | None = None
+        self,
+        diags: Diagnostics,
+        limits: Limits | None = None,
+        env: Mapping[str, str] | None = None,
+        types: TypeResolver | None = None,
     ) -> None:
-        super().__init__(diags, limits, env)
+        super().__init__(diags, limits, env, types)
         self.site_times: dict[tuple[str, int, str], float] = {}
         self._child: list[float] = [0.0]
 

@@ -19,6 +19,7 @@ from lsprotocol import types as lsp
 
 from cfglang.lsp import model
 from cfglang.lsp.analysis import State
+from cfglang.semantic.bind import module_names
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.syntax import ast
 
@@ -181,12 +182,15 @@ def _schema_for(
     kind, name, keys = ctx
     if kind == "data":
         return model.schema_at(m.chain(), keys) if keys else None
-    decl = model.module_decl(m, name or "", fields=False)
-    if decl is None or not isinstance(decl.node, (ast.SchemaDecl, ast.TemplateDecl)):
+    for mod in reversed(m.chain()):
+        decl = (mod.schemas if kind == "schema" else mod.templates).get(name or "")
+        if decl is not None:
+            break
+    else:
         return None
     if kind == "schema" and not keys:
         return None  # declaring a schema's own fields: nothing to complete from
-    return model.schema_in_context(decl.module, decl.node, keys)
+    return model.schema_in_context(mod, decl, keys)
 
 
 def field_items(m: ModuleInfo, text: str, offset: int) -> list[lsp.CompletionItem]:
@@ -219,43 +223,43 @@ def field_items(m: ModuleInfo, text: str, offset: int) -> list[lsp.CompletionIte
     return items
 
 
+_ITEM_KINDS = {
+    "type": lsp.CompletionItemKind.Class,
+    "schema": lsp.CompletionItemKind.Struct,
+    "import": lsp.CompletionItemKind.Module,
+    "let": lsp.CompletionItemKind.Variable,
+    "input": lsp.CompletionItemKind.Variable,
+    "template": lsp.CompletionItemKind.Function,
+}
+
+
 def _decl_items(m: ModuleInfo, *, types_only: bool = False) -> list[lsp.CompletionItem]:
+    """The module-level names a bare name reaches from ``m`` (`bind.module_names`: the
+    module's own lets, not its base's, which the evaluator never looks at)."""
     items: list[lsp.CompletionItem] = []
-    seen: set[str] = set()
-    for mod in reversed(m.chain()):
-        tables: list[tuple[dict[str, object], lsp.CompletionItemKind, str]] = [
-            (dict(mod.types), lsp.CompletionItemKind.Class, "type"),
-            (dict(mod.schemas), lsp.CompletionItemKind.Struct, "schema"),
-            (dict(mod.import_decls), lsp.CompletionItemKind.Module, "import"),
-        ]
-        if not types_only:
-            tables += [
-                (dict(mod.lets), lsp.CompletionItemKind.Variable, "let"),
-                (dict(mod.inputs), lsp.CompletionItemKind.Variable, "input"),
-                (dict(mod.templates), lsp.CompletionItemKind.Function, "template"),
-            ]
-        for table, kind, what in tables:
-            for name, node in table.items():
-                if name in seen:
-                    continue
-                seen.add(name)
-                doc = getattr(node, "doc", None)
-                items.append(
-                    lsp.CompletionItem(
-                        label=name,
-                        kind=kind,
-                        detail=what,
-                        sort_text=f"1{name}",
-                        documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, doc)
-                        if isinstance(doc, str) and doc
-                        else None,
-                    )
-                )
+    for b in module_names(m):
+        if types_only and b.kind not in ("type", "schema", "import"):
+            continue
+        doc = getattr(b.decl, "doc", None)
+        items.append(
+            lsp.CompletionItem(
+                label=b.name,
+                kind=_ITEM_KINDS[b.kind],
+                detail=b.kind,
+                sort_text=f"1{b.name}",
+                documentation=lsp.MarkupContent(lsp.MarkupKind.Markdown, doc)
+                if isinstance(doc, str) and doc
+                else None,
+            )
+        )
     return items
 
 
 def _member_items(mod: ModuleInfo) -> list[lsp.CompletionItem]:
-    items = _decl_items(mod)
+    """What `alias.` reads from the module (`bind.member_binding`): its own lets and
+    templates, its types and schemas, then its fields (its imports and inputs are not
+    members)."""
+    items = [i for i in _decl_items(mod) if i.detail not in ("import", "input")]
     seen = {i.label for i in items}
     for stmt in mod.body:
         if isinstance(stmt, ast.Field):

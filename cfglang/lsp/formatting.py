@@ -1,4 +1,4 @@
-"""Formatting: the `cflc fmt` engine (`cfglang.fmt.format_source`), as one whole edit."""
+"""Formatting: the `cflc fmt` engine (`cfglang.tools.fmt.format_source`), as one whole edit."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from cfglang.lsp.positions import LineIndex
 def format_document(text: str, path: str, encoding: str = "utf-16") -> list[lsp.TextEdit]:
     """One edit replacing the whole text, or none when it is formatted or does not parse."""
     try:
-        from cfglang.fmt import FormatError, format_source
+        from cfglang.tools.fmt import FormatError, format_source
     except ImportError:  # the formatter is not part of this build
         return []
     try:

@@ -2,7 +2,7 @@
 
 For a field key of the document, the data path under the cursor is read from the tree
 (`model.key_at`) and handed to the provenance record of the file's compilation — the
-same `cfglang.explain.explain_path` that `cflc explain` prints — giving the value (secrets
+same `cfglang.tools.explain.explain_path` that `cflc explain` prints — giving the value (secrets
 redacted), the site that set it, the sites it overrides and the declared types. The doc
 comment is the nearest `##` along the chain: the field's own, a base definition's, or
 the schema field's. For a name (a let, input, type, schema, template, import, template
@@ -41,7 +41,7 @@ def explain(a: Analysis, path: tuple[str, ...]) -> Any:
     if a.ev is None or a.doc is None:
         return None
     from cfglang import api
-    from cfglang.explain import Explanation, explain_path
+    from cfglang.tools.explain import Explanation, explain_path
 
     ev, doc = a.ev, a.doc
     out = api._run_guarded(
@@ -145,7 +145,7 @@ def _input_value(a: Analysis, name: str) -> list[str]:
     if ev is None or name not in getattr(ev, "inputs", {}):
         return []
     from cfglang.eval.constraints import materialize
-    from cfglang.explain import _jsonable
+    from cfglang.tools.explain import _jsonable
 
     try:
         value = _jsonable(materialize(ev, ev.inputs[name]))

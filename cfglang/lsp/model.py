@@ -9,10 +9,9 @@ Everything here reads the frozen trees and the module tables the resolver builds
   appending the static keys of each field on the way (a merge block, an object literal
   and a refined value all continue the path; `if` bodies keep it; `for` bodies and
   computed keys make it unknown);
-- *where a name is declared* — lexical bodies from the innermost outwards (for
-  variables, template parameters, lets, fields), then the module and its `extends`
-  chain (lets, fields, inputs, imports, types, schemas, templates), the way the evaluator
-  looks names up (language reference §3.5);
+- *where a name is declared* — not worked out here: the binder
+  (`cfglang.semantic.bind`) binds every name, type and import member of a module in
+  the evaluator's own precedence, and `ref_at` reads its table;
 - *which schema types a data path* — along the path, a field's declared type, the schema
   field that the parent's schema declares for it, or the declared result type of the
   template whose call builds the value.
@@ -20,11 +19,13 @@ Everything here reads the frozen trees and the module tables the resolver builds
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
 
 import attrs
 
+from cfglang.semantic.bind import Binding, Bindings, bind, find_import, type_binding
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
 from cfglang.syntax import ast
@@ -217,6 +218,7 @@ Decl = (
     | ast.TemplateDecl
     | ast.Import
     | ast.Field
+    | ast.Unset
     | ast.Param
     | ast.ForStmt
     | ast.Comprehension
@@ -233,85 +235,46 @@ class Target:
     span: Span
 
 
-def decl_span(node: Decl) -> Span:
-    if isinstance(node, ast.Field):
-        return node.path[0].span
-    name_span = getattr(node, "name_span", None)
-    return name_span if isinstance(name_span, Span) else node.span
+# The binder's kinds, as the editor shows them.
+_KIND_NAMES = {"param": "parameter", "for_var": "variable"}
+
+_BINDINGS: OrderedDict[int, tuple[ModuleInfo, Bindings]] = OrderedDict()
+_BINDINGS_KEPT = 64
 
 
-def module_decl(m: ModuleInfo, name: str, *, fields: bool = True) -> Target | None:
-    """A top-level declaration of ``name`` in the chain of ``m`` (the child wins, except
-    fields and inputs, whose base definition is where they are declared)."""
-    for mod in reversed(m.chain()):
-        for kind, table in (
-            ("let", mod.lets),
-            ("type", mod.types),
-            ("schema", mod.schemas),
-            ("template", mod.templates),
-            ("import", mod.import_decls),
-        ):
-            node = table.get(name)
-            if node is not None:
-                return Target(kind, node, mod, decl_span(node))
-    for mod in m.chain():
-        inp = mod.inputs.get(name)
-        if inp is not None:
-            return Target("input", inp, mod, inp.name_span)
-        if fields:
-            for f in fields_at(mod.tree.body, (name,)):
-                return Target("field", f, mod, f.path[0].span)
-    return None
+def bindings(m: ModuleInfo) -> Bindings:
+    """The static bindings of the names in ``m``, seen with ``m`` as the entry (each open
+    file is compiled as one), from `cfglang.semantic.bind`; kept for the last modules
+    asked about (a module graph is rebuilt, not changed, when a buffer changes)."""
+    hit = _BINDINGS.get(id(m))
+    if hit is not None and hit[0] is m:
+        _BINDINGS.move_to_end(id(m))
+        return hit[1]
+    from cfglang.eval.builtins import BUILTINS
+
+    table = bind(m, builtins=BUILTINS, modules=(m,))
+    _BINDINGS[id(m)] = (m, table)
+    while len(_BINDINGS) > _BINDINGS_KEPT:
+        _BINDINGS.popitem(last=False)
+    return table
+
+
+def target_of(b: Binding | None) -> Target | None:
+    """The declaration a binding names, or None (a builtin, an unknown name)."""
+    if b is None or b.decl is None or b.module is None or b.span is None:
+        return None
+    return Target(_KIND_NAMES.get(b.kind, b.kind), b.decl, b.module, b.span)
 
 
 def imported(m: ModuleInfo, alias: str) -> ModuleInfo | None:
-    for mod in reversed(m.chain()):
-        if alias in mod.imports:
-            return mod.imports[alias]
-    return None
+    found = find_import(m, alias)
+    return found[2] if found is not None else None
 
 
 def type_decl(m: ModuleInfo, path: tuple[str, ...]) -> Target | None:
     """The `type` or `schema` a type path (`Port`, `net.Port`) names, seen from ``m``."""
-    if len(path) == 1:
-        t = module_decl(m, path[0], fields=False)
-        return t if t is not None and t.kind in ("type", "schema") else None
-    if len(path) == 2:
-        mod = imported(m, path[0])
-        if mod is not None:
-            return type_decl(mod, path[1:])
-    return None
-
-
-def name_decl(m: ModuleInfo, chain: list[Node], name: str) -> Target | None:
-    """Where the bare ``name`` used at the end of ``chain`` (ancestors) is declared."""
-    for i in range(len(chain) - 1, -1, -1):
-        node = chain[i]
-        below = chain[i + 1] if i + 1 < len(chain) else None
-        if (
-            isinstance(node, ast.Comprehension)
-            and name in (node.var, node.key_var)
-            and (below is not node.iterable)
-        ):
-            return Target("variable", node, m, node.span)
-        if (
-            isinstance(node, ast.ForStmt)
-            and name in (node.var, node.key_var)
-            and (below is node.body)
-        ):
-            return Target("variable", node, m, node.span)
-        if isinstance(node, ast.TemplateDecl) and below is node.body:
-            for p in node.params:
-                if p.name == name:
-                    return Target("parameter", p, m, p.span)
-        if isinstance(node, ast.Body) and i > 0:
-            for stmt in node.stmts:
-                if isinstance(stmt, ast.LetDecl) and stmt.name == name:
-                    return Target("let", stmt, m, stmt.name_span)
-            fs = list(fields_at(node, (name,)))
-            if fs:
-                return Target("field", fs[0], m, fs[0].path[0].span)
-    return module_decl(m, name)
+    t = target_of(type_binding(m, path))
+    return t if t is not None and t.kind in ("type", "schema") else None
 
 
 def schema_fields(m: ModuleInfo, schema: ast.SchemaDecl) -> list[tuple[ModuleInfo, ast.Field]]:
@@ -366,10 +329,9 @@ def _template_type(m: ModuleInfo, e: ast.Expr | None) -> tuple[ModuleInfo, ast.S
     if isinstance(e, ast.Call):
         target: Target | None = None
         if isinstance(e.func, ast.Name):
-            target = module_decl(m, e.func.name, fields=False)
-        elif isinstance(e.func, ast.GetAttr) and isinstance(e.func.obj, ast.Name):
-            mod = imported(m, e.func.obj.name)
-            target = module_decl(mod, e.func.name, fields=False) if mod is not None else None
+            target = target_of(bindings(m).name(e.func))
+        elif isinstance(e.func, ast.GetAttr):
+            target = target_of(bindings(m).member(e.func))
         if target is not None and isinstance(target.node, ast.TemplateDecl):
             return schema_of_type(target.module, target.node.type)
     return None
@@ -446,27 +408,26 @@ class BuiltinRef:
 Ref = Target | FileRef | BuiltinRef
 
 
-def _expr_path(m: ModuleInfo, chain: list[Node], e: ast.Expr) -> DataPath | None:
-    """The document path a `a.b.c` expression reads, when `a` is a module-level field."""
+def _expr_path(m: ModuleInfo, e: ast.Expr) -> DataPath | None:
+    """The document path a `a.b.c` expression reads, when `a` is a field of the document."""
     names: list[str] = []
     while isinstance(e, ast.GetAttr):
         names.append(e.name)
         e = e.obj
     if not isinstance(e, ast.Name):
         return None
-    t = name_decl(m, chain, e.name)
-    if (
-        t is None
-        or t.kind != "field"
-        or not any(f is t.node for mod in m.chain() for f in fields_at(mod.tree.body, (e.name,)))
-    ):
+    b = bindings(m).name(e)
+    if b is None or b.kind != "field" or b.obj is None or b.obj.kind != "document":
         return None
     return (e.name, *reversed(names))
 
 
 def ref_at(m: ModuleInfo, offset: int) -> tuple[Ref, Span] | None:
-    """What the name under the cursor refers to, and the span of that name."""
+    """What the name under the cursor refers to, and the span of that name: read from
+    the module's static bindings (`cfglang.semantic.bind`), so it is what the evaluator
+    would find."""
     chain = node_path(m.tree, offset)
+    table = bindings(m)
     for node in reversed(chain):
         if isinstance(node, (ast.Import, ast.ExtendsDecl)) and contains(node.path_span, offset):
             target = m.parent if isinstance(node, ast.ExtendsDecl) else m.imports.get(node.alias)
@@ -474,25 +435,19 @@ def ref_at(m: ModuleInfo, offset: int) -> tuple[Ref, Span] | None:
                 return FileRef(target.source.real_path, node.path_span), node.path_span
             return None
         if isinstance(node, ast.Name):
-            t = name_decl(m, chain[:-1], node.name)
+            b = table.name(node)
+            t = target_of(b)
             if t is not None:
                 return t, node.span
-            from cfglang.eval.builtins import SIGNATURES
-
-            if node.name in SIGNATURES:
+            if b is not None and b.kind == "builtin":
                 return BuiltinRef(node.name, node.span), node.span
             return None
         if isinstance(node, ast.GetAttr) and contains(node.name_span, offset):
-            idx = chain.index(node)
-            if isinstance(node.obj, ast.Name):
-                mod = None
-                base = name_decl(m, chain[:idx], node.obj.name)
-                if base is not None and base.kind == "import":
-                    mod = imported(m, node.obj.name)
-                if mod is not None:
-                    t = module_decl(mod, node.name)
-                    return (t, node.name_span) if t is not None else None
-            path = _expr_path(m, chain[:idx], node)
+            member = table.member(node)
+            if member is not None:
+                t = target_of(member)
+                return (t, node.name_span) if t is not None else None
+            path = _expr_path(m, node)
             if path is not None:
                 defs = field_defs(m.chain(), path)
                 if defs:
@@ -509,13 +464,13 @@ def ref_at(m: ModuleInfo, offset: int) -> tuple[Ref, Span] | None:
             seg = text[:rel].count(".")
             if seg >= len(node.path):
                 return None
+            b = table.type(node) or type_binding(m, node.path)
             if seg == 0 and len(node.path) > 1:
-                t = module_decl(m, node.path[0], fields=False)
-                return (t, node.span) if t is not None else None
-            t = type_decl(m, node.path[: seg + 1])
+                b = b.via
+            t = target_of(b)
             return (t, node.span) if t is not None else None
         if isinstance(node, ast.SchemaDecl) and contains(node.parent_span, offset):
-            t = type_decl(m, node.parent) if node.parent is not None else None
+            t = target_of(table.schema_parent(node))
             assert node.parent_span is not None
             return (t, node.parent_span) if t is not None else None
         if isinstance(

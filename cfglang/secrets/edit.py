@@ -21,7 +21,7 @@ secret values are reported (warning, or error with ``--strict``), without their 
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -40,6 +40,9 @@ from cfglang.secrets.format import (
 )
 from cfglang.source import SourceFile
 from cfglang.syntax.literals import quote
+
+#: (module path, text) -> (data paths that hold secrets, whether the module compiled)
+SecretPaths = Callable[[str, str], tuple[set[tuple[str | int, ...]], bool]]
 
 
 @attrs.define
@@ -134,25 +137,26 @@ def encrypt_text(
     identities: Sequence[Any] = (),
     key: DataKey | None = None,
     reuse: Mapping[tuple[str, str], str] | None = None,
-    use_types: bool = True,
+    secret_paths: SecretPaths | None = None,
 ) -> Encrypted:
     """Encrypt every plain secret literal of ``text`` (module ``path``) in place.
 
     The key is ``key`` when given (`edit` keeps the file's key), else the file's own
     (opened with ``identities``), else a new one wrapped for ``recipients``. With
-    ``use_types``, the module is compiled (nothing decrypted) to find fields that are
-    secret by their schema.
+    ``secret_paths`` (`cfglang.tools.secrets.typed_secret_paths`: it compiles the module,
+    decrypting nothing), fields that are secret by their schema are found too. It is
+    passed in because this package sits below the compiler and never calls it.
     """
     from cfglang.secrets.crypto import seal
 
     header = parse_header(text)
     found = _parse(path, text)
     remarks: list[str] = []
-    secret_paths: set[tuple[str | int, ...]] = set()
-    if use_types and any(
+    typed: set[tuple[str | int, ...]] = set()
+    if secret_paths is not None and any(
         s.kind == "field" and not s.declared and s.data_path is not None for s in found
     ):
-        secret_paths, ok = _secret_paths(path, text)
+        typed, ok = secret_paths(path, text)
         if not ok:
             remarks.append(
                 f"`{path}` does not compile on its own, so only values written "
@@ -164,7 +168,7 @@ def encrypt_text(
         if s.literal is not None
         and (
             (s.kind == "call" and not s.literal.text.startswith(PREFIXES))
-            or (s.kind == "field" and (s.declared or s.data_path in secret_paths))
+            or (s.kind == "field" and (s.declared or s.data_path in typed))
         )
     ]
     if not targets:
@@ -205,41 +209,11 @@ def rotate_text(
         return Encrypted(text, 0, [f"`{path}` has no secrets header; nothing to rotate"])
     plain = decrypt_text(path, text, identities)
     fresh = new_key(recipients)
-    result = encrypt_text(path, plain.text, key=fresh, use_types=False)
+    result = encrypt_text(path, plain.text, key=fresh)
     body = result.text
     if not body.startswith(fresh.header_text):
         body = fresh.header_text + body
     return Encrypted(body, result.count, result.remarks)
-
-
-def _secret_paths(path: str, text: str) -> tuple[set[tuple[str | int, ...]], bool]:
-    """Data paths holding secrets when ``text`` is compiled as module ``path``."""
-    from cfglang.api import compile
-    from cfglang.values import Secret
-
-    res = compile(
-        path,
-        overlay={os.path.abspath(path): text},
-        emit_outputs=False,
-        decrypt_secrets=False,
-        plaintext_secrets="allow",
-    )
-    if not res.ok or res.data is None:
-        return set(), False
-    out: set[tuple[str | int, ...]] = set()
-
-    def walk(v: Any, p: tuple[str | int, ...]) -> None:
-        if isinstance(v, Secret):
-            out.add(p)
-        elif isinstance(v, dict):
-            for k, x in v.items():
-                walk(x, (*p, k))
-        elif isinstance(v, list):
-            for i, x in enumerate(v):
-                walk(x, (*p, i))
-
-    walk(res.data, ())
-    return out, True
 
 
 def report_plaintext(found: list[tuple[Any, Site]], diags: Any, *, strict: bool) -> None:

@@ -7,60 +7,87 @@ known from the source — schema defaults, template bodies with a declared schem
 schema's field types — and checks literal values against declared types and field names
 against closed schemas. Findings use the same codes and spans as the runtime checks, so
 the collector's de-duplication keeps one message per mistake.
+
+Types and schemas come from the semantic resolver (`cfglang.semantic.types`). Whether a
+literal conforms to a type (refinements included) is decided by the one implementation of
+conformance, which lives with evaluation: the driver passes it in as ``check_literal``, so
+this phase never depends on the evaluator.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from cfglang.diagnostics import Note, did_you_mean
+from cfglang.diagnostics import Diagnostics, Note, did_you_mean
 from cfglang.semantic import types as T
+from cfglang.source import Span
 from cfglang.syntax import ast
 from cfglang.values import Duration, Size
 
 if TYPE_CHECKING:
-    from cfglang.eval.evaluate import Evaluator, Schema
     from cfglang.semantic.resolve import ModuleInfo
 
 
-def typecheck(modules: list[ModuleInfo], ev: Evaluator) -> None:
-    """Check every loaded module; findings go to the evaluator's diagnostics."""
+class LiteralCheck(Protocol):
+    """Checks a literal ``value`` (written as ``expr`` at ``span``) against ``t``, whose
+    declaration is at ``decl_span``; reports what does not conform."""
+
+    def __call__(
+        self, value: Any, t: T.Type, span: Span, decl_span: Span | None, expr: ast.Expr
+    ) -> None: ...
+
+
+def typecheck(
+    modules: list[ModuleInfo],
+    types: T.TypeResolver,
+    diags: Diagnostics,
+    check_literal: LiteralCheck,
+) -> None:
+    """Check every loaded module; findings go to ``diags``."""
     for m in modules:
-        _Checker(ev, m).run()
+        _Checker(types, diags, check_literal, m).run()
 
 
 class _Checker:
-    def __init__(self, ev: Evaluator, module: ModuleInfo) -> None:
-        self.ev = ev
+    def __init__(
+        self,
+        types: T.TypeResolver,
+        diags: Diagnostics,
+        check_literal: LiteralCheck,
+        module: ModuleInfo,
+    ) -> None:
+        self.types = types
+        self.diags = diags
+        self.check_literal = check_literal
         self.module = module
+
+    def resolve(self, texpr: ast.TypeExpr, module: ModuleInfo) -> T.Type:
+        return self.types.resolve(texpr, module, self.diags)
 
     def run(self) -> None:
         m = self.module
         for decl in m.schemas.values():
-            self.body(decl.body, self.ev.schema(decl, m), schema_body=True)
+            self.body(decl.body, self.types.schema(decl, m, self.diags), schema_body=True)
         for t in m.templates.values():
             self.body(t.body, self._schema_of(t.type))
             for p in t.params:
                 if p.type is not None and p.default is not None:
-                    self.literal(p.default, self.ev.resolve_type(p.type, m), p.span)
+                    self.literal(p.default, self.resolve(p.type, m), p.span)
         for let in m.lets.values():
             self.typed_value(let.value, let.type)
         self.body(ast.Body(tuple(m.body), m.tree.span), None)
 
-    def _schema_of(self, texpr: ast.TypeExpr | None) -> Schema | None:
-        from cfglang.eval.evaluate import Schema
-
+    def _schema_of(self, texpr: ast.TypeExpr | None) -> T.Schema | None:
         if texpr is None:
             return None
-        s = T.schema_of(self.ev.resolve_type(texpr, self.module))
-        return s if isinstance(s, Schema) else None
+        return T.schema_of(self.resolve(texpr, self.module))
 
     def typed_value(self, value: ast.Expr, texpr: ast.TypeExpr | None) -> None:
         """A value with a declared type: check a literal, or an object literal's body."""
         if texpr is None:
             self.expr_bodies(value)
             return
-        t = self.ev.resolve_type(texpr, self.module)
+        t = self.resolve(texpr, self.module)
         if isinstance(value, ast.ObjectLit):
             self.body(value.body, self._schema_of(texpr))
         else:
@@ -73,7 +100,7 @@ class _Checker:
         elif isinstance(value, ast.Refine):
             self.body(value.body, None)
 
-    def body(self, body: ast.Body, schema: Schema | None, schema_body: bool = False) -> None:
+    def body(self, body: ast.Body, schema: T.Schema | None, schema_body: bool = False) -> None:
         for stmt in body.stmts:
             if isinstance(stmt, ast.Field):
                 self.field(stmt, schema, schema_body)
@@ -89,16 +116,16 @@ class _Checker:
             elif isinstance(stmt, ast.LetDecl):
                 self.typed_value(stmt.value, stmt.type)
 
-    def field(self, f: ast.Field, schema: Schema | None, schema_body: bool) -> None:
+    def field(self, f: ast.Field, schema: T.Schema | None, schema_body: bool) -> None:
         key = f.path[0].static
         declared: T.Type | None = None
         decl_span = None
-        sub_schema: Schema | None = None
+        sub_schema: T.Schema | None = None
         if schema is not None and key is not None and not schema_body:
             sf = schema.fields.get(key)
             if sf is None:
                 best = did_you_mean(key, schema.fields)
-                self.ev.diags.error(
+                self.diags.error(
                     "E0202",
                     f"`{schema.name}` has no field `{key}`",
                     f.path[0].span,
@@ -108,16 +135,13 @@ class _Checker:
                 )
                 return
             if sf.type is not None:
-                declared = self.ev.resolve_type(sf.type, schema.module)
+                declared = self.resolve(sf.type, schema.owners[key])
                 decl_span = sf.span
         if f.type is not None and len(f.path) == 1:
-            declared = self.ev.resolve_type(f.type, self.module)
+            declared = self.resolve(f.type, self.module)
             decl_span = f.span
         if declared is not None:
-            from cfglang.eval.evaluate import Schema
-
-            s = T.schema_of(declared)
-            sub_schema = s if isinstance(s, Schema) else None
+            sub_schema = T.schema_of(declared)
         if len(f.path) > 1:
             nested = ast.Field(
                 f.path[1:], f.op, f.type, f.value, f.body, f.where, f.final, f.hidden, None, f.span
@@ -134,19 +158,12 @@ class _Checker:
             elif declared is not None:
                 self.literal(f.value, declared, decl_span)
 
-    def literal(self, expr: ast.Expr, t: T.Type, decl_span: Any) -> None:
+    def literal(self, expr: ast.Expr, t: T.Type, decl_span: Span | None) -> None:
         """Check a value that is a literal (no names): evaluation is pure and cheap."""
         value = _literal_value(expr)
         if value is _NOT_LITERAL:
             return
-        from cfglang.eval.evaluate import EvalError, _Propagate
-
-        try:
-            self.ev.conform(value, t, expr.span, decl_span, expr=expr)
-        except EvalError as e:
-            self.ev.diags.add(e.diag)
-        except _Propagate:
-            pass
+        self.check_literal(value, t, expr.span, decl_span, expr)
 
 
 _NOT_LITERAL = object()

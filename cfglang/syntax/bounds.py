@@ -9,8 +9,12 @@ iterative pass (an explicit stack, so itself safe at any depth) that carries two
 down the tree: *nesting* (blocks and object bodies, lists, comprehensions, calls,
 indexing, substitutions, and each extra segment of a dotted path) and *operators*
 (unary and binary operators, `if`-expressions, attribute access and `else if` chains,
-which nest without brackets). The first node that takes either count past its limit is
-reported at its opening; the tree is then dropped, as after a syntax error. Every level
+which nest without brackets). Parentheses leave no node of their own, so the parser
+hands over a side table of them (`AstBuilder.parens`): an expression inside more than
+one pair directly around it, `((x))`, counts every pair after the first as a level of
+nesting (a single pair stays free, as grouping). The first node that takes either count
+past its limit is reported at its opening; the tree is then dropped, as after a syntax
+error. Every level
 of either count takes at least one character, so a construct whose text is shorter than
 what is left of both budgets is not entered: on ordinary files the pass looks at little
 more than the top-level statements.
@@ -19,6 +23,7 @@ more than the top-level statements.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 
 from cfglang.diagnostics import Diagnostic
 from cfglang.limits import MAX_EXPRESSION_DEPTH, MAX_NESTING, SOURCE_SIZE_VARIABLE
@@ -112,14 +117,25 @@ def _opening(source: SourceFile, span: Span) -> Span:
     return Span(source, span.start, min(span.end, span.start + 1))
 
 
-def check_nesting(tree: object, source: SourceFile) -> Diagnostic | None:
+Parens = Mapping[tuple[int, int], tuple[int, "tuple[int, int] | None"]]
+
+
+def check_nesting(
+    tree: object, source: SourceFile, parens: Parens | None = None
+) -> Diagnostic | None:
     """A diagnostic at the first construct nested past `MAX_NESTING` or
-    `MAX_EXPRESSION_DEPTH`, else None. ``tree`` is a module or an expression."""
+    `MAX_EXPRESSION_DEPTH`, else None. ``tree`` is a module or an expression; ``parens``
+    the parser's table of parenthesised expressions (see the module docstring)."""
     # The module's own body is level 0, not 1: a top-level field is not nested.
     start = -1 if isinstance(tree, ast.Module) else 0
     stack: list[tuple[object, int, int]] = [(tree, start, 0)]
     rules = _RULES
-    leaves = _LEAVES
+    leaves: tuple[type, ...] = _LEAVES
+    # The parenthesised expressions in more than one pair, each counted once: a positional
+    # argument or a computed key has the span of its expression, and must not count it too.
+    nested_parens = {key: run for key, (run, _) in (parens or {}).items() if run > 1}
+    if nested_parens:
+        leaves = (str,)  # parentheses may nest around a name or a literal: visit those too
     pop, push = stack.pop, stack.append
     while stack:
         node, nest, ops = pop()
@@ -137,6 +153,15 @@ def check_nesting(tree: object, source: SourceFile) -> Diagnostic | None:
             # bracket, a quote, a dot, an operator) around what it nests: a construct
             # this short cannot nest past the limits. Most statements end here.
             continue
+        if nested_parens:
+            run = nested_parens.pop((span.start, span.end), 0)
+            if run:
+                # The outer pair is free; each pair inside it is one level deeper.
+                deepest = nest + run - 1
+                if deepest > MAX_NESTING:
+                    assert parens is not None
+                    return _too_deep_paren(source, parens, (span.start, span.end), nest)
+                nest = deepest
         add_nest, add_ops, fields = rule
         if cls is ast.Str and node.is_plain:  # type: ignore[attr-defined]
             continue
@@ -160,6 +185,25 @@ def check_nesting(tree: object, source: SourceFile) -> Diagnostic | None:
             if child is not None and child.__class__ not in leaves:
                 push((child, nest, ops))
     return None
+
+
+def _too_deep_paren(
+    source: SourceFile, parens: Parens, key: tuple[int, int], nest: int
+) -> Diagnostic:
+    """E0011 at the pair of parentheses, inside the pair ``key``, that goes too deep."""
+    # The pair `key` is at level `nest`, and the i-th pair inside it at `nest + i`.
+    for _ in range(MAX_NESTING + 1 - nest):
+        inner = parens[key][1]
+        if inner is None:
+            break
+        key = inner
+    return Diagnostic(
+        "E0011",
+        f"nested more than {MAX_NESTING} levels deep",
+        Span(source, key[0], key[0] + 1),
+        label=f"level {MAX_NESTING + 1} starts here",
+        help="remove the extra parentheses",
+    )
 
 
 def _too_deep(source: SourceFile, node: object, nesting: bool) -> Diagnostic:

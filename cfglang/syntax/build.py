@@ -204,22 +204,73 @@ def _names(ch: list[Any]) -> list[Token]:
     return [c for c in ch if isinstance(c, _TOKENS) and c.type == "NAME"]
 
 
-class AstBuilder:
-    """Turns rule reductions into `ast` nodes. One instance serves one parse at a time.
+# Parses the text of a substitution at its offset in the file, with the same builder.
+ParseExpr = Callable[["AstBuilder", str, int], ast.Expr]
 
-    The parser keeps all tokens (``keep_all_tokens``) so that every node's span runs
-    from its first token to its last, keywords and braces included; callbacks pick
-    their parts out by kind and by the keyword before them, never by position alone.
+
+class AstBuilder:
+    """Turns rule reductions into `ast` nodes, and holds all of one parse's state.
+
+    The parser makes one per parse (it costs a few attribute stores), so parses never
+    share mutable state; the substitutions of a string are parsed with the builder of the
+    file they are in, at their offset. The parser keeps all tokens (``keep_all_tokens``)
+    so that every node's span runs from its first token to its last, keywords and braces
+    included; callbacks pick their parts out by kind and by the keyword before them,
+    never by position alone.
     """
 
-    def __init__(self) -> None:
-        self.source: SourceFile = SourceFile("<none>", "")
-        self.offset = 0
+    __slots__ = (
+        "brackets",
+        "diags",
+        "docs",
+        "docs_pending",
+        "fast",
+        "offset",
+        "parens",
+        "parse_expr",
+        "pending",
+        "source",
+    )
+
+    def __init__(
+        self, source: SourceFile, parse_expr: ParseExpr | None = None, *, fast: bool = False
+    ) -> None:
+        self.source = source
+        self.offset = 0  # of the text being parsed (a substitution's) in the file
         self.diags: list[Diagnostic] = []
         # Errors held until the parse ends because a later reduction may withdraw them.
         self.pending: dict[int, Diagnostic] = {}
-        self.docs: dict[int, str] = {}
-        self.parse_expr: Callable[[SourceFile, str, int], ast.Expr] | None = None
+        self.docs: dict[int, str] = {}  # doc comments by where the next token starts
+        self.docs_pending: dict[int, str] = {}  # the doc being gathered, line by line
+        self.parse_expr = parse_expr
+        self.fast = fast  # parsed by the fast driver (its substitutions too), else by Lark
+        # Lark's path: the post-lexer's open brackets, for the syntax error messages.
+        self.brackets: list[Any] = []
+        # Parenthesised expressions, by (start, end): (parentheses directly around the
+        # expression, the key of the one inside or None). Brackets nest in the tree; these
+        # leave no trace there, so `bounds.check_nesting` counts them from here.
+        self.parens: dict[tuple[int, int], tuple[int, tuple[int, int] | None]] = {}
+
+    def comment(self, tok: Token) -> Token:
+        """The lexer callback for comments: gathers the lines of ``##`` doc comments."""
+        text: str = tok.value
+        if text.startswith("##"):
+            src = self.source.text
+            start = (tok.start_pos or 0) + self.offset
+            # Key the doc by where the next token starts, so the statement there finds it.
+            # Trailing blanks (and the `\r` of a CRLF file) are not part of the doc: the
+            # formatter drops them, and a doc must not change with the line endings.
+            line = text[2:].rstrip()
+            line = line[1:] if line.startswith(" ") else line
+            prev = self.docs_pending.pop(start, None)
+            doc = line if prev is None else prev + "\n" + line
+            end = start + len(text)
+            n = len(src)
+            while end < n and src[end] in " \t\r\n":
+                end += 1
+            self.docs_pending[end] = doc
+            self.docs[end] = doc
+        return tok
 
     # -- helpers ------------------------------------------------------------------------------
 
@@ -747,7 +798,13 @@ class AstBuilder:
         # "(" expr ")": the node's span takes in the parentheses, so carets and the
         # source text of a check (`(a + b) * c`) show them.
         inner = ch[1]
-        return attrs.evolve(inner, span=self.sp(ch)) if hasattr(inner, "span") else inner
+        if not hasattr(inner, "span"):
+            return inner
+        span = self.sp(ch)
+        key = (inner.span.start, inner.span.end)
+        below = self.parens.get(key)
+        self.parens[(span.start, span.end)] = (1, None) if below is None else (below[0] + 1, key)
+        return attrs.evolve(inner, span=span)
 
     def base_type(self, ch: list[Any]) -> Any:
         return ch[1]  # "(" type ")"
@@ -859,7 +916,7 @@ class AstBuilder:
                         Span(self.source, content_start + i, content_start + end + 1),
                     )
                 elif self.parse_expr is not None:
-                    parts.append(self.parse_expr(self.source, inner, content_start + i + 2))
+                    parts.append(self.parse_expr(self, inner, content_start + i + 2))
                 i = end + 1
             elif multi and c == "\r" and content.startswith("\n", i + 1):
                 # A CRLF line end reads as LF (sources are read byte-exact).

@@ -14,13 +14,20 @@ truth: `derive_tables` reads the parse table Lark compiled from ``grammar/cfl.la
 lexer (in Lark's priority order, with its keyword-versus-``NAME`` rules), and each rule's
 shaping options (``?rule`` single-child inlining, ``_rule`` splicing, aliases), and the
 driver calls the transformer methods Lark would call, with the same children. The
-post-lexer's newline rules are passed in as data (`NewlineRules`).
+newline rules are data (`NewlineRules`): the parser defines them once, and both its
+post-lexer for Lark and this driver apply that one definition.
+
+State: the driver holds only what the tables determine; each parse passes in the
+builder that holds its own state, and the rule and lexer callbacks are called with it.
+One driver serves every thread at once (see `FastLALR`).
 
 Start-up: the derived tables are plain data (the builder's methods by name, regexes as
-pattern strings), so the parser stores them in its cache directory and a new process
+pattern strings, each reducer's shape as numbers and flags, with no code in them), so
+the parser stores them in its cache directory (`cfglang.syntax.store`) and a new process
 builds the driver from them without importing Lark, which costs more than parsing a
-small project. `FastLALR` itself never imports Lark; only `derive_tables` does, and a
-default callback (a rule the builder has no method for), if one is ever called.
+small project. The reducers are generated and compiled from their shapes in memory.
+`FastLALR` itself never imports Lark; only `derive_tables` does, and a default callback
+(a rule the builder has no method for), if one is ever called.
 
 The loop: lex one token with the terminals of the state on top of the stack (that is
 what a contextual lexer is), skip ignored terminals (calling their lexer callbacks, as
@@ -47,8 +54,8 @@ reduce and shift the token. What makes it fast:
   line and column.
 
 Exactness: the driver returns a result only for input it parses; on anything else (an
-unexpected character or token) it raises, and the caller reruns Lark, whose errors the
-parser turns into diagnostics. It never reports an error of its own. A grammar or Lark
+unexpected character or token) it raises `ParseFailed`, and the caller reruns Lark, whose
+errors the parser turns into diagnostics. It never reports an error of its own. A grammar or Lark
 configuration outside the subset reproduced here raises `Unsupported` in
 `derive_tables`, and so do tables that no longer fit the transformer or the lexer
 callbacks in `FastLALR`; the caller then uses Lark alone (or derives the tables again).
@@ -60,7 +67,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from types import CodeType
+from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
 from cfglang.syntax.tokens import Tok
@@ -81,11 +88,16 @@ __all__ = [
 
 # The layout of `Tables` and the way they are derived: bump on any change to either, so
 # that tables stored by an older cfglang are derived again rather than misread.
-FORMAT = 1
+FORMAT = 2
 
 # What `derive_tables` returns and `FastLALR` is built from: only dicts, lists, tuples,
-# strings, ints, None and one code object (the reducers), so that `marshal` can store it.
+# strings, ints, bools and None, so that `marshal` can store it. No code: the reducers
+# are generated from their `Shape`s (numbers and flags) in every process, so a stored
+# file, whoever wrote it, never supplies code that runs.
 Tables = dict[str, Any]
+# A reducer's shape: (children, the kept children as (index, spliced) or None for all,
+# `?rule` pass-up, has a callback, one-element `_rule`).
+Shape = tuple[int, "tuple[tuple[int, bool], ...] | None", bool, bool, bool]
 
 
 class Unsupported(Exception):
@@ -93,7 +105,11 @@ class Unsupported(Exception):
 
 
 class ParseFailed(Exception):
-    """The fast path cannot produce Lark's result for this input; rerun Lark."""
+    """The fast path cannot produce Lark's result for this input; rerun Lark.
+
+    The one way `FastLALR.parse` hands a parse over: any other exception out of it is a
+    bug (or a builder error, which Lark would meet as well), never a signal.
+    """
 
 
 class NewlineRules:
@@ -146,7 +162,11 @@ class NewlineRules:
 
 _Match = Callable[[str, int], "re.Match[str] | None"]
 _IGNORE, _NEWLINE, _OPENER, _CLOSER = 0, 1, 2, 3
-_Reducer = Callable[[list[Any], list[int]], int]
+# A reduction: (value stack, state stack, the parse's builder) -> the new state.
+_Reducer = Callable[[list[Any], list[int], Any], int]
+# A rule's callback (children) and a lexer callback (token) take the parse's builder first.
+_Callback = Callable[[Any, list[Any]], Any]
+LexerCallback = Callable[[Any, Any], Any]
 # Rule kinds in `Tables["rules"]`: the value stays (only the state changes); one child
 # in, one value out (the callback, or a one-element list); a generated reducer.
 _KEEP, _ONE, _BODY = 0, 1, 2
@@ -255,7 +275,7 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
     ]
     single = _single_inlined(rules, kept, should_expand)
     specs: list[tuple[str, int, tuple[str, str] | None, int | None]] = []
-    factories: dict[str, int] = {}  # reducer bodies (as text), each made once
+    shapes: dict[Shape, int] = {}  # reducer shapes, each made once
     for rule, children in zip(rules, kept, strict=True):
         o = rule.options
         name = rule.origin.name
@@ -292,11 +312,14 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
             # One child in, one value out: the callback, or a one-element list.
             specs.append((name, _ONE, callback, None))
         else:
-            body = _reducer_body(
-                size, include if needs_filter or bare else None, expand1, callback is not None, bare
+            shape: Shape = (
+                size,
+                tuple(include) if needs_filter or bare else None,
+                expand1,
+                callback is not None,
+                bare,
             )
-            text = "".join(f"        {line}\n" for line in body)
-            specs.append((name, _BODY, callback, factories.setdefault(text, len(factories))))
+            specs.append((name, _BODY, callback, shapes.setdefault(shape, len(shapes))))
 
     # The lexers: per state, the index of Lark's lexer for it (states with the same
     # acceptable terminals share one), and per lexer what Lark's scanner is built from
@@ -364,7 +387,7 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
             "actions": actions,
             "gotos": gotos,
             "rules": specs,
-            "reducers": _reducer_factories(factories),
+            "reducers": list(shapes),
             "has_default": default is not None,
             "terminals": regexps,
             "ignore": sorted(ignore),
@@ -443,7 +466,7 @@ class _Unit:
 
     __slots__ = ("fn", "goto")
 
-    def __init__(self, goto: dict[int, int], fn: Callable[[list[Any]], Any] | None) -> None:
+    def __init__(self, goto: dict[int, int], fn: _Callback | None) -> None:
         self.goto = goto
         self.fn = fn
 
@@ -451,28 +474,37 @@ class _Unit:
 class FastLALR:
     """Parses text with `Tables` derived from a `lark.Lark` (LALR, contextual lexer).
 
-    ``transformer`` and ``callbacks`` (the lexer callbacks, by terminal) must be those
-    the tables were derived with, by name: anything else raises `Unsupported`.
+    ``builder`` is the class of the transformer the tables were derived with (its methods
+    are named in them), and ``callbacks`` the lexer callbacks, by terminal, each taking
+    the parse's builder and the token; anything else raises `Unsupported`.
+
+    Re-entrant: the driver holds only what the tables determine. Each `parse` is given
+    the builder instance that holds that parse's state (the rule callbacks are called
+    with it first, as the unbound methods of ``builder``), so any number of threads can
+    parse with one driver at once, and a callback can start a parse of its own (a
+    substitution). The lazily filled caches (scanners, compiled patterns, runs of
+    one-child reductions) are keyed by the tables alone; two threads filling one entry
+    store the same value, and a reader sees it or its absence.
     """
 
     def __init__(
         self,
         tables: Tables,
-        transformer: Any,
+        builder: type,
         newlines: NewlineRules,
-        callbacks: dict[str, Callable[[Any], Any]],
+        callbacks: dict[str, LexerCallback],
     ) -> None:
         if tables.get("format") != FORMAT:
             raise Unsupported("tables of another format")
         if sorted(callbacks) != tables["callbacks"]:
             raise Unsupported("tables derived with other lexer callbacks")
         regexps: dict[str, str] = tables["terminals"]
-        if any(getattr(transformer, name, None) is not None for name in regexps):
+        if any(getattr(builder, name, None) is not None for name in regexps):
             raise Unsupported("transformer callbacks for terminals")
-        if (getattr(type(transformer), "__default__", None) is not None) != tables["has_default"]:
+        if (getattr(builder, "__default__", None) is not None) != tables["has_default"]:
             raise Unsupported("tables derived for a transformer with(out) __default__")
         self._ignore = frozenset(tables["ignore"])
-        self._user_callbacks = dict(callbacks)
+        self._user_callbacks: dict[str, LexerCallback] = dict(callbacks)
         self._newlines = newlines
         self._start_states: dict[str, int] = dict(tables["start_states"])
         self._end_states: dict[str, int] = dict(tables["end_states"])
@@ -481,18 +513,17 @@ class FastLALR:
         nstates = len(actions)
 
         gotos: dict[str, dict[int, int]] = tables["gotos"]
-        factories: dict[str, Any] = {}
-        exec(tables["reducers"], factories)
+        factories = _reducer_factories(tuple(_shape(x) for x in tables["reducers"]))
         reducers: list[_Reducer | _Unit] = []
         for origin, kind, cb, factory in tables["rules"]:
             goto = gotos.get(origin, {})
-            fn = _callback(transformer, cb)
+            fn = _callback(builder, cb)
             if kind == _KEEP:
                 reducers.append(_Unit(goto, None))
             elif kind == _ONE:
-                reducers.append(_Unit(goto, list if fn is None else fn))
+                reducers.append(_Unit(goto, _as_list if fn is None else fn))
             else:
-                reducers.append(factories[f"make_{factory}"](fn, goto))
+                reducers.append(factories[factory](fn, goto))
         self._reducers = reducers
         # Reductions go straight into the action table: a `_Unit` for rules of one child,
         # a reducer (function) for the rest; shifts stay ints.
@@ -519,7 +550,8 @@ class FastLALR:
         self._unless: list[dict[str, dict[str, str]]] = [{} for _ in range(nstates)]
         # Per terminal: its column of the action table, and the runs of one-child
         # reductions seen with it as lookahead, keyed by (state, state below).
-        self._columns: dict[str, list[Any]] = {t: [None] * nstates for t in regexps}
+        # A missing action is `_fail`, which raises `ParseFailed` when the loop calls it.
+        self._columns: dict[str, list[Any]] = {t: [_fail] * nstates for t in regexps}
         for state, row in enumerate(actions):
             for sym, act in row.items():
                 if sym in self._columns:
@@ -596,10 +628,10 @@ class FastLALR:
 
     # -- parsing ------------------------------------------------------------------------------
 
-    def parse(self, text: str, start: str) -> Any:
-        """Parse ``text`` from the start symbol ``start``.
+    def parse(self, text: str, start: str, builder: Any) -> Any:
+        """Parse ``text`` from the start symbol ``start``, building with ``builder``.
 
-        Raises `ParseFailed`, or any other exception, when Lark must parse it instead.
+        Raises `ParseFailed` when Lark must parse it instead (a syntax error, above all).
         """
         columns = self._columns
         nstates = len(self._actions)
@@ -626,14 +658,15 @@ class FastLALR:
         brackets: list[str] = []
         pos = 0
         n = len(text)
-        # Failures surface as exceptions from the lines marked (*): no terminal matches
-        # here (None has no `lastgroup`), a token no state accepts (KeyError), no action for
-        # the token in this state (None is not callable). The caller catches them all.
+        # Failures raise `ParseFailed` at the lines marked (*): no terminal matches here,
+        # or the state has no action for the token (`_fail`).
         while pos < n:
             match = by_char[state].get(text[pos]) or self._matcher(state, text[pos])
             m = match(text, pos)
-            typ: str = m.lastgroup  # type: ignore[union-attr,assignment]  # (*)
-            end = m.end(typ)  # type: ignore[union-attr]
+            if m is None:
+                raise ParseFailed(pos)  # (*)
+            typ: str = m.lastgroup  # type: ignore[assignment]
+            end = m.end(typ)
             value = text[pos:end]
             kind = special.get(typ)
             if kind is None:
@@ -645,8 +678,8 @@ class FastLALR:
                 if cb is not None:
                     tok = new_tok(tok_class, value)
                     tok.type, tok.value, tok.start_pos, tok.end_pos = typ, value, pos, end
-                    cb(tok)
-                pos = m.end()  # type: ignore[union-attr]
+                    cb(builder, tok)
+                pos = m.end()
                 continue
             elif kind == _NEWLINE:
                 # The post-lexer's rules. The last token it let through was just shifted,
@@ -658,7 +691,7 @@ class FastLALR:
                     or (brackets and brackets[-1] not in keep_inside)
                     or (prev.value in continue_values and prev.type not in not_operators)
                 ):
-                    pos = m.end()  # type: ignore[union-attr]
+                    pos = m.end()
                     continue
             elif kind == _OPENER:
                 brackets.append(typ)
@@ -666,9 +699,9 @@ class FastLALR:
                 brackets.pop()
             tok = new_tok(tok_class, value)
             tok.type, tok.value, tok.start_pos, tok.end_pos = typ, value, pos, end
-            pos = m.end()  # type: ignore[union-attr]
+            pos = m.end()
 
-            column = columns[typ]  # (*)
+            column = columns[typ]
             act = column[state]
             while act.__class__ is not int:
                 if act.__class__ is _Unit:
@@ -677,10 +710,10 @@ class FastLALR:
                         state * nstates + below
                     ) or self._unit_chain(state, below, typ)
                     for cb in callbacks:
-                        vstack[-1] = cb(vstack[-1:])
+                        vstack[-1] = cb(builder, vstack[-1:])
                     sstack[-1] = state
                 else:
-                    state = act(vstack, sstack)  # (*)
+                    state = act(vstack, sstack, builder)  # (*)
                 act = column[state]
             sstack.append(act)
             vstack.append(tok)
@@ -693,13 +726,13 @@ class FastLALR:
         while True:
             if act.__class__ is _Unit:
                 if act.fn is not None:
-                    vstack[-1] = act.fn(vstack[-1:])
+                    vstack[-1] = act.fn(builder, vstack[-1:])
                 state = act.goto[sstack[-2]]
                 sstack[-1] = state
             elif act is None or act.__class__ is int:
                 raise ParseFailed(pos)
             else:
-                state = act(vstack, sstack)
+                state = act(vstack, sstack, builder)
             if state == end_state:
                 return vstack[-1]
             act = actions[state].get("$END")
@@ -830,13 +863,13 @@ def _reducer_body(
     body: list[str] = []
     if include is None:
         if size == 1:
-            body.append("v[-1] = " + ("cb(v[-1:])" if has_callback else "v[-1:]"))
+            body.append("v[-1] = " + ("cb(b, v[-1:])" if has_callback else "v[-1:]"))
         else:
             if size:
                 body.append(f"ch = v[-{size}:]")
                 body.append(f"del v[-{size}:]")
             children = "ch" if size else "[]"
-            body.append(f"v.append({f'cb({children})' if has_callback else children})")
+            body.append(f"v.append({f'cb(b, {children})' if has_callback else children})")
     elif bare:  # a one-element `_rule`: its value is the element
         ((i, _),) = include
         if size == 1:
@@ -871,9 +904,9 @@ def _reducer_body(
         if not has_callback:
             body.append("v.append(f)")
         elif expand1:
-            body.append("v.append(f[0] if len(f) == 1 else cb(f))")
+            body.append("v.append(f[0] if len(f) == 1 else cb(b, f))")
         else:
-            body.append("v.append(cb(f))")
+            body.append("v.append(cb(b, f))")
     if size == 0:
         body.append("st = goto[s[-1]]")
         body.append("s.append(st)")
@@ -887,45 +920,99 @@ def _reducer_body(
     return body
 
 
-def _reducer_factories(bodies: dict[str, int]) -> CodeType:
-    """The code of a module defining ``make_<i>(cb, goto)`` for each reducer body ``i``.
+def _shape(x: Any) -> Shape:
+    """A stored reducer shape, checked to be only numbers and flags (see `Tables`).
 
-    Each factory returns a reducer closing over the rule's callback and goto row; storing
-    the compiled code with the tables saves compiling it in every new process.
+    The reducers' code is generated from these, so nothing else may pass: a string where a
+    number belongs would become code.
+    """
+    if not (isinstance(x, (list, tuple)) and len(x) == 5):
+        raise Unsupported("a reducer shape of another layout")
+    size, include, expand1, has_callback, bare = x
+    if type(size) is not int or not 0 <= size <= 64:
+        raise Unsupported("a reducer shape with a bad size")
+    if any(type(flag) is not bool for flag in (expand1, has_callback, bare)):
+        raise Unsupported("a reducer shape with bad flags")
+    kept: tuple[tuple[int, bool], ...] | None = None
+    if include is not None:
+        if not isinstance(include, (list, tuple)):
+            raise Unsupported("a reducer shape with bad children")
+        items = []
+        for item in include:
+            if not (isinstance(item, (list, tuple)) and len(item) == 2):
+                raise Unsupported("a reducer shape with bad children")
+            i, spliced = item
+            if type(i) is not int or not 0 <= i < size or type(spliced) is not bool:
+                raise Unsupported("a reducer shape with bad children")
+            items.append((i, spliced))
+        kept = tuple(items)
+    return (size, kept, expand1, has_callback, bare)
+
+
+@lru_cache(maxsize=4)
+def _reducer_factories(shapes: tuple[Shape, ...]) -> list[Callable[..., _Reducer]]:
+    """A factory ``make(cb, goto)`` per reducer shape, generated and compiled here.
+
+    Each factory returns a reducer closing over the rule's callback and goto row. The
+    code is made in memory from the shapes (checked by `_shape`), never read from a
+    stored file; compiling it costs about 2 ms per process (28 shapes), done once.
     """
     source = "".join(
-        f"def make_{i}(cb, goto):\n    def reduce(v, s):\n{text}        return st\n"
-        "    return reduce\n"
-        for text, i in bodies.items()
+        f"def make_{i}(cb, goto):\n    def reduce(v, s, b):\n"
+        + "".join(
+            f"        {line}\n"
+            for line in _reducer_body(size, list(include) if include is not None else None, *flags)
+        )
+        + "        return st\n    return reduce\n"
+        for i, (size, include, *flags) in enumerate(shapes)
     )
-    return compile(source, "<fastlalr reducers>", "exec")
+    namespace: dict[str, Any] = {}
+    exec(compile(source, "<fastlalr reducers>", "exec"), namespace)
+    return [namespace[f"make_{i}"] for i in range(len(shapes))]
 
 
-def _callback(transformer: Any, cb: tuple[str, str] | None) -> Callable[[list[Any]], Any] | None:
-    """The callable for a rule's callback in `Tables` (None: the rule has none)."""
+def _fail(v: list[Any], s: list[int], b: Any) -> int:
+    """The action of a token the state does not accept."""
+    raise ParseFailed(s[-1])
+
+
+def _as_list(b: Any, children: list[Any]) -> list[Any]:
+    """A one-child `_rule` without a callback: its value is its (fresh) list of children."""
+    return children
+
+
+def _callback(builder: type, cb: Any) -> _Callback | None:
+    """The function for a rule's callback in `Tables` (None: the rule has none): an
+    unbound method of ``builder``, called with the parse's builder first."""
     if cb is None:
         return None
+    if not (isinstance(cb, (list, tuple)) and len(cb) == 2):
+        raise Unsupported("a rule callback of another layout")
     kind, name = cb
-    method = getattr(transformer, name, None)
+    if not isinstance(name, str) or name.startswith("_"):
+        raise Unsupported("a rule callback that is not a public method")
+    method = getattr(builder, name, None)
     if kind == "method":
-        if method is None or getattr(method, "visit_wrapper", None) is not None:
+        if not callable(method) or getattr(method, "visit_wrapper", None) is not None:
             raise Unsupported(f"tables naming `{name}`, which the transformer lacks")
         return method  # type: ignore[no-any-return]
+    if kind != "default":
+        raise Unsupported("a rule callback of another kind")
     if method is not None:
         raise Unsupported(f"tables derived before the transformer had `{name}`")
-    return _default_callback(transformer, name)
+    return _default_callback(builder, name)
 
 
-def _default_callback(transformer: Any, name: str) -> Callable[[list[Any]], Any]:
+def _default_callback(builder: type, name: str) -> _Callback:
     """What Lark calls for a rule the transformer has no method for."""
-    default = getattr(transformer, "__default__", None)
+    default = getattr(builder, "__default__", None)
     if default is not None:
 
-        def build(children: list[Any]) -> Any:
-            return default(name, children, None)
+        def build(b: Any, children: list[Any]) -> Any:
+            return default(b, name, children, None)
     else:
 
-        def build(children: list[Any]) -> Any:
+        def build(b: Any, children: list[Any]) -> Any:
             from lark import Tree  # Lark's default `tree_class`
 
             return Tree(name, children)

@@ -1,4 +1,4 @@
-"""The parser: Lark LALR(1) with the contextual lexer, built once per process.
+"""The parser: Lark LALR(1) with the contextual lexer, its tables built once per process.
 
 `parse_module` turns text into an `ast.Module` (built during the parse by
 `build.AstBuilder`) or reports one syntax diagnostic. Lark's errors are translated into
@@ -6,87 +6,125 @@ friendly ones here: expected tokens in words, and labels for the common mistakes
 (an unclosed `{`, an unterminated string, a stray comma).
 
 Newlines separate statements, except inside `(...)`/`[...]` and after a token that cannot
-end one; `_Newlines` (the post-lexer) applies those rules so the grammar stays LALR(1).
-The compiled grammar is cached in the user cache directory (site-packages may be
-read-only), which halves parser construction time in a new process.
+end one. `NEWLINES` is the one definition of those rules, as data: `_Newlines` (Lark's
+post-lexer) applies it, and so does the fast driver, inline. That keeps the grammar
+LALR(1).
 
 Lark's tables are run by `fastlalr.FastLALR`, a tight loop several times faster than
-Lark's own; it applies the same newline rules inline. Whatever it cannot parse (a syntax
-error, above all) is parsed again by Lark, so the errors, and the diagnostics made from
-them, are Lark's. ``CFLC_PARSER=lark`` or ``fast=False`` skips the fast driver.
+Lark's own. Whatever it cannot parse (a syntax error, above all) it hands over by raising
+`fastlalr.ParseFailed`, and Lark parses it again, so the errors, and the diagnostics made
+from them, are Lark's. ``CFLC_PARSER=lark`` or ``fast=False`` skips the fast driver.
 
-Start-up: the driver's tables, derived from Lark once, are stored beside Lark's grammar
-cache (``fastlalr-<key>.tables``, marshal, keyed by the driver's format, lark's and
-Python's versions, the newline rules and the grammar text). A new process that finds them
-builds the driver from them and builds Lark only when it needs it (a syntax error,
-`lex_tokens`, ``fast=False``), so parsing valid files never imports lark. Tables that do
-not load or no longer fit the builder are derived again and replaced. Like Lark's grammar
-cache, they are used whatever ``CFLC_NO_CACHE`` says: they hold nothing of the user's.
+Threads: the parser is re-entrant. What is built once and shared is immutable after it
+is built: the grammar, the fast driver (Lark's tables, see `FastLALR`) and the Lark
+instance. Everything a parse changes is in the `AstBuilder` made for that parse (its
+text, offsets, diagnostics, doc comments, open brackets), so parses in any number of
+threads run at once, with no lock held while they do. Lark is built with a forwarding
+transformer and post-lexer (`_LarkBridge`, `_Newlines`) that hand each callback to the
+builder of the Lark parse running on the calling thread (`_CURRENT`); the fast driver is
+given its builder directly. Nothing process-wide is changed by a parse. (It used to
+pause the garbage collector, which the many small objects of a tree make worth a lot:
+on a 1.6 MB file, 1.2 s of CPU with the collector paused against 2.0 s without. Only the
+application may choose that for its process, once, never a library call.) Nesting is
+no risk to the interpreter's stack: both LALR loops keep their stacks in lists, the
+builder's callbacks do not recurse per level, and the depth limits are checked by an
+iterative pass (`bounds.check_nesting`); so a file nested 50,000 deep is refused with
+E0011 at the default recursion limit, on any thread.
+
+Start-up: the driver's tables, derived from Lark once, are stored in the cache directory
+with Lark's own instance (`cfglang.syntax.store`, which also says why they are trusted).
+A new process that finds the tables builds the driver from them and builds Lark only
+when it needs it (a syntax error, `lex_tokens`, ``fast=False``), so parsing valid files
+never imports lark. Tables that do not load or no longer fit the builder are derived
+again and replaced. They are used whatever ``CFLC_NO_CACHE`` says: they hold nothing of
+the user's.
 """
 
 from __future__ import annotations
 
-import gc
-import hashlib
 import os
 import re
 import threading
 from collections.abc import Iterator
-from functools import lru_cache
-from pathlib import Path
+from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cfglang.diagnostics import Diagnostic, Note
 from cfglang.source import SourceFile, Span
-from cfglang.syntax import ast
+from cfglang.syntax import ast, store
 from cfglang.syntax.bounds import check_nesting, check_text
+from cfglang.syntax.build import AstBuilder
+from cfglang.syntax.fastlalr import (
+    FastLALR,
+    LexerCallback,
+    NewlineRules,
+    ParseFailed,
+    Unsupported,
+)
+from cfglang.syntax.grammar import grammar_path
 
 if TYPE_CHECKING:
     from lark import Lark
 
-    from cfglang.syntax.fastlalr import FastLALR, NewlineRules, Tables
+__all__ = [
+    "NEWLINES",
+    "continues_after",
+    "grammar_path",
+    "lex_tokens",
+    "parse_expression",
+    "parse_module",
+]
 
 _SIMPLE_PATH = re.compile(r"\s*([A-Za-z_][A-Za-z0-9_]*)((?:\.[A-Za-z_][A-Za-z0-9_]*)*)\s*")
 # Words that are keywords or need the parser (`self`, `super`, literals).
 _NOT_NAMES = frozenset(
     {"self", "super", "true", "false", "null", "if", "for", "in", "else", "then", "let", "where"}
 )
+# Each opening bracket's token and the text that closes it (for the help of E0002).
 _OPENERS = {"LPAR": ")", "LSQB": "]", "LBRACE": "}"}
-_CLOSERS = {"RPAR", "RSQB", "RBRACE"}
-# Tokens after which a line break continues the statement instead of ending it.
-_CONTINUE_VALUES = frozenset(
-    {
-        ",",
-        ".",
-        "(",
-        "[",
-        "{",
-        "||",
-        "&&",
-        "!",
-        "==",
-        "!=",
-        "<",
-        "<=",
-        ">",
-        ">=",
-        "+",
-        "-",
-        "*",
-        "/",
-        "%",
-        "|",
-        "then",
-        "else",
-        "in",
-        "where",
-        "extends",
-    }
+_MATCHING = {"RPAR": "LPAR", "RSQB": "LSQB", "RBRACE": "LBRACE"}  # closer -> opener
+
+# The newline rules (see `NewlineRules`): a line break is dropped at the start of the
+# input, right after one or after `;` (one is enough), inside brackets other than `{`,
+# and after a token that cannot end a statement (an operator, a keyword that needs more).
+NEWLINES = NewlineRules(
+    newline="_NL",
+    after=frozenset({"_NL", "SEMICOLON"}),
+    openers=frozenset(_OPENERS),
+    closers=frozenset(_MATCHING),
+    keep_inside=frozenset({"LBRACE"}),
+    continue_values=frozenset(
+        {
+            ",",
+            ".",
+            "(",
+            "[",
+            "{",
+            "||",
+            "&&",
+            "!",
+            "==",
+            "!=",
+            "<",
+            "<=",
+            ">",
+            ">=",
+            "+",
+            "-",
+            "*",
+            "/",
+            "%",
+            "|",
+            "then",
+            "else",
+            "in",
+            "where",
+            "extends",
+        }
+    ),
+    # A name or a string spelled like an operator or a keyword is neither.
+    not_operators=frozenset({"NAME", "STRING", "MSTRING", "RAW_STRING", "RAW_MSTRING"}),
 )
-_NOT_OPERATORS = frozenset({"NAME", "STRING", "MSTRING", "RAW_STRING", "RAW_MSTRING"})
-# A line break right after these is one too many; inside brackets other than `{` it is none.
-_NL_AFTER = frozenset({"_NL", "SEMICOLON"})
-_NL_INSIDE = frozenset({"LBRACE"})
 
 _VALUE_STARTS = frozenset({"INT", "STRING", "NAME", "LBRACE", "LSQB"})
 _WORDS = {
@@ -123,151 +161,177 @@ _WORDS = {
 }
 
 
-def grammar_path() -> Path:
-    """The grammar inside the wheel, or in the source tree when running from a checkout."""
-    here = Path(__file__).resolve().parent.parent
-    for cand in (here / "_data" / "grammar" / "cfl.lark", here.parent / "grammar" / "cfl.lark"):
-        if cand.is_file():
-            return cand
-    raise FileNotFoundError("grammar/cfl.lark is missing from the installation")
+class _Current(threading.local):
+    """The builder of the Lark parse (or lexing) running on this thread, if any."""
+
+    builder: AstBuilder | None = None
+
+
+_CURRENT = _Current()
+
+
+@contextmanager
+def _using(builder: AstBuilder) -> Iterator[AstBuilder]:
+    """Lark's callbacks on this thread go to ``builder`` inside the block."""
+    saved = _CURRENT.builder
+    _CURRENT.builder = builder
+    try:
+        yield builder
+    finally:
+        _CURRENT.builder = saved
+
+
+def _forwarder(method: Any) -> Any:
+    def forward(self: Any, children: Any) -> Any:
+        return method(_CURRENT.builder, children)
+
+    forward.__name__ = method.__name__
+    return forward
+
+
+# Lark's transformer: Lark binds a callback per rule when it is built, and one Lark serves
+# every thread, so each callback forwards to the builder of the parse on its thread.
+_LarkBridge: type = type(
+    "_LarkBridge",
+    (),
+    {
+        name: _forwarder(member)
+        for name, member in vars(AstBuilder).items()
+        if not name.startswith("_") and callable(member)
+    },
+)
+
+
+def _comment(tok: Any) -> Any:
+    """Lark's lexer callback for comments (forwarded as the rules are)."""
+    b = _CURRENT.builder
+    return tok if b is None else b.comment(tok)
 
 
 class _Newlines:
-    """Post-lexer: drops line breaks that do not separate statements; tracks brackets."""
+    """Lark's post-lexer: applies `NEWLINES` (drops line breaks that do not separate
+    statements) and tracks the open brackets, which it leaves in the builder of the
+    parse for the error messages."""
 
     always_accept = ("_NL",)
 
-    def __init__(self) -> None:
-        self.stack: list[Any] = []
+    def __init__(self, rules: NewlineRules) -> None:
+        self.rules = rules
 
     def process(self, stream: Iterator[Any]) -> Iterator[Any]:
+        rules = self.rules
+        newline, after, keep_inside = rules.newline, rules.after, rules.keep_inside
+        openers, closers = rules.openers, rules.closers
+        continue_values, not_operators = rules.continue_values, rules.not_operators
         stack: list[Any] = []
-        self.stack = stack
+        b = _CURRENT.builder
+        if b is not None:
+            b.brackets = stack
         prev: Any = None
         for tok in stream:
             t = tok.type
-            if t == "_NL":
-                if prev is None or prev.type in _NL_AFTER:
+            if t == newline:
+                if prev is None or prev.type in after:
                     continue
-                if stack and stack[-1].type not in _NL_INSIDE:
+                if stack and stack[-1].type not in keep_inside:
                     continue
-                if prev.value in _CONTINUE_VALUES and prev.type not in _NOT_OPERATORS:
+                if prev.value in continue_values and prev.type not in not_operators:
                     continue
-            elif t in _OPENERS:
+            elif t in openers:
                 stack.append(tok)
-            elif t in _CLOSERS and stack:
+            elif t in closers and stack:
                 stack.pop()
             prev = tok
             yield tok
 
 
-class _Parser:
-    def __init__(self) -> None:
-        from cfglang.syntax.build import AstBuilder
-        from cfglang.syntax.fastlalr import NewlineRules
+_LARK_OPTIONS: dict[str, Any] = {
+    "parser": "lalr",
+    "lexer": "contextual",
+    "start": ["start", "expr_start"],
+    "keep_all_tokens": True,
+    "maybe_placeholders": False,
+}
 
-        self.builder = AstBuilder()
-        self.builder.parse_expr = self._parse_substitution
-        self.postlex = _Newlines()
-        self.lock = threading.RLock()
+
+class _Parser:
+    """The shared, immutable parts of the parser (see the module docstring)."""
+
+    def __init__(self) -> None:
         self.grammar = grammar_path().read_text(encoding="utf-8")
-        self._docs_pending: dict[int, str] = {}
+        self.postlex = _Newlines(NEWLINES)
+        self.bridge = _LarkBridge()
         self._lark: Lark | None = None
-        self.callbacks: dict[str, Any] = {"COMMENT": self._comment}
-        self.newlines = NewlineRules(  # `_Newlines`, as data
-            newline="_NL",
-            after=_NL_AFTER,
-            openers=frozenset(_OPENERS),
-            closers=frozenset(_CLOSERS),
-            keep_inside=_NL_INSIDE,
-            continue_values=_CONTINUE_VALUES,
-            not_operators=_NOT_OPERATORS,
-        )
+        self._lark_lock = threading.Lock()  # held only while Lark is built
+        self._count_lock = threading.Lock()
         # The fast driver runs Lark's own tables; Lark itself is the fallback and the
         # error path (see fastlalr). None when the configuration is outside its subset.
         self.fast: FastLALR | None = self._fast_driver()
-        self.use_fast = False
         self.fallbacks = 0  # parses the fast driver handed to Lark (the tests watch it)
 
     @property
     def lark(self) -> Lark:
         """The Lark parser, built on first use: a new process that parses only valid
         files with stored driver tables never needs it (nor to import lark)."""
-        with self.lock:
-            if self._lark is None:
-                self._lark = self._build_lark()
-            return self._lark
+        lark_parser = self._lark
+        if lark_parser is None:
+            with self._lark_lock:
+                if self._lark is None:
+                    self._lark = self._build_lark()
+                lark_parser = self._lark
+        return lark_parser
 
     def _build_lark(self) -> Lark:
         import lark
 
-        from cfglang.cache import cache_dir as user_cache_dir
         from cfglang.syntax.build import accept_lark_tokens
 
         accept_lark_tokens()
-        cache_dir = user_cache_dir()
-        cache: str | bool = False
-        if cache_dir is not None:
-            digest = hashlib.sha256((self.grammar + lark.__version__).encode()).hexdigest()[:16]
-            cache = str(cache_dir / f"grammar-{digest}.lark.cache")
-        return lark.Lark(
-            self.grammar,
-            parser="lalr",
-            lexer="contextual",
-            start=["start", "expr_start"],
-            keep_all_tokens=True,
-            maybe_placeholders=False,
-            transformer=self.builder,
-            postlex=self.postlex,
-            lexer_callbacks=self.callbacks,
-            cache=cache,
-        )
+        live: dict[str, Any] = {
+            "transformer": self.bridge,
+            "postlex": self.postlex,
+            "lexer_callbacks": {"COMMENT": _comment},
+        }
+        path = store.lark_path(self.grammar, _LARK_OPTIONS)
+        if path is not None:
+            stored = store.load_lark(path, live)
+            if stored is not None:
+                return stored
+        built = lark.Lark(self.grammar, **_LARK_OPTIONS, **live)
+        if path is not None:
+            store.store_lark(path, built)
+        return built
 
     def _fast_driver(self) -> FastLALR | None:
         """The fast driver, from stored tables if they fit, else derived from Lark (and
         stored for the next process); None if Lark's configuration is outside its subset."""
-        from cfglang.syntax.fastlalr import FastLALR, derive_tables
+        from cfglang.syntax.fastlalr import derive_tables
 
-        path = _tables_path(self.grammar, self.newlines)
+        callbacks: dict[str, LexerCallback] = {"COMMENT": AstBuilder.comment}
+        path = store.tables_path(self.grammar, NEWLINES)
         if path is not None:
-            tables = _load_tables(path)
+            tables = store.load_tables(path)
             if tables is not None:
                 try:
-                    return FastLALR(tables, self.builder, self.newlines, self.callbacks)
-                except Exception:  # stale or damaged: derive them again
+                    return FastLALR(tables, AstBuilder, NEWLINES, callbacks)
+                # Stale or damaged (the file may be cut short or edited anyhow): derived
+                # again below.
+                except (Unsupported, LookupError, TypeError, ValueError, AttributeError):
                     pass
         try:
-            tables = derive_tables(self.lark, self.builder, self.newlines)
-            fast = FastLALR(tables, self.builder, self.newlines, self.callbacks)
-        except Exception:  # `Unsupported`, or a Lark whose internals moved: Lark alone
+            tables = derive_tables(self.lark, self.bridge, NEWLINES)
+            fast = FastLALR(tables, AstBuilder, NEWLINES, callbacks)
+        # `Unsupported`, or a Lark whose internals moved: Lark alone.
+        except (Unsupported, ImportError, LookupError, TypeError, ValueError, AttributeError):
             return None
-        if path is not None and _lark_version() == _imported_lark_version():
-            _store_tables(path, tables)  # keyed by the version they were derived with
+        if path is not None and store.lark_version() == store.imported_lark_version():
+            store.store_tables(path, tables)  # keyed by the version they were derived with
         return fast
 
-    def _comment(self, tok: Any) -> Any:
-        text: str = tok.value
-        if text.startswith("##"):
-            src = self.builder.source.text
-            start = tok.start_pos + self.builder.offset
-            # Key the doc by where the next token starts, so the statement there finds it.
-            # Trailing blanks (and the `\r` of a CRLF file) are not part of the doc: the
-            # formatter drops them, and a doc must not change with the line endings.
-            line = text[2:].rstrip()
-            line = line[1:] if line.startswith(" ") else line
-            prev = self._docs_pending.pop(start, None)
-            doc = line if prev is None else prev + "\n" + line
-            end = start + len(text)
-            n = len(src)
-            while end < n and src[end] in " \t\r\n":
-                end += 1
-            self._docs_pending[end] = doc
-            self.builder.docs[end] = doc
-        return tok
-
-    def _parse_substitution(self, source: SourceFile, text: str, offset: int) -> ast.Expr:
+    def _parse_substitution(self, b: AstBuilder, text: str, offset: int) -> ast.Expr:
         # Most substitutions are plain paths (`$<name>`, `$<db.host>`): build those
         # directly instead of starting a parse for each one.
+        source = b.source
         m = _SIMPLE_PATH.fullmatch(text)
         if m is not None and m.group(1) not in _NOT_NAMES:
             start = offset + m.start(1)
@@ -279,22 +343,26 @@ class _Parser:
                 pos = name_span.end
             return node
 
-        saved = self.builder.offset
-        self.builder.offset = offset
+        # The substitution is parsed with the file's builder, at its offset; what it
+        # changes of the file's parse (the offset, Lark's open brackets) is put back.
+        saved = b.offset, b.brackets
+        b.offset = offset
         try:
-            if self.use_fast and self.fast is not None:
+            if b.fast:
                 # Inside a fast parse. A failure here fails the whole fast parse, and Lark
                 # redoes the file from scratch, so nothing the attempt recorded survives.
-                fast_expr: ast.Expr = self.fast.parse(text, "expr_start")
+                assert self.fast is not None
+                fast_expr: ast.Expr = self.fast.parse(text, "expr_start", b)
                 return fast_expr
             from lark.exceptions import UnexpectedInput  # inside a Lark parse: imported
 
             try:
-                expr: ast.Expr = self.lark.parse(text, start="expr_start")  # type: ignore[assignment]
+                with _using(b):
+                    expr: ast.Expr = self.lark.parse(text, start="expr_start")  # type: ignore[assignment]
                 return expr
             except UnexpectedInput as e:
                 pos = offset + (getattr(e, "pos_in_stream", None) or 0)
-                self.builder.diags.append(
+                b.diags.append(
                     Diagnostic(
                         "E0008",
                         "invalid expression in substitution",
@@ -307,7 +375,7 @@ class _Parser:
                 )
                 return ast.Literal(None, Span(source, offset, offset + len(text)))
         finally:
-            self.builder.offset = saved
+            b.offset, b.brackets = saved
 
     def parse(
         self, source: SourceFile, start: str = "start", fast: bool | None = None
@@ -319,138 +387,60 @@ class _Parser:
         refused = check_text(source, source_size_limit())
         if refused is not None:
             return None, [refused]
-        return self._parse(source, start, fast)
-
-    def _parse(self, source: SourceFile, start: str, fast: bool) -> tuple[Any, list[Diagnostic]]:
-        with self.lock:
-            enabled = gc.isenabled()
-            gc.disable()  # the parse allocates many small objects and frees none of them
-            saved_use_fast = self.use_fast
-            try:
-                result, diags = self._parse_tree(source, start, fast)
-                if result is not None:
-                    # Under the same collector pause: the pass allocates, and a collection
-                    # now would scan the whole new tree.
-                    too_deep = check_nesting(result, source)
-                    if too_deep is not None:
-                        # Dropped like a tree with a syntax error: no later phase walks it.
-                        return None, [too_deep]
-                return result, diags
-            except RecursionError:
-                return None, [
-                    Diagnostic(
-                        "E0011", "the file is nested too deeply to parse", Span(source, 0, 0)
-                    )
-                ]
-            finally:
-                self.use_fast = saved_use_fast
-                if enabled:
-                    gc.enable()
+        try:
+            result, diags, b = self._parse_tree(source, start, fast)
+        except RecursionError:
+            # Not met by nesting (see the module docstring); kept as a diagnostic rather
+            # than a crash should some construct still recurse.
+            return None, [
+                Diagnostic("E0011", "the file is nested too deeply to parse", Span(source, 0, 0))
+            ]
+        if result is not None:
+            too_deep = check_nesting(result, source, b.parens)
+            if too_deep is not None:
+                # Dropped like a tree with a syntax error: no later phase walks it.
+                return None, [too_deep]
+        return result, diags
 
     def _parse_tree(
         self, source: SourceFile, start: str, fast: bool
-    ) -> tuple[Any, list[Diagnostic]]:
-        """The fast driver's tree, else Lark's (or its error); the caller holds the lock."""
-        b = self.builder
+    ) -> tuple[Any, list[Diagnostic], AstBuilder]:
+        """The fast driver's tree, else Lark's (or its error), and the parse's builder."""
         if fast and self.fast is not None:
-            b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
-            self._docs_pending = {}
-            self.use_fast = True
+            b = AstBuilder(source, self._parse_substitution, fast=True)
             try:
-                result = self.fast.parse(source.text, start)
-                return result, [*b.diags, *b.pending.values()]
-            except Exception:
+                result = self.fast.parse(source.text, start, b)
+                return result, [*b.diags, *b.pending.values()], b
+            except ParseFailed:
                 # Lark parses it again, and reports the error if there is one.
-                self.fallbacks += 1
-        self.use_fast = False
+                with self._count_lock:
+                    self.fallbacks += 1
         lark_parser = self.lark
         from lark.exceptions import UnexpectedInput
 
-        b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
-        self._docs_pending = {}
-        try:
-            result = lark_parser.parse(source.text, start=start)
-        except UnexpectedInput as e:
-            return None, [*b.diags, _friendly(self, e, source)]
-        return result, [*b.diags, *b.pending.values()]
+        b = AstBuilder(source, self._parse_substitution)
+        with _using(b):
+            try:
+                result = lark_parser.parse(source.text, start=start)
+            except UnexpectedInput as e:
+                return None, [*b.diags, _friendly(self, b, e, source)], b
+        return result, [*b.diags, *b.pending.values()], b
 
 
-# ---- stored driver tables ---------------------------------------------------------------------
+_PARSER: _Parser | None = None
+_PARSER_LOCK = threading.Lock()
 
 
-def _lark_version() -> str | None:
-    """The installed lark's version, read from its source without importing it."""
-    import importlib.util
-
-    try:
-        spec = importlib.util.find_spec("lark")
-        if spec is None or spec.origin is None:
-            return None
-        head = Path(spec.origin).read_text(encoding="utf-8")
-    except (ImportError, OSError, ValueError):
-        return None
-    m = re.search(r"^__version__\s*(?::\s*str\s*)?=\s*['\"]([^'\"]+)['\"]", head, re.M)
-    return m.group(1) if m else None
-
-
-def _imported_lark_version() -> str | None:
-    import lark
-
-    return lark.__version__
-
-
-def _tables_path(grammar: str, newlines: NewlineRules) -> Path | None:
-    """Where the fast driver's tables for this grammar, lark, Python and driver live.
-
-    In the user cache directory, beside Lark's own grammar cache and, like it, used
-    whatever ``CFLC_NO_CACHE`` says: it holds no user data, only what the installed
-    cflc would derive anyway. None without a writable cache directory, or if lark's
-    version cannot be read without importing it.
-    """
-    import sys
-
-    from cfglang.cache import cache_dir
-    from cfglang.syntax.fastlalr import FORMAT
-
-    version = _lark_version()
-    directory = cache_dir()
-    if version is None or directory is None:
-        return None
-    python = sys.version  # the tables hold compiled code
-    key = "\0".join([str(FORMAT), version, python, newlines.key(), grammar])
-    digest = hashlib.sha256(key.encode("utf-8")).hexdigest()[:24]
-    return directory / f"fastlalr-{digest}.tables"
-
-
-def _load_tables(path: Path) -> Tables | None:
-    """The tables stored at ``path``, or None if missing or unreadable (rebuilt then)."""
-    import marshal
-
-    try:
-        data = marshal.loads(path.read_bytes())
-    except (OSError, ValueError, EOFError, TypeError):
-        return None
-    if not isinstance(data, dict) or data.get("file") != path.name:
-        return None
-    tables = data.get("tables")
-    return tables if isinstance(tables, dict) else None
-
-
-def _store_tables(path: Path, tables: Tables) -> None:
-    """Store ``tables`` atomically (a reader sees the old file or the new, never half)."""
-    import marshal
-
-    from cfglang.atomic import write_atomic
-
-    try:
-        write_atomic(path, marshal.dumps({"file": path.name, "tables": tables}))
-    except (OSError, ValueError):
-        pass  # an optimisation: a full or read-only disk must not fail a parse
-
-
-@lru_cache(maxsize=1)
 def _parser() -> _Parser:
-    return _Parser()
+    """The process's parser, built by the first thread that needs it."""
+    global _PARSER
+    p = _PARSER
+    if p is None:
+        with _PARSER_LOCK:
+            if _PARSER is None:
+                _PARSER = _Parser()
+            p = _PARSER
+    return p
 
 
 def parse_module(
@@ -459,7 +449,8 @@ def parse_module(
     """Parse a whole file. Returns the module (None on a syntax error) and diagnostics.
 
     ``fast=False`` (or ``CFLC_PARSER=lark`` in the environment) skips the fast driver
-    and parses with Lark alone; the result is the same, only slower.
+    and parses with Lark alone; the result is the same, only slower. Safe to call from
+    any number of threads at once.
     """
     result, diags = _parser().parse(source, fast=fast)
     return result, diags
@@ -491,7 +482,7 @@ def _expected_words(expected: set[str]) -> str:
     return ", ".join(words)
 
 
-def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
+def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagnostic:
     from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
     text = source.text
@@ -540,7 +531,7 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
         tok = e.token
         expected = set(e.expected or ())
         if tok.type == "$END":
-            stack = self.postlex.stack
+            stack = b.brackets
             if stack:
                 opener = stack[-1]
                 return Diagnostic(
@@ -560,8 +551,8 @@ def _friendly(self: _Parser, e: Any, source: SourceFile) -> Diagnostic:
             )
         start = tok.start_pos or 0
         span = Span(source, start, start + max(1, len(tok.value or "")))
-        stack = self.postlex.stack
-        if stack and stack[-1].type != "LBRACE" and _never_closed(self, text, stack[-1]):
+        stack = b.brackets
+        if stack and stack[-1].type != "LBRACE" and _never_closed(self, source, stack[-1]):
             # Line breaks are ignored inside ( and [, so a missing closer surfaces as a
             # confusing token lines later; the user must edit at the opener.
             opener = stack[-1]
@@ -639,16 +630,21 @@ def _open_substitution(text: str, start: int, end: int) -> int | None:
     return None
 
 
-def _never_closed(self: _Parser, text: str, opener: Any) -> bool:
+def _never_closed(self: _Parser, source: SourceFile, opener: Any) -> bool:
     """Whether `opener` has no matching closer anywhere in the file (lexing only)."""
-    saved = self.postlex.stack
+    from lark.exceptions import UnexpectedInput  # on the error path: lark is loaded
+
     stack: list[Any] = []
     try:
-        for tok in self.lark.lex(text):
+        # Lexing runs the post-lexer and the comment callback: they get a builder of
+        # their own, so the failed parse's brackets stay as they are.
+        with _using(AstBuilder(source)):
+            tokens = list(self.lark.lex(source.text))
+        for tok in tokens:
             if tok.type in _OPENERS:
                 stack.append(tok)
-            elif tok.type in _CLOSERS:
-                want = {"RPAR": "LPAR", "RSQB": "LSQB", "RBRACE": "LBRACE"}[tok.type]
+            elif tok.type in _MATCHING:
+                want = _MATCHING[tok.type]
                 # A mismatched closer closes the nearest opener of its kind; the ones
                 # above it stay unclosed.
                 for i in range(len(stack) - 1, -1, -1):
@@ -657,10 +653,8 @@ def _never_closed(self: _Parser, text: str, opener: Any) -> bool:
                             return False
                         del stack[i]
                         break
-    except Exception:  # a lexing error elsewhere: no verdict, keep the generic message
+    except UnexpectedInput:  # a lexing error elsewhere: no verdict, keep the generic message
         return False
-    finally:
-        self.postlex.stack = saved
     return any(t.start_pos == opener.start_pos for t in stack)
 
 
@@ -668,7 +662,7 @@ def continues_after(token_type: str, text: str) -> bool:
     """Whether a line break right after this token continues the statement (`a +`,
     `a.extends`) instead of ending it; the formatter separates such a statement from the
     next one with `;`."""
-    return text in _CONTINUE_VALUES and token_type not in _NOT_OPERATORS
+    return text in NEWLINES.continue_values and token_type not in NEWLINES.not_operators
 
 
 def lex_tokens(source: SourceFile) -> list[tuple[str, int, int]]:
@@ -685,28 +679,19 @@ def lex_tokens(source: SourceFile) -> list[tuple[str, int, int]]:
     state), so they come from the plain lexing.
     """
     p = _parser()
-    with p.lock:
-        # Lexing runs the post-lexer, whose bracket stack the error messages read (and
-        # the doc-comment callback, whose notes the next parse resets).
-        saved = p.postlex.stack
-        saved_use_fast = p.use_fast
-        b = p.builder
-        try:
-            comments = [
-                (tok.type, tok.start_pos or 0, tok.end_pos or 0)
-                for tok in p.lark.lex(source.text, dont_ignore=True)
-                if tok.type == "COMMENT"
-            ]
-            b.source, b.offset, b.diags, b.docs, b.pending = source, 0, [], {}, {}
-            p._docs_pending = {}
-            p.use_fast = False  # substitutions inside strings are parsed by Lark too
-            interactive = p.lark.parse_interactive(source.text, start="start")
-            code = [
-                (tok.type, tok.start_pos or 0, tok.end_pos or 0)
-                for tok in interactive.iter_parse()
-                if not tok.type.startswith("__")
-            ]
-        finally:
-            p.postlex.stack = saved
-            p.use_fast = saved_use_fast
-        return sorted([*comments, *code], key=lambda t: t[1])
+    # Lexing and parsing run Lark's callbacks: they build into a builder of their own
+    # (substitutions inside strings are parsed by Lark too).
+    with _using(AstBuilder(source)):
+        comments = [
+            (tok.type, tok.start_pos or 0, tok.end_pos or 0)
+            for tok in p.lark.lex(source.text, dont_ignore=True)
+            if tok.type == "COMMENT"
+        ]
+    with _using(AstBuilder(source, p._parse_substitution)):
+        interactive = p.lark.parse_interactive(source.text, start="start")
+        code = [
+            (tok.type, tok.start_pos or 0, tok.end_pos or 0)
+            for tok in interactive.iter_parse()
+            if not tok.type.startswith("__")
+        ]
+    return sorted([*comments, *code], key=lambda t: t[1])

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 import json
 import os
-from typing import Any
 
-from cfglang.jsonschema import Workspace, python_identifier, schema_fields
 from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
+from cfglang.tools.jsonschema import Workspace, python_identifier, schema_fields
 
 # Field names that would shadow a name the generated annotations use.
 _RESERVED = frozenset(
@@ -175,10 +174,10 @@ def _nested(build: Callable[[Mapping[str, Any]], _T]) -> Callable[[object], _T]:
 class _Gen:
     def __init__(self, ws: Workspace) -> None:
         self.ws = ws
-        self.order: list[Any] = []  # evaluator Schemas, parents first
+        self.order: list[T.Schema] = []  # parents first
         self.names: dict[int, str] = {}
 
-    def visit(self, s: Any) -> str:
+    def visit(self, s: T.Schema) -> str:
         if id(s) in self.names:
             return self.names[id(s)]
         name: str = s.name
@@ -195,7 +194,7 @@ class _Gen:
         self.order.append(s)
         for _key, f, module in schema_fields(s):
             if f.type is not None:
-                self.walk(self.ws.evaluator.resolve_type(f.type, module))
+                self.walk(self.ws.types.resolve(f.type, module))
         return name
 
     def walk(self, t: T.Type) -> None:
@@ -271,7 +270,7 @@ class _Gen:
         shown = ", ".join(_py_literal(v) for v in values)
         return f"Literal[{shown}]", f"_literal({shown})"
 
-    def cls(self, s: Any) -> list[str]:
+    def cls(self, s: T.Schema) -> list[str]:
         name = self.names[id(s)]
         parent = self.names[id(s.parent)] if s.parent is not None else None
         own = {id(st) for st in s.decl.body.stmts}
@@ -288,7 +287,7 @@ class _Gen:
         fields: list[tuple[str, str, str, bool]] = []  # (key, ident, converter, optional)
         body: list[str] = []
         for key, f, module in schema_fields(s):
-            typ = self.ws.evaluator.resolve_type(f.type, module) if f.type is not None else T.ANY
+            typ = self.ws.types.resolve(f.type, module) if f.type is not None else T.ANY
             ann, conv = self.hint(typ)
             ident = python_identifier(key)
             if ident in _RESERVED:
@@ -341,15 +340,15 @@ def _docstring(text: str, indent: str) -> str:
     )
 
 
-def root_schemas(ws: Workspace, m: ModuleInfo) -> list[Any]:
-    """Evaluator schemas generated for module ``m``: its own, else its imports'."""
+def root_schemas(ws: Workspace, m: ModuleInfo) -> list[T.Schema]:
+    """Schemas generated for module ``m``: its own, else its imports'."""
     mods = [m]
     if not m.schemas:
         mods = [i for i in m.imports.values() if i is not None]
     out = []
     for mod in mods:
         for decl in mod.schemas.values():
-            out.append(ws.evaluator.schema(decl, mod))
+            out.append(ws.types.schema(decl, mod))
     return out
 
 

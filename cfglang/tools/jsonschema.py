@@ -3,8 +3,9 @@ the tools that read declarations rather than values (`cflc schema export`, `cflc
 `cflc doc`).
 
 Algorithm: `load_workspace` runs only the resolver (parse and load the module graph) and
-creates an evaluator that is used for nothing but resolving types, so exporting a schema
-never evaluates a document and works on modules whose inputs are unset. `export` then
+resolves every type and schema with the semantic type resolver
+(`cfglang.semantic.types.TypeResolver`), so exporting a schema never evaluates a document
+and works on modules whose inputs are unset. `export` then
 walks the resolved type (`cfglang.semantic.types`): every schema and every named alias it
 meets becomes one entry of `$defs`, referenced by `$ref`, except the requested one, which
 is the root itself (a reference back to it is `"#"`). Refinements (`where`) are split on
@@ -48,11 +49,12 @@ SIZE_PATTERN = r"^(0B|-?[1-9][0-9]*(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB))$"
 
 @attrs.define(eq=False)
 class Workspace:
-    """Loaded modules (entry files first, then what they import) and a type resolver."""
+    """Loaded modules (entry files first, then what they import) and their type resolver
+    (every type and schema already resolved once, its findings in ``diagnostics``)."""
 
     entries: list[ModuleInfo]
     modules: list[ModuleInfo]
-    evaluator: Any
+    types: T.TypeResolver
     diagnostics: list[Diagnostic]
     root: str
 
@@ -85,7 +87,7 @@ class Workspace:
         self, parts: tuple[str, ...], entry: ModuleInfo
     ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
         if len(parts) == 2:
-            target = self.evaluator._find_import(entry, parts[0])
+            target = T.find_import(entry, parts[0])
             if target is None:
                 return None
             return (
@@ -102,7 +104,7 @@ class Workspace:
         self, name: str, m: ModuleInfo
     ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
         decl: ast.SchemaDecl | ast.TypeDecl = m.types[name] if name in m.types else m.schemas[name]
-        t = self.evaluator.lookup_type((name,), m, decl.name_span)
+        t = self.types.lookup((name,), m, decl.name_span)
         return (t, m, decl) if t is not None else None
 
     def declarations(self, m: ModuleInfo) -> list[ast.SchemaDecl | ast.TypeDecl]:
@@ -112,7 +114,6 @@ class Workspace:
 
 def load_workspace(paths: Iterable[str], allow_paths: Sequence[str] = ()) -> Workspace:
     """Parse and resolve the modules at ``paths`` (and everything they import)."""
-    from cfglang.eval.evaluate import Evaluator
     from cfglang.semantic.resolve import FileLoader, Resolver
 
     paths = list(paths)
@@ -124,22 +125,18 @@ def load_workspace(paths: Iterable[str], allow_paths: Sequence[str] = ()) -> Wor
         m = resolver.load_entry(p)
         if m is not None:
             entries.append(m)
-    ev = Evaluator(diags, env={})
+    types = T.TypeResolver()
     # Every schema and type is resolved once up front so that unknown types and schema
     # cycles are reported as diagnostics here instead of surfacing halfway through output.
     for m in resolver.modules.values():
         decls: list[ast.TypeDecl | ast.SchemaDecl] = [*m.types.values(), *m.schemas.values()]
         for decl in decls:
-            try:
-                ev.lookup_type((decl.name,), m, decl.name_span)
-                if isinstance(decl, ast.SchemaDecl):
-                    for stmt in decl.body.stmts:
-                        if isinstance(stmt, ast.Field) and stmt.type is not None:
-                            ev.resolve_type(stmt.type, m)
-            except Exception as e:  # _Propagate after a reported cycle
-                if type(e).__name__ != "_Propagate":
-                    raise
-    return Workspace(entries, list(resolver.modules.values()), ev, diags.sorted(), root)
+            types.lookup((decl.name,), m, decl.name_span, diags)
+            if isinstance(decl, ast.SchemaDecl):
+                for stmt in decl.body.stmts:
+                    if isinstance(stmt, ast.Field) and stmt.type is not None:
+                        types.resolve(stmt.type, m, diags)
+    return Workspace(entries, list(resolver.modules.values()), types, diags.sorted(), root)
 
 
 # ---- static values ----------------------------------------------------------------------------
@@ -192,28 +189,17 @@ def default_of(f: ast.Field) -> tuple[bool, Any]:
     return False, None
 
 
-def schema_fields(schema: Any) -> list[tuple[str, ast.Field, ModuleInfo]]:
-    """Emitted fields of an evaluator `Schema`, parents' first, with their module."""
-    owners: dict[int, ModuleInfo] = {}
-    s = schema
-    while s is not None:
-        for stmt in s.decl.body.stmts:
-            owners.setdefault(id(stmt), s.module)
-        s = s.parent
-    out = []
-    for key, f in schema.fields.items():
-        if f.hidden or len(f.path) != 1:
-            continue
-        out.append((key, f, owners.get(id(f), schema.module)))
-    return out
+def schema_fields(schema: T.Schema) -> list[tuple[str, ast.Field, ModuleInfo]]:
+    """Emitted fields of a `Schema`, parents' first, with the module that declares each."""
+    return [
+        (key, f, schema.owners[key])
+        for key, f in schema.fields.items()
+        if not f.hidden and len(f.path) == 1
+    ]
 
 
-def schema_checks(schema: Any) -> list[ast.CheckStmt]:
-    chain = []
-    s = schema
-    while s is not None:
-        chain.append(s)
-        s = s.parent
+def schema_checks(schema: T.Schema) -> list[ast.CheckStmt]:
+    chain = schema.chain()
     return [
         st for s in reversed(chain) for st in s.decl.body.stmts if isinstance(st, ast.CheckStmt)
     ]
@@ -381,7 +367,7 @@ class _Exporter:
         obj: object = t.schema if isinstance(t, T.SchemaT) else t
         if id(obj) in self.names:
             return self.ref(self.names[id(obj)])
-        module = t.schema.module if isinstance(t, T.SchemaT) else None  # type: ignore[attr-defined]
+        module = t.schema.module if isinstance(t, T.SchemaT) else None
         if isinstance(t, T.Alias):
             module = self.docs.get(_span_key(t.decl_span), (None, None))[1]
         key = self._key_for(obj, t.name, module)
@@ -403,7 +389,7 @@ class _Exporter:
         props: dict[str, Any] = {}
         required: list[str] = []
         for key, f, module in schema_fields(s):
-            typ = self.ws.evaluator.resolve_type(f.type, module) if f.type is not None else T.ANY
+            typ = self.ws.types.resolve(f.type, module) if f.type is not None else T.ANY
             p = self.convert(typ)
             if f.where is not None:
                 p = self.refine(p, f.where, type_kind(typ))

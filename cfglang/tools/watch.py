@@ -19,7 +19,7 @@ A rebuilt target that compiles is written through the CLI's own writer
 (`cfglang.cli._write_results`, which renders everything first and then replaces each file
 atomically with a temporary file and a rename), so an output is never seen half-written,
 and the layout is exactly `cflc build`'s. Its semantic diff against the last good data is
-reported (`cfglang.diff`). A target that fails keeps its last good outputs and data
+reported (`cfglang.tools.diff`). A target that fails keeps its last good outputs and data
 untouched; its diagnostics are printed and its closure becomes the union of the old and
 the new one, so the next save of any of those files retries it.
 
@@ -229,7 +229,7 @@ class Watcher:
 
     def _build(self, target: str) -> Report:
         from cfglang.console import write_results
-        from cfglang.diff import diff
+        from cfglang.tools.diff import diff
 
         start = time.perf_counter()
         state = self.states.setdefault(target, _State())
@@ -289,7 +289,7 @@ class Watcher:
         )
 
     def _emit(self, report: Report) -> Report:
-        from cfglang.diff import render_human
+        from cfglang.tools.diff import render_human
 
         ms = f"{report.seconds * 1000:.0f} ms"
         n = len(report.written)

@@ -1,7 +1,7 @@
 """Reference documentation (`cflc doc`): Markdown and self-contained HTML from the types,
 schemas and doc comments of modules, and, for a project, the values its targets give.
 
-Algorithm: the modules are loaded without evaluation (`cfglang.jsonschema.load_workspace`)
+Algorithm: the modules are loaded without evaluation (`cfglang.tools.jsonschema.load_workspace`)
 and turned into one small document model per page (headings, paragraphs, tables, code,
 lists of inline text/code/links), which two renderers print as Markdown and as HTML, so
 both formats always say the same thing. A page per module that declares types or schemas,
@@ -25,10 +25,10 @@ from typing import Any
 
 import attrs
 
-from cfglang.jsonschema import Workspace, default_of, schema_checks, schema_fields
 from cfglang.semantic import types as T
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.syntax import ast
+from cfglang.tools.jsonschema import Workspace, default_of, schema_checks, schema_fields
 from cfglang.values import Duration, Secret, Size
 
 # ---- the document model -----------------------------------------------------------------------
@@ -152,7 +152,7 @@ class _Builder:
 
     def link_of(self, t: T.Type) -> tuple[str, str] | None:
         if isinstance(t, T.SchemaT):
-            s: Any = t.schema
+            s = t.schema
             return self.anchors.get((s.module.key, s.name))
         if isinstance(t, T.Alias):
             m = self.by_span.get((t.decl_span.source.path, t.decl_span.start))
@@ -175,7 +175,7 @@ class _Builder:
             if not (
                 len(t.path) == 1 and (t.path[0] in T.PRIMITIVES or t.path[0] in ("list", "map"))
             ):
-                target = self.link_of(self.ws.evaluator.resolve_type(t, m))
+                target = self.link_of(self.ws.types.resolve(t, m))
             if target is not None:
                 out.append(Link(name, None if target[0] == page else target[0], target[1]))
             else:
@@ -208,14 +208,12 @@ class _Builder:
         shapes = []
         for m in self.modules:
             for decl in m.schemas.values():
-                s = self.ws.evaluator.schema(decl, m)
+                s = self.ws.types.schema(decl, m)
                 fields = schema_fields(s)
                 keys = {k for k, _, _ in fields}
                 required = set()
                 for k, f, mod in fields:
-                    typ = (
-                        self.ws.evaluator.resolve_type(f.type, mod) if f.type is not None else T.ANY
-                    )
+                    typ = self.ws.types.resolve(f.type, mod) if f.type is not None else T.ANY
                     if not default_of(f)[0] and not T.is_optional(typ):
                         required.add(k)
                 shapes.append((decl, keys, required))
@@ -279,7 +277,7 @@ class _Builder:
         return out
 
     def schema_section(self, d: ast.SchemaDecl, m: ModuleInfo, slug: str) -> list[Block]:
-        s: Any = self.ws.evaluator.schema(d, m)
+        s = self.ws.types.schema(d, m)
         out: list[Block] = [Heading(3, f"schema {d.name}", f"schema-{d.name}")]
         if d.doc:
             out.append(Para([Text(_one_para(d.doc))]))
@@ -296,7 +294,7 @@ class _Builder:
         rows: list[list[Cell]] = []
         fields = schema_fields(s)
         for key, f, mod in fields:
-            typ = self.ws.evaluator.resolve_type(f.type, mod) if f.type is not None else T.ANY
+            typ = self.ws.types.resolve(f.type, mod) if f.type is not None else T.ANY
             if f.value is not None:
                 default: Cell = [Code(f.value.span.text())]
             elif f.body is not None:

@@ -4,8 +4,8 @@ For each target the working tree is compiled (through a loader that records ever
 the resolver read or probed: the target's closure). If every file of that closure has the
 same content (and the same existence) at REV as in the working tree, the target is
 unchanged and REV is not compiled at all. Otherwise the target is compiled at REV through
-a `cfglang.vcs.GitLoader` and the two values are compared with `cfglang.diff.diff`.
-The closure argument is the one of `cfglang.history`: the files reachable from the entry
+a `cfglang.vcs.GitLoader` and the two values are compared with `cfglang.tools.diff.diff`.
+The closure argument is the one of `cfglang.tools.history`: the files reachable from the entry
 are the same, so the value is the same.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 import attrs
 
-from cfglang import diff as semdiff
 from cfglang.diagnostics import Diagnostic
 from cfglang.semantic.resolve import FileLoader
+from cfglang.tools import diff as semdiff
 from cfglang.vcs import GitLoader, Repo, find_repo
 
 __all__ = ["Impact", "TargetImpact", "impact"]

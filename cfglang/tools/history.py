@@ -12,7 +12,7 @@ Git knows line-level history; this module maps it onto compiled values. Algorith
    the value: every file on every import path is the same in its parent, so the parent's
    closure and value are the same too, and it is skipped without compiling. Otherwise the
    parent is compiled (its closure replaces the current one) and the two values -- the
-   whole document, or the value at PATH -- are compared with `cfglang.diff.diff`.
+   whole document, or the value at PATH -- are compared with `cfglang.tools.diff.diff`.
 4. Every compilation is memoised by the blob ids of its closure, so reverts and
    back-and-forth edits compile once; blobs are read once each (`Repo.blob`) and, with the
    parse cache on, each distinct file content is parsed once (`cfglang.cache` keys syntax
@@ -33,8 +33,8 @@ from typing import Any
 
 import attrs
 
-from cfglang import diff as semdiff
 from cfglang.diagnostics import Diagnostic
+from cfglang.tools import diff as semdiff
 from cfglang.vcs import Commit, GitError, GitLoader, Repo, find_repo
 
 __all__ = ["Entry", "History", "history", "last_change"]
@@ -251,7 +251,7 @@ def history(
     change (``broken``, and ``fixed`` back to the same value) are left out and do not
     count towards ``max_count``. Raises `cfglang.vcs.GitError` for git problems and
     ValueError for a malformed ``path``."""
-    from cfglang.explain import parse_path
+    from cfglang.tools.explain import parse_path
 
     segments: tuple[str | int, ...] = ()
     if path is not None:
@@ -388,7 +388,7 @@ def explain_note(
     differs from HEAD's is reported as an uncommitted change. None outside a repository
     or when no commit ever changed it."""
     from cfglang.api import compile
-    from cfglang.explain import parse_path
+    from cfglang.tools.explain import parse_path
     from cfglang.vcs import split_spec
 
     file, rev = split_spec(spec)

@@ -1109,7 +1109,7 @@ def diagnostic(err: DataError, path: str, text: str | None) -> Any:
 
     message = err.message
     if err.path:
-        from cfglang.diff import format_path
+        from cfglang.tools.diff import format_path
 
         message += f" (at `{format_path(err.path)}`)"
     if text is None or err.line is None:

@@ -1,0 +1,42 @@
+"""The compiler's side of `cflc secrets`: which fields are secret by their schema.
+
+`cfglang.secrets` sits below the compiler and never calls it; `encrypt_text` takes this
+function as its ``secret_paths`` argument instead.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from cfglang.api import compile
+from cfglang.values import Secret
+
+__all__ = ["typed_secret_paths"]
+
+
+def typed_secret_paths(path: str, text: str) -> tuple[set[tuple[str | int, ...]], bool]:
+    """Data paths holding secrets when ``text`` is compiled as module ``path``."""
+    res = compile(
+        path,
+        overlay={os.path.abspath(path): text},
+        emit_outputs=False,
+        decrypt_secrets=False,
+        plaintext_secrets="allow",
+    )
+    if not res.ok or res.data is None:
+        return set(), False
+    out: set[tuple[str | int, ...]] = set()
+
+    def walk(v: Any, p: tuple[str | int, ...]) -> None:
+        if isinstance(v, Secret):
+            out.add(p)
+        elif isinstance(v, dict):
+            for k, x in v.items():
+                walk(x, (*p, k))
+        elif isinstance(v, list):
+            for i, x in enumerate(v):
+                walk(x, (*p, i))
+
+    walk(res.data, ())
+    return out, True
