@@ -1286,6 +1286,17 @@ class Evaluator:
                     label=f"more than {self.limits.max_depth} levels",
                 )
             return _DISPATCH[type(e)](self, e, scope)
+        except RecursionError:
+            # The depth counter bounds nesting through `ev`; a cycle that recurses mostly
+            # elsewhere (a template expanded inside its own body: object expansion, then
+            # iteration, then a call) can reach Python's limit first. It unwinds to the
+            # first `ev` with room to build the diagnostic.
+            raise err(
+                "E0502",
+                "evaluation is nested too deeply",
+                e.span,
+                label="this recurses without end, or too deeply to evaluate",
+            ) from None
         finally:
             self.depth -= 1
 
