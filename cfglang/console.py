@@ -237,7 +237,11 @@ def write_results(
             from cfglang.eval.constraints import dotted
 
             where = dotted(e.path) if e.path else ""
-            span = definition_span(f, where, env_prefix=env_prefix, **ctx.inputs) if where else None
+            span = (
+                definition_span(f, where, env_prefix=env_prefix, result=res, **ctx.inputs)
+                if where
+                else None
+            )
             ctx.report(
                 [
                     Diagnostic(
@@ -256,9 +260,9 @@ def write_results(
         if target is None:
             planned.append((target, text, False))
         else:
-            from cfglang.api import _has_secret
+            from cfglang.driver import has_secret
 
-            planned.append((target, text, _has_secret(res.data)))
+            planned.append((target, text, has_secret(res.data)))
     files = [(t, text, private) for t, text, private in planned if t is not None]
     if files:
         from cfglang.atomic import write_set

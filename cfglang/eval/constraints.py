@@ -40,9 +40,12 @@ class SizeBudget:
     levels costs 60 walks and stops at the budget, instead of 2^60 steps.
     """
 
-    __slots__ = ("bytes", "max_bytes", "max_depth", "max_values", "memo", "values")
+    __slots__ = ("bytes", "max_bytes", "max_depth", "max_values", "memo", "spans", "values")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, spans: dict[int, dict[str, Span]] | None = None) -> None:
+        # With ``spans``, each object's plain dict (by id) gets its fields' defining spans
+        # (the top of each definition stack): the provenance that outlives the evaluation.
+        self.spans = spans
         self.values = 0
         self.bytes = 0
         self.max_values = limits.max_output_values
@@ -77,14 +80,16 @@ def materialize(
     *,
     budget: SizeBudget | None = None,
     site: Span | None = None,
+    spans: dict[int, dict[str, Span]] | None = None,
 ) -> Any:
     """Plain data for a value; BOTTOM where an error was reported.
 
     ``budget`` is shared by values emitted together (a build's named outputs); ``site``
     is where a value too large to emit is reported (else at the top-level field holding
-    it). Plain data may share sub-dicts and lists: treat it as read-only.
+    it). Plain data may share sub-dicts and lists: treat it as read-only. ``spans``
+    collects where each field of the data was defined (see `SizeBudget`).
     """
-    b = budget if budget is not None else SizeBudget(ev.limits)
+    b = budget if budget is not None else SizeBudget(ev.limits, spans)
     try:
         return _materialize(ev, value, path, b, site)
     except _TooLarge as e:
@@ -189,6 +194,9 @@ def _object(
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
     leaves = _LEAVES if len(path) < budget.max_depth else frozenset()
+    spans: dict[str, Span] | None = None
+    if budget.spans is not None:
+        spans = budget.spans[id(out)] = {}
     for key, stack in defs.items():
         hidden = False
         for d in stack:
@@ -228,6 +236,11 @@ def _object(
             if key not in meant:
                 _missing(ev, obj, key, stack, path)
             continue
+        if spans is not None and stack:
+            top = stack[-1]
+            if top.op == "decl":
+                top = next((d for d in reversed(stack) if d.op != "decl"), top)
+            spans[key] = top.stmt.span
         if v is BOTTOM or v.__class__ in leaves:
             out[key] = v
             budget.add(1, len(key) + len(v) if v.__class__ is str else len(key))
