@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from cfglang import datapath
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note
 from cfglang.project import find_root
 from cfglang.semantic.program import Program, build_program, content_key
@@ -120,9 +121,10 @@ class Provenance:
         self._spans = spans
 
     def definition_span(self, data_path: str) -> Span | None:
-        from cfglang.tools.explain import parse_path  # until datapath.py owns data paths
-
-        path = parse_path(data_path) if data_path else None
+        try:
+            path = datapath.parse(data_path)
+        except datapath.DataPathError:
+            return None
         if not path:
             return None
         cur, span = self._data, None
@@ -565,7 +567,7 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
         if not path.endswith(".cfl"):
-            from cfglang.tools.importer import check_data
+            from cfglang.datacheck import check_data
 
             check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
