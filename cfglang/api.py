@@ -14,10 +14,7 @@ recursion limit.
 
 from __future__ import annotations
 
-import gc
 import os
-import sys
-import threading
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -127,38 +124,20 @@ def compile(
 
 
 def _run_guarded(work: Any) -> Any:
-    """Run ``work`` on a thread with a large stack; a bug becomes an E0900 diagnostic.
+    """Run ``work`` on the shared big-stack pool (`cfglang.worker`); a bug becomes an
+    E0900 diagnostic.
 
     Evaluation recurses once per nested value, so deep (but bounded) programs would hit
-    Python's small default stack before CFL's own depth limit could report them.
+    Python's small default stack before CFL's own depth limit could report them. No
+    process-wide setting is changed here: the pool made its threads once.
     """
+    from cfglang import worker
+
     box: dict[str, Any] = {}
-
-    def run() -> None:
-        # A compilation allocates many long-lived objects and frees them all at the end;
-        # the cyclic collector would rescan them over and over (measured: ~15% of a
-        # 1,000-service build). It runs again once the compilation is over.
-        enabled = gc.isenabled()
-        gc.disable()
-        try:
-            box["result"] = work()
-        except BaseException as e:  # a bug: report it, never a traceback to the user
-            box["error"] = e
-        finally:
-            if enabled:
-                gc.enable()
-
-    old = threading.stack_size()
-    threading.stack_size(512 * 1024 * 1024)
-    limit = sys.getrecursionlimit()
-    sys.setrecursionlimit(max(limit, 60_000))
     try:
-        t = threading.Thread(target=run, name="cfglang-compile")
-        t.start()
-        t.join()
-    finally:
-        threading.stack_size(old)
-        sys.setrecursionlimit(limit)
+        box["result"] = worker.run(work)
+    except BaseException as e:  # a bug: report it, never a traceback to the user
+        box["error"] = e
     if "error" in box:
         err = box["error"]
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
