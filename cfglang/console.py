@@ -232,8 +232,8 @@ def write_results(
         try:
             text = emit(res.data, doc_fmt, env_prefix=env_prefix)
         except EmitError as e:
-            from cfglang.api import definition_span
             from cfglang.diagnostics import Diagnostic
+            from cfglang.driver import definition_span
             from cfglang.eval.constraints import dotted
 
             where = dotted(e.path) if e.path else ""

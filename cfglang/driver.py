@@ -27,11 +27,12 @@ import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from cfglang import datapath
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note
 from cfglang.project import find_root
 from cfglang.semantic.program import Program, build_program, content_key
@@ -120,9 +121,10 @@ class Provenance:
         self._spans = spans
 
     def definition_span(self, data_path: str) -> Span | None:
-        from cfglang.tools.explain import parse_path  # until datapath.py owns data paths
-
-        path = parse_path(data_path) if data_path else None
+        try:
+            path = datapath.parse(data_path)
+        except datapath.DataPathError:
+            return None
         if not path:
             return None
         cur, span = self._data, None
@@ -565,7 +567,7 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
         if not path.endswith(".cfl"):
-            from cfglang.tools.importer import check_data
+            from cfglang.datacheck import check_data
 
             check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
@@ -681,3 +683,193 @@ def _has_bottom(data: Any, bottom: Any) -> bool:
     if isinstance(data, list):
         return any(_has_bottom(v, bottom) for v in data)
     return False
+
+
+# ---- entry points: what cfglang.api re-exports, and what the tools call -------------------
+
+
+def compile(
+    path: str | None = None,
+    *,
+    text: str | None = None,
+    filename: str = "<string>",
+    vars: Mapping[str, Any] | None = None,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    root: str | None = None,
+    allow_paths: Sequence[str] = (),
+    emit_outputs: bool = True,
+    expr: str | None = None,
+    env_prefix: str = "",
+    use_cache: bool = False,
+    profile: bool = False,
+    overlay: Mapping[str, str] | None = None,
+    identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
+    loader: Any = None,
+    limits: Limits | None = None,
+) -> Compilation:
+    """Compile one module (from ``path`` or ``text``).
+
+    ``vars`` are typed values (Python API); ``cli_vars`` are ``--var`` strings, coerced to
+    each input's declared type; ``var_files`` are ``--vars`` files (JSON, YAML or CFL).
+    With ``expr``, the result's data is ``{"value": <the expression's value>}``.
+    ``use_cache`` enables the parse and build caches (`cfglang.cache`); ``profile``
+    records where time went in ``result.profile``. ``overlay`` maps absolute paths to
+    text that replaces the file's content on disk (an editor's unsaved buffers).
+
+    Secrets (`cfglang.secrets`): ``identity`` names age identity files (else
+    ``CFL_AGE_IDENTITY`` / ``CFL_AGE_IDENTITY_FILE`` in ``env`` are used);
+    ``decrypt_secrets=False`` checks encrypted values without decrypting them (`check`);
+    ``plaintext_secrets`` is ``warn``, ``error`` or ``allow`` for secrets written in clear.
+
+    Revisions (`cfglang.vcs`): ``path`` may be ``FILE@REV``; the module and everything it
+    imports or extends are then read from the git tree at REV. ``loader`` (a
+    `cfglang.semantic.resolve.Loader`) reads every module from elsewhere instead of disk.
+
+    ``limits`` (`cfglang.eval.evaluate.Limits`) replaces the default evaluation limits
+    (steps, depth, collection, string and emitted sizes; docs/language.md, Limits).
+    """
+    if loader is None and path is not None and "@" in path:
+        from cfglang.vcs import GitError, loader_for
+
+        try:
+            path, loader, root = loader_for(path, root)
+        except GitError as e:
+            return Compilation(None, [e.diagnostic])
+    ids = (
+        ()
+        if identity is None
+        else (os.fspath(identity),)
+        if isinstance(identity, (str, os.PathLike))
+        else tuple(os.fspath(i) for i in identity)
+    )
+    req = BuildRequest(
+        path,
+        text,
+        filename,
+        vars or {},
+        cli_vars,
+        var_files,
+        env if env is not None else os.environ,
+        root,
+        allow_paths,
+        emit_outputs,
+        expr,
+        env_prefix,
+        use_cache,
+        profile,
+        overlay,
+        SecretOptions(ids, decrypt_secrets, plaintext_secrets),
+        loader,
+        limits,
+    )
+
+    def work() -> Compilation:
+        return run_cached(req) if req.cacheable else run(req).compilation
+
+    result = guarded(work)
+    return result if isinstance(result, Compilation) else Compilation(None, [result])
+
+
+def guarded(work: Any) -> Any:
+    """Run ``work`` on the shared big-stack pool (`cfglang.worker`); a bug becomes an
+    E0900 diagnostic.
+
+    Evaluation recurses once per nested value, so deep (but bounded) programs would hit
+    Python's small default stack before CFL's own depth limit could report them. No
+    process-wide setting is changed here: the pool made its threads once.
+    """
+    from cfglang import worker
+
+    box: dict[str, Any] = {}
+    try:
+        box["result"] = worker.run(work)
+    except BaseException as e:  # a bug: report it, never a traceback to the user
+        box["error"] = e
+    if "error" in box:
+        err = box["error"]
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise err
+        import traceback
+
+        detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+        where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+        loc = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+        return Diagnostic(
+            "E0900",
+            f"internal error: {detail}{loc}",
+            help="this is a bug in cflc; please report it with the input that caused it",
+        )
+    return box["result"]
+
+
+def compile_recorded(
+    path: str,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    allow_paths: Sequence[str] = (),
+    emit_outputs: bool = True,
+    env_prefix: str = "",
+    overlay: Mapping[str, str] | None = None,
+    use_cache: bool = False,
+) -> tuple[Compilation, set[str], BuildResult | None]:
+    """Compile ``path`` without the build cache (it would answer without reading
+    anything) and keep the evaluation: (result, absolute paths of every file read, the
+    `BuildResult`, None when the compile failed inside)."""
+    req = BuildRequest(
+        path,
+        filename=path,
+        vars=vars or {},
+        cli_vars=cli_vars,
+        var_files=var_files,
+        env=env if env is not None else os.environ,
+        allow_paths=allow_paths,
+        emit_outputs=emit_outputs,
+        env_prefix=env_prefix,
+        use_cache=use_cache,
+        overlay=overlay,
+        record=True,
+    )
+    out = guarded(lambda: run(req))
+    files = {os.path.abspath(path), *(os.path.abspath(v) for v in var_files)}
+    if isinstance(out, Diagnostic):
+        return Compilation(None, [out]), files, None
+    files.update(os.path.abspath(p) for p in out.texts)
+    return out.compilation, files, out
+
+
+def definition_span(
+    path: str,
+    data_path: str,
+    *,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    env_prefix: str = "",
+    result: Compilation | None = None,
+) -> Span | None:
+    """The source span that set the value at ``data_path`` (None if unknown): lets an
+    error found after evaluation (an output format that cannot hold a value) point at
+    the line to edit.
+
+    ``result`` is the compilation whose data failed: it keeps where each value was
+    defined (`Compilation.definition_span`), which answers without compiling again. Only a
+    result served from the build cache (it keeps no evaluation) is compiled again, from
+    the in-process program when its sources are unchanged."""
+    if result is not None and not result.from_cache:
+        return result.definition_span(data_path)
+    again, _, _ = compile_recorded(
+        path,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        allow_paths=allow_paths,
+        emit_outputs=False,
+        env_prefix=env_prefix,
+    )
+    return again.definition_span(data_path) if data_path else None

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cfglang.datapath import render
 from cfglang.diagnostics import Note, did_you_mean
 from cfglang.eval.evaluate import (
     Def,
@@ -171,13 +172,8 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for p in path:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + p
-    return out or "(root)"
+    """A data path as diagnostics print it (`cfglang.datapath`), ``(root)`` for none."""
+    return render(path) or "(root)"
 
 
 def _object(

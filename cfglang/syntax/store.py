@@ -8,7 +8,7 @@ so they are kept whatever ``CFLC_NO_CACHE`` says):
 - ``lark-<key>.pickle``: the `lark.Lark` instance (``Lark.save``), for the fallback and
   error path; building it from the grammar costs several times more.
 
-Both live in ``parser/`` under the cache directory (`cfglang.cache.cache_dir`).
+Both live in ``parser/`` under the cache directory (`cfglang.paths.cache_dir`).
 
 Trust. A pickle runs code when it is loaded, and the tables decide what a file parses
 to, so neither may come from another user. The choice made here is to *verify* rather
@@ -47,7 +47,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cfglang import cache
+from cfglang import paths
 from cfglang.atomic import write_atomic
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ _POSIX = hasattr(os, "geteuid") and os.open in os.supports_dir_fd
 def parser_dir() -> Path | None:
     """``parser/`` in the cache directory, made private if new; None without a cache
     directory, or if it cannot be made."""
-    base = cache.cache_dir()
+    base = paths.cache_dir()
     if base is None:
         return None
     path = base / _DIR

@@ -201,7 +201,7 @@ class _Compiler:
         return tuple((p, files[p][1] if p in files else None) for p in sorted(closure))
 
     def state(self, commit: str, hint: frozenset[str] = frozenset()) -> State:
-        from cfglang.api import compile
+        from cfglang.driver import compile
 
         files, _ = self.repo.tree(commit)
         if self.rel not in files:
@@ -387,7 +387,7 @@ def explain_note(
     value at ``path`` of ``spec`` (``FILE`` or ``FILE@REV``). A working-tree value that
     differs from HEAD's is reported as an uncommitted change. None outside a repository
     or when no commit ever changed it."""
-    from cfglang.api import compile
+    from cfglang.driver import compile
     from cfglang.tools.explain import parse_path
     from cfglang.vcs import split_spec
 

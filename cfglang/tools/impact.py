@@ -137,7 +137,7 @@ def impact(
 ) -> Impact:
     """Compare each target in the working tree with the same target at ``rev``.
     Raises `cfglang.vcs.GitError` when there is no repository or ``rev`` is unknown."""
-    from cfglang.api import compile
+    from cfglang.driver import compile
 
     if not targets:
         return Impact(rev, "")

@@ -30,14 +30,14 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
 
-from cfglang.api import Config, ConfigError, _wrap
+from cfglang import datapath
+from cfglang.config import Config, ConfigError, _wrap
 from cfglang.project import find_root
 
 __all__ = ["LiveConfig", "Snapshot", "Subscription", "Update", "live"]
@@ -45,7 +45,6 @@ __all__ = ["LiveConfig", "Snapshot", "Subscription", "Update", "live"]
 log = logging.getLogger("cfglang.live")  # the documented logger name (docs/live.md)
 
 _MISSING: Any = object()
-_PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
 
 class Update(NamedTuple):
@@ -94,24 +93,8 @@ class Subscription:
 
 def parse_path(path: str) -> tuple[str | int, ...]:
     """``services.billing.db`` / ``tags[0]`` / ``labels["app/name"]`` into key parts;
-    the empty string is the whole configuration."""
-    parts: list[str | int] = []
-    pos = 0
-    path = path.strip()
-    while pos < len(path):
-        m = _PART.match(path, pos)
-        if m is None or (m.group(1) is not None and pos > 0 and path[pos] != "."):
-            raise ValueError(f"not a configuration path: `{path}`")
-        if m.group(1) is not None:
-            parts.append(m.group(1))
-        elif m.group(2) is not None:
-            parts.append(int(m.group(2)))
-        else:
-            import json
-
-            parts.append(json.loads('"' + m.group(3) + '"'))
-        pos = m.end()
-    return tuple(parts)
+    the empty string is the whole configuration (`cfglang.datapath.parse`)."""
+    return datapath.parse(path)
 
 
 def _lookup(data: Any, parts: Sequence[str | int]) -> Any:

@@ -2,7 +2,7 @@
 
 Algorithm. `Watcher.build_all` compiles every target once, writes its outputs and
 remembers, per target, the last good data and the *closure*: the absolute paths of every
-file the compilation read (`cfglang.api.compile_session` lists them) plus the ``--vars`` files.
+file the compilation read (`cfglang.driver.compile_recorded` lists them) plus the ``--vars`` files.
 Then `Watcher.run` waits for file events (watchfiles: inotify, or stat polling with
 ``poll=True``); events are batched (watchfiles waits until 50 ms pass without a new
 event) and filtered to `.cfl` files, ``--vars`` files and `cfl.toml`, ignoring the
@@ -79,12 +79,12 @@ def compile_recorded(
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
 
-    It uses `cfglang.api.compile_session` rather than `api.compile`: the build cache
+    It uses `cfglang.driver.compile_recorded` rather than `compile`: the build cache
     would answer without listing the files read, and the watcher needs that list.
     """
-    from cfglang import api
+    from cfglang.driver import compile_recorded  # start-up: `cflc --help` imports no compiler
 
-    session = api.compile_session(
+    result, files, _ = compile_recorded(
         path,
         vars=vars,
         cli_vars=cli_vars,
@@ -95,7 +95,7 @@ def compile_recorded(
         env_prefix=env_prefix,
         use_cache=True,
     )
-    return session.result, session.files
+    return result, files
 
 
 def watch_filter(
