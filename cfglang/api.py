@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar, overload
 
 import attrs
 
@@ -27,6 +27,8 @@ from cfglang.driver import BuildRequest, Compilation, SecretOptions
 from cfglang.driver import Output as Output  # result types, re-exported: `api.Output`
 from cfglang.driver import Profile as Profile
 from cfglang.driver import compile as compile  # the one compile; documented there
+from cfglang.emit import EmitError, emit
+from cfglang.limits import MAX_NESTING
 from cfglang.project import find_root as find_root  # the project root, re-exported
 from cfglang.values import Secret
 
@@ -41,8 +43,6 @@ _run_guarded = driver.guarded  # tools and tests run work on the compile pool th
 
 # ---- Python API -------------------------------------------------------------------------------
 
-
-from typing import TypeVar, overload  # noqa: E402  (kept beside `load`, its only user)
 
 _T = TypeVar("_T")
 
@@ -109,8 +109,6 @@ def loads(
 
 def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *, env_prefix: str = "") -> str:
     """Render configuration in an output format (json, yaml, toml, ini, env, properties)."""
-    from cfglang.emit import emit
-
     if isinstance(cfg, Config):
         data = cfg.to_dict()  # compiled: never deeper than every emitter writes
     else:
@@ -122,9 +120,6 @@ def dumps(cfg: Config | Mapping[str, Any], format: str = "json", *, env_prefix: 
 def _check_depth(data: Any) -> None:
     """Plain data from the caller, nested no deeper than compiled data may be (the
     emitters recurse); an `EmitError` at the first value past the limit."""
-    from cfglang.emit import EmitError
-    from cfglang.limits import MAX_NESTING
-
     stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
     while stack:
         v, path = stack.pop()
@@ -158,10 +153,10 @@ def explain(
     Returns an `cfglang.tools.explain.Explanation`, or a `Compilation` holding the
     diagnostics when the module does not compile or the path does not exist.
     """
-    from cfglang.tools.explain import explain_path
+    from cfglang.tools.explain import explain_path  # lazy: only explain loads the explain tool
 
     if loader is None and "@" in path:
-        from cfglang.vcs import GitError, loader_for
+        from cfglang.vcs import GitError, loader_for  # only when the path names a git revision
 
         try:
             path, loader, root = loader_for(path, root)
@@ -183,8 +178,6 @@ def explain(
     )
 
     def work() -> Any:
-        from cfglang import driver
-
         built = driver.run(req)
         result = built.compilation
         if not result.ok or built.evaluator is None:
@@ -205,7 +198,7 @@ def deps(
     """The dependency graph of the target ``path``: the modules of its import/extends
     closure, the files it reads and the inputs it takes (a `cfglang.tools.deps.TargetDeps`).
     Nothing is evaluated; resolver errors are in the result's ``diagnostics``."""
-    from cfglang.tools.deps import target_deps
+    from cfglang.tools.deps import target_deps  # lazy: only deps loads the deps tool
 
     return target_deps(path, root=root, allow_paths=allow_paths, var_files=var_files)
 
@@ -230,7 +223,7 @@ class Session:
         with the diagnostics (the module did not compile, or no such path)."""
         if self.evaluator is None or self.document is None:
             return Compilation(None, list(self.result.diagnostics))
-        from cfglang.tools.explain import explain_path
+        from cfglang.tools.explain import explain_path  # lazy: only explain loads the explain tool
 
         ev, doc = self.evaluator, self.document
         out = _run_guarded(lambda: explain_path(ev, doc, data_path, Compilation(None, [])))

@@ -23,26 +23,34 @@ definition without compiling again.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections import OrderedDict
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import attrs
 
-from cfglang import datapath
-from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang import cache, datapath, worker
+from cfglang.datacheck import check_data
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean
+from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
+from cfglang.eval.constraints import SizeBudget, dotted, materialize
+from cfglang.eval.evaluate import EvalError, Evaluator, Limits, ProfilingEvaluator, _Propagate
+from cfglang.eval.inputs import Given
+from cfglang.eval.values import BOTTOM
+from cfglang.limits import source_size_limit
 from cfglang.project import find_root
+from cfglang.secrets.edit import plaintext_sites, report_plaintext
+from cfglang.secrets.runtime import SecretContext
 from cfglang.semantic.program import Program, build_program, content_key
+from cfglang.semantic.resolve import FileLoader, MemoryLoader, normalise_output_name
+from cfglang.semantic.typecheck import typecheck
 from cfglang.source import SourceFile, Span
+from cfglang.syntax.parser import parse_expression
 from cfglang.values import Secret
-
-if TYPE_CHECKING:
-    from cfglang.eval.evaluate import Limits
-    from cfglang.eval.inputs import Given
-
 
 # ---- results ----------------------------------------------------------------------------------
 
@@ -273,8 +281,6 @@ def load_program(
 ) -> tuple[Program, bool]:
     """The program of ``entry_path``: from `PROGRAMS` when ``reuse`` and its texts are
     unchanged (then ``True``), else built now and remembered when it has no error."""
-    from cfglang.limits import source_size_limit
-
     key = "\0".join(
         (
             content_key(entry_path, root, allow_paths, max_depth),
@@ -311,10 +317,6 @@ def load_program(
 def run(req: BuildRequest) -> BuildResult:
     """One build: load the program, evaluate it with the request's inputs, check the
     document and render the named outputs. Every user error is a diagnostic."""
-    from cfglang.eval.constraints import materialize
-    from cfglang.eval.evaluate import Evaluator, Limits, ProfilingEvaluator
-    from cfglang.semantic.resolve import FileLoader, MemoryLoader
-
     prof = Profile() if req.profile else None
     clock = time.perf_counter()
 
@@ -365,14 +367,12 @@ def run(req: BuildRequest) -> BuildResult:
         out.compilation.diagnostics = diags.sorted()
         return out
     given = _given(program, req, diags)
-    from cfglang.secrets.runtime import SecretContext
 
     secrets = SecretContext(req.secrets.identity, req.env, req.secrets.decrypt, program=program)
     cls = ProfilingEvaluator if prof is not None else Evaluator
     ev = cls(diags, limits, env=req.env, program=program, inputs=given, secrets=secrets)
     doc = ev.main_doc
     assert doc is not None
-    from cfglang.semantic.typecheck import typecheck
 
     typecheck(list(program.modules.values()), ev.types, diags, ev.check_literal)
     ev.bind_schemas()
@@ -395,8 +395,6 @@ def run(req: BuildRequest) -> BuildResult:
     data = materialize(ev, doc, spans=spans)
     report = req.secrets.plaintext != "allow"
     if (report or req.use_cache) and has_secret(data):
-        from cfglang.secrets.edit import plaintext_sites, report_plaintext
-
         assert program.entry is not None
         found = plaintext_sites(program.entry, data)  # one scan: the report and the cache
         if report:
@@ -421,10 +419,6 @@ def run(req: BuildRequest) -> BuildResult:
 def run_cached(req: BuildRequest) -> Compilation:
     """A build through the build cache: a hit re-hashes the recorded inputs and returns
     the stored result; a miss builds (with the parse cache) and stores the result."""
-    import json
-
-    from cfglang import cache
-
     assert req.path is not None
     key = cache.digest(
         "build",
@@ -461,15 +455,11 @@ def _forget_plaintext_trees(found: Any) -> None:
     """Drop the parse cache entries of the modules of ``found`` (module, site): they hold a
     plain-text literal that turned out to be a secret (through a schema: the parser alone
     could not tell, see `cfglang.semantic.resolve._plaintext_secret`)."""
-    from cfglang import cache
-
     for src in {id(m.source): m.source for m, _ in found}.values():
         cache.forget("parse", cache.parse_key(src.path, src.real_path, src.text))
 
 
 def _still_valid(entry: dict[str, Any], env: Mapping[str, str]) -> bool:
-    from cfglang import cache
-
     try:
         for name, value in entry["env"].items():
             if env.get(name) != value:
@@ -510,9 +500,6 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 def _given(program: Program, req: BuildRequest, diags: Diagnostics) -> Given:
     """The inputs set from outside (`--vars` files, ``vars``, `--var`), by precedence; a
     name that is not an input of the program is an error (E0403)."""
-    from cfglang.diagnostics import did_you_mean
-    from cfglang.eval.inputs import Given
-
     file_values: dict[str, tuple[Any, str]] = {}
     for vf in req.var_files:
         data = _read_vars_file(vf, diags)
@@ -550,11 +537,9 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
     src = SourceFile(path, text)
     try:
         if path.endswith(".json"):
-            import json
-
             data = json.loads(text)
         elif path.endswith((".yaml", ".yml")):
-            import yaml
+            import yaml  # lazy: only a YAML --vars file needs PyYAML
 
             data = yaml.safe_load(text)
         elif path.endswith(".cfl"):
@@ -567,8 +552,6 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
         if not path.endswith(".cfl"):
-            from cfglang.datacheck import check_data
-
             check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
         line = (
@@ -591,10 +574,6 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
 
 
 def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict[str, Any] | None:
-    from cfglang.eval.constraints import materialize
-    from cfglang.eval.evaluate import EvalError, _Propagate
-    from cfglang.syntax.parser import parse_expression
-
     src = SourceFile("<expr>", expr)
     tree, errs = parse_expression(src)
     diags.extend(errs)
@@ -611,12 +590,6 @@ def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict
 
 
 def _outputs(ev: Any, program: Program, diags: Diagnostics, env_prefix: str) -> list[Output]:
-    from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
-    from cfglang.eval.constraints import SizeBudget, dotted, materialize
-    from cfglang.eval.evaluate import EvalError, _Propagate
-    from cfglang.eval.values import BOTTOM
-    from cfglang.semantic.resolve import normalise_output_name
-
     assert program.entry is not None
     out: list[Output] = []
     budget = SizeBudget(ev.limits)  # for all the outputs together: what one build writes
@@ -733,7 +706,7 @@ def compile(
     (steps, depth, collection, string and emitted sizes; docs/language.md, Limits).
     """
     if loader is None and path is not None and "@" in path:
-        from cfglang.vcs import GitError, loader_for
+        from cfglang.vcs import GitError, loader_for  # only when a path names a revision
 
         try:
             path, loader, root = loader_for(path, root)
@@ -782,8 +755,6 @@ def guarded(work: Any) -> Any:
     Python's small default stack before CFL's own depth limit could report them. No
     process-wide setting is changed here: the pool made its threads once.
     """
-    from cfglang import worker
-
     box: dict[str, Any] = {}
     try:
         box["result"] = worker.run(work)
@@ -793,7 +764,7 @@ def guarded(work: Any) -> Any:
         err = box["error"]
         if isinstance(err, (KeyboardInterrupt, SystemExit)):
             raise err
-        import traceback
+        import traceback  # only for an internal error's report
 
         detail = "".join(traceback.format_exception_only(type(err), err)).strip()
         where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
