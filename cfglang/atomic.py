@@ -39,6 +39,9 @@ from typing import BinaryIO
 
 from cfglang.paths import resolves_inside
 
+if sys.platform != "win32":  # no fcntl there; `_locked` does without
+    import fcntl
+
 JOURNAL = ".cflc-commit.json"
 _SET_PREFIX = ".cflc-set-"
 # `write_atomic` temporaries of other writers (a `cflc secrets` edit, the cache) may be
@@ -79,8 +82,6 @@ def _locked(directory: str) -> Iterator[None]:
     if sys.platform == "win32":  # no flock on a directory there: builds do not take turns
         yield
         return
-    import fcntl
-
     fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
