@@ -39,9 +39,6 @@ from typing import BinaryIO
 
 from cfglang.paths import resolves_inside
 
-if sys.platform != "win32":  # no fcntl there; `_locked` does without
-    import fcntl
-
 JOURNAL = ".cflc-commit.json"
 _SET_PREFIX = ".cflc-set-"
 # `write_atomic` temporaries of other writers (a `cflc secrets` edit, the cache) may be
@@ -82,6 +79,8 @@ def _locked(directory: str) -> Iterator[None]:
     if sys.platform == "win32":  # no flock on a directory there: builds do not take turns
         yield
         return
+    import fcntl  # only when writing a set of outputs: a build to stdout does not lock
+
     fd = os.open(directory, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
