@@ -10,6 +10,7 @@ expression reads (directly or through a `$<...>` substitution).
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -106,8 +107,6 @@ class Explanation:
         }
 
     def render(self) -> str:
-        import json
-
         out = [
             f"{self.path} = {json.dumps(_jsonable(self.value), ensure_ascii=False)}  ({self.kind})"
         ]

@@ -28,6 +28,7 @@ snapshots, and ``current`` is already the revision being delivered, or a later o
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import os
 import re
@@ -39,6 +40,8 @@ import attrs
 
 from cfglang.api import Config, ConfigError, _wrap
 from cfglang.project import find_root
+from cfglang.tools.diff import diff
+from cfglang.tools.watch import compile_recorded, watch_filter
 
 __all__ = ["LiveConfig", "Snapshot", "Subscription", "Update", "live"]
 
@@ -107,8 +110,6 @@ def parse_path(path: str) -> tuple[str | int, ...]:
         elif m.group(2) is not None:
             parts.append(int(m.group(2)))
         else:
-            import json
-
             parts.append(json.loads('"' + m.group(3) + '"'))
         pos = m.end()
     return tuple(parts)
@@ -247,8 +248,6 @@ class LiveConfig:
                 self._subs.remove(sub)
 
     def _compile(self) -> tuple[Any, set[str]]:
-        from cfglang.tools.watch import compile_recorded
-
         return compile_recorded(
             self.path,
             vars=self._vars,
@@ -265,9 +264,7 @@ class LiveConfig:
         ready = threading.Event()
 
         def loop() -> None:
-            import watchfiles
-
-            from cfglang.tools.watch import watch_filter
+            import watchfiles  # heavy (a native extension): only when watching
 
             flt = watch_filter(self._var_files)
             try:
@@ -301,8 +298,6 @@ class LiveConfig:
         ready.wait(timeout=30)
 
     def _reload(self, changed: set[str] | None) -> bool:
-        from cfglang.tools.diff import diff
-
         with self._reload_lock:
             if self._stop.is_set() and changed is not None:
                 return False
@@ -372,8 +367,6 @@ def _update_for(
     sub: Subscription, changes: Sequence[Any], old: Snapshot, new: Snapshot
 ) -> Update | None:
     """The update for one subscription, or None when its subtree did not change."""
-    from cfglang.tools.diff import diff
-
     p = sub.prefix
     n = len(p)
     below = above = False
