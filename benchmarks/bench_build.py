@@ -13,7 +13,7 @@ Reported:
   1. whole-process cold runs of `cflc build` (median of --runs) on the project and on
      examples/fleet when it exists;
   2. an in-process breakdown by phase (parse, resolve, evaluate, typecheck when present,
-     check/materialize, emit) for one target, following cfglang.api._compile;
+     check/materialize, emit) for one target, following cfglang.driver.run;
   3. scaling: in-process compile time of one target at N = 250, 500, 1000, 2000 and the
      ratio per doubling (linear code shows ~2x; quadratic code shows ~4x).
 
@@ -151,13 +151,15 @@ def timed_parse(acc: list[float]) -> Iterator[None]:
 
 
 def phases_once(entry: Path) -> dict[str, float]:
-    """One compile of ``entry``, phase by phase, the way cfglang.api._compile chains them."""
+    """One compile of ``entry``, phase by phase, the way cfglang.driver.run chains them."""
     from cfglang import api
     from cfglang.diagnostics import Diagnostics
     from cfglang.emit import emit
     from cfglang.eval.constraints import materialize
     from cfglang.eval.evaluate import Evaluator
-    from cfglang.semantic.resolve import FileLoader, Resolver
+    from cfglang.eval.inputs import Given
+    from cfglang.semantic.program import build_program
+    from cfglang.semantic.resolve import FileLoader
 
     try:
         from cfglang.semantic.typecheck import typecheck as _typecheck
@@ -171,22 +173,21 @@ def phases_once(entry: Path) -> dict[str, float]:
     parse_times: list[float] = []
     t0 = time.perf_counter()
     with timed_parse(parse_times):
-        resolver = Resolver(FileLoader(), root, diags, ())
-        mod = resolver.load_entry(str(entry))
+        program = build_program(FileLoader(), str(entry), root=root)
     load = time.perf_counter() - t0
     out["parse"] = sum(parse_times)
     out["resolve"] = load - out["parse"]
-    if mod is None or diags.has_errors:
+    diags.extend(program.diagnostics)
+    if program.entry is None or diags.has_errors:
         raise SystemExit(_diag_text(diags, "resolve"))
 
     t0 = time.perf_counter()
-    ev = Evaluator(diags, env={})
-    api._setup_inputs(ev, mod, {}, (), (), diags)
-    doc = ev.document(mod)
+    ev = Evaluator(diags, env={}, program=program, inputs=Given())
+    doc = ev.main_doc
     out["evaluate"] = time.perf_counter() - t0
     if typecheck is not None:
         t0 = time.perf_counter()
-        typecheck(list(resolver.modules.values()), ev)
+        typecheck(list(program.modules.values()), ev)
         out["typecheck"] = time.perf_counter() - t0
     if diags.has_errors:
         raise SystemExit(_diag_text(diags, "evaluate"))

@@ -201,7 +201,7 @@ def write_results(
     settings: dict[str, Any],
 ) -> int:
     # start-up: see the docstring (the compile that made `results` loaded these)
-    from cfglang.api import _has_secret
+    from cfglang.driver import has_secret
     from cfglang.emit import EmitError, emit, format_for_filename
 
     # Render everything first: nothing is written unless every output rendered.
@@ -241,7 +241,11 @@ def write_results(
             from cfglang.eval.constraints import dotted
 
             where = dotted(e.path) if e.path else ""
-            span = definition_span(f, where, env_prefix=env_prefix, **ctx.inputs) if where else None
+            span = (
+                definition_span(f, where, env_prefix=env_prefix, result=res, **ctx.inputs)
+                if where
+                else None
+            )
             ctx.report(
                 [
                     Diagnostic(
@@ -260,7 +264,7 @@ def write_results(
         if target is None:
             planned.append((target, text, False))
         else:
-            planned.append((target, text, _has_secret(res.data)))
+            planned.append((target, text, has_secret(res.data)))
     files = [(t, text, private) for t, text, private in planned if t is not None]
     if files:
         # Output to stdout (a build served from the cache, say) loads no tempfile,

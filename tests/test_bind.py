@@ -22,7 +22,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cfglang import api
+from cfglang import api, driver
 from cfglang.diagnostics import Diagnostics
 from cfglang.eval import evaluate as E
 from cfglang.eval.builtins import BUILTINS
@@ -144,33 +144,25 @@ def traced(
         seen.setdefault(e.span.key(), set()).add(classify(self, e, scope))
         return original(self, e, scope)
 
-    record: dict[str, Any] = {}
+    req = driver.BuildRequest(
+        path,
+        filename=path,
+        cli_vars=cli_vars,
+        env=env,
+        root=root,
+        overlay=overlay,
+        limits=limits,
+    )
+    # A program reused from an earlier build is evaluated all the same: every name is
+    # still looked up through `_name`.
     E.Evaluator._name = name  # type: ignore[method-assign]
     E._DISPATCH[ast.Name] = name
     try:
-        api._run_guarded(
-            lambda: api._compile(
-                path,
-                None,
-                path,
-                {},
-                cli_vars,
-                (),
-                env,
-                root,
-                (),
-                True,
-                None,
-                "",
-                record=record,
-                limits=limits,
-                overlay=overlay,
-            )
-        )
+        out = api._run_guarded(lambda: driver.run(req))
     finally:
         E.Evaluator._name = original  # type: ignore[method-assign]
         E._DISPATCH[ast.Name] = original
-    return record.get("entry"), seen
+    return (out.entry if isinstance(out, driver.BuildResult) else None), seen
 
 
 def disagreements(entry: ModuleInfo, seen: Trace) -> tuple[dict[str, int], list[str]]:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from cfglang.datapath import render
 from cfglang.diagnostics import Note, did_you_mean
 from cfglang.eval.evaluate import (
     Def,
@@ -40,9 +41,12 @@ class SizeBudget:
     levels costs 60 walks and stops at the budget, instead of 2^60 steps.
     """
 
-    __slots__ = ("bytes", "max_bytes", "max_depth", "max_values", "memo", "values")
+    __slots__ = ("bytes", "max_bytes", "max_depth", "max_values", "memo", "spans", "values")
 
-    def __init__(self, limits: Limits) -> None:
+    def __init__(self, limits: Limits, spans: dict[int, dict[str, Span]] | None = None) -> None:
+        # With ``spans``, each object's plain dict (by id) gets its fields' defining spans
+        # (the top of each definition stack): the provenance that outlives the evaluation.
+        self.spans = spans
         self.values = 0
         self.bytes = 0
         self.max_values = limits.max_output_values
@@ -77,14 +81,16 @@ def materialize(
     *,
     budget: SizeBudget | None = None,
     site: Span | None = None,
+    spans: dict[int, dict[str, Span]] | None = None,
 ) -> Any:
     """Plain data for a value; BOTTOM where an error was reported.
 
     ``budget`` is shared by values emitted together (a build's named outputs); ``site``
     is where a value too large to emit is reported (else at the top-level field holding
-    it). Plain data may share sub-dicts and lists: treat it as read-only.
+    it). Plain data may share sub-dicts and lists: treat it as read-only. ``spans``
+    collects where each field of the data was defined (see `SizeBudget`).
     """
-    b = budget if budget is not None else SizeBudget(ev.limits)
+    b = budget if budget is not None else SizeBudget(ev.limits, spans)
     try:
         return _materialize(ev, value, path, b, site)
     except _TooLarge as e:
@@ -166,13 +172,8 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for p in path:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + p
-    return out or "(root)"
+    """A data path as diagnostics print it (`cfglang.datapath`), ``(root)`` for none."""
+    return render(path) or "(root)"
 
 
 def _object(
@@ -189,6 +190,9 @@ def _object(
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
     leaves = _LEAVES if len(path) < budget.max_depth else frozenset()
+    spans: dict[str, Span] | None = None
+    if budget.spans is not None:
+        spans = budget.spans[id(out)] = {}
     for key, stack in defs.items():
         hidden = False
         for d in stack:
@@ -228,6 +232,11 @@ def _object(
             if key not in meant:
                 _missing(ev, obj, key, stack, path)
             continue
+        if spans is not None and stack:
+            top = stack[-1]
+            if top.op == "decl":
+                top = next((d for d in reversed(stack) if d.op != "decl"), top)
+            spans[key] = top.stmt.span
         if v is BOTTOM or v.__class__ in leaves:
             out[key] = v
             budget.add(1, len(key) + len(v) if v.__class__ is str else len(key))

@@ -32,6 +32,7 @@ import attrs
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean, edit_distance
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
+from cfglang.semantic.program import DOTTED, MERGE, SET, Lowering, Program, Step
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import Schema, TypeResolver
 from cfglang.source import Span
@@ -366,18 +367,34 @@ def from_plain(ctx: Evaluator, v: Any) -> Any:
 
 
 class Evaluator:
-    """Evaluation state of one compilation."""
+    """Evaluation state of one compilation: one evaluation of a `Program`.
+
+    Given a ``program``, the evaluator builds the entry's document and binds the entry
+    chain's inputs (``inputs``, an `cfglang.eval.inputs.Given`: the values set from
+    outside, each with its source) in the constructor; ``secrets`` is the capability that
+    opens ``secret("cfl:v2:...")`` values (a `cfglang.secrets.runtime.SecretContext`; None
+    means defaults from ``env``). Without a program (tools that only resolve types) there
+    is no document until `document` is called.
+    """
 
     def __init__(
         self,
         diags: Diagnostics,
         limits: Limits | None = None,
         env: Mapping[str, str] | None = None,
+        *,
+        program: Program | None = None,
+        inputs: Any = None,
+        secrets: Any = None,
         types: TypeResolver | None = None,
     ) -> None:
         self.diags = diags
-        # Types and schemas come from the semantic layer (shared with the static checks);
-        # this evaluator only binds each schema's body to its module scope (`schema_layers`).
+        self.program = program
+        # Types and schemas come from the semantic layer (shared with the static checks,
+        # and with every evaluation of the program); this evaluator only binds each
+        # schema's body to its module scope (`schema_layers`).
+        if types is None:
+            types = program.types if program is not None else None
         self.types = types if types is not None else TypeResolver()
         self.limits = limits or Limits()
         self.env = env if env is not None else {}
@@ -401,13 +418,9 @@ class Evaluator:
         self.input_thunks: dict[str, Callable[[], Any]] = {}
         self.input_decls: dict[str, ast.InputDecl] = {}
         self.checked: set[int] = set()
-        self.dotted_rest: dict[int, tuple[ast.Stmt, ...]] = {}
         self.where_ok: set[tuple[Any, ...]] = set()
-        self._body_lets: dict[int, dict[str, ast.LetDecl]] = {}
-        self._super_free: dict[int, bool] = {}
-        self._source_no_super: dict[int, bool] = {}
-        self._plans: dict[int, Any] = {}
-        self._consts: dict[int, bool] = {}
+        # Plans, dotted tails and body lets: the program's (shared by its evaluations).
+        self.lowering = program.lowering if program is not None else Lowering()
         self._const_fields: dict[tuple[int, int, str], Any] = {}
         # Environment variables consulted (name -> value or None), for the build cache.
         self.env_read: dict[str, str | None] = {}
@@ -415,8 +428,16 @@ class Evaluator:
         self.input_sources: dict[str, tuple[str, Span | None]] = {}
         self.warned: set[tuple[int, int]] = set()
         # How `secret("cfl:v1:...")` is opened: a `cfglang.secrets.runtime.SecretContext`
-        # set by `cfglang.api` (identities, decrypt or only validate); None means defaults.
-        self.secrets: Any = None
+        # (identities, decrypt or only validate); None means defaults.
+        self.secrets: Any = secrets
+        if program is not None and program.entry is not None:
+            # The document first: it binds every module of the extends chain to the entry's
+            # document, so input defaults and outputs declared in a base see its fields.
+            self.document(program.entry)
+            if inputs is not None:
+                from cfglang.eval.inputs import bind_inputs
+
+                bind_inputs(self, program, inputs)
 
     # -- documents and modules ----------------------------------------------------------------
 
@@ -431,8 +452,9 @@ class Evaluator:
         if self.main_doc is None:
             self.main_doc = doc
         layers = []
+        body = self.program.body if self.program is not None else (lambda m: tuple(m.body))
         for m in chain:
-            layers.append(Layer(m.body, None, m, lets=m.lets, site=Span(m.source, 0, 0)))
+            layers.append(Layer(body(m), None, m, lets=m.lets, site=Span(m.source, 0, 0)))
             self.module_scopes.setdefault(m.key, Scope(doc, m, None, m.lets))
         doc.layers = tuple(layers)
         for m in chain:
@@ -457,9 +479,7 @@ class Evaluator:
         checks: list[tuple[ast.CheckStmt, Scope]],
         inherited: int,
     ) -> None:
-        plan = self._plans.get(id(stmts), _SLOW)
-        if plan is _SLOW:
-            plan = self._plans[id(stmts)] = _plan(stmts, self.dotted_rest, self.body_lets)
+        plan = self.lowering.plan(stmts)
         if plan is not None:
             self._expand_plan(obj, plan, scope, no, defs, checks, inherited)
             return
@@ -470,8 +490,8 @@ class Evaluator:
                 elif isinstance(stmt, ast.Unset):
                     key = self.key_text(stmt.path[0], scope)
                     if len(stmt.path) > 1:
-                        nested = ast.Unset(stmt.path[1:], stmt.span)
-                        layer = Layer((nested,), scope, scope.module, site=stmt.span)
+                        rest = self.lowering.unset_rest(stmt)
+                        layer = Layer(rest, scope, scope.module, site=stmt.span)
                         defs.setdefault(key, []).append(
                             Def(key, "merge", stmt, scope, no, stmt.path[0].span, body_layer=layer)
                         )
@@ -515,7 +535,7 @@ class Evaluator:
     def _expand_plan(
         self,
         obj: Obj,
-        plan: tuple[_Step, ...],
+        plan: tuple[Step, ...],
         scope: Scope,
         no: int,
         defs: dict[str, list[Def]],
@@ -526,9 +546,9 @@ class Evaluator:
         definitions, from steps worked out once per body instead of once per object."""
         module = scope.module
         for key, kind, stmt, span, payload in plan:
-            if kind == _SET:
+            if kind == SET:
                 d = Def(key, stmt.op, stmt, scope, no, span, payload)
-            elif kind == _DOTTED:
+            elif kind == DOTTED:
                 d = Def(
                     key,
                     "merge",
@@ -539,7 +559,7 @@ class Evaluator:
                     None,
                     Layer(payload, scope, module, None, None, stmt.span, _NO_LETS),
                 )
-            elif kind == _MERGE:
+            elif kind == MERGE:
                 d = Def(
                     key,
                     "merge",
@@ -575,11 +595,7 @@ class Evaluator:
         if len(stmt.path) > 1:
             # `a.b.c = e` is `a { b.c = e }`; the rewritten statement depends only on
             # the syntax, so it is built once per statement, not once per evaluation.
-            rest = self.dotted_rest.get(id(stmt))
-            if rest is None:
-                rest = self.dotted_rest[id(stmt)] = (
-                    attrs.evolve(stmt, path=stmt.path[1:], doc=None),
-                )
+            rest = self.lowering.dotted_rest(stmt)
             layer = Layer(rest, scope, scope.module, site=stmt.span, lets=_NO_LETS)
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         elif stmt.op == "merge":
@@ -627,11 +643,8 @@ class Evaluator:
             )
 
     def body_lets(self, body: ast.Body) -> dict[str, ast.LetDecl]:
-        """The lets of a body, computed once per compilation (the AST outlives it)."""
-        lets = self._body_lets.get(id(body))
-        if lets is None:
-            lets = self._body_lets[id(body)] = _lets(body.stmts)
-        return lets
+        """The lets of a body, computed once per program (`Lowering.body_lets`)."""
+        return self.lowering.body_lets(body)
 
     def key_text(self, key: ast.Key, scope: Scope) -> str:
         if key.name is not None:
@@ -693,10 +706,7 @@ class Evaluator:
         if top.op != "set":
             return None
         stmt = top.stmt
-        const = self._consts.get(id(stmt))
-        if const is None:
-            const = self._consts[id(stmt)] = _constant(top.expr)
-        if not const:
+        if not self.lowering.constant(stmt, top.expr):
             return None
         schema = obj.schema
         sf = schema.fields.get(key) if schema is not None else None
@@ -852,21 +862,8 @@ class Evaluator:
 
     def super_free(self, e: ast.Expr) -> bool:
         """Whether ``e`` has no `super` anywhere in it (nested bodies included), so it can
-        be evaluated in its definition's own scope. Computed once per expression."""
-        cls = e.__class__
-        if cls is ast.Literal or cls is ast.Name:
-            return True
-        # Most files never say `super`: then none of their expressions needs walking.
-        source = e.span.source
-        no_super = self._source_no_super.get(id(source))
-        if no_super is None:
-            no_super = self._source_no_super[id(source)] = "super" not in source.text
-        if no_super:
-            return True
-        free = self._super_free.get(id(e))
-        if free is None:
-            free = self._super_free[id(e)] = not _mentions_super(e)
-        return free
+        be evaluated in its definition's own scope (`Lowering.super_free`)."""
+        return self.lowering.super_free(e)
 
     def _super_scope(self, obj: Obj, key: str, defs: list[Def], i: int) -> Scope:
         d = defs[i]
@@ -1894,46 +1891,6 @@ class _Mismatch:
 
 _IN_PROGRESS = object()
 
-# Expansion steps of a body with static keys: (key, kind, statement, key span, payload).
-_Step = tuple[str, int, Any, Span, Any]  # statement: Field or CheckStmt
-_SET, _DOTTED, _MERGE, _CHECK = 0, 1, 2, 3
-
-
-def _plan(
-    stmts: tuple[ast.Stmt, ...],
-    dotted_rest: dict[int, tuple[ast.Stmt, ...]],
-    body_lets: Callable[[ast.Body], dict[str, ast.LetDecl]],
-) -> tuple[_Step, ...] | None:
-    """The expansion steps of a body, or None when it needs the general `expand` (an
-    `if`, `for` or `unset`, or a computed key)."""
-    steps: list[_Step] = []
-    for stmt in stmts:
-        if isinstance(stmt, ast.Field):
-            first = stmt.path[0]
-            key = first.static  # a name or a plain string: the same text `key_text` gives
-            if key is None:
-                return None
-            if len(stmt.path) > 1:
-                rest = dotted_rest.get(id(stmt))
-                if rest is None:
-                    rest = dotted_rest[id(stmt)] = (
-                        attrs.evolve(stmt, path=stmt.path[1:], doc=None),
-                    )
-                steps.append((key, _DOTTED, stmt, first.span, rest))
-            elif stmt.op == "merge":
-                assert stmt.body is not None
-                steps.append(
-                    (key, _MERGE, stmt, first.span, (stmt.body.stmts, body_lets(stmt.body)))
-                )
-            else:
-                steps.append((key, _SET, stmt, first.span, stmt.value))
-        elif isinstance(stmt, ast.CheckStmt):
-            steps.append(("", _CHECK, stmt, stmt.span, None))
-        elif isinstance(stmt, (ast.Unset, ast.IfStmt, ast.ForStmt)):
-            return None
-    return tuple(steps)
-
-
 _SLOW = object()
 # Primitive types a value conforms to as is when its class is exactly this one.
 _PRIM_CLASS: dict[str, type] = {
@@ -1946,36 +1903,6 @@ _PRIM_CLASS: dict[str, type] = {
     "secret": Secret,
     "null": type(None),
 }
-
-
-def _constant(e: ast.Expr | None) -> bool:
-    """Whether an expression's value is the same wherever it is evaluated: a literal, a
-    string without substitutions, or a list of those."""
-    cls = e.__class__
-    if cls is ast.Literal:
-        return True
-    if cls is ast.Str:
-        return all(p.__class__ is str for p in e.parts)  # type: ignore[union-attr]
-    if cls is ast.ListLit:
-        return all(_constant(x) for x in e.items)  # type: ignore[union-attr]
-    return False
-
-
-def _mentions_super(node: Any) -> bool:
-    """Whether a syntax node has a `super` anywhere below it."""
-    cls = node.__class__
-    if cls is ast.Literal or cls is ast.Name or cls is str:
-        return False
-    if cls is ast.Str:
-        return any(_mentions_super(p) for p in node.parts if p.__class__ is not str)
-    if cls is ast.SuperRef:
-        return True
-    if isinstance(node, tuple):
-        return any(_mentions_super(x) for x in node)
-    fields = getattr(node.__class__, "__attrs_attrs__", None)
-    if fields is None:
-        return False
-    return any(_mentions_super(getattr(node, f.name)) for f in fields if f.name != "span")
 
 
 # From this many inherited keys on, near misses are found through `_NearKeys`.
@@ -2112,11 +2039,11 @@ class ProfilingEvaluator(Evaluator):
         diags: Diagnostics,
         limits: Limits | None = None,
         env: Mapping[str, str] | None = None,
-        types: TypeResolver | None = None,
+        **kw: Any,
     ) -> None:
-        super().__init__(diags, limits, env, types)
         self.site_times: dict[tuple[str, int, str], float] = {}
         self._child: list[float] = [0.0]
+        super().__init__(diags, limits, env, **kw)
 
     def field_value(self, obj: Obj, key: str, defs: list[Def]) -> Any:
         import time

@@ -1,15 +1,16 @@
 """What one compilation knows about secrets: how to open ``secret("cfl:v2:...")`` values.
 
-`cfglang.api` puts a `SecretContext` on the evaluator; the ``secret`` builtin calls
-`SecretContext.reveal` with the literal's token and the call node. The context finds the
-file's header and the call's source path (by walking that file's syntax tree once: the
-tree the evaluation already holds, so nothing is parsed again), unwraps the data key (once
-per file) and opens the value. The path a value is bound to is the *source* path of
+The driver (`cfglang.driver`) hands a `SecretContext` to the evaluator as its secrets
+capability; the ``secret`` builtin calls `SecretContext.reveal` with the literal's token
+and the call node. The context asks the program for the file's header and the call's
+source path (`Program.secret_sites`: worked out once per program from the trees it
+holds, so nothing is parsed again and a reused program does not walk its trees again),
+unwraps the data key (once per file and evaluation: identities belong to the evaluation)
+and opens the value. The path a value is bound to is the *source* path of
 `cfglang.secrets.format`, not the evaluated data path: `encrypt` and `edit` compute it
 without evaluating, and a value read through a template or a `let` has no data path of
-its own. With ``decrypt=False``
-(`cflc check`, `cflc explain`) a well-formed token yields a placeholder `Secret` of the
-right length and nothing is decrypted.
+its own. With ``decrypt=False`` (`cflc check`, `cflc explain`) a well-formed token yields
+a placeholder `Secret` of the right length and nothing is decrypted.
 """
 
 from __future__ import annotations
@@ -30,9 +31,12 @@ class SecretContext:
         env: Mapping[str, str] | None = None,
         decrypt: bool = True,
         trees: Iterable[Any] = (),
+        program: Any = None,
     ) -> None:
-        """``trees`` are the parsed modules (`cfglang.syntax.ast.Module`) of the program
-        being evaluated; a file not among them is parsed on first need."""
+        """``program`` (a `cfglang.semantic.program.Program`) is the program being
+        evaluated; without one, ``trees`` are its parsed modules. A file that is neither
+        the program's nor among the trees is parsed on first need."""
+        self.program = program
         self.identity_files = tuple(identity_files)
         # Keyed by the tree's own source: a tree from the parse cache holds the
         # `SourceFile` it was parsed from, and call spans point at that one.
@@ -53,6 +57,10 @@ class SecretContext:
     def _file(self, source: Any) -> tuple[Any, dict[int, Any]]:
         """The header and the map from call offsets to the sites of one file."""
         hit = self._files.get(id(source))
+        if hit is None and self.program is not None:
+            hit = self.program.secret_sites(source)
+            if hit is not None:
+                self._files[id(source)] = hit
         if hit is None:
             from cfglang.secrets.format import parse_header, sites
 

@@ -28,17 +28,16 @@ snapshots, and ``current`` is already the revision being delivered, or a later o
 from __future__ import annotations
 
 import inspect
-import json
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
 
-from cfglang.api import Config, ConfigError, _wrap
+from cfglang import datapath
+from cfglang.config import Config, ConfigError, _wrap
 from cfglang.project import find_root
 from cfglang.tools.diff import diff
 from cfglang.tools.watch import compile_recorded, watch_filter
@@ -48,7 +47,6 @@ __all__ = ["LiveConfig", "Snapshot", "Subscription", "Update", "live"]
 log = logging.getLogger("cfglang.live")  # the documented logger name (docs/live.md)
 
 _MISSING: Any = object()
-_PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
 
 class Update(NamedTuple):
@@ -97,22 +95,8 @@ class Subscription:
 
 def parse_path(path: str) -> tuple[str | int, ...]:
     """``services.billing.db`` / ``tags[0]`` / ``labels["app/name"]`` into key parts;
-    the empty string is the whole configuration."""
-    parts: list[str | int] = []
-    pos = 0
-    path = path.strip()
-    while pos < len(path):
-        m = _PART.match(path, pos)
-        if m is None or (m.group(1) is not None and pos > 0 and path[pos] != "."):
-            raise ValueError(f"not a configuration path: `{path}`")
-        if m.group(1) is not None:
-            parts.append(m.group(1))
-        elif m.group(2) is not None:
-            parts.append(int(m.group(2)))
-        else:
-            parts.append(json.loads('"' + m.group(3) + '"'))
-        pos = m.end()
-    return tuple(parts)
+    the empty string is the whole configuration (`cfglang.datapath.parse`)."""
+    return datapath.parse(path)
 
 
 def _lookup(data: Any, parts: Sequence[str | int]) -> Any:
