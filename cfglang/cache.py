@@ -33,7 +33,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
-from cfglang import paths
+from cfglang import __version__, paths
 from cfglang.syntax.grammar import grammar_path
 
 # Bump when the format of cached objects changes; the package version and the grammar's
@@ -57,8 +57,6 @@ def salt() -> str:
     """Version and grammar identity: a new cflc never reads an old cflc's entries."""
     global _salt
     if _salt is None:
-        from cfglang import __version__
-
         g = hashlib.sha256(grammar_path().read_bytes()).hexdigest()[:16]
         _salt = f"{SCHEMA}:{__version__}:{g}"
     return _salt

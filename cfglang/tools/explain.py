@@ -10,6 +10,7 @@ expression reads (directly or through a `$<...>` substitution).
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import attrs
@@ -104,8 +105,6 @@ class Explanation:
         }
 
     def render(self) -> str:
-        import json
-
         out = [
             f"{self.path} = {json.dumps(_jsonable(self.value), ensure_ascii=False)}  ({self.kind})"
         ]

@@ -24,9 +24,11 @@ type in another spelling; the message says where and suggests quoting the value)
 
 from __future__ import annotations
 
+import datetime
 import functools
 import heapq
 import itertools
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -41,7 +43,10 @@ from cfglang.datacheck import (
     _LongInt,
     check_data,
 )
+from cfglang.diagnostics import Diagnostic
+from cfglang.source import SourceFile, Span
 from cfglang.syntax.literals import quote
+from cfglang.tools.diff import format_path
 
 __all__ = ["FORMATS", "DataError", "format_for_path", "infer_schema", "load_data", "to_cfl"]
 
@@ -102,8 +107,6 @@ def load_data(text: str, fmt: str) -> Any:
 # Values in one input, counting a value reached through several YAML aliases once per path:
 # a 478-byte "billion laughs" document names 10^9 of them.
 def _load_json(text: str) -> Any:
-    import json
-
     def no_constants(name: str) -> Any:
         # Python's json accepts NaN and Infinity, which are not JSON and not CFL.
         raise ValueError(f"`{name}` is not valid JSON")
@@ -121,7 +124,7 @@ def _load_json(text: str) -> Any:
 
 
 def _load_yaml(text: str) -> Any:
-    import yaml
+    import yaml  # heavy: only for YAML input
 
     try:
         docs = list(yaml.load_all(text, Loader=_yaml_loader()))
@@ -176,6 +179,7 @@ def _yaml_loader() -> Any:
     Values keep YAML 1.1 resolution (`yes` is true), as PyYAML and `cflc build -f yaml`
     (which quotes such strings) agree on it.
     """
+    # heavy: only for YAML input
     import yaml
     from yaml.constructor import ConstructorError
     from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -283,7 +287,7 @@ def _yaml_loader() -> Any:
 
 
 def _load_toml(text: str) -> Any:
-    import tomllib
+    import tomllib  # lazy: only for TOML input
 
     try:
         data = tomllib.loads(text)
@@ -342,7 +346,7 @@ def _toml_time_at(text: str, path: tuple[str | int, ...]) -> tuple[int, str] | N
     candidate inside a string or comment leaves the value in place (or breaks the parse),
     so it is never taken. Runs only on the error path.
     """
-    import tomllib
+    import tomllib  # lazy: only for TOML input
 
     marker = "\x00cflc"
     # Each try re-reads the file: give up (no position) rather than take long.
@@ -362,7 +366,7 @@ _INI_TOP = "\x00cflc-top"
 
 
 def _load_ini(text: str) -> Any:
-    import configparser
+    import configparser  # lazy: only for INI input
 
     # Raw (no `%` interpolation), keys keep their case, and `[DEFAULT]` is an ordinary
     # section: configparser would otherwise copy its keys into every other section.
@@ -531,8 +535,6 @@ def _match(pattern: re.Pattern[str], text: str, pos: int) -> re.Match[str]:
 
 def _plain(value: Any, path: tuple[str | int, ...]) -> Any:
     """YAML/TOML values as JSON-like data; dates and times are refused (`_refuse_time`)."""
-    import datetime
-
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
@@ -977,13 +979,8 @@ def read_text(path: str) -> str | DataError:
 
 def diagnostic(err: DataError, path: str, text: str | None) -> Any:
     """A `Diagnostic` (the error's code) pointing at the position the parser reported."""
-    from cfglang.diagnostics import Diagnostic
-    from cfglang.source import SourceFile, Span
-
     message = err.message
     if err.path:
-        from cfglang.tools.diff import format_path
-
         message += f" (at `{format_path(err.path)}`)"
     if text is None or err.line is None:
         # No position: the file name leads, unless the message names the file already.

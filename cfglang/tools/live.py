@@ -39,6 +39,8 @@ import attrs
 from cfglang import datapath
 from cfglang.config import Config, ConfigError, _wrap
 from cfglang.project import find_root
+from cfglang.tools.diff import diff
+from cfglang.tools.watch import compile_recorded, watch_filter
 
 __all__ = ["LiveConfig", "Snapshot", "Subscription", "Update", "live"]
 
@@ -230,8 +232,6 @@ class LiveConfig:
                 self._subs.remove(sub)
 
     def _compile(self) -> tuple[Any, set[str]]:
-        from cfglang.tools.watch import compile_recorded
-
         return compile_recorded(
             self.path,
             vars=self._vars,
@@ -248,9 +248,7 @@ class LiveConfig:
         ready = threading.Event()
 
         def loop() -> None:
-            import watchfiles
-
-            from cfglang.tools.watch import watch_filter
+            import watchfiles  # heavy (a native extension): only when watching
 
             flt = watch_filter(self._var_files)
             try:
@@ -284,8 +282,6 @@ class LiveConfig:
         ready.wait(timeout=30)
 
     def _reload(self, changed: set[str] | None) -> bool:
-        from cfglang.tools.diff import diff
-
         with self._reload_lock:
             if self._stop.is_set() and changed is not None:
                 return False
@@ -355,8 +351,6 @@ def _update_for(
     sub: Subscription, changes: Sequence[Any], old: Snapshot, new: Snapshot
 ) -> Update | None:
     """The update for one subscription, or None when its subtree did not change."""
-    from cfglang.tools.diff import diff
-
     p = sub.prefix
     n = len(p)
     below = above = False

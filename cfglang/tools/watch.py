@@ -40,6 +40,7 @@ from typing import Any
 import attrs
 
 from cfglang.diagnostics import Diagnostic
+from cfglang.tools.diff import diff, render_human
 
 __all__ = ["Report", "Watcher", "compile_recorded", "watch_filter"]
 
@@ -163,6 +164,7 @@ class Watcher:
     # ---- project ----------------------------------------------------------------------------
 
     def _expand(self) -> bool:
+        # lazy: `cfglang.live` uses this module, and a library loads no click
         from cfglang.console import expand_targets
 
         expanded = expand_targets(self.ctx, [self.directory])
@@ -228,8 +230,7 @@ class Watcher:
         return reports
 
     def _build(self, target: str) -> Report:
-        from cfglang.console import write_results
-        from cfglang.tools.diff import diff
+        from cfglang.console import write_results  # lazy, as in `_expand`
 
         start = time.perf_counter()
         state = self.states.setdefault(target, _State())
@@ -289,8 +290,6 @@ class Watcher:
         )
 
     def _emit(self, report: Report) -> Report:
-        from cfglang.tools.diff import render_human
-
         ms = f"{report.seconds * 1000:.0f} ms"
         n = len(report.written)
         wrote = f"wrote {_rel(report.written[0])}" if n == 1 else f"wrote {n} outputs"
@@ -330,7 +329,7 @@ class Watcher:
         """Build everything, then rebuild on every change until ``stop`` is set, Ctrl-C
         (exit status 0) or the directory disappears (status 1). ``ready`` is called once
         the watcher is listening."""
-        import watchfiles
+        import watchfiles  # heavy (a native extension): only when watching
 
         self.build_all()
         if not self.targets:
