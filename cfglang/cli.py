@@ -167,12 +167,25 @@ def build(
 
 @main.command()
 @click.argument("paths", nargs=-1, type=click.Path())
+@click.option(
+    "-f",
+    "--format",
+    "fmt",
+    type=click.Choice(FORMAT_CHOICES),
+    default=None,
+    help="Check that the document can be written in this format, as build -f does (default json).",
+)
+@click.option(
+    "--env-prefix", default="", metavar="PREFIX", help="Prefix for env output names, as build."
+)
 @input_options
 @secret_options
 @plaintext_options
 @common
 def check(
     paths: tuple[str, ...],
+    fmt: str | None,
+    env_prefix: str,
     var: tuple[str, ...],
     var_files: tuple[str, ...],
     allow_path: tuple[str, ...],
@@ -186,15 +199,17 @@ def check(
     quiet: bool,
     verbose: int,
 ) -> None:
-    """Check FILE... (or a project) like build does, writing nothing. Exit 1 on any error.
+    """Check FILE... (or a project) as build does, writing nothing. Exit 1 on any error.
 
+    Every output is rendered as build renders it (named outputs, and the document in
+    -f's format), so an output that build cannot write fails check too.
     Encrypted secrets are checked for form and type but never decrypted (--identity is
     accepted and unused); a secret written in plain text is a warning (--strict: an error).
     """
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
     ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
-    _done_exit(_build(ctx, paths, None, None, var, var_files, allow_path, "", write=False))
+    _done_exit(_build(ctx, paths, fmt, None, var, var_files, allow_path, env_prefix, write=False))
 
 
 def _build(
@@ -209,6 +224,11 @@ def _build(
     *,
     write: bool,
 ) -> int:
+    """`build` (``write``) or `check`: one path, so that check fails wherever build does.
+
+    Check compiles the named outputs and renders every output as build does, but never
+    decrypts a secret (they render as placeholders) and stops before writing anything.
+    """
     from cfglang.api import compile  # start-up: `cflc --help` imports this module, not the compiler
 
     cli_vars = parse_vars(ctx, var)
@@ -253,7 +273,7 @@ def _build(
             var_files=var_files,
             allow_paths=allow,
             env_prefix=env_prefix,
-            emit_outputs=write,
+            emit_outputs=True,
             use_cache=ctx.caching(),
             profile=ctx.profile,
             identity=ctx.identity,
@@ -268,11 +288,14 @@ def _build(
         if not res.ok:
             status = EXIT_ERRORS
         results.append((f, res))
-    if status != EXIT_OK or not write:
-        if status == EXIT_OK and ctx.verbose:
-            ctx.info(f"ok: {len(files)} file(s) checked")
+    if status != EXIT_OK:
         return status
-    return write_results(ctx, results, fmt, output, env_prefix, project_build, settings)
+    status = write_results(
+        ctx, results, fmt, output, env_prefix, project_build, settings, dry_run=not write
+    )
+    if status == EXIT_OK and not write and ctx.verbose:
+        ctx.info(f"ok: {len(files)} file(s) checked")
+    return status
 
 
 @main.command(name="eval")

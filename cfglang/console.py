@@ -199,7 +199,12 @@ def write_results(
     env_prefix: str,
     project_build: bool,
     settings: dict[str, Any],
+    *,
+    dry_run: bool = False,
 ) -> int:
+    """Render every output of ``results``, then write them as one set (or print the
+    document). ``dry_run`` (`cflc check`) renders and reports exactly as a build does
+    but stops before writing or printing anything: one path, so the two cannot drift."""
     # start-up: see the docstring (the compile that made `results` loaded these)
     from cfglang.driver import has_secret
     from cfglang.emit import EmitError, emit, format_for_filename
@@ -265,6 +270,8 @@ def write_results(
             planned.append((target, text, False))
         else:
             planned.append((target, text, has_secret(res.data)))
+    if dry_run:
+        return EXIT_OK
     files = [(t, text, private) for t, text, private in planned if t is not None]
     if files:
         # Output to stdout (a build served from the cache, say) loads no tempfile,
