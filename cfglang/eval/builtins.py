@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any
 
 import re2
 
+from cfglang.diagnostics import Note
+from cfglang.eval.errors import err
+from cfglang.eval.objects import Obj
+from cfglang.eval.operators import equal, plain
 from cfglang.eval.values import ABSENT, kind_of, render_scalar, show
+from cfglang.secrets import SecretError
+from cfglang.secrets.runtime import SecretContext
 from cfglang.values import Duration, Secret, Size
 
 if TYPE_CHECKING:
@@ -96,9 +102,6 @@ def compile_regex(pattern: str) -> Any:
 
 
 def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> Any:
-    from cfglang.eval.evaluate import Obj, err
-    from cfglang.eval.operators import equal, plain
-
     def arity(*ns: int) -> None:
         if len(args) not in ns:
             want = " or ".join(str(n) for n in ns)
@@ -363,11 +366,6 @@ def _hashable(p: Any) -> Any:
 def _secret(ev: Evaluator, token: str, call: ast.Call) -> Secret:
     """Open an encrypted literal with the compilation's `SecretContext` (see
     `cfglang.secrets.runtime`); a failure is an error at the call naming the value."""
-    from cfglang.diagnostics import Note
-    from cfglang.eval.evaluate import err
-    from cfglang.secrets import SecretError
-    from cfglang.secrets.runtime import SecretContext
-
     if not isinstance(ev.secrets, SecretContext):
         ev.secrets = SecretContext(env=ev.env)
     try:

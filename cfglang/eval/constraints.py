@@ -22,11 +22,13 @@ from cfglang.eval.evaluate import (
     Scope,
     _Propagate,
 )
+from cfglang.eval.secrecy import secrets_in
 from cfglang.eval.values import ABSENT, BOTTOM, show
 from cfglang.limits import MAX_NESTING
 from cfglang.semantic import types as T
 from cfglang.source import Span
 from cfglang.syntax import ast
+from cfglang.syntax.build import PRECEDENCE
 from cfglang.values import REDACTED
 
 
@@ -340,8 +342,6 @@ def run_check(
 
 
 def _reads_secret(ev: Evaluator, obj: Obj, keys: list[str]) -> bool:
-    from cfglang.eval.secrecy import secrets_in
-
     return any(secrets_in([obj.get(k)]) for k in keys)
 
 
@@ -388,8 +388,6 @@ def _value(ev: Evaluator, e: ast.Expr, scope: Scope) -> str:
     try:
         v = ev.ev(e, scope)
         if isinstance(e, ast.Call) and not isinstance(v, bool):
-            from cfglang.eval.secrecy import secrets_in
-
             # `len(password)` is a plain int (constraints need it), but a failed check's
             # trace goes to build logs: it shows the number as a secret.
             if secrets_in([ev.ev(a.value, scope) for a in e.args]):
@@ -408,7 +406,6 @@ def _render(ev: Evaluator, e: ast.Expr, scope: Scope, level: int) -> str:
             and not isinstance(e.right, ast.Binary)
         ):
             return _value(ev, e, scope)
-        from cfglang.syntax.build import PRECEDENCE
 
         def side(x: ast.Expr, right: bool) -> str:
             text = _render(ev, x, scope, level)

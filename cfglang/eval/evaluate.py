@@ -24,12 +24,33 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
 
-from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean, edit_distance
+from cfglang.diagnostics import Diagnostics, Note, did_you_mean, edit_distance
+from cfglang.eval.builtins import BUILTINS
+
+# The error types and the object model live in their own modules (imported by the other
+# evaluation modules); they are re-exported here, where callers have always found them.
+from cfglang.eval.errors import EvalError as EvalError
+from cfglang.eval.errors import _Propagate as _Propagate
+from cfglang.eval.errors import err as err
+from cfglang.eval.inputs import bind_inputs
+from cfglang.eval.objects import _NO_LETS
+from cfglang.eval.objects import Builtin as Builtin
+from cfglang.eval.objects import Def as Def
+from cfglang.eval.objects import Layer as Layer
+from cfglang.eval.objects import ModuleValue as ModuleValue
+from cfglang.eval.objects import Obj as Obj
+from cfglang.eval.objects import Scope as Scope
+from cfglang.eval.objects import TemplateValue as TemplateValue
+from cfglang.eval.objects import _only_schema_annotates as _only_schema_annotates
+from cfglang.eval.objects import from_plain as from_plain
+from cfglang.eval.operators import binary
+from cfglang.eval.secrecy import call_builtin  # the builtins', with secrecy carried
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
 from cfglang.semantic.program import DOTTED, MERGE, SET, Lowering, Program, Step
@@ -37,7 +58,7 @@ from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import Schema, TypeResolver
 from cfglang.source import Span
 from cfglang.syntax import ast
-from cfglang.values import Duration, Secret, Size
+from cfglang.values import Duration, Secret, Size, parse_duration, parse_size
 
 INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
@@ -62,305 +83,6 @@ class Limits:
     max_output_bytes: int = 256 * 1024 * 1024
     # How deep imports and `extends` chains may nest (checked by the resolver).
     max_module_depth: int = 10_000
-
-
-class EvalError(Exception):
-    def __init__(self, diag: Diagnostic) -> None:
-        super().__init__(diag.message)
-        self.diag = diag
-
-
-class _Propagate(Exception):
-    """Unwinds an expression whose operand is BOTTOM (its error is already reported)."""
-
-
-def err(code: str, message: str, span: Span | None, **kw: Any) -> EvalError:
-    return EvalError(Diagnostic(code, message, span, **kw))
-
-
-# ---- scopes, layers, definitions ----------------------------------------------------------
-
-
-class Layer:
-    """A body of statements to be bound to an object; ``parent`` is its lexical scope."""
-
-    __slots__ = ("boundary", "lets", "module", "parent", "schema", "site", "stmts", "vars")
-
-    def __init__(
-        self,
-        stmts: tuple[ast.Stmt, ...] | list[ast.Stmt],
-        parent: Scope | None,
-        module: ModuleInfo,
-        vars: dict[str, Any] | None = None,
-        schema: Schema | None = None,
-        site: Span | None = None,
-        lets: dict[str, ast.LetDecl] | None = None,
-        boundary: bool = False,
-    ) -> None:
-        self.stmts = tuple(stmts)
-        self.boundary = boundary  # starts an inheritance step (extends, refinement)
-        self.parent = parent
-        self.module = module
-        self.vars = vars or _NO_VARS
-        self.schema = schema
-        self.site = site
-        self.lets = (
-            lets
-            if lets is not None
-            else {s.name: s for s in self.stmts if isinstance(s, ast.LetDecl)}
-        )
-
-
-class Scope:
-    """One level of name lookup."""
-
-    __slots__ = ("let_cache", "lets", "module", "obj", "parent", "self_value", "sup", "vars")
-
-    def __init__(
-        self,
-        obj: Obj | None,
-        module: ModuleInfo,
-        parent: Scope | None = None,
-        lets: Mapping[str, ast.LetDecl] | None = None,
-        vars: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.obj = obj
-        self.module = module
-        self.parent = parent
-        # Shared empty tables: most scopes have no lets or variables (never written).
-        self.lets = lets or _NO_LETS
-        self.vars = vars or _NO_VARS
-        self.let_cache: dict[str, Any] = {} if lets else _NO_VARS
-        self.sup: Callable[[], Any] | None = None
-        self.self_value: Any = ABSENT
-
-    def child(
-        self,
-        *,
-        vars: Mapping[str, Any] | None = None,
-        lets: Mapping[str, ast.LetDecl] | None = None,
-    ) -> Scope:
-        return Scope(None, self.module, self, lets, vars)
-
-
-class Def:
-    """One definition of one key, from one statement of one layer."""
-
-    __slots__ = (
-        "body_layer",
-        "expr",
-        "is_final",
-        "is_hidden",
-        "key",
-        "key_span",
-        "layer_no",
-        "op",
-        "scope",
-        "stmt",
-        "typed",
-    )
-
-    def __init__(
-        self,
-        key: str,
-        op: str,
-        stmt: ast.Field | ast.Unset,
-        scope: Scope,
-        layer_no: int,
-        key_span: Span,
-        expr: ast.Expr | None = None,
-        body_layer: Layer | None = None,
-    ) -> None:
-        self.key = key
-        self.op = op
-        self.stmt = stmt
-        self.scope = scope
-        self.layer_no = layer_no
-        self.key_span = key_span
-        self.expr = expr
-        self.body_layer = body_layer
-        # Flags read on every field evaluation, computed once here instead of by
-        # isinstance tests each time.
-        if type(stmt) is ast.Field:
-            self.is_final: bool = stmt.final
-            self.is_hidden: bool = stmt.hidden
-            self.typed: bool = stmt.type is not None or stmt.where is not None
-        else:
-            self.is_final = self.is_hidden = self.typed = False
-
-    @property
-    def span(self) -> Span:
-        return self.stmt.span
-
-    @property
-    def value_span(self) -> Span:
-        if self.expr is not None:
-            return self.expr.span
-        return self.stmt.span
-
-
-class TemplateValue:
-    def __init__(self, decl: ast.TemplateDecl, module: ModuleInfo) -> None:
-        self.decl = decl
-        self.module = module
-
-
-class ModuleValue:
-    def __init__(self, info: ModuleInfo) -> None:
-        self.info = info
-
-
-class Builtin:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-# ---- objects ------------------------------------------------------------------------------
-
-
-class Obj:
-    """A lazy, late-bound object: the merge of its layers."""
-
-    __slots__ = (
-        "_checks",
-        "_defs",
-        "_expanding",
-        "_near",
-        "_partials",
-        "_types",
-        "_values",
-        "ctx",
-        "layers",
-        "schema",
-        "site",
-    )
-
-    def __init__(
-        self, ctx: Evaluator, layers: tuple[Layer, ...], schema: Schema | None, site: Span | None
-    ) -> None:
-        self.ctx = ctx
-        self.layers = layers
-        self.schema = schema
-        self.site = site
-        self._defs: dict[str, list[Def]] | None = None
-        self._checks: list[tuple[ast.CheckStmt, Scope]] = []
-        self._values: dict[str, Any] = {}
-        self._partials: dict[tuple[str, int], Any] | None = None  # made on first use
-        self._types: dict[str, list[tuple[T.Type, Span]]] | None = None
-        self._expanding = False
-        self._near: _NearKeys | None = None  # only while expanding a long chain
-
-    @classmethod
-    def from_plain(cls, ctx: Evaluator, data: Mapping[str, Any]) -> Obj:
-        """An object with fixed values (from `--vars` files); it has no layers."""
-        o = cls(ctx, (), None, None)
-        o._defs = {k: [] for k in data}
-        o._values = {k: from_plain(ctx, v) for k, v in data.items()}
-        return o
-
-    # -- expansion ----------------------------------------------------------------------------
-
-    def defs(self) -> dict[str, list[Def]]:
-        if self._defs is None:
-            self._defs = {}
-            self._expanding = True
-            try:
-                # Keys count as inherited (for the near-miss warning) only across an
-                # inheritance step: another module, or an `extends`/refinement. Sibling
-                # blocks of one module (`db.host = …` then `db.port = …`) are not.
-                # Keys are only ever added, in order: the inherited keys are the first
-                # `inherited` keys of the table (no copy per layer).
-                inherited = 0
-                defs = self._defs
-                prev = None
-                for no, layer in enumerate(self.layers):
-                    if prev is not None and (layer.boundary or layer.module is not prev):
-                        inherited = len(defs)
-                    prev = layer.module
-                    if not layer.stmts:
-                        continue  # an empty body (`proto: S {}`) defines nothing
-                    scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
-                    self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks, inherited)
-            finally:
-                self._expanding = False
-                self._near = None
-        return self._defs
-
-    def checks(self) -> list[tuple[ast.CheckStmt, Scope]]:
-        self.defs()
-        return self._checks
-
-    def keys(self) -> list[str]:
-        return list(self.defs())
-
-    def has(self, key: str) -> bool:
-        return key in self.defs()
-
-    def get(self, key: str) -> Any:
-        if key in self._values:
-            return self._values[key]
-        defs = self.defs().get(key)
-        if not defs:
-            return ABSENT
-        return self.ctx.field_value(self, key, defs)
-
-    def field_type(self, key: str) -> list[tuple[T.Type, Span]]:
-        """Declared types of a field: the schema's, then inline annotations."""
-        types = self._types.get(key) if self._types is not None else None
-        if types is None:
-            types = self._field_type(key)
-            if self._types is None:
-                self._types = {}
-            self._types[key] = types
-        return types
-
-    def _field_type(self, key: str) -> list[tuple[T.Type, Span]]:
-        schema = self.schema
-        if schema is not None and _only_schema_annotates(schema, key, self.defs().get(key, ())):
-            # Shared by every object of the schema.
-            cached = schema.field_types.get(key)
-            if cached is None:
-                cached = self.ctx.schema_field_types(schema, key)
-            return cached
-        return self._field_type_slow(key)
-
-    def _field_type_slow(self, key: str) -> list[tuple[T.Type, Span]]:
-        out: list[tuple[T.Type, Span]] = []
-        if self.schema is not None:
-            sf = self.schema.fields.get(key)
-            if sf is not None and sf.type is not None:
-                owner = self.schema.owners[key]
-                out.append((self.ctx.resolve_type(sf.type, owner), sf.span))
-        for d in self.defs().get(key, ()):
-            st = d.stmt
-            if (
-                isinstance(st, ast.Field)
-                and st.type is not None
-                and (self.schema is None or st is not self.schema.fields.get(key))
-            ):
-                out.append((self.ctx.resolve_type(st.type, d.scope.module), st.span))
-        return out
-
-    def __repr__(self) -> str:
-        return f"Obj(schema={self.schema.name if self.schema else None})"
-
-
-def _only_schema_annotates(schema: Schema, key: str, defs: Iterable[Def]) -> bool:
-    """Whether the schema is the only place that gives ``key`` a type (no definition
-    adds an inline annotation): its types are then the same for every object."""
-    sf = schema.fields.get(key)
-    for d in defs:
-        if d.typed and d.stmt is not sf and d.stmt.type is not None:  # type: ignore[union-attr]
-            return False
-    return True
-
-
-def from_plain(ctx: Evaluator, v: Any) -> Any:
-    if isinstance(v, dict):
-        return Obj.from_plain(ctx, v)
-    if isinstance(v, list):
-        return tuple(from_plain(ctx, x) for x in v)
-    return v
 
 
 # ---- the evaluator ------------------------------------------------------------------------
@@ -435,8 +157,6 @@ class Evaluator:
             # document, so input defaults and outputs declared in a base see its fields.
             self.document(program.entry)
             if inputs is not None:
-                from cfglang.eval.inputs import bind_inputs
-
                 bind_inputs(self, program, inputs)
 
     # -- documents and modules ----------------------------------------------------------------
@@ -1208,8 +928,6 @@ class Evaluator:
             if isinstance(v, Duration):
                 return _Ok(v)
             if from_text and isinstance(v, str):
-                from cfglang.values import parse_duration
-
                 try:
                     return _Ok(parse_duration(v))
                 except ValueError:
@@ -1219,8 +937,6 @@ class Evaluator:
             if isinstance(v, Size):
                 return _Ok(v)
             if from_text and isinstance(v, str):
-                from cfglang.values import parse_size
-
                 try:
                     return _Ok(parse_size(v))
                 except ValueError:
@@ -1459,8 +1175,6 @@ class Evaluator:
                 return self.input_value(name, span)
         if name in self.input_thunks:
             return self.input_value(name, span)
-        from cfglang.eval.builtins import BUILTINS
-
         if name in BUILTINS:
             return Builtin(name)
         for mod in module.chain()[::-1]:
@@ -1676,8 +1390,6 @@ class Evaluator:
     def _call(self, e: ast.Call, scope: Scope) -> Any:
         f = self.ev(e.func, scope)
         if isinstance(f, Builtin):
-            from cfglang.eval.secrecy import call_builtin  # builtins', secrecy kept
-
             if any(a.name is not None for a in e.args):
                 raise err("E0207", f"`{f.name}` takes no named arguments", e.span)
             if f.name == "default" and e.args:
@@ -1753,8 +1465,6 @@ class Evaluator:
         return Obj(self, (*base, layer), schema, e.span)
 
     def _binary(self, e: ast.Binary, scope: Scope) -> Any:
-        from cfglang.eval.operators import binary
-
         op = e.op
         if op == "&&" or op == "||":
             left = self.ev(e.left, scope)
@@ -2006,8 +1716,6 @@ def _lets(stmts: tuple[ast.Stmt, ...]) -> dict[str, ast.LetDecl]:
     return {s.name: s for s in stmts if isinstance(s, ast.LetDecl)}
 
 
-_NO_LETS: dict[str, ast.LetDecl] = {}
-_NO_VARS: dict[str, Any] = {}
 # Value classes whose refinement verdict can be memoised (hashable, compared by value).
 _SCALARS = frozenset({int, float, str, bool, Duration, Size})
 
@@ -2046,8 +1754,6 @@ class ProfilingEvaluator(Evaluator):
         super().__init__(diags, limits, env, **kw)
 
     def field_value(self, obj: Obj, key: str, defs: list[Def]) -> Any:
-        import time
-
         start = time.perf_counter()
         self._child.append(0.0)
         try:
