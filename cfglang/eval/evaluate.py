@@ -404,7 +404,8 @@ class Evaluator(Conformance):
         if memo_key is not None:
             v = self._const_fields.get(memo_key, _SLOW)
             if v is not _SLOW:
-                obj._values[key] = v
+                if not obj._expanding:
+                    obj._values[key] = v
                 return v
         v = self._field_value(obj, key, defs, top)
         if memo_key is not None and v is not BOTTOM and v is not ABSENT:
@@ -510,7 +511,12 @@ class Evaluator(Conformance):
         finally:
             del self.active[token]
             self.stack.pop()
-        obj._values[key] = v
+        if not obj._expanding:
+            # A value read while its object is still being expanded (by an `if` or `for`
+            # of that object) saw only the definitions made so far; kept, it would hide
+            # the later ones (`a { d = 2 }` after `if a.c == 1 { … }`). It is computed
+            # again, from every definition, once the expansion is over.
+            obj._values[key] = v
         return v
 
     def _check_final(self, defs: list[Def]) -> None:
@@ -676,6 +682,17 @@ class Evaluator(Conformance):
                     label=f"more than {self.limits.max_depth} levels",
                 )
             return _DISPATCH[type(e)](self, e, scope)
+        except RecursionError:
+            # The depth counter bounds nesting through `ev`; a cycle that recurses mostly
+            # elsewhere (a template expanded inside its own body: object expansion, then
+            # iteration, then a call) can reach Python's limit first. It unwinds to the
+            # first `ev` with room to build the diagnostic.
+            raise err(
+                "E0502",
+                "evaluation is nested too deeply",
+                e.span,
+                label="this recurses without end, or too deeply to evaluate",
+            ) from None
         finally:
             self.depth -= 1
 
