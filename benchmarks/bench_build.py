@@ -155,7 +155,7 @@ def phases_once(entry: Path) -> dict[str, float]:
     from cfglang import api
     from cfglang.diagnostics import Diagnostics
     from cfglang.emit import emit
-    from cfglang.eval.constraints import materialize
+    from cfglang.eval.materialise import materialize
     from cfglang.eval.evaluate import Evaluator
     from cfglang.eval.inputs import Given
     from cfglang.semantic.program import build_program

@@ -309,8 +309,8 @@ def load_program(
 def run(req: BuildRequest) -> BuildResult:
     """One build: load the program, evaluate it with the request's inputs, check the
     document and render the named outputs. Every user error is a diagnostic."""
-    from cfglang.eval.constraints import materialize
     from cfglang.eval.evaluate import Evaluator, Limits, ProfilingEvaluator
+    from cfglang.eval.materialise import materialize
     from cfglang.semantic.resolve import FileLoader, MemoryLoader
 
     prof = Profile() if req.profile else None
@@ -589,8 +589,8 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
 
 
 def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict[str, Any] | None:
-    from cfglang.eval.constraints import materialize
     from cfglang.eval.evaluate import EvalError, _Propagate
+    from cfglang.eval.materialise import materialize
     from cfglang.syntax.parser import parse_expression
 
     src = SourceFile("<expr>", expr)
@@ -610,8 +610,9 @@ def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict
 
 def _outputs(ev: Any, program: Program, diags: Diagnostics, env_prefix: str) -> list[Output]:
     from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
-    from cfglang.eval.constraints import SizeBudget, dotted, materialize
+    from cfglang.eval.constraints import dotted
     from cfglang.eval.evaluate import EvalError, _Propagate
+    from cfglang.eval.materialise import SizeBudget, materialize
     from cfglang.eval.values import BOTTOM
     from cfglang.semantic.resolve import normalise_output_name
 

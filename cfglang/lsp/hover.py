@@ -144,7 +144,7 @@ def _input_value(a: Analysis, name: str) -> list[str]:
     ev = a.ev
     if ev is None or name not in getattr(ev, "inputs", {}):
         return []
-    from cfglang.eval.constraints import materialize
+    from cfglang.eval.materialise import materialize
     from cfglang.tools.explain import _jsonable
 
     try:
