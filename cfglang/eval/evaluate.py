@@ -18,6 +18,14 @@ Errors are raised as `EvalError` and caught at the nearest field boundary, which
 records the diagnostic and stores `BOTTOM`; operations on `BOTTOM` give `BOTTOM` without a
 message, so one mistake yields one message. Limits (depth, steps, collection and string
 sizes) turn runaway programs into errors.
+
+This module holds the `Evaluator` (expansion of plans into definitions, field values,
+name lookup, expressions) and `Limits`. The rest of an evaluation has a module each, none
+importing this one at run time: the object model (`cfglang.eval.objects`), the error types
+(`cfglang.eval.errors`), conformance to types (`cfglang.eval.conform`, a mixin of the
+evaluator), inputs (`cfglang.eval.inputs`), builtins, operators and secrecy, and making
+the result plain data (`cfglang.eval.materialise`, with `cfglang.eval.constraints`);
+lowering (each body's expansion plan) is the `Program`'s (`cfglang.semantic.program`).
 """
 
 from __future__ import annotations

@@ -3,9 +3,9 @@
 An `Obj` is a chain of `Layer`s (bodies of statements, base first) bound to one identity;
 it expands them into a stack of `Def`s per key on first access and memoises each field's
 value. Names are looked up through `Scope`s. `TemplateValue`, `ModuleValue` and `Builtin`
-are the other runtime values that are not plain data. These classes hold state only: the
-computing (expansion, field values, conformance) is the `Evaluator`'s, reached through
-``Obj.ctx``, which is why this module imports the evaluator for type checking only. Kept
+are the other runtime values that are not plain data. These classes hold state and memo
+tables; the computing (expansion, field values, types, conformance) is the `Evaluator`'s,
+reached through ``Obj.ctx``, so this module imports the evaluator for type checking only. Kept
 apart from `cfglang.eval.evaluate` so that builtins, operators, inputs and
 materialisation can import the object model without importing the evaluator.
 """
