@@ -10,8 +10,6 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import re2
-
 from cfglang.diagnostics import Note
 from cfglang.eval.errors import err
 from cfglang.eval.objects import Obj
@@ -68,10 +66,15 @@ class RegexError(Exception):
 
 
 @lru_cache(maxsize=1)
-def _re2_options() -> Any:
+def _re2() -> tuple[Any, Any]:
+    """The RE2 module and the options every pattern is compiled with."""
+    # Most programs compile no pattern, and loading the extension costs ~3 ms: lazy, for
+    # start-up.
+    import re2
+
     opts = re2.Options()
     opts.log_errors = False  # the error becomes a diagnostic; RE2 must not print it too
-    return opts
+    return re2, opts
 
 
 @lru_cache(maxsize=256)
@@ -82,8 +85,9 @@ def compile_regex(pattern: str) -> Any:
     hostile author could hang the compiler with one `matches` call. RE2's `$` is already
     the end of the text (Python's also matches before a final newline).
     """
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, options=_re2_options())
+        return re2.compile(pattern, options=options)
     except re2.error as e:
         raw = e.args[0] if e.args else ""
         why = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
