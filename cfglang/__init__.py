@@ -19,12 +19,13 @@ __all__ = ["Config", "ConfigError", "__version__", "compile", "dumps", "live", "
 
 def __getattr__(name: str) -> Any:
     if name in ("Config", "ConfigError", "compile", "dumps", "load", "loads"):
+        # lazy: `import cfglang` (every `cflc` run) must not load the compiler
         from cfglang import api
 
         return getattr(api, name)
     if name == "live":
         # The façade module is itself callable (`cfglang.live(path)`), and keeps
-        # `cfglang.live.Update` importable; see cfglang/live.py.
+        # `cfglang.live.Update` importable; see cfglang/live.py. Lazy, as `api` above.
         import cfglang.live
 
         return cfglang.live

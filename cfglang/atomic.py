@@ -79,7 +79,7 @@ def _locked(directory: str) -> Iterator[None]:
     if sys.platform == "win32":  # no flock on a directory there: builds do not take turns
         yield
         return
-    import fcntl
+    import fcntl  # only when writing a set of outputs: a build to stdout does not lock
 
     fd = os.open(directory, os.O_RDONLY)
     try:

@@ -33,6 +33,7 @@ from collections import OrderedDict
 from pathlib import Path
 from typing import Any
 
+from cfglang import __version__, paths
 from cfglang.syntax.grammar import grammar_path
 
 # Bump when the format of cached objects changes; the package version and the grammar's
@@ -41,17 +42,8 @@ SCHEMA = "4"  # 4: nested parentheses count as nesting (E0011)
 
 
 def cache_dir() -> Path | None:
-    base = os.environ.get("CFLC_CACHE_DIR")
-    if base:
-        path = Path(base)
-    else:
-        xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-        path = Path(xdg) / "cfglang"
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return path if os.access(path, os.W_OK) else None
+    """The user's cache directory for cfglang (see `cfglang.paths.cache_dir`)."""
+    return paths.cache_dir()
 
 
 def enabled() -> bool:
@@ -65,8 +57,6 @@ def salt() -> str:
     """Version and grammar identity: a new cflc never reads an old cflc's entries."""
     global _salt
     if _salt is None:
-        from cfglang import __version__
-
         g = hashlib.sha256(grammar_path().read_bytes()).hexdigest()[:16]
         _salt = f"{SCHEMA}:{__version__}:{g}"
     return _salt

@@ -209,7 +209,7 @@ def _build(
     *,
     write: bool,
 ) -> int:
-    from cfglang.api import compile
+    from cfglang.api import compile  # start-up: `cflc --help` imports this module, not the compiler
 
     cli_vars = parse_vars(ctx, var)
     if cli_vars is None:
@@ -308,8 +308,12 @@ def eval_cmd(
 
     Example: cflc eval env/prod.cfl services.billing.replicas
     """
+    # start-up: `cflc --help` imports this module, not the compiler
+    import json
+
     from cfglang.api import compile
-    from cfglang.values import redact
+    from cfglang.emit import EmitError, emit
+    from cfglang.values import Duration, Size, redact
 
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
@@ -340,26 +344,17 @@ def eval_cmd(
         sys.exit(EXIT_ERRORS)
     value = redact(res.data["value"])
     if isinstance(value, dict) and fmt != "json":
-        from cfglang.emit import EmitError, emit
-
         try:
             sys.stdout.write(emit(value, fmt))
         except EmitError as e:
             ctx.usage_error("E0601", f"cannot write {fmt}: {e.message}")
             sys.exit(EXIT_ERRORS)
+    elif isinstance(value, (dict, list)):
+        sys.stdout.write(emit(value, "json"))
     else:
-        from cfglang.emit import emit
-
-        if isinstance(value, (dict, list)):
-            sys.stdout.write(emit(value, "json"))
-        else:
-            from cfglang.values import Duration, Size
-
-            if isinstance(value, (Duration, Size)):
-                value = value.canonical()
-            import json
-
-            click.echo(json.dumps(value, ensure_ascii=False))
+        if isinstance(value, (Duration, Size)):
+            value = value.canonical()
+        click.echo(json.dumps(value, ensure_ascii=False))
     sys.exit(EXIT_OK)
 
 

@@ -34,7 +34,7 @@ class Ctx:
             self.color = color == "always"
 
     def report(self, diagnostics: Sequence[Any]) -> None:
-        from cfglang.diagnostics import render_human, render_json
+        from cfglang.diagnostics import render_human, render_json  # start-up: see the docstring
 
         for d in diagnostics:
             if self.quiet and not d.is_error:
@@ -53,7 +53,7 @@ class Ctx:
     plaintext = "warn"
 
     def caching(self) -> bool:
-        from cfglang import cache
+        from cfglang import cache  # start-up: see the docstring
 
         return self.use_cache and cache.enabled()
 
@@ -86,7 +86,7 @@ class Ctx:
             click.echo(msg, err=True)
 
     def usage_error(self, code: str, message: str) -> None:
-        from cfglang.diagnostics import Diagnostic
+        from cfglang.diagnostics import Diagnostic  # start-up: see the docstring
 
         self.report([Diagnostic(code, message)])
 
@@ -172,7 +172,7 @@ def expand_targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str,
                 files += [os.path.relpath(m) for m in matched]
         else:
             if "@" in p and not os.path.exists(p):  # FILE@REV: a module in git at REV
-                from cfglang.vcs import check_spec, split_spec
+                from cfglang.vcs import check_spec, split_spec  # only for FILE@REV (start-up)
 
                 bad = check_spec(p)
                 if bad is not None:
@@ -200,6 +200,8 @@ def write_results(
     project_build: bool,
     settings: dict[str, Any],
 ) -> int:
+    # start-up: see the docstring (the compile that made `results` loaded these)
+    from cfglang.driver import has_secret
     from cfglang.emit import EmitError, emit, format_for_filename
 
     # Render everything first: nothing is written unless every output rendered.
@@ -232,8 +234,10 @@ def write_results(
         try:
             text = emit(res.data, doc_fmt, env_prefix=env_prefix)
         except EmitError as e:
-            from cfglang.api import definition_span
+            # A build served from the cache never loads the evaluator: load it
+            # only when an output cannot be written.
             from cfglang.diagnostics import Diagnostic
+            from cfglang.driver import definition_span
             from cfglang.eval.constraints import dotted
 
             where = dotted(e.path) if e.path else ""
@@ -260,11 +264,11 @@ def write_results(
         if target is None:
             planned.append((target, text, False))
         else:
-            from cfglang.driver import has_secret
-
             planned.append((target, text, has_secret(res.data)))
     files = [(t, text, private) for t, text, private in planned if t is not None]
     if files:
+        # Output to stdout (a build served from the cache, say) loads no tempfile,
+        # shutil and the rest: only when writing files.
         from cfglang.atomic import write_set
 
         root = set_root if set_root is not None else os.path.dirname(files[0][0]) or "."
@@ -295,7 +299,7 @@ def file_mode(private: bool) -> int:
 def atomic_write(path: str, text: str, *, private: bool = False) -> None:
     """Write an output file atomically; ``private`` (a secret inside) means mode 0600,
     else the usual mode for new files under the umask."""
-    from cfglang.atomic import write_atomic
+    from cfglang.atomic import write_atomic  # start-up: see the docstring
 
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     write_atomic(path, text, mode=file_mode(private))

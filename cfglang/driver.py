@@ -23,25 +23,35 @@ definition without compiling again.
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 import attrs
 
-from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang import cache, datapath, worker
+from cfglang.datacheck import check_data
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean
+from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
+from cfglang.eval.constraints import dotted
+from cfglang.eval.evaluate import EvalError, Evaluator, Limits, ProfilingEvaluator, _Propagate
+from cfglang.eval.inputs import Given
+from cfglang.eval.materialise import SizeBudget, materialize
+from cfglang.eval.values import BOTTOM
+from cfglang.limits import source_size_limit
 from cfglang.project import find_root
+from cfglang.secrets.edit import plaintext_sites, report_plaintext
+from cfglang.secrets.runtime import SecretContext
 from cfglang.semantic.program import Program, build_program, content_key
+from cfglang.semantic.resolve import FileLoader, MemoryLoader, normalise_output_name
+from cfglang.semantic.typecheck import typecheck
 from cfglang.source import SourceFile, Span
+from cfglang.syntax.parser import parse_expression
 from cfglang.values import Secret
-
-if TYPE_CHECKING:
-    from cfglang.eval.evaluate import Limits
-    from cfglang.eval.inputs import Given
-
 
 # ---- results ----------------------------------------------------------------------------------
 
@@ -120,9 +130,10 @@ class Provenance:
         self._spans = spans
 
     def definition_span(self, data_path: str) -> Span | None:
-        from cfglang.tools.explain import parse_path  # until datapath.py owns data paths
-
-        path = parse_path(data_path) if data_path else None
+        try:
+            path = datapath.parse(data_path)
+        except datapath.DataPathError:
+            return None
         if not path:
             return None
         cur, span = self._data, None
@@ -271,8 +282,6 @@ def load_program(
 ) -> tuple[Program, bool]:
     """The program of ``entry_path``: from `PROGRAMS` when ``reuse`` and its texts are
     unchanged (then ``True``), else built now and remembered when it has no error."""
-    from cfglang.limits import source_size_limit
-
     key = "\0".join(
         (
             content_key(entry_path, root, allow_paths, max_depth),
@@ -309,10 +318,6 @@ def load_program(
 def run(req: BuildRequest) -> BuildResult:
     """One build: load the program, evaluate it with the request's inputs, check the
     document and render the named outputs. Every user error is a diagnostic."""
-    from cfglang.eval.evaluate import Evaluator, Limits, ProfilingEvaluator
-    from cfglang.eval.materialise import materialize
-    from cfglang.semantic.resolve import FileLoader, MemoryLoader
-
     prof = Profile() if req.profile else None
     clock = time.perf_counter()
 
@@ -363,14 +368,12 @@ def run(req: BuildRequest) -> BuildResult:
         out.compilation.diagnostics = diags.sorted()
         return out
     given = _given(program, req, diags)
-    from cfglang.secrets.runtime import SecretContext
 
     secrets = SecretContext(req.secrets.identity, req.env, req.secrets.decrypt, program=program)
     cls = ProfilingEvaluator if prof is not None else Evaluator
     ev = cls(diags, limits, env=req.env, program=program, inputs=given, secrets=secrets)
     doc = ev.main_doc
     assert doc is not None
-    from cfglang.semantic.typecheck import typecheck
 
     typecheck(list(program.modules.values()), ev.types, diags, ev.check_literal)
     ev.bind_schemas()
@@ -393,8 +396,6 @@ def run(req: BuildRequest) -> BuildResult:
     data = materialize(ev, doc, spans=spans)
     report = req.secrets.plaintext != "allow"
     if (report or req.use_cache) and has_secret(data):
-        from cfglang.secrets.edit import plaintext_sites, report_plaintext
-
         assert program.entry is not None
         found = plaintext_sites(program.entry, data)  # one scan: the report and the cache
         if report:
@@ -419,10 +420,6 @@ def run(req: BuildRequest) -> BuildResult:
 def run_cached(req: BuildRequest) -> Compilation:
     """A build through the build cache: a hit re-hashes the recorded inputs and returns
     the stored result; a miss builds (with the parse cache) and stores the result."""
-    import json
-
-    from cfglang import cache
-
     assert req.path is not None
     key = cache.digest(
         "build",
@@ -459,15 +456,11 @@ def _forget_plaintext_trees(found: Any) -> None:
     """Drop the parse cache entries of the modules of ``found`` (module, site): they hold a
     plain-text literal that turned out to be a secret (through a schema: the parser alone
     could not tell, see `cfglang.semantic.resolve._plaintext_secret`)."""
-    from cfglang import cache
-
     for src in {id(m.source): m.source for m, _ in found}.values():
         cache.forget("parse", cache.parse_key(src.path, src.real_path, src.text))
 
 
 def _still_valid(entry: dict[str, Any], env: Mapping[str, str]) -> bool:
-    from cfglang import cache
-
     try:
         for name, value in entry["env"].items():
             if env.get(name) != value:
@@ -508,9 +501,6 @@ _PLAIN = frozenset({str, int, float, bool, type(None)})
 def _given(program: Program, req: BuildRequest, diags: Diagnostics) -> Given:
     """The inputs set from outside (`--vars` files, ``vars``, `--var`), by precedence; a
     name that is not an input of the program is an error (E0403)."""
-    from cfglang.diagnostics import did_you_mean
-    from cfglang.eval.inputs import Given
-
     file_values: dict[str, tuple[Any, str]] = {}
     for vf in req.var_files:
         data = _read_vars_file(vf, diags)
@@ -548,11 +538,9 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
     src = SourceFile(path, text)
     try:
         if path.endswith(".json"):
-            import json
-
             data = json.loads(text)
         elif path.endswith((".yaml", ".yml")):
-            import yaml
+            import yaml  # lazy: only a YAML --vars file needs PyYAML
 
             data = yaml.safe_load(text)
         elif path.endswith(".cfl"):
@@ -565,8 +553,6 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
             diags.error("E0701", f"--vars file `{path}` must be .json, .yaml, .yml or .cfl")
             return None
         if not path.endswith(".cfl"):
-            from cfglang.tools.importer import check_data
-
             check_data(data, text)  # a YAML alias bomb, nesting too deep, lone surrogates
     except Exception as e:
         line = (
@@ -589,10 +575,6 @@ def _read_vars_file(path: str, diags: Diagnostics) -> dict[str, Any] | None:
 
 
 def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict[str, Any] | None:
-    from cfglang.eval.evaluate import EvalError, _Propagate
-    from cfglang.eval.materialise import materialize
-    from cfglang.syntax.parser import parse_expression
-
     src = SourceFile("<expr>", expr)
     tree, errs = parse_expression(src)
     diags.extend(errs)
@@ -609,13 +591,6 @@ def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict
 
 
 def _outputs(ev: Any, program: Program, diags: Diagnostics, env_prefix: str) -> list[Output]:
-    from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
-    from cfglang.eval.constraints import dotted
-    from cfglang.eval.evaluate import EvalError, _Propagate
-    from cfglang.eval.materialise import SizeBudget, materialize
-    from cfglang.eval.values import BOTTOM
-    from cfglang.semantic.resolve import normalise_output_name
-
     assert program.entry is not None
     out: list[Output] = []
     budget = SizeBudget(ev.limits)  # for all the outputs together: what one build writes
@@ -682,3 +657,191 @@ def _has_bottom(data: Any, bottom: Any) -> bool:
     if isinstance(data, list):
         return any(_has_bottom(v, bottom) for v in data)
     return False
+
+
+# ---- entry points: what cfglang.api re-exports, and what the tools call -------------------
+
+
+def compile(
+    path: str | None = None,
+    *,
+    text: str | None = None,
+    filename: str = "<string>",
+    vars: Mapping[str, Any] | None = None,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    root: str | None = None,
+    allow_paths: Sequence[str] = (),
+    emit_outputs: bool = True,
+    expr: str | None = None,
+    env_prefix: str = "",
+    use_cache: bool = False,
+    profile: bool = False,
+    overlay: Mapping[str, str] | None = None,
+    identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
+    decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
+    loader: Any = None,
+    limits: Limits | None = None,
+) -> Compilation:
+    """Compile one module (from ``path`` or ``text``).
+
+    ``vars`` are typed values (Python API); ``cli_vars`` are ``--var`` strings, coerced to
+    each input's declared type; ``var_files`` are ``--vars`` files (JSON, YAML or CFL).
+    With ``expr``, the result's data is ``{"value": <the expression's value>}``.
+    ``use_cache`` enables the parse and build caches (`cfglang.cache`); ``profile``
+    records where time went in ``result.profile``. ``overlay`` maps absolute paths to
+    text that replaces the file's content on disk (an editor's unsaved buffers).
+
+    Secrets (`cfglang.secrets`): ``identity`` names age identity files (else
+    ``CFL_AGE_IDENTITY`` / ``CFL_AGE_IDENTITY_FILE`` in ``env`` are used);
+    ``decrypt_secrets=False`` checks encrypted values without decrypting them (`check`);
+    ``plaintext_secrets`` is ``warn``, ``error`` or ``allow`` for secrets written in clear.
+
+    Revisions (`cfglang.vcs`): ``path`` may be ``FILE@REV``; the module and everything it
+    imports or extends are then read from the git tree at REV. ``loader`` (a
+    `cfglang.semantic.resolve.Loader`) reads every module from elsewhere instead of disk.
+
+    ``limits`` (`cfglang.eval.evaluate.Limits`) replaces the default evaluation limits
+    (steps, depth, collection, string and emitted sizes; docs/language.md, Limits).
+    """
+    if loader is None and path is not None and "@" in path:
+        from cfglang.vcs import GitError, loader_for  # only when a path names a revision
+
+        try:
+            path, loader, root = loader_for(path, root)
+        except GitError as e:
+            return Compilation(None, [e.diagnostic])
+    ids = (
+        ()
+        if identity is None
+        else (os.fspath(identity),)
+        if isinstance(identity, (str, os.PathLike))
+        else tuple(os.fspath(i) for i in identity)
+    )
+    req = BuildRequest(
+        path,
+        text,
+        filename,
+        vars or {},
+        cli_vars,
+        var_files,
+        env if env is not None else os.environ,
+        root,
+        allow_paths,
+        emit_outputs,
+        expr,
+        env_prefix,
+        use_cache,
+        profile,
+        overlay,
+        SecretOptions(ids, decrypt_secrets, plaintext_secrets),
+        loader,
+        limits,
+    )
+
+    def work() -> Compilation:
+        return run_cached(req) if req.cacheable else run(req).compilation
+
+    result = guarded(work)
+    return result if isinstance(result, Compilation) else Compilation(None, [result])
+
+
+def guarded(work: Any) -> Any:
+    """Run ``work`` on the shared big-stack pool (`cfglang.worker`); a bug becomes an
+    E0900 diagnostic.
+
+    Evaluation recurses once per nested value, so deep (but bounded) programs would hit
+    Python's small default stack before CFL's own depth limit could report them. No
+    process-wide setting is changed here: the pool made its threads once.
+    """
+    box: dict[str, Any] = {}
+    try:
+        box["result"] = worker.run(work)
+    except BaseException as e:  # a bug: report it, never a traceback to the user
+        box["error"] = e
+    if "error" in box:
+        err = box["error"]
+        if isinstance(err, (KeyboardInterrupt, SystemExit)):
+            raise err
+        import traceback  # only for an internal error's report
+
+        detail = "".join(traceback.format_exception_only(type(err), err)).strip()
+        where = traceback.extract_tb(err.__traceback__)[-1] if err.__traceback__ else None
+        loc = f" at {os.path.basename(where.filename)}:{where.lineno}" if where else ""
+        return Diagnostic(
+            "E0900",
+            f"internal error: {detail}{loc}",
+            help="this is a bug in cflc; please report it with the input that caused it",
+        )
+    return box["result"]
+
+
+def compile_recorded(
+    path: str,
+    *,
+    vars: Mapping[str, Any] | None = None,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    env: Mapping[str, str] | None = None,
+    allow_paths: Sequence[str] = (),
+    emit_outputs: bool = True,
+    env_prefix: str = "",
+    overlay: Mapping[str, str] | None = None,
+    use_cache: bool = False,
+) -> tuple[Compilation, set[str], BuildResult | None]:
+    """Compile ``path`` without the build cache (it would answer without reading
+    anything) and keep the evaluation: (result, absolute paths of every file read, the
+    `BuildResult`, None when the compile failed inside)."""
+    req = BuildRequest(
+        path,
+        filename=path,
+        vars=vars or {},
+        cli_vars=cli_vars,
+        var_files=var_files,
+        env=env if env is not None else os.environ,
+        allow_paths=allow_paths,
+        emit_outputs=emit_outputs,
+        env_prefix=env_prefix,
+        use_cache=use_cache,
+        overlay=overlay,
+        record=True,
+    )
+    out = guarded(lambda: run(req))
+    files = {os.path.abspath(path), *(os.path.abspath(v) for v in var_files)}
+    if isinstance(out, Diagnostic):
+        return Compilation(None, [out]), files, None
+    files.update(os.path.abspath(p) for p in out.texts)
+    return out.compilation, files, out
+
+
+def definition_span(
+    path: str,
+    data_path: str,
+    *,
+    cli_vars: Sequence[tuple[str, str]] = (),
+    var_files: Sequence[str] = (),
+    allow_paths: Sequence[str] = (),
+    env_prefix: str = "",
+    result: Compilation | None = None,
+) -> Span | None:
+    """The source span that set the value at ``data_path`` (None if unknown): lets an
+    error found after evaluation (an output format that cannot hold a value) point at
+    the line to edit.
+
+    ``result`` is the compilation whose data failed: it keeps where each value was
+    defined (`Compilation.definition_span`), which answers without compiling again. Only a
+    result served from the build cache (it keeps no evaluation) is compiled again, from
+    the in-process program when its sources are unchanged."""
+    if result is not None and not result.from_cache:
+        return result.definition_span(data_path)
+    again, _, _ = compile_recorded(
+        path,
+        cli_vars=cli_vars,
+        var_files=var_files,
+        allow_paths=allow_paths,
+        emit_outputs=False,
+        env_prefix=env_prefix,
+    )
+    return again.definition_span(data_path) if data_path else None

@@ -12,6 +12,7 @@ and `Secret`.
 from __future__ import annotations
 
 import datetime
+import re
 from typing import Any
 
 import attrs
@@ -108,8 +109,6 @@ REDACTED = "<secret>"
 
 def parse_duration(text: str) -> Duration:
     """Parse ``1h30m`` style text; raises ValueError on anything else."""
-    import re
-
     if not text or not re.fullmatch(r"(?:\d+(?:ms|d|h|m|s))+", text):
         raise ValueError(f"not a duration: {text!r}")
     total = 0
@@ -120,8 +119,6 @@ def parse_duration(text: str) -> Duration:
 
 def parse_size(text: str) -> Size:
     """Parse ``512MiB`` style text; raises ValueError on anything else."""
-    import re
-
     m = re.fullmatch(r"(\d+)(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB)", text or "")
     if not m:
         raise ValueError(f"not a size: {text!r}")

@@ -136,7 +136,7 @@ def test_tables_follow_the_grammar(
 
 
 def test_no_cache_directory_means_lark_builds_the_driver(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("cfglang.cache.cache_dir", lambda: None)
+    monkeypatch.setattr("cfglang.paths.cache_dir", lambda: None)
     p = parser._Parser()
     assert isinstance(p.fast, FastLALR) and p._lark is not None
 

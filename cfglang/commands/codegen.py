@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from cfglang.commands._options import allow_path_option, diagnostic_options
+from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
 
 
 @click.group(name="codegen")
@@ -41,9 +43,7 @@ def python_cmd(
 def _python(
     file: str, output: str | None, allow_path: tuple[str, ...], error_format: str, color: str
 ) -> int:
-    import os
-
-    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
+    # start-up: `cflc codegen --help` imports this module, not the compiler
     from cfglang.tools.codegen import generate, root_schemas
     from cfglang.tools.jsonschema import load_workspace
 

@@ -19,6 +19,7 @@ from cfglang.commands._options import (
     quiet_option,
     verbose_option,
 )
+from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
 
 
 @click.command(name="deps", context_settings={"help_option_names": ["-h", "--help"]})
@@ -55,8 +56,8 @@ def command(
       cflc deps env/prod.cfl --json
       cflc deps env/prod.cfl --dot | dot -Tsvg > deps.svg
     """
+    # start-up: `cflc deps --help` imports this module, not the compiler
     from cfglang.api import deps
-    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
     from cfglang.project import load_lenient
 
     ctx = Ctx(error_format, color, quiet, verbose)

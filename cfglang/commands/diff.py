@@ -7,6 +7,7 @@ before giving up, so one run shows everything that is wrong.
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from typing import Any
@@ -18,6 +19,15 @@ from cfglang.commands._options import (
     diagnostic_options,
     quiet_option,
     verbose_option,
+)
+from cfglang.console import (
+    EXIT_ERRORS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    Ctx,
+    check_var_files,
+    parse_vars,
 )
 
 DATA_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "toml"}
@@ -137,16 +147,7 @@ def _run(
     quiet: bool,
     verbose: int,
 ) -> int:
-    import json
-
-    from cfglang.console import (
-        EXIT_ERRORS,
-        EXIT_OK,
-        EXIT_USAGE,
-        Ctx,
-        check_var_files,
-        parse_vars,
-    )
+    # start-up: `cflc diff --help` imports this module, not the compiler
     from cfglang.diagnostics import Diagnostic
     from cfglang.tools.diff import diff, render_human, to_json
 
@@ -197,10 +198,8 @@ def _data_format(path: str) -> str | None:
 
 
 def _check_readable(ctx: Any, path: str) -> int:
-    from cfglang.console import EXIT_OK, EXIT_USAGE
-
     if "@" in path and not os.path.exists(path):  # FILE@REV: a module in git at REV
-        from cfglang.vcs import check_spec, split_spec
+        from cfglang.vcs import check_spec, split_spec  # only for FILE@REV: git support
 
         file, rev = split_spec(path)
         if rev is not None:
@@ -232,10 +231,9 @@ def _load(
     allow_path: tuple[str, ...],
 ) -> tuple[int, Any]:
     """(exit status, data) of one side; diagnostics are reported here."""
-    from cfglang.console import EXIT_ERRORS, EXIT_INTERNAL, EXIT_OK
-
     fmt = _data_format(path)
     if fmt is not None:
+        # only for a data file: the readers of JSON, YAML and TOML
         from cfglang.tools.importer import DataError, diagnostic, load_data, read_text
 
         text = read_text(path)
@@ -247,7 +245,11 @@ def _load(
         except DataError as e:
             ctx.report([diagnostic(e, path, text)])
             return EXIT_ERRORS, None
+    # only for a .cfl side: data files need no compiler
+    import attrs
+
     from cfglang.api import compile
+    from cfglang.diagnostics import Note
 
     res = compile(
         path,
@@ -259,10 +261,6 @@ def _load(
     )
     # A message without a position (an unknown --var, say) would not tell which side it
     # came from; both sides are compiled, so say it.
-    import attrs
-
-    from cfglang.diagnostics import Note
-
     ctx.report(
         [
             d

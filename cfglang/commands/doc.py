@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from cfglang.commands._options import allow_path_option, diagnostic_options, quiet_option
+from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
 
 
 @click.command(name="doc")
@@ -53,10 +55,8 @@ def _doc(
     color: str,
     quiet: bool,
 ) -> int:
-    import os
-
+    # start-up: `cflc doc --help` imports this module, not the compiler
     from cfglang.api import compile
-    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
     from cfglang.tools.docgen import TargetValues, build_pages, plain, write_docs
     from cfglang.tools.jsonschema import load_workspace
 

@@ -13,6 +13,15 @@ from cfglang.commands._options import (
     quiet_option,
     verbose_option,
 )
+from cfglang.console import (
+    EXIT_ERRORS,
+    EXIT_INTERNAL,
+    EXIT_OK,
+    EXIT_USAGE,
+    Ctx,
+    expand_targets,
+    parse_vars,
+)
 
 
 @click.command(name="explain")
@@ -59,16 +68,8 @@ def command(
 
     Example: cflc explain env/prod.cfl services.billing.replicas
     """
+    # start-up: `cflc explain --help` imports this module, not the compiler
     from cfglang.api import explain
-    from cfglang.console import (
-        EXIT_ERRORS,
-        EXIT_INTERNAL,
-        EXIT_OK,
-        EXIT_USAGE,
-        Ctx,
-        expand_targets,
-        parse_vars,
-    )
     from cfglang.tools.explain import Explanation
 
     ctx = Ctx(error_format, color, quiet, verbose)
@@ -83,6 +84,7 @@ def command(
         sys.exit(EXIT_USAGE if any(d.code == "E0701" for d in out.diagnostics) else EXIT_ERRORS)
     last = None
     if not no_git:
+        # only when git is asked: `--no-git` loads neither git support nor subprocess
         from cfglang.tools.history import explain_note
 
         last = explain_note(

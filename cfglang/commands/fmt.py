@@ -8,6 +8,7 @@ import sys
 import click
 
 from cfglang.commands._options import diagnostic_options, quiet_option
+from cfglang.console import atomic_write
 
 EXIT_OK, EXIT_CHANGED, EXIT_USAGE = 0, 1, 2
 
@@ -37,7 +38,7 @@ def _expand(paths: tuple[str, ...]) -> tuple[list[str], list[str]]:
 
 
 def _diff(old: str, new: str, name: str) -> list[str]:
-    import difflib
+    import difflib  # only for --diff
 
     out = []
     for line in difflib.unified_diff(
@@ -71,6 +72,7 @@ def command(
     Exit codes: 0 ok (or, with --check, nothing would change), 1 a file would change
     (--check) or has a syntax error, 2 usage error (a PATH that does not exist).
     """
+    # start-up: `cflc fmt --help` imports this module, not the compiler
     from cfglang.diagnostics import Diagnostic, render_human, render_json
     from cfglang.tools.fmt import FormatError, format_source
 
@@ -126,8 +128,6 @@ def command(
         if path == "-":
             sys.stdout.write(formatted)
         elif changed:
-            from cfglang.console import atomic_write
-
             atomic_write(path, formatted)
             if not quiet:
                 click.echo(f"reformatted {path}", err=True)

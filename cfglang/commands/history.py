@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -14,6 +15,7 @@ from cfglang.commands._options import (
     quiet_option,
     verbose_option,
 )
+from cfglang.console import EXIT_OK, EXIT_USAGE, Ctx, parse_vars
 
 
 @click.command(name="history", context_settings={"help_option_names": ["-h", "--help"]})
@@ -116,9 +118,7 @@ def _run(
     quiet: bool,
     verbose: int,
 ) -> int:
-    import json
-
-    from cfglang.console import EXIT_OK, EXIT_USAGE, Ctx, parse_vars
+    # start-up: `cflc history --help` imports this module, not the compiler
     from cfglang.tools.history import history
     from cfglang.vcs import GitError
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 
@@ -14,6 +15,7 @@ from cfglang.commands._options import (
     quiet_option,
     verbose_option,
 )
+from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets, parse_vars
 
 
 @click.command(name="impact", context_settings={"help_option_names": ["-h", "--help"]})
@@ -108,9 +110,7 @@ def _run(
     quiet: bool,
     verbose: int,
 ) -> int:
-    import json
-
-    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets, parse_vars
+    # start-up: `cflc impact --help` imports this module, not the compiler
     from cfglang.tools.impact import impact
     from cfglang.vcs import GitError, find_repo
 

@@ -8,11 +8,14 @@ with `--infer-schema` (appended, or in `--schema-out FILE` imported by the data 
 from __future__ import annotations
 
 import os
+import re
 import sys
 
 import click
 
 from cfglang.commands._options import diagnostic_options, quiet_option, verbose_option
+from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, atomic_write
+from cfglang.syntax.literals import quote
 
 
 @click.command(name="import", context_settings={"help_option_names": ["-h", "--help"]})
@@ -88,8 +91,7 @@ def _run(
     quiet: bool,
     verbose: int,
 ) -> int:
-    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, atomic_write
-    from cfglang.syntax.literals import quote
+    # start-up: `cflc import --help` imports this module, not the readers and converters
     from cfglang.tools.importer import (
         DataError,
         diagnostic,
@@ -177,9 +179,7 @@ def _run(
 
 def _schema_import(schema_out: str, output: str | None) -> tuple[str, str]:
     """The alias and the path (relative to the output's directory) of the schema import."""
-    import re
-
-    from cfglang.tools.importer import RESERVED_KEYS
+    from cfglang.tools.importer import RESERVED_KEYS  # start-up, as in `_run`
 
     base = os.path.dirname(os.path.abspath(output)) if output and output != "-" else os.getcwd()
     rel = os.path.relpath(os.path.abspath(schema_out), base).replace(os.sep, "/")

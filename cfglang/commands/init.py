@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from cfglang.commands._options import diagnostic_options, quiet_option
+from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
+from cfglang.tools.init import existing, write_project
 
 
 @click.command(name="init")
@@ -26,17 +29,13 @@ def command(directory: str, force: bool, error_format: str, color: str, quiet: b
 
 
 def _init(directory: str, force: bool, error_format: str, color: str, quiet: bool) -> int:
-    import os
-
-    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx
-    from cfglang.tools.init import existing, write_project
-
     ctx = Ctx(error_format, color, quiet, 0)
     if os.path.exists(directory) and not os.path.isdir(directory):
         ctx.usage_error("E0701", f"`{directory}` exists and is not a directory")
         return EXIT_USAGE
     clash = existing(directory)
     if clash and not force:
+        # only when files clash: attrs and the renderer are not needed otherwise
         from cfglang.diagnostics import Diagnostic
 
         ctx.report(

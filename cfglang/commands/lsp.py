@@ -15,9 +15,9 @@ def command(stdio: bool) -> None:
     Diagnostics as `cflc build` reports them, hover with values and provenance, go to
     definition, references, completion, symbols, formatting and rename.
     """
-    try:
+    try:  # optional dependency: pygls and lsprotocol come with the `lsp` extra
         from cfglang.lsp.server import main
-    except ImportError as e:  # pygls/lsprotocol are an optional extra
+    except ImportError as e:
         click.echo(
             f"error[E0701]: the language server needs pygls and lsprotocol "
             f"({e.name} is missing)\nhelp: pip install 'cfglang[lsp]'",

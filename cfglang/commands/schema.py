@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
 import sys
 
 import click
 
 from cfglang.commands._options import allow_path_option, diagnostic_options
+from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
 
 
 @click.group(name="schema")
@@ -61,10 +64,7 @@ def _export(
     error_format: str,
     color: str,
 ) -> int:
-    import json
-    import os
-
-    from cfglang.console import EXIT_ERRORS, EXIT_OK, EXIT_USAGE, Ctx, expand_targets
+    # start-up: `cflc schema --help` imports this module, not the compiler
     from cfglang.tools.jsonschema import export, load_workspace
 
     ctx = Ctx(error_format, color, False, 0)

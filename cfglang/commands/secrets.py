@@ -14,6 +14,8 @@ from typing import Any
 import click
 
 from cfglang.commands._options import diagnostic_options, quiet_option
+from cfglang.console import EXIT_ERRORS, Ctx
+from cfglang.secrets import SecretError
 
 _IDENTITY_HELP = (
     "age identity file (repeatable; default: CFL_AGE_IDENTITY or CFL_AGE_IDENTITY_FILE)."
@@ -49,9 +51,8 @@ def _common(f: Any) -> Any:
 
 def _run(error_format: str, color: str, quiet: bool, work: Callable[[Any], int]) -> None:
     """Run ``work(ctx)``; a `SecretError` or an I/O error becomes a diagnostic (exit 1)."""
-    from cfglang.console import EXIT_ERRORS, Ctx
+    # start-up: `cflc secrets --help` imports this module, not attrs and the renderer
     from cfglang.diagnostics import Diagnostic, Note
-    from cfglang.secrets import SecretError
 
     ctx = Ctx(error_format, color, quiet, 0)
     try:
@@ -68,14 +69,12 @@ def _run(error_format: str, color: str, quiet: bool, work: Callable[[Any], int])
 
 
 def _ids(files: Sequence[str]) -> list[Any]:
-    from cfglang.secrets.keys import load_identities
+    from cfglang.secrets.keys import load_identities  # start-up, as in `_run`
 
     return load_identities(files)[0]
 
 
 def _read(path: str) -> str:
-    from cfglang.secrets import SecretError
-
     try:
         with open(path, encoding="utf-8", newline="") as f:
             return f.read()
@@ -129,7 +128,7 @@ def init_cmd(
     """
 
     def work(ctx: Any) -> int:
-        from cfglang.secrets import SecretError
+        # start-up: `cflc secrets init --help` imports this module, not the secrets code
         from cfglang.secrets.keys import (
             check_recipient,
             project_root,
@@ -193,6 +192,7 @@ def encrypt_cmd(
     """
 
     def work(ctx: Any) -> int:
+        # start-up: `cflc secrets encrypt --help` imports this module, not the secrets code
         from cfglang.secrets.edit import encrypt_text, write_in_place
         from cfglang.secrets.keys import recipients_for
         from cfglang.tools.secrets import typed_secret_paths
@@ -228,6 +228,7 @@ def decrypt_cmd(
     """
 
     def work(ctx: Any) -> int:
+        # start-up: `cflc secrets decrypt --help` imports this module, not the secrets code
         from cfglang.secrets.edit import decrypt_text, write_in_place
 
         res = decrypt_text(file, _read(file), _ids(identity))
@@ -261,6 +262,7 @@ def rotate_cmd(
     """
 
     def work(ctx: Any) -> int:
+        # start-up: `cflc secrets rotate --help` imports this module, not the secrets code
         from cfglang.secrets.edit import rotate_text, write_in_place
         from cfglang.secrets.keys import recipients_for
 
@@ -292,11 +294,11 @@ def edit_cmd(
     """
 
     def work(ctx: Any) -> int:
+        # start-up: `cflc secrets edit --help` imports this module, not the secrets code
         import shlex
         import subprocess
         import tempfile
 
-        from cfglang.secrets import SecretError
         from cfglang.secrets.edit import decrypt_text, encrypt_text, shred, write_in_place
         from cfglang.secrets.keys import recipients_for
         from cfglang.tools.secrets import typed_secret_paths

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import os
 import sys
 
 import click
 
 from cfglang.commands._options import diagnostic_options, quiet_option, verbose_option
+from cfglang.console import EXIT_USAGE, Ctx, check_var_files, parse_vars
 
 
 @click.command(name="watch", context_settings={"help_option_names": ["-h", "--help"]})
@@ -66,9 +68,7 @@ def command(
       cflc watch               # the project in the current directory
       cflc watch infra/ --poll
     """
-    import os
-
-    from cfglang.console import EXIT_USAGE, Ctx, check_var_files, parse_vars
+    # start-up: `cflc watch --help` imports this module, not the compiler
     from cfglang.tools.watch import Watcher, main_color
 
     ctx = Ctx(error_format, color, quiet, verbose)

@@ -84,27 +84,27 @@ def emit(data: object, fmt: str, *, env_prefix: str = "") -> str:
     """
     # Imports are local: each emitter pulls in its own (possibly heavy) dependencies.
     if fmt == "json":
-        from cfglang.emit.json_ import emit_json
+        from cfglang.emit.json_ import emit_json  # lazy: each format loads only when used
 
         return emit_json(data)
     if fmt == "yaml":
-        from cfglang.emit.yaml_ import emit_yaml
+        from cfglang.emit.yaml_ import emit_yaml  # lazy: PyYAML only for YAML
 
         return emit_yaml(data)
     if fmt == "toml":
-        from cfglang.emit.toml_ import emit_toml
+        from cfglang.emit.toml_ import emit_toml  # lazy: tomli-w only for TOML
 
         return emit_toml(data)
     if fmt == "ini":
-        from cfglang.emit.ini_ import emit_ini
+        from cfglang.emit.ini_ import emit_ini  # lazy: only when used
 
         return emit_ini(data)
     if fmt == "env":
-        from cfglang.emit.env_ import emit_env
+        from cfglang.emit.env_ import emit_env  # lazy: only when used
 
         return emit_env(data, env_prefix=env_prefix)
     if fmt == "properties":
-        from cfglang.emit.properties_ import emit_properties
+        from cfglang.emit.properties_ import emit_properties  # lazy: only when used
 
         return emit_properties(data)
     raise ValueError(f"unknown output format {fmt!r} (expected one of {', '.join(FORMATS)})")

@@ -40,7 +40,7 @@ def _emit_orjson(data: object) -> str | None:
     refuses (a non-string key, an integer beyond 64 bits), for the precise error.
     """
     try:
-        import orjson
+        import orjson  # optional: orjson when installed, else the json module
     except ImportError:
         return None
     try:

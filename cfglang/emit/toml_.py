@@ -31,7 +31,7 @@ _INT_MAX = 2**63 - 1
 
 
 def emit_toml(data: object) -> str:
-    import tomli_w
+    import tomli_w  # lazy: only TOML output needs tomli-w
 
     if not isinstance(data, dict):
         raise EmitError((), f"toml needs an object at the root, not a {type_name(data)}")

@@ -22,6 +22,7 @@ Rules:
 from __future__ import annotations
 
 import functools
+import io
 import re
 from typing import TYPE_CHECKING, Any
 
@@ -29,7 +30,7 @@ from cfglang.emit import DataPath, as_scalar, check_key, unsupported
 from cfglang.values import Duration, Secret, Size
 
 if TYPE_CHECKING:
-    import yaml
+    import yaml  # lazy: PyYAML loads only when YAML is written
 
 # Plain scalars PyYAML would write unquoted although some YAML reader resolves them to a
 # non-string. Anything PyYAML itself quotes need not be listed; over-matching only costs a
@@ -49,8 +50,6 @@ _LOOKS_TYPED = re.compile(
 
 
 def emit_yaml(data: object) -> str:
-    import io
-
     dumper = _dumper()(
         stream := io.StringIO(), default_flow_style=False, allow_unicode=True, sort_keys=False
     )
@@ -67,7 +66,7 @@ def _node(dumper: Any, value: object, path: DataPath) -> Any:
     """The YAML node PyYAML's representer would make for ``value`` (`reference_yaml`
     below), built directly for plain data: the representer's generic dispatch was ~60% of
     writing a large document. Rejects what is not plain data, in document order."""
-    import yaml
+    import yaml  # lazy: PyYAML loads only when YAML is written
 
     if isinstance(value, str):
         return _str_node(yaml, value)
@@ -100,7 +99,7 @@ def _str_node(yaml: Any, text: str) -> Any:
 def reference_yaml(data: object) -> str:
     """The same document through PyYAML's own representer (what `emit_yaml` must equal;
     the tests compare them)."""
-    import yaml
+    import yaml  # lazy: PyYAML loads only when YAML is written
 
     _check(data, ())
     text: str = yaml.dump(
@@ -145,7 +144,7 @@ def _dumper() -> Any:
 
     A subclass, so that registering representers never changes PyYAML's global SafeDumper.
     """
-    import yaml
+    import yaml  # lazy: PyYAML loads only when YAML is written
 
     base: Any = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 

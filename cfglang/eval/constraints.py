@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from cfglang.datapath import render
 from cfglang.diagnostics import Note
 from cfglang.eval.errors import EvalError, _Propagate
 from cfglang.eval.objects import Def, Obj, Scope
@@ -25,13 +26,8 @@ if TYPE_CHECKING:
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
-    out = ""
-    for p in path:
-        if isinstance(p, int):
-            out += f"[{p}]"
-        else:
-            out += ("." if out else "") + p
-    return out or "(root)"
+    """A data path as diagnostics print it (`cfglang.datapath`), ``(root)`` for none."""
+    return render(path) or "(root)"
 
 
 class _Trace:

@@ -16,11 +16,12 @@ from typing import Any
 
 import attrs
 
+from cfglang import api
 from cfglang.api import Compilation
 from cfglang.diagnostics import Diagnostic, Diagnostics
 from cfglang.lsp import model
 from cfglang.project import load_lenient
-from cfglang.semantic.resolve import ModuleInfo
+from cfglang.semantic.resolve import FileLoader, MemoryLoader, ModuleInfo, Resolver
 
 
 @attrs.define
@@ -62,8 +63,6 @@ def compile_recorded(path: str, overlay: dict[str, str]) -> Analysis:
     session keeps the evaluator, so hover serves provenance without a second
     compilation.
     """
-    from cfglang import api
-
     _, allow = project_settings(path)
     session = api.compile_session(path, allow_paths=allow, overlay=overlay)
     entry = session.entry
@@ -76,8 +75,6 @@ def compile_recorded(path: str, overlay: dict[str, str]) -> Analysis:
 
 def load_graph(path: str, overlay: dict[str, str]) -> ModuleInfo | None:
     """Parse and resolve the module graph of ``path`` (no evaluation)."""
-    from cfglang.semantic.resolve import FileLoader, MemoryLoader, Resolver
-
     root, allow = project_settings(path)
     resolver = Resolver(
         MemoryLoader(dict(overlay), FileLoader()), root, Diagnostics(), tuple(allow)

@@ -17,6 +17,7 @@ import re
 import attrs
 from lsprotocol import types as lsp
 
+from cfglang.eval.builtins import SIGNATURES
 from cfglang.lsp import model
 from cfglang.lsp.analysis import State
 from cfglang.semantic.bind import module_names
@@ -306,8 +307,6 @@ def complete(state: State, path: str, offset: int) -> lsp.CompletionList:
         for k in KEYWORDS
     ]
     if not at_stmt_start or not items or m is None:
-        from cfglang.eval.builtins import SIGNATURES
-
         items += [
             lsp.CompletionItem(
                 label=name,

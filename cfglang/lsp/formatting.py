@@ -7,14 +7,11 @@ import os
 from lsprotocol import types as lsp
 
 from cfglang.lsp.positions import LineIndex
+from cfglang.tools.fmt import FormatError, format_source
 
 
 def format_document(text: str, path: str, encoding: str = "utf-16") -> list[lsp.TextEdit]:
     """One edit replacing the whole text, or none when it is formatted or does not parse."""
-    try:
-        from cfglang.tools.fmt import FormatError, format_source
-    except ImportError:  # the formatter is not part of this build
-        return []
     try:
         new = format_source(text, os.path.basename(path))
     except FormatError:

@@ -17,10 +17,14 @@ from typing import Any
 
 from lsprotocol import types as lsp
 
+from cfglang import api
+from cfglang.eval.builtins import SIGNATURES
+from cfglang.eval.materialise import materialize
 from cfglang.lsp import model
 from cfglang.lsp.analysis import Analysis, State
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.syntax import ast
+from cfglang.tools.explain import Explanation, _jsonable, explain_path
 
 _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*\Z")
 
@@ -40,9 +44,6 @@ def explain(a: Analysis, path: tuple[str, ...]) -> Any:
     """The `Explanation` of a data path in an analysed file, or None."""
     if a.ev is None or a.doc is None:
         return None
-    from cfglang import api
-    from cfglang.tools.explain import Explanation, explain_path
-
     ev, doc = a.ev, a.doc
     out = api._run_guarded(
         lambda: explain_path(ev, doc, path_text(path), api.Compilation(None, []))
@@ -117,8 +118,6 @@ def hover(state: State, path: str, offset: int, ranges: Any) -> lsp.Hover | None
     ref, span = found
     parts: list[str] = []
     if isinstance(ref, model.BuiltinRef):
-        from cfglang.eval.builtins import SIGNATURES
-
         parts.append(f"```cfl\n{SIGNATURES[ref.name]}\n```\nbuiltin function")
     elif isinstance(ref, model.FileRef):
         parts.append(f"module `{ref.path}`")
@@ -144,9 +143,6 @@ def _input_value(a: Analysis, name: str) -> list[str]:
     ev = a.ev
     if ev is None or name not in getattr(ev, "inputs", {}):
         return []
-    from cfglang.eval.materialise import materialize
-    from cfglang.tools.explain import _jsonable
-
     try:
         value = _jsonable(materialize(ev, ev.inputs[name]))
     except Exception:

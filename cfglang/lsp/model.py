@@ -25,6 +25,7 @@ from typing import Any
 
 import attrs
 
+from cfglang.eval.builtins import BUILTINS
 from cfglang.semantic.bind import Binding, Bindings, bind, find_import, type_binding
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
@@ -250,8 +251,6 @@ def bindings(m: ModuleInfo) -> Bindings:
     if hit is not None and hit[0] is m:
         _BINDINGS.move_to_end(id(m))
         return hit[1]
-    from cfglang.eval.builtins import BUILTINS
-
     table = bind(m, builtins=BUILTINS, modules=(m,))
     _BINDINGS[id(m)] = (m, table)
     while len(_BINDINGS) > _BINDINGS_KEPT:

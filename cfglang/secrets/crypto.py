@@ -24,7 +24,7 @@ def new_data_key() -> tuple[str, bytes]:
 
 def seal(key: bytes, key_id: str, path: str, plaintext: str) -> str:
     """The ``cfl:v2:...`` token of ``plaintext`` bound to ``path`` (a site's v2 binding)."""
-    from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+    from cryptography.hazmat.primitives.ciphers.aead import AESGCM  # heavy: see `open_token`
 
     nonce = os.urandom(NONCE_BYTES)
     sealed = AESGCM(key).encrypt(nonce, plaintext.encode("utf-8"), associated_data(key_id, path))
@@ -35,6 +35,7 @@ def open_token(key: bytes, key_id: str, site: Site | str, token: str) -> str:
     """The plaintext of ``token`` written at ``site`` (a v1 source path also does, for
     v1 tokens); raises `SecretError` when it does not authenticate. Messages name the
     source path, never the binding."""
+    # heavy (~40 ms): a build without secrets loads no cryptography (see cfglang.secrets)
     from cryptography.exceptions import InvalidTag
     from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 

@@ -21,11 +21,14 @@ secret values are reported (warning, or error with ``--strict``), without their 
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
+from cfglang.atomic import write_atomic
+from cfglang.diagnostics import Diagnostic
 from cfglang.secrets import SecretError
 from cfglang.secrets.format import (
     PREFIXES,
@@ -40,6 +43,8 @@ from cfglang.secrets.format import (
 )
 from cfglang.source import SourceFile
 from cfglang.syntax.literals import quote
+from cfglang.syntax.parser import parse_module
+from cfglang.values import Secret
 
 #: (module path, text) -> (data paths that hold secrets, whether the module compiled)
 SecretPaths = Callable[[str, str], tuple[set[tuple[str | int, ...]], bool]]
@@ -77,8 +82,6 @@ class Encrypted:
 
 
 def _parse(path: str, text: str) -> list[Site]:
-    from cfglang.syntax.parser import parse_module
-
     tree, diags = parse_module(SourceFile(path, text))
     if tree is None or any(d.is_error for d in diags):
         raise SecretError(f"`{path}` has syntax errors; run `cflc check {path}`", code="E1102")
@@ -86,7 +89,7 @@ def _parse(path: str, text: str) -> list[Site]:
 
 
 def open_key(path: str, header: Header, identities: Sequence[Any], text: str) -> DataKey:
-    from cfglang.secrets.keys import unwrap
+    from cfglang.secrets.keys import unwrap  # lazy: a build's plain-text scan needs no keys
 
     key = unwrap(header, identities, path)
     block = "".join(text[s:e] for s, e in header.lines)
@@ -94,6 +97,7 @@ def open_key(path: str, header: Header, identities: Sequence[Any], text: str) ->
 
 
 def new_key(recipients: Sequence[str]) -> DataKey:
+    # lazy: a build's plain-text scan needs no keys
     from cfglang.secrets.crypto import new_data_key
     from cfglang.secrets.keys import wrap
 
@@ -103,7 +107,7 @@ def new_key(recipients: Sequence[str]) -> DataKey:
 
 def decrypt_text(path: str, text: str, identities: Sequence[Any]) -> Decrypted:
     """``text`` with every encrypted literal replaced by its plain text, header removed."""
-    from cfglang.secrets.crypto import open_token
+    from cfglang.secrets.crypto import open_token  # lazy: as in `open_key`
 
     header = parse_header(text)
     targets = [
@@ -147,7 +151,7 @@ def encrypt_text(
     decrypting nothing), fields that are secret by their schema are found too. It is
     passed in because this package sits below the compiler and never calls it.
     """
-    from cfglang.secrets.crypto import seal
+    from cfglang.secrets.crypto import seal  # lazy: as in `open_key`
 
     header = parse_header(text)
     found = _parse(path, text)
@@ -226,8 +230,6 @@ def report_plaintext(found: list[tuple[Any, Site]], diags: Any, *, strict: bool)
     for m, s in found:
         assert s.literal is not None
         code, severity = ("E1105", "error") if strict else ("W1104", "warning")
-        from cfglang.diagnostics import Diagnostic
-
         # The span locates the value (file:line:col) but the diagnostic is marked
         # sensitive, so no rendering prints the source line that holds the secret.
         diags.add(
@@ -246,8 +248,6 @@ def report_plaintext(found: list[tuple[Any, Site]], diags: Any, *, strict: bool)
 
 def plaintext_sites(entry: Any, data: Any) -> list[tuple[Any, Site]]:
     """(module, site) of every plain-text literal that is a secret in ``data``."""
-    from cfglang.values import Secret
-
     paths: set[tuple[str | int, ...]] = set()
 
     def walk(v: Any, p: tuple[str | int, ...]) -> None:
@@ -276,10 +276,6 @@ def plaintext_sites(entry: Any, data: Any) -> list[tuple[Any, Site]]:
 
 def write_in_place(path: str, text: str) -> None:
     """Replace ``path`` atomically, keeping its permission bits."""
-    import stat
-
-    from cfglang.atomic import write_atomic
-
     mode = stat.S_IMODE(os.stat(path).st_mode) if os.path.exists(path) else 0o644
     write_atomic(path, text, mode=mode)
 

@@ -20,6 +20,8 @@ each recipient's header line stands alone and removing one is a one-line diff.
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import re
 import tomllib
@@ -37,7 +39,7 @@ _RECIPIENT = re.compile(r"age1[02-9ac-hj-np-z]{58}")
 
 def parse_identities(text: str, origin: str) -> list[Any]:
     """The age X25519 identities in identity-file text; raises `SecretError`."""
-    import pyrage
+    import pyrage  # lazy: a build without secrets loads no pyrage (see cfglang.secrets)
 
     out = []
     for n, line in enumerate(text.splitlines(), 1):
@@ -82,7 +84,7 @@ def load_identities(
 
 def check_recipient(r: str) -> str:
     """``r`` if it is an age X25519 recipient; raises `SecretError` otherwise."""
-    import pyrage
+    import pyrage  # lazy: a build without secrets loads no pyrage (see cfglang.secrets)
 
     try:
         pyrage.x25519.Recipient.from_str(r)
@@ -97,7 +99,7 @@ def check_recipient(r: str) -> str:
 
 def wrap(key: bytes, recipients: Sequence[str]) -> list[Wrapped]:
     """The data key age-encrypted for each recipient, one age file each."""
-    import pyrage
+    import pyrage  # lazy: a build without secrets loads no pyrage (see cfglang.secrets)
 
     if not recipients:
         raise SecretError(
@@ -114,7 +116,7 @@ def wrap(key: bytes, recipients: Sequence[str]) -> list[Wrapped]:
 
 def unwrap(header: Header, identities: Sequence[Any], source: str = "") -> bytes:
     """The data key of ``header`` opened with any of ``identities``; raises `SecretError`."""
-    import pyrage
+    import pyrage  # lazy: a build without secrets loads no pyrage (see cfglang.secrets)
 
     if identities:
         for w in header.wrapped:
@@ -190,8 +192,6 @@ def write_settings(
         if not inside:
             kept.append(line)
     body = "".join(kept).rstrip("\n")
-    import json
-
     out = [body + "\n\n" if body else "", "[secrets]\n"]
     out.append("recipients = [" + ", ".join(json.dumps(r) for r in recipients or ()) + "]\n")
     if dirs:
@@ -207,9 +207,7 @@ def write_settings(
 
 def generate_identity(path: str) -> str:
     """Write a new age identity to ``path`` (mode 0600, never overwriting); its recipient."""
-    import datetime
-
-    import pyrage
+    import pyrage  # lazy: a build without secrets loads no pyrage (see cfglang.secrets)
 
     ident = pyrage.x25519.Identity.generate()
     pub = str(ident.to_public())

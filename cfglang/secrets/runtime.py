@@ -49,6 +49,7 @@ class SecretContext:
 
     def identities(self) -> list[Any]:
         if self._identities is None:
+            # optional: age identities (pyrage) only when a secret is decrypted
             from cfglang.secrets.keys import load_identities
 
             self._identities = load_identities(self.identity_files, self.env)[0]
@@ -62,11 +63,13 @@ class SecretContext:
             if hit is not None:
                 self._files[id(source)] = hit
         if hit is None:
+            # only for a file that holds secrets
             from cfglang.secrets.format import parse_header, sites
 
             header = parse_header(source.text)
             tree = self._trees.get(id(source))
             if tree is None:
+                # only for a file the program did not parse
                 from cfglang.syntax.parser import parse_module
 
                 tree, _ = parse_module(source)
@@ -81,6 +84,7 @@ class SecretContext:
 
     def reveal(self, token: str, source: Any, offset: int) -> Secret:
         """The secret of ``token`` written in ``source`` by the call at ``offset``."""
+        # only when a secret is decrypted (cryptography is heavy)
         from cfglang.secrets.crypto import open_token
         from cfglang.secrets.format import parse_token
         from cfglang.secrets.keys import unwrap

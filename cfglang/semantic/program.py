@@ -286,7 +286,7 @@ class Program:
         tree = next((m.tree for m in self.modules.values() if m.tree.span.source is source), None)
         if tree is None:
             return None
-        from cfglang.secrets.format import parse_header, sites
+        from cfglang.secrets.format import parse_header, sites  # only for a file that holds secrets
 
         found = (
             parse_header(source.text),
@@ -304,6 +304,7 @@ class Program:
         key = frozenset(builtins)
         hit = self._bound.get(key)
         if hit is None:
+            # lazy: only the tools that ask for bindings load the binder
             from cfglang.semantic.bind import bind
 
             hit = self._bound.setdefault(key, bind(self.entry, builtins=key))

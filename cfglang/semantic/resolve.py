@@ -17,12 +17,15 @@ import errno
 import os
 import posixpath
 import stat
+import time
 from pathlib import Path
 from typing import Protocol
 
 import attrs
 
+from cfglang import cache
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang.limits import source_size_limit
 from cfglang.paths import resolves_inside
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast
@@ -40,8 +43,6 @@ class FileLoader:
     """Reads modules from the working tree."""
 
     def read(self, path: str) -> str:
-        from cfglang.limits import source_size_limit
-
         # Byte-exact (no newline translation): a file means what the same bytes on
         # standard input mean, and a bare CR in a comment stays inside the comment.
         # O_NONBLOCK and the regular-file test: a FIFO or device in the project (`import
@@ -252,8 +253,6 @@ class Resolver:
         )
 
     def _load_source(self, path: str, source: SourceFile, site: Span | None) -> ModuleInfo | None:
-        import time
-
         start = time.perf_counter()
         tree, errs = self._parse(source)
         self.parse_times[source.path] = time.perf_counter() - start
@@ -274,12 +273,12 @@ class Resolver:
 
     def _parse(self, source: SourceFile) -> tuple[ast.Module | None, list[Diagnostic]]:
         """Parse, through the content-addressed parse cache when it is enabled."""
+        # start-up: a parse-cache hit never loads the parser
         from cfglang.syntax.parser import parse_module
 
         if not self.use_cache:
             self.parsed.append(source.path)
             return parse_module(source)
-        from cfglang import cache
 
         key = cache.parse_key(source.path, source.real_path, source.text)
         hit = cache.get_memory("parse", key)
@@ -539,6 +538,7 @@ def _plaintext_secret(source: SourceFile, tree: ast.Module) -> bool:
     """
     if "secret" not in source.text:
         return False  # the common case, without walking the tree
+    # only when the text holds something that looks like a secret
     from cfglang.secrets.format import PREFIXES, sites
 
     return any(

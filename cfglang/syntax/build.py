@@ -32,7 +32,7 @@ _TOKENS: tuple[type[Token], ...] = (Token,)
 def accept_lark_tokens() -> None:
     """Count `lark.Token` as a token from now on; the parser calls it when it builds Lark."""
     global _TOKENS
-    from lark import Token as LarkToken
+    from lark import Token as LarkToken  # start-up: called only when Lark is built
 
     _TOKENS = (Token, LarkToken)  # type: ignore[assignment]  # duck-typed alike
 

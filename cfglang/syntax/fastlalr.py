@@ -68,6 +68,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from functools import lru_cache
+from re import _constants as sre_constants
+from re import _parser as sre_parse
 from typing import TYPE_CHECKING, Any
 
 from cfglang.syntax.tokens import Tok
@@ -193,8 +195,6 @@ class _Starts:
     def may(self, name: str, ch: str) -> bool:
         parsed = self.parsed.get(name)
         if parsed is None:
-            from re import _parser as sre_parse
-
             parsed = self.parsed[name] = sre_parse.parse(self.regexps[name])
         if parsed.state.flags & (re.IGNORECASE | re.VERBOSE):
             return True
@@ -208,6 +208,7 @@ def derive_tables(lark: Lark, transformer: Any, newlines: NewlineRules) -> Table
     ``transformer`` is the one ``lark`` was built with: the tables name its methods.
     Raises `Unsupported` for a configuration outside the subset the driver reproduces.
     """
+    # start-up: lark loads only to derive tables, never when they are read from the store
     from lark.lexer import ContextualLexer, UnlessCallback
     from lark.lexer import _create_unless as lark_create_unless
     from lark.parse_tree_builder import _should_expand as lark_should_expand
@@ -746,30 +747,32 @@ def _first(items: Any, ch: str) -> tuple[bool, bool]:
 
     Errs towards True: an unknown construct may start with anything.
     """
-    from re import _constants as c
-
     for op, av in items:
-        if op is c.LITERAL:
+        if op is sre_constants.LITERAL:
             may, empty = chr(av) == ch, False
-        elif op is c.NOT_LITERAL:
+        elif op is sre_constants.NOT_LITERAL:
             may, empty = chr(av) != ch, False
-        elif op is c.IN:
+        elif op is sre_constants.IN:
             may, empty = _in_set(av, ch), False
-        elif op is c.SUBPATTERN:
+        elif op is sre_constants.SUBPATTERN:
             _group, add_flags, _del_flags, sub = av
             if add_flags & (re.IGNORECASE | re.VERBOSE):
                 return True, True
             may, empty = _first(sub, ch)
-        elif op is c.ATOMIC_GROUP:
+        elif op is sre_constants.ATOMIC_GROUP:
             may, empty = _first(av, ch)
-        elif op is c.BRANCH:
+        elif op is sre_constants.BRANCH:
             results = [_first(alt, ch) for alt in av[1]]
             may, empty = any(r[0] for r in results), any(r[1] for r in results)
-        elif op in (c.MAX_REPEAT, c.MIN_REPEAT, c.POSSESSIVE_REPEAT):
+        elif op in (
+            sre_constants.MAX_REPEAT,
+            sre_constants.MIN_REPEAT,
+            sre_constants.POSSESSIVE_REPEAT,
+        ):
             lo, _hi, sub = av
             may, empty = _first(sub, ch)
             empty = empty or lo == 0
-        elif op in (c.AT, c.ASSERT, c.ASSERT_NOT):
+        elif op in (sre_constants.AT, sre_constants.ASSERT, sre_constants.ASSERT_NOT):
             may, empty = False, True  # zero width; ignoring a lookahead only adds starts
         else:  # ANY, group references, ...
             return True, True
@@ -782,14 +785,11 @@ def _first(items: Any, ch: str) -> tuple[bool, bool]:
 
 def _is_one_char(regexp: str) -> bool:
     """Whether ``regexp`` is a single character or character class."""
-    from re import _constants as c
-    from re import _parser as sre_parse
-
     try:
         items = list(sre_parse.parse(regexp))
     except re.error:
         return False
-    return len(items) == 1 and items[0][0] in (c.IN, c.LITERAL)
+    return len(items) == 1 and items[0][0] in (sre_constants.IN, sre_constants.LITERAL)
 
 
 _CATEGORIES = {
@@ -803,18 +803,16 @@ _CATEGORIES = {
 
 
 def _in_set(items: Any, ch: str) -> bool:
-    from re import _constants as c
-
     negate = False
     hit = False
     for op, av in items:
-        if op is c.NEGATE:
+        if op is sre_constants.NEGATE:
             negate = True
-        elif op is c.LITERAL:
+        elif op is sre_constants.LITERAL:
             hit = hit or chr(av) == ch
-        elif op is c.RANGE:
+        elif op is sre_constants.RANGE:
             hit = hit or av[0] <= ord(ch) <= av[1]
-        elif op is c.CATEGORY and str(av) in _CATEGORIES:
+        elif op is sre_constants.CATEGORY and str(av) in _CATEGORIES:
             hit = hit or re.match(_CATEGORIES[str(av)], ch) is not None
         else:
             return True
@@ -1013,7 +1011,8 @@ def _default_callback(builder: type, name: str) -> _Callback:
     else:
 
         def build(b: Any, children: list[Any]) -> Any:
-            from lark import Tree  # Lark's default `tree_class`
+            # Lark's default `tree_class`; lazy: only for a rule the builder has no method for
+            from lark import Tree
 
             return Tree(name, children)
 

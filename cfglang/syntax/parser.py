@@ -50,16 +50,18 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
 from cfglang.diagnostics import Diagnostic, Note
+from cfglang.limits import source_size_limit
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast, store
 from cfglang.syntax.bounds import check_nesting, check_text
-from cfglang.syntax.build import AstBuilder
+from cfglang.syntax.build import AstBuilder, _subst_end, accept_lark_tokens
 from cfglang.syntax.fastlalr import (
     FastLALR,
     LexerCallback,
     NewlineRules,
     ParseFailed,
     Unsupported,
+    derive_tables,
 )
 from cfglang.syntax.grammar import grammar_path
 
@@ -282,9 +284,7 @@ class _Parser:
         return lark_parser
 
     def _build_lark(self) -> Lark:
-        import lark
-
-        from cfglang.syntax.build import accept_lark_tokens
+        import lark  # start-up: a parse with stored tables never loads lark
 
         accept_lark_tokens()
         live: dict[str, Any] = {
@@ -305,8 +305,6 @@ class _Parser:
     def _fast_driver(self) -> FastLALR | None:
         """The fast driver, from stored tables if they fit, else derived from Lark (and
         stored for the next process); None if Lark's configuration is outside its subset."""
-        from cfglang.syntax.fastlalr import derive_tables
-
         callbacks: dict[str, LexerCallback] = {"COMMENT": AstBuilder.comment}
         path = store.tables_path(self.grammar, NEWLINES)
         if path is not None:
@@ -354,7 +352,7 @@ class _Parser:
                 assert self.fast is not None
                 fast_expr: ast.Expr = self.fast.parse(text, "expr_start", b)
                 return fast_expr
-            from lark.exceptions import UnexpectedInput  # inside a Lark parse: imported
+            from lark.exceptions import UnexpectedInput  # lazy: only inside a Lark parse
 
             try:
                 with _using(b):
@@ -382,8 +380,6 @@ class _Parser:
     ) -> tuple[Any, list[Diagnostic]]:
         if fast is None:
             fast = os.environ.get("CFLC_PARSER", "") != "lark"
-        from cfglang.limits import source_size_limit
-
         refused = check_text(source, source_size_limit())
         if refused is not None:
             return None, [refused]
@@ -416,7 +412,7 @@ class _Parser:
                 with self._count_lock:
                     self.fallbacks += 1
         lark_parser = self.lark
-        from lark.exceptions import UnexpectedInput
+        from lark.exceptions import UnexpectedInput  # lazy: only when Lark parses
 
         b = AstBuilder(source, self._parse_substitution)
         with _using(b):
@@ -483,7 +479,7 @@ def _expected_words(expected: set[str]) -> str:
 
 
 def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagnostic:
-    from lark.exceptions import UnexpectedCharacters, UnexpectedToken
+    from lark.exceptions import UnexpectedCharacters, UnexpectedToken  # lazy: only after Lark
 
     text = source.text
     if isinstance(e, UnexpectedCharacters):
@@ -608,8 +604,6 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
 
 def _open_substitution(text: str, start: int, end: int) -> int | None:
     """Position of a `$<` in text[start:end] that is never closed, if a `"` follows it."""
-    from cfglang.syntax.build import _subst_end
-
     i = start
     while i < end:
         if text[i] == "\\":
@@ -632,7 +626,7 @@ def _open_substitution(text: str, start: int, end: int) -> int | None:
 
 def _never_closed(self: _Parser, source: SourceFile, opener: Any) -> bool:
     """Whether `opener` has no matching closer anywhere in the file (lexing only)."""
-    from lark.exceptions import UnexpectedInput  # on the error path: lark is loaded
+    from lark.exceptions import UnexpectedInput  # lazy: only on the error path (lark is loaded)
 
     stack: list[Any] = []
     try:

@@ -8,7 +8,7 @@ so they are kept whatever ``CFLC_NO_CACHE`` says):
 - ``lark-<key>.pickle``: the `lark.Lark` instance (``Lark.save``), for the fallback and
   error path; building it from the grammar costs several times more.
 
-Both live in ``parser/`` under the cache directory (`cfglang.cache.cache_dir`).
+Both live in ``parser/`` under the cache directory (`cfglang.paths.cache_dir`).
 
 Trust. A pickle runs code when it is loaded, and the tables decide what a file parses
 to, so neither may come from another user. The choice made here is to *verify* rather
@@ -38,6 +38,7 @@ docs/security.md says the same for users.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import io
 import marshal
 import os
@@ -47,13 +48,12 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from cfglang import cache
+from cfglang import paths
 from cfglang.atomic import write_atomic
+from cfglang.syntax.fastlalr import FORMAT, NewlineRules, Tables
 
 if TYPE_CHECKING:
     from lark import Lark
-
-    from cfglang.syntax.fastlalr import NewlineRules, Tables
 
 __all__ = [
     "load_lark",
@@ -72,7 +72,7 @@ _POSIX = hasattr(os, "geteuid") and os.open in os.supports_dir_fd
 def parser_dir() -> Path | None:
     """``parser/`` in the cache directory, made private if new; None without a cache
     directory, or if it cannot be made."""
-    base = cache.cache_dir()
+    base = paths.cache_dir()
     if base is None:
         return None
     path = base / _DIR
@@ -146,8 +146,6 @@ def _store(path: Path, data: Any) -> None:
 
 def lark_version() -> str | None:
     """The installed lark's version, read from its source without importing it."""
-    import importlib.util
-
     try:
         spec = importlib.util.find_spec("lark")
         if spec is None or spec.origin is None:
@@ -160,7 +158,7 @@ def lark_version() -> str | None:
 
 
 def imported_lark_version() -> str | None:
-    import lark
+    import lark  # lazy: only once lark is needed anyway
 
     return lark.__version__
 
@@ -171,8 +169,6 @@ def tables_path(grammar: str, newlines: NewlineRules) -> Path | None:
     None without a cache directory, or if lark's version cannot be read without
     importing it.
     """
-    from cfglang.syntax.fastlalr import FORMAT
-
     version = lark_version()
     if version is None:
         return None
@@ -225,7 +221,7 @@ def lark_path(grammar: str, options: dict[str, Any]) -> Path | None:
 def load_lark(path: Path, live: dict[str, Any]) -> Lark | None:
     """The Lark instance stored at ``path`` with the ``live`` options (transformer,
     post-lexer, lexer callbacks) put back; None if missing, untrusted or unreadable."""
-    import lark
+    import lark  # start-up: only when Lark is needed (a fallback, or tables to derive)
 
     data = read_private(path)
     if data is None:
@@ -238,7 +234,7 @@ def load_lark(path: Path, live: dict[str, Any]) -> Lark | None:
 
 
 def store_lark(path: Path, inst: Lark) -> None:
-    import lark.lark
+    import lark.lark  # lazy: only after Lark was built (so it is loaded)
 
     exclude = set(getattr(lark.lark, "_LOAD_ALLOWED_OPTIONS", ())) | _LIVE_OPTIONS
     _store(path, lambda f: inst.save(f, exclude))

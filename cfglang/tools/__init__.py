@@ -1,4 +1,4 @@
-"""Tools built on the compiler: each is a client of `cfglang.api` (and of the phases below
+"""Tools built on the compiler: each is a client of `cfglang.driver` (and of the phases below
 it), and none of the compiler imports them.
 
 deps (what a target reads), diff (the semantic diff), history and impact (git-aware diffs),

@@ -26,6 +26,7 @@ import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics
 from cfglang.project import find_root
+from cfglang.semantic.resolve import FileLoader, ModuleInfo, Resolver, stdlib_dir
 
 __all__ = [
     "Edge",
@@ -236,8 +237,6 @@ def target_deps(
     use_cache: bool = True,
 ) -> TargetDeps:
     """The dependency graph of the module at ``path`` (see the module docstring)."""
-    from cfglang.semantic.resolve import FileLoader, ModuleInfo, Resolver
-
     diags = Diagnostics()
     real_root = os.path.abspath(root) if root else find_root(path)
     resolver = Resolver(
@@ -334,8 +333,6 @@ def _missing_edge(
 
 
 def _std_dir() -> str:
-    from cfglang.semantic.resolve import stdlib_dir
-
     return str(stdlib_dir())
 
 

@@ -8,7 +8,7 @@ both formats always say the same thing. A page per module that declares types or
 plus `index`. Every schema and type has an anchor (`schema-Service`, `type-Port`);
 names in field types link to their declaration, on the same page or another.
 
-For a project, each target is compiled with `cfglang.api.compile`. Compiled data does not
+For a project, each target is compiled with `cfglang.driver.compile`. Compiled data does not
 say which schema an object follows, so instances are found structurally: an object whose
 keys are all fields of a (closed) schema and include its required fields; when several
 schemas fit, the one with fewest unused fields wins. Secrets print as `<secret>`.
@@ -22,6 +22,7 @@ import os
 import re
 from collections.abc import Sequence
 from typing import Any
+from urllib.parse import quote
 
 import attrs
 
@@ -468,8 +469,6 @@ def _md_code(text: str) -> str:
 
 
 def _md_href(href: str) -> str:
-    from urllib.parse import quote
-
     return quote(href, safe="/#.-_~")
 
 
@@ -555,12 +554,12 @@ def _html_inline(cell: Cell) -> str:
 def highlight_cfl(text: str) -> str:
     """CFL source as HTML, coloured by the project's Pygments lexer with inline styles
     (the pages stay self-contained: no stylesheet, no script)."""
-    try:
+    try:  # lazy: only HTML pages need Pygments (a broken install gives plain ones)
         from pygments import highlight  # type: ignore[import-untyped]
         from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
 
         from cfglang.pygments_lexer import CflLexer
-    except ImportError:  # Pygments is a dependency; this only guards a broken install
+    except ImportError:
         return html.escape(text)
     out: str = highlight(text, CflLexer(), HtmlFormatter(nowrap=True, noclasses=True))
     return out.rstrip("\n")

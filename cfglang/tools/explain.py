@@ -10,11 +10,12 @@ expression reads (directly or through a `$<...>` substitution).
 
 from __future__ import annotations
 
-import re
+import json
 from typing import Any
 
 import attrs
 
+from cfglang import datapath
 from cfglang.diagnostics import Diagnostic, did_you_mean
 from cfglang.eval.constraints import dotted
 from cfglang.eval.evaluate import Def, Evaluator, Obj, Scope
@@ -23,8 +24,6 @@ from cfglang.eval.values import ABSENT, BOTTOM, kind_of
 from cfglang.source import Span
 from cfglang.syntax import ast
 from cfglang.values import Duration, Secret, Size, redact
-
-_SEGMENT = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(-?\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
 
 @attrs.frozen
@@ -107,8 +106,6 @@ class Explanation:
         }
 
     def render(self) -> str:
-        import json
-
         out = [
             f"{self.path} = {json.dumps(_jsonable(self.value), ensure_ascii=False)}  ({self.kind})"
         ]
@@ -144,22 +141,12 @@ def _jsonable(v: Any) -> Any:
 
 
 def parse_path(text: str) -> list[str | int] | None:
-    """`services.billing.replicas`, `tags[0]`, `labels["app.kubernetes.io/name"]`."""
-    out: list[str | int] = []
-    pos = 0
-    text = text.strip()
-    while pos < len(text):
-        m = _SEGMENT.match(text, pos)
-        if m is None or m.end() == pos or (pos == 0 and text.startswith(".")):
-            return None
-        if m.group(1) is not None:
-            out.append(m.group(1))
-        elif m.group(2) is not None:
-            out.append(int(m.group(2)))
-        else:
-            out.append(m.group(3).replace('\\"', '"').replace("\\\\", "\\"))
-        pos = m.end()
-    return out or None
+    """`services.billing.replicas`, `tags[0]`, `labels["app.kubernetes.io/name"]`; None
+    for the empty path and for text that is not a path (`cfglang.datapath.parse`)."""
+    try:
+        return list(datapath.parse(text)) or None
+    except datapath.DataPathError:
+        return None
 
 
 def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:

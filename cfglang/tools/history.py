@@ -33,9 +33,11 @@ from typing import Any
 
 import attrs
 
-from cfglang.diagnostics import Diagnostic
+from cfglang.diagnostics import Diagnostic, to_json
+from cfglang.driver import compile
 from cfglang.tools import diff as semdiff
-from cfglang.vcs import Commit, GitError, GitLoader, Repo, find_repo
+from cfglang.tools.explain import parse_path
+from cfglang.vcs import Commit, GitError, GitLoader, Repo, find_repo, split_spec
 
 __all__ = ["Entry", "History", "history", "last_change"]
 
@@ -75,8 +77,6 @@ class Entry:
     errors: tuple[Diagnostic, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        from cfglang.diagnostics import to_json
-
         c = self.commit
         return {
             "commit": c.sha,
@@ -104,8 +104,6 @@ class History:
     walked: int = 0  # commits looked at
 
     def to_json(self) -> dict[str, Any]:
-        from cfglang.diagnostics import to_json
-
         return {
             "target": self.target,
             "path": self.path,
@@ -201,8 +199,6 @@ class _Compiler:
         return tuple((p, files[p][1] if p in files else None) for p in sorted(closure))
 
     def state(self, commit: str, hint: frozenset[str] = frozenset()) -> State:
-        from cfglang.api import compile
-
         files, _ = self.repo.tree(commit)
         if self.rel not in files:
             return State(False, False, ABSENT, frozenset({self.rel}))
@@ -251,8 +247,6 @@ def history(
     change (``broken``, and ``fixed`` back to the same value) are left out and do not
     count towards ``max_count``. Raises `cfglang.vcs.GitError` for git problems and
     ValueError for a malformed ``path``."""
-    from cfglang.tools.explain import parse_path
-
     segments: tuple[str | int, ...] = ()
     if path is not None:
         parsed = parse_path(path)
@@ -387,10 +381,6 @@ def explain_note(
     value at ``path`` of ``spec`` (``FILE`` or ``FILE@REV``). A working-tree value that
     differs from HEAD's is reported as an uncommitted change. None outside a repository
     or when no commit ever changed it."""
-    from cfglang.api import compile
-    from cfglang.tools.explain import parse_path
-    from cfglang.vcs import split_spec
-
     file, rev = split_spec(spec)
     segments = parse_path(path)
     if segments is None:

@@ -17,7 +17,8 @@ from typing import Any
 
 import attrs
 
-from cfglang.diagnostics import Diagnostic
+from cfglang.diagnostics import Diagnostic, to_json
+from cfglang.driver import compile
 from cfglang.semantic.resolve import FileLoader
 from cfglang.tools import diff as semdiff
 from cfglang.vcs import GitLoader, Repo, find_repo
@@ -54,8 +55,6 @@ class TargetImpact:
     compiled_old: bool = False
 
     def to_json(self) -> dict[str, Any]:
-        from cfglang.diagnostics import to_json
-
         return {
             "target": self.target,
             "status": self.status,
@@ -137,8 +136,6 @@ def impact(
 ) -> Impact:
     """Compare each target in the working tree with the same target at ``rev``.
     Raises `cfglang.vcs.GitError` when there is no repository or ``rev`` is unknown."""
-    from cfglang.api import compile
-
     if not targets:
         return Impact(rev, "")
     repo = find_repo(targets[0])

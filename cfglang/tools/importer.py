@@ -24,9 +24,11 @@ type in another spelling; the message says where and suggests quoting the value)
 
 from __future__ import annotations
 
+import datetime
 import functools
 import heapq
 import itertools
+import json
 import math
 import re
 from collections.abc import Iterable
@@ -34,7 +36,17 @@ from typing import Any
 
 import attrs
 
+from cfglang.datacheck import (
+    MAX_VALUES,
+    DataError,
+    _int_text,
+    _LongInt,
+    check_data,
+)
+from cfglang.diagnostics import Diagnostic
+from cfglang.source import SourceFile, Span
 from cfglang.syntax.literals import quote
+from cfglang.tools.diff import format_path
 
 __all__ = ["FORMATS", "DataError", "format_for_path", "infer_schema", "load_data", "to_cfl"]
 
@@ -58,37 +70,6 @@ _IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 _INT_MIN, _INT_MAX = -(2**63), 2**63 - 1
 # Lists whose inline form would make the line longer than this are written one item per line.
 _LINE_WIDTH = 88
-
-
-class DataError(Exception):
-    """The input cannot be read or cannot be written as CFL.
-
-    ``line``/``column`` are 1-based and set when the parser reported a position; ``path``
-    names the offending value when the problem is a value rather than the syntax. ``code``
-    is the diagnostic code (E0702 for unreadable input, E0710 for a value CFL has no type
-    for), ``help`` says how to fix the input when there is a fix, and ``width`` is how many
-    characters the position's underline covers.
-    """
-
-    def __init__(
-        self,
-        message: str,
-        line: int | None = None,
-        column: int | None = None,
-        path: tuple[str | int, ...] = (),
-        *,
-        code: str = "E0702",
-        help: str | None = None,
-        width: int = 1,
-    ) -> None:
-        super().__init__(message)
-        self.message = message
-        self.line = line
-        self.column = column
-        self.path = path
-        self.code = code
-        self.help = help
-        self.width = width  # characters to underline from the position, within its line
 
 
 def format_for_path(path: str) -> str | None:
@@ -125,112 +106,7 @@ def load_data(text: str, fmt: str) -> Any:
 
 # Values in one input, counting a value reached through several YAML aliases once per path:
 # a 478-byte "billion laughs" document names 10^9 of them.
-MAX_VALUES = 1_000_000
-
-
-class _LongInt(int):
-    """An integer literal too long to convert (more than 19 digits, so outside 64 bits);
-    its value is a stand-in, ``text`` is what the file said."""
-
-    text: str
-
-    def __new__(cls, text: str) -> _LongInt:
-        self = super().__new__(cls, _INT_MAX + 1 if not text.startswith("-") else _INT_MIN - 1)
-        self.text = text
-        return self
-
-
-def _int_text(text: str, base: int = 10) -> int:
-    """``int(text)``, or a `_LongInt` for more digits than any 64-bit integer has (Python
-    refuses to convert more than 4,300)."""
-    digits = text.lstrip("+-").replace("_", "")
-    if base == 16 or digits[:2].lower() == "0x":
-        limit = 18
-    elif base == 8 or digits[:2].lower() == "0o":
-        limit = 24
-    elif base == 2 or digits[:2].lower() == "0b":
-        limit = 66
-    else:
-        limit = 19
-    if len(digits.lstrip("0")) > limit:
-        return _LongInt(text)
-    return int(text, base)
-
-
-# `\uD800`-style escapes of a surrogate half; a high half directly followed by a low half is
-# a pair (one character), anything else is lone.
-_SURROGATE_ESCAPE = re.compile(
-    r"\\u([dD][89abAB][0-9a-fA-F]{2})(\\u[dD][c-fC-F][0-9a-fA-F]{2})?|"
-    r"\\u([dD][c-fC-F][0-9a-fA-F]{2})|\\U0000([dD][89a-fA-F][0-9a-fA-F]{2})"
-)
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _lone_surrogate_at(text: str) -> tuple[int, int] | None:
-    """Line and column of the first escape in ``text`` that decodes to a lone surrogate."""
-    for m in _SURROGATE_ESCAPE.finditer(text):
-        if m.group(1) is not None and m.group(2) is not None:
-            continue  # a pair
-        line = text.count("\n", 0, m.start()) + 1
-        return line, m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
-    return None
-
-
-def check_data(data: Any, text: str) -> None:
-    """Refuse data CFL cannot hold or cannot write: values nested deeper than CFL's limit,
-    more than `MAX_VALUES` values, lone surrogates in strings or keys, integer literals too
-    long to convert. One iterative pass, so any depth is safe."""
-    from cfglang.limits import MAX_NESTING
-
-    seen = 0
-    stack: list[tuple[Any, tuple[str | int, ...]]] = [(data, ())]
-    while stack:
-        value, path = stack.pop()
-        seen += 1
-        if seen > MAX_VALUES:
-            raise DataError(
-                f"the data holds more than {MAX_VALUES} values (YAML aliases repeat theirs)",
-                path=path,
-            )
-        # As in CFL source: containers nest at most MAX_NESTING levels below the root.
-        if len(path) > MAX_NESTING and isinstance(value, (dict, list)):
-            raise DataError(f"the data is nested more than {MAX_NESTING} levels deep", path=path)
-        if isinstance(value, dict):
-            for k, v in value.items():
-                if isinstance(k, str):
-                    _check_text(k, text, path, "key")
-                stack.append((v, (*path, k if isinstance(k, str) else str(k))))
-        elif isinstance(value, list):
-            stack.extend((v, (*path, i)) for i, v in enumerate(value))
-        elif isinstance(value, str):
-            _check_text(value, text, path, "string")
-        elif isinstance(value, _LongInt):
-            shown = (
-                value.text
-                if len(value.text) <= 40
-                else f"{value.text[:20]}… ({len(value.text)} digits)"
-            )
-            raise DataError(f"integer {shown} is outside CFL's 64-bit range", path=path)
-
-
-def _check_text(s: str, text: str, path: tuple[str | int, ...], what: str) -> None:
-    if s.isascii():
-        return
-    m = _SURROGATE.search(s)
-    if m is None:
-        return
-    where = _lone_surrogate_at(text)
-    raise DataError(
-        f"a {what} holds the lone surrogate U+{ord(m.group()):04X}, which is not a character",
-        where[0] if where else None,
-        where[1] if where else None,
-        path=path,
-    )
-
-
 def _load_json(text: str) -> Any:
-    import json
-
     def no_constants(name: str) -> Any:
         # Python's json accepts NaN and Infinity, which are not JSON and not CFL.
         raise ValueError(f"`{name}` is not valid JSON")
@@ -248,7 +124,7 @@ def _load_json(text: str) -> Any:
 
 
 def _load_yaml(text: str) -> Any:
-    import yaml
+    import yaml  # heavy: only for YAML input
 
     try:
         docs = list(yaml.load_all(text, Loader=_yaml_loader()))
@@ -303,6 +179,7 @@ def _yaml_loader() -> Any:
     Values keep YAML 1.1 resolution (`yes` is true), as PyYAML and `cflc build -f yaml`
     (which quotes such strings) agree on it.
     """
+    # heavy: only for YAML input
     import yaml
     from yaml.constructor import ConstructorError
     from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
@@ -410,7 +287,7 @@ def _yaml_loader() -> Any:
 
 
 def _load_toml(text: str) -> Any:
-    import tomllib
+    import tomllib  # lazy: only for TOML input
 
     try:
         data = tomllib.loads(text)
@@ -469,7 +346,7 @@ def _toml_time_at(text: str, path: tuple[str | int, ...]) -> tuple[int, str] | N
     candidate inside a string or comment leaves the value in place (or breaks the parse),
     so it is never taken. Runs only on the error path.
     """
-    import tomllib
+    import tomllib  # lazy: only for TOML input
 
     marker = "\x00cflc"
     # Each try re-reads the file: give up (no position) rather than take long.
@@ -489,7 +366,7 @@ _INI_TOP = "\x00cflc-top"
 
 
 def _load_ini(text: str) -> Any:
-    import configparser
+    import configparser  # lazy: only for INI input
 
     # Raw (no `%` interpolation), keys keep their case, and `[DEFAULT]` is an ordinary
     # section: configparser would otherwise copy its keys into every other section.
@@ -658,8 +535,6 @@ def _match(pattern: re.Pattern[str], text: str, pos: int) -> re.Match[str]:
 
 def _plain(value: Any, path: tuple[str | int, ...]) -> Any:
     """YAML/TOML values as JSON-like data; dates and times are refused (`_refuse_time`)."""
-    import datetime
-
     if isinstance(value, dict):
         out: dict[str, Any] = {}
         for k, v in value.items():
@@ -1104,13 +979,8 @@ def read_text(path: str) -> str | DataError:
 
 def diagnostic(err: DataError, path: str, text: str | None) -> Any:
     """A `Diagnostic` (the error's code) pointing at the position the parser reported."""
-    from cfglang.diagnostics import Diagnostic
-    from cfglang.source import SourceFile, Span
-
     message = err.message
     if err.path:
-        from cfglang.tools.diff import format_path
-
         message += f" (at `{format_path(err.path)}`)"
     if text is None or err.line is None:
         # No position: the file name leads, unless the message names the file already.

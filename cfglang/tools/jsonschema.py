@@ -27,7 +27,7 @@ import attrs
 from cfglang.diagnostics import Diagnostic, Diagnostics
 from cfglang.project import find_root
 from cfglang.semantic import types as T
-from cfglang.semantic.resolve import ModuleInfo
+from cfglang.semantic.resolve import FileLoader, ModuleInfo, Resolver
 from cfglang.source import Span
 from cfglang.syntax import ast
 from cfglang.values import Duration, Size
@@ -114,8 +114,6 @@ class Workspace:
 
 def load_workspace(paths: Iterable[str], allow_paths: Sequence[str] = ()) -> Workspace:
     """Parse and resolve the modules at ``paths`` (and everything they import)."""
-    from cfglang.semantic.resolve import FileLoader, Resolver
-
     paths = list(paths)
     diags = Diagnostics()
     root = find_root(paths[0]) if paths else os.getcwd()

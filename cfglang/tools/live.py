@@ -30,22 +30,23 @@ from __future__ import annotations
 import inspect
 import logging
 import os
-import re
 import threading
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, NamedTuple
 
 import attrs
 
-from cfglang.api import Config, ConfigError, _wrap
+from cfglang import datapath
+from cfglang.config import Config, ConfigError, _wrap
 from cfglang.project import find_root
+from cfglang.tools.diff import diff
+from cfglang.tools.watch import compile_recorded, watch_filter
 
 __all__ = ["LiveConfig", "Snapshot", "Subscription", "Update", "live"]
 
 log = logging.getLogger("cfglang.live")  # the documented logger name (docs/live.md)
 
 _MISSING: Any = object()
-_PART = re.compile(r'\.?([A-Za-z_][A-Za-z0-9_-]*)|\[(\d+)\]|\["((?:[^"\\]|\\.)*)"\]')
 
 
 class Update(NamedTuple):
@@ -94,24 +95,8 @@ class Subscription:
 
 def parse_path(path: str) -> tuple[str | int, ...]:
     """``services.billing.db`` / ``tags[0]`` / ``labels["app/name"]`` into key parts;
-    the empty string is the whole configuration."""
-    parts: list[str | int] = []
-    pos = 0
-    path = path.strip()
-    while pos < len(path):
-        m = _PART.match(path, pos)
-        if m is None or (m.group(1) is not None and pos > 0 and path[pos] != "."):
-            raise ValueError(f"not a configuration path: `{path}`")
-        if m.group(1) is not None:
-            parts.append(m.group(1))
-        elif m.group(2) is not None:
-            parts.append(int(m.group(2)))
-        else:
-            import json
-
-            parts.append(json.loads('"' + m.group(3) + '"'))
-        pos = m.end()
-    return tuple(parts)
+    the empty string is the whole configuration (`cfglang.datapath.parse`)."""
+    return datapath.parse(path)
 
 
 def _lookup(data: Any, parts: Sequence[str | int]) -> Any:
@@ -247,8 +232,6 @@ class LiveConfig:
                 self._subs.remove(sub)
 
     def _compile(self) -> tuple[Any, set[str]]:
-        from cfglang.tools.watch import compile_recorded
-
         return compile_recorded(
             self.path,
             vars=self._vars,
@@ -265,9 +248,7 @@ class LiveConfig:
         ready = threading.Event()
 
         def loop() -> None:
-            import watchfiles
-
-            from cfglang.tools.watch import watch_filter
+            import watchfiles  # heavy (a native extension): only when watching
 
             flt = watch_filter(self._var_files)
             try:
@@ -301,8 +282,6 @@ class LiveConfig:
         ready.wait(timeout=30)
 
     def _reload(self, changed: set[str] | None) -> bool:
-        from cfglang.tools.diff import diff
-
         with self._reload_lock:
             if self._stop.is_set() and changed is not None:
                 return False
@@ -372,8 +351,6 @@ def _update_for(
     sub: Subscription, changes: Sequence[Any], old: Snapshot, new: Snapshot
 ) -> Update | None:
     """The update for one subscription, or None when its subtree did not change."""
-    from cfglang.tools.diff import diff
-
     p = sub.prefix
     n = len(p)
     below = above = False

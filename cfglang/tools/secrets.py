@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from typing import Any
 
-from cfglang.api import compile
+from cfglang.driver import compile
 from cfglang.values import Secret
 
 __all__ = ["typed_secret_paths"]

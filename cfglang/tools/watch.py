@@ -2,7 +2,7 @@
 
 Algorithm. `Watcher.build_all` compiles every target once, writes its outputs and
 remembers, per target, the last good data and the *closure*: the absolute paths of every
-file the compilation read (`cfglang.api.compile_session` lists them) plus the ``--vars`` files.
+file the compilation read (`cfglang.driver.compile_recorded` lists them) plus the ``--vars`` files.
 Then `Watcher.run` waits for file events (watchfiles: inotify, or stat polling with
 ``poll=True``); events are batched (watchfiles waits until 50 ms pass without a new
 event) and filtered to `.cfl` files, ``--vars`` files and `cfl.toml`, ignoring the
@@ -40,6 +40,7 @@ from typing import Any
 import attrs
 
 from cfglang.diagnostics import Diagnostic
+from cfglang.tools.diff import diff, render_human
 
 __all__ = ["Report", "Watcher", "compile_recorded", "watch_filter"]
 
@@ -79,12 +80,12 @@ def compile_recorded(
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
 
-    It uses `cfglang.api.compile_session` rather than `api.compile`: the build cache
+    It uses `cfglang.driver.compile_recorded` rather than `compile`: the build cache
     would answer without listing the files read, and the watcher needs that list.
     """
-    from cfglang import api
+    from cfglang.driver import compile_recorded  # start-up: `cflc --help` imports no compiler
 
-    session = api.compile_session(
+    result, files, _ = compile_recorded(
         path,
         vars=vars,
         cli_vars=cli_vars,
@@ -95,7 +96,7 @@ def compile_recorded(
         env_prefix=env_prefix,
         use_cache=True,
     )
-    return session.result, session.files
+    return result, files
 
 
 def watch_filter(
@@ -163,6 +164,7 @@ class Watcher:
     # ---- project ----------------------------------------------------------------------------
 
     def _expand(self) -> bool:
+        # lazy: `cfglang.live` uses this module, and a library loads no click
         from cfglang.console import expand_targets
 
         expanded = expand_targets(self.ctx, [self.directory])
@@ -228,8 +230,7 @@ class Watcher:
         return reports
 
     def _build(self, target: str) -> Report:
-        from cfglang.console import write_results
-        from cfglang.tools.diff import diff
+        from cfglang.console import write_results  # lazy, as in `_expand`
 
         start = time.perf_counter()
         state = self.states.setdefault(target, _State())
@@ -289,8 +290,6 @@ class Watcher:
         )
 
     def _emit(self, report: Report) -> Report:
-        from cfglang.tools.diff import render_human
-
         ms = f"{report.seconds * 1000:.0f} ms"
         n = len(report.written)
         wrote = f"wrote {_rel(report.written[0])}" if n == 1 else f"wrote {n} outputs"
@@ -330,7 +329,7 @@ class Watcher:
         """Build everything, then rebuild on every change until ``stop`` is set, Ctrl-C
         (exit status 0) or the directory disappears (status 1). ``ready`` is called once
         the watcher is listening."""
-        import watchfiles
+        import watchfiles  # heavy (a native extension): only when watching
 
         self.build_all()
         if not self.targets:
