@@ -4,6 +4,7 @@ unknown keys in `cfl.toml` (issue 14 §6)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -150,3 +151,33 @@ def test_unknown_key_in_cfl_toml_is_an_error_with_did_you_mean(
         assert where in r.stderr
         assert fix in r.stderr
     assert not (tmp_path / "out").exists()
+
+
+def _commit(root: Path, message: str) -> None:
+    env = {
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
+    for args in (["add", "-A"], ["commit", "-q", "-m", message]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, env={**os.environ, **env})
+
+
+def test_history_and_impact_use_the_git_root_at_a_commit(tmp_path: Path) -> None:
+    # The root of a commit's tree follows the same rule as the working tree's.
+    _layout(tmp_path)
+    _git_init(tmp_path)
+    _commit(tmp_path, "base")
+    (tmp_path / "base.cfl").write_text('region = "us"\nport = 80\n')
+    r = cflc("impact", "env/prod.cfl", cwd=tmp_path)
+    assert_no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout == 'env/prod.cfl: 1 change\n  ~ region: "eu" -> "us"\n'
+    _commit(tmp_path, "move to us")
+    r = cflc("history", "env/prod.cfl", cwd=tmp_path)
+    assert_no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert '    move to us\n  ~ region: "eu" -> "us"\n' in r.stdout
+    assert "    base\n  created `env/prod.cfl`\n" in r.stdout
+    assert "compile" not in r.stdout
