@@ -124,8 +124,11 @@ def _key_span(src: SourceFile, table: str | None, key: str) -> Span | None:
         header = re.match(r"\s*\[\[?\s*([^\]]*?)\s*\]", line)
         if header:
             current = header.group(1).replace(" ", "").replace('"', "")
-            if table is None and re.fullmatch(rf"{name}(\..*)?", current):
-                col = line.index(key) if key in line else 0
+            sub = current[len(table) + 1 :] if table and current.startswith(table + ".") else None
+            if (table is None and re.fullmatch(rf"{name}(\..*)?", current)) or (
+                sub is not None and re.fullmatch(rf"{name}(\..*)?", sub)
+            ):  # `[name]`, or `[table.name]` for a key that is a sub-table
+                col = line.index("." + key) + 1 if table else line.index(key)
                 return Span(src, offset + col, offset + col + len(key))
         elif table is not None and current == table:
             m = re.match(rf"(\s*)(?:{name}|\"{name}\"|'{name}')\s*[=.]", line)
@@ -159,8 +162,8 @@ def unknown_key(data: Mapping[str, Any], path: str) -> ProjectError | None:
             text = f.read()
     except OSError:
         text = ""
-    rel = os.path.relpath(path) if not os.path.relpath(path).startswith("..") else path
-    span = _key_span(SourceFile(rel, text, path), table, key)
+    shown = os.path.relpath(path)  # as the user would type it, from the current directory
+    span = _key_span(SourceFile(path if shown.startswith("..") else shown, text, path), table, key)
     near = did_you_mean(key, known)
     where = f"table `[{table}]`" if table is not None else "cfl.toml"
     what = "key" if table is not None else "table"

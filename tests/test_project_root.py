@@ -130,6 +130,12 @@ def test_the_git_root_keeps_the_sandbox(tmp_path: Path) -> None:
             "help: did you mean `recipients`?",
         ),
         (
+            '[project]\ntargets = ["env/*.cfl"]\n\n[secrets.dir]\n"env" = []\n',
+            "error[E0703]: unknown key `dir` in table `[secrets]`",
+            "--> cfl.toml:4:10",
+            "help: did you mean `dirs`?",
+        ),
+        (
             '[project]\ntargets = ["env/*.cfl"]\nzzz = 1\n',
             "error[E0703]: unknown key `zzz` in table `[project]`",
             "--> cfl.toml:3:1",
