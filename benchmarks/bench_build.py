@@ -155,7 +155,7 @@ def phases_once(entry: Path) -> dict[str, float]:
     from cfglang import api
     from cfglang.diagnostics import Diagnostics
     from cfglang.emit import emit
-    from cfglang.eval.constraints import materialize
+    from cfglang.eval.materialise import materialize
     from cfglang.eval.evaluate import Evaluator
     from cfglang.eval.inputs import Given
     from cfglang.semantic.program import build_program
@@ -187,7 +187,7 @@ def phases_once(entry: Path) -> dict[str, float]:
     out["evaluate"] = time.perf_counter() - t0
     if typecheck is not None:
         t0 = time.perf_counter()
-        typecheck(list(program.modules.values()), ev)
+        typecheck(list(program.modules.values()), ev.types, diags, ev.check_literal)
         out["typecheck"] = time.perf_counter() - t0
     if diags.has_errors:
         raise SystemExit(_diag_text(diags, "evaluate"))

@@ -37,9 +37,10 @@ from cfglang import cache, datapath, worker
 from cfglang.datacheck import check_data
 from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean
 from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
-from cfglang.eval.constraints import SizeBudget, dotted, materialize
+from cfglang.eval.constraints import dotted
 from cfglang.eval.evaluate import EvalError, Evaluator, Limits, ProfilingEvaluator, _Propagate
 from cfglang.eval.inputs import Given
+from cfglang.eval.materialise import SizeBudget, materialize
 from cfglang.eval.values import BOTTOM
 from cfglang.limits import source_size_limit
 from cfglang.project import find_root

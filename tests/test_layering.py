@@ -5,7 +5,8 @@ wherever it is (module level, under `TYPE_CHECKING`, inside a function), relativ
 resolved. Each module belongs to one *unit* (a package such as `cfglang.semantic`, or a
 top-level module such as `cfglang.api`), and each unit to one layer. An import may only
 point to the same layer or one below; within a layer, the units import each other without
-a cycle.
+a cycle. Function-local imports are allowed where start-up time needs them (or for an
+optional dependency), and each says why in a comment.
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     ("cli", "commands", "lsp"),  # the thin front ends
 )
 
+# Words that make a comment a reason for a function-local import.
+REASONS = ("start-up", "startup", "optional", "lazy", "only when", "only for", "heavy")
 RANK = {unit: i for i, layer in enumerate(LAYERS) for unit in layer}
 FRONT_ENDS = frozenset(LAYERS[-1])
 
@@ -173,6 +176,39 @@ def test_named_rules(src: str, dst: str) -> None:
 def test_nothing_below_the_front_ends_imports_them() -> None:
     found = [where(imp) for src, dst, imp in edges() if dst in FRONT_ENDS and src not in FRONT_ENDS]
     assert found == []
+
+
+def local_import_blocks(path: Path) -> Iterator[tuple[int, int]]:
+    """(first line, last line) of each run of consecutive import statements in a function."""
+    tree = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for fn in ast.walk(tree):
+        if not isinstance(fn, (ast.FunctionDef, ast.AsyncFunctionDef)):
+            continue
+        bodies = [n.body for n in ast.walk(fn) if hasattr(n, "body") and isinstance(n.body, list)]
+        bodies += [n.orelse for n in ast.walk(fn) if isinstance(getattr(n, "orelse", None), list)]
+        bodies += [h.body for n in ast.walk(fn) if isinstance(n, ast.Try) for h in n.handlers]
+        for body in bodies:
+            run: list[ast.stmt] = []
+            for stmt in [*body, None]:
+                if isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                    run.append(stmt)
+                    continue
+                if run:
+                    yield run[0].lineno, run[-1].end_lineno or run[-1].lineno
+                run = []
+
+
+def test_function_local_imports_say_why() -> None:
+    # One comment serves a run of imports that share the reason: on the line above the
+    # run, or on one of its lines.
+    silent = []
+    for path in sorted(PACKAGE.rglob("*.py")):
+        lines = path.read_text(encoding="utf-8").splitlines()
+        for first, last in sorted(set(local_import_blocks(path))):
+            text = " ".join(lines[first - 2 : last]).lower()
+            if "#" not in text or not any(r in text for r in REASONS):
+                silent.append(f"{path.relative_to(PACKAGE.parent)}:{first}")
+    assert silent == []
 
 
 def test_the_reader_sees_every_kind_of_import(tmp_path: Path) -> None:

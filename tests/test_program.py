@@ -19,9 +19,9 @@ import pytest
 import cfglang.syntax.parser as parser
 from cfglang import api, driver
 from cfglang.diagnostics import Diagnostics
-from cfglang.eval.constraints import materialize
 from cfglang.eval.evaluate import Evaluator
 from cfglang.eval.inputs import Given
+from cfglang.eval.materialise import materialize
 from cfglang.semantic.program import build_program
 from cfglang.semantic.resolve import FileLoader
 

@@ -10,9 +10,13 @@ from collections.abc import Callable
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-import re2
-
+from cfglang.diagnostics import Note
+from cfglang.eval.errors import err
+from cfglang.eval.objects import Obj
+from cfglang.eval.operators import equal, plain
 from cfglang.eval.values import ABSENT, kind_of, render_scalar, show
+from cfglang.secrets import SecretError
+from cfglang.secrets.runtime import SecretContext
 from cfglang.values import Duration, Secret, Size
 
 if TYPE_CHECKING:
@@ -62,10 +66,15 @@ class RegexError(Exception):
 
 
 @lru_cache(maxsize=1)
-def _re2_options() -> Any:
+def _re2() -> tuple[Any, Any]:
+    """The RE2 module and the options every pattern is compiled with."""
+    # Most programs compile no pattern, and loading the extension costs ~3 ms: lazy, for
+    # start-up.
+    import re2
+
     opts = re2.Options()
     opts.log_errors = False  # the error becomes a diagnostic; RE2 must not print it too
-    return opts
+    return re2, opts
 
 
 @lru_cache(maxsize=256)
@@ -76,8 +85,9 @@ def compile_regex(pattern: str) -> Any:
     hostile author could hang the compiler with one `matches` call. RE2's `$` is already
     the end of the text (Python's also matches before a final newline).
     """
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, options=_re2_options())
+        return re2.compile(pattern, options=options)
     except re2.error as e:
         raw = e.args[0] if e.args else ""
         why = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else str(raw)
@@ -96,9 +106,6 @@ def compile_regex(pattern: str) -> Any:
 
 
 def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> Any:
-    from cfglang.eval.evaluate import Obj, err
-    from cfglang.eval.operators import equal, plain
-
     def arity(*ns: int) -> None:
         if len(args) not in ns:
             want = " or ".join(str(n) for n in ns)
@@ -363,11 +370,6 @@ def _hashable(p: Any) -> Any:
 def _secret(ev: Evaluator, token: str, call: ast.Call) -> Secret:
     """Open an encrypted literal with the compilation's `SecretContext` (see
     `cfglang.secrets.runtime`); a failure is an error at the call naming the value."""
-    from cfglang.diagnostics import Note
-    from cfglang.eval.evaluate import err
-    from cfglang.secrets import SecretError
-    from cfglang.secrets.runtime import SecretContext
-
     if not isinstance(ev.secrets, SecretContext):
         ev.secrets = SecretContext(env=ev.env)
     try:

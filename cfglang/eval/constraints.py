@@ -1,286 +1,33 @@
-"""Materialisation and object-level constraints.
+"""Object-level constraints: `check` invariants, and how a failed one is explained.
 
-`materialize` walks an evaluated object in document order and produces plain data
-(`dict`, `list`, scalars), skipping hidden and absent fields. On the way it enforces what
-can only be checked on a whole object: closed schemas (unknown fields, with a
-suggestion), required fields, and `check` invariants. A failed check is reported at the
+`run_check` evaluates a `check` of an object (called by `cfglang.eval.materialise` once
+per object, when the object is made plain data). A failed check is reported at the
 assignment of a field it read that was written last along the inheritance chain, with
 the value of each part of the expression (``replicas <= 3`` -> ``5 <= 3`` -> false).
+`dotted` prints a data path for diagnostics.
 """
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cfglang.datapath import render
-from cfglang.diagnostics import Note, did_you_mean
-from cfglang.eval.evaluate import (
-    Def,
-    EvalError,
-    Evaluator,
-    Limits,
-    Obj,
-    Scope,
-    _Propagate,
-)
-from cfglang.eval.values import ABSENT, BOTTOM, show
-from cfglang.limits import MAX_NESTING
-from cfglang.semantic import types as T
-from cfglang.source import Span
+from cfglang.diagnostics import Note
+from cfglang.eval.errors import EvalError, _Propagate
+from cfglang.eval.objects import Def, Obj, Scope
+from cfglang.eval.secrecy import secrets_in
+from cfglang.eval.values import BOTTOM, show
 from cfglang.syntax import ast
+from cfglang.syntax.build import PRECEDENCE
 from cfglang.values import REDACTED
 
-
-class SizeBudget:
-    """What is left of `Limits.max_output_values`/`max_output_bytes` while materialising.
-
-    Shared values are counted each time they are written (that is what an emitter
-    writes), but built once: `memo` maps a list or object (by id) to its plain data, its
-    size and the depth it was built at, and a later occurrence at that depth or shallower
-    reuses the same data after paying its size. So sharing that doubles at each of 60
-    levels costs 60 walks and stops at the budget, instead of 2^60 steps.
-    """
-
-    __slots__ = ("bytes", "max_bytes", "max_depth", "max_values", "memo", "spans", "values")
-
-    def __init__(self, limits: Limits, spans: dict[int, dict[str, Span]] | None = None) -> None:
-        # With ``spans``, each object's plain dict (by id) gets its fields' defining spans
-        # (the top of each definition stack): the provenance that outlives the evaluation.
-        self.spans = spans
-        self.values = 0
-        self.bytes = 0
-        self.max_values = limits.max_output_values
-        self.max_bytes = limits.max_output_bytes
-        # How long a data path may be: the syntax's nesting limit bounds values too, so
-        # that every emitter writes whatever is evaluated (`cfglang.limits`). Read once
-        # per value materialised, so worked out here, once.
-        self.max_depth = min(limits.max_depth, MAX_NESTING + 1)
-        self.memo: dict[int, tuple[Any, Any, int, int, int]] = {}
-
-    def add(self, values: int, nbytes: int) -> None:
-        self.values += values
-        self.bytes += nbytes
-        if self.values > self.max_values or self.bytes > self.max_bytes:
-            raise _TooLarge()
-
-
-class _TooLarge(Exception):
-    """Unwinds materialisation when the output budget is spent; the outermost field
-    passed on the way out becomes the site of the error."""
-
-    def __init__(self) -> None:
-        super().__init__("output too large")
-        self.span: Span | None = None
-        self.path: tuple[str | int, ...] = ()
-
-
-def materialize(
-    ev: Evaluator,
-    value: Any,
-    path: tuple[str | int, ...] = (),
-    *,
-    budget: SizeBudget | None = None,
-    site: Span | None = None,
-    spans: dict[int, dict[str, Span]] | None = None,
-) -> Any:
-    """Plain data for a value; BOTTOM where an error was reported.
-
-    ``budget`` is shared by values emitted together (a build's named outputs); ``site``
-    is where a value too large to emit is reported (else at the top-level field holding
-    it). Plain data may share sub-dicts and lists: treat it as read-only. ``spans``
-    collects where each field of the data was defined (see `SizeBudget`).
-    """
-    b = budget if budget is not None else SizeBudget(ev.limits, spans)
-    try:
-        return _materialize(ev, value, path, b, site)
-    except _TooLarge as e:
-        limits = ev.limits
-        what = (
-            f"{limits.max_output_values} values"
-            if b.values > b.max_values
-            else f"{limits.max_output_bytes} bytes"
-        )
-        ev.diags.error(
-            "E0502",
-            "value is too large to emit",
-            site if site is not None else e.span,
-            label=f"more than {what} when written out",
-            help="shared values count each time they are written; see Limits in the "
-            "language reference to raise the limit",
-            data_path=dotted(e.path) if e.path else None,
-        )
-        return BOTTOM
-
-
-def _materialize(
-    ev: Evaluator,
-    value: Any,
-    path: tuple[str | int, ...],
-    budget: SizeBudget,
-    where: Span | None = None,
-) -> Any:
-    """``where`` is where the field holding ``value`` is set (a list has no site)."""
-    limit = budget.max_depth
-    if len(path) > limit:
-        site = value.site if isinstance(value, Obj) and value.site is not None else where
-        ev.diags.error(
-            "E0502",
-            f"value is nested more than {limit - 1} levels deep",
-            site,
-            label="nested this deep by `let`s, templates or references",
-            help="every output format must be able to write the value; flatten it",
-            data_path=dotted(path[:8]) + "...",
-        )
-        return BOTTOM
-    cls = value.__class__
-    if cls is not Obj and cls is not tuple:
-        return value
-    memo = budget.memo.get(id(value))
-    if memo is not None and len(path) <= memo[4]:
-        budget.add(memo[2], memo[3])
-        return memo[1]
-    values0, bytes0 = budget.values, budget.bytes
-    out: Any
-    if cls is Obj:
-        out = _object(ev, value, path, budget)
-    elif len(path) >= limit:  # items would be too deep: report it
-        out = [_materialize(ev, x, (*path, i), budget, where) for i, x in enumerate(value)]
-    else:
-        out = []
-        nbytes = 0
-        for i, x in enumerate(value):
-            c = x.__class__
-            if c in _LEAVES:
-                if c is str:
-                    nbytes += len(x)
-                out.append(x)
-            else:
-                out.append(_materialize(ev, x, (*path, i), budget, where))
-        budget.add(len(value), nbytes)
-    budget.memo[id(value)] = (
-        value,
-        out,
-        budget.values - values0,
-        budget.bytes - bytes0,
-        len(path),
-    )
-    return out
-
-
-# Values that are their own plain data (checked by exact class: the hot path of every build).
-_LEAVES = frozenset({str, int, float, bool, type(None)})
+if TYPE_CHECKING:
+    from cfglang.eval.evaluate import Evaluator
 
 
 def dotted(path: tuple[str | int, ...]) -> str:
     """A data path as diagnostics print it (`cfglang.datapath`), ``(root)`` for none."""
     return render(path) or "(root)"
-
-
-def _object(
-    ev: Evaluator, obj: Obj, path: tuple[str | int, ...], budget: SizeBudget
-) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    defs = obj.defs()
-    schema = obj.schema
-    fields = schema.fields if schema is not None else None
-    # A misspelt key is one mistake: its unknown-field error already names the field it
-    # meant, so that field is not also reported missing. Keys of one or two letters are
-    # "near" anything, so they are too weak a sign of a typo to hide an error.
-    meant: set[str | None] | None = None  # worked out only when a field is missing
-    values = obj._values
-    # Leaves are stored directly, unless they are too deep, which materialize reports.
-    leaves = _LEAVES if len(path) < budget.max_depth else frozenset()
-    spans: dict[str, Span] | None = None
-    if budget.spans is not None:
-        spans = budget.spans[id(out)] = {}
-    for key, stack in defs.items():
-        hidden = False
-        for d in stack:
-            if d.is_hidden:
-                hidden = True
-                break
-        if hidden:
-            continue
-        if fields is not None and key not in fields:
-            assert schema is not None
-            site = next((d for d in stack if d.layer_no >= 0), None)
-            if site is not None:
-                best = did_you_mean(key, fields)
-                ev.diags.error(
-                    "E0202",
-                    f"`{schema.name}` has no field `{key}`",
-                    site.key_span,
-                    label="unknown field",
-                    help=f"did you mean `{best}`?" if best else None,
-                    notes=(Note(f"`{schema.name}` is defined here", schema.decl.name_span),),
-                    data_path=dotted((*path, key)),
-                )
-            continue
-        if key in values:
-            v = values[key]
-        elif stack:
-            v = ev.field_value(obj, key, stack)
-        else:
-            v = ABSENT
-        if v is ABSENT:
-            if meant is None:
-                meant = (
-                    {did_you_mean(k, fields) for k in defs if k not in fields and len(k) > 2}
-                    if fields is not None
-                    else set()
-                )
-            if key not in meant:
-                _missing(ev, obj, key, stack, path)
-            continue
-        if spans is not None and stack:
-            top = stack[-1]
-            if top.op == "decl":
-                top = next((d for d in reversed(stack) if d.op != "decl"), top)
-            spans[key] = top.stmt.span
-        if v is BOTTOM or v.__class__ in leaves:
-            out[key] = v
-            budget.add(1, len(key) + len(v) if v.__class__ is str else len(key))
-            continue
-        try:
-            where = stack[-1].key_span if stack else obj.site
-            out[key] = _materialize(ev, v, (*path, key), budget, where)
-            budget.add(1, len(key))
-        except _TooLarge as e:
-            e.span, e.path = stack[-1].value_span, (*path, key)
-            raise
-    if id(obj) not in ev.checked:
-        ev.checked.add(id(obj))
-        for stmt, scope in obj.checks():
-            run_check(ev, obj, stmt, scope, path)
-    return out
-
-
-def _missing(
-    ev: Evaluator, obj: Obj, key: str, stack: list[Def], path: tuple[str | int, ...]
-) -> None:
-    types = obj.field_type(key)
-    if not types or any(T.is_optional(t) for t, _ in types):
-        return
-    unset = next((d for d in reversed(stack) if d.op == "unset"), None)
-    decl_span = types[0][1]
-    if unset is not None:
-        ev.diags.error(
-            "E0306",
-            f"`{key}` is required and cannot be unset",
-            unset.span,
-            notes=(Note("required here", decl_span),),
-            data_path=dotted((*path, key)),
-        )
-        return
-    ev.diags.error(
-        "E0303",
-        f"missing required field `{key}`",
-        obj.site,
-        label=f"`{key}` is never set in this object",
-        notes=(Note(f"`{key}` is declared here without a default", decl_span),),
-        help=f"set `{key} = ...`",
-        data_path=dotted((*path, key)),
-    )
 
 
 class _Trace:
@@ -336,8 +83,6 @@ def run_check(
 
 
 def _reads_secret(ev: Evaluator, obj: Obj, keys: list[str]) -> bool:
-    from cfglang.eval.secrecy import secrets_in
-
     return any(secrets_in([obj.get(k)]) for k in keys)
 
 
@@ -384,8 +129,6 @@ def _value(ev: Evaluator, e: ast.Expr, scope: Scope) -> str:
     try:
         v = ev.ev(e, scope)
         if isinstance(e, ast.Call) and not isinstance(v, bool):
-            from cfglang.eval.secrecy import secrets_in
-
             # `len(password)` is a plain int (constraints need it), but a failed check's
             # trace goes to build logs: it shows the number as a secret.
             if secrets_in([ev.ev(a.value, scope) for a in e.args]):
@@ -404,7 +147,6 @@ def _render(ev: Evaluator, e: ast.Expr, scope: Scope, level: int) -> str:
             and not isinstance(e.right, ast.Binary)
         ):
             return _value(ev, e, scope)
-        from cfglang.syntax.build import PRECEDENCE
 
         def side(x: ast.Expr, right: bool) -> str:
             text = _render(ev, x, scope, level)

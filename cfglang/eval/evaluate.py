@@ -18,18 +18,47 @@ Errors are raised as `EvalError` and caught at the nearest field boundary, which
 records the diagnostic and stores `BOTTOM`; operations on `BOTTOM` give `BOTTOM` without a
 message, so one mistake yields one message. Limits (depth, steps, collection and string
 sizes) turn runaway programs into errors.
+
+This module holds the `Evaluator` (expansion of plans into definitions, field values,
+name lookup, expressions) and `Limits`. The rest of an evaluation has a module each, none
+importing this one at run time: the object model (`cfglang.eval.objects`), the error types
+(`cfglang.eval.errors`), conformance to types (`cfglang.eval.conform`, a mixin of the
+evaluator), inputs (`cfglang.eval.inputs`), builtins, operators and secrecy, and making
+the result plain data (`cfglang.eval.materialise`, with `cfglang.eval.constraints`);
+lowering (each body's expansion plan) is the `Program`'s (`cfglang.semantic.program`).
 """
 
 from __future__ import annotations
 
 import itertools
-import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from typing import Any
 
 import attrs
 
-from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean, edit_distance
+from cfglang.diagnostics import Diagnostics, Note, did_you_mean, edit_distance
+from cfglang.eval.builtins import BUILTINS
+from cfglang.eval.conform import _SLOW, Conformance
+
+# The error types and the object model live in their own modules (imported by the other
+# evaluation modules); they are re-exported here, where callers have always found them.
+from cfglang.eval.errors import EvalError as EvalError
+from cfglang.eval.errors import _Propagate as _Propagate
+from cfglang.eval.errors import err as err
+from cfglang.eval.inputs import bind_inputs
+from cfglang.eval.objects import _NO_LETS
+from cfglang.eval.objects import Builtin as Builtin
+from cfglang.eval.objects import Def as Def
+from cfglang.eval.objects import Layer as Layer
+from cfglang.eval.objects import ModuleValue as ModuleValue
+from cfglang.eval.objects import Obj as Obj
+from cfglang.eval.objects import Scope as Scope
+from cfglang.eval.objects import TemplateValue as TemplateValue
+from cfglang.eval.objects import _only_schema_annotates as _only_schema_annotates
+from cfglang.eval.objects import from_plain as from_plain
+from cfglang.eval.operators import INT_MAX, binary
+from cfglang.eval.secrecy import call_builtin  # the builtins', with secrecy carried
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
 from cfglang.semantic.program import DOTTED, MERGE, SET, Lowering, Program, Step
@@ -38,8 +67,6 @@ from cfglang.semantic.types import Schema, TypeResolver
 from cfglang.source import Span
 from cfglang.syntax import ast
 from cfglang.values import Duration, Secret, Size
-
-INT_MIN, INT_MAX = -(2**63), 2**63 - 1
 
 
 @attrs.frozen
@@ -64,309 +91,10 @@ class Limits:
     max_module_depth: int = 10_000
 
 
-class EvalError(Exception):
-    def __init__(self, diag: Diagnostic) -> None:
-        super().__init__(diag.message)
-        self.diag = diag
-
-
-class _Propagate(Exception):
-    """Unwinds an expression whose operand is BOTTOM (its error is already reported)."""
-
-
-def err(code: str, message: str, span: Span | None, **kw: Any) -> EvalError:
-    return EvalError(Diagnostic(code, message, span, **kw))
-
-
-# ---- scopes, layers, definitions ----------------------------------------------------------
-
-
-class Layer:
-    """A body of statements to be bound to an object; ``parent`` is its lexical scope."""
-
-    __slots__ = ("boundary", "lets", "module", "parent", "schema", "site", "stmts", "vars")
-
-    def __init__(
-        self,
-        stmts: tuple[ast.Stmt, ...] | list[ast.Stmt],
-        parent: Scope | None,
-        module: ModuleInfo,
-        vars: dict[str, Any] | None = None,
-        schema: Schema | None = None,
-        site: Span | None = None,
-        lets: dict[str, ast.LetDecl] | None = None,
-        boundary: bool = False,
-    ) -> None:
-        self.stmts = tuple(stmts)
-        self.boundary = boundary  # starts an inheritance step (extends, refinement)
-        self.parent = parent
-        self.module = module
-        self.vars = vars or _NO_VARS
-        self.schema = schema
-        self.site = site
-        self.lets = (
-            lets
-            if lets is not None
-            else {s.name: s for s in self.stmts if isinstance(s, ast.LetDecl)}
-        )
-
-
-class Scope:
-    """One level of name lookup."""
-
-    __slots__ = ("let_cache", "lets", "module", "obj", "parent", "self_value", "sup", "vars")
-
-    def __init__(
-        self,
-        obj: Obj | None,
-        module: ModuleInfo,
-        parent: Scope | None = None,
-        lets: Mapping[str, ast.LetDecl] | None = None,
-        vars: Mapping[str, Any] | None = None,
-    ) -> None:
-        self.obj = obj
-        self.module = module
-        self.parent = parent
-        # Shared empty tables: most scopes have no lets or variables (never written).
-        self.lets = lets or _NO_LETS
-        self.vars = vars or _NO_VARS
-        self.let_cache: dict[str, Any] = {} if lets else _NO_VARS
-        self.sup: Callable[[], Any] | None = None
-        self.self_value: Any = ABSENT
-
-    def child(
-        self,
-        *,
-        vars: Mapping[str, Any] | None = None,
-        lets: Mapping[str, ast.LetDecl] | None = None,
-    ) -> Scope:
-        return Scope(None, self.module, self, lets, vars)
-
-
-class Def:
-    """One definition of one key, from one statement of one layer."""
-
-    __slots__ = (
-        "body_layer",
-        "expr",
-        "is_final",
-        "is_hidden",
-        "key",
-        "key_span",
-        "layer_no",
-        "op",
-        "scope",
-        "stmt",
-        "typed",
-    )
-
-    def __init__(
-        self,
-        key: str,
-        op: str,
-        stmt: ast.Field | ast.Unset,
-        scope: Scope,
-        layer_no: int,
-        key_span: Span,
-        expr: ast.Expr | None = None,
-        body_layer: Layer | None = None,
-    ) -> None:
-        self.key = key
-        self.op = op
-        self.stmt = stmt
-        self.scope = scope
-        self.layer_no = layer_no
-        self.key_span = key_span
-        self.expr = expr
-        self.body_layer = body_layer
-        # Flags read on every field evaluation, computed once here instead of by
-        # isinstance tests each time.
-        if type(stmt) is ast.Field:
-            self.is_final: bool = stmt.final
-            self.is_hidden: bool = stmt.hidden
-            self.typed: bool = stmt.type is not None or stmt.where is not None
-        else:
-            self.is_final = self.is_hidden = self.typed = False
-
-    @property
-    def span(self) -> Span:
-        return self.stmt.span
-
-    @property
-    def value_span(self) -> Span:
-        if self.expr is not None:
-            return self.expr.span
-        return self.stmt.span
-
-
-class TemplateValue:
-    def __init__(self, decl: ast.TemplateDecl, module: ModuleInfo) -> None:
-        self.decl = decl
-        self.module = module
-
-
-class ModuleValue:
-    def __init__(self, info: ModuleInfo) -> None:
-        self.info = info
-
-
-class Builtin:
-    def __init__(self, name: str) -> None:
-        self.name = name
-
-
-# ---- objects ------------------------------------------------------------------------------
-
-
-class Obj:
-    """A lazy, late-bound object: the merge of its layers."""
-
-    __slots__ = (
-        "_checks",
-        "_defs",
-        "_expanding",
-        "_near",
-        "_partials",
-        "_types",
-        "_values",
-        "ctx",
-        "layers",
-        "schema",
-        "site",
-    )
-
-    def __init__(
-        self, ctx: Evaluator, layers: tuple[Layer, ...], schema: Schema | None, site: Span | None
-    ) -> None:
-        self.ctx = ctx
-        self.layers = layers
-        self.schema = schema
-        self.site = site
-        self._defs: dict[str, list[Def]] | None = None
-        self._checks: list[tuple[ast.CheckStmt, Scope]] = []
-        self._values: dict[str, Any] = {}
-        self._partials: dict[tuple[str, int], Any] | None = None  # made on first use
-        self._types: dict[str, list[tuple[T.Type, Span]]] | None = None
-        self._expanding = False
-        self._near: _NearKeys | None = None  # only while expanding a long chain
-
-    @classmethod
-    def from_plain(cls, ctx: Evaluator, data: Mapping[str, Any]) -> Obj:
-        """An object with fixed values (from `--vars` files); it has no layers."""
-        o = cls(ctx, (), None, None)
-        o._defs = {k: [] for k in data}
-        o._values = {k: from_plain(ctx, v) for k, v in data.items()}
-        return o
-
-    # -- expansion ----------------------------------------------------------------------------
-
-    def defs(self) -> dict[str, list[Def]]:
-        if self._defs is None:
-            self._defs = {}
-            self._expanding = True
-            try:
-                # Keys count as inherited (for the near-miss warning) only across an
-                # inheritance step: another module, or an `extends`/refinement. Sibling
-                # blocks of one module (`db.host = …` then `db.port = …`) are not.
-                # Keys are only ever added, in order: the inherited keys are the first
-                # `inherited` keys of the table (no copy per layer).
-                inherited = 0
-                defs = self._defs
-                prev = None
-                for no, layer in enumerate(self.layers):
-                    if prev is not None and (layer.boundary or layer.module is not prev):
-                        inherited = len(defs)
-                    prev = layer.module
-                    if not layer.stmts:
-                        continue  # an empty body (`proto: S {}`) defines nothing
-                    scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
-                    self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks, inherited)
-            finally:
-                self._expanding = False
-                self._near = None
-        return self._defs
-
-    def checks(self) -> list[tuple[ast.CheckStmt, Scope]]:
-        self.defs()
-        return self._checks
-
-    def keys(self) -> list[str]:
-        return list(self.defs())
-
-    def has(self, key: str) -> bool:
-        return key in self.defs()
-
-    def get(self, key: str) -> Any:
-        if key in self._values:
-            return self._values[key]
-        defs = self.defs().get(key)
-        if not defs:
-            return ABSENT
-        return self.ctx.field_value(self, key, defs)
-
-    def field_type(self, key: str) -> list[tuple[T.Type, Span]]:
-        """Declared types of a field: the schema's, then inline annotations."""
-        types = self._types.get(key) if self._types is not None else None
-        if types is None:
-            types = self._field_type(key)
-            if self._types is None:
-                self._types = {}
-            self._types[key] = types
-        return types
-
-    def _field_type(self, key: str) -> list[tuple[T.Type, Span]]:
-        schema = self.schema
-        if schema is not None and _only_schema_annotates(schema, key, self.defs().get(key, ())):
-            # Shared by every object of the schema.
-            cached = schema.field_types.get(key)
-            if cached is None:
-                cached = self.ctx.schema_field_types(schema, key)
-            return cached
-        return self._field_type_slow(key)
-
-    def _field_type_slow(self, key: str) -> list[tuple[T.Type, Span]]:
-        out: list[tuple[T.Type, Span]] = []
-        if self.schema is not None:
-            sf = self.schema.fields.get(key)
-            if sf is not None and sf.type is not None:
-                owner = self.schema.owners[key]
-                out.append((self.ctx.resolve_type(sf.type, owner), sf.span))
-        for d in self.defs().get(key, ()):
-            st = d.stmt
-            if (
-                isinstance(st, ast.Field)
-                and st.type is not None
-                and (self.schema is None or st is not self.schema.fields.get(key))
-            ):
-                out.append((self.ctx.resolve_type(st.type, d.scope.module), st.span))
-        return out
-
-    def __repr__(self) -> str:
-        return f"Obj(schema={self.schema.name if self.schema else None})"
-
-
-def _only_schema_annotates(schema: Schema, key: str, defs: Iterable[Def]) -> bool:
-    """Whether the schema is the only place that gives ``key`` a type (no definition
-    adds an inline annotation): its types are then the same for every object."""
-    sf = schema.fields.get(key)
-    for d in defs:
-        if d.typed and d.stmt is not sf and d.stmt.type is not None:  # type: ignore[union-attr]
-            return False
-    return True
-
-
-def from_plain(ctx: Evaluator, v: Any) -> Any:
-    if isinstance(v, dict):
-        return Obj.from_plain(ctx, v)
-    if isinstance(v, list):
-        return tuple(from_plain(ctx, x) for x in v)
-    return v
-
-
 # ---- the evaluator ------------------------------------------------------------------------
 
 
-class Evaluator:
+class Evaluator(Conformance):
     """Evaluation state of one compilation: one evaluation of a `Program`.
 
     Given a ``program``, the evaluator builds the entry's document and binds the entry
@@ -435,8 +163,6 @@ class Evaluator:
             # document, so input defaults and outputs declared in a base see its fields.
             self.document(program.entry)
             if inputs is not None:
-                from cfglang.eval.inputs import bind_inputs
-
                 bind_inputs(self, program, inputs)
 
     # -- documents and modules ----------------------------------------------------------------
@@ -948,334 +674,6 @@ class Evaluator:
         layers = self._schema_layers[id(s)] = (*base, layer)
         return layers
 
-    def check_literal(
-        self, value: Any, t: T.Type, span: Span, decl_span: Span | None, expr: ast.Expr
-    ) -> None:
-        """Report whether a literal (no names) conforms to ``t``: the static checks'
-        (`cfglang.semantic.typecheck`) way to share the one implementation of conformance."""
-        self.bind_schemas()
-        try:
-            self.conform(value, t, span, decl_span, expr=expr)
-        except EvalError as e:
-            self.diags.add(e.diag)
-        except _Propagate:
-            pass
-
-    def conform_field(self, obj: Obj, key: str, defs: list[Def], v: Any) -> Any:
-        if v is BOTTOM or v is ABSENT:
-            return v
-        schema = obj.schema
-        types = None
-        if schema is not None and obj._types is None and _only_schema_annotates(schema, key, defs):
-            # The schema's shared types (usual), without making the object's own table.
-            types = schema.field_types.get(key)
-        if types is None:
-            types = obj.field_type(key)
-        top = defs[-1]
-        for t, decl_span in types:
-            fast = self._conform_fast(v, t, top)
-            if fast is _SLOW:
-                v = self.conform(v, t, top.value_span, decl_span, expr=top.expr)
-            else:
-                v = fast
-            if v is BOTTOM:
-                return v
-        for d in defs:
-            if d.typed:
-                st = d.stmt
-                assert isinstance(st, ast.Field)
-                if st.where is not None:
-                    self.check_where(v, st.where, d.scope.module, None, top.value_span, st.span)
-        sf = obj.schema.fields.get(key) if obj.schema is not None else None
-        if sf is not None and sf.where is not None and obj.schema is not None:
-            for d in defs:
-                if d.stmt is sf:
-                    break  # checked above with the other definitions
-            else:
-                owner = obj.schema.owners[key]
-                self.check_where(v, sf.where, owner, None, top.value_span, sf.span)
-        return v
-
-    def _conform_fast(self, v: Any, t: T.Type, top: Def) -> Any:
-        """``v`` when it plainly conforms to ``t`` with no conversion (the common case,
-        tested by exact classes), else `_SLOW`: `conform` then decides and explains."""
-        while True:
-            if type(t) is T.Alias:
-                t = t.target
-            elif type(t) is T.Prim:
-                name = t.name
-                return v if name == "any" or _PRIM_CLASS.get(name) is v.__class__ else _SLOW
-            elif type(t) is T.Refined:
-                r = self._conform_fast(v, t.base, top)
-                if r is not _SLOW:
-                    self.check_where(r, t.where, t.module, t.name, top.value_span, t.decl_span)
-                return r
-            elif type(t) is T.UnionT:
-                # Only a union of literals: another option could convert the value.
-                for o in t.options:
-                    if type(o) is not T.Lit:
-                        return _SLOW
-                    if v.__class__ is o.value.__class__ and v == o.value:
-                        return v
-                return _SLOW
-            elif type(t) is T.ListT:
-                if v.__class__ is not tuple:
-                    return _SLOW
-                elem = t.elem
-                for x in v:
-                    if self._conform_fast(x, elem, top) is _SLOW:
-                        return _SLOW
-                return v
-            elif type(t) is T.MapT:
-                if v.__class__ is not Obj:
-                    return _SLOW
-                kt, vt = t.key, t.value
-                for k in v.keys():
-                    if self._conform_fast(k, kt, top) is _SLOW:
-                        return _SLOW
-                    x = v.get(k)
-                    if x is not ABSENT and self._conform_fast(x, vt, top) is _SLOW:
-                        return _SLOW
-                return v
-            elif type(t) is T.SchemaT:
-                if v.__class__ is Obj and v.schema is not None and v.schema.is_a(t.schema):
-                    return v
-                return _SLOW
-            else:
-                return _SLOW
-
-    def conform(
-        self,
-        v: Any,
-        t: T.Type,
-        span: Span,
-        decl_span: Span | None,
-        from_text: bool = False,
-        expr: ast.Expr | None = None,
-    ) -> Any:
-        """Check ``v`` against ``t``, returning it converted (int to float, string to
-        secret, an object re-based on its schema); raises EvalError at ``span``."""
-        problem = self._conform(v, t, span, from_text)
-        if isinstance(problem, _Mismatch):
-            notes: tuple[Note, ...] = ()
-            named = _named(t)
-            if named is not None and named[1] is not None:
-                notes = (Note(f"`{named[0]}` is defined here", named[1]),)
-            elif decl_span is not None:
-                notes = (Note("the type is declared here", decl_span),)
-            # Point at the offending item or map entry, where the user must edit.
-            if problem.span is not None:
-                span = problem.span
-            elif (
-                problem.item is not None
-                and isinstance(expr, ast.ListLit)
-                and problem.item < len(expr.items)
-            ):
-                span = expr.items[problem.item].span
-            raise err(
-                "E0302",
-                f"expected {t.show()}, found {kind_of(problem.value)} {show(problem.value)}"
-                if problem.message is None
-                else problem.message,
-                span,
-                label=problem.label or f"this is {kind_of(problem.value)}",
-                notes=notes,
-            )
-        return problem.value if isinstance(problem, _Ok) else problem
-
-    def _conform(self, v: Any, t: T.Type, span: Span, from_text: bool) -> Any:
-        if v is BOTTOM:
-            return _Ok(v)
-        if isinstance(t, T.Alias):
-            return self._conform(v, t.target, span, from_text)
-        if isinstance(t, T.Prim):
-            return self._conform_prim(v, t.name, from_text)
-        if isinstance(t, T.Lit):
-            if v == t.value and type(v) is type(t.value):
-                return _Ok(v)
-            return _Mismatch(v)
-        if isinstance(t, T.Opt):
-            if v is None or v is ABSENT:
-                return _Ok(v)
-            return self._conform(v, t.inner, span, from_text)
-        if isinstance(t, T.UnionT):
-            for o in t.options:
-                r = self._conform(v, o, span, from_text)
-                if isinstance(r, _Ok):
-                    return r
-            return _Mismatch(v)
-        if isinstance(t, T.ListT):
-            if not isinstance(v, tuple):
-                return _Mismatch(v)
-            out = []
-            for i, x in enumerate(v):
-                r = self._conform(x, t.elem, span, from_text)
-                if isinstance(r, _Mismatch):
-                    m = _Mismatch(
-                        v,
-                        f"item {i} of the list: expected {t.elem.show()}, "
-                        f"found {kind_of(r.value)} {show(r.value)}",
-                        label=f"this is {kind_of(r.value)}",
-                    )
-                    m.item = i
-                    return m
-                out.append(r.value)
-            return _Ok(tuple(out))
-        if isinstance(t, T.MapT):
-            if not isinstance(v, Obj):
-                return _Mismatch(v)
-            converted: dict[str, Any] = {}
-            for k in v.keys():
-                kr = self._conform(k, t.key, span, from_text)
-                if isinstance(kr, _Mismatch):
-                    return _Mismatch(v, f"key `{k}`: expected {t.key.show()}")
-                x = v.get(k)
-                if x is ABSENT:
-                    continue
-                r = self._conform(x, t.value, span, from_text)
-                if isinstance(r, _Mismatch):
-                    m = _Mismatch(
-                        v,
-                        f"`{k}`: expected {t.value.show()}, found "
-                        f"{kind_of(r.value)} {show(r.value)}",
-                        label=f"this is {kind_of(r.value)}",
-                    )
-                    kdefs = v.defs().get(k)
-                    if kdefs:
-                        m.span = kdefs[-1].value_span
-                    return m
-                if r.value is not x:
-                    converted[k] = r.value
-            if converted:
-                # Values were converted (an object re-based on its schema gets the schema's
-                # defaults and checks; an int became a float): a new map holds them.
-                remapped = Obj(self, v.layers, v.schema, v.site)
-                remapped._values.update(v._values)
-                remapped._values.update(converted)
-                return _Ok(remapped)
-            return _Ok(v)
-        if isinstance(t, T.Refined):
-            r = self._conform(v, t.base, span, from_text)
-            if isinstance(r, _Mismatch):
-                return r
-            self.check_where(r.value, t.where, t.module, t.name, span, t.decl_span)
-            return r
-        if isinstance(t, T.SchemaT):
-            s = t.schema
-            if not isinstance(v, Obj):
-                return _Mismatch(v)
-            if v.schema is not None and v.schema.is_a(s):
-                return _Ok(v)
-            return _Ok(Obj(self, (*self.schema_layers(s), *v.layers), s, v.site))
-        return _Ok(v)
-
-    def _conform_prim(self, v: Any, name: str, from_text: bool) -> Any:
-        if name == "any":
-            return _Ok(v)
-        if name == "null":
-            return _Ok(v) if v is None else _Mismatch(v)
-        if name == "bool":
-            if isinstance(v, bool):
-                return _Ok(v)
-            if from_text and v in ("true", "false"):
-                return _Ok(v == "true")
-            return _Mismatch(v)
-        if name == "int":
-            if isinstance(v, int) and not isinstance(v, bool):
-                return _Ok(v)
-            if from_text and isinstance(v, str):
-                try:
-                    n = int(v.replace("_", ""), 0)
-                except ValueError:
-                    return _Mismatch(v)
-                if INT_MIN <= n <= INT_MAX:
-                    return _Ok(n)
-            return _Mismatch(v)
-        if name == "float":
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return _Ok(float(v))
-            if from_text and isinstance(v, str):
-                try:
-                    f = float(v)
-                except ValueError:
-                    return _Mismatch(v)
-                if math.isfinite(f):
-                    return _Ok(f)
-            return _Mismatch(v)
-        if name == "string":
-            return _Ok(v) if isinstance(v, str) else _Mismatch(v)
-        if name == "secret":
-            if isinstance(v, Secret):
-                return _Ok(v)
-            if isinstance(v, str):
-                return _Ok(Secret(v))
-            return _Mismatch(v)
-        if name == "duration":
-            if isinstance(v, Duration):
-                return _Ok(v)
-            if from_text and isinstance(v, str):
-                from cfglang.values import parse_duration
-
-                try:
-                    return _Ok(parse_duration(v))
-                except ValueError:
-                    return _Mismatch(v)
-            return _Mismatch(v)
-        if name == "size":
-            if isinstance(v, Size):
-                return _Ok(v)
-            if from_text and isinstance(v, str):
-                from cfglang.values import parse_size
-
-                try:
-                    return _Ok(parse_size(v))
-                except ValueError:
-                    return _Mismatch(v)
-            return _Mismatch(v)
-        return _Ok(v)
-
-    def check_where(
-        self,
-        v: Any,
-        where: ast.Expr,
-        module: ModuleInfo,
-        name: str | None,
-        span: Span,
-        decl_span: Span | None,
-    ) -> None:
-        # A refinement reads only `self` and module-level names, so for a scalar its
-        # verdict depends on the value alone: most fields share a few values (a default
-        # port, pool size or replica count), and each refinement is evaluated once per
-        # distinct value instead of once per field.
-        key = (id(where), module.key, v.__class__, v) if v.__class__ in _SCALARS else None
-        if key is not None and key in self.where_ok:
-            return
-        scope = Scope(None, module, self.module_scope(module))
-        scope.self_value = v
-        ok = self.ev(where, scope)
-        if ok is BOTTOM:
-            raise _Propagate()
-        if ok is True and key is not None:
-            self.where_ok.add(key)
-        if ok is not True:
-            what = f"a valid {name}" if name else "allowed here"
-            notes = (
-                (
-                    Note(
-                        f"`{name}` is defined here" if name else "the constraint is here", decl_span
-                    ),
-                )
-                if decl_span is not None
-                else ()
-            )
-            raise err(
-                "E0301",
-                f"{show(v)} is not {what}",
-                span,
-                label=f"constraint `{where.span.text()}` is false",
-                notes=notes,
-            )
-
     # -- expressions ----------------------------------------------------------------------------
 
     def ev(self, e: ast.Expr, scope: Scope) -> Any:
@@ -1476,8 +874,6 @@ class Evaluator:
                 return self.input_value(name, span)
         if name in self.input_thunks:
             return self.input_value(name, span)
-        from cfglang.eval.builtins import BUILTINS
-
         if name in BUILTINS:
             return Builtin(name)
         for mod in module.chain()[::-1]:
@@ -1693,8 +1089,6 @@ class Evaluator:
     def _call(self, e: ast.Call, scope: Scope) -> Any:
         f = self.ev(e.func, scope)
         if isinstance(f, Builtin):
-            from cfglang.eval.secrecy import call_builtin  # builtins', secrecy kept
-
             if any(a.name is not None for a in e.args):
                 raise err("E0207", f"`{f.name}` takes no named arguments", e.span)
             if f.name == "default" and e.args:
@@ -1770,8 +1164,6 @@ class Evaluator:
         return Obj(self, (*base, layer), schema, e.span)
 
     def _binary(self, e: ast.Binary, scope: Scope) -> Any:
-        from cfglang.eval.operators import binary
-
         op = e.op
         if op == "&&" or op == "||":
             left = self.ev(e.left, scope)
@@ -1888,38 +1280,7 @@ class Evaluator:
         return Obj(self, (*base.layers, layer), base.schema, e.span)
 
 
-class _Ok:
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
-
-
-class _Mismatch:
-    __slots__ = ("item", "label", "message", "span", "value")
-
-    def __init__(self, value: Any, message: str | None = None, label: str | None = None) -> None:
-        self.value = value
-        self.message = message
-        self.label = label
-        self.item: int | None = None  # index of the bad list item, to point at it
-        self.span: Span | None = None  # the bad entry's own site, when known
-
-
 _IN_PROGRESS = object()
-
-_SLOW = object()
-# Primitive types a value conforms to as is when its class is exactly this one.
-_PRIM_CLASS: dict[str, type] = {
-    "string": str,
-    "int": int,
-    "bool": bool,
-    "float": float,
-    "duration": Duration,
-    "size": Size,
-    "secret": Secret,
-    "null": type(None),
-}
 
 
 # From this many inherited keys on, near misses are found through `_NearKeys`.
@@ -2004,16 +1365,6 @@ def _deletions(s: str, n: int) -> set[str]:
     return out
 
 
-def _named(t: T.Type) -> tuple[str, Span | None] | None:
-    if isinstance(t, T.Alias):
-        return t.name, t.decl_span
-    if isinstance(t, T.SchemaT):
-        return t.name, t.schema.decl.name_span
-    if isinstance(t, T.Opt):
-        return _named(t.inner)
-    return None
-
-
 def _hint(name: str, candidates: Any) -> str | None:
     best = did_you_mean(name, candidates)
     return f"did you mean `{best}`?" if best else None
@@ -2021,12 +1372,6 @@ def _hint(name: str, candidates: Any) -> str | None:
 
 def _lets(stmts: tuple[ast.Stmt, ...]) -> dict[str, ast.LetDecl]:
     return {s.name: s for s in stmts if isinstance(s, ast.LetDecl)}
-
-
-_NO_LETS: dict[str, ast.LetDecl] = {}
-_NO_VARS: dict[str, Any] = {}
-# Value classes whose refinement verdict can be memoised (hashable, compared by value).
-_SCALARS = frozenset({int, float, str, bool, Duration, Size})
 
 
 _DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
@@ -2063,8 +1408,6 @@ class ProfilingEvaluator(Evaluator):
         super().__init__(diags, limits, env, **kw)
 
     def field_value(self, obj: Obj, key: str, defs: list[Def]) -> Any:
-        import time
-
         start = time.perf_counter()
         self._child.append(0.0)
         try:

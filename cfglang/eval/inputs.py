@@ -18,6 +18,9 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cfglang.diagnostics import Note
+from cfglang.eval.errors import err
+from cfglang.eval.objects import from_plain
+from cfglang.semantic.types import holds_secret
 from cfglang.source import Span
 
 if TYPE_CHECKING:
@@ -72,8 +75,6 @@ def bind_inputs(ev: Evaluator, program: Program, given: Given) -> None:
 def _thunk(
     ev: Evaluator, name: str, chain: InputChain, given: Mapping[str, tuple[Any, str, bool]]
 ) -> Any:
-    from cfglang.eval.evaluate import err, from_plain
-
     def thunk() -> Any:
         base_mod, base = chain[0]
         typ = ev.resolve_type(base.type, base_mod) if base.type is not None else None
@@ -89,8 +90,6 @@ def _thunk(
             except Exception as e:
                 if not hasattr(e, "diag"):
                     raise
-                from cfglang.semantic.types import holds_secret
-
                 shown = f'"{raw}"' if isinstance(raw, str) else repr(raw)
                 if holds_secret(typ):
                     shown = "<secret>"  # a mistyped secret is still a secret
@@ -148,8 +147,6 @@ _SURROGATE = re.compile("[\ud800-\udfff]")
 def refuse_surrogates(name: str, raw: Any, src: str, span: Span) -> None:
     """A lone surrogate (from command-line bytes that are not UTF-8, or a `\\uD800` escape
     in a --vars file) is no character: no output format could write it."""
-    from cfglang.eval.evaluate import err
-
     stack = [raw]
     while stack:
         v = stack.pop()

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
-from cfglang.eval.values import kind_of, show
+from cfglang.eval.errors import err
+from cfglang.eval.objects import Obj
+from cfglang.eval.values import ABSENT, kind_of, show
 from cfglang.values import Duration, Secret, Size
 
 if TYPE_CHECKING:
@@ -25,9 +28,6 @@ def _int(v: Any) -> bool:
 
 def plain(ev: Evaluator, v: Any, span: Span | None = None) -> Any:
     """A comparable form of a value (objects become dicts of their emitted fields)."""
-    from cfglang.eval.evaluate import Obj
-    from cfglang.eval.values import ABSENT
-
     # One step per value visited: comparing values shared many times over (`[l, l]`
     # nested 60 deep) must hit the step limit, not run for ever.
     ev.charge(1, span)
@@ -52,9 +52,6 @@ def equal(ev: Evaluator, a: Any, b: Any, span: Span | None = None) -> bool:
 
 
 def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
-    from cfglang.eval.evaluate import Obj, err
-    from cfglang.eval.values import ABSENT
-
     def bad() -> Exception:
         return err(
             "E0302",
@@ -155,16 +152,12 @@ def binary(ev: Evaluator, op: str, a: Any, b: Any, e: ast.Binary) -> Any:
                 raise err("E0501", "division by zero", e.span)
             if op == "/":
                 return a / b
-            import math
-
             return math.fmod(a, b)
         raise bad()
     raise bad()
 
 
 def _idiv(a: int, b: int, e: ast.Binary) -> int:
-    from cfglang.eval.evaluate import err
-
     if b == 0:
         raise err("E0501", "division by zero", e.span, label="the divisor is 0")
     q = abs(a) // abs(b)
@@ -176,8 +169,6 @@ def _imod(a: int, b: int, e: ast.Binary) -> int:
 
 
 def _check(v: Any, e: ast.Binary) -> Any:
-    from cfglang.eval.evaluate import err
-
     if isinstance(v, int) and not INT_MIN <= v <= INT_MAX:
         raise err("E0503", "integer overflow", e.span, label="the result does not fit in 64 bits")
     if isinstance(v, float) and (v != v or v in (float("inf"), float("-inf"))):

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cfglang.eval import builtins
+from cfglang.eval.errors import EvalError
 from cfglang.values import REDACTED, Secret
 
 if TYPE_CHECKING:
@@ -40,8 +41,6 @@ SELECTORS = frozenset({"default", "min", "max", "sort", "unique", "keys", "value
 
 def call_builtin(ev: Evaluator, name: str, args: list[Any], call: ast.Call) -> Any:
     """`builtins.call_builtin`, with secrecy carried into the result (module docstring)."""
-    from cfglang.eval.evaluate import EvalError
-
     try:
         result = builtins.call_builtin(ev, name, args, call)
     except EvalError as e:

@@ -34,7 +34,8 @@ BOTTOM = _Marker("BOTTOM")
 
 def kind_of(v: object) -> str:
     """The CFL name of a value's kind, for messages."""
-    from cfglang.eval.evaluate import Obj
+    # Imported only when called: the object model imports this module.
+    from cfglang.eval.objects import Obj
 
     if v is None:
         return "null"
@@ -61,7 +62,8 @@ def kind_of(v: object) -> str:
 
 def show(v: object, limit: int = 60) -> str:
     """A short source-like rendering of a value for messages; secrets are redacted."""
-    from cfglang.eval.evaluate import Obj
+    # Imported only when called: the object model imports this module.
+    from cfglang.eval.objects import Obj
 
     if v is None:
         s = "null"

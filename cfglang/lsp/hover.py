@@ -19,7 +19,7 @@ from lsprotocol import types as lsp
 
 from cfglang import api
 from cfglang.eval.builtins import SIGNATURES
-from cfglang.eval.constraints import materialize
+from cfglang.eval.materialise import materialize
 from cfglang.lsp import model
 from cfglang.lsp.analysis import Analysis, State
 from cfglang.semantic.resolve import ModuleInfo

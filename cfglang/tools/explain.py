@@ -17,8 +17,9 @@ import attrs
 
 from cfglang import datapath
 from cfglang.diagnostics import Diagnostic, did_you_mean
-from cfglang.eval.constraints import dotted, materialize
+from cfglang.eval.constraints import dotted
 from cfglang.eval.evaluate import Def, Evaluator, Obj, Scope
+from cfglang.eval.materialise import materialize
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of
 from cfglang.source import Span
 from cfglang.syntax import ast

@@ -1,0 +1,417 @@
+"""Conformance: whether a value has a type, converting it where the language says so.
+
+One implementation serves every check of a value against a type: a field's declared
+types and `where` refinements (`conform_field`), inputs set from outside (`conform` with
+``from_text``: ``"8080"`` from the command line is an int) and the static checks of
+literals (`check_literal`). `conform` converts as it checks (int to float, string to
+secret, an object re-based on its schema) and explains a mismatch at the offending item or
+entry. The fast path `_conform_fast` is a filter in front of it, not a second
+implementation: it accepts, by exact classes, only values that `conform` would return
+unchanged, and hands every other case to `conform` (`_SLOW`), which decides and explains.
+
+`Conformance` is a mixin of `cfglang.eval.evaluate.Evaluator`, with methods rather than
+functions taking the evaluator so that the per-field path costs what it did before the
+split; it needs the evaluator because refinements are expressions.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any, cast
+
+from cfglang.diagnostics import Diagnostics, Note
+from cfglang.eval.errors import EvalError, _Propagate, err
+from cfglang.eval.objects import Def, Layer, Obj, Scope, _only_schema_annotates
+from cfglang.eval.operators import INT_MAX, INT_MIN
+from cfglang.eval.values import ABSENT, BOTTOM, kind_of, show
+from cfglang.semantic import types as T
+from cfglang.semantic.resolve import ModuleInfo
+from cfglang.semantic.types import Schema
+from cfglang.source import Span
+from cfglang.syntax import ast
+from cfglang.values import Duration, Secret, Size, parse_duration, parse_size
+
+if TYPE_CHECKING:
+    from cfglang.eval.evaluate import Evaluator
+
+
+class Conformance:
+    """Conformance of values to types, as methods of the `Evaluator` (module docstring)."""
+
+    if TYPE_CHECKING:
+        # What the evaluator provides.
+        diags: Diagnostics
+        where_ok: set[tuple[Any, ...]]
+
+        def ev(self, e: ast.Expr, scope: Scope) -> Any: ...
+        def module_scope(self, m: ModuleInfo) -> Scope: ...
+        def schema_layers(self, s: Schema) -> tuple[Layer, ...]: ...
+        def bind_schemas(self) -> None: ...
+
+    def check_literal(
+        self, value: Any, t: T.Type, span: Span, decl_span: Span | None, expr: ast.Expr
+    ) -> None:
+        """Report whether a literal (no names) conforms to ``t``: the static checks'
+        (`cfglang.semantic.typecheck`) way to share the one implementation of conformance."""
+        self.bind_schemas()
+        try:
+            self.conform(value, t, span, decl_span, expr=expr)
+        except EvalError as e:
+            self.diags.add(e.diag)
+        except _Propagate:
+            pass
+
+    def conform_field(self, obj: Obj, key: str, defs: list[Def], v: Any) -> Any:
+        if v is BOTTOM or v is ABSENT:
+            return v
+        schema = obj.schema
+        types = None
+        if schema is not None and obj._types is None and _only_schema_annotates(schema, key, defs):
+            # The schema's shared types (usual), without making the object's own table.
+            types = schema.field_types.get(key)
+        if types is None:
+            types = obj.field_type(key)
+        top = defs[-1]
+        for t, decl_span in types:
+            fast = self._conform_fast(v, t, top)
+            if fast is _SLOW:
+                v = self.conform(v, t, top.value_span, decl_span, expr=top.expr)
+            else:
+                v = fast
+            if v is BOTTOM:
+                return v
+        for d in defs:
+            if d.typed:
+                st = d.stmt
+                assert isinstance(st, ast.Field)
+                if st.where is not None:
+                    self.check_where(v, st.where, d.scope.module, None, top.value_span, st.span)
+        sf = obj.schema.fields.get(key) if obj.schema is not None else None
+        if sf is not None and sf.where is not None and obj.schema is not None:
+            for d in defs:
+                if d.stmt is sf:
+                    break  # checked above with the other definitions
+            else:
+                owner = obj.schema.owners[key]
+                self.check_where(v, sf.where, owner, None, top.value_span, sf.span)
+        return v
+
+    def _conform_fast(self, v: Any, t: T.Type, top: Def) -> Any:
+        """``v`` when it plainly conforms to ``t`` with no conversion (the common case,
+        tested by exact classes), else `_SLOW`: `conform` then decides and explains."""
+        while True:
+            if type(t) is T.Alias:
+                t = t.target
+            elif type(t) is T.Prim:
+                name = t.name
+                return v if name == "any" or _PRIM_CLASS.get(name) is v.__class__ else _SLOW
+            elif type(t) is T.Refined:
+                r = self._conform_fast(v, t.base, top)
+                if r is not _SLOW:
+                    self.check_where(r, t.where, t.module, t.name, top.value_span, t.decl_span)
+                return r
+            elif type(t) is T.UnionT:
+                # Only a union of literals: another option could convert the value.
+                for o in t.options:
+                    if type(o) is not T.Lit:
+                        return _SLOW
+                    if v.__class__ is o.value.__class__ and v == o.value:
+                        return v
+                return _SLOW
+            elif type(t) is T.ListT:
+                if v.__class__ is not tuple:
+                    return _SLOW
+                elem = t.elem
+                for x in v:
+                    if self._conform_fast(x, elem, top) is _SLOW:
+                        return _SLOW
+                return v
+            elif type(t) is T.MapT:
+                if v.__class__ is not Obj:
+                    return _SLOW
+                kt, vt = t.key, t.value
+                for k in v.keys():
+                    if self._conform_fast(k, kt, top) is _SLOW:
+                        return _SLOW
+                    x = v.get(k)
+                    if x is not ABSENT and self._conform_fast(x, vt, top) is _SLOW:
+                        return _SLOW
+                return v
+            elif type(t) is T.SchemaT:
+                if v.__class__ is Obj and v.schema is not None and v.schema.is_a(t.schema):
+                    return v
+                return _SLOW
+            else:
+                return _SLOW
+
+    def conform(
+        self,
+        v: Any,
+        t: T.Type,
+        span: Span,
+        decl_span: Span | None,
+        from_text: bool = False,
+        expr: ast.Expr | None = None,
+    ) -> Any:
+        """Check ``v`` against ``t``, returning it converted (int to float, string to
+        secret, an object re-based on its schema); raises EvalError at ``span``."""
+        problem = self._conform(v, t, span, from_text)
+        if isinstance(problem, _Mismatch):
+            notes: tuple[Note, ...] = ()
+            named = _named(t)
+            if named is not None and named[1] is not None:
+                notes = (Note(f"`{named[0]}` is defined here", named[1]),)
+            elif decl_span is not None:
+                notes = (Note("the type is declared here", decl_span),)
+            # Point at the offending item or map entry, where the user must edit.
+            if problem.span is not None:
+                span = problem.span
+            elif (
+                problem.item is not None
+                and isinstance(expr, ast.ListLit)
+                and problem.item < len(expr.items)
+            ):
+                span = expr.items[problem.item].span
+            raise err(
+                "E0302",
+                f"expected {t.show()}, found {kind_of(problem.value)} {show(problem.value)}"
+                if problem.message is None
+                else problem.message,
+                span,
+                label=problem.label or f"this is {kind_of(problem.value)}",
+                notes=notes,
+            )
+        return problem.value if isinstance(problem, _Ok) else problem
+
+    def _conform(self, v: Any, t: T.Type, span: Span, from_text: bool) -> Any:
+        if v is BOTTOM:
+            return _Ok(v)
+        if isinstance(t, T.Alias):
+            return self._conform(v, t.target, span, from_text)
+        if isinstance(t, T.Prim):
+            return self._conform_prim(v, t.name, from_text)
+        if isinstance(t, T.Lit):
+            if v == t.value and type(v) is type(t.value):
+                return _Ok(v)
+            return _Mismatch(v)
+        if isinstance(t, T.Opt):
+            if v is None or v is ABSENT:
+                return _Ok(v)
+            return self._conform(v, t.inner, span, from_text)
+        if isinstance(t, T.UnionT):
+            for o in t.options:
+                r = self._conform(v, o, span, from_text)
+                if isinstance(r, _Ok):
+                    return r
+            return _Mismatch(v)
+        if isinstance(t, T.ListT):
+            if not isinstance(v, tuple):
+                return _Mismatch(v)
+            out = []
+            for i, x in enumerate(v):
+                r = self._conform(x, t.elem, span, from_text)
+                if isinstance(r, _Mismatch):
+                    m = _Mismatch(
+                        v,
+                        f"item {i} of the list: expected {t.elem.show()}, "
+                        f"found {kind_of(r.value)} {show(r.value)}",
+                        label=f"this is {kind_of(r.value)}",
+                    )
+                    m.item = i
+                    return m
+                out.append(r.value)
+            return _Ok(tuple(out))
+        if isinstance(t, T.MapT):
+            if not isinstance(v, Obj):
+                return _Mismatch(v)
+            converted: dict[str, Any] = {}
+            for k in v.keys():
+                kr = self._conform(k, t.key, span, from_text)
+                if isinstance(kr, _Mismatch):
+                    return _Mismatch(v, f"key `{k}`: expected {t.key.show()}")
+                x = v.get(k)
+                if x is ABSENT:
+                    continue
+                r = self._conform(x, t.value, span, from_text)
+                if isinstance(r, _Mismatch):
+                    m = _Mismatch(
+                        v,
+                        f"`{k}`: expected {t.value.show()}, found "
+                        f"{kind_of(r.value)} {show(r.value)}",
+                        label=f"this is {kind_of(r.value)}",
+                    )
+                    kdefs = v.defs().get(k)
+                    if kdefs:
+                        m.span = kdefs[-1].value_span
+                    return m
+                if r.value is not x:
+                    converted[k] = r.value
+            if converted:
+                # Values were converted (an object re-based on its schema gets the schema's
+                # defaults and checks; an int became a float): a new map holds them.
+                remapped = Obj(cast("Evaluator", self), v.layers, v.schema, v.site)
+                remapped._values.update(v._values)
+                remapped._values.update(converted)
+                return _Ok(remapped)
+            return _Ok(v)
+        if isinstance(t, T.Refined):
+            r = self._conform(v, t.base, span, from_text)
+            if isinstance(r, _Mismatch):
+                return r
+            self.check_where(r.value, t.where, t.module, t.name, span, t.decl_span)
+            return r
+        if isinstance(t, T.SchemaT):
+            s = t.schema
+            if not isinstance(v, Obj):
+                return _Mismatch(v)
+            if v.schema is not None and v.schema.is_a(s):
+                return _Ok(v)
+            return _Ok(Obj(cast("Evaluator", self), (*self.schema_layers(s), *v.layers), s, v.site))
+        return _Ok(v)
+
+    def _conform_prim(self, v: Any, name: str, from_text: bool) -> Any:
+        if name == "any":
+            return _Ok(v)
+        if name == "null":
+            return _Ok(v) if v is None else _Mismatch(v)
+        if name == "bool":
+            if isinstance(v, bool):
+                return _Ok(v)
+            if from_text and v in ("true", "false"):
+                return _Ok(v == "true")
+            return _Mismatch(v)
+        if name == "int":
+            if isinstance(v, int) and not isinstance(v, bool):
+                return _Ok(v)
+            if from_text and isinstance(v, str):
+                try:
+                    n = int(v.replace("_", ""), 0)
+                except ValueError:
+                    return _Mismatch(v)
+                if INT_MIN <= n <= INT_MAX:
+                    return _Ok(n)
+            return _Mismatch(v)
+        if name == "float":
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                return _Ok(float(v))
+            if from_text and isinstance(v, str):
+                try:
+                    f = float(v)
+                except ValueError:
+                    return _Mismatch(v)
+                if math.isfinite(f):
+                    return _Ok(f)
+            return _Mismatch(v)
+        if name == "string":
+            return _Ok(v) if isinstance(v, str) else _Mismatch(v)
+        if name == "secret":
+            if isinstance(v, Secret):
+                return _Ok(v)
+            if isinstance(v, str):
+                return _Ok(Secret(v))
+            return _Mismatch(v)
+        if name == "duration":
+            if isinstance(v, Duration):
+                return _Ok(v)
+            if from_text and isinstance(v, str):
+                try:
+                    return _Ok(parse_duration(v))
+                except ValueError:
+                    return _Mismatch(v)
+            return _Mismatch(v)
+        if name == "size":
+            if isinstance(v, Size):
+                return _Ok(v)
+            if from_text and isinstance(v, str):
+                try:
+                    return _Ok(parse_size(v))
+                except ValueError:
+                    return _Mismatch(v)
+            return _Mismatch(v)
+        return _Ok(v)
+
+    def check_where(
+        self,
+        v: Any,
+        where: ast.Expr,
+        module: ModuleInfo,
+        name: str | None,
+        span: Span,
+        decl_span: Span | None,
+    ) -> None:
+        # A refinement reads only `self` and module-level names, so for a scalar its
+        # verdict depends on the value alone: most fields share a few values (a default
+        # port, pool size or replica count), and each refinement is evaluated once per
+        # distinct value instead of once per field.
+        key = (id(where), module.key, v.__class__, v) if v.__class__ in _SCALARS else None
+        if key is not None and key in self.where_ok:
+            return
+        scope = Scope(None, module, self.module_scope(module))
+        scope.self_value = v
+        ok = self.ev(where, scope)
+        if ok is BOTTOM:
+            raise _Propagate()
+        if ok is True and key is not None:
+            self.where_ok.add(key)
+        if ok is not True:
+            what = f"a valid {name}" if name else "allowed here"
+            notes = (
+                (
+                    Note(
+                        f"`{name}` is defined here" if name else "the constraint is here", decl_span
+                    ),
+                )
+                if decl_span is not None
+                else ()
+            )
+            raise err(
+                "E0301",
+                f"{show(v)} is not {what}",
+                span,
+                label=f"constraint `{where.span.text()}` is false",
+                notes=notes,
+            )
+
+
+class _Ok:
+    __slots__ = ("value",)
+
+    def __init__(self, value: Any) -> None:
+        self.value = value
+
+
+class _Mismatch:
+    __slots__ = ("item", "label", "message", "span", "value")
+
+    def __init__(self, value: Any, message: str | None = None, label: str | None = None) -> None:
+        self.value = value
+        self.message = message
+        self.label = label
+        self.item: int | None = None  # index of the bad list item, to point at it
+        self.span: Span | None = None  # the bad entry's own site, when known
+
+
+_SLOW = object()
+# Primitive types a value conforms to as is when its class is exactly this one.
+_PRIM_CLASS: dict[str, type] = {
+    "string": str,
+    "int": int,
+    "bool": bool,
+    "float": float,
+    "duration": Duration,
+    "size": Size,
+    "secret": Secret,
+    "null": type(None),
+}
+# Value classes whose refinement verdict can be memoised (hashable, compared by value).
+_SCALARS = frozenset({int, float, str, bool, Duration, Size})
+
+
+def _named(t: T.Type) -> tuple[str, Span | None] | None:
+    if isinstance(t, T.Alias):
+        return t.name, t.decl_span
+    if isinstance(t, T.SchemaT):
+        return t.name, t.schema.decl.name_span
+    if isinstance(t, T.Opt):
+        return _named(t.inner)
+    return None
