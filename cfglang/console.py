@@ -141,7 +141,7 @@ def expand_targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str,
             try:
                 proj = load(p)
             except ProjectError as e:
-                ctx.usage_error(e.code, f"cannot read cfl.toml: {e}")
+                ctx.report([e.diagnostic()])
                 return None
             root, settings = proj.root, dict(proj.settings)
             # Paths in cfl.toml are relative to the project root, not to the current

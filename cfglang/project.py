@@ -1,7 +1,8 @@
 """The project: `cfl.toml` and the discovery of the project root, in one place.
 
 A project is the nearest directory at or above a path that holds `cfl.toml`; with none, the
-directory of the path itself is the root (a lone file is its own project). `cfl.toml` has
+top of the git work tree that holds the path; with neither, the directory of the path itself
+(a lone file is its own project). `cfl.toml` has
 three tables that cfglang reads:
 
 ```toml
@@ -20,36 +21,73 @@ from __future__ import annotations
 
 import glob
 import os
+import re
 import tomllib
 from collections.abc import Iterable, Mapping
 from typing import Any
 
 import attrs
 
+from cfglang.diagnostics import Diagnostic, did_you_mean
+from cfglang.source import SourceFile, Span
+
 CONFIG_NAME = "cfl.toml"
+
+# The tables cfglang reads and, for those it reads here, their keys (`[limits]` is checked
+# against `Limits` by `limits_error`; its keys are the evaluator's, not this module's).
+TABLES: Mapping[str, tuple[str, ...] | None] = {
+    "project": ("targets", "output_dir", "allow_paths"),
+    "limits": None,
+    "secrets": ("recipients", "dirs"),
+}
 
 
 class ProjectError(Exception):
-    """`cfl.toml` cannot be read or is malformed; ``str(e)`` says why (no file name)."""
+    """`cfl.toml` cannot be read or is malformed; ``str(e)`` says why (no file name).
+
+    ``span`` is the key at fault when there is one (an unknown key), ``help`` the fix.
+    """
 
     code = "E0703"
 
-    def __init__(self, message: str, path: str) -> None:
+    def __init__(
+        self, message: str, path: str, span: Span | None = None, help: str | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.path = path
+        self.span = span
+        self.help = help
+
+    def diagnostic(self) -> Diagnostic:
+        """The message a command prints for it."""
+        if self.span is None:
+            return Diagnostic(self.code, f"cannot read cfl.toml: {self.message}", help=self.help)
+        return Diagnostic(self.code, self.message, self.span, help=self.help)
 
 
 def find_root(path: str) -> str:
-    """The project root: the nearest directory above ``path`` holding `cfl.toml`."""
+    """The project root of ``path`` (a file, or a directory inside the project).
+
+    The nearest directory at or above it holding `cfl.toml`; else the top of the git work
+    tree that holds it; else the directory itself (a lone file is its own project), so that
+    `env/prod.cfl` may `extends "../base.cfl"` in a repository without `cfl.toml`.
+
+    The work tree is found by walking up to the nearest `.git` entry, a directory or, in a
+    linked worktree or submodule, a file; `git` is not run: this is called on every compile
+    and by the language server, and must not depend on git being installed.
+    """
     d = os.path.dirname(os.path.abspath(path)) if not os.path.isdir(path) else os.path.abspath(path)
+    git_top: str | None = None
     cur = d
     while True:
         if os.path.isfile(os.path.join(cur, CONFIG_NAME)):
             return cur
+        if git_top is None and os.path.exists(os.path.join(cur, ".git")):
+            git_top = cur
         parent = os.path.dirname(cur)
         if parent == cur:
-            return d
+            return git_top if git_top is not None else d
         cur = parent
 
 
@@ -69,6 +107,69 @@ def read_toml(root: str) -> dict[str, Any]:
             return tomllib.load(f)
     except (OSError, tomllib.TOMLDecodeError) as e:
         raise ProjectError(str(e), p) from None
+
+
+def _key_span(src: SourceFile, table: str | None, key: str) -> Span | None:
+    """Where ``key`` is written: of table ``table``, or a table header when ``table`` is None.
+
+    `tomllib` gives no positions, so the text is scanned line by line: a header `[name]` (or
+    `[[name]]`, `[name.sub]`) sets the current table, and the key is the first line inside
+    that table starting with it (bare or quoted) and then `=` or `.`. Good enough for the
+    keys of a valid file, which is all this is asked about; None when not found.
+    """
+    current = ""
+    offset = 0
+    name = re.escape(key)
+    for line in src.text.splitlines(keepends=True):
+        header = re.match(r"\s*\[\[?\s*([^\]]*?)\s*\]", line)
+        if header:
+            current = header.group(1).replace(" ", "").replace('"', "")
+            sub = current[len(table) + 1 :] if table and current.startswith(table + ".") else None
+            if (table is None and re.fullmatch(rf"{name}(\..*)?", current)) or (
+                sub is not None and re.fullmatch(rf"{name}(\..*)?", sub)
+            ):  # `[name]`, or `[table.name]` for a key that is a sub-table
+                col = line.index("." + key) + 1 if table else line.index(key)
+                return Span(src, offset + col, offset + col + len(key))
+        elif table is not None and current == table:
+            m = re.match(rf"(\s*)(?:{name}|\"{name}\"|'{name}')\s*[=.]", line)
+            if m:
+                col = len(m.group(1)) + (0 if line[len(m.group(1))] not in "\"'" else 1)
+                return Span(src, offset + col, offset + col + len(key))
+        offset += len(line)
+    return None
+
+
+def unknown_key(data: Mapping[str, Any], path: str) -> ProjectError | None:
+    """The first unknown table or `[project]`/`[secrets]` key of parsed `cfl.toml` ``data``
+    (read from ``path``), as a `ProjectError` at the key with did-you-mean; None if all are
+    known."""
+    found: tuple[str | None, str, Iterable[str]] | None = None
+    for name, value in data.items():
+        if name not in TABLES:
+            found = (None, name, TABLES)
+            break
+        keys = TABLES[name]
+        if keys is not None and isinstance(value, dict):
+            bad = [k for k in value if k not in keys]
+            if bad:
+                found = (name, bad[0], keys)
+                break
+    if found is None:
+        return None
+    table, key, known = found
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    shown = os.path.relpath(path)  # as the user would type it, from the current directory
+    span = _key_span(SourceFile(path if shown.startswith("..") else shown, text, path), table, key)
+    near = did_you_mean(key, known)
+    where = f"table `[{table}]`" if table is not None else "cfl.toml"
+    what = "key" if table is not None else "table"
+    listed = ", ".join(f"`{k}`" for k in known)
+    fix = f"did you mean `{near}`?" if near else f"the known {what}s are {listed}"
+    return ProjectError(f"unknown {what} `{key}` in {where}", path, span, fix)
 
 
 def limits_error(table: object, names: Iterable[str]) -> str | None:
@@ -134,6 +235,9 @@ def load(path: str) -> Project:
     if not os.path.isfile(config_path(root)):
         return Project(root, False)
     data = read_toml(root)
+    bad = unknown_key(data, config_path(root))
+    if bad is not None:
+        raise bad
     settings = _table(data, "project")
     if "limits" in data:  # [limits]: fields of cfglang.eval.evaluate.Limits
         settings["limits"] = data["limits"]

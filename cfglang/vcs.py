@@ -343,20 +343,22 @@ class GitLoader:
         return entry is not None
 
     def root_for(self, path: str) -> str:
-        """The project root at this commit: the nearest directory above ``path`` whose tree
-        holds `cfl.toml` (within the repository), else the directory of ``path``."""
+        """The project root at this commit, by the rule of `cfglang.project.find_root`: the
+        nearest directory above ``path`` whose tree holds `cfl.toml` (within the
+        repository), else the top of the work tree; the directory of ``path`` when it is
+        outside the repository."""
         files, _ = self.repo.tree(self.commit)
         here = os.path.dirname(os.path.abspath(path))
+        if self.repo.rel(here) is None:
+            return here
         cur = here
         while True:
             rel = self.repo.rel(os.path.join(cur, "cfl.toml"))
-            if rel is None:
-                return here
-            if rel in files:
+            if rel is not None and rel in files:
                 return cur
             parent = os.path.dirname(cur)
-            if parent == cur or self.repo.rel(parent) is None:
-                return here
+            if rel is None or parent == cur or self.repo.rel(parent) is None:
+                return self.repo.root
             cur = parent
 
 
