@@ -246,8 +246,8 @@ def report_plaintext(found: list[tuple[Any, Site]], diags: Any, *, strict: bool)
         )
 
 
-def plaintext_sites(entry: Any, data: Any) -> list[tuple[Any, Site]]:
-    """(module, site) of every plain-text literal that is a secret in ``data``."""
+def secret_data_paths(data: Any) -> set[tuple[str | int, ...]]:
+    """The data path of every `Secret` in compiled ``data``."""
     paths: set[tuple[str | int, ...]] = set()
 
     def walk(v: Any, p: tuple[str | int, ...]) -> None:
@@ -261,6 +261,12 @@ def plaintext_sites(entry: Any, data: Any) -> list[tuple[Any, Site]]:
                 walk(x, (*p, i))
 
     walk(data, ())
+    return paths
+
+
+def plaintext_sites(entry: Any, data: Any) -> list[tuple[Any, Site]]:
+    """(module, site) of every plain-text literal that is a secret in ``data``."""
+    paths = secret_data_paths(data)
     out = []
     for m in entry.chain():
         for s in sites(m.tree):

@@ -7,10 +7,9 @@ function as its ``secret_paths`` argument instead.
 from __future__ import annotations
 
 import os
-from typing import Any
 
 from cfglang.driver import compile
-from cfglang.values import Secret
+from cfglang.secrets.edit import secret_data_paths
 
 __all__ = ["typed_secret_paths"]
 
@@ -26,17 +25,4 @@ def typed_secret_paths(path: str, text: str) -> tuple[set[tuple[str | int, ...]]
     )
     if not res.ok or res.data is None:
         return set(), False
-    out: set[tuple[str | int, ...]] = set()
-
-    def walk(v: Any, p: tuple[str | int, ...]) -> None:
-        if isinstance(v, Secret):
-            out.add(p)
-        elif isinstance(v, dict):
-            for k, x in v.items():
-                walk(x, (*p, k))
-        elif isinstance(v, list):
-            for i, x in enumerate(v):
-                walk(x, (*p, i))
-
-    walk(res.data, ())
-    return out, True
+    return secret_data_paths(res.data), True
