@@ -65,6 +65,7 @@ from typing import Any, Literal
 
 import attrs
 
+from cfglang.semantic.program import is_constant
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import PRIMITIVES
 from cfglang.source import Span
@@ -485,18 +486,6 @@ def _schema_sources(module: ModuleInfo, t: ast.TypeExpr | None, depth: int) -> l
     return out
 
 
-def _inert(e: ast.Expr) -> bool:
-    """Whether ``e`` holds no name: a literal, a plain string, a list of those."""
-    cls = e.__class__
-    if cls is ast.Literal:
-        return True
-    if cls is ast.Str:
-        return all(p.__class__ is str for p in e.parts)  # type: ignore[union-attr]
-    if cls is ast.ListLit:
-        return all(_inert(x) for x in e.items)  # type: ignore[union-attr]
-    return False
-
-
 def _static(key: ast.Key) -> str | None:
     """``key.static``, without joining the parts of the usual one-part string key."""
     if key.name is not None:
@@ -760,7 +749,7 @@ class _Binder:
         if f.where is not None:
             self.expr(f.where, self.top(m))
         value = f.value
-        if value is not None and _inert(value):
+        if value is not None and is_constant(value):
             return  # a literal: nothing to bind (most fields)
         if f.op == "merge" and f.body is not None:
             obj = ObjectRef("block", f.span, m, f.body)

@@ -137,7 +137,7 @@ class Lowering:
         hit = self._consts.get(id(stmt))
         if hit is not None and hit[0] is stmt:
             return hit[1]
-        const = _constant(e)
+        const = is_constant(e)
         if self._owned(stmt):
             self._consts[id(stmt)] = (stmt, const)
         return const
@@ -165,14 +165,16 @@ class Lowering:
         return found[1]
 
 
-def _constant(e: ast.Expr | None) -> bool:
+def is_constant(e: ast.Expr | None) -> bool:
+    """Whether ``e`` is a constant holding no name: a literal, a plain string, a list of
+    those (its value is the same wherever it is evaluated)."""
     cls = e.__class__
     if cls is ast.Literal:
         return True
     if cls is ast.Str:
         return all(p.__class__ is str for p in e.parts)  # type: ignore[union-attr]
     if cls is ast.ListLit:
-        return all(_constant(x) for x in e.items)  # type: ignore[union-attr]
+        return all(is_constant(x) for x in e.items)  # type: ignore[union-attr]
     return False
 
 
