@@ -169,6 +169,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "A file given on the command line does not exist, is a directory, or cannot be read.",
     ),
     "E0703": ("bad project file", "`cfl.toml` is not valid TOML or has unknown keys."),
+    "E0704": (
+        "no targets",
+        "A command that works on the project's targets (`build` or `check` of a directory "
+        "or with no argument, `impact`, `watch`) found none: `cfl.toml` names no `targets`, "
+        "and every `.cfl` file in the directory is imported or extended by another one, so "
+        "none is an entry file. Name the files, or set `targets` in `cfl.toml`.",
+    ),
     "E0710": (
         "imported value has no CFL type",
         "`cflc import` (or `cflc diff` of a data file) met a TOML or YAML date, time or "
@@ -268,6 +275,9 @@ class Diagnostic:
     data_path: str | None = None
     # The source line holds a secret: renderings give file:line:col but never the text.
     sensitive: bool = False
+    # The targets of a project-wide build or check this diagnostic breaks (one message per
+    # mistake however many targets share the file, `cfglang.console.merge_targets`).
+    targets: tuple[str, ...] = ()
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         if self.span is None:
@@ -352,7 +362,7 @@ def render_human(diag: Diagnostic, *, color: bool = False) -> str:
         out.append(c(_BLUE, " --> ") + f"{diag.span.path}:{line}:{col}")
     elif diag.span is not None:
         out.extend(_snippet(diag.span, diag.label, color=color))
-        if diag.notes or diag.help:
+        if diag.notes or diag.help or diag.targets:
             gutter = " " * len(str(diag.span.start_line_col()[0]))
             out.append(c(_BLUE, f"{gutter} |"))
     elif diag.label:
@@ -363,10 +373,21 @@ def render_human(diag: Diagnostic, *, color: bool = False) -> str:
         if note.span is not None:
             line, col = note.span.start_line_col()
             out.append(c(_BLUE, " " * width + "--> ") + f"{note.span.path}:{line}:{col}")
+    if diag.targets:
+        out.append(c(_BOLD + _CYAN, "note") + f": {targets_note(diag)}")
     if diag.help:
         out.append(c(_BOLD + _CYAN, "help") + f": {diag.help}")
     # A blank line separates diagnostics, as rustc does.
     return "\n".join(out) + "\n\n"
+
+
+def targets_note(diag: Diagnostic) -> str:
+    """The note naming the targets of a project-wide build a diagnostic concerns."""
+    verb = "breaks" if diag.is_error else "in"
+    n = len(diag.targets)
+    if n == 1:
+        return f"{verb} target {diag.targets[0]}"
+    return f"{verb} {n} targets: {', '.join(diag.targets)}"
 
 
 def _snippet(span: Span, label: str | None, *, color: bool) -> list[str]:
@@ -420,6 +441,8 @@ def to_json(diag: Diagnostic) -> dict[str, object]:
         obj["help"] = diag.help
     if diag.data_path:
         obj["path"] = diag.data_path
+    if diag.targets:
+        obj["targets"] = list(diag.targets)
     return obj
 
 

@@ -790,6 +790,7 @@ def compile_recorded(
     env_prefix: str = "",
     overlay: Mapping[str, str] | None = None,
     use_cache: bool = False,
+    root: str | None = None,
 ) -> tuple[Compilation, set[str], BuildResult | None]:
     """Compile ``path`` without the build cache (it would answer without reading
     anything) and keep the evaluation: (result, absolute paths of every file read, the
@@ -807,6 +808,7 @@ def compile_recorded(
         use_cache=use_cache,
         overlay=overlay,
         record=True,
+        root=root,
     )
     out = guarded(lambda: run(req))
     files = {os.path.abspath(path), *(os.path.abspath(v) for v in var_files)}

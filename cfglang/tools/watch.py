@@ -76,6 +76,7 @@ def compile_recorded(
     env_prefix: str = "",
     emit_outputs: bool = True,
     env: Mapping[str, str] | None = None,
+    root: str | None = None,
 ) -> tuple[Any, set[str]]:
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
@@ -95,6 +96,7 @@ def compile_recorded(
         emit_outputs=emit_outputs,
         env_prefix=env_prefix,
         use_cache=True,
+        root=root,
     )
     return result, files
 
@@ -242,6 +244,7 @@ class Watcher:
             var_files=self.var_files,
             allow_paths=allow,
             env_prefix=self.env_prefix,
+            root=self.settings.get("root"),  # the directory watched, for default targets
         )
         if not res.ok or res.data is None:
             state.ok = False
