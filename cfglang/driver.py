@@ -384,7 +384,8 @@ def run(req: BuildRequest) -> BuildResult:
     result = out.compilation
     # Static findings do not stop evaluation: every independent error is reported, and
     # the collector drops the runtime repeats of static ones (same code, same span).
-    if any(d.code.startswith("E04") for d in diags):
+    # A failed import does (see `Program.import_failed`).
+    if any(d.code.startswith("E04") for d in diags) or program.import_failed:
         result.diagnostics = diags.sorted()
         return out
     if req.expr is not None:

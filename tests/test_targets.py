@@ -350,3 +350,34 @@ def test_watch_defaults_to_the_entry_files(tmp_path: Path, monkeypatch: pytest.M
     assert [r.target for r in reports] == [f"env/{e}.cfl" for e in ENVS]
     assert [r.kind for r in reports] == ["built"] * 3, [r.diagnostics for r in reports]
     assert json.loads((tmp_path / "out" / "stage.json").read_text())["stage"] == "stage"
+
+
+# ---- a failed import: one message ----------------------------------------------------------
+
+
+def test_a_misspelt_import_in_a_shared_file_is_one_diagnostic(tmp_path: Path) -> None:
+    # The misspelt path also misspells the alias (`svcs`): the names written with the
+    # intended one (`svc.Svc`) are placeholders, and nothing is evaluated without it.
+    _project(tmp_path)
+    base = (tmp_path / "base.cfl").read_text().replace('"schemas/svc.cfl"', '"schemas/svcs.cfl"')
+    (tmp_path / "base.cfl").write_text(base + "url = web.name + port\n")
+    for command in ("check", "build"):
+        r = cflc(command, cwd=tmp_path)
+        assert_no_traceback(r)
+        assert r.returncode == 1
+        assert r.stdout == ""
+        assert r.stderr == (
+            "error[E0101]: `schemas/svcs.cfl` does not exist\n"
+            " --> base.cfl:1:8\n"
+            "  |\n"
+            '1 | import "schemas/svcs.cfl"\n'
+            "  |        ^^^^^^^^^^^^^^^^^^ imported here\n"
+            "  |\n"
+            f"note: breaks 3 targets: {TARGETS}\n"
+            "help: did you mean `schemas/svc.cfl`?\n\n"
+        )
+    r = cflc("check", "--error-format", "json", cwd=tmp_path)
+    (d,) = [json.loads(line) for line in r.stderr.splitlines()]
+    assert d["code"] == "E0101"
+    assert d["help"] == "did you mean `schemas/svc.cfl`?"
+    assert d["targets"] == ["env/dev.cfl", "env/prod.cfl", "env/stage.cfl"]

@@ -258,14 +258,23 @@ class Program:
 
     @property
     def runnable(self) -> bool:
-        """Whether to evaluate: syntax errors and a missing base stop a compile (evaluating
-        would only add follow-on errors); a failed import does not (names from it quietly
-        evaluate to nothing, and independent mistakes elsewhere are still reported)."""
+        """Whether to check and evaluate: syntax errors and a missing base stop a compile
+        (evaluating would only add follow-on errors); a failed import stops it after the
+        static checks (`import_failed`)."""
         if self.entry is None:
             return False
         if any(m.extends_decl is not None and m.parent is None for m in self.entry.chain()):
             return False
         return not any(d.code.startswith("E000") for d in self.diagnostics)
+
+    @property
+    def import_failed(self) -> bool:
+        """Whether an import of some module could not be loaded (reported). The static
+        checks run, names from it being silent placeholders (`types.failed_import`), but
+        evaluation does not: the schemas, defaults and templates the module held are
+        missing, and evaluating without them would only add follow-on errors (a field the
+        missing schema defaults, a check reading it)."""
+        return any(None in m.imports.values() for m in self.modules.values())
 
     @property
     def ok(self) -> bool:

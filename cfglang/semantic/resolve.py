@@ -24,7 +24,7 @@ from typing import Protocol
 import attrs
 
 from cfglang import cache
-from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean
 from cfglang.limits import source_size_limit
 from cfglang.paths import resolves_inside
 from cfglang.source import SourceFile, Span
@@ -199,11 +199,17 @@ class Resolver:
                 )
                 return None
             if not self.loader.exists(path) and not os.path.isfile(path):
+                std = stdlib_dir()
+                modules = [p.relative_to(std).as_posix() for p in (std / "std").rglob("*.cfl")]
+                near = did_you_mean(rel, modules)
+                if near is not None and not spec.endswith(".cfl"):
+                    near = near[: -len(".cfl")]
                 self.diags.error(
                     "E0101",
                     f"no standard library module `{spec}`",
                     span,
                     label="not in the standard library",
+                    help=f"did you mean `{near}`?" if near else None,
                 )
                 return None
             return path
@@ -248,9 +254,44 @@ class Resolver:
     def _fail(self, path: str, site: Span | None, reason: str) -> None:
         self._failed.add(path)
         code = "E0101" if site is not None else "E0702"
-        self.diags.error(
-            code, f"`{self.display(path)}` {reason}", site, label="imported here" if site else None
+        near = (
+            self._near_file(path, site) if site is not None and reason == "does not exist" else None
         )
+        self.diags.error(
+            code,
+            f"`{self.display(path)}` {reason}",
+            site,
+            label="imported here" if site else None,
+            help=f"did you mean `{near}`?" if near else None,
+        )
+
+    def _near_file(self, path: str, site: Span) -> str | None:
+        """The existing `.cfl` file nearest by name to the missing ``path`` (imported at
+        ``site`` by the module on top of the stack), written as that import would write it:
+        a did-you-mean for a misspelt import. The candidates are the files under the
+        nearest existing directory of ``path`` (within the root, three levels deep, hidden
+        directories skipped); only for modules read from disk."""
+        if not self._stack or not _reads_disk(self.loader):
+            return None
+        importer = os.path.dirname(self._stack[-1][0])
+        top = os.path.dirname(path)
+        while not os.path.isdir(top) and resolves_inside(os.path.dirname(top), self.root):
+            top = os.path.dirname(top)
+        if not os.path.isdir(top) or not self._inside(top):
+            return None
+        found: list[str] = []
+        for here, dirs, names in os.walk(top):
+            depth = os.path.relpath(here, top).count(os.sep) + (here != top)
+            dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < 3 else []
+            found += [os.path.join(here, n) for n in names if n.endswith(".cfl")]
+            if len(found) > 2000:  # a did-you-mean is not worth a long walk
+                break
+        written = {os.path.relpath(f, importer).replace(os.sep, "/"): f for f in found}
+        near = did_you_mean(os.path.relpath(path, importer).replace(os.sep, "/"), written)
+        if near is None:
+            return None
+        literal = site.source.text[site.start : site.end]
+        return near if ".cfl" in literal else near[: -len(".cfl")]
 
     def _load_source(self, path: str, source: SourceFile, site: Span | None) -> ModuleInfo | None:
         start = time.perf_counter()
@@ -396,6 +437,22 @@ class Resolver:
             else:
                 info.body.append(stmt)
         check_bodies(info.tree.body, self.diags, top=True)
+
+
+def _reads_disk(loader: object) -> bool:
+    """Whether ``loader`` reads the working tree (so listing a directory says what it has):
+    a `FileLoader`, or a loader wrapping one (an editor overlay, a recording loader)."""
+    for _ in range(8):
+        if isinstance(loader, FileLoader):
+            return True
+        inner = next(
+            (getattr(loader, a) for a in ("fallback", "inner", "_disk") if hasattr(loader, a)),
+            None,
+        )
+        if inner is None:
+            return False
+        loader = inner
+    return False
 
 
 def import_path_problem(spec: str) -> str | None:
