@@ -4,6 +4,7 @@ errors, and the default targets of a root without `targets` (issue 14 §4 and §
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 from pathlib import Path
 
@@ -314,21 +315,21 @@ def test_no_entry_file_is_a_clear_error(tmp_path: Path) -> None:
     assert "error[E0704]: no targets in `.`" in r.stderr
 
 
-def test_impact_defaults_to_the_entry_files(tmp_path: Path) -> None:
-    _project(tmp_path, toml=None)
-    _git_init(tmp_path)
+def _commit(root: Path) -> None:
     env = {
         "GIT_AUTHOR_NAME": "t",
         "GIT_AUTHOR_EMAIL": "t@example.com",
         "GIT_COMMITTER_NAME": "t",
         "GIT_COMMITTER_EMAIL": "t@example.com",
     }
-    subprocess.run(["git", "-C", str(tmp_path), "add", "-A"], check=True)
-    subprocess.run(
-        ["git", "-C", str(tmp_path), "commit", "-q", "-m", "x"],
-        check=True,
-        env={**__import__("os").environ, **env},
-    )
+    for args in (["add", "-A"], ["commit", "-q", "-m", "x"]):
+        subprocess.run(["git", "-C", str(root), *args], check=True, env={**os.environ, **env})
+
+
+def test_impact_defaults_to_the_entry_files(tmp_path: Path) -> None:
+    _project(tmp_path, toml=None)
+    _git_init(tmp_path)
+    _commit(tmp_path)
     (tmp_path / "base.cfl").write_text((tmp_path / "base.cfl").read_text().replace('"eu"', '"us"'))
     r = cflc("impact", cwd=tmp_path)
     assert_no_traceback(r)
@@ -381,3 +382,28 @@ def test_a_misspelt_import_in_a_shared_file_is_one_diagnostic(tmp_path: Path) ->
     assert d["code"] == "E0101"
     assert d["help"] == "did you mean `schemas/svc.cfl`?"
     assert d["targets"] == ["env/dev.cfl", "env/prod.cfl", "env/stage.cfl"]
+
+
+def test_impact_reports_a_shared_mistake_once(tmp_path: Path) -> None:
+    _project(tmp_path)
+    _git_init(tmp_path)
+    _commit(tmp_path)
+    _break_base(tmp_path)
+    r = cflc("impact", cwd=tmp_path)
+    assert_no_traceback(r)
+    assert r.returncode == 1
+    assert r.stderr.count("error[E0302]") == 1
+    assert f"note: breaks 3 targets: {TARGETS}\n" in r.stderr
+
+
+def test_cflc_secrets_reads_cfl_toml_strictly(tmp_path: Path) -> None:
+    (tmp_path / "cfl.toml").write_text("[secrets]\nrecipient = []\n")
+    key = "age1qyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqszqgpqyqs3290gq"
+    r = cflc("secrets", "init", "--recipient", key, cwd=tmp_path)
+    assert_no_traceback(r)
+    assert r.returncode == 1
+    assert r.stderr == (
+        "error[E0703]: unknown key `recipient` in table `[secrets]` (cfl.toml:2:1)\n"
+        "help: did you mean `recipients`?\n\n"
+    )
+    assert (tmp_path / "cfl.toml").read_text() == "[secrets]\nrecipient = []\n"

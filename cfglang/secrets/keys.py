@@ -28,7 +28,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cfglang.project import ProjectError, config_path, find_root, read_toml
+from cfglang.project import ProjectError, config_path, find_root, read_toml, unknown_key
 from cfglang.secrets import SecretError
 from cfglang.secrets.format import Header, Wrapped
 
@@ -154,6 +154,13 @@ def read_settings(root: str) -> dict[str, Any]:
         data = read_toml(root)
     except ProjectError as e:
         raise SecretError(f"cannot read `{e.path}`: {e}", code="E0703") from None
+    bad = unknown_key(data, config_path(root))  # as strict as wherever cfl.toml is read
+    if bad is not None:
+        where = ""
+        if bad.span is not None:
+            line, col = bad.span.start_line_col()
+            where = f" ({bad.span.path}:{line}:{col})"
+        raise SecretError(bad.message + where, help=bad.help, code="E0703")
     s = data.get("secrets", {})
     return dict(s) if isinstance(s, dict) else {}
 
