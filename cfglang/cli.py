@@ -166,7 +166,9 @@ def build(
 ) -> None:
     """Compile FILE... (or a project directory) and emit the configuration.
 
-    With no PATH, builds every target of the cfl.toml in the current directory.
+    With no PATH (or a directory), builds the project's targets: `targets` in
+    cfl.toml, else the entry files (the .cfl files no other file imports or extends).
+    A mistake shared by several targets is reported once, naming them.
     Encrypted secrets are decrypted with --identity (or CFL_AGE_IDENTITY[_FILE]);
     outputs that hold a secret are written with mode 0600.
     """
@@ -214,6 +216,8 @@ def check(
     verbose: int,
 ) -> None:
     """Check FILE... (or a project) as build does, writing nothing. Exit 1 on any error.
+
+    With no PATH (or a directory), checks the project's targets, as build does.
 
     Every output is rendered as build renders it (named outputs, and the document in
     -f's format), so an output that build cannot write fails check too.

@@ -73,7 +73,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "E0101": (
         "module not found",
-        "An `import` or `extends` names a file that does not exist or cannot be read.",
+        "An `import` or `extends` names a file that does not exist or cannot be read; the "
+        "help names the nearest existing file. Names reached through the failed import are "
+        "not reported again, and the module is not evaluated until it loads.",
     ),
     "E0102": (
         "import cycle",
