@@ -407,3 +407,22 @@ def test_cflc_secrets_reads_cfl_toml_strictly(tmp_path: Path) -> None:
         "help: did you mean `recipients`?\n\n"
     )
     assert (tmp_path / "cfl.toml").read_text() == "[secrets]\nrecipient = []\n"
+
+
+def test_watch_reports_a_shared_mistake_once_per_round(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cfglang.console import Ctx
+    from cfglang.tools.watch import Watcher
+
+    _project(tmp_path)
+    _break_base(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    lines: list[str] = []
+    watcher = Watcher(".", Ctx("human", "never", False, 0), echo=lines.append)
+    reports = watcher.build_all()
+    assert [r.kind for r in reports] == ["failed"] * 3
+    assert [len(r.diagnostics) for r in reports] == [1, 1, 1]
+    err = capsys.readouterr().err
+    assert err.count("error[E0302]") == 1
+    assert f"note: breaks 3 targets: {TARGETS}\n" in err

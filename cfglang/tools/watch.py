@@ -162,6 +162,8 @@ class Watcher:
         self.settings: dict[str, Any] = {}
         self.states: dict[str, _State] = {}
         self.root = os.path.abspath(directory)
+        # The diagnostics of the round being built, per target (`_round`); None outside one.
+        self._pending: list[tuple[str, Sequence[Diagnostic]]] | None = None
 
     # ---- project ----------------------------------------------------------------------------
 
@@ -193,7 +195,17 @@ class Watcher:
         project itself cannot be read, which has been reported)."""
         if not self._expand():
             return []
-        return [self._build(t) for t in self.targets]
+        return self._round(self.targets)
+
+    def _round(self, targets: Iterable[str]) -> list[Report]:
+        """Build ``targets``; their diagnostics are reported after the round, a mistake in a
+        shared file once, naming the targets it breaks (`cfglang.console.merge_targets`)."""
+        self._pending = []
+        try:
+            return [self._build(t) for t in targets]
+        finally:
+            pending, self._pending = self._pending, None
+            self.ctx.report_targets(pending)
 
     def affected(self, changed: Iterable[str]) -> list[str]:
         """The targets a batch of changed paths requires to rebuild (module docstring)."""
@@ -227,8 +239,7 @@ class Watcher:
                 f"── {shown} changed: rebuilding {len(todo)} of {len(self.targets)} "
                 f"target{'s' if len(self.targets) != 1 else ''}"
             )
-        for t in todo:
-            reports.append(self._build(t))
+        reports += self._round(todo)
         return reports
 
     def _build(self, target: str) -> Report:
@@ -249,7 +260,7 @@ class Watcher:
         if not res.ok or res.data is None:
             state.ok = False
             state.files = state.files | frozenset(files)
-            self.ctx.report(res.diagnostics)
+            self._report(target, res.diagnostics)
             return self._emit(
                 Report(
                     target,
@@ -273,7 +284,7 @@ class Watcher:
                     seconds=time.perf_counter() - start,
                 )
             )
-        self.ctx.report(res.diagnostics)  # warnings
+        self._report(target, res.diagnostics)  # warnings
         written = (
             [os.path.join(out_dir, o.name) for o in res.outputs]
             if res.outputs
@@ -291,6 +302,12 @@ class Watcher:
                 time.perf_counter() - start,
             )
         )
+
+    def _report(self, target: str, diagnostics: Sequence[Diagnostic]) -> None:
+        if self._pending is not None:
+            self._pending.append((target, diagnostics))
+        else:
+            self.ctx.report(diagnostics)
 
     def _emit(self, report: Report) -> Report:
         ms = f"{report.seconds * 1000:.0f} ms"
