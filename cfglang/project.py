@@ -182,10 +182,10 @@ def _located(path: str, table: str | None, key: str) -> Span | None:
 def check_limits(table: object, names: Iterable[str], path: str) -> ProjectError | None:
     """Why the `[limits]` table of the `cfl.toml` at ``path`` is wrong for limit fields
     ``names``, as a `ProjectError` at the key (did-you-mean for an unknown one), or None."""
-    bad = limits_error(table, names)
+    known = list(names)
+    bad = limits_error(table, known)
     if bad is None or not isinstance(table, dict):
         return None if bad is None else ProjectError(bad, path, _located(path, None, "limits"))
-    known = list(names)
     key = next(
         k
         for k, v in table.items()
@@ -196,8 +196,9 @@ def check_limits(table: object, names: Iterable[str], path: str) -> ProjectError
             bad, path, _located(path, "limits", key), "write a whole number, 1 or more"
         )
     near = did_you_mean(key, known)
-    fix = f"did you mean `{near}`?" if near else None
-    return ProjectError(f"unknown limit `{key}`", path, _located(path, "limits", key), fix or bad)
+    listed = ", ".join(f"`{k}`" for k in known)
+    fix = f"did you mean `{near}`?" if near else f"the known limits are {listed}"
+    return ProjectError(f"unknown limit `{key}`", path, _located(path, "limits", key), fix)
 
 
 def limits_error(table: object, names: Iterable[str]) -> str | None:
