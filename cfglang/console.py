@@ -181,13 +181,14 @@ def _limits(table: Any, path: str) -> Any:
 
 
 def expand_targets(
-    ctx: Ctx, paths: Sequence[str], *, read_config: bool = False
+    ctx: Ctx, paths: Sequence[str], *, read_config: bool = False, announce: bool = True
 ) -> tuple[list[str], dict[str, Any]] | None:
     """Expand arguments: files stay, a directory (or nothing) means the project's targets:
     `targets` in `cfl.toml`, else the root's entry files (`cfglang.project.entry_files`).
 
     ``read_config`` (`build`, `check`): the `cfl.toml` of a file argument is read too,
-    strictly, for its `[check]` table (``settings["warnings_as_errors"]``).
+    strictly, for its `[check]` table (``settings["warnings_as_errors"]``). ``announce``:
+    say which default targets were found (`watch` says it once, not every round).
     """
     import glob  # start-up, as above
 
@@ -221,7 +222,7 @@ def expand_targets(
                 settings["limits"] = limits
             patterns = settings.get("targets")
             if not patterns:
-                entries = default_targets(ctx, p, proj)
+                entries = default_targets(ctx, p, proj, announce=announce)
                 if entries is None:
                     return None
                 files += entries
@@ -264,7 +265,9 @@ def expand_targets(
     return files, settings
 
 
-def default_targets(ctx: Ctx, directory: str, proj: Any) -> list[str] | None:
+def default_targets(
+    ctx: Ctx, directory: str, proj: Any, *, announce: bool = True
+) -> list[str] | None:
     """The targets of ``directory`` when `cfl.toml` names none: the entry files of the
     project ``proj`` inside ``directory``, relative to the current directory. They are said
     on stderr (unless `-q` or JSON diagnostics); none is an error (E0704, None)."""
@@ -285,7 +288,7 @@ def default_targets(ctx: Ctx, directory: str, proj: Any) -> list[str] | None:
             ]
         )
         return None
-    if ctx.error_format != "json":
+    if announce and ctx.error_format != "json":
         shown = ", ".join(f.replace(os.sep, "/") for f in found)
         ctx.info(
             f"targets ({why}: the entry files, which no other file imports or extends): {shown}"

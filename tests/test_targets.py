@@ -338,7 +338,9 @@ def test_impact_defaults_to_the_entry_files(tmp_path: Path) -> None:
     assert f"): {TARGETS}\n" in r.stderr
 
 
-def test_watch_defaults_to_the_entry_files(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_watch_defaults_to_the_entry_files(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # No cfl.toml and no git: the directory watched is the root of its entry files.
     from cfglang.console import Ctx
     from cfglang.tools.watch import Watcher
@@ -346,11 +348,16 @@ def test_watch_defaults_to_the_entry_files(tmp_path: Path, monkeypatch: pytest.M
     _project(tmp_path, toml=None)
     monkeypatch.chdir(tmp_path)
     lines: list[str] = []
-    watcher = Watcher(".", Ctx("human", "never", True, 0), echo=lines.append)
+    watcher = Watcher(".", Ctx("human", "never", False, 0), echo=lines.append)
     reports = watcher.build_all()
     assert [r.target for r in reports] == [f"env/{e}.cfl" for e in ENVS]
     assert [r.kind for r in reports] == ["built"] * 3, [r.diagnostics for r in reports]
     assert json.loads((tmp_path / "out" / "stage.json").read_text())["stage"] == "stage"
+    assert capsys.readouterr().err.count(f"): {TARGETS}\n") == 1
+    (tmp_path / "base.cfl").write_text((tmp_path / "base.cfl").read_text().replace("80", "81"))
+    reports = watcher.changed([str(tmp_path / "base.cfl")])
+    assert [r.kind for r in reports] == ["rebuilt"] * 3
+    assert "targets (" not in capsys.readouterr().err  # said once, not every round
 
 
 # ---- a failed import: one message ----------------------------------------------------------

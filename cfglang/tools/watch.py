@@ -171,7 +171,7 @@ class Watcher:
         # lazy: `cfglang.live` uses this module, and a library loads no click
         from cfglang.console import expand_targets
 
-        expanded = expand_targets(self.ctx, [self.directory])
+        expanded = expand_targets(self.ctx, [self.directory], announce=not self.targets)
         if expanded is None:
             return False
         self.targets, self.settings = expanded
