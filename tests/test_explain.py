@@ -179,3 +179,20 @@ def test_unknown_hidden_path_still_suggests(hidden_project: Path) -> None:
     r = cflc("explain", "base.cfl", "base_ur", "--no-git", cwd=hidden_project)
     assert (r.returncode, r.stdout) == (1, "")
     assert "the document has no `base_ur`" in r.stderr and "did you mean `base_url`?" in r.stderr
+
+
+def test_an_error_in_a_hidden_field_nothing_reads_is_reported(tmp_path: Path) -> None:
+    # A hidden field that nothing reads is not evaluated by a build; explain evaluates it,
+    # and reports its error at file:line:col instead of failing without a word.
+    (tmp_path / "a.cfl").write_text(
+        'hidden bad = 1 + "x"\nhidden h = { a = 1; b = 2 + "y" }\nok = h.a\n'
+    )
+    assert cflc("build", "a.cfl", cwd=tmp_path).returncode == 0
+    for path, line in (("bad", 1), ("h.b", 2), ("h", 2)):
+        r = cflc("explain", "a.cfl", path, "--no-git", cwd=tmp_path)
+        assert (r.returncode, r.stdout) == (1, ""), path
+        assert r.stderr.startswith("error[E0302]: `+` cannot combine int and string\n")
+        assert f" --> a.cfl:{line}:" in r.stderr and "internal error" not in r.stderr
+    r = cflc("explain", "a.cfl", "h.a", "--no-git", cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.startswith("h.a = 1  (int, hidden: not emitted)\n")

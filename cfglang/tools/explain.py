@@ -166,6 +166,8 @@ def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:
         )
         result.data = None
         return result
+    # A hidden field nothing reads is evaluated only now: its errors are reported here.
+    reported = {id(d) for d in ev.diags}
     cur: Any = doc
     owner: Obj | None = None
     key: str | int | None = None
@@ -187,9 +189,12 @@ def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:
         else:
             return _no_such(result, walked, seg, None)
         walked.append(seg)
-    if cur is BOTTOM:
+    value = materialize(ev, cur) if cur is not BOTTOM else BOTTOM
+    errors = [d for d in ev.diags if id(d) not in reported and d.is_error]
+    if errors or value is BOTTOM:
+        result.diagnostics.extend(errors)
+        result.data = None
         return result
-    value = materialize(ev, cur)
     defs: list[Def] = (
         owner.defs().get(key, []) if owner is not None and isinstance(key, str) else []
     )
