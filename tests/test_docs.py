@@ -209,3 +209,16 @@ def test_planned_commands_are_marked_as_not_yet_available(tmp_path: Path) -> Non
             assert (r.returncode, r.stdout) == (2, "")
             assert f"No such command '{name}'" in r.stderr
             assert "are planned and **not yet available**" in cli
+
+
+def test_readme_tour_error_is_what_cflc_prints(fleet_copy: Path) -> None:
+    tour = section((ROOT / "README.md").read_text(), "## A five-minute tour")
+    part = tour[tour.index("**Errors point where you edit**") :]
+    (shown,) = re.findall(r"```\n(.*?)```", part, re.S)
+    prod = fleet_copy / "env" / "prod.cfl"
+    text = prod.read_text()
+    billing = text.index("  billing {\n    replicas = 6\n") + len("  billing {\n    replicas = 6\n")
+    prod.write_text(text[:billing] + "    port = 70000\n" + text[billing:])
+    r = cflc("check", "env/prod.cfl", "--color", "never", cwd=fleet_copy)
+    assert (r.returncode, r.stdout) == (1, "")
+    assert r.stderr.startswith(textwrap.dedent(shown))
