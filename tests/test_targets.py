@@ -433,3 +433,19 @@ def test_watch_reports_a_shared_mistake_once_per_round(
     err = capsys.readouterr().err
     assert err.count("error[E0302]") == 1
     assert f"note: breaks 3 targets: {TARGETS}\n" in err
+
+
+def test_a_shared_warning_is_reported_once_and_fails_with_the_flag(tmp_path: Path) -> None:
+    _project(tmp_path)
+    (tmp_path / "common.cfl").write_text("replicas = 1\n")
+    base = (tmp_path / "base.cfl").read_text()
+    (tmp_path / "base.cfl").write_text('extends "common.cfl"\n' + base + "replcias = 3\n")
+    r = cflc("check", cwd=tmp_path)
+    assert_no_traceback(r)
+    assert r.returncode == 0, r.stderr
+    assert r.stderr.count("warning[W0801]") == 1
+    assert f"note: in 3 targets: {TARGETS}\n" in r.stderr
+    r = cflc("check", "--warnings-as-errors", cwd=tmp_path)
+    assert r.returncode == 1
+    assert r.stderr.count("error[W0801]") == 1
+    assert f"note: breaks 3 targets: {TARGETS}\n" in r.stderr
