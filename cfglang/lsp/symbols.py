@@ -88,7 +88,7 @@ def body_symbols(body: ast.Body, ranges: Ranges) -> list[lsp.DocumentSymbol]:
         elif isinstance(stmt, ast.Import):
             out.append(_sym(stmt.alias, K.Module, stmt, stmt.path_span, ranges, detail=stmt.path))
         elif isinstance(stmt, ast.OutputDecl):
-            out.append(_sym(stmt.name, K.File, stmt, stmt.name_span, ranges, detail="output"))
+            out.append(_sym(stmt.label, K.File, stmt, stmt.name_span, ranges, detail="output"))
         else:
             for b in model.sub_bodies(stmt):
                 out += body_symbols(b, ranges)
