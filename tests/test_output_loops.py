@@ -121,3 +121,47 @@ def test_output_outside_a_module_level_loop_is_refused(tmp_path: Path) -> None:
             "error[E0009]: `output` is only allowed at the top level of a module or in its "
             "module-level `if` and `for`\n --> main.cfl:3:5\n"
         ), r.stderr
+
+
+# ---- the sandbox holds for evaluated names (tests/test_sandbox.py for written ones) -----------
+
+
+@pytest.mark.parametrize("cmd", ["build", "check"])
+@pytest.mark.parametrize("name", ["/tmp/cflc-i14-abs", "..", "./..", "sub/../.."])
+def test_an_escaping_evaluated_name_is_an_error_in_build_and_check(
+    tmp_path: Path, cmd: str, name: str
+) -> None:
+    proj = tmp_path / "proj"
+    proj.mkdir()
+    (proj / "main.cfl").write_text(
+        f'input dir: string = "{name}"\n'
+        'for k in ["a", "b"] {\n  output "$<dir>/$<k>.json" = { x = k }\n}\n'
+    )
+    args = ["-o", "out/"] if cmd == "build" else []
+    r = cflc(cmd, "main.cfl", *args, cwd=proj)
+    assert_no_traceback(r)
+    assert r.returncode == 1 and r.stdout == ""
+    assert r.stderr.startswith("error[E0603]: output `"), r.stderr
+    assert " --> main.cfl:3:10\n" in r.stderr
+    assert r.stderr.count("error[") == 1  # one mistake, one message (not one per service)
+    assert not any(Path("/tmp").glob("cflc-i14-abs*"))
+    assert sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")) == [
+        "proj",
+        "proj/main.cfl",
+    ]
+
+
+def test_an_evaluated_name_through_a_symlink_leading_out_is_refused(tmp_path: Path) -> None:
+    proj, outside = tmp_path / "proj", tmp_path / "outside"
+    (proj / "out").mkdir(parents=True)
+    outside.mkdir()
+    (proj / "out" / "api").symlink_to(outside)
+    (proj / "main.cfl").write_text(
+        'for k in ["web", "api"] {\n  output "$<k>/app.json" = { name = k }\n}\n'
+    )
+    r = cflc("build", "main.cfl", "-o", "out/", cwd=proj)
+    assert_no_traceback(r)
+    assert r.returncode == 1
+    assert "error[E0602]" in r.stderr and "symlink" in r.stderr
+    assert list(outside.iterdir()) == []
+    assert not (proj / "out" / "web").exists()  # nothing of the set is written
