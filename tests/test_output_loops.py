@@ -9,10 +9,15 @@ cases under tests/cases/outputs/ pin the messages.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
+from cfglang.api import compile
+from cfglang.tools.fmt import format_source
 from tests.test_cli import assert_no_traceback, cflc
 
 PROJECT = """\
@@ -165,3 +170,28 @@ def test_an_evaluated_name_through_a_symlink_leading_out_is_refused(tmp_path: Pa
     assert "error[E0602]" in r.stderr and "symlink" in r.stderr
     assert list(outside.iterdir()) == []
     assert not (proj / "out" / "web").exists()  # nothing of the set is written
+
+
+# ---- a property: one file per service, whatever the services, before and after `fmt` ----------
+
+# The first compile makes the worker pool, which raises the recursion limit once per
+# process (docs/architecture.md, Threads); hypothesis must not see it change mid-example.
+compile(text="a = 1", filename="warm.cfl", env={})
+
+_NAMES = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), max_size=6)
+
+
+@given(_NAMES, st.sampled_from(["json", "yaml", "toml", "env"]))
+def test_a_loop_writes_one_file_per_service(names: list[str], ext: str) -> None:
+    services = "; ".join(f'"{n}" = {{ port = {i} }}' for i, n in enumerate(dict.fromkeys(names)))
+    text = f'services = {{ {services} }}\nfor k,v in services {{ output "svc/$<k>.{ext}"=v }}\n'
+    res = compile(text=text, filename="main.cfl", env={})
+    unique = list(dict.fromkeys(names))
+    assert res.ok, [d.message for d in res.diagnostics]
+    assert [o.name for o in res.outputs] == [f"svc/{n}.{ext}" for n in unique]
+    if ext == "json":
+        assert [json.loads(o.text) for o in res.outputs] == [
+            {"port": i} for i in range(len(unique))
+        ]
+    again = compile(text=format_source(text), filename="main.cfl", env={})
+    assert [(o.name, o.text) for o in again.outputs] == [(o.name, o.text) for o in res.outputs]
