@@ -128,6 +128,23 @@ def test_output_outside_a_module_level_loop_is_refused(tmp_path: Path) -> None:
         ), r.stderr
 
 
+def test_fmt_deps_and_explain_take_outputs_in_loops(tmp_path: Path) -> None:
+    (tmp_path / "main.cfl").write_text(PROJECT)
+    r = cflc("fmt", "--check", "main.cfl", cwd=tmp_path)
+    assert r.returncode == 0, r.stdout + r.stderr
+    r = cflc("deps", "main.cfl", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == ""
+    assert 'stage: "dev" | "prod", declared in main.cfl, has a default' in r.stdout
+    r = cflc("explain", "main.cfl", "services.web.port", cwd=tmp_path)
+    assert r.returncode == 0 and r.stderr == ""
+    assert r.stdout.startswith("services.web.port = 80  (int)\n")
+    ugly = PROJECT.replace("output ", "output   ").replace(" = svc", "=svc")
+    (tmp_path / "ugly.cfl").write_text(ugly)
+    r = cflc("fmt", "ugly.cfl", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "ugly.cfl").read_text() == PROJECT
+
+
 # ---- the sandbox holds for evaluated names (tests/test_sandbox.py for written ones) -----------
 
 
