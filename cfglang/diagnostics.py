@@ -282,6 +282,28 @@ class Diagnostic:
     def is_error(self) -> bool:
         return self.severity == "error"
 
+    # Where the diagnostic points, read from the span, as `--error-format json` gives it:
+    # the file as the user named it, 1-based lines and columns; None without a span.
+    @property
+    def file(self) -> str | None:
+        return self.span.path if self.span is not None else None
+
+    @property
+    def line(self) -> int | None:
+        return self.span.start_line_col()[0] if self.span is not None else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.start_line_col()[1] if self.span is not None else None
+
+    @property
+    def end_line(self) -> int | None:
+        return self.span.end_line_col()[0] if self.span is not None else None
+
+    @property
+    def end_column(self) -> int | None:
+        return self.span.end_line_col()[1] if self.span is not None else None
+
 
 class Diagnostics:
     """A collector shared by the phases of one compilation."""
