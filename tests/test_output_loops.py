@@ -191,10 +191,6 @@ def test_an_evaluated_name_through_a_symlink_leading_out_is_refused(tmp_path: Pa
 
 # ---- a property: one file per service, whatever the services, before and after `fmt` ----------
 
-# The first compile makes the worker pool, which raises the recursion limit once per
-# process (docs/architecture.md, Threads); hypothesis must not see it change mid-example.
-compile(text="a = 1", filename="warm.cfl", env={})
-
 _NAMES = st.lists(st.from_regex(r"[a-z][a-z0-9_]{0,8}", fullmatch=True), max_size=6)
 
 
