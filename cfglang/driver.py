@@ -790,10 +790,13 @@ def compile_recorded(
     env_prefix: str = "",
     overlay: Mapping[str, str] | None = None,
     use_cache: bool = False,
+    identity: Sequence[str] = (),
+    decrypt_secrets: bool = True,
 ) -> tuple[Compilation, set[str], BuildResult | None]:
     """Compile ``path`` without the build cache (it would answer without reading
     anything) and keep the evaluation: (result, absolute paths of every file read, the
-    `BuildResult`, None when the compile failed inside)."""
+    `BuildResult`, None when the compile failed inside). ``identity`` and
+    ``decrypt_secrets`` are `compile`'s."""
     req = BuildRequest(
         path,
         filename=path,
@@ -806,6 +809,7 @@ def compile_recorded(
         env_prefix=env_prefix,
         use_cache=use_cache,
         overlay=overlay,
+        secrets=SecretOptions(tuple(identity), decrypt_secrets),
         record=True,
     )
     out = guarded(lambda: run(req))

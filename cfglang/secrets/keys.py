@@ -82,6 +82,15 @@ def load_identities(
     return [], ""
 
 
+def identity_given(files: Sequence[str] = (), env: Mapping[str, str] | None = None) -> bool:
+    """Whether an identity is at hand (``--identity``, or either environment variable).
+
+    Read-only commands (`diff`, `eval`, `watch`, `cfglang.live`) decrypt only then;
+    without one they compare and print secrets by their ciphertext (docs/secrets.md)."""
+    env = os.environ if env is None else env
+    return bool(files) or bool(env.get(ENV_IDENTITY)) or bool(env.get(ENV_IDENTITY_FILE))
+
+
 def check_recipient(r: str) -> str:
     """``r`` if it is an age X25519 recipient; raises `SecretError` otherwise."""
     import pyrage  # lazy: a build without secrets loads no pyrage (see cfglang.secrets)

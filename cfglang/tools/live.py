@@ -141,8 +141,22 @@ class LiveConfig:
         poll: bool = False,
         poll_delay_ms: int = 300,
         watch: bool = True,
+        identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
+        # lazy: a configuration without secrets reads no identity settings
+        from cfglang.secrets.keys import identity_given
+
         self.path = os.fspath(path)
+        self._identity: tuple[str, ...] = (
+            ()
+            if identity is None
+            else (os.fspath(identity),)
+            if isinstance(identity, (str, os.PathLike))
+            else tuple(os.fspath(i) for i in identity)
+        )
+        # Decrypt only with an identity (given, or in the environment); without one a
+        # secret is a `Secret` whose `.value` is a stand-in, compared by its ciphertext.
+        self._decrypt = identity_given(self._identity, env)
         self._vars = dict(vars or {})
         self._env = env
         self._allow = list(allow_paths)
@@ -239,6 +253,8 @@ class LiveConfig:
             allow_paths=self._allow,
             emit_outputs=False,
             env=self._env,
+            identity=self._identity,
+            decrypt_secrets=self._decrypt,
         )
 
     def _start(self, poll: bool, poll_delay_ms: int) -> None:
@@ -386,12 +402,17 @@ def live(
     allow_paths: Sequence[str] = (),
     var_files: Sequence[str] = (),
     watch: bool = True,
+    identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
 ) -> LiveConfig:
     """Compile ``path`` and keep it up to date as its files change; see `LiveConfig`.
 
     Raises `ConfigError` if the first compilation fails. ``poll=True`` polls modification
     times (network file systems, some containers) instead of OS file events;
     ``watch=False`` starts no thread: call `LiveConfig.reload` yourself.
+    ``identity`` names age identity files (as `cfglang.load`); without one (nor
+    ``CFL_AGE_IDENTITY[_FILE]`` in ``env``, or the environment) secrets are not
+    decrypted: they read as `Secret`s holding a stand-in, and a changed ciphertext is a
+    change delivered to subscribers.
     """
     return LiveConfig(
         os.fspath(path),
@@ -401,4 +422,5 @@ def live(
         var_files=var_files,
         poll=poll,
         watch=watch,
+        identity=identity,
     )
