@@ -243,3 +243,136 @@ def test_live_without_and_with_an_identity(repo: dict[str, Any]) -> None:
         d / "app.cfl", watch=False, env={"CFL_AGE_IDENTITY_FILE": str(repo["key"])}
     ) as cfg:
         assert cfg.current.config.db.password.value == NEW
+
+
+# ---- cflc secrets recipients -------------------------------------------------------------------
+
+
+def _key(path: Path) -> str:
+    ident = pyrage.x25519.Identity.generate()
+    path.write_text(f"# test key\n{ident}\n")
+    return str(ident.to_public())
+
+
+@pytest.fixture
+def team(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    """A project encrypted for its author only: `app.cfl`, and `env/prod.cfl`."""
+    monkeypatch.chdir(tmp_path)
+    for k in ("CFL_AGE_IDENTITY", "CFL_AGE_IDENTITY_FILE"):
+        monkeypatch.delenv(k, raising=False)
+    me, bob = _key(tmp_path / "me.txt"), _key(tmp_path / "bob.txt")
+    (tmp_path / "cfl.toml").write_text(f'[secrets]\nrecipients = ["{me}"]\n')
+    (tmp_path / "env").mkdir()
+    for f in ("app.cfl", "env/prod.cfl"):
+        (tmp_path / f).write_text(f'pw: secret = "{OLD}"\nhost = "h"\n')
+    assert cflc("secrets", "encrypt", "app.cfl", "env/prod.cfl").exit_code == 0
+    return {"dir": tmp_path, "me": me, "bob": bob}
+
+
+def _opens(key: str, file: str) -> bool:
+    r = cflc("eval", "--identity", key, file, "len(pw)")
+    return r.exit_code == 0 and r.stdout.strip() == str(len(OLD))
+
+
+def test_recipients_add_keeps_the_author_and_rewraps(team: dict[str, Any]) -> None:
+    me, bob = team["me"], team["bob"]
+    before = Path("app.cfl").read_text()
+    r = cflc("secrets", "recipients", "add", "--identity", "me.txt", bob)
+    assert r.exit_code == 0, r.output
+    assert "re-wrapped its data key for 2 recipient(s)" in r.stderr
+    after = Path("app.cfl").read_text()
+    # Only header lines changed: the author's line and every value are byte for byte kept.
+    assert [x for x in after.splitlines() if "recipient" not in x] == [
+        x for x in before.splitlines() if "recipient" not in x
+    ]
+    assert next(x for x in before.splitlines() if me in x) in after.splitlines()
+    assert _opens("bob.txt", "app.cfl") and _opens("me.txt", "app.cfl")
+    assert _opens("bob.txt", "env/prod.cfl")
+    # The next rotation is for both: the author is not locked out.
+    assert cflc("secrets", "rotate", "--identity", "bob.txt", "app.cfl").exit_code == 0
+    assert _opens("me.txt", "app.cfl") and _opens("bob.txt", "app.cfl")
+    r = cflc("secrets", "recipients", "list", "--json")
+    listed = json.loads(r.stdout)
+    assert listed["project"] == [me, bob] and listed["out_of_date"] == []
+    r = cflc("secrets", "recipients", "list")
+    assert r.exit_code == 0 and r.stdout.splitlines() == [
+        "project: 2 recipient(s)",
+        f"  {me}",
+        f"  {bob}",
+    ]
+
+
+def test_recipients_add_without_an_identity_says_what_is_pending(team: dict[str, Any]) -> None:
+    r = cflc("secrets", "recipients", "add", team["bob"])
+    assert r.exit_code == 0, r.output
+    assert "run `cflc secrets recipients sync --identity FILE`" in r.stderr
+    assert not _opens("bob.txt", "app.cfl")
+    assert json.loads(cflc("secrets", "recipients", "list", "--json").stdout)["out_of_date"] == [
+        "app.cfl",
+        "env/prod.cfl",
+    ]
+    r = cflc("secrets", "recipients", "sync")
+    assert r.exit_code == 1 and "no age identity was given" in r.stderr
+    r = cflc("secrets", "recipients", "sync", env={"CFL_AGE_IDENTITY_FILE": "me.txt"})
+    assert r.exit_code == 0, r.output
+    assert _opens("bob.txt", "app.cfl") and _opens("bob.txt", "env/prod.cfl")
+
+
+def test_recipients_remove_rotates_and_guards_the_last_and_own(team: dict[str, Any]) -> None:
+    me, bob = team["me"], team["bob"]
+    assert cflc("secrets", "recipients", "add", "--identity", "me.txt", bob).exit_code == 0
+    # Removing from env only: env/prod.cfl gets an entry of its own and a new data key.
+    r = cflc("secrets", "recipients", "remove", "--dir", "env", "--identity", "me.txt", bob)
+    assert r.exit_code == 0, r.output
+    assert "env/prod.cfl: rotated (new data key) for 1 recipient(s)" in r.stderr
+    assert not _opens("bob.txt", "env/prod.cfl") and _opens("me.txt", "env/prod.cfl")
+    assert _opens("bob.txt", "app.cfl")
+    # The last recipient of an entry is never removed.
+    r = cflc("secrets", "recipients", "remove", "--dir", "env", "--force", me)
+    assert r.exit_code == 1 and "cannot remove the last recipient of env" in r.stderr
+    assert "Traceback" not in r.output
+    # Your own recipient only with --force.
+    r = cflc("secrets", "recipients", "remove", "--identity", "me.txt", me)
+    assert r.exit_code == 1 and "is your own recipient" in r.stderr and "--force" in r.stderr
+    r = cflc("secrets", "recipients", "remove", "--identity", "me.txt", "--force", me)
+    assert r.exit_code == 0, r.output
+    assert not _opens("me.txt", "app.cfl") and _opens("bob.txt", "app.cfl")
+    r = cflc("secrets", "recipients", "remove", bob[:-1] + "q")
+    assert r.exit_code == 1 and "is not a recipient of the project" in r.stderr
+
+
+def test_init_says_when_it_replaces_recipients(team: dict[str, Any]) -> None:
+    r = cflc("secrets", "init", "--recipient", team["bob"])
+    assert r.exit_code == 0
+    assert f"replaced the recipients of the project; removed `{team['me']}`" in r.stderr
+    assert "cflc secrets recipients add" in r.stderr
+    r = cflc("secrets", "init", "--recipient", team["bob"])
+    assert "replaced" not in r.stderr
+
+
+def test_messages_suggest_only_flags_the_command_has(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    Path("pt.cfl").write_text('pw: secret = "abcdefghijkl"\n')
+    # W1104 suggests --allow-plaintext-secrets: `diff` (a reading, not a gate) does not
+    # report it, and `watch`, which does, has the flag (and --strict).
+    r = cflc("diff", "pt.cfl", "pt.cfl")
+    assert r.exit_code == 0 and "W1104" not in r.stderr
+    r = cflc("watch", "--help")
+    assert "--allow-plaintext-secrets" in r.stdout and "--strict" in r.stdout
+    assert "--identity" in r.stdout
+    for cmd in ("build", "eval", "diff", "watch"):
+        assert "--identity" in cflc(cmd, "--help").stdout, cmd
+    # E1101 suggests --identity, which every command that can print it takes.
+    ident = pyrage.x25519.Identity.generate()
+    Path("other.txt").write_text(f"{pyrage.x25519.Identity.generate()}\n")
+    Path("cfl.toml").write_text(f'[secrets]\nrecipients = ["{ident.to_public()}"]\n')
+    assert cflc("secrets", "encrypt", "pt.cfl").exit_code == 0
+    for args in (
+        ("build", "pt.cfl"),
+        ("eval", "--identity", "other.txt", "pt.cfl", "pw"),
+        ("diff", "--identity", "other.txt", "pt.cfl", "pt.cfl"),
+    ):
+        r = cflc(*args)
+        assert r.exit_code == 1 and "E1101" in r.stderr and "pass --identity FILE" in r.stderr

@@ -46,6 +46,10 @@ from cfglang.console import EXIT_USAGE, Ctx, check_var_files, parse_vars
     "(network file systems, some containers).",
 )
 @identity_option
+@click.option("--strict", is_flag=True, help="Treat a secret written in plain text as an error.")
+@click.option(
+    "--allow-plaintext-secrets", is_flag=True, help="Do not report secrets written in plain text."
+)
 @diagnostic_options
 @quiet_option()
 @verbose_option()
@@ -57,6 +61,8 @@ def command(
     env_prefix: str,
     poll: bool,
     identity: tuple[str, ...],
+    strict: bool,
+    allow_plaintext_secrets: bool,
     error_format: str,
     color: str,
     quiet: bool,
@@ -103,6 +109,7 @@ def command(
         echo=echo,
         color=main_color(color),
         identity=identity,
+        plaintext="allow" if allow_plaintext_secrets else "error" if strict else "warn",
     )
     try:
         status = watcher.run(poll=poll)

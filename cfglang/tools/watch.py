@@ -81,6 +81,7 @@ def compile_recorded(
     env: Mapping[str, str] | None = None,
     identity: Sequence[str] = (),
     decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
 ) -> tuple[Any, set[str]]:
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
@@ -102,6 +103,7 @@ def compile_recorded(
         use_cache=True,
         identity=identity,
         decrypt_secrets=decrypt_secrets,
+        plaintext_secrets=plaintext_secrets,
     )
     return result, files
 
@@ -154,16 +156,19 @@ class Watcher:
         on_report: Callable[[Report], None] | None = None,
         color: bool = False,
         identity: Sequence[str | os.PathLike[str]] = (),
+        plaintext: str = "warn",
     ) -> None:
         """``identity`` are age identity files; without any (and without
         ``CFL_AGE_IDENTITY[_FILE]``) secrets are not decrypted: their changes are still
         reported (by ciphertext), but a target holding one writes nothing, since its
-        outputs would hold stand-ins instead of the secrets."""
+        outputs would hold stand-ins instead of the secrets. ``plaintext`` is the policy
+        for secrets written in plain text (``warn``, ``error``, ``allow``), as `build`'s."""
         # lazy, as in `_expand`
         from cfglang.secrets.keys import identity_given
 
         self.identity = tuple(os.fspath(i) for i in identity)
         self.decrypt = identity_given(self.identity)
+        self.plaintext = plaintext
         self.directory = directory
         self.ctx = ctx
         self.cli_vars = list(cli_vars)
@@ -262,6 +267,7 @@ class Watcher:
             env_prefix=self.env_prefix,
             identity=self.identity,
             decrypt_secrets=self.decrypt,
+            plaintext_secrets=self.plaintext,
         )
         if not res.ok or res.data is None:
             state.ok = False
