@@ -307,7 +307,19 @@ class _Walker:
         elif isinstance(st, ast.ForStmt):
             yield from self.stmts(st.body.stmts, path, scope)
         elif isinstance(st, ast.InputDecl) and st.default is not None:
-            yield from self.expr(st.default, (), f"input:{st.name}")
+            if isinstance(st.default, ast.Str) and st.default.is_plain:
+                # A plain default of a secret input is a secret in the source, as a field's
+                # (`input pw: secret = "change-me"`): encrypted by `encrypt`, W1104 else.
+                yield Site(
+                    "field",
+                    f"input:{st.name}",
+                    st.default,
+                    st.default,
+                    None,
+                    declared=_is_secret_type(st.type),
+                )
+            else:
+                yield from self.expr(st.default, (), f"input:{st.name}")
         elif isinstance(st, ast.SchemaDecl):
             yield from self.stmts(st.body.stmts, (), f"schema:{st.name}")
         elif isinstance(st, ast.TemplateDecl):
