@@ -31,7 +31,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from typing import Any, NamedTuple
 
 import attrs
@@ -63,7 +63,13 @@ class Update(NamedTuple):
 @attrs.frozen
 class Snapshot:
     """One complete, immutable configuration: ``revision`` (1 for the first compilation)
-    and ``config`` (a read-only `Config`). ``get("services.billing.db")`` reads a subtree."""
+    and ``config`` (a read-only `Config`). ``get("services.billing.db")`` reads a subtree.
+
+    It reads like its `Config` too: ``current["db"]["host"]``, ``current.db.host``,
+    ``len``, iteration over the top-level keys, ``keys()``/``items()``/``values()`` and
+    ``to_dict()``. A top-level field named like an attribute of the snapshot itself
+    (``revision``, ``config``, ``data``, ``get``, ...) is read with ``current["revision"]``.
+    """
 
     revision: int
     config: Config
@@ -75,6 +81,43 @@ class Snapshot:
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and _lookup(self.data, parse_path(path)) is not _MISSING
+
+    # ---- read like `Config` ------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        return self.config[key]
+
+    def __getattr__(self, key: str) -> Any:
+        # Only called when normal lookup fails. The slots themselves are excluded, or an
+        # unset slot (during construction, copy or unpickling) would recurse.
+        if key.startswith("_") or key in ("revision", "config", "data"):
+            raise AttributeError(key)
+        try:
+            return self.config[key]
+        except KeyError:
+            raise AttributeError(f"the configuration has no field `{key}`") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.config)
+
+    def __len__(self) -> int:
+        return len(self.config)
+
+    def __bool__(self) -> bool:
+        return True  # a snapshot exists even when its configuration is empty
+
+    def keys(self) -> KeysView[str]:
+        return self.config.keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.config.items()
+
+    def values(self) -> ValuesView[Any]:
+        return self.config.values()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain data, as `Config.to_dict`."""
+        return self.config.to_dict()
 
 
 @attrs.define(eq=False)
