@@ -376,3 +376,53 @@ def test_messages_suggest_only_flags_the_command_has(
     ):
         r = cflc(*args)
         assert r.exit_code == 1 and "E1101" in r.stderr and "pass --identity FILE" in r.stderr
+
+
+def test_cli_watch_without_an_identity(repo: dict[str, Any]) -> None:
+    """The real `cflc watch`: builds, reports, writes no output holding a secret, and
+    stops cleanly on Ctrl-C."""
+    import signal
+    import sys
+    import threading
+
+    from file_events import DEADLINE, wait_until
+
+    d: Path = repo["dir"]
+    script = shutil.which("cflc")
+    cmd = [script] if script else [sys.executable, "-c", "from cfglang.cli import run; run()"]
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in ("CFL_AGE_IDENTITY", "CFL_AGE_IDENTITY_FILE", "NO_COLOR", "FORCE_COLOR")
+    }
+    p = subprocess.Popen(
+        [*cmd, "watch", str(d)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
+    )
+    lines: list[str] = []
+    assert p.stdout is not None
+    stdout = p.stdout
+
+    def read() -> None:
+        for line in stdout:
+            lines.append(line.rstrip("\n"))
+
+    pump = threading.Thread(target=read, daemon=True)
+    pump.start()
+    try:
+        wait_until(lambda: any(x.startswith("watching") for x in lines), "watching")
+        assert any("app.cfl: built, outputs not written" in x for x in lines), lines
+        p.send_signal(signal.SIGINT)
+        assert p.wait(DEADLINE) == 0
+        pump.join(DEADLINE)
+    finally:
+        if p.poll() is None:
+            p.kill()
+        p.wait()
+        stdout.close()
+    text = "\n".join(lines)
+    assert "Traceback" not in text and OLD not in text and NEW not in text
+    assert not (d / "out").exists()
