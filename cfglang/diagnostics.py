@@ -57,7 +57,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "misplaced declaration",
         "A declaration appears where it is not allowed (for "
         "example `import` inside a block, or a value in a schema that is not a "
-        "default).",
+        "default). An `output` may stand at the top level of a module and in its "
+        "module-level `if` and `for`, nowhere else.",
     ),
     "E0010": (
         "source file too large",
@@ -161,7 +162,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "bad output declaration",
         "An `output` has an unknown format, two outputs share a file name, or a name "
         "does not stay inside the output directory (an absolute path, or `..` leading "
-        "out of it).",
+        'out of it). A substituted name (`"$<stage>-a.json"`) is held to the same rules '
+        "once evaluated, at the declaration: it must not be empty or hold a secret, and "
+        "two iterations of one `for` must not give one name.",
     ),
     "E0701": ("usage error", "A command-line argument or option is wrong."),
     "E0702": (
@@ -278,6 +281,28 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity == "error"
+
+    # Where the diagnostic points, read from the span, as `--error-format json` gives it:
+    # the file as the user named it, 1-based lines and columns; None without a span.
+    @property
+    def file(self) -> str | None:
+        return self.span.path if self.span is not None else None
+
+    @property
+    def line(self) -> int | None:
+        return self.span.start_line_col()[0] if self.span is not None else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.start_line_col()[1] if self.span is not None else None
+
+    @property
+    def end_line(self) -> int | None:
+        return self.span.end_line_col()[0] if self.span is not None else None
+
+    @property
+    def end_column(self) -> int | None:
+        return self.span.end_line_col()[1] if self.span is not None else None
 
 
 class Diagnostics:

@@ -47,9 +47,16 @@ from cfglang.project import find_root
 from cfglang.secrets.edit import plaintext_sites, report_plaintext
 from cfglang.secrets.runtime import SecretContext
 from cfglang.semantic.program import Program, build_program, content_key
-from cfglang.semantic.resolve import FileLoader, MemoryLoader, normalise_output_name
+from cfglang.semantic.resolve import (
+    FileLoader,
+    MemoryLoader,
+    normalise_output_name,
+    output_name_error,
+    output_name_problem,
+)
 from cfglang.semantic.typecheck import typecheck
 from cfglang.source import SourceFile, Span
+from cfglang.syntax import ast
 from cfglang.syntax.parser import parse_expression
 from cfglang.values import Secret
 
@@ -591,36 +598,51 @@ def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict
 
 
 def _outputs(ev: Any, program: Program, diags: Diagnostics, env_prefix: str) -> list[Output]:
+    """The named outputs of the entry's chain, base first, each module's in source order
+    (one inside a module-level `for` once per iteration, inside an `if` when it holds)."""
     assert program.entry is not None
     out: list[Output] = []
     budget = SizeBudget(ev.limits)  # for all the outputs together: what one build writes
-    seen: dict[str, Span] = {}
+    seen: dict[str, tuple[ast.OutputDecl, Span]] = {}
     for m in program.entry.chain():
-        for decl in m.outputs:
-            fmt = decl.format or format_for_filename(decl.name)
+        for decl, scope in ev.output_sites(m):
+            name = _output_name(ev, decl, scope, diags)
+            if name is None:
+                continue
+            fmt = decl.format or format_for_filename(name)
             if fmt is None or fmt not in FORMATS:
                 diags.error(
                     "E0603",
-                    f"cannot tell the format of output `{decl.name}`",
+                    f"cannot tell the format of output `{name}`",
                     decl.name_span,
                     help="name it .json/.yaml/.toml/.ini/.env/"
                     '.properties, or write `output "name": json = ...`',
                 )
                 continue
-            # The resolver rejected names that leave the output directory; `./a.json`
-            # and `a.json` are one file, so duplicates are found by the normal form.
-            name = normalise_output_name(decl.name)
+            # Names that leave the output directory were rejected (by the resolver, or
+            # above once evaluated); `./a.json` and `a.json` are one file, so duplicates
+            # are found by the normal form.
+            name = normalise_output_name(name)
             if name in seen:
+                first, first_span = seen[name]
+                again = first is decl  # one declaration in a loop, two iterations
                 diags.error(
                     "E0603",
                     f"two outputs are named `{name}`",
                     decl.name_span,
-                    notes=(Note("first declared here", seen[name]),),
+                    label="an earlier iteration gave this name too" if again else None,
+                    notes=(Note("first declared here", first_span),),
+                    # A plain name in a loop: the likely fix. A substituted one already
+                    # uses them, and the label says the values repeat.
+                    help="use the loop's variables in the name, so that each iteration "
+                    'writes a file of its own (`"$<k>.json"`)'
+                    if again and decl.name.is_plain
+                    else None,
                 )
                 continue
-            seen[name] = decl.name_span
+            seen[name] = (decl, decl.name_span)
             try:
-                value = ev.ev(decl.value, ev.module_scope(m))
+                value = ev.ev(decl.value, scope)
             except EvalError as e:
                 diags.add(e.diag)
                 continue
@@ -647,6 +669,38 @@ def _outputs(ev: Any, program: Program, diags: Diagnostics, env_prefix: str) -> 
                     data_path=dotted(e.path),
                 )
     return out
+
+
+def _output_name(ev: Any, decl: ast.OutputDecl, scope: Any, diags: Diagnostics) -> str | None:
+    """The file name of an output, or None (reported). A plain name was checked by the
+    resolver; a substituted one (`"$<k>.json"`) is evaluated in the output's scope and
+    held to the same rules: a non-empty relative path inside the output directory."""
+    if decl.name.is_plain:
+        return decl.name.text
+    try:
+        name = ev.ev(decl.name, scope)
+    except EvalError as e:
+        diags.add(e.diag)
+        return None
+    except _Propagate:
+        return None
+    if isinstance(name, Secret):
+        # A file name is printed by every command and listed by every directory: it
+        # can never hold a secret.
+        diags.error(
+            "E0603",
+            "an output name cannot be computed from a secret",
+            decl.name_span,
+            label="this name substitutes a secret",
+        )
+        return None
+    if not isinstance(name, str):
+        return None
+    bad = output_name_problem(name)
+    if bad is not None:
+        output_name_error(diags, decl, name, bad, evaluated=True)
+        return None
+    return name
 
 
 def _has_bottom(data: Any, bottom: Any) -> bool:

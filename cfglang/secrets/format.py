@@ -329,7 +329,7 @@ class _Walker:
                     yield from self.expr(param.default, (param.name,), s)
             yield from self.stmts(st.body.stmts, (), s)
         elif isinstance(st, ast.OutputDecl):
-            yield from self.expr(st.value, (), f"output:{json.dumps(st.name)}")
+            yield from self.expr(st.value, (), f"output:{json.dumps(st.label)}")
 
     def expr(self, e: ast.Expr, path: tuple[str | int, ...], scope: str) -> Iterator[Site]:
         if isinstance(e, ast.Call):

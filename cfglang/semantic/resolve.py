@@ -101,6 +101,7 @@ class ModuleInfo:
     types: dict[str, ast.TypeDecl] = attrs.Factory(dict)
     schemas: dict[str, ast.SchemaDecl] = attrs.Factory(dict)
     templates: dict[str, ast.TemplateDecl] = attrs.Factory(dict)
+    # Every `output` of the module, at the top or in a module-level if/for (source order).
     outputs: list[ast.OutputDecl] = attrs.Factory(list)
     checks: list[ast.CheckStmt] = attrs.Factory(list)
     body: list[ast.Stmt] = attrs.Factory(list)
@@ -379,23 +380,12 @@ class Resolver:
                 if declare(stmt.name, stmt.name_span):
                     info.templates[stmt.name] = stmt
             elif isinstance(stmt, ast.OutputDecl):
-                bad = output_name_problem(stmt.name)
-                if bad is not None:
-                    # Static, so `cflc check` reports it too and nothing is ever written.
-                    self.diags.error(
-                        "E0603",
-                        f"output `{_printable(stmt.name)}` {bad}",
-                        stmt.name_span,
-                        label="not a path inside the output directory",
-                        help='name a relative path such as `"app.json"` or `"sub/app.json"`',
-                    )
-                    continue
-                info.outputs.append(stmt)
+                pass  # `check_bodies` below: outputs may sit in a module-level if/for too
             elif isinstance(stmt, ast.CheckStmt):
                 info.checks.append(stmt)
             else:
                 info.body.append(stmt)
-        check_bodies(info.tree.body, self.diags, top=True)
+        check_bodies(info.tree.body, self.diags, top=True, outputs=info.outputs)
 
 
 def import_path_problem(spec: str) -> str | None:
@@ -435,6 +425,34 @@ def output_name_problem(name: str) -> str | None:
     return None
 
 
+def output_name_error(
+    diags: Diagnostics, decl: ast.OutputDecl, name: str, bad: str, evaluated: bool
+) -> None:
+    """E0603 for an output name that is not a file inside the output directory, at the
+    declaration's name; ``evaluated`` when ``name`` is what a substituted name gave."""
+    text = _printable(name)
+    message = "output name is empty" if evaluated and name == "" else f"output `{text}` {bad}"
+    diags.error(
+        "E0603",
+        message,
+        decl.name_span,
+        label=f"evaluates to `{text}`" if evaluated else "not a path inside the output directory",
+        help='name a relative path such as `"app.json"` or `"sub/app.json"`',
+    )
+
+
+def _check_output_name(decl: ast.OutputDecl, diags: Diagnostics) -> bool:
+    """Check a plain output name (static, so `cflc check` reports it too and nothing is
+    ever written); a substituted one is checked when evaluated. False if reported."""
+    if not decl.name.is_plain:
+        return True
+    bad = output_name_problem(decl.name.text)
+    if bad is None:
+        return True
+    output_name_error(diags, decl, decl.name.text, bad, evaluated=False)
+    return False
+
+
 def normalise_output_name(name: str) -> str:
     """The one spelling of a valid output name (`./a//b.json` -> `a/b.json`)."""
     return posixpath.normpath(name.replace("\\", "/"))
@@ -445,12 +463,27 @@ def _printable(text: str) -> str:
 
 
 def check_bodies(
-    body: ast.Body, diags: Diagnostics, *, top: bool = False, schema: bool = False
+    body: ast.Body,
+    diags: Diagnostics,
+    *,
+    top: bool = False,
+    schema: bool = False,
+    outputs: list[ast.OutputDecl] | None = None,
 ) -> None:
-    """Static checks on statement placement, recursing into nested bodies."""
+    """Static checks on statement placement, recursing into nested bodies.
+
+    ``outputs`` is given for the module's body and the bodies of its module-level `if`
+    and `for` (at any depth of `if`/`for`), the places an `output` may stand: each one
+    found there whose name is valid as far as can be told without evaluating is
+    appended, in source order."""
     lets: dict[str, Span] = {}
     fields: dict[str, Span] = {}
     for stmt in body.stmts:
+        if isinstance(stmt, ast.OutputDecl) and outputs is not None:
+            if _check_output_name(stmt, diags):
+                outputs.append(stmt)
+            _walk_expr_bodies(stmt.value, diags)
+            continue
         if not top and isinstance(
             stmt,
             (
@@ -464,9 +497,10 @@ def check_bodies(
             ),
         ):
             kind = type(stmt).__name__.replace("Decl", "").lower()
-            diags.error(
-                "E0009", f"`{kind}` is only allowed at the top level of a module", stmt.span
-            )
+            where = "the top level of a module"
+            if isinstance(stmt, ast.OutputDecl):
+                where += " or in its module-level `if` and `for`"
+            diags.error("E0009", f"`{kind}` is only allowed at {where}", stmt.span)
             continue
         if isinstance(stmt, ast.LetDecl):
             # Module-level duplicates are reported by `_sort`; the let/field clash below
@@ -501,15 +535,15 @@ def check_bodies(
         elif isinstance(stmt, ast.TemplateDecl):
             check_bodies(stmt.body, diags)
         elif isinstance(stmt, ast.IfStmt):
-            check_bodies(stmt.then, diags)
+            check_bodies(stmt.then, diags, outputs=outputs)
             node: ast.Body | ast.IfStmt | None = stmt.orelse
             while isinstance(node, ast.IfStmt):
-                check_bodies(node.then, diags)
+                check_bodies(node.then, diags, outputs=outputs)
                 node = node.orelse
             if isinstance(node, ast.Body):
-                check_bodies(node, diags)
+                check_bodies(node, diags, outputs=outputs)
         elif isinstance(stmt, ast.ForStmt):
-            check_bodies(stmt.body, diags)
+            check_bodies(stmt.body, diags, outputs=outputs)
     for name, span in lets.items():
         if name in fields:
             diags.error(
