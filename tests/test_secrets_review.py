@@ -426,3 +426,12 @@ def test_cli_watch_without_an_identity(repo: dict[str, Any]) -> None:
     text = "\n".join(lines)
     assert "Traceback" not in text and OLD not in text and NEW not in text
     assert not (d / "out").exists()
+
+
+def test_python_load_without_an_identity_names_both_spellings(repo: dict[str, Any]) -> None:
+    with pytest.raises(cfglang.ConfigError) as e:
+        cfglang.load(repo["dir"] / "app.cfl")
+    text = str(e.value)
+    assert "E1101" in text and "identity=" in text and "--identity FILE" in text
+    assert OLD not in text and NEW not in text
+    assert cfglang.load(repo["dir"] / "app.cfl", identity=repo["key"]).db.password.value == NEW

@@ -145,8 +145,8 @@ def unwrap(header: Header, identities: Sequence[Any], source: str = "") -> bytes
     raise SecretError(
         f"cannot decrypt the data key{' of ' + source if source else ''}: {why}",
         notes=(f"encrypted for {rs}",),
-        help=f"pass --identity FILE, or set {ENV_IDENTITY_FILE} (or {ENV_IDENTITY}) to a "
-        "key of one of these recipients",
+        help=f"pass --identity FILE (in Python, identity=), or set {ENV_IDENTITY_FILE} (or "
+        f"{ENV_IDENTITY}) to a key of one of these recipients",
         code="E1101",
     )
 
