@@ -185,7 +185,8 @@ def encrypt_text(
             if recipients and set(recipients) != set(header.recipients):
                 remarks.append(
                     "the configured recipients differ from the file's; run "
-                    f"`cflc secrets rotate {path}` to re-wrap its key"
+                    "`cflc secrets recipients sync` to re-wrap its key (or "
+                    f"`cflc secrets rotate {path}` for a new one)"
                 )
         else:
             key = new_key(recipients)
