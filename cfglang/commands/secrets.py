@@ -458,8 +458,10 @@ def _sync(ctx: Any, root: str, ids: list[Any], scope: str | None) -> int:
 def recipients_list_cmd(
     directory: str, as_json: bool, error_format: str, color: str, quiet: bool
 ) -> None:
-    """List the recipients of the project and of each directory, and the files whose
-    header is wrapped for other recipients than cfl.toml's."""
+    """List the recipients of the project and of each directory.
+
+    Also notes the encrypted files whose header is wrapped for other recipients than
+    cfl.toml's (`sync` brings them in line)."""
 
     def work(ctx: Any) -> int:
         import json  # start-up, as in `_run`
@@ -516,8 +518,10 @@ def recipients_add_cmd(
     color: str,
     quiet: bool,
 ) -> None:
-    """Add AGE1... to the recipients (the others stay), then re-wrap the data key of each
-    encrypted file of that entry for them (the values and their ciphertexts stay)."""
+    """Add recipients, keeping the others; then re-wrap each file's data key for them.
+
+    The data key of each encrypted file of that entry is wrapped for the new list; the
+    values and their ciphertexts stay."""
 
     def work(ctx: Any) -> int:
         from cfglang.secrets.keys import check_recipient, write_settings  # start-up
@@ -557,10 +561,11 @@ def recipients_remove_cmd(
     color: str,
     quiet: bool,
 ) -> None:
-    """Remove AGE1... from the recipients, then rotate each encrypted file of that entry
-    (a new data key, wrapped for those left). The last recipient is never removed; your
-    own (the identity's) only with --force. Old revisions stay readable by the removed
-    recipient: change the secrets themselves too."""
+    """Remove recipients; then rotate each file of that entry (a new data key).
+
+    The new data key is wrapped for the recipients left. The last recipient is never
+    removed; your own (the identity's) only with --force. Old revisions stay readable
+    by the removed recipient: change the secrets themselves too."""
 
     def work(ctx: Any) -> int:
         from cfglang.secrets.keys import recipients_of, write_settings  # start-up
@@ -612,8 +617,10 @@ def recipients_remove_cmd(
 def recipients_sync_cmd(
     directory: str, identity: tuple[str, ...], error_format: str, color: str, quiet: bool
 ) -> None:
-    """Bring every encrypted file of DIRECTORY's project in line with cfl.toml: re-wrap
-    its data key when recipients were added, rotate it when one was removed."""
+    """Bring every encrypted file of the project in line with cfl.toml.
+
+    A file's data key is re-wrapped when recipients were only added, and rotated (a new
+    data key) when one was removed. Needs the identity of a current recipient."""
 
     def work(ctx: Any) -> int:
         root, _, _, _ = _scope(directory)
