@@ -355,6 +355,10 @@ def eval_cmd(
 ) -> None:
     """Print the value of EXPR evaluated in FILE's module scope (secrets redacted).
 
+    Secrets print as <secret>; they are decrypted only with an identity (--identity,
+    CFL_AGE_IDENTITY[_FILE]), so without one a value computed from a secret's content
+    (a comparison, say) is computed from a stand-in of the same length.
+
     Example: cflc eval env/prod.cfl services.billing.replicas
     """
     # start-up: `cflc --help` imports this module, not the compiler
@@ -362,6 +366,7 @@ def eval_cmd(
 
     from cfglang.api import compile
     from cfglang.emit import EmitError, emit
+    from cfglang.secrets.keys import identity_given
     from cfglang.values import Duration, Size, redact
 
     ctx = Ctx(error_format, color, quiet, verbose)
@@ -384,6 +389,8 @@ def eval_cmd(
         use_cache=ctx.caching(),
         profile=ctx.profile,
         identity=identity,
+        # Without an identity, secrets stay encrypted (they print as <secret> anyway).
+        decrypt_secrets=identity_given(identity),
     )
     ctx.report(res.diagnostics)
     ctx.print_profile(file, res)

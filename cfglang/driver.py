@@ -846,10 +846,14 @@ def compile_recorded(
     overlay: Mapping[str, str] | None = None,
     use_cache: bool = False,
     root: str | None = None,
+    identity: Sequence[str] = (),
+    decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
 ) -> tuple[Compilation, set[str], BuildResult | None]:
     """Compile ``path`` without the build cache (it would answer without reading
     anything) and keep the evaluation: (result, absolute paths of every file read, the
-    `BuildResult`, None when the compile failed inside)."""
+    `BuildResult`, None when the compile failed inside). ``identity``,
+    ``decrypt_secrets`` and ``plaintext_secrets`` are `compile`'s."""
     req = BuildRequest(
         path,
         filename=path,
@@ -862,6 +866,7 @@ def compile_recorded(
         env_prefix=env_prefix,
         use_cache=use_cache,
         overlay=overlay,
+        secrets=SecretOptions(tuple(identity), decrypt_secrets, plaintext_secrets),
         record=True,
         root=root,
     )

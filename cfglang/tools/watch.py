@@ -51,7 +51,9 @@ class Report:
 
     ``kind`` is ``built`` (first build), ``rebuilt``, ``failed`` or ``removed``;
     ``changes`` the semantic diff against the last good data (empty on the first build);
-    ``written`` the output paths replaced; ``seconds`` the compile-and-write time.
+    ``written`` the output paths replaced; ``seconds`` the compile-and-write time;
+    ``withheld`` is true when the target compiled but holds secrets that were not
+    decrypted (no identity), so its outputs were left as they were.
     """
 
     target: str
@@ -60,6 +62,7 @@ class Report:
     written: list[str] = attrs.Factory(list)
     diagnostics: list[Diagnostic] = attrs.Factory(list)
     seconds: float = 0.0
+    withheld: bool = False
 
     @property
     def ok(self) -> bool:
@@ -77,6 +80,9 @@ def compile_recorded(
     emit_outputs: bool = True,
     env: Mapping[str, str] | None = None,
     root: str | None = None,
+    identity: Sequence[str] = (),
+    decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
 ) -> tuple[Any, set[str]]:
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
@@ -97,6 +103,9 @@ def compile_recorded(
         env_prefix=env_prefix,
         use_cache=True,
         root=root,
+        identity=identity,
+        decrypt_secrets=decrypt_secrets,
+        plaintext_secrets=plaintext_secrets,
     )
     return result, files
 
@@ -148,7 +157,20 @@ class Watcher:
         echo: Callable[[str], None] | None = None,
         on_report: Callable[[Report], None] | None = None,
         color: bool = False,
+        identity: Sequence[str | os.PathLike[str]] = (),
+        plaintext: str = "warn",
     ) -> None:
+        """``identity`` are age identity files; without any (and without
+        ``CFL_AGE_IDENTITY[_FILE]``) secrets are not decrypted: their changes are still
+        reported (by ciphertext), but a target holding one writes nothing, since its
+        outputs would hold stand-ins instead of the secrets. ``plaintext`` is the policy
+        for secrets written in plain text (``warn``, ``error``, ``allow``), as `build`'s."""
+        # lazy, as in `_expand`
+        from cfglang.secrets.keys import identity_given
+
+        self.identity = tuple(os.fspath(i) for i in identity)
+        self.decrypt = identity_given(self.identity)
+        self.plaintext = plaintext
         self.directory = directory
         self.ctx = ctx
         self.cli_vars = list(cli_vars)
@@ -244,6 +266,7 @@ class Watcher:
 
     def _build(self, target: str) -> Report:
         from cfglang.console import write_results  # lazy, as in `_expand`
+        from cfglang.driver import has_secret  # start-up: `cflc --help` imports no compiler
 
         start = time.perf_counter()
         state = self.states.setdefault(target, _State())
@@ -256,6 +279,9 @@ class Watcher:
             allow_paths=allow,
             env_prefix=self.env_prefix,
             root=self.settings.get("root"),  # the directory watched, for default targets
+            identity=self.identity,
+            decrypt_secrets=self.decrypt,
+            plaintext_secrets=self.plaintext,
         )
         if not res.ok or res.data is None:
             state.ok = False
@@ -267,6 +293,21 @@ class Watcher:
                     "failed",
                     diagnostics=list(res.diagnostics),
                     seconds=time.perf_counter() - start,
+                )
+            )
+        if not self.decrypt and (has_secret(res.data) or any(o.secret for o in res.outputs)):
+            self.ctx.report(res.diagnostics)  # warnings
+            changes = [] if first else diff(state.data, res.data)
+            state.data, state.files, state.ok = res.data, frozenset(files), True
+            return self._emit(
+                Report(
+                    target,
+                    "built" if first else "rebuilt",
+                    changes,
+                    [],
+                    list(res.diagnostics),
+                    time.perf_counter() - start,
+                    withheld=True,
                 )
             )
         out_dir = self._out_dir(target, res)
@@ -313,6 +354,8 @@ class Watcher:
         ms = f"{report.seconds * 1000:.0f} ms"
         n = len(report.written)
         wrote = f"wrote {_rel(report.written[0])}" if n == 1 else f"wrote {n} outputs"
+        if report.withheld:
+            wrote = "outputs not written: they hold secrets and no identity was given (--identity)"
         if report.kind == "built":
             self.echo(f"✓ {report.target}: built, {wrote} ({ms})")
         elif report.kind == "rebuilt":
