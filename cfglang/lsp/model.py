@@ -27,6 +27,7 @@ import attrs
 
 from cfglang.eval.builtins import BUILTINS
 from cfglang.semantic.bind import Binding, Bindings, bind, find_import, type_binding
+from cfglang.semantic.program import Program
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
 from cfglang.syntax import ast
@@ -239,21 +240,48 @@ class Target:
 # The binder's kinds, as the editor shows them.
 _KIND_NAMES = {"param": "parameter", "for_var": "variable"}
 
+# Programs of the analyses made (entry module id -> (entry, program)), and bindings of
+# modules no program of ours has as its entry; each kept for the last ones asked about (a
+# module graph is rebuilt, not changed, when a buffer changes).
+_PROGRAMS: OrderedDict[int, tuple[ModuleInfo, Program]] = OrderedDict()
 _BINDINGS: OrderedDict[int, tuple[ModuleInfo, Bindings]] = OrderedDict()
-_BINDINGS_KEPT = 64
+_KEPT = 64
+
+
+def remember(program: Program) -> None:
+    """Make ``program`` the one `bindings` reads for its entry module."""
+    entry = program.entry
+    if entry is None:
+        return
+    _PROGRAMS[id(entry)] = (entry, program)
+    _PROGRAMS.move_to_end(id(entry))
+    while len(_PROGRAMS) > _KEPT:
+        _PROGRAMS.popitem(last=False)
+
+
+def program_of(m: ModuleInfo) -> Program | None:
+    """The remembered program whose entry is ``m`` (each open file is compiled as one)."""
+    hit = _PROGRAMS.get(id(m))
+    return hit[1] if hit is not None and hit[0] is m else None
 
 
 def bindings(m: ModuleInfo) -> Bindings:
     """The static bindings of the names in ``m``, seen with ``m`` as the entry (each open
-    file is compiled as one), from `cfglang.semantic.bind`; kept for the last modules
-    asked about (a module graph is rebuilt, not changed, when a buffer changes)."""
+    file is compiled as one), from `cfglang.semantic.bind`: the table of the program
+    compiled for ``m`` (`Program.bindings`, shared with every build of the same texts).
+    A module that is no program's entry here (a base or an import of the open file, a
+    target's graph) is bound on its own, seen as the entry of its own compile."""
+    program = program_of(m)
+    table = program.bindings(BUILTINS) if program is not None else None
+    if table is not None:
+        return table
     hit = _BINDINGS.get(id(m))
     if hit is not None and hit[0] is m:
         _BINDINGS.move_to_end(id(m))
         return hit[1]
     table = bind(m, builtins=BUILTINS, modules=(m,))
     _BINDINGS[id(m)] = (m, table)
-    while len(_BINDINGS) > _BINDINGS_KEPT:
+    while len(_BINDINGS) > _KEPT:
         _BINDINGS.popitem(last=False)
     return table
 
