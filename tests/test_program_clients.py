@@ -188,3 +188,17 @@ def test_the_default_module_depth_is_the_evaluators() -> None:
 def test_the_driver_reexports_the_one_cache() -> None:
     assert driver.PROGRAMS is programs.PROGRAMS
     assert driver.program_for is programs.program_for
+
+
+def test_cflc_doc_documents_the_programs_it_compiled(
+    project: Path, built: list[str], tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """`cflc doc` of a project compiles each target (for its values), then documents the
+    schemas: from the programs those compiles made, not from a second parse."""
+    from cfglang.commands.doc import _doc
+
+    (project / "cfl.toml").write_text('[project]\ntargets = ["prod.cfl", "dev.cfl"]\n')
+    out = tmp_path_factory.mktemp("docs")
+    assert _doc((str(project),), str(out), None, (), "human", "never", True) == 0
+    assert sorted(built) == ["dev.cfl", "prod.cfl"]
+    assert "schema Service" in (out / "base.md").read_text()

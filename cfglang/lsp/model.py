@@ -11,7 +11,8 @@ Everything here reads the frozen trees and the module tables the resolver builds
   computed keys make it unknown);
 - *where a name is declared* — not worked out here: the binder
   (`cfglang.semantic.bind`) binds every name, type and import member of a module in
-  the evaluator's own precedence, and `ref_at` reads its table;
+  the evaluator's own precedence, and `ref_at` reads its table (`bindings`: the
+  table of the open file's `Program`, `Program.bindings`);
 - *which schema types a data path* — along the path, a field's declared type, the schema
   field that the parent's schema declares for it, or the declared result type of the
   template whose call builds the value.
