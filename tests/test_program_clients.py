@@ -202,3 +202,19 @@ def test_cflc_doc_documents_the_programs_it_compiled(
     assert _doc((str(project),), str(out), None, (), "human", "never", True) == 0
     assert sorted(built) == ["dev.cfl", "prod.cfl"]
     assert "schema Service" in (out / "base.md").read_text()
+
+
+def test_the_server_keeps_no_program_of_an_old_buffer(project: Path) -> None:
+    """Each edit makes a new program; the old ones are not kept alive by the server."""
+    import gc
+
+    prod = str(project / "prod.cfl")
+    state = State()
+    for i in range(5):
+        state.set_buffer(prod, PROD + f"n = {i}\n")
+        assert state.analysis(prod).program is not None
+    gc.collect()
+    alive = [
+        p for p in list(model._PROGRAMS.values()) if p.entry is not None and p.entry.key == prod
+    ]
+    assert alive == [state.analysis(prod).program]

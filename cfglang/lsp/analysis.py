@@ -117,6 +117,8 @@ class State:
         self.generation = 0
         self._analyses: dict[str, Analysis] = {}
         self._good: dict[str, ModuleInfo] = {}
+        # The program of each graph in ``_good``: its bindings serve a broken buffer.
+        self._good_programs: dict[str, Program] = {}
 
     def set_buffer(self, path: str, text: str) -> None:
         self.buffers[path] = text
@@ -153,6 +155,10 @@ class State:
         self._analyses[path] = result
         if result.entry is not None and result.entry.key == path:
             self._good[path] = result.entry
+            if result.program is not None and result.program.entry is result.entry:
+                self._good_programs[path] = result.program
+            else:
+                self._good_programs.pop(path, None)
         return result
 
     def module(self, path: str) -> ModuleInfo | None:

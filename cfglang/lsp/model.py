@@ -20,6 +20,7 @@ Everything here reads the frozen trees and the module tables the resolver builds
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -241,29 +242,25 @@ class Target:
 # The binder's kinds, as the editor shows them.
 _KIND_NAMES = {"param": "parameter", "for_var": "variable"}
 
-# Programs of the analyses made (entry module id -> (entry, program)), and bindings of
-# modules no program of ours has as its entry; each kept for the last ones asked about (a
-# module graph is rebuilt, not changed, when a buffer changes).
-_PROGRAMS: OrderedDict[int, tuple[ModuleInfo, Program]] = OrderedDict()
+# The programs of the analyses alive (entry module id -> program; weak: a program lives
+# as long as the analysis, or the last graph that parsed, that holds it), and bindings of
+# modules no program here has as its entry, kept for the last ones asked about (a module
+# graph is rebuilt, not changed, when a buffer changes).
+_PROGRAMS: weakref.WeakValueDictionary[int, Program] = weakref.WeakValueDictionary()
 _BINDINGS: OrderedDict[int, tuple[ModuleInfo, Bindings]] = OrderedDict()
-_KEPT = 64
+_BINDINGS_KEPT = 64
 
 
 def remember(program: Program) -> None:
     """Make ``program`` the one `bindings` reads for its entry module."""
-    entry = program.entry
-    if entry is None:
-        return
-    _PROGRAMS[id(entry)] = (entry, program)
-    _PROGRAMS.move_to_end(id(entry))
-    while len(_PROGRAMS) > _KEPT:
-        _PROGRAMS.popitem(last=False)
+    if program.entry is not None:
+        _PROGRAMS[id(program.entry)] = program
 
 
 def program_of(m: ModuleInfo) -> Program | None:
-    """The remembered program whose entry is ``m`` (each open file is compiled as one)."""
-    hit = _PROGRAMS.get(id(m))
-    return hit[1] if hit is not None and hit[0] is m else None
+    """The program alive whose entry is ``m`` (each open file is compiled as one)."""
+    program = _PROGRAMS.get(id(m))
+    return program if program is not None and program.entry is m else None
 
 
 def bindings(m: ModuleInfo) -> Bindings:
@@ -282,7 +279,7 @@ def bindings(m: ModuleInfo) -> Bindings:
         return hit[1]
     table = bind(m, builtins=BUILTINS, modules=(m,))
     _BINDINGS[id(m)] = (m, table)
-    while len(_BINDINGS) > _KEPT:
+    while len(_BINDINGS) > _BINDINGS_KEPT:
         _BINDINGS.popitem(last=False)
     return table
 
