@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -42,14 +40,15 @@ from cfglang.eval.evaluate import EvalError, Evaluator, Limits, ProfilingEvaluat
 from cfglang.eval.inputs import Given
 from cfglang.eval.materialise import SizeBudget, materialize
 from cfglang.eval.values import BOTTOM
-from cfglang.limits import source_size_limit
-from cfglang.project import find_root
 from cfglang.secrets.edit import plaintext_sites, report_plaintext
 from cfglang.secrets.runtime import SecretContext
-from cfglang.semantic.program import Program, build_program, content_key
+from cfglang.semantic.program import Program
+from cfglang.semantic.programs import PROGRAMS as PROGRAMS
+from cfglang.semantic.programs import ProgramCache as ProgramCache
+from cfglang.semantic.programs import load_program as load_program
+from cfglang.semantic.programs import program_for as program_for
+from cfglang.semantic.programs import workspace
 from cfglang.semantic.resolve import (
-    FileLoader,
-    MemoryLoader,
     normalise_output_name,
     output_name_error,
     output_name_problem,
@@ -239,84 +238,9 @@ class BuildResult:
 # ---- programs ---------------------------------------------------------------------------------
 
 
-class ProgramCache:
-    """Programs of recent builds, by entry and options, each checked against the texts it
-    was built from before it is used again. Shared by every thread: programs are
-    immutable, and the table is behind a lock."""
-
-    def __init__(self, limit: int = 8) -> None:
-        self._lock = threading.Lock()
-        self._items: OrderedDict[str, Program] = OrderedDict()
-        self.limit = limit
-
-    def get(
-        self, key: str, read: Callable[[str], str], exists: Callable[[str], bool]
-    ) -> Program | None:
-        with self._lock:
-            program = self._items.get(key)
-        if program is None or not program.still_valid(read, exists):
-            return None
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-        return program
-
-    def put(self, key: str, program: Program) -> None:
-        with self._lock:
-            self._items[key] = program
-            self._items.move_to_end(key)
-            while len(self._items) > self.limit:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-PROGRAMS = ProgramCache()
-
-
-def load_program(
-    loader: Any,
-    entry_path: str,
-    *,
-    text: str | None,
-    root: str,
-    allow_paths: tuple[str, ...],
-    use_cache: bool,
-    max_depth: int,
-    reuse: bool,
-) -> tuple[Program, bool]:
-    """The program of ``entry_path``: from `PROGRAMS` when ``reuse`` and its texts are
-    unchanged (then ``True``), else built now and remembered when it has no error."""
-    key = "\0".join(
-        (
-            content_key(entry_path, root, allow_paths, max_depth),
-            "text" if text is not None else "file",
-            str(source_size_limit()),
-        )
-    )
-    entry_abs = os.path.abspath(entry_path)
-
-    def read(path: str) -> str:
-        return text if text is not None and path == entry_abs else str(loader.read(path))
-
-    if reuse:
-        hit = PROGRAMS.get(key, read, loader.exists)
-        if hit is not None:
-            return hit, True
-    program = build_program(
-        loader,
-        entry_path,
-        text=text,
-        root=root,
-        allow_paths=allow_paths,
-        use_cache=use_cache,
-        max_depth=max_depth,
-    )
-    if reuse and program.ok:
-        PROGRAMS.put(key, program)
-    return program, False
+# `ProgramCache`, `PROGRAMS` and `load_program` live in `cfglang.semantic.programs` (the
+# declaration tools and the language server share the cache without loading the
+# evaluator); re-exported here, where builds have always found them.
 
 
 # ---- the build --------------------------------------------------------------------------------
@@ -338,12 +262,9 @@ def run(req: BuildRequest) -> BuildResult:
     diags = Diagnostics()
     path, text = req.path, req.text
     entry_path = path if path is not None else os.path.abspath(req.filename)
-    root = os.path.abspath(req.root) if req.root else find_root(entry_path)
-    loader = req.loader if req.loader is not None else FileLoader()
-    if req.overlay:
-        loader = MemoryLoader({os.path.abspath(k): v for k, v in req.overlay.items()}, loader)
-        if text is None and path is not None and os.path.abspath(path) in loader.files:
-            text = loader.files[os.path.abspath(path)]
+    loader, text, root = workspace(
+        entry_path, text=text, root=req.root, overlay=req.overlay, loader=req.loader
+    )
     limits = req.limits or Limits()
     program, reused = load_program(
         loader,

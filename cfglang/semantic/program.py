@@ -8,7 +8,8 @@ the same texts needs to decide whether this program still holds (`Program.still_
 
 A program is immutable and holds nothing of an evaluation (no values, no scopes), so it
 is shared: one program serves every evaluation of its texts, with any inputs, in any
-thread (`cfglang.driver` keeps them in a content-checked cache). What an evaluation
+thread (`cfglang.semantic.programs` keeps them in a content-checked cache, which
+builds, tools and the language server share). What an evaluation
 computes from the syntax alone lives here too, in `Lowering`: the expansion plan of each
 body (the definitions a body of static keys makes, worked out once instead of once per
 object), the rewritten tails of dotted paths (`a.b.c = e` is `a { b.c = e }`) and the
