@@ -1,0 +1,643 @@
+"""The HTTP API of the configuration server (SERVER.md), on Starlette.
+
+`make_app(service)` builds the application. Routes are few and parse their own tails:
+a target name may contain `/` (`env/prod`), written either percent-encoded as one
+segment or as a path, and uvicorn hands both to the router decoded, so
+`/v1/configs/{rest:path}` is split here: the whole tail when it names a target, else a
+target followed by `revisions`, `revisions/N`, `diff` or `rollback`.
+
+Every error is `{"error": {"code", "message", "details"}}` (`Refused` in
+`cfglang.server.core`, and Starlette's own 404/405 rewritten). Request counts by route
+template and status, compile times, the head revision and the open watchers are
+Prometheus metrics on a registry of the application's own (`/metrics`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from typing import Any
+
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+)
+from sse_starlette.sse import EventSourceResponse
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from cfglang.emit import FORMATS
+from cfglang.server.core import Refused, Service, check_path, diff
+from cfglang.server.store import ClientRecord, StoreUnavailable
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+DEFAULT_MAX_BODY = 1024 * 1024
+MEDIA = {
+    "json": "application/json",
+    "yaml": "application/yaml",
+    "toml": "application/toml",
+    "ini": "text/plain; charset=utf-8",
+    "env": "text/plain; charset=utf-8",
+    "properties": "text/plain; charset=utf-8",
+}
+_REVISION = re.compile(r'^\s*(?:W/)?"?(\d+)(?:-[a-z]+)?"?\s*$')
+
+
+def error(status: int, code: str, message: str, details: Any = None) -> JSONResponse:
+    return JSONResponse(
+        {"error": {"code": code, "message": message, "details": details}}, status_code=status
+    )
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "cfl_requests",
+            "HTTP requests by route template, method and status",
+            ["route", "method", "status"],
+            registry=self.registry,
+        )
+        self.compile = Histogram(
+            "cfl_compile_seconds", "Time to compile one target", registry=self.registry
+        )
+        self.revision = Gauge("cfl_revision", "The head revision", registry=self.registry)
+        self.watchers = Gauge("cfl_watchers", "Open watch streams", registry=self.registry)
+
+
+def _route(scope: Scope) -> str:
+    return str(scope.get("cfl", {}).get("route") or "unmatched")
+
+
+class Instrument:
+    """Counts every request by its route template and final status."""
+
+    def __init__(self, app: ASGIApp, metrics: Metrics) -> None:
+        self.app, self.metrics = app, metrics
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        scope["cfl"] = {}
+        status = [500]
+
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = int(message["status"])
+                route = _route(scope)
+                self.metrics.requests.labels(route, scope["method"], str(status[0])).inc()
+            await send(message)
+
+        await self.app(scope, receive, sending)
+
+
+def parse_revision(value: str | None, name: str) -> int | None:
+    """A revision from a header (`"7"`, `"7-json"`, `7`) or query; `Refused` 400 if bad."""
+    if value is None:
+        return None
+    m = _REVISION.match(value)
+    if m is None:
+        raise Refused(400, "bad_header", f"{name} must be a revision, got `{value[:80]}`")
+    return int(m.group(1))
+
+
+def query_int(request: Request, name: str, default: int | None = None) -> int | None:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    if not re.fullmatch(r"\d{1,18}", raw):
+        raise Refused(
+            400, "bad_query", f"`{name}` must be a non-negative integer, got `{raw[:40]}`"
+        )
+    return int(raw)
+
+
+def query_float(request: Request, name: str, default: float) -> float:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value <= 3600:
+        raise Refused(400, "bad_query", f"`{name}` must be seconds in 0..3600, got `{raw[:40]}`")
+    return value
+
+
+def etag_matches(header: str | None, etag: str) -> bool:
+    if header is None:
+        return False
+    tags = [t.strip() for t in header.split(",")]
+    return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
+
+
+def make_app(
+    service: Service,
+    *,
+    max_body: int = DEFAULT_MAX_BODY,
+    ping: float = 15.0,
+    auth: Callable[[Request, str, str], str] | None = None,
+) -> ASGIApp:
+    """The ASGI application serving ``service``. ``auth(request, action, resource)``
+    returns who is asking, or raises `Refused` (401/403); None allows everyone."""
+    metrics = Metrics()
+    metrics.revision.set(service.head)
+    service.on_compile = metrics.compile.observe
+
+    def who(request: Request, action: str, resource: str) -> str:
+        if auth is None:
+            return "anonymous"
+        return auth(request, action, resource)
+
+    def mark(request: Request, route: str) -> None:
+        request.scope.setdefault("cfl", {})["route"] = route
+
+    async def body(request: Request) -> bytes:
+        length = request.headers.get("content-length")
+        if length is not None:
+            if not length.isdigit():
+                raise Refused(400, "bad_header", "Content-Length must be a number")
+            if int(length) > max_body:
+                raise Refused(413, "too_large", f"the body is over {max_body} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > max_body:
+                raise Refused(413, "too_large", f"the body is over {max_body} bytes")
+            chunks.append(chunk)
+        return b"".join(chunks)
+
+    async def text_body(request: Request) -> str:
+        raw = await body(request)
+        try:
+            return raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise Refused(400, "bad_body", "the body is not UTF-8 text") from None
+
+    async def json_body(request: Request) -> Any:
+        raw = await text_body(request)
+        try:
+            return json.loads(raw)
+        except json.JSONDecodeError as e:
+            raise Refused(400, "bad_json", f"the body is not JSON: {e}") from None
+
+    def seen(request: Request, target: str, revision: int) -> None:
+        client = request.headers.get("x-cfl-client-id")
+        if not client:
+            return
+        labels: dict[str, str] = {}
+        for item in request.headers.get("x-cfl-client-labels", "").split(","):
+            k, sep, v = item.partition("=")
+            if sep and k.strip():
+                labels[k.strip()] = v.strip()
+        record = ClientRecord(
+            client[:200],
+            request.scope.get("cfl", {}).get("who"),
+            labels,
+            target,
+            revision,
+            time.time(),
+        )
+        service.store.seen(record)
+
+    # ---- handlers ----------------------------------------------------------------------
+
+    async def healthz(request: Request) -> Response:
+        mark(request, "/healthz")
+        try:
+            head = await asyncio.get_running_loop().run_in_executor(None, service.store.head)
+        except StoreUnavailable as e:
+            return error(503, "unavailable", f"the store is unavailable: {e}")
+        return JSONResponse({"status": "ok", "revision": head})
+
+    async def configs(request: Request) -> Response:
+        mark(request, "/v1/configs")
+        who(request, "read", "target:")
+        out = []
+        for target, (rev, _) in sorted(service.outputs.items()):
+            info = service.revision_info(rev)
+            out.append(
+                {
+                    "target": target,
+                    "revision": rev,
+                    "changed_at": info.at if info else None,
+                    "changed_by": info.who if info else None,
+                }
+            )
+        return JSONResponse(out)
+
+    def split_target(rest: str) -> tuple[str, str]:
+        """(target, what): what is "" (the document), "revisions", "revisions/N", "diff",
+        "rollback"."""
+        rest = rest.strip("/")
+        if rest in service.outputs:
+            return rest, ""
+        m = re.fullmatch(r"(.+?)/(revisions(?:/[^/]+)?|diff|rollback)", rest)
+        if m is not None:
+            return m.group(1), m.group(2)
+        return rest, ""
+
+    def known(target: str, revision: int | None = None) -> None:
+        if target not in service.outputs and not service.history.get(target):
+            raise Refused(404, "not_found", f"no target `{target}`", {"target": target})
+
+    async def config_get(request: Request) -> Response:
+        target, what = split_target(request.path_params["rest"])
+        if what == "":
+            return await document(request, target)
+        if what == "revisions":
+            mark(request, "/v1/configs/{target}/revisions")
+            who(request, "read", f"target:{target}")
+            known(target)
+            hist = []
+            for n in service.history.get(target, []):
+                info = service.revision_info(n)
+                hist.append(
+                    {
+                        "revision": n,
+                        "changed_at": info.at if info else None,
+                        "changed_by": info.who if info else None,
+                        "action": info.action if info else None,
+                        "etag": f'"{n}-json"',
+                    }
+                )
+            return JSONResponse(hist)
+        if what.startswith("revisions/"):
+            mark(request, "/v1/configs/{target}/revisions/{n}")
+            n_text = what.split("/", 1)[1]
+            if not n_text.isdigit():
+                raise Refused(400, "bad_revision", f"`{n_text[:40]}` is not a revision")
+            return await document(request, target, int(n_text), exact=True)
+        if what == "diff":
+            mark(request, "/v1/configs/{target}/diff")
+            who(request, "read", f"target:{target}")
+            known(target)
+            a = query_int(request, "from")
+            b = query_int(request, "to", service.head)
+            if a is None:
+                raise Refused(400, "bad_query", "`from` is required")
+            loop = asyncio.get_running_loop()
+            old = await loop.run_in_executor(None, service.store.output, target, a)
+            new = await loop.run_in_executor(None, service.store.output, target, b)
+            return JSONResponse(diff(old[1] if old else None, new[1] if new else None))
+        raise Refused(404, "not_found", f"no such resource `{what}`")
+
+    async def document(
+        request: Request, target: str, revision: int | None = None, exact: bool = False
+    ) -> Response:
+        if not exact:
+            mark(request, "/v1/configs/{target}")
+        who(request, "read", f"target:{target}")
+        fmt = request.query_params.get("format", "json")
+        if fmt not in FORMATS:
+            raise Refused(
+                400, "bad_format", f"unknown format `{fmt[:40]}`", {"formats": list(FORMATS)}
+            )
+        known(target)
+        if revision is None:
+            revision = query_int(request, "revision")
+        if revision is None:
+            if target not in service.outputs:
+                raise Refused(404, "not_found", f"`{target}` was deleted", {"target": target})
+            rev, out = service.outputs[target]
+        else:
+            got = await asyncio.get_running_loop().run_in_executor(
+                None, service.store.output, target, revision
+            )
+            if got is None or (exact and got[0] != revision) or revision > service.head:
+                raise Refused(
+                    404,
+                    "not_found",
+                    f"`{target}` has no revision {revision}",
+                    {"target": target, "revision": revision},
+                )
+            rev, out = got
+        etag = f'"{rev}-{fmt}"'
+        headers = {"ETag": etag, "X-Cfl-Revision": str(rev), "Cache-Control": "no-cache"}
+        if request.headers.get("x-cfl-client-id"):
+            await asyncio.get_running_loop().run_in_executor(None, seen, request, target, rev)
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers=headers)
+        text = out.formats.get(fmt)
+        if text is None:
+            raise Refused(
+                406, "format_unavailable", f"`{target}` cannot be written as {fmt}", {"format": fmt}
+            )
+        return Response(text, media_type=MEDIA[fmt], headers=headers)
+
+    async def config_post(request: Request) -> Response:
+        target, what = split_target(request.path_params["rest"])
+        if what != "rollback":
+            raise Refused(404, "not_found", "no such resource")
+        mark(request, "/v1/configs/{target}/rollback")
+        user = who(request, "write", f"target:{target}")
+        to = query_int(request, "to")
+        if to is None:
+            raise Refused(400, "bad_query", "`to` is required")
+        result = await service.rollback(target, to, who=user)
+        metrics.revision.set(service.head)
+        return JSONResponse(
+            {"revision": result.revision, "targets": list(result.targets), "merged": False}
+        )
+
+    async def sources(request: Request) -> Response:
+        mark(request, "/v1/sources")
+        who(request, "read", "path:")
+        rev = query_int(request, "revision")
+        if rev is None or rev == service.head:
+            rev, files = service.head, service.sources
+        else:
+            if rev > service.head:
+                raise Refused(404, "not_found", f"no revision {rev}")
+            files = await asyncio.get_running_loop().run_in_executor(
+                None, service.store.sources, rev
+            )
+        return JSONResponse({"revision": rev, "files": sorted(files)}, headers={"ETag": f'"{rev}"'})
+
+    async def source_get(request: Request) -> Response:
+        mark(request, "/v1/sources/{path}")
+        path = check_path(request.path_params["path"])
+        who(request, "read", f"path:{path}")
+        rev = query_int(request, "revision")
+        if rev is not None and rev > service.head:
+            raise Refused(404, "not_found", f"no revision {rev}")
+        if rev is None and path in service.sources:
+            got: tuple[str, int] | None = (service.sources[path], service.changed_at[path])
+        else:
+            got = await asyncio.get_running_loop().run_in_executor(
+                None, service.store.source, path, rev
+            )
+        if got is None:
+            raise Refused(404, "not_found", f"no source `{path}`", {"path": path})
+        text, changed = got
+        etag = f'"{changed}"'
+        if etag_matches(request.headers.get("if-none-match"), etag):
+            return Response(status_code=304, headers={"ETag": etag})
+        return Response(text, media_type="text/plain; charset=utf-8", headers={"ETag": etag})
+
+    def if_match(request: Request) -> int:
+        raw = request.headers.get("if-match")
+        if raw is None:
+            raise Refused(
+                428,
+                "precondition_required",
+                "a write needs If-Match: <revision> (the revision it was made against)",
+                {"current": service.head},
+            )
+        base = parse_revision(raw, "If-Match")
+        assert base is not None
+        return base
+
+    def write_response(result: Any) -> Response:
+        metrics.revision.set(service.head)
+        body = {
+            "revision": result.revision,
+            "targets": list(result.targets),
+            "merged": result.merged,
+        }
+        if result.warnings:
+            body["warnings"] = list(result.warnings)
+        return JSONResponse(body, headers={"ETag": f'"{result.revision}"'})
+
+    async def source_put(request: Request) -> Response:
+        mark(request, "/v1/sources/{path}")
+        path = check_path(request.path_params["path"])
+        user = who(request, "write", f"path:{path}")
+        base = if_match(request)
+        text = await text_body(request) if request.method == "PUT" else None
+        action = "put" if text is not None else "delete"
+        result = await service.write(base, {path: text}, who=user, action=action)
+        return write_response(result)
+
+    async def changes(request: Request) -> Response:
+        mark(request, "/v1/changes")
+        data = await json_body(request)
+        if not isinstance(data, dict) or not isinstance(data.get("files"), dict):
+            raise Refused(400, "bad_body", 'expected {"base": N, "files": {"path": "text" | null}}')
+        base = data.get("base")
+        if base is None and request.headers.get("if-match") is not None:
+            base = if_match(request)
+        if not isinstance(base, int) or isinstance(base, bool):
+            raise Refused(
+                400, "bad_body", "`base` must be the revision the change was made against"
+            )
+        files: dict[str, str | None] = {}
+        for p, t in data["files"].items():
+            if t is not None and not isinstance(t, str):
+                raise Refused(400, "bad_body", f"the text of `{p}` must be a string or null")
+            files[check_path(p)] = t
+        if not files:
+            raise Refused(400, "bad_body", "`files` is empty")
+        user = "anonymous"
+        for p in files:
+            user = who(request, "write", f"path:{p}")
+        result = await service.write(base, files, who=user, action="changes")
+        return write_response(result)
+
+    async def watch(request: Request) -> Response:
+        mark(request, "/v1/watch/{target}")
+        target = request.path_params["target"].strip("/")
+        who(request, "read", f"target:{target}")
+        known(target)
+        after = parse_revision(request.headers.get("last-event-id"), "Last-Event-ID")
+        if after is None:
+            after = query_int(request, "after")
+        if "wait" in request.query_params:
+            wait = query_float(request, "wait", 30.0)
+            base = after if after is not None else 0
+            revs = await service.wait_after(target, base, wait)
+            if not revs:
+                return Response(status_code=304, headers={"X-Cfl-Revision": str(base)})
+            n = revs[0]
+            return JSONResponse(
+                {"target": target, "revision": n, "etag": f'"{n}-json"'},
+                headers={"X-Cfl-Revision": str(n)},
+            )
+        if after is None:  # a new subscriber starts with the current revision
+            hist = service.history.get(target, [])
+            after = hist[-1] - 1 if hist else 0
+
+        async def events() -> AsyncIterator[dict[str, Any]]:
+            nonlocal after
+            assert after is not None
+            metrics.watchers.inc()
+            try:
+                while True:
+                    for n in service.revisions_after(target, after):
+                        data = {"target": target, "revision": n, "etag": f'"{n}-json"'}
+                        yield {"id": str(n), "event": "revision", "data": json.dumps(data)}
+                        after = n
+                    await service.wait_after(target, after, None)
+            finally:
+                metrics.watchers.dec()
+
+        return EventSourceResponse(events(), ping=ping, headers={"Cache-Control": "no-cache"})
+
+    async def clients(request: Request) -> Response:
+        mark(request, "/v1/clients")
+        who(request, "admin", "clients")
+        rows = await asyncio.get_running_loop().run_in_executor(None, service.store.clients)
+        return JSONResponse(
+            [
+                {
+                    "client_id": c.client_id,
+                    "token": c.token,
+                    "labels": dict(c.labels),
+                    "target": c.target,
+                    "revision": c.revision,
+                    "last_seen": c.last_seen,
+                }
+                for c in rows
+            ]
+        )
+
+    async def audit(request: Request) -> Response:
+        mark(request, "/v1/audit")
+        who(request, "admin", "audit")
+        q = request.query_params
+        since = None
+        if "since" in q:
+            try:
+                since = float(q["since"])
+            except ValueError:
+                raise Refused(400, "bad_query", "`since` must be a Unix time") from None
+        rows = await asyncio.get_running_loop().run_in_executor(
+            None,
+            lambda: service.store.audit(
+                target=q.get("target"), path=q.get("path"), who=q.get("who"), since=since
+            ),
+        )
+        return JSONResponse(
+            [
+                {
+                    "id": e.id,
+                    "at": e.at,
+                    "who": e.who,
+                    "action": e.action,
+                    "revision": e.revision,
+                    "target": e.target,
+                    "path": e.path,
+                    "detail": e.detail,
+                }
+                for e in rows
+            ]
+        )
+
+    async def metrics_route(request: Request) -> Response:
+        mark(request, "/metrics")
+        return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def openapi(request: Request) -> Response:
+        mark(request, "/openapi.json")
+        return JSONResponse(OPENAPI)
+
+    # ---- errors ------------------------------------------------------------------------
+
+    async def refused(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Refused)
+        return error(exc.status, exc.code, exc.message, exc.details)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return error(exc.status_code, code, str(exc.detail))
+
+    async def unavailable(request: Request, exc: Exception) -> Response:
+        return error(503, "unavailable", f"the store is unavailable: {exc}")
+
+    async def crashed(request: Request, exc: Exception) -> Response:
+        return error(500, "internal", f"internal error: {type(exc).__name__}")
+
+    routes = [
+        Route("/healthz", healthz),
+        Route("/metrics", metrics_route),
+        Route("/openapi.json", openapi),
+        Route("/v1/configs", configs),
+        Route("/v1/configs/{rest:path}", config_get, methods=["GET"]),
+        Route("/v1/configs/{rest:path}", config_post, methods=["POST"]),
+        Route("/v1/sources", sources),
+        Route("/v1/sources/{path:path}", source_get, methods=["GET"]),
+        Route("/v1/sources/{path:path}", source_put, methods=["PUT", "DELETE"]),
+        Route("/v1/changes", changes, methods=["POST"]),
+        Route("/v1/watch/{target:path}", watch),
+        Route("/v1/clients", clients),
+        Route("/v1/audit", audit),
+    ]
+    app = Starlette(
+        routes=routes,
+        exception_handlers={
+            Refused: refused,
+            HTTPException: http_error,
+            StoreUnavailable: unavailable,
+            Exception: crashed,
+        },
+    )
+    return Instrument(app, metrics)
+
+
+def _op(summary: str, *params: str) -> dict[str, Any]:
+    return {
+        "summary": summary,
+        "parameters": [{"name": p, "in": "query", "schema": {"type": "string"}} for p in params],
+        "responses": {
+            "200": {"description": "OK"},
+            "default": {"$ref": "#/components/responses/Error"},
+        },
+    }
+
+
+OPENAPI: dict[str, Any] = {
+    "openapi": "3.1.0",
+    "info": {"title": "cfglang configuration server", "version": "1"},
+    "paths": {
+        "/healthz": {"get": _op("liveness and the head revision")},
+        "/v1/configs": {"get": _op("the targets, with their revisions")},
+        "/v1/configs/{target}": {
+            "get": _op("a compiled target (ETag, If-None-Match)", "format", "revision")
+        },
+        "/v1/configs/{target}/revisions": {"get": _op("a target's history")},
+        "/v1/configs/{target}/revisions/{n}": {"get": _op("a target at revision n", "format")},
+        "/v1/configs/{target}/diff": {"get": _op("semantic diff, secrets redacted", "from", "to")},
+        "/v1/configs/{target}/rollback": {
+            "post": _op("a new revision equal to revision `to` for the target's files", "to")
+        },
+        "/v1/watch/{target}": {
+            "get": _op("server-sent events, one per revision; long poll with wait", "wait", "after")
+        },
+        "/v1/sources": {"get": _op("the source files", "revision")},
+        "/v1/sources/{path}": {
+            "get": _op("a source file (ETag)", "revision"),
+            "put": _op("replace a source file (If-Match required)"),
+            "delete": _op("delete a source file (If-Match required)"),
+        },
+        "/v1/changes": {"post": _op('several files in one revision: {"base", "files"}')},
+        "/v1/clients": {"get": _op("the clients and what they last read")},
+        "/v1/audit": {"get": _op("the audit log", "target", "path", "who", "since")},
+        "/metrics": {"get": _op("Prometheus metrics")},
+    },
+    "components": {
+        "responses": {
+            "Error": {
+                "description": 'every 4xx/5xx: {"error": {"code", "message", "details"}}',
+                "content": {"application/json": {"schema": {"type": "object"}}},
+            }
+        }
+    },
+}

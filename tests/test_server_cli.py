@@ -1,0 +1,103 @@
+"""`cflc serve` as a command: start-up cost, usage errors, a project that does not compile,
+and `kill -9` during a stream of writes losing no acknowledged write."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import httpx
+
+from tests.server_util import REPO, serve_process, stop_process, write_project
+
+WEB = ("starlette", "uvicorn", "sse_starlette", "prometheus_client", "httpx", "cfglang.server")
+
+
+def cflc(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", "from cfglang.cli import run; run()", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_help_does_not_import_the_web_stack() -> None:
+    probe = (
+        "import sys\n"
+        "from cfglang.cli import main\n"
+        "for argv in (['--help'], ['serve', '--help']):\n"
+        "    try:\n"
+        "        main(argv)\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        f"web = [m for m in {WEB!r} if m in sys.modules]\n"
+        "sys.stderr.write('WEB=' + ','.join(web) + '\\n')\n"
+    )
+    r = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "WEB=\n" in r.stderr, r.stderr
+
+
+def test_usage_errors_exit_2(tmp_path: Path) -> None:
+    r = cflc("serve", str(tmp_path / "missing"))
+    assert r.returncode == 2 and "is not a directory" in r.stderr
+    r = cflc("serve", str(tmp_path), "--host", "0.0.0.0")
+    assert r.returncode == 2 and "127.0.0.1" in r.stderr
+    r = cflc("serve", str(tmp_path), "--port", "70000")
+    assert r.returncode == 2
+
+
+def test_a_project_that_does_not_compile_is_not_served(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", {"main.cfl": "x = \n"})
+    r = cflc("serve", str(project), "--port", "0", "--state", str(tmp_path / "s"))
+    assert r.returncode == 1, r.stderr
+    assert "cannot import" in r.stdout + r.stderr
+    assert "main.cfl:1:" in r.stdout + r.stderr
+
+
+def test_kill_9_during_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", {"main.cfl": "n = 0\n"})
+    state = tmp_path / "state"
+    proc, url = serve_process(project, state)
+    acked: dict[int, int] = {}  # revision -> the value written
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            assert c.get("/healthz").json()["revision"] == 1
+            base = 1
+            for i in range(1, 1000):
+                if i == 25:
+                    os.kill(proc.pid, signal.SIGKILL)  # mid-stream: later writes fail
+                try:
+                    r = c.put(
+                        "/v1/sources/main.cfl",
+                        content=f"n = {i}\n",
+                        headers={"If-Match": str(base)},
+                    )
+                except httpx.TransportError:
+                    break
+                assert r.status_code == 200, r.text
+                base = r.json()["revision"]
+                acked[base] = i
+    finally:
+        stop_process(proc)
+    assert len(acked) >= 20
+    proc, url = serve_process(project, state)
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            head = c.get("/healthz").json()["revision"]
+            assert head >= max(acked)
+            for rev, value in acked.items():
+                r = c.get("/v1/configs/main/revisions/" + str(rev))
+                assert r.status_code == 200 and r.json() == {"n": value}
+                src = c.get("/v1/sources/main.cfl", params={"revision": rev})
+                assert src.text == f"n = {value}\n"
+            hist = [h["revision"] for h in c.get("/v1/configs/main/revisions").json()]
+            assert hist == list(range(1, head + 1))
+    finally:
+        stop_process(proc, signal.SIGINT)
+        assert proc.returncode == 0
