@@ -101,3 +101,36 @@ def test_kill_9_during_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: 
     finally:
         stop_process(proc, signal.SIGINT)
         assert proc.returncode == 0
+
+
+def test_token_add_list_revoke(tmp_path: Path) -> None:
+    state = str(tmp_path / "state")
+    r = cflc(
+        "serve",
+        "token",
+        "add",
+        "ci",
+        "--role",
+        "editor",
+        "--scope",
+        "target:env/*",
+        "--state",
+        state,
+    )
+    assert r.returncode == 0, r.stderr
+    token = r.stdout.strip()
+    assert token.startswith("cfl_") and len(token) > 40
+    text = (tmp_path / "state" / "tokens.toml").read_text(encoding="utf-8")
+    assert token not in text and "sha256" in text
+    assert (tmp_path / "state" / "tokens.toml").stat().st_mode & 0o077 == 0
+    r = cflc("serve", "token", "list", "--state", state)
+    assert r.stdout == "ci\teditor\ttarget:env/*\n"
+    assert cflc("serve", "token", "add", "ci", "--role", "admin", "--state", state).returncode == 2
+    assert cflc("serve", "token", "add", "x", "--role", "root", "--state", state).returncode == 2
+    r = cflc(
+        "serve", "token", "add", "y", "--role", "reader", "--scope", "zone:a", "--state", state
+    )
+    assert r.returncode == 2 and "scope" in r.stderr
+    assert cflc("serve", "token", "revoke", "ci", "--state", state).returncode == 0
+    assert cflc("serve", "token", "list", "--state", state).stdout == ""
+    assert cflc("serve", "token", "revoke", "ci", "--state", state).returncode == 2

@@ -39,6 +39,7 @@ from starlette.routing import Route
 from cfglang.emit import FORMATS
 from cfglang.server.core import Refused, Service, check_path, diff
 from cfglang.server.store import ClientRecord, StoreUnavailable
+from cfglang.server.tokens import Tokens
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -148,6 +149,48 @@ def etag_matches(header: str | None, etag: str) -> bool:
     return "*" in tags or any(t.removeprefix("W/") == etag for t in tags)
 
 
+def token_auth(tokens: Tokens) -> Callable[[Request, str, str], str]:
+    """The access check of a server with ``tokens``: who asks (the token's name), or
+    `Refused` 401 (no token, an unknown or expired one) or 403 (outside its role or
+    scopes). Without a tokens file everyone is ``anonymous`` and allowed."""
+
+    def check(request: Request, action: str, resource: str) -> str:
+        if not tokens.enabled:
+            return "anonymous"
+        header = request.headers.get("authorization")
+        if header is None:
+            raise Refused(401, "unauthorized", "a token is required: Authorization: Bearer <token>")
+        scheme, _, value = header.partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise Refused(401, "unauthorized", "Authorization must be `Bearer <token>`")
+        token = tokens.find(value.strip())
+        if token is None:
+            raise Refused(401, "unauthorized", "unknown token")
+        if token.expires is not None and token.expires < time.time():
+            raise Refused(401, "unauthorized", f"token `{token.name}` has expired")
+        request.scope.setdefault("cfl", {}).update(who=token.name, token=token)
+        if not token.may(action):
+            raise Refused(
+                403, "forbidden", f"role {token.role} may not {action}", {"role": token.role}
+            )
+        if not token.reaches(resource):
+            raise Refused(
+                403,
+                "forbidden",
+                f"`{resource}` is outside the scopes of token `{token.name}`",
+                {"scopes": list(token.scopes)},
+            )
+        return token.name
+
+    return check
+
+
+def visible(request: Request, resource: str) -> bool:
+    """Whether the caller's token (if any) reaches ``resource``: listings show only that."""
+    token = request.scope.get("cfl", {}).get("token")
+    return token is None or bool(token.reaches(resource))
+
+
 def make_app(
     service: Service,
     *,
@@ -232,6 +275,8 @@ def make_app(
         who(request, "read", "target:")
         out = []
         for target, (rev, _) in sorted(service.outputs.items()):
+            if not visible(request, f"target:{target}"):
+                continue
             info = service.revision_info(rev)
             out.append(
                 {
@@ -369,7 +414,8 @@ def make_app(
             files = await asyncio.get_running_loop().run_in_executor(
                 None, service.store.sources, rev
             )
-        return JSONResponse({"revision": rev, "files": sorted(files)}, headers={"ETag": f'"{rev}"'})
+        shown = sorted(p for p in files if visible(request, f"path:{p}"))
+        return JSONResponse({"revision": rev, "files": shown}, headers={"ETag": f'"{rev}"'})
 
     async def source_get(request: Request) -> Response:
         mark(request, "/v1/sources/{path}")
@@ -542,17 +588,22 @@ def make_app(
 
     async def metrics_route(request: Request) -> Response:
         mark(request, "/metrics")
+        who(request, "read", "metrics")
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(request: Request) -> Response:
         mark(request, "/openapi.json")
+        who(request, "read", "openapi")
         return JSONResponse(OPENAPI)
 
     # ---- errors ------------------------------------------------------------------------
 
     async def refused(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, Refused)
-        return error(exc.status, exc.code, exc.message, exc.details)
+        response = error(exc.status, exc.code, exc.message, exc.details)
+        if exc.status == 401:
+            response.headers["WWW-Authenticate"] = 'Bearer realm="cflc serve"'
+        return response
 
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)

@@ -531,6 +531,8 @@ class Service:
         def ready() -> bool:
             return bool(self.revisions_after(target, after))
 
+        if ready():  # (asyncio.wait_for with no time left would not even look)
+            return self.revisions_after(target, after)
         async with self.changed:
             try:
                 await asyncio.wait_for(self.changed.wait_for(ready), timeout)

@@ -39,13 +39,25 @@ def serve(
     """Serve ``project`` until interrupted; the exit status."""
     import uvicorn  # only when serving: `cflc --help` never loads the web stack
 
-    from cfglang.server.app import make_app
+    from cfglang.server.app import make_app, token_auth
     from cfglang.server.core import Refused, Service
     from cfglang.server.sqlite import SQLiteStore
     from cfglang.server.store import StoreUnavailable
+    from cfglang.server.tokens import TokenError, Tokens
 
     root = find_root(os.path.abspath(project))
     state_dir = os.path.abspath(state) if state else default_state(root)
+    try:
+        tokens = Tokens(state_dir)
+    except TokenError as e:
+        echo(f"error: {e}")
+        return 1
+    if not tokens.enabled and not is_loopback(host):
+        echo(
+            f"error: without {state_dir}/tokens.toml the server allows everything, so it "
+            "only listens on 127.0.0.1 (`cflc serve token add` makes one)"
+        )
+        return 2
     try:
         store = SQLiteStore(state_dir)
     except StoreUnavailable as e:
@@ -71,9 +83,10 @@ def serve(
         echo(f"error: cannot listen on {host}:{port}: {e.strerror}")
         return 1
     bound = sock.getsockname()[1]
-    app = make_app(service, max_body=max_body)
+    app = make_app(service, max_body=max_body, auth=token_auth(tokens))
     shown = f"[{host}]" if ":" in host else host
     how = f"imported as revision {imported}" if imported else f"revision {service.head}"
+    how += "; tokens required" if tokens.enabled else "; no tokens: open to this machine"
     echo(f"serving {root} at http://{shown}:{bound} ({how}; state in {state_dir})")
     sys.stdout.flush()
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
