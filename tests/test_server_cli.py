@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import httpx
@@ -61,43 +62,62 @@ def test_a_project_that_does_not_compile_is_not_served(tmp_path: Path) -> None:
 
 
 def test_kill_9_during_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: Path) -> None:
-    project = write_project(tmp_path / "p", {"main.cfl": "n = 0\n"})
+    project = write_project(tmp_path / "p", {"main.cfl": "n = 0\n", "other.cfl": "m = 0\n"})
     state = tmp_path / "state"
     proc, url = serve_process(project, state)
-    acked: dict[int, int] = {}  # revision -> the value written
-    try:
+    acked: dict[int, tuple[str, int]] = {}  # revision -> (file, the value written)
+    lock = threading.Lock()
+    started = threading.Event()
+
+    def stream(path: str, key: str) -> None:
+        # Two writers at once, each of its own file, until the server is gone.
         with httpx.Client(base_url=url, timeout=10) as c:
-            assert c.get("/healthz").json()["revision"] == 1
             base = 1
-            for i in range(1, 1000):
-                if i == 25:
-                    os.kill(proc.pid, signal.SIGKILL)  # mid-stream: later writes fail
+            for i in range(1, 10_000):
                 try:
                     r = c.put(
-                        "/v1/sources/main.cfl",
-                        content=f"n = {i}\n",
+                        f"/v1/sources/{path}",
+                        content=f"{key} = {i}\n",
                         headers={"If-Match": str(base)},
                     )
                 except httpx.TransportError:
-                    break
+                    return
                 assert r.status_code == 200, r.text
                 base = r.json()["revision"]
-                acked[base] = i
+                with lock:
+                    acked[base] = (path, i)
+                    if len(acked) >= 30:
+                        started.set()
+
+    writers = [
+        threading.Thread(target=stream, args=("main.cfl", "n")),
+        threading.Thread(target=stream, args=("other.cfl", "m")),
+    ]
+    try:
+        for t in writers:
+            t.start()
+        assert started.wait(60)
+        os.kill(proc.pid, signal.SIGKILL)  # while both are writing
+        for t in writers:
+            t.join(30)
     finally:
         stop_process(proc)
-    assert len(acked) >= 20
+    assert len(acked) >= 30
     proc, url = serve_process(project, state)
     try:
         with httpx.Client(base_url=url, timeout=10) as c:
             head = c.get("/healthz").json()["revision"]
             assert head >= max(acked)
-            for rev, value in acked.items():
-                r = c.get("/v1/configs/main/revisions/" + str(rev))
-                assert r.status_code == 200 and r.json() == {"n": value}
-                src = c.get("/v1/sources/main.cfl", params={"revision": rev})
-                assert src.text == f"n = {value}\n"
-            hist = [h["revision"] for h in c.get("/v1/configs/main/revisions").json()]
-            assert hist == list(range(1, head + 1))
+            for rev, (path, value) in acked.items():
+                target = path.removesuffix(".cfl")
+                key = "n" if path == "main.cfl" else "m"
+                r = c.get(f"/v1/configs/{target}/revisions/{rev}")
+                assert r.status_code == 200 and r.json() == {key: value}
+                src = c.get(f"/v1/sources/{path}", params={"revision": rev})
+                assert src.text == f"{key} = {value}\n"
+            a = [h["revision"] for h in c.get("/v1/configs/main/revisions").json()]
+            b = [h["revision"] for h in c.get("/v1/configs/other/revisions").json()]
+            assert sorted(set(a[1:]) | set(b[1:])) == list(range(2, head + 1))  # no gap
     finally:
         stop_process(proc, signal.SIGINT)
         assert proc.returncode == 0

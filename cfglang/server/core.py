@@ -36,7 +36,7 @@ from cfglang import api
 from cfglang.diagnostics import Diagnostic, to_json
 from cfglang.emit import FORMATS, EmitError, emit
 from cfglang.eval.evaluate import Limits
-from cfglang.project import CONFIG_NAME, limits_error
+from cfglang.project import CONFIG_NAME, limits_error, load_lenient
 from cfglang.server.store import Commit, Revision, StaleHead, Store, TargetOutput
 from cfglang.tools import diff as semantic_diff
 from cfglang.values import Duration, Secret, Size
@@ -318,9 +318,13 @@ class Service:
         None when the store already has revisions. `Refused` when it does not compile."""
         if self.head != 0:
             return None
+        out_dir = str(load_lenient(root).settings.get("output_dir", "out"))
+        skip = os.path.normpath(os.path.join(root, out_dir))
         files: dict[str, str | None] = {}
         for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(d for d in dirnames if not d.startswith(".") and d != "out")
+            dirnames[:] = sorted(
+                d for d in dirnames if not d.startswith(".") and os.path.join(dirpath, d) != skip
+            )
             for name in sorted(filenames):
                 if name.startswith(".") or not name.endswith(IMPORTED):
                     continue
