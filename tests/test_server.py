@@ -448,3 +448,24 @@ def test_openapi_clients_and_audit(http: httpx.Client) -> None:
     assert "swordfish" not in json.dumps(entries)
     by_path = http.get("/v1/audit", params={"path": "base.cfl"}).json()
     assert [e["revision"] for e in by_path] == [1, 2]
+
+
+def test_usage_lists_the_keys_nobody_read(http: httpx.Client) -> None:
+    client = {"X-Cfl-Client-Id": "svc-1"}
+    r = http.post(
+        "/v1/usage", json={"target": "env/prod", "keys": ["port", "name"]}, headers=client
+    )
+    assert r.status_code == 200, r.text
+    report = http.get("/v1/configs/env/prod/usage").json()
+    assert report["unread"] == ["password", "replicas"] and report["read"] == 2
+    http.post("/v1/usage", json={"target": "env/prod", "keys": ["replicas"]}, headers=client)
+    assert http.get("/v1/configs/env/prod/usage", params={"since": "1h"}).json()["unread"] == [
+        "password"
+    ]
+    # Reads older than the window do not count.
+    assert len(http.get("/v1/configs/env/prod/usage", params={"since": 4e9}).json()["unread"]) == 4
+    assert_error(
+        http.post("/v1/usage", json={"target": "env/prod", "keys": ["x"]}), 400, "bad_header"
+    )
+    assert_error(http.post("/v1/usage", json={"keys": 1}, headers=client), 400, "bad_body")
+    assert_error(http.get("/v1/configs/env/prod/usage", params={"since": "soon"}), 400, "bad_query")

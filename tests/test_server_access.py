@@ -23,7 +23,8 @@ ROLES = ("none", "bogus", "expired", "reader", "editor", "admin", "scoped")
 
 # (method, url, body) -> the status for each of ROLES. Writes send the text already stored,
 # so they are allowed without changing anything and every row sees the same server.
-R, W = {"If-Match": "1"}, PROD.encode()
+R, W = {"If-Match": "1", "X-Cfl-Client-Id": "t"}, PROD.encode()
+USAGE = b'{"target": "env/prod", "keys": ["port"]}'
 TABLE: list[tuple[str, str, bytes, tuple[int, ...]]] = [
     ("GET", "/healthz", b"", (200, 200, 200, 200, 200, 200, 200)),
     ("GET", "/v1/configs", b"", (401, 401, 401, 200, 200, 200, 200)),
@@ -45,6 +46,8 @@ TABLE: list[tuple[str, str, bytes, tuple[int, ...]]] = [
     ),
     ("POST", "/v1/configs/env/prod/rollback?to=1", b"", (401, 401, 401, 403, 200, 200, 403)),
     ("GET", "/v1/clients", b"", (401, 401, 401, 403, 403, 200, 403)),
+    ("POST", "/v1/usage", USAGE, (401, 401, 401, 200, 200, 200, 403)),
+    ("GET", "/v1/configs/env/prod/usage", b"", (401, 401, 401, 403, 403, 200, 403)),
     ("GET", "/v1/audit", b"", (401, 401, 401, 403, 403, 200, 403)),
     ("GET", "/metrics", b"", (401, 401, 401, 200, 200, 200, 200)),
     ("GET", "/openapi.json", b"", (401, 401, 401, 200, 200, 200, 200)),

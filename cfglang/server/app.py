@@ -40,6 +40,8 @@ from cfglang.emit import FORMATS
 from cfglang.server.core import Refused, Service, check_path, diff
 from cfglang.server.store import ClientRecord, StoreUnavailable
 from cfglang.server.tokens import Tokens
+from cfglang.tools.diff import format_path
+from cfglang.values import parse_duration
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -140,6 +142,37 @@ def query_float(request: Request, name: str, default: float) -> float:
     if not 0 <= value <= 3600:
         raise Refused(400, "bad_query", f"`{name}` must be seconds in 0..3600, got `{raw[:40]}`")
     return value
+
+
+def since_param(request: Request) -> float:
+    """``?since=``: a Unix time, or a duration back from now (``24h``, ``7d``); 0 if absent."""
+    raw = request.query_params.get("since")
+    if raw is None:
+        return 0.0
+    try:
+        return float(raw)
+    except ValueError:
+        pass
+    try:
+        return time.time() - parse_duration(raw).millis / 1000
+    except ValueError:
+        raise Refused(
+            400, "bad_query", f"`since` must be a Unix time or a duration, got `{raw[:40]}`"
+        ) from None
+
+
+def leaf_paths(data: Any, path: tuple[str | int, ...] = ()) -> list[str]:
+    """Every scalar's data path in a document (an empty object or list counts as one)."""
+    if isinstance(data, dict) and set(data) != {"$secret"} and data:
+        return [p for k, v in data.items() for p in leaf_paths(v, (*path, k))]
+    if isinstance(data, list) and data:
+        return [p for i, v in enumerate(data) for p in leaf_paths(v, (*path, i))]
+    return [format_path(path)]
+
+
+def covers(key: str, path: str) -> bool:
+    """Whether reading ``key`` reads ``path`` (the key itself, or an object above it)."""
+    return path == key or path.startswith((key + ".", key + "["))
 
 
 def etag_matches(header: str | None, etag: str) -> bool:
@@ -294,7 +327,7 @@ def make_app(
         rest = rest.strip("/")
         if rest in service.outputs:
             return rest, ""
-        m = re.fullmatch(r"(.+?)/(revisions(?:/[^/]+)?|diff|rollback)", rest)
+        m = re.fullmatch(r"(.+?)/(revisions(?:/[^/]+)?|diff|rollback|usage)", rest)
         if m is not None:
             return m.group(1), m.group(2)
         return rest, ""
@@ -342,6 +375,27 @@ def make_app(
             old = await loop.run_in_executor(None, service.store.output, target, a)
             new = await loop.run_in_executor(None, service.store.output, target, b)
             return JSONResponse(diff(old[1] if old else None, new[1] if new else None))
+        if what == "usage":
+            mark(request, "/v1/configs/{target}/usage")
+            who(request, "admin", f"target:{target}")
+            known(target)
+            since = since_param(request)
+            if target not in service.outputs:
+                raise Refused(404, "not_found", f"`{target}` was deleted", {"target": target})
+            leaves = leaf_paths(json.loads(service.outputs[target][1].diffable))
+            used = await asyncio.get_running_loop().run_in_executor(
+                None, service.store.used_keys, target, since
+            )
+            unread = [p for p in leaves if not any(covers(k, p) for k in used)]
+            return JSONResponse(
+                {
+                    "target": target,
+                    "since": since,
+                    "keys": len(leaves),
+                    "read": len(leaves) - len(unread),
+                    "unread": unread,
+                }
+            )
         raise Refused(404, "not_found", f"no such resource `{what}`")
 
     async def document(
@@ -536,6 +590,29 @@ def make_app(
 
         return EventSourceResponse(events(), ping=ping, headers={"Cache-Control": "no-cache"})
 
+    async def usage_post(request: Request) -> Response:
+        mark(request, "/v1/usage")
+        data = await json_body(request)
+        if (
+            not isinstance(data, dict)
+            or not isinstance(data.get("target"), str)
+            or not isinstance(data.get("keys"), list)
+            or not all(isinstance(k, str) and 0 < len(k) <= 1000 for k in data["keys"])
+            or len(data["keys"]) > 100_000
+        ):
+            raise Refused(400, "bad_body", 'expected {"target": T, "keys": ["a.b", ...]}')
+        target = data["target"]
+        who(request, "read", f"target:{target}")
+        known(target)
+        client = request.headers.get("x-cfl-client-id")
+        if not client:
+            raise Refused(400, "bad_header", "usage needs X-Cfl-Client-Id")
+        keys = sorted(set(data["keys"]))
+        await asyncio.get_running_loop().run_in_executor(
+            None, service.store.add_usage, target, client[:200], keys, time.time()
+        )
+        return JSONResponse({"target": target, "keys": len(keys)})
+
     async def clients(request: Request) -> Response:
         mark(request, "/v1/clients")
         who(request, "admin", "clients")
@@ -629,6 +706,7 @@ def make_app(
         Route("/v1/changes", changes, methods=["POST"]),
         Route("/v1/watch/{target:path}", watch),
         Route("/v1/clients", clients),
+        Route("/v1/usage", usage_post, methods=["POST"]),
         Route("/v1/audit", audit),
     ]
     app = Starlette(
@@ -680,6 +758,8 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/changes": {"post": _op('several files in one revision: {"base", "files"}')},
         "/v1/clients": {"get": _op("the clients and what they last read")},
+        "/v1/usage": {"post": _op('keys a client read: {"target", "keys"}')},
+        "/v1/configs/{target}/usage": {"get": _op("the keys nobody read since", "since")},
         "/v1/audit": {"get": _op("the audit log", "target", "path", "who", "since")},
         "/metrics": {"get": _op("Prometheus metrics")},
     },
