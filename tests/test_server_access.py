@@ -49,6 +49,21 @@ TABLE: list[tuple[str, str, bytes, tuple[int, ...]]] = [
     ("POST", "/v1/usage", USAGE, (401, 401, 401, 200, 200, 200, 403)),
     ("GET", "/v1/configs/env/prod/usage", b"", (401, 401, 401, 403, 403, 200, 403)),
     ("GET", "/v1/audit", b"", (401, 401, 401, 403, 403, 200, 403)),
+    # Rollouts are the admin's; these leave nothing behind (no rollout exists; `{}` is 422).
+    ("POST", "/v1/configs/env/prod/rollouts", b"{}", (401, 401, 401, 403, 403, 422, 403)),
+    ("GET", "/v1/configs/env/prod/rollouts/current", b"", (401, 401, 401, 403, 403, 404, 403)),
+    (
+        "POST",
+        "/v1/configs/env/prod/rollouts/current/promote",
+        b"",
+        (401, 401, 401, 403, 403, 404, 403),
+    ),
+    (
+        "POST",
+        "/v1/configs/env/prod/rollouts/current/abort",
+        b"",
+        (401, 401, 401, 403, 403, 404, 403),
+    ),
     ("GET", "/metrics", b"", (401, 401, 401, 200, 200, 200, 200)),
     ("GET", "/openapi.json", b"", (401, 401, 401, 200, 200, 200, 200)),
 ]

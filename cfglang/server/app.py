@@ -37,7 +37,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from cfglang.emit import FORMATS
-from cfglang.server.core import Refused, Service, check_path, diff
+from cfglang.server.core import Client, Refused, Service, check_path, diff, in_rollout
 from cfglang.server.store import ClientRecord, StoreUnavailable
 from cfglang.server.tokens import Tokens
 from cfglang.tools.diff import format_path
@@ -81,6 +81,7 @@ class Metrics:
         )
         self.revision = Gauge("cfl_revision", "The head revision", registry=self.registry)
         self.watchers = Gauge("cfl_watchers", "Open watch streams", registry=self.registry)
+        self.rollouts = Gauge("cfl_rollouts", "Active rollouts", registry=self.registry)
 
 
 def _route(scope: Scope) -> str:
@@ -142,6 +143,17 @@ def query_float(request: Request, name: str, default: float) -> float:
     if not 0 <= value <= 3600:
         raise Refused(400, "bad_query", f"`{name}` must be seconds in 0..3600, got `{raw[:40]}`")
     return value
+
+
+def client_info(request: Request) -> Client:
+    """The client a request names (`X-Cfl-Client-Id`, `X-Cfl-Client-Labels: zone=a,tier=web`)."""
+    labels: dict[str, str] = {}
+    for item in request.headers.get("x-cfl-client-labels", "").split(","):
+        k, sep, v = item.partition("=")
+        if sep and k.strip():
+            labels[k.strip()[:100]] = v.strip()[:200]
+    client = request.headers.get("x-cfl-client-id")
+    return Client(client[:200] if client else None, labels)
 
 
 def since_param(request: Request) -> float:
@@ -275,14 +287,10 @@ def make_app(
             raise Refused(400, "bad_json", f"the body is not JSON: {e}") from None
 
     def seen(request: Request, target: str, revision: int) -> None:
-        client = request.headers.get("x-cfl-client-id")
+        info = client_info(request)
+        client, labels = info.id, dict(info.labels)
         if not client:
             return
-        labels: dict[str, str] = {}
-        for item in request.headers.get("x-cfl-client-labels", "").split(","):
-            k, sep, v = item.partition("=")
-            if sep and k.strip():
-                labels[k.strip()] = v.strip()
         record = ClientRecord(
             client[:200],
             request.scope.get("cfl", {}).get("who"),
@@ -327,7 +335,10 @@ def make_app(
         rest = rest.strip("/")
         if rest in service.outputs:
             return rest, ""
-        m = re.fullmatch(r"(.+?)/(revisions(?:/[^/]+)?|diff|rollback|usage)", rest)
+        m = re.fullmatch(
+            r"(.+?)/(revisions(?:/[^/]+)?|diff|rollback|usage|rollouts(?:/current(?:/promote|/abort)?)?)",
+            rest,
+        )
         if m is not None:
             return m.group(1), m.group(2)
         return rest, ""
@@ -375,6 +386,28 @@ def make_app(
             old = await loop.run_in_executor(None, service.store.output, target, a)
             new = await loop.run_in_executor(None, service.store.output, target, b)
             return JSONResponse(diff(old[1] if old else None, new[1] if new else None))
+        if what == "rollouts/current":
+            mark(request, "/v1/configs/{target}/rollouts/current")
+            who(request, "admin", f"target:{target}")
+            known(target)
+            ro = service.rollouts.get(target)
+            if ro is None:
+                raise Refused(
+                    404, "not_found", f"`{target}` has had no rollout", {"target": target}
+                )
+            rows = await asyncio.get_running_loop().run_in_executor(None, service.store.clients)
+            clients = [
+                {
+                    "client_id": c.client_id,
+                    "labels": dict(c.labels),
+                    "revision": c.revision,
+                    "last_seen": c.last_seen,
+                    "in_rollout": in_rollout(ro, Client(c.client_id, c.labels)),
+                }
+                for c in rows
+                if c.target == target
+            ]
+            return JSONResponse({**ro, "clients": clients})
         if what == "usage":
             mark(request, "/v1/configs/{target}/usage")
             who(request, "admin", f"target:{target}")
@@ -412,10 +445,21 @@ def make_app(
         known(target)
         if revision is None:
             revision = query_int(request, "revision")
+        headers = {}
         if revision is None:
             if target not in service.outputs:
                 raise Refused(404, "not_found", f"`{target}` was deleted", {"target": target})
             rev, out = service.outputs[target]
+            client = client_info(request)
+            held = service.gated(target, client)
+            if service.rollout(target) is not None:
+                headers["X-Cfl-Rollout"] = "stable" if held is not None else "canary"
+            if held is not None:  # a rollout keeps this client at the stable revision
+                got_held = await asyncio.get_running_loop().run_in_executor(
+                    None, service.store.output, target, held
+                )
+                assert got_held is not None
+                rev, out = got_held
         else:
             got = await asyncio.get_running_loop().run_in_executor(
                 None, service.store.output, target, revision
@@ -429,7 +473,7 @@ def make_app(
                 )
             rev, out = got
         etag = f'"{rev}-{fmt}"'
-        headers = {"ETag": etag, "X-Cfl-Revision": str(rev), "Cache-Control": "no-cache"}
+        headers.update({"ETag": etag, "X-Cfl-Revision": str(rev), "Cache-Control": "no-cache"})
         if request.headers.get("x-cfl-client-id"):
             await asyncio.get_running_loop().run_in_executor(None, seen, request, target, rev)
         if etag_matches(request.headers.get("if-none-match"), etag):
@@ -443,6 +487,21 @@ def make_app(
 
     async def config_post(request: Request) -> Response:
         target, what = split_target(request.path_params["rest"])
+        if what == "rollouts":
+            mark(request, "/v1/configs/{target}/rollouts")
+            user = who(request, "admin", f"target:{target}")
+            spec = await json_body(request)
+            if not isinstance(spec, dict):
+                raise Refused(400, "bad_body", 'expected {"revision", "selector" | "percent"}')
+            state = await service.start_rollout(target, spec, who=user)
+            return JSONResponse(state, status_code=201)
+        if what in ("rollouts/current/promote", "rollouts/current/abort"):
+            how = what.rsplit("/", 1)[1]
+            mark(request, "/v1/configs/{target}/rollouts/current/" + how)
+            user = who(request, "admin", f"target:{target}")
+            state = await service.end_rollout(target, how, who=user)
+            metrics.revision.set(service.head)
+            return JSONResponse(state)
         if what != "rollback":
             raise Refused(404, "not_found", "no such resource")
         mark(request, "/v1/configs/{target}/rollback")
@@ -559,10 +618,11 @@ def make_app(
         after = parse_revision(request.headers.get("last-event-id"), "Last-Event-ID")
         if after is None:
             after = query_int(request, "after")
+        client = client_info(request)
         if "wait" in request.query_params:
             wait = query_float(request, "wait", 30.0)
             base = after if after is not None else 0
-            revs = await service.wait_after(target, base, wait)
+            revs = await service.wait_after(target, base, wait, client)
             if not revs:
                 return Response(status_code=304, headers={"X-Cfl-Revision": str(base)})
             n = revs[0]
@@ -570,9 +630,9 @@ def make_app(
                 {"target": target, "revision": n, "etag": f'"{n}-json"'},
                 headers={"X-Cfl-Revision": str(n)},
             )
-        if after is None:  # a new subscriber starts with the current revision
-            hist = service.history.get(target, [])
-            after = hist[-1] - 1 if hist else 0
+        if after is None:  # a new subscriber starts with the revision it should run
+            seen = service.revisions_after(target, 0, client)
+            after = seen[-1] - 1 if seen else 0
 
         async def events() -> AsyncIterator[dict[str, Any]]:
             nonlocal after
@@ -580,11 +640,11 @@ def make_app(
             metrics.watchers.inc()
             try:
                 while True:
-                    for n in service.revisions_after(target, after):
+                    for n in service.revisions_after(target, after, client):
                         data = {"target": target, "revision": n, "etag": f'"{n}-json"'}
                         yield {"id": str(n), "event": "revision", "data": json.dumps(data)}
                         after = n
-                    await service.wait_after(target, after, None)
+                    await service.wait_after(target, after, None, client)
             finally:
                 metrics.watchers.dec()
 
@@ -666,6 +726,7 @@ def make_app(
     async def metrics_route(request: Request) -> Response:
         mark(request, "/metrics")
         who(request, "read", "metrics")
+        metrics.rollouts.set(sum(service.rollout(t) is not None for t in service.rollouts))
         return Response(generate_latest(metrics.registry), media_type=CONTENT_TYPE_LATEST)
 
     async def openapi(request: Request) -> Response:
@@ -758,6 +819,12 @@ OPENAPI: dict[str, Any] = {
         },
         "/v1/changes": {"post": _op('several files in one revision: {"base", "files"}')},
         "/v1/clients": {"get": _op("the clients and what they last read")},
+        "/v1/configs/{target}/rollouts": {
+            "post": _op('deliver the current revision to some clients: {"selector"|"percent"}')
+        },
+        "/v1/configs/{target}/rollouts/current": {"get": _op("the rollout and its clients")},
+        "/v1/configs/{target}/rollouts/current/promote": {"post": _op("everyone gets it")},
+        "/v1/configs/{target}/rollouts/current/abort": {"post": _op("back to the stable one")},
         "/v1/usage": {"post": _op('keys a client read: {"target", "keys"}')},
         "/v1/configs/{target}/usage": {"get": _op("the keys nobody read since", "since")},
         "/v1/audit": {"get": _op("the audit log", "target", "path", "who", "since")},

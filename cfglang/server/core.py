@@ -178,6 +178,32 @@ def diff(old: TargetOutput | None, new: TargetOutput | None) -> list[dict[str, A
     return [{**c, "op": symbol[c["op"]]} for c in semantic_diff.to_json(semantic_diff.diff(a, b))]
 
 
+@attrs.frozen
+class Client:
+    """Who reads: the `X-Cfl-Client-Id` and `X-Cfl-Client-Labels` of a request."""
+
+    id: str | None = None
+    labels: Mapping[str, str] = attrs.field(factory=dict)
+
+
+def bucket(client_id: str) -> float:
+    """A stable place in 0..100 for a client id (the first 8 bytes of its SHA-256)."""
+    h = int.from_bytes(hashlib.sha256(client_id.encode("utf-8")).digest()[:8], "big")
+    return h / 2**64 * 100
+
+
+def in_rollout(rollout: Mapping[str, Any], client: Client) -> bool:
+    """Whether a rollout delivers its revision to ``client``: every label of the selector
+    equal, or the client id's bucket below the percentage (no id: never)."""
+    selector = rollout.get("selector")
+    if isinstance(selector, dict):
+        return all(client.labels.get(k) == v for k, v in selector.items())
+    percent = rollout.get("percent")
+    if isinstance(percent, (int, float)) and client.id:
+        return bucket(client.id) < percent
+    return False
+
+
 class Service:
     """The project a server serves (see the module docstring)."""
 
@@ -217,6 +243,11 @@ class Service:
                 self.outputs[target] = out
             self.history[target] = [r.number for r in self.store.target_history(target)]
         self.revisions: dict[int, Revision] = {}
+        self.rollouts: dict[str, dict[str, Any]] = {}
+        for target in self.history:
+            ro = self.store.rollout(target)
+            if ro is not None:
+                self.rollouts[target] = ro
 
     def revision_info(self, number: int) -> Revision | None:
         if number not in self.revisions:
@@ -522,24 +553,146 @@ class Service:
             return WriteResult(self.head, (), False)
         return await self.write(self.head, files, who=who, action="rollback", stale_ok=True)
 
+    # ---- rollouts ----------------------------------------------------------------------
+
+    def rollout(self, target: str) -> dict[str, Any] | None:
+        """The active rollout of ``target`` (None when there is none)."""
+        ro = self.rollouts.get(target)
+        return ro if ro is not None and ro.get("state") == "active" else None
+
+    def gated(self, target: str, client: Client) -> int | None:
+        """The stable revision ``client`` is held at by an active rollout of ``target``,
+        or None when it gets the head (no rollout, or the client is in it)."""
+        ro = self.rollout(target)
+        if ro is None or in_rollout(ro, client):
+            return None
+        return int(ro["stable"])
+
+    def delivered(self, target: str, client: Client) -> int | None:
+        """The revision of ``target`` that ``client`` should run."""
+        held = self.gated(target, client)
+        if held is not None:
+            return held
+        return self.outputs[target][0] if target in self.outputs else None
+
+    async def start_rollout(
+        self, target: str, spec: Mapping[str, Any], *, who: str
+    ) -> dict[str, Any]:
+        """Deliver ``target``'s current revision only to the clients ``spec`` selects
+        (``{"revision", "selector": {...}}`` or ``{"revision", "percent": P}``); the others
+        keep ``spec["stable"]`` (default: the target's revision before it)."""
+        if target not in self.outputs:
+            raise Refused(404, "not_found", f"no target `{target}`", {"target": target})
+        async with self.lock:
+            if self.rollout(target) is not None:
+                raise Refused(
+                    409, "rollout_active", f"`{target}` has a rollout already", self.rollout(target)
+                )
+            current = self.outputs[target][0]
+            revision = spec.get("revision", current)
+            hist = self.history.get(target, [])
+            if revision != current:
+                raise Refused(
+                    422,
+                    "invalid",
+                    f"a rollout delivers the target's current revision ({current}), not {revision}",
+                    [],
+                )
+            earlier = [r for r in hist if r < current]
+            stable = spec.get("stable", earlier[-1] if earlier else None)
+            if not isinstance(stable, int) or stable not in earlier:
+                raise Refused(
+                    422, "invalid", f"`stable` must be an earlier revision of `{target}`", []
+                )
+            state: dict[str, Any] = {
+                "target": target,
+                "revision": current,
+                "stable": stable,
+                "state": "active",
+                "created": time.time(),
+                "by": who,
+            }
+            selector, percent = spec.get("selector"), spec.get("percent")
+            if (selector is None) == (percent is None):
+                raise Refused(422, "invalid", "a rollout needs `selector` or `percent`", [])
+            if selector is not None:
+                if (
+                    not isinstance(selector, dict)
+                    or not selector
+                    or not all(
+                        isinstance(k, str) and isinstance(v, str) for k, v in selector.items()
+                    )
+                ):
+                    raise Refused(422, "invalid", "`selector` must map label names to values", [])
+                state["selector"] = dict(selector)
+            else:
+                if (
+                    not isinstance(percent, (int, float))
+                    or isinstance(percent, bool)
+                    or not 0 <= percent <= 100
+                ):
+                    raise Refused(422, "invalid", "`percent` must be a number in 0..100", [])
+                state["percent"] = percent
+            await self._save_rollout(target, state, who, "rollout")
+        return state
+
+    async def end_rollout(self, target: str, how: str, *, who: str) -> dict[str, Any]:
+        """``promote`` (everyone gets the head) or ``abort`` (a new revision equal to the
+        stable one, for everyone)."""
+        ro = self.rollout(target)
+        if ro is None:
+            raise Refused(404, "not_found", f"`{target}` has no active rollout", {"target": target})
+        state = dict(ro)
+        if how == "abort":
+            result = await self.rollback(target, int(ro["stable"]), who=who)
+            state["aborted_by_revision"] = result.revision
+        async with self.lock:
+            state["state"] = "promoted" if how == "promote" else "aborted"
+            state["ended"] = time.time()
+            await self._save_rollout(target, state, who, how)
+        return state
+
+    async def _save_rollout(
+        self, target: str, state: dict[str, Any], who: str, action: str
+    ) -> None:
+        loop = asyncio.get_running_loop()
+        entry = {"at": time.time(), "who": who, "action": action, "target": target, "detail": state}
+        entry["revision"] = state["revision"]
+
+        def save() -> None:
+            self.store.put_rollout(target, state)
+            self.store.add_audit(entry)
+
+        await loop.run_in_executor(None, save)
+        self.rollouts[target] = state
+        async with self.changed:
+            self.changed.notify_all()
+
     # ---- watching ----------------------------------------------------------------------
 
-    def revisions_after(self, target: str, after: int) -> list[int]:
+    def revisions_after(self, target: str, after: int, client: Client | None = None) -> list[int]:
+        """The target's revisions after ``after`` that ``client`` may see: while a rollout
+        holds the client at a stable revision, none past it."""
         hist = self.history.get(target, [])
+        held = self.gated(target, client) if client is not None else None
+        if held is not None:
+            hist = hist[: bisect.bisect_right(hist, held)]
         return hist[bisect.bisect_right(hist, after) :]
 
-    async def wait_after(self, target: str, after: int, timeout: float | None) -> list[int]:
+    async def wait_after(
+        self, target: str, after: int, timeout: float | None, client: Client | None = None
+    ) -> list[int]:
         """The target's revisions after ``after``, waiting up to ``timeout`` seconds (None:
         for ever) for one when there is none yet."""
 
         def ready() -> bool:
-            return bool(self.revisions_after(target, after))
+            return bool(self.revisions_after(target, after, client))
 
         if ready():  # (asyncio.wait_for with no time left would not even look)
-            return self.revisions_after(target, after)
+            return self.revisions_after(target, after, client)
         async with self.changed:
             try:
                 await asyncio.wait_for(self.changed.wait_for(ready), timeout)
             except TimeoutError:
                 return []
-        return self.revisions_after(target, after)
+        return self.revisions_after(target, after, client)
