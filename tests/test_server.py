@@ -4,6 +4,7 @@ long poll, validated writes, preconditions, concurrent writers, rollback, bad in
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -469,3 +470,38 @@ def test_usage_lists_the_keys_nobody_read(http: httpx.Client) -> None:
     )
     assert_error(http.post("/v1/usage", json={"keys": 1}, headers=client), 400, "bad_body")
     assert_error(http.get("/v1/configs/env/prod/usage", params={"since": "soon"}), 400, "bad_query")
+
+
+def test_a_restart_serves_the_stored_revisions_and_watchers_resume(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "project", PROJECT)
+    srv = ServerThread(project, tmp_path / "state")
+    try:
+        with srv.client() as c:
+            for i in (1, 2):
+                text = f'extends "../base.cfl"\nreplicas = {10 + i}\n'
+                assert put(c, "env/prod.cfl", text, i).status_code == 200
+    finally:
+        srv.stop()
+    # The working tree changed meanwhile: a restart ignores it and serves the store.
+    (project / "env" / "prod.cfl").write_text("broken = \n", encoding="utf-8")
+    srv = ServerThread(project, tmp_path / "state")
+    try:
+        with srv.client() as c:
+            assert c.get("/healthz").json()["revision"] == 3
+            r = c.get("/v1/configs/env/prod")
+            assert r.json()["replicas"] == 12 and r.headers["etag"] == '"3-json"'
+            with c.stream("GET", "/v1/watch/env/prod", headers={"Last-Event-ID": "1"}) as resp:
+                assert [e["id"] for e in read_events(resp, 2)] == ["2", "3"]
+    finally:
+        srv.stop()
+
+
+def test_healthz_is_503_while_the_store_is_unavailable(server: ServerThread) -> None:
+    with server.client() as c:
+        server.store._db.close()  # the database gone from under the server
+        r = c.get("/healthz")
+        assert_error(r, 503, "unavailable")
+        assert c.get("/v1/configs/env/prod").status_code == 200  # the head is in memory
+        assert_error(put(c, "lib/other.cfl", "unused = false\n", 1), 503, "unavailable")
+        # (reopened, so the fixture can close it)
+        server.store._db = sqlite3.connect(server.store.path, check_same_thread=False)
