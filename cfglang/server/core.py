@@ -390,8 +390,12 @@ class Service:
                     412, "bad_revision", f"revision {base} does not exist", {"current": self.head}
                 )
             stale = [p for p in files if self.changed_at.get(p, 0) > base]
+            merged = False
             if stale and not stale_ok:
-                return await self._merge_stale(base, files, stale, who=who, action=action)
+                # Replaced by the texts to write against the head (or 409); those are then
+                # compiled and checked like any write, under the same lock.
+                files = await self._merge_stale(base, files, stale)
+                merged = True
             for p, text in files.items():
                 if text is None and p not in self.sources:
                     raise Refused(404, "not_found", f"no source `{p}`", {"path": p})
@@ -487,7 +491,7 @@ class Service:
         warnings = tuple(
             {json.dumps(d, sort_keys=True): d for b in built for d in b.diagnostics}.values()
         )
-        return WriteResult(rev, tuple(sorted(changed_docs)), False, warnings)
+        return WriteResult(rev, tuple(sorted(changed_docs)), merged, warnings)
 
     def _apply(self, rev: int, new: dict[str, str], commit: Commit, changed: list[str]) -> None:
         self.head = rev
@@ -505,17 +509,17 @@ class Service:
                 self.history.setdefault(t, []).append(rev)
 
     async def _merge_stale(
-        self,
-        base: int,
-        files: Mapping[str, str | None],
-        stale: Sequence[str],
-        *,
-        who: str,
-        action: str,
-    ) -> WriteResult:
-        """A write whose paths changed after its base revision. For now refused with 409
-        and the conflict of each such path (base, theirs = the head's text, yours); the
-        three-way merge (`cfglang.tools.merge`) takes this place."""
+        self, base: int, files: Mapping[str, str | None], stale: Sequence[str]
+    ) -> Mapping[str, str | None]:
+        """A write whose paths in ``stale`` changed after its base revision: the files to
+        write against the head instead (``files`` with each stale path's text three-way
+        merged: base = its text at ``base``, theirs = the head's, yours = ``files[p]``),
+        or `Refused` 409 with ``details = {"current", "conflicts": [{"path", "base",
+        "theirs", "yours"}]}`` when edits overlap. Called under the write lock; the result
+        is compiled and checked like any write and answered with ``"merged": true``.
+
+        For now every stale write is refused: the three-way merge of CFL statements and
+        key paths (`cfglang.tools.merge`) takes this place."""
         conflicts = []
         for p in sorted(stale):
             at_base = self.store.source(p, base) if base > 0 else None
