@@ -50,6 +50,7 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 DEFAULT_MAX_BODY = 1024 * 1024
+CLIENT_FLUSH = 5.0  # seconds between stores of the clients seen (they are "last seen" data)
 MEDIA = {
     "json": "application/json",
     "yaml": "application/yaml",
@@ -286,6 +287,9 @@ def make_app(
         except json.JSONDecodeError as e:
             raise Refused(400, "bad_json", f"the body is not JSON: {e}") from None
 
+    pending: dict[tuple[str, str], ClientRecord] = {}
+    flushed = [0.0]
+
     def seen(request: Request, target: str, revision: int) -> None:
         info = client_info(request)
         client, labels = info.id, dict(info.labels)
@@ -299,7 +303,19 @@ def make_app(
             revision,
             time.time(),
         )
-        service.store.seen(record)
+        pending[(record.client_id, target)] = record
+
+    async def flush_clients(force: bool = False) -> None:
+        """Store the clients seen since the last flush, in one transaction: at most every
+        `CLIENT_FLUSH` seconds from the read path (a GET never waits for an fsync), and
+        before the clients are listed."""
+        now = time.monotonic()
+        if not pending or (not force and now - flushed[0] < CLIENT_FLUSH):
+            return
+        flushed[0] = now
+        batch = list(pending.values())
+        pending.clear()
+        await asyncio.get_running_loop().run_in_executor(None, service.store.seen_all, batch)
 
     # ---- handlers ----------------------------------------------------------------------
 
@@ -395,6 +411,7 @@ def make_app(
                 raise Refused(
                     404, "not_found", f"`{target}` has had no rollout", {"target": target}
                 )
+            await flush_clients(force=True)
             rows = await asyncio.get_running_loop().run_in_executor(None, service.store.clients)
             clients = [
                 {
@@ -475,7 +492,8 @@ def make_app(
         etag = f'"{rev}-{fmt}"'
         headers.update({"ETag": etag, "X-Cfl-Revision": str(rev), "Cache-Control": "no-cache"})
         if request.headers.get("x-cfl-client-id"):
-            await asyncio.get_running_loop().run_in_executor(None, seen, request, target, rev)
+            seen(request, target, rev)
+            await flush_clients()
         if etag_matches(request.headers.get("if-none-match"), etag):
             return Response(status_code=304, headers=headers)
         text = out.formats.get(fmt)
@@ -676,6 +694,7 @@ def make_app(
     async def clients(request: Request) -> Response:
         mark(request, "/v1/clients")
         who(request, "admin", "clients")
+        await flush_clients(force=True)
         rows = await asyncio.get_running_loop().run_in_executor(None, service.store.clients)
         return JSONResponse(
             [

@@ -254,17 +254,26 @@ class SQLiteStore:
         return dict(json.loads(rows[0][0])) if rows else None
 
     def seen(self, record: ClientRecord) -> None:
-        self._q(
-            "INSERT OR REPLACE INTO clients VALUES (?, ?, ?, ?, ?, ?)",
-            (
-                record.client_id,
-                record.target,
-                record.token,
-                json.dumps(dict(record.labels)),
-                record.revision,
-                record.last_seen,
-            ),
-        )
+        self.seen_all([record])
+
+    def seen_all(self, records: Sequence[ClientRecord]) -> None:
+        rows = [
+            (r.client_id, r.target, r.token, json.dumps(dict(r.labels)), r.revision, r.last_seen)
+            for r in records
+        ]
+        try:
+            with self._lock:
+                self._db.execute("BEGIN")
+                try:
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO clients VALUES (?, ?, ?, ?, ?, ?)", rows
+                    )
+                    self._db.execute("COMMIT")
+                except BaseException:
+                    self._db.execute("ROLLBACK")
+                    raise
+        except sqlite3.Error as e:
+            raise StoreUnavailable(str(e)) from e
 
     def clients(self) -> list[ClientRecord]:
         rows = self._q("SELECT * FROM clients ORDER BY client_id, target")

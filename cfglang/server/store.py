@@ -168,6 +168,10 @@ class Store(Protocol):
         """A client read ``record.target`` at ``record.revision``."""
         ...
 
+    def seen_all(self, records: Sequence[ClientRecord]) -> None:
+        """`seen` for each record, in one write."""
+        ...
+
     def clients(self) -> list[ClientRecord]:
         """Every client, with the target and revision it last read."""
         ...
