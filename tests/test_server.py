@@ -505,3 +505,15 @@ def test_healthz_is_503_while_the_store_is_unavailable(server: ServerThread) -> 
         assert_error(put(c, "lib/other.cfl", "unused = false\n", 1), 503, "unavailable")
         # (reopened, so the fixture can close it)
         server.store._db = sqlite3.connect(server.store.path, check_same_thread=False)
+
+
+def test_a_chunked_body_over_the_limit_is_413_and_nothing_is_stored(http: httpx.Client) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b"x = 1\n"
+        for _ in range(100):
+            yield b"# " + b"y" * 1000 + b"\n"
+
+    r = http.put("/v1/sources/big.cfl", content=chunks(), headers={"If-Match": "1"})
+    assert_error(r, 413, "too_large")
+    assert http.get("/healthz").json()["revision"] == 1
+    assert_error(http.get("/v1/sources/big.cfl"), 404, "not_found")

@@ -154,3 +154,15 @@ def test_token_add_list_revoke(tmp_path: Path) -> None:
     assert cflc("serve", "token", "revoke", "ci", "--state", state).returncode == 0
     assert cflc("serve", "token", "list", "--state", state).stdout == ""
     assert cflc("serve", "token", "revoke", "ci", "--state", state).returncode == 2
+
+
+def test_a_port_in_use_exits_1(tmp_path: Path) -> None:
+    import socket
+
+    project = write_project(tmp_path / "p", {"main.cfl": "n = 0\n"})
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = str(taken.getsockname()[1])
+        r = cflc("serve", str(project), "--port", port, "--state", str(tmp_path / "s"))
+    assert r.returncode == 1 and "cannot listen" in r.stderr, r.stderr
