@@ -43,7 +43,7 @@ class ServerThread:
         asyncio.run(self.service.import_tree(str(project)))
         self.service._lock = None
         self.service._changed = None
-        sock = socket.socket()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP)
         sock.bind(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         app = make_app(self.service, **app_options)

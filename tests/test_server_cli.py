@@ -166,3 +166,24 @@ def test_a_port_in_use_exits_1(tmp_path: Path) -> None:
         port = str(taken.getsockname()[1])
         r = cflc("serve", str(project), "--port", port, "--state", str(tmp_path / "s"))
     assert r.returncode == 1 and "cannot listen" in r.stderr, r.stderr
+
+
+def test_keep_alive_reads_do_not_wait_for_delayed_acks(tmp_path: Path) -> None:
+    # Without TCP_NODELAY on the accepted connections each keep-alive response waited
+    # ~40 ms for the client's delayed ACK (the headers and the body are two writes).
+    import statistics
+    import time
+
+    project = write_project(tmp_path / "p", {"main.cfl": "n = 0\n"})
+    proc, url = serve_process(project, tmp_path / "state")
+    try:
+        with httpx.Client(base_url=url, timeout=10) as c:
+            c.get("/v1/configs/main")
+            times = []
+            for _ in range(20):
+                t = time.perf_counter()
+                assert c.get("/v1/configs/main").status_code == 200
+                times.append(time.perf_counter() - t)
+        assert statistics.median(times) < 0.025, times
+    finally:
+        stop_process(proc)

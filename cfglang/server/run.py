@@ -75,7 +75,11 @@ def serve(
     # The import ran on a loop of its own; the server's loop makes its own primitives.
     service._lock = None
     service._changed = None
-    sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+    # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted connections only
+    # for sockets whose proto says TCP, and without it every keep-alive response waited
+    # ~40 ms (Nagle's algorithm against the client's delayed ACK).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
