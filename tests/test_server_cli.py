@@ -31,7 +31,7 @@ def test_help_does_not_import_the_web_stack() -> None:
     probe = (
         "import sys\n"
         "from cfglang.cli import main\n"
-        "for argv in (['--help'], ['serve', '--help']):\n"
+        "for argv in (['--help'], ['serve', '--help'], ['publish', '--help']):\n"
         "    try:\n"
         "        main(argv)\n"
         "    except SystemExit:\n"

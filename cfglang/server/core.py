@@ -204,6 +204,30 @@ def in_rollout(rollout: Mapping[str, Any], client: Client) -> bool:
     return False
 
 
+def tree_files(root: str) -> dict[str, str]:
+    """The sources of a working tree, as the server imports them: every `.cfl`, `.toml`,
+    `.json`, `.yaml` and `.yml` file, except hidden files and directories and the output
+    directory; a file that is not UTF-8 text is left out."""
+    out_dir = str(load_lenient(root).settings.get("output_dir", "out"))
+    skip = os.path.normpath(os.path.join(root, out_dir))
+    files: dict[str, str] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(
+            d for d in dirnames if not d.startswith(".") and os.path.join(dirpath, d) != skip
+        )
+        for name in sorted(filenames):
+            if name.startswith(".") or not name.endswith(IMPORTED):
+                continue
+            full = os.path.join(dirpath, name)
+            rel = os.path.relpath(full, root).replace(os.sep, "/")
+            try:
+                with open(full, encoding="utf-8", newline="") as f:
+                    files[rel] = f.read()
+            except (OSError, UnicodeDecodeError):
+                continue
+    return files
+
+
 class Service:
     """The project a server serves (see the module docstring)."""
 
@@ -349,23 +373,7 @@ class Service:
         None when the store already has revisions. `Refused` when it does not compile."""
         if self.head != 0:
             return None
-        out_dir = str(load_lenient(root).settings.get("output_dir", "out"))
-        skip = os.path.normpath(os.path.join(root, out_dir))
-        files: dict[str, str | None] = {}
-        for dirpath, dirnames, filenames in os.walk(root):
-            dirnames[:] = sorted(
-                d for d in dirnames if not d.startswith(".") and os.path.join(dirpath, d) != skip
-            )
-            for name in sorted(filenames):
-                if name.startswith(".") or not name.endswith(IMPORTED):
-                    continue
-                full = os.path.join(dirpath, name)
-                rel = os.path.relpath(full, root).replace(os.sep, "/")
-                try:
-                    with open(full, encoding="utf-8", newline="") as f:
-                        files[rel] = f.read()
-                except (OSError, UnicodeDecodeError):
-                    continue
+        files: dict[str, str | None] = dict(tree_files(root))
         result = await self.write(0, files, who="import", action="import", stale_ok=False)
         return result.revision
 
