@@ -10,6 +10,7 @@ then read back from the server and printed, secrets as `<secret>`.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -25,7 +26,7 @@ EXIT_OK, EXIT_ERRORS, EXIT_USAGE = 0, 1, 2
 def _files_read(root: str, targets: Sequence[str]) -> set[str] | None:
     """The project paths the named targets read (compiled in the working tree); None when
     one of them does not exist."""
-    from cfglang import api  # only with TARGETs: the compile runs here
+    from cfglang import api  # only when TARGETs are named: the compile runs here
 
     out: set[str] = set()
     for t in targets:
@@ -45,8 +46,6 @@ def _show(d: dict[str, Any]) -> str:
 
 
 def _value(v: Any) -> str:
-    import json  # only to print values
-
     return json.dumps(v, ensure_ascii=False)
 
 
