@@ -171,7 +171,6 @@ def test_a_port_in_use_exits_1(tmp_path: Path) -> None:
 def test_keep_alive_reads_do_not_wait_for_delayed_acks(tmp_path: Path) -> None:
     # Without TCP_NODELAY on the accepted connections each keep-alive response waited
     # ~40 ms for the client's delayed ACK (the headers and the body are two writes).
-    import statistics
     import time
 
     project = write_project(tmp_path / "p", {"main.cfl": "n = 0\n"})
@@ -184,6 +183,7 @@ def test_keep_alive_reads_do_not_wait_for_delayed_acks(tmp_path: Path) -> None:
                 t = time.perf_counter()
                 assert c.get("/v1/configs/main").status_code == 200
                 times.append(time.perf_counter() - t)
-        assert statistics.median(times) < 0.025, times
+        # The minimum: a loaded machine delays some reads, the bug delayed every one.
+        assert min(times) < 0.03, times
     finally:
         stop_process(proc)
