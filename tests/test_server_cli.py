@@ -119,7 +119,7 @@ def test_kill_9_during_a_stream_of_writes_loses_no_acknowledged_write(tmp_path: 
             b = [h["revision"] for h in c.get("/v1/configs/other/revisions").json()]
             assert sorted(set(a[1:]) | set(b[1:])) == list(range(2, head + 1))  # no gap
     finally:
-        stop_process(proc, signal.SIGINT)
+        stop_process(proc, signal.SIGTERM)  # a supervisor's stop: graceful, exit 0
         assert proc.returncode == 0
 
 

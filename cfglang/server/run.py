@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import socket
 import sys
+import threading
 from collections.abc import Callable
 
 from cfglang.project import find_root
@@ -95,6 +97,10 @@ def serve(
     sys.stdout.flush()
     config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
     server = uvicorn.Server(config)
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again with the handler
+        # it found: make that the same as Ctrl-C, so a supervisor's stop exits 0.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
     try:
         server.run(sockets=[sock])
     finally:
