@@ -124,7 +124,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0303": ("missing required field", "A schema field with no default was never set."),
     "E0304": (
         "check failed",
-        "A `check` invariant is false; the message shows the value of each part of the expression.",
+        "A `check` invariant is false; the message shows the value of each part of the "
+        "expression. It points at the assignment, in the failing object, of the field the "
+        "check reads that was written last (inside nested blocks: `db { pool = 60 }` -> "
+        "`pool = 60`); for `all([... for x in xs])` at the element that failed; for a "
+        "schema default at the object, with help naming the field to set.",
     ),
     "E0305": (
         "final field overridden",
