@@ -26,7 +26,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0002": (
         "unclosed delimiter",
         "A `{`, `[` or `(` was opened and the file ended before "
-        "it was closed. Add the closing delimiter.",
+        "it was closed. Add the closing delimiter. For a `{`, the indentation says which "
+        "brace lacks its `}`: the last brace in the file that is still open at the end, or "
+        "whose matching `}` is on a later line indented less than the brace's own line "
+        "(that `}` was written for an enclosing block); a note shows the first line after "
+        "it that returns to or below its indentation, where the `}` is missing.",
     ),
     "E0003": (
         "unterminated string",
@@ -47,7 +51,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0007": (
         "invalid literal",
         "A number out of the 64-bit range, an unknown escape "
-        "sequence or a malformed duration or size.",
+        "sequence or a malformed duration or size. A unit CFL lacks (`4Gb`, `10sec`, "
+        "`5mins`) gets the nearest units (`did you mean 4GB or 4GiB?`).",
     ),
     "E0008": (
         "invalid substitution",

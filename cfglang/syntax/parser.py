@@ -64,6 +64,7 @@ from cfglang.syntax.fastlalr import (
     derive_tables,
 )
 from cfglang.syntax.grammar import grammar_path
+from cfglang.values import did_you_mean_unit
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -530,6 +531,10 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
             stack = b.brackets
             if stack:
                 opener = stack[-1]
+                if opener.type == "LBRACE":
+                    by_indent = _unclosed_by_indentation(self, source)
+                    if by_indent is not None:
+                        return _unclosed_brace(source, *by_indent)
                 return Diagnostic(
                     "E0002",
                     f"unclosed `{opener.value}`",
@@ -591,6 +596,16 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
                 span,
                 label="a value must follow on the same line",
             )
+        unit = _unit_typo(text, start, tok)
+        if unit is not None:
+            number, hint = unit
+            return Diagnostic(
+                "E0007",
+                f"unknown unit `{tok.value}` in `{number}{tok.value}`",
+                Span(source, start - len(number), start + len(tok.value)),
+                label="not a duration or size unit",
+                help=hint,
+            )
         if tok.type == "_NL":
             what = "a new line"
         else:
@@ -600,6 +615,105 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
         )
     pos = getattr(e, "pos_in_stream", 0) or 0
     return Diagnostic("E0001", "syntax error", Span(source, pos, pos + 1))
+
+
+def _unit_typo(text: str, start: int, tok: Any) -> tuple[str, str] | None:
+    """A name glued to the number before it (`4Gb`, `10sec`, `5mins`) that spells a
+    unit CFL lacks: the number and the did-you-mean (else the units there are), instead
+    of the parser's token list."""
+    if tok.type != "NAME" or not tok.value:
+        return None
+    i = start
+    while i > 0 and (text[i - 1].isdigit() or text[i - 1] in "_."):
+        i -= 1
+    number = text[i:start]
+    if not number or not number[0].isdigit():
+        return None
+    if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
+        return None  # part of a name (`x4Gb`), not a number
+    hint = did_you_mean_unit(number, tok.value) or (
+        "a duration's unit is ms, s, m, h or d; a size's B, KB, MB, GB, TB, PB, "
+        "KiB, MiB, GiB, TiB or PiB"
+    )
+    return number, hint
+
+
+def _indent(text: str, pos: int) -> tuple[int, int]:
+    """The start of the line holding ``pos`` and the width of its leading blanks."""
+    line = text.rfind("\n", 0, pos) + 1
+    i = line
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return line, i - line
+
+
+def _unclosed_by_indentation(self: _Parser, source: SourceFile) -> tuple[Any, int | None] | None:
+    """Which `{` the indentation says was never closed, when the file ends inside a
+    block (docs/errors.md, E0002): the brace that is still open at the end, or whose
+    matching `}` sits on a later line indented less than the brace's own line (that
+    `}` was written for an enclosing block), the last such brace in the file. Also the
+    first line after it that returns to or below its indentation (where the `}` is
+    missing), if there is one. None when lexing fails."""
+    from lark.exceptions import UnexpectedInput  # lazy: only on the error path (lark is loaded)
+
+    text = source.text
+    try:
+        with _using(AstBuilder(source)):
+            tokens = [t for t in self.lark.lex(text) if t.type in ("LBRACE", "RBRACE")]
+    except UnexpectedInput:
+        return None
+    stack: list[Any] = []
+    candidates: list[Any] = []
+    for tok in tokens:
+        if tok.type == "LBRACE":
+            stack.append(tok)
+            continue
+        if not stack:
+            continue
+        opener = stack.pop()
+        o_line, o_indent = _indent(text, opener.start_pos or 0)
+        c_line, c_indent = _indent(text, tok.start_pos or 0)
+        if c_line != o_line and c_indent < o_indent:
+            candidates.append(opener)
+    candidates += stack
+    if not candidates:
+        return None
+    brace = max(candidates, key=lambda t: t.start_pos)
+    _, indent = _indent(text, brace.start_pos)
+    nxt = text.find("\n", brace.start_pos)
+    while nxt >= 0:
+        start = nxt + 1
+        end = text.find("\n", start)
+        body = text[start : len(text) if end < 0 else end]
+        stripped = body.lstrip(" \t")
+        if stripped and not stripped.startswith("#"):
+            if len(body) - len(stripped) <= indent:
+                return brace, start + len(body) - len(stripped)
+        nxt = end
+    return brace, None
+
+
+def _unclosed_brace(source: SourceFile, brace: Any, returns_at: int | None) -> Diagnostic:
+    text = source.text
+    notes = [Note("the file ends here", Span(source, len(text), len(text)))]
+    help = "add `}`"
+    if returns_at is not None:
+        notes.insert(
+            0,
+            Note(
+                "this line returns to the brace's indentation without closing it",
+                Span(source, returns_at, returns_at),
+            ),
+        )
+        help = f"add `}}` before line {source.text.count(chr(10), 0, returns_at) + 1}"
+    return Diagnostic(
+        "E0002",
+        "unclosed `{`",
+        Span(source, brace.start_pos, brace.start_pos + 1),
+        label="this delimiter is never closed",
+        notes=tuple(notes),
+        help=help,
+    )
 
 
 def _open_substitution(text: str, start: int, end: int) -> int | None:
