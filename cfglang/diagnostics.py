@@ -125,7 +125,12 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "`super` refers to the value this field had before this definition; there is none here.",
     ),
     "E0301": ("constraint violated", "A value breaks the `where` refinement of its type."),
-    "E0302": ("type mismatch", "A value is not of the declared type."),
+    "E0302": (
+        "type mismatch",
+        "A value is not of the declared type. For a literal union (an enum) the help lists "
+        'the allowed values, with did-you-mean; for a quoted duration or size (`"20s"`) '
+        "it says `write 20s, without quotes`, and for a number without its unit `write 20s`.",
+    ),
     "E0303": ("missing required field", "A schema field with no default was never set."),
     "E0304": (
         "check failed",
@@ -146,7 +151,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "E0402": (
         "bad input value",
-        "A `--var`, `--vars` or environment value cannot be coerced to the input's declared type.",
+        "A `--var`, `--vars` or environment value cannot be coerced to the input's declared "
+        "type. The message shows the value (`<secret>` for a secret input) and the help the "
+        "type's rule: its refinement, its allowed values (with did-you-mean), `true` or "
+        "`false` for a bool, how a duration or size is written. A `--vars` file holds no "
+        "durations or sizes (its strings are not coerced): pass them with `--var`.",
     ),
     "E0403": ("unknown input", "`--var` or `--vars` names an input the module does not declare."),
     "E0501": (
