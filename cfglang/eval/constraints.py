@@ -17,6 +17,7 @@ from cfglang.eval.errors import EvalError, _Propagate
 from cfglang.eval.objects import Def, Obj, Scope
 from cfglang.eval.secrecy import secrets_in
 from cfglang.eval.values import BOTTOM, show
+from cfglang.source import Span
 from cfglang.syntax import ast
 from cfglang.syntax.build import PRECEDENCE
 from cfglang.values import REDACTED
@@ -77,8 +78,11 @@ def run_check(
             shown = "" if secrets_in([default]) else f" ({show(default)})"
             help = f"`{field}` is the schema's default{shown}: set `{field} = …`"
             notes.append(Note("the default is here", site.span))
-            if obj.site is not None:
-                primary = obj.site
+            # The block that makes the object holding the default (`db { host = "x" }`),
+            # else the checked object: where `pool = …` is to be written.
+            where = owner.site if owner is not obj and owner.site is not None else obj.site
+            if where is not None:
+                primary = where
     elif obj.site is not None:
         primary = obj.site
     if primary is not stmt.span and (REDACTED in label or _reads_secret(ev, obj, reads)):
@@ -122,9 +126,23 @@ def _last_written(
         sub = obj.get(key)
         if isinstance(sub, Obj):
             inner = _last_written(sub, deeper, (*prefix, key))
-            if inner is not None:
+            # Only a write made in this object's own statements (a nested block or a
+            # dotted path), or a schema's default: a value from a template body or a
+            # shared let is better shown where this object takes it (`db = Db(...)`).
+            if inner is not None and (
+                inner[0].layers[inner[1].layer_no].schema is not None
+                or any(_within(inner[1].span, d.span) for d in obj.defs()[key])
+            ):
                 return inner
     return obj, site, (*prefix, key)
+
+
+def _within(inner: Span, outer: Span) -> bool:
+    return (
+        inner.source.path == outer.source.path
+        and outer.start <= inner.start
+        and inner.end <= outer.end
+    )
 
 
 class _Element:
