@@ -4,6 +4,9 @@
 per object, when the object is made plain data). A failed check is reported at the
 assignment of a field it read that was written last along the inheritance chain, with
 the value of each part of the expression (``replicas <= 3`` -> ``5 <= 3`` -> false).
+A read of a path follows it into nested blocks (`db { pool = 60 }` -> `pool = 60`); a
+value that is a schema's default is reported at the object, with help naming the field
+to set; `all([... for x in xs])` is reported at the element that failed.
 `dotted` prints a data path for diagnostics.
 """
 
