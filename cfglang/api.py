@@ -217,6 +217,9 @@ class Session:
     evaluator: Any = None
     document: Any = None
     entry: Any = None
+    # The `Program` compiled (`cfglang.semantic.program`): its bindings and types, shared
+    # with every other build and tool of the same sources.
+    program: Any = None
 
     def explain(self, data_path: str) -> Any:
         """`explain` on this compilation's record: an `Explanation`, else a `Compilation`
@@ -259,7 +262,9 @@ def compile_session(
     )
     if built is None:
         return Session(result, files)
-    return Session(result, files, built.evaluator, built.document, built.entry)
+    return Session(
+        result, files, built.evaluator, built.document, built.entry, program=built.program
+    )
 
 
 definition_span = driver.definition_span  # re-exported: an emit error's defining line

@@ -95,6 +95,15 @@ def plaintext_options(f: Any) -> Any:
     return f
 
 
+def warnings_option(f: Any) -> Any:
+    return click.option(
+        "--warnings-as-errors",
+        is_flag=True,
+        help="Fail (exit 1) on any warning, reported as an error "
+        "(also `[check] warnings_as_errors = true` in cfl.toml).",
+    )(f)
+
+
 def _plaintext_mode(strict: bool, allow: bool) -> str:
     return "allow" if allow else "error" if strict else "warn"
 
@@ -134,6 +143,7 @@ def main() -> None:
 @input_options
 @secret_options
 @plaintext_options
+@warnings_option
 @common
 def build(
     paths: tuple[str, ...],
@@ -148,6 +158,7 @@ def build(
     identity: tuple[str, ...],
     strict: bool,
     allow_plaintext_secrets: bool,
+    warnings_as_errors: bool,
     error_format: str,
     color: str,
     quiet: bool,
@@ -155,13 +166,16 @@ def build(
 ) -> None:
     """Compile FILE... (or a project directory) and emit the configuration.
 
-    With no PATH, builds every target of the cfl.toml in the current directory.
+    With no PATH (or a directory), builds the project's targets: `targets` in
+    cfl.toml, else the entry files (the .cfl files no other file imports or extends).
+    A mistake shared by several targets is reported once, naming them.
     Encrypted secrets are decrypted with --identity (or CFL_AGE_IDENTITY[_FILE]);
     outputs that hold a secret are written with mode 0600.
     """
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
     ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
+    ctx.warnings_as_errors = warnings_as_errors
     _done_exit(_build(ctx, paths, fmt, output, var, var_files, allow_path, env_prefix, write=True))
 
 
@@ -181,6 +195,7 @@ def build(
 @input_options
 @secret_options
 @plaintext_options
+@warnings_option
 @common
 def check(
     paths: tuple[str, ...],
@@ -194,12 +209,15 @@ def check(
     identity: tuple[str, ...],
     strict: bool,
     allow_plaintext_secrets: bool,
+    warnings_as_errors: bool,
     error_format: str,
     color: str,
     quiet: bool,
     verbose: int,
 ) -> None:
     """Check FILE... (or a project) as build does, writing nothing. Exit 1 on any error.
+
+    With no PATH (or a directory), checks the project's targets, as build does.
 
     Every output is rendered as build renders it (named outputs, and the document in
     -f's format), so an output that build cannot write fails check too.
@@ -209,6 +227,7 @@ def check(
     ctx = Ctx(error_format, color, quiet, verbose)
     ctx.use_cache, ctx.profile = not no_cache, profile
     ctx.identity, ctx.plaintext = identity, _plaintext_mode(strict, allow_plaintext_secrets)
+    ctx.warnings_as_errors = warnings_as_errors
     _done_exit(_build(ctx, paths, fmt, None, var, var_files, allow_path, env_prefix, write=False))
 
 
@@ -236,10 +255,11 @@ def _build(
         return EXIT_USAGE
     if not check_var_files(ctx, var_files):
         return EXIT_USAGE
-    expanded = expand_targets(ctx, paths)
+    expanded = expand_targets(ctx, paths, read_config=True)
     if expanded is None:
         return EXIT_USAGE
     files, settings = expanded
+    ctx.warnings_as_errors = ctx.warnings_as_errors or bool(settings.get("warnings_as_errors"))
     project_build = not paths or any(os.path.isdir(p) for p in paths)
     to_dir = output is not None and (output.endswith(("/", os.sep)) or os.path.isdir(output))
     if write and output and not to_dir and len(files) > 1:
@@ -251,6 +271,9 @@ def _build(
         return EXIT_USAGE
     allow = list(allow_path) + list(settings.get("allow_paths", []))
     results = []
+    # Reported once all targets are compiled: a mistake in a shared file, found once per
+    # target, is then reported once, naming the targets it breaks (`merge_targets`).
+    reports: list[tuple[str, Sequence[Any]]] = []
     status = EXIT_OK
     for i, f in enumerate(files):
         if os.path.isdir(f):
@@ -280,14 +303,17 @@ def _build(
             decrypt_secrets=write,
             plaintext_secrets=ctx.plaintext,
             limits=settings.get("limits"),
+            root=settings.get("root"),
         )
-        ctx.report(res.diagnostics)
+        reports.append((f, res.diagnostics))
         ctx.print_profile(f, res)
         if any(d.code == "E0900" for d in res.diagnostics):
+            ctx.report_targets(reports)
             return EXIT_INTERNAL
-        if not res.ok:
+        if not res.ok or ctx.failed(res.diagnostics):
             status = EXIT_ERRORS
         results.append((f, res))
+    ctx.report_targets(reports)
     if status != EXIT_OK:
         return status
     status = write_results(
@@ -329,6 +355,10 @@ def eval_cmd(
 ) -> None:
     """Print the value of EXPR evaluated in FILE's module scope (secrets redacted).
 
+    Secrets print as <secret>; they are decrypted only with an identity (--identity,
+    CFL_AGE_IDENTITY[_FILE]), so without one a value computed from a secret's content
+    (a comparison, say) is computed from a stand-in of the same length.
+
     Example: cflc eval env/prod.cfl services.billing.replicas
     """
     # start-up: `cflc --help` imports this module, not the compiler
@@ -336,6 +366,7 @@ def eval_cmd(
 
     from cfglang.api import compile
     from cfglang.emit import EmitError, emit
+    from cfglang.secrets.keys import identity_given
     from cfglang.values import Duration, Size, redact
 
     ctx = Ctx(error_format, color, quiet, verbose)
@@ -358,6 +389,8 @@ def eval_cmd(
         use_cache=ctx.caching(),
         profile=ctx.profile,
         identity=identity,
+        # Without an identity, secrets stay encrypted (they print as <secret> anyway).
+        decrypt_secrets=identity_given(identity),
     )
     ctx.report(res.diagnostics)
     ctx.print_profile(file, res)

@@ -46,6 +46,20 @@ class Ctx:
                 # terminal, which would make `--color always` a no-op in pipes and CI logs.
                 click.echo(render_human(d, color=self.color), err=True, nl=False, color=self.color)
 
+    def report_targets(self, per_target: Sequence[tuple[str, Sequence[Any]]]) -> None:
+        """Report the diagnostics of several targets once per mistake (`merge_targets`),
+        warnings as errors when `warnings_as_errors` is set."""
+        merged = merge_targets(per_target)
+        self.report(promote_warnings(merged) if self.warnings_as_errors else merged)
+
+    def failed(self, diagnostics: Sequence[Any]) -> bool:
+        """Whether these diagnostics fail the command: an error, or with
+        `warnings_as_errors` any diagnostic at all."""
+        return any(d.is_error or self.warnings_as_errors for d in diagnostics)
+
+    # `--warnings-as-errors` (or `[check] warnings_as_errors` in cfl.toml): any warning
+    # fails `build` and `check` and is reported as an error.
+    warnings_as_errors = False
     use_cache = True
     inputs: dict[str, Any] = {}  # noqa: RUF012 - set per build, read on error paths
     profile = False
@@ -91,6 +105,43 @@ class Ctx:
         self.report([Diagnostic(code, message)])
 
 
+def merge_targets(per_target: Sequence[tuple[str, Sequence[Any]]]) -> list[Any]:
+    """The diagnostics of the targets of one command, one per mistake.
+
+    A mistake in a file that several targets share is found once per target; it is the
+    same mistake when code, span and message are equal, and is then reported once with
+    ``targets`` naming every target it breaks (the first target's notes are kept). With
+    more than one target, every diagnostic names its targets, even a diagnostic of one.
+    Order: as first found (target order, then each target's own order).
+    """
+    import attrs  # start-up: see the docstring of the module
+
+    if len(per_target) < 2:
+        return [d for _, diags in per_target for d in diags]
+    found: dict[tuple[object, ...], tuple[Any, list[str]]] = {}
+    for target, diags in per_target:
+        name = target.replace(os.sep, "/")
+        for d in diags:
+            key = (d.code, d.span.key() if d.span is not None else None, d.message)
+            names = found.setdefault(key, (d, []))[1]
+            if name not in names:
+                names.append(name)
+    return [attrs.evolve(d, targets=tuple(names)) for d, names in found.values()]
+
+
+def promote_warnings(diagnostics: Sequence[Any]) -> list[Any]:
+    """Every warning as an error, with a note saying why (`--warnings-as-errors`)."""
+    import attrs  # start-up, as above
+
+    from cfglang.diagnostics import Note  # start-up, as above
+
+    why = Note("warnings are errors here (`--warnings-as-errors` or `[check]` in cfl.toml)")
+    return [
+        d if d.is_error else attrs.evolve(d, severity="error", notes=(*d.notes, why))
+        for d in diagnostics
+    ]
+
+
 def parse_vars(ctx: Ctx, items: Sequence[str]) -> list[tuple[str, str]] | None:
     out = []
     for item in items:
@@ -117,32 +168,43 @@ def check_var_files(ctx: Ctx, var_files: Sequence[str]) -> bool:
     return True
 
 
-def _limits(table: Any) -> Any:
-    """The `Limits` of a cfl.toml `[limits]` table, or why it is wrong."""
+def _limits(table: Any, path: str) -> Any:
+    """The `Limits` of a cfl.toml `[limits]` table (the file at ``path``), or the
+    `ProjectError` saying, at the key, why it is wrong."""
     import attrs  # start-up: `cflc --help` imports this module, not the evaluator
 
     from cfglang.eval.evaluate import Limits
-    from cfglang.project import limits_error
+    from cfglang.project import check_limits
 
-    bad = limits_error(table, [f.name for f in attrs.fields(Limits)])
+    bad = check_limits(table, [f.name for f in attrs.fields(Limits)], path)
     return bad if bad is not None else Limits(**table)
 
 
-def expand_targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str, Any]] | None:
-    """Expand arguments: files stay, a directory (or nothing) means the project's targets."""
+def expand_targets(
+    ctx: Ctx, paths: Sequence[str], *, read_config: bool = False, announce: bool = True
+) -> tuple[list[str], dict[str, Any]] | None:
+    """Expand arguments: files stay, a directory (or nothing) means the project's targets:
+    `targets` in `cfl.toml`, else the root's entry files (`cfglang.project.entry_files`).
+
+    ``read_config`` (`build`, `check`): the `cfl.toml` of a file argument is read too,
+    strictly, for its `[check]` table (``settings["warnings_as_errors"]``). ``announce``:
+    say which default targets were found (`watch` says it once, not every round).
+    """
     import glob  # start-up, as above
+
+    from cfglang.project import ProjectError, load  # start-up, as above
 
     files: list[str] = []
     settings: dict[str, Any] = {}
+    strict = False
     for p in paths or (".",):
         if os.path.isdir(p):
-            from cfglang.project import ProjectError, load  # start-up, as above
-
             try:
                 proj = load(p)
             except ProjectError as e:
                 ctx.report([e.diagnostic()])
                 return None
+            strict = strict or proj.warnings_as_errors
             root, settings = proj.root, dict(proj.settings)
             # Paths in cfl.toml are relative to the project root, not to the current
             # directory (`cflc build path/to/project` from elsewhere).
@@ -153,17 +215,22 @@ def expand_targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str,
                 os.path.join(root, str(a)) for a in settings.get("allow_paths", [])
             ]
             if "limits" in settings:
-                limits = _limits(settings["limits"])
-                if isinstance(limits, str):
-                    ctx.usage_error("E0703", f"cannot read cfl.toml: {limits}")
+                limits = _limits(settings["limits"], os.path.join(root, "cfl.toml"))
+                if isinstance(limits, ProjectError):
+                    ctx.report([limits.diagnostic()])
                     return None
                 settings["limits"] = limits
             patterns = settings.get("targets")
             if not patterns:
-                ctx.usage_error(
-                    "E0703", f"`{p}` has no cfl.toml with `targets`; name the files to build"
-                )
-                return None
+                entries = default_targets(ctx, p, proj, announce=announce)
+                if entries is None:
+                    return None
+                files += entries
+                # The root their imports are sandboxed to: without cfl.toml and git, the
+                # directory built, not each entry's own (`env/prod.cfl` extends
+                # `../base.cfl`).
+                settings["root"] = proj.root
+                continue
             for pattern in patterns:
                 matched = sorted(glob.glob(os.path.join(root, pattern)))
                 if not matched:
@@ -187,8 +254,52 @@ def expand_targets(ctx: Ctx, paths: Sequence[str]) -> tuple[list[str], dict[str,
             if not os.access(p, os.R_OK):
                 ctx.usage_error("E0702", f"`{p}` cannot be read (permission denied)")
                 return None
+            if read_config:
+                try:
+                    strict = strict or load(p).warnings_as_errors
+                except ProjectError as e:
+                    ctx.report([e.diagnostic()])
+                    return None
             files.append(p)
+    settings["warnings_as_errors"] = strict
     return files, settings
+
+
+def default_targets(
+    ctx: Ctx, directory: str, proj: Any, *, announce: bool = True
+) -> list[str] | None:
+    """The targets of ``directory`` when `cfl.toml` names none: the entry files of the
+    project ``proj`` inside ``directory``, relative to the current directory. They are said
+    on stderr (unless `-q` or JSON diagnostics); none is an error (E0704, None)."""
+    from cfglang.project import entry_files  # start-up, as above
+
+    inside = None if os.path.samefile(directory, proj.root) else directory
+    found = [os.path.relpath(f) for f in entry_files(proj.root, inside)]
+    why = "cfl.toml has no `targets`" if proj.has_config else "no cfl.toml"
+    if not found:
+        ctx.report(
+            [
+                _diagnostic(
+                    "E0704",
+                    f"no targets in `{directory}`: {why}, and no .cfl file there is an "
+                    "entry file (one that no other file imports or extends)",
+                    help="name the files to build, or set `targets` in cfl.toml",
+                )
+            ]
+        )
+        return None
+    if announce and ctx.error_format != "json":
+        shown = ", ".join(f.replace(os.sep, "/") for f in found)
+        ctx.info(
+            f"targets ({why}: the entry files, which no other file imports or extends): {shown}"
+        )
+    return found
+
+
+def _diagnostic(code: str, message: str, **kw: Any) -> Any:
+    from cfglang.diagnostics import Diagnostic  # start-up, as above
+
+    return Diagnostic(code, message, **kw)
 
 
 def write_results(

@@ -62,7 +62,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "misplaced declaration",
         "A declaration appears where it is not allowed (for "
         "example `import` inside a block, or a value in a schema that is not a "
-        "default).",
+        "default). An `output` may stand at the top level of a module and in its "
+        "module-level `if` and `for`, nowhere else.",
     ),
     "E0010": (
         "source file too large",
@@ -78,7 +79,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "E0101": (
         "module not found",
-        "An `import` or `extends` names a file that does not exist or cannot be read.",
+        "An `import` or `extends` names a file that does not exist or cannot be read; the "
+        "help names the nearest existing file. Names reached through the failed import are "
+        "not reported again, and the module is not evaluated until it loads.",
     ),
     "E0102": (
         "import cycle",
@@ -179,7 +182,9 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "bad output declaration",
         "An `output` has an unknown format, two outputs share a file name, or a name "
         "does not stay inside the output directory (an absolute path, or `..` leading "
-        "out of it).",
+        'out of it). A substituted name (`"$<stage>-a.json"`) is held to the same rules '
+        "once evaluated, at the declaration: it must not be empty or hold a secret, and "
+        "two iterations of one `for` must not give one name.",
     ),
     "E0701": ("usage error", "A command-line argument or option is wrong."),
     "E0702": (
@@ -187,6 +192,13 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "A file given on the command line does not exist, is a directory, or cannot be read.",
     ),
     "E0703": ("bad project file", "`cfl.toml` is not valid TOML or has unknown keys."),
+    "E0704": (
+        "no targets",
+        "A command that works on the project's targets (`build` or `check` of a directory "
+        "or with no argument, `impact`, `watch`) found none: `cfl.toml` names no `targets`, "
+        "and every `.cfl` file in the directory is imported or extended by another one, so "
+        "none is an entry file. Name the files, or set `targets` in `cfl.toml`.",
+    ),
     "E0710": (
         "imported value has no CFL type",
         "`cflc import` (or `cflc diff` of a data file) met a TOML or YAML date, time or "
@@ -286,6 +298,9 @@ class Diagnostic:
     data_path: str | None = None
     # The source line holds a secret: renderings give file:line:col but never the text.
     sensitive: bool = False
+    # The targets of a project-wide build or check this diagnostic breaks (one message per
+    # mistake however many targets share the file, `cfglang.console.merge_targets`).
+    targets: tuple[str, ...] = ()
 
     def sort_key(self) -> tuple[str, int, int, str, str]:
         if self.span is None:
@@ -296,6 +311,28 @@ class Diagnostic:
     @property
     def is_error(self) -> bool:
         return self.severity == "error"
+
+    # Where the diagnostic points, read from the span, as `--error-format json` gives it:
+    # the file as the user named it, 1-based lines and columns; None without a span.
+    @property
+    def file(self) -> str | None:
+        return self.span.path if self.span is not None else None
+
+    @property
+    def line(self) -> int | None:
+        return self.span.start_line_col()[0] if self.span is not None else None
+
+    @property
+    def column(self) -> int | None:
+        return self.span.start_line_col()[1] if self.span is not None else None
+
+    @property
+    def end_line(self) -> int | None:
+        return self.span.end_line_col()[0] if self.span is not None else None
+
+    @property
+    def end_column(self) -> int | None:
+        return self.span.end_line_col()[1] if self.span is not None else None
 
 
 class Diagnostics:
@@ -370,7 +407,7 @@ def render_human(diag: Diagnostic, *, color: bool = False) -> str:
         out.append(c(_BLUE, " --> ") + f"{diag.span.path}:{line}:{col}")
     elif diag.span is not None:
         out.extend(_snippet(diag.span, diag.label, color=color))
-        if diag.notes or diag.help:
+        if diag.notes or diag.help or diag.targets:
             gutter = " " * len(str(diag.span.start_line_col()[0]))
             out.append(c(_BLUE, f"{gutter} |"))
     elif diag.label:
@@ -381,10 +418,21 @@ def render_human(diag: Diagnostic, *, color: bool = False) -> str:
         if note.span is not None:
             line, col = note.span.start_line_col()
             out.append(c(_BLUE, " " * width + "--> ") + f"{note.span.path}:{line}:{col}")
+    if diag.targets:
+        out.append(c(_BOLD + _CYAN, "note") + f": {targets_note(diag)}")
     if diag.help:
         out.append(c(_BOLD + _CYAN, "help") + f": {diag.help}")
     # A blank line separates diagnostics, as rustc does.
     return "\n".join(out) + "\n\n"
+
+
+def targets_note(diag: Diagnostic) -> str:
+    """The note naming the targets of a project-wide build a diagnostic concerns."""
+    verb = "breaks" if diag.is_error else "in"
+    n = len(diag.targets)
+    if n == 1:
+        return f"{verb} target {diag.targets[0]}"
+    return f"{verb} {n} targets: {', '.join(diag.targets)}"
 
 
 def _snippet(span: Span, label: str | None, *, color: bool) -> list[str]:
@@ -438,6 +486,8 @@ def to_json(diag: Diagnostic) -> dict[str, object]:
         obj["help"] = diag.help
     if diag.data_path:
         obj["path"] = diag.data_path
+    if diag.targets:
+        obj["targets"] = list(diag.targets)
     return obj
 
 

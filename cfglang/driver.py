@@ -25,10 +25,8 @@ from __future__ import annotations
 
 import json
 import os
-import threading
 import time
-from collections import OrderedDict
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -42,14 +40,22 @@ from cfglang.eval.evaluate import EvalError, Evaluator, Limits, ProfilingEvaluat
 from cfglang.eval.inputs import Given
 from cfglang.eval.materialise import SizeBudget, materialize
 from cfglang.eval.values import BOTTOM
-from cfglang.limits import source_size_limit
-from cfglang.project import find_root
 from cfglang.secrets.edit import plaintext_sites, report_plaintext
 from cfglang.secrets.runtime import SecretContext
-from cfglang.semantic.program import Program, build_program, content_key
-from cfglang.semantic.resolve import FileLoader, MemoryLoader, normalise_output_name
+from cfglang.semantic.program import Program
+from cfglang.semantic.programs import PROGRAMS as PROGRAMS
+from cfglang.semantic.programs import ProgramCache as ProgramCache
+from cfglang.semantic.programs import load_program as load_program
+from cfglang.semantic.programs import program_for as program_for
+from cfglang.semantic.programs import workspace
+from cfglang.semantic.resolve import (
+    normalise_output_name,
+    output_name_error,
+    output_name_problem,
+)
 from cfglang.semantic.typecheck import typecheck
 from cfglang.source import SourceFile, Span
+from cfglang.syntax import ast
 from cfglang.syntax.parser import parse_expression
 from cfglang.values import Secret
 
@@ -232,84 +238,9 @@ class BuildResult:
 # ---- programs ---------------------------------------------------------------------------------
 
 
-class ProgramCache:
-    """Programs of recent builds, by entry and options, each checked against the texts it
-    was built from before it is used again. Shared by every thread: programs are
-    immutable, and the table is behind a lock."""
-
-    def __init__(self, limit: int = 8) -> None:
-        self._lock = threading.Lock()
-        self._items: OrderedDict[str, Program] = OrderedDict()
-        self.limit = limit
-
-    def get(
-        self, key: str, read: Callable[[str], str], exists: Callable[[str], bool]
-    ) -> Program | None:
-        with self._lock:
-            program = self._items.get(key)
-        if program is None or not program.still_valid(read, exists):
-            return None
-        with self._lock:
-            if key in self._items:
-                self._items.move_to_end(key)
-        return program
-
-    def put(self, key: str, program: Program) -> None:
-        with self._lock:
-            self._items[key] = program
-            self._items.move_to_end(key)
-            while len(self._items) > self.limit:
-                self._items.popitem(last=False)
-
-    def clear(self) -> None:
-        with self._lock:
-            self._items.clear()
-
-
-PROGRAMS = ProgramCache()
-
-
-def load_program(
-    loader: Any,
-    entry_path: str,
-    *,
-    text: str | None,
-    root: str,
-    allow_paths: tuple[str, ...],
-    use_cache: bool,
-    max_depth: int,
-    reuse: bool,
-) -> tuple[Program, bool]:
-    """The program of ``entry_path``: from `PROGRAMS` when ``reuse`` and its texts are
-    unchanged (then ``True``), else built now and remembered when it has no error."""
-    key = "\0".join(
-        (
-            content_key(entry_path, root, allow_paths, max_depth),
-            "text" if text is not None else "file",
-            str(source_size_limit()),
-        )
-    )
-    entry_abs = os.path.abspath(entry_path)
-
-    def read(path: str) -> str:
-        return text if text is not None and path == entry_abs else str(loader.read(path))
-
-    if reuse:
-        hit = PROGRAMS.get(key, read, loader.exists)
-        if hit is not None:
-            return hit, True
-    program = build_program(
-        loader,
-        entry_path,
-        text=text,
-        root=root,
-        allow_paths=allow_paths,
-        use_cache=use_cache,
-        max_depth=max_depth,
-    )
-    if reuse and program.ok:
-        PROGRAMS.put(key, program)
-    return program, False
+# `ProgramCache`, `PROGRAMS` and `load_program` live in `cfglang.semantic.programs` (the
+# declaration tools and the language server share the cache without loading the
+# evaluator); re-exported here, where builds have always found them.
 
 
 # ---- the build --------------------------------------------------------------------------------
@@ -331,12 +262,9 @@ def run(req: BuildRequest) -> BuildResult:
     diags = Diagnostics()
     path, text = req.path, req.text
     entry_path = path if path is not None else os.path.abspath(req.filename)
-    root = os.path.abspath(req.root) if req.root else find_root(entry_path)
-    loader = req.loader if req.loader is not None else FileLoader()
-    if req.overlay:
-        loader = MemoryLoader({os.path.abspath(k): v for k, v in req.overlay.items()}, loader)
-        if text is None and path is not None and os.path.abspath(path) in loader.files:
-            text = loader.files[os.path.abspath(path)]
+    loader, text, root = workspace(
+        entry_path, text=text, root=req.root, overlay=req.overlay, loader=req.loader
+    )
     limits = req.limits or Limits()
     program, reused = load_program(
         loader,
@@ -384,7 +312,8 @@ def run(req: BuildRequest) -> BuildResult:
     result = out.compilation
     # Static findings do not stop evaluation: every independent error is reported, and
     # the collector drops the runtime repeats of static ones (same code, same span).
-    if any(d.code.startswith("E04") for d in diags):
+    # A failed import does (see `Program.import_failed`).
+    if any(d.code.startswith("E04") for d in diags) or program.import_failed:
         result.diagnostics = diags.sorted()
         return out
     if req.expr is not None:
@@ -591,36 +520,51 @@ def _eval_expr(ev: Any, program: Program, expr: str, diags: Diagnostics) -> dict
 
 
 def _outputs(ev: Any, program: Program, diags: Diagnostics, env_prefix: str) -> list[Output]:
+    """The named outputs of the entry's chain, base first, each module's in source order
+    (one inside a module-level `for` once per iteration, inside an `if` when it holds)."""
     assert program.entry is not None
     out: list[Output] = []
     budget = SizeBudget(ev.limits)  # for all the outputs together: what one build writes
-    seen: dict[str, Span] = {}
+    seen: dict[str, tuple[ast.OutputDecl, Span]] = {}
     for m in program.entry.chain():
-        for decl in m.outputs:
-            fmt = decl.format or format_for_filename(decl.name)
+        for decl, scope in ev.output_sites(m):
+            name = _output_name(ev, decl, scope, diags)
+            if name is None:
+                continue
+            fmt = decl.format or format_for_filename(name)
             if fmt is None or fmt not in FORMATS:
                 diags.error(
                     "E0603",
-                    f"cannot tell the format of output `{decl.name}`",
+                    f"cannot tell the format of output `{name}`",
                     decl.name_span,
                     help="name it .json/.yaml/.toml/.ini/.env/"
                     '.properties, or write `output "name": json = ...`',
                 )
                 continue
-            # The resolver rejected names that leave the output directory; `./a.json`
-            # and `a.json` are one file, so duplicates are found by the normal form.
-            name = normalise_output_name(decl.name)
+            # Names that leave the output directory were rejected (by the resolver, or
+            # above once evaluated); `./a.json` and `a.json` are one file, so duplicates
+            # are found by the normal form.
+            name = normalise_output_name(name)
             if name in seen:
+                first, first_span = seen[name]
+                again = first is decl  # one declaration in a loop, two iterations
                 diags.error(
                     "E0603",
                     f"two outputs are named `{name}`",
                     decl.name_span,
-                    notes=(Note("first declared here", seen[name]),),
+                    label="an earlier iteration gave this name too" if again else None,
+                    notes=(Note("first declared here", first_span),),
+                    # A plain name in a loop: the likely fix. A substituted one already
+                    # uses them, and the label says the values repeat.
+                    help="use the loop's variables in the name, so that each iteration "
+                    'writes a file of its own (`"$<k>.json"`)'
+                    if again and decl.name.is_plain
+                    else None,
                 )
                 continue
-            seen[name] = decl.name_span
+            seen[name] = (decl, decl.name_span)
             try:
-                value = ev.ev(decl.value, ev.module_scope(m))
+                value = ev.ev(decl.value, scope)
             except EvalError as e:
                 diags.add(e.diag)
                 continue
@@ -647,6 +591,38 @@ def _outputs(ev: Any, program: Program, diags: Diagnostics, env_prefix: str) -> 
                     data_path=dotted(e.path),
                 )
     return out
+
+
+def _output_name(ev: Any, decl: ast.OutputDecl, scope: Any, diags: Diagnostics) -> str | None:
+    """The file name of an output, or None (reported). A plain name was checked by the
+    resolver; a substituted one (`"$<k>.json"`) is evaluated in the output's scope and
+    held to the same rules: a non-empty relative path inside the output directory."""
+    if decl.name.is_plain:
+        return decl.name.text
+    try:
+        name = ev.ev(decl.name, scope)
+    except EvalError as e:
+        diags.add(e.diag)
+        return None
+    except _Propagate:
+        return None
+    if isinstance(name, Secret):
+        # A file name is printed by every command and listed by every directory: it
+        # can never hold a secret.
+        diags.error(
+            "E0603",
+            "an output name cannot be computed from a secret",
+            decl.name_span,
+            label="this name substitutes a secret",
+        )
+        return None
+    if not isinstance(name, str):
+        return None
+    bad = output_name_problem(name)
+    if bad is not None:
+        output_name_error(diags, decl, name, bad, evaluated=True)
+        return None
+    return name
 
 
 def _has_bottom(data: Any, bottom: Any) -> bool:
@@ -790,10 +766,15 @@ def compile_recorded(
     env_prefix: str = "",
     overlay: Mapping[str, str] | None = None,
     use_cache: bool = False,
+    root: str | None = None,
+    identity: Sequence[str] = (),
+    decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
 ) -> tuple[Compilation, set[str], BuildResult | None]:
     """Compile ``path`` without the build cache (it would answer without reading
     anything) and keep the evaluation: (result, absolute paths of every file read, the
-    `BuildResult`, None when the compile failed inside)."""
+    `BuildResult`, None when the compile failed inside). ``identity``,
+    ``decrypt_secrets`` and ``plaintext_secrets`` are `compile`'s."""
     req = BuildRequest(
         path,
         filename=path,
@@ -806,7 +787,9 @@ def compile_recorded(
         env_prefix=env_prefix,
         use_cache=use_cache,
         overlay=overlay,
+        secrets=SecretOptions(tuple(identity), decrypt_secrets, plaintext_secrets),
         record=True,
+        root=root,
     )
     out = guarded(lambda: run(req))
     files = {os.path.abspath(path), *(os.path.abspath(v) for v in var_files)}

@@ -9,6 +9,7 @@ three tables that cfglang reads:
 [project]            # targets, output_dir, allow_paths (paths relative to the root)
 [limits]             # fields of `cfglang.eval.evaluate.Limits`, positive integers
 [secrets]            # recipients and per-directory recipients (`cfglang.secrets.keys`)
+[check]              # warnings_as_errors: any warning fails `cflc build` and `cflc check`
 ```
 
 `find_root` finds the root; `read_toml` reads the file (a missing file is an empty table, an
@@ -39,6 +40,7 @@ TABLES: Mapping[str, tuple[str, ...] | None] = {
     "project": ("targets", "output_dir", "allow_paths"),
     "limits": None,
     "secrets": ("recipients", "dirs"),
+    "check": ("warnings_as_errors",),
 }
 
 
@@ -157,19 +159,46 @@ def unknown_key(data: Mapping[str, Any], path: str) -> ProjectError | None:
     if found is None:
         return None
     table, key, known = found
-    try:
-        with open(path, encoding="utf-8", errors="replace") as f:
-            text = f.read()
-    except OSError:
-        text = ""
-    shown = os.path.relpath(path)  # as the user would type it, from the current directory
-    span = _key_span(SourceFile(path if shown.startswith("..") else shown, text, path), table, key)
+    span = _located(path, table, key)
     near = did_you_mean(key, known)
     where = f"table `[{table}]`" if table is not None else "cfl.toml"
     what = "key" if table is not None else "table"
     listed = ", ".join(f"`{k}`" for k in known)
     fix = f"did you mean `{near}`?" if near else f"the known {what}s are {listed}"
     return ProjectError(f"unknown {what} `{key}` in {where}", path, span, fix)
+
+
+def _located(path: str, table: str | None, key: str) -> Span | None:
+    """Where ``key`` of ``table`` is written in the `cfl.toml` at ``path`` (see `_key_span`)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            text = f.read()
+    except OSError:
+        text = ""
+    shown = os.path.relpath(path)  # as the user would type it, from the current directory
+    return _key_span(SourceFile(path if shown.startswith("..") else shown, text, path), table, key)
+
+
+def check_limits(table: object, names: Iterable[str], path: str) -> ProjectError | None:
+    """Why the `[limits]` table of the `cfl.toml` at ``path`` is wrong for limit fields
+    ``names``, as a `ProjectError` at the key (did-you-mean for an unknown one), or None."""
+    known = list(names)
+    bad = limits_error(table, known)
+    if bad is None or not isinstance(table, dict):
+        return None if bad is None else ProjectError(bad, path, _located(path, None, "limits"))
+    key = next(
+        k
+        for k, v in table.items()
+        if k not in known or not isinstance(v, int) or isinstance(v, bool) or v < 1
+    )
+    if key in known:
+        return ProjectError(
+            bad, path, _located(path, "limits", key), "write a whole number, 1 or more"
+        )
+    near = did_you_mean(key, known)
+    listed = ", ".join(f"`{k}`" for k in known)
+    fix = f"did you mean `{near}`?" if near else f"the known limits are {listed}"
+    return ProjectError(f"unknown limit `{key}`", path, _located(path, "limits", key), fix)
 
 
 def limits_error(table: object, names: Iterable[str]) -> str | None:
@@ -200,12 +229,14 @@ class Project:
     ``settings`` is the `[project]` table as written (plus ``limits``, the raw `[limits]`
     table, when there is one), the shape `cflc` has always passed around; ``secrets`` is the
     `[secrets]` table. ``has_config`` is false for a root without `cfl.toml`.
+    ``warnings_as_errors`` is `[check] warnings_as_errors`.
     """
 
     root: str
     has_config: bool
     settings: Mapping[str, Any] = attrs.field(factory=dict)
     secrets: Mapping[str, Any] = attrs.field(factory=dict)
+    warnings_as_errors: bool = False
 
     @property
     def targets(self) -> tuple[str, ...]:
@@ -228,6 +259,60 @@ class Project:
         return [os.path.abspath(p) for p in out]
 
 
+# `import "path"` and `extends "path"` statements: module-level, one per line, the path a
+# plain string literal (an escape in it is not decoded: such a path is not worth guessing).
+_REFERENCE = re.compile(r'^[ \t]*(?:import|extends)[ \t]+"([^"\\\n]*)"', re.MULTILINE)
+
+
+def _referenced(path: str, text: str) -> Iterable[str]:
+    """The absolute paths the module at ``path`` imports or extends (the standard library
+    aside), resolved as the resolver does: relative to the module, `.cfl` added when the
+    path as written is not a file."""
+    base = os.path.dirname(path)
+    for m in _REFERENCE.finditer(text):
+        spec = m.group(1)
+        if spec.startswith("std/"):
+            continue
+        target = os.path.normpath(os.path.join(base, spec))
+        if not target.endswith(".cfl") and not os.path.isfile(target):
+            target += ".cfl"
+        yield target
+
+
+def entry_files(root: str, under: str | None = None) -> list[str]:
+    """The default targets of the project at ``root``: its entry files, absolute, sorted.
+
+    An entry file is a `.cfl` file under the root that no other file under the root
+    imports or extends: `env/prod.cfl` (which extends `../base.cfl`) is one, `base.cfl`
+    and a schema file that is only imported are not. ``under`` (a directory inside the
+    root) keeps the entries inside it; every file of the root counts as an importer.
+    Hidden directories (`.git`, `.venv`) are skipped and symlinked directories not
+    followed. The files are not compiled: their `import` and `extends` lines are read, so
+    that this stays fast on a large work tree and works while a file is broken. Used by
+    every command that needs targets (`build`, `check`, `impact`, `watch`) when
+    `cfl.toml` names none.
+    """
+    found: list[str] = []
+    for top, dirs, names in os.walk(root):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        found += [os.path.join(top, n) for n in sorted(names) if n.endswith(".cfl")]
+    referenced: set[str] = set()
+    for f in found:
+        try:
+            with open(f, encoding="utf-8", errors="replace") as fh:
+                text = fh.read()
+        except OSError:
+            continue
+        referenced.update(r for r in _referenced(f, text) if r != f)
+    inside = os.path.abspath(under) if under is not None else None
+    return sorted(
+        os.path.abspath(f)
+        for f in found
+        if f not in referenced
+        and (inside is None or os.path.abspath(f).startswith(inside.rstrip(os.sep) + os.sep))
+    )
+
+
 def load(path: str) -> Project:
     """The project of ``path`` (a file or a directory inside it); `ProjectError` when its
     `cfl.toml` cannot be read."""
@@ -241,7 +326,15 @@ def load(path: str) -> Project:
     settings = _table(data, "project")
     if "limits" in data:  # [limits]: fields of cfglang.eval.evaluate.Limits
         settings["limits"] = data["limits"]
-    return Project(root, True, settings, _table(data, "secrets"))
+    check = _table(data, "check")
+    strict = check.get("warnings_as_errors", False)
+    if not isinstance(strict, bool):
+        span = _located(config_path(root), "check", "warnings_as_errors")
+        fix = "write `warnings_as_errors = true` or `false`"
+        raise ProjectError(
+            "`check.warnings_as_errors` must be true or false", config_path(root), span, fix
+        )
+    return Project(root, True, settings, _table(data, "secrets"), strict)
 
 
 def load_lenient(path: str) -> Project:

@@ -149,6 +149,11 @@ class Secret:
     """A string that prints as ``<secret>`` everywhere except in build outputs."""
 
     value: str = attrs.field(repr=False)
+    #: For a secret that was not decrypted (`cflc check`, `diff`, `history` without an
+    #: identity): a fingerprint of its *ciphertext* (never of the plain text), so that a
+    #: changed ciphertext compares as a changed value (docs/secrets.md, Comparing without
+    #: a key). None for a decrypted or plain secret. Not part of equality.
+    sealed: str | None = attrs.field(default=None, repr=False, eq=False)
 
     def __str__(self) -> str:
         return "<secret>"

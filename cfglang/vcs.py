@@ -289,10 +289,9 @@ def find_repo(path: str) -> Repo:
             )
         )
     root = os.path.realpath(proc.stdout.decode().strip())
-    repo = _REPOS.get(root)
-    if repo is None:
-        repo = _REPOS[root] = Repo(root)
-    return repo
+    # setdefault is atomic under the GIL: two threads finding one repository at once share
+    # one `Repo` (and its caches) instead of the second silently replacing the first.
+    return _REPOS.setdefault(root, Repo(root)) if root not in _REPOS else _REPOS[root]
 
 
 @attrs.define

@@ -8,6 +8,8 @@ import tempfile
 import pytest
 from hypothesis import HealthCheck, settings
 
+from cfglang import worker
+
 # CI must not flake: derandomised, no deadline, bounded examples. `fuzz` is for long runs
 # of the tests marked `fuzz` (tests/fuzz.sh; FUZZ_MAX_EXAMPLES sets examples per property).
 settings.register_profile(
@@ -25,6 +27,12 @@ settings.register_profile(
     suppress_health_check=list(HealthCheck),
 )
 settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+# The compile worker pool sets the recursion limit and gc threshold once per process, when it
+# is first used (docs/architecture.md). Start it before any test, so a hypothesis test that
+# happens to make the first compile does not see the limit change under it (hypothesis
+# reports that as an error), whatever order the tests run in.
+worker.run(lambda: None)
 
 # Tests never read or write the user's cache: one fresh cache directory per test run
 # (inherited by the cflc subprocesses the CLI tests start).

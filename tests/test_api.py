@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from datetime import timedelta
 from pathlib import Path
 
@@ -110,3 +111,45 @@ def test_compile_session_keeps_files_read_and_provenance(tmp_path: Path) -> None
     missing = session.explain("nope")
     assert not isinstance(missing, Explanation)
     assert [d.code for d in missing.diagnostics] == ["E0201"]
+
+
+def test_diagnostic_has_the_documented_location_attributes(tmp_path: Path) -> None:
+    from cfglang.diagnostics import Diagnostic, to_json
+
+    (tmp_path / "app.cfl").write_text('port: int = 8080\nname = "x"\nport = "oops"\n')
+    with pytest.raises(cfglang.ConfigError) as info:
+        cfglang.load(tmp_path / "app.cfl")
+    (d,) = info.value.diagnostics
+    data = to_json(d)
+    # The attributes read like `--error-format json`, which docs/cli.md promises.
+    assert (d.file, d.line, d.column, d.end_line, d.end_column) == (
+        data["file"],
+        data["line"],
+        data["column"],
+        data["end_line"],
+        data["end_column"],
+    )
+    assert d.line == 3 and d.file is not None and d.file.endswith("app.cfl")
+    nowhere = Diagnostic("E0701", "no place")
+    assert (nowhere.file, nowhere.line, nowhere.column) == (None, None, None)
+    with pytest.raises(AttributeError):
+        d.line = 4  # type: ignore[misc]  # read-only
+    # Every attribute docs/cli.md lists for a Diagnostic exists.
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    listed = doc[doc.index("A `Diagnostic` has") :].split("\n\n")[0]
+    names = set(re.findall(r"`([a-z_]+)`", listed)) - {"error", "warning", "message", "span"}
+    assert {"file", "line", "column", "code", "notes", "data_path"} <= names
+    for name in names | {"message", "span"}:
+        getattr(d, name)
+
+
+def test_load_signature_is_as_documented() -> None:
+    import inspect
+
+    params = inspect.signature(cfglang.load).parameters
+    assert list(params) == ["path", "vars", "env", "as_", "identity"]
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "cli.md").read_text()
+    assert "`load(path, *, vars=None, env=None, as_=None, identity=None)`" in doc
+    loads = list(inspect.signature(cfglang.loads).parameters)
+    assert loads == ["text", "filename", "vars", "env", "identity"]
+    assert '`loads(text, *, filename="<string>", vars=None, env=None, identity=None)`' in doc

@@ -153,7 +153,9 @@ def _run(
         (var if flag == "--var" else var_files).append(value)
     settings = {"limits": Limits(**opts["limits"])} if "limits" in opts else {}
     # cfl.toml's [limits] reach `_build` through the expanded targets, as for a project.
-    monkeypatch.setattr(cli, "expand_targets", lambda ctx, paths: (list(paths), dict(settings)))
+    monkeypatch.setattr(
+        cli, "expand_targets", lambda ctx, paths, **kw: (list(paths), dict(settings))
+    )
     ctx = Ctx("human", "never", False, 0)
     ctx.use_cache = False
     capsys.readouterr()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from html.parser import HTMLParser
@@ -14,9 +15,16 @@ FLEET = ROOT / "examples" / "fleet"
 CFLC = [sys.executable, "-c", "from cfglang.cli import run; run()"]
 
 
-def cflc(*args: str | Path, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
+def cflc(
+    *args: str | Path, cwd: Path | None = None, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [*CFLC, *map(str, args)], cwd=cwd, capture_output=True, text=True, timeout=120
+        [*CFLC, *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
     )
 
 
@@ -145,12 +153,13 @@ def test_secrets_are_redacted(tmp_path: Path) -> None:
     r = cflc("init", tmp_path / "proj")
     assert r.returncode == 0, r.stderr
     out = tmp_path / "docs"
-    r = cflc("doc", tmp_path / "proj", "-o", out)
+    # The scaffold's production password comes from DB_PASSWORD (it has no default).
+    r = cflc("doc", tmp_path / "proj", "-o", out, env={"DB_PASSWORD": "Known-Pass-42"})
     assert r.returncode == 0, r.stderr
     md = (out / "schemas-service.md").read_text(encoding="utf-8")
     assert "<secret>" in md
     for f in out.iterdir():
-        assert "change-me" not in f.read_text(encoding="utf-8"), f.name
+        assert "Known-Pass-42" not in f.read_text(encoding="utf-8"), f.name
 
 
 def test_single_file_and_errors(tmp_path: Path) -> None:

@@ -159,6 +159,30 @@ def test_program_golden_compiles() -> None:
     assert compiled((CASES / "program" / "input.cfl").read_text(encoding="utf-8")) is not None
 
 
+def _outputs(text: str) -> list[tuple[str, str]]:
+    res = compile(text=text, filename="fmt.cfl", env={})
+    assert res.ok, [d.message for d in res.diagnostics]
+    return [(o.name, o.text) for o in res.outputs]
+
+
+def test_outputs_in_for_and_if_write_the_same_files_once_formatted() -> None:
+    # `assert_faithful` compares the document only; the named outputs (one per service,
+    # one per branch taken) must survive formatting too.
+    case = CASES / "outputs_in_for_and_if"
+    original = (case / "input.cfl").read_text(encoding="utf-8")
+    formatted = (case / "expected.cfl").read_text(encoding="utf-8")
+    got = _outputs(formatted)
+    assert got == _outputs(original)
+    assert [name for name, _ in got] == [
+        "prod-all.json",
+        "prod/web.json",
+        "prod/web.yaml",
+        "prod/api.json",
+        "prod/api.env",
+        "prod.toml",
+    ]
+
+
 # ---- small behaviours -----------------------------------------------------------------------
 
 

@@ -843,3 +843,216 @@ def test_cli_diff_reads_yaml_keys_as_import_does(tmp_path: Path) -> None:
     (tmp_path / "d.yaml").write_text("on: 1\non: 2\n")
     r = cflc("diff", "d.yaml", "w.cfl", cwd=tmp_path)
     assert r.returncode == 1 and "d.yaml:2:1" in r.stderr and "duplicate key `on`" in r.stderr
+
+
+# --- multi-document YAML and data-keyed objects (issue 14) ------------------------------------
+
+K8S_MANIFEST = """\
+# A small web service: Deployment, Service and its ConfigMap.
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: shop
+  labels:
+    app.kubernetes.io/name: web
+    app.kubernetes.io/part-of: shop
+    tier: frontend
+  annotations:
+    deployment.kubernetes.io/revision: "3"
+spec:
+  replicas: 3
+  selector:
+    matchLabels:
+      app.kubernetes.io/name: web
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: web
+        tier: frontend
+    spec:
+      containers:
+        - name: web
+          image: registry.example.com/shop/web:1.4.2
+          ports:
+            - containerPort: 8080
+              name: http
+          env:
+            - name: LOG_LEVEL
+              value: info
+            - name: DB_HOST
+              valueFrom:
+                configMapKeyRef:
+                  name: web-config
+                  key: db_host
+          resources:
+            limits:
+              cpu: 500m
+              memory: 256Mi
+          envFrom:
+            - configMapRef:
+                name: web-config
+      nodeSelector:
+        kubernetes.io/os: linux
+---
+apiVersion: v1
+kind: Service
+metadata:
+  name: web
+  namespace: shop
+  labels:
+    app.kubernetes.io/name: web
+spec:
+  type: ClusterIP
+  selector:
+    app.kubernetes.io/name: web
+  ports:
+    - name: http
+      port: 80
+      targetPort: http
+      protocol: TCP
+---
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: web-config
+  namespace: shop
+data:
+  db_host: db.shop.svc.cluster.local
+  cache_ttl: "300"
+  feature_flags: "checkout,search"
+---
+"""
+
+
+def k8s_documents() -> list[Any]:
+    import yaml
+
+    return [d for d in yaml.safe_load_all(K8S_MANIFEST) if d is not None]
+
+
+def test_yaml_stream_documents_are_read_in_order_without_empty_ones() -> None:
+    from cfglang.tools.importer import load_yaml_documents
+
+    assert load_yaml_documents(K8S_MANIFEST) == k8s_documents()
+    assert [d["kind"] for d in load_yaml_documents(K8S_MANIFEST)] == [
+        "Deployment",
+        "Service",
+        "ConfigMap",
+    ]
+    assert load_yaml_documents("---\na: 1\n---\n---\nb: 2\n---\n") == [{"a": 1}, {"b": 2}]
+    assert load_yaml_documents("") == [] and load_yaml_documents("a: 1\n") == [{"a": 1}]
+    # A refused value names its document: the path starts with the index in the list.
+    with pytest.raises(DataError) as e:
+        load_yaml_documents("a: 1\n---\nb: 2024-01-02\n")
+    assert (e.value.path, e.value.line, e.value.column) == ((1, "b"), 3, 4)
+
+
+def test_cli_multi_document_yaml_becomes_a_list(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(K8S_MANIFEST)
+    r = cflc("import", "app.yaml", "-o", "app.cfl", cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    module = (tmp_path / "app.cfl").read_text()
+    assert module.startswith(
+        "# imported from app.yaml (3 documents) by cflc import\n\ndocuments = [\n"
+    )
+    built = cflc("build", "app.cfl", cwd=tmp_path)
+    assert (built.returncode, built.stderr) == (0, "")
+    assert exact(json.loads(built.stdout)) == exact({"documents": k8s_documents()})
+
+
+def test_cli_document_n_takes_one_document(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(K8S_MANIFEST)
+    r = cflc("import", "app.yaml", "--document", "1", cwd=tmp_path)
+    assert (r.returncode, r.stderr) == (0, "")
+    assert r.stdout.startswith("# imported from app.yaml (document 1 of 3) by cflc import\n")
+    assert exact(build(r.stdout)) == exact(k8s_documents()[1])
+    r = cflc("import", "app.yaml", "--document", "3", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert "--document 3 is out of range: `app.yaml` holds 3 documents (0 to 2)" in r.stderr
+    (tmp_path / "one.yaml").write_text("a: 1\n")
+    r = cflc("import", "one.yaml", "--document", "0", cwd=tmp_path)
+    assert (r.returncode, build(r.stdout)) == (0, {"a": 1})
+    r = cflc("import", "one.yaml", "--document", "1", cwd=tmp_path)
+    assert r.returncode == 2 and "holds 1 document\n" in r.stderr
+    (tmp_path / "app.json").write_text("{}")
+    r = cflc("import", "app.json", "--document", "0", cwd=tmp_path)
+    assert (r.returncode, r.stdout) == (2, "")
+    assert "--document applies to YAML input only, not json" in r.stderr
+    r = cflc("import", "app.yaml", "--document", "-1", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+
+
+def test_cli_infer_schema_types_labels_and_data_as_maps(tmp_path: Path) -> None:
+    (tmp_path / "app.yaml").write_text(K8S_MANIFEST)
+    r = cflc("import", "app.yaml", "--infer-schema", "-o", "app.cfl", cwd=tmp_path)
+    assert (r.returncode, r.stdout, r.stderr) == (0, "", "")
+    module = (tmp_path / "app.cfl").read_text()
+    for line in (
+        "  labels: map[string, string]?",
+        "  annotations: map[string, string]?",
+        "  data: map[string, string]?",
+        "  nodeSelector: map[string, string]",
+        "  matchLabels: map[string, string]?",
+    ):
+        assert f"\n{line}\n" in module
+    built = cflc("build", "app.cfl", cwd=tmp_path)
+    assert (built.returncode, built.stderr) == (0, "")
+    assert exact(json.loads(built.stdout)) == exact({"documents": k8s_documents()})
+    # A new label or ConfigMap key is data, not a misspelt field; a misspelt field still is.
+    edited = module.replace(
+        '    data {\n      db_host = "db', '    data {\n      log = "x"\n      db_host = "db'
+    )
+    assert edited != module
+    res = compile(text=edited, filename="app.cfl", emit_outputs=False)
+    assert res.ok, [d.message for d in res.diagnostics]
+    assert res.data["documents"][2]["data"]["log"] == "x"
+    typo = module.replace(
+        '      namespace = "shop"\n    }\n    data',
+        '      namespace = "shop"\n      namspace = "x"\n    }\n    data',
+    )
+    assert typo != module
+    res = compile(text=typo, filename="app.cfl", emit_outputs=False)
+    assert not res.ok and [d.code for d in res.diagnostics] == ["E0202"]
+
+
+def test_infer_schema_map_heuristic() -> None:
+    def types(data: dict[str, Any]) -> dict[str, str]:
+        schemas = infer_schema(data)
+        # Whatever the types, the typed module builds back to the data.
+        assert exact(build(to_cfl(data, schemas=schemas))) == exact(data)
+        return schemas.root_types
+
+    many = {f"flag_{i}": i % 2 == 0 for i in range(8)}
+    assert types(
+        {
+            "labels": {"app": "web", "tier": "frontend"},  # a known name
+            "headers": {"Content-Type": "text/plain"},  # known, and not an identifier
+            "ports": {"http": 80, "https": 443},  # plain record: a schema
+            "sizes": {"a.b": 1, "c": 2.5},  # a key that is not an identifier; int and float
+            "flags": many,  # eight keys, one type
+            "mixed": {"x.y": 1, "z": "s"},  # not one type: a schema, keys quoted
+            "env": {"HOME": {"value": "/root"}, "PATH": {"value": "/bin"}},  # same keys
+            "tags": {"a": {"x": 1}, "b": {"y": 2}},  # objects of different keys: a schema
+            "data": {"a": None},  # only null: no value type to give
+        }
+    ) == {
+        "labels": "map[string, string]",
+        "headers": "map[string, string]",
+        "ports": "Ports",
+        "sizes": "map[string, int | float]",
+        "flags": "map[string, bool]",
+        "mixed": "Mixed",
+        "env": "map[string, EnvItem]",
+        "tags": "Tags",
+        "data": "Data",
+    }
+    assert types({"db": {f"k{i}": "v" for i in range(7)}}) == {"db": "Db"}
+    # Maps inside list items: every item's labels are merged into one value type.
+    assert types({"items": [{"labels": {"a": "1"}}, {"labels": {"b": "2", "c": "3"}}]}) == {
+        "items": "list[Item]"
+    }
+    assert (
+        "  labels: map[string, string]\n"
+        in infer_schema({"items": [{"labels": {"a": "1"}}, {"labels": {"b": "2", "c": "3"}}]}).text
+    )

@@ -47,6 +47,10 @@ YAML_INVALID_ACCEPTED = {
     "S98Z": "a block scalar whose leading empty lines are more indented than its content",
     "SU5Z": "a comment without a space after a quoted scalar",
     "YJV2": "`-` as a plain scalar in a flow sequence",
+    # Refused before only because the stream held two documents; now that empty documents
+    # are skipped (as kubectl skips them), PyYAML's acceptance of these directives shows.
+    "MUS6/01": "a second `%YAML` directive without a `...` document end before it",
+    "RHX7": "a `%YAML` directive after a document without a `...` document end",
 }
 # Valid files that PyYAML reads as other data than in.json: its bugs, not import's. They are
 # rare constructs; the list is the honest record until PyYAML fixes them.
@@ -260,6 +264,10 @@ def test_yaml_valid(case: str) -> None:
         return
     assert case not in YAML_VALID_REFUSED_BY_PYYAML, f"{case} reads now: unlist it"
     if docs is not None:
+        if len(docs) > 1:
+            # Empty (null) documents of a stream are skipped, as kubectl skips them, so a
+            # stream with one document of data imports as that document.
+            docs = [d for d in docs if d is not None]
         assert len(docs) <= 1
         # An empty stream and a null document both import as an empty module.
         assert same(run.data, docs[0] if docs and docs[0] is not None else {})

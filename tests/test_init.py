@@ -31,15 +31,25 @@ def test_init_then_check_and_build(tmp_path: Path) -> None:
     assert "next: cd" in r.stderr
     for f in FILES:
         assert (proj / f).is_file(), f
-    r = cflc("check", cwd=proj)
+    # The secret input has no plain-text default: prod needs DB_PASSWORD (or --var), even
+    # with --strict nothing plain is built in, and without it prod does not build.
+    assert "change-me" not in "".join((proj / f).read_text() for f in FILES)
+    r = cflc("build", "--strict", cwd=proj)
+    assert r.returncode == 1 and "Traceback" not in r.stderr
+    assert "input `database_password` is not set" in r.stderr and "DB_PASSWORD" in r.stderr
+    assert not (proj / "out").exists()
+    r = cflc("build", "env/dev.cfl", "--strict", cwd=proj)
     assert r.returncode == 0, r.stderr
-    r = cflc("build", cwd=proj)
+    pw = {"DB_PASSWORD": "hunter2"}
+    r = cflc("check", "--strict", cwd=proj, env=pw)
+    assert r.returncode == 0 and "W1104" not in r.stderr, r.stderr
+    r = cflc("build", cwd=proj, env=pw)
     assert r.returncode == 0, r.stderr
     dev = json.loads((proj / "out" / "dev.json").read_text())
     prod = json.loads((proj / "out" / "prod.json").read_text())
     assert dev["app"]["replicas"] == 1 and dev["app"]["url"] == "http://app.dev.internal:8080"
     assert prod["app"]["replicas"] == 3 and prod["app"]["timeout"] == "1m"
-    r = cflc("build", "env/prod.cfl", cwd=proj, env={"DB_PASSWORD": "hunter2"})
+    r = cflc("build", "env/prod.cfl", cwd=proj, env=pw)
     assert r.returncode == 0 and json.loads(r.stdout)["app"]["db_password"] == "hunter2"
     assert "proj" in (proj / "README.md").read_text().splitlines()[0]
 
@@ -48,7 +58,7 @@ def test_init_current_directory(tmp_path: Path) -> None:
     r = cflc("init", cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     assert (tmp_path / "cfl.toml").is_file()
-    assert cflc("check", cwd=tmp_path).returncode == 0
+    assert cflc("check", cwd=tmp_path, env={"DB_PASSWORD": "x"}).returncode == 0
 
 
 def test_refuses_to_overwrite(tmp_path: Path) -> None:
@@ -65,7 +75,7 @@ def test_refuses_to_overwrite(tmp_path: Path) -> None:
     r = cflc("init", tmp_path, "--force", "-q")
     assert r.returncode == 0 and r.stderr == ""
     assert (tmp_path / "README.md").read_text() != "mine\n"
-    assert cflc("build", cwd=tmp_path).returncode == 0
+    assert cflc("build", cwd=tmp_path, env={"DB_PASSWORD": "x"}).returncode == 0
 
 
 def test_usage_errors(tmp_path: Path) -> None:

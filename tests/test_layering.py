@@ -47,6 +47,7 @@ LAYERS: tuple[tuple[str, ...], ...] = (
     # shares (console: targets, rendering, writing results); the Pygments lexer
     ("tools", "console", "pygments_lexer"),
     ("api", "live"),  # the public facade (`cfglang.api`, `cfglang.live`)
+    ("server",),  # the configuration server (`cflc serve`): a client of the api
     ("cli", "commands", "lsp"),  # the thin front ends
 )
 

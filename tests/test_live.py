@@ -59,6 +59,31 @@ def test_snapshot_is_immutable_and_numbered(project: Path) -> None:
             snap.revision = 2  # type: ignore[misc]
 
 
+def test_current_reads_like_config(project: Path) -> None:
+    (project / "app.cfl").write_text(
+        'extends "base.cfl"\nname = "app"\nrevision = "r7"\n"app.json" = 1\n'
+    )
+    with cfglang.live(str(project / "app.cfl"), watch=False) as lc:
+        cur = lc.current
+        assert cur["db"]["host"] == "db-1" and cur.db.host == "db-1"
+        assert cur.services.a.replicas == 1 and cur["services"]["b"]["replicas"] == 1
+        assert isinstance(cur.db, cfglang.Config) and cur.db == cur.config.db
+        assert list(cur) == list(cur.config) == list(cur.keys())
+        assert len(cur) == len(cur.config) and dict(cur.items()) == dict(cur.config.items())
+        assert list(cur.values()) == list(cur.config.values())
+        assert cur.to_dict() == cur.config.to_dict()
+        assert cur["app.json"] == 1  # a key that is not a path
+        # The snapshot's own attributes win; the field is read by item.
+        assert cur.revision == 1 and cur["revision"] == "r7"
+        with pytest.raises(AttributeError, match="no field `nope`"):
+            _ = cur.nope
+        with pytest.raises(KeyError):
+            _ = cur["nope"]
+        with pytest.raises(AttributeError):
+            cur.db = 1  # type: ignore[misc]
+        assert cur.get("db.port") == 5432  # `get` stays a path lookup
+
+
 def test_first_compile_error_raises(tmp_path: Path) -> None:
     (tmp_path / "bad.cfl").write_text("x = = 1\n")
     with pytest.raises(cfglang.ConfigError):

@@ -278,6 +278,51 @@ def test_symbols_tree(project: tuple[State, str, str]) -> None:
     assert [c.name for c in syms[0].children or []] == ["name", "replicas", "port", "token"]
 
 
+OUTPUTS = """\
+services = { web = { port = 80 }; api = { port = 81 } }
+for name, svc in services {
+  output "$<name>.json" = svc
+  if name == "web" {
+    output "web-only.yaml" = svc
+  }
+}
+"""
+
+
+def test_outputs_inside_for_and_if(tmp_path: Path) -> None:
+    # An `output` in a module-level `for`/`if`: listed in the outline (by its name as
+    # written), its name's substitution is a use of the loop variable, and it checks.
+    from cfglang.lsp.server import CflServer
+
+    path = str(tmp_path / "main.cfl")
+    (tmp_path / "main.cfl").write_text(OUTPUTS)
+    state = State()
+    state.set_buffer(path, OUTPUTS)
+    m = state.module(path)
+    assert m is not None
+    syms = symbols.document_symbols(m.tree, Ranges())
+    flat: list[tuple[str, Any]] = []
+
+    def walk(items: Sequence[Any]) -> None:
+        for sym in items:
+            flat.append((sym.name, sym.kind))
+            walk(sym.children or [])
+
+    walk(syms)
+    assert ('"$<name>.json"', lsp.SymbolKind.File) in flat
+    assert ("web-only.yaml", lsp.SymbolKind.File) in flat
+    (loc,) = navigation.definition(state, path, offset_of(OUTPUTS, "name", 1), Ranges())
+    assert loc.range.start.line == line_of(OUTPUTS, "for name")
+    md = _markdown(hover.hover(state, path, offset_of(OUTPUTS, "svc", 1), Ranges()))
+    assert "svc" in md
+    srv = CflServer()
+    srv.state = state
+    assert srv.check([path]) == {uri_of(path): []}
+    state.set_buffer(path, OUTPUTS.replace('"$<name>.json"', '"all.json"'))
+    (d,) = srv.check([path])[uri_of(path)]
+    assert d.code == "E0603" and "two outputs are named `all.json`" in d.message
+
+
 def test_edit_to_base_rechecks_dependents(project: tuple[State, str, str]) -> None:
     from cfglang.lsp.server import CflServer
 

@@ -41,3 +41,17 @@ def quiet_option(help: str = "Print only errors.") -> Callable[[Any], Any]:
 
 def verbose_option(help: str = "Print more about what is done.") -> Callable[[Any], Any]:
     return click.option("-v", "--verbose", count=True, help=help)
+
+
+def identity_option(f: Any) -> Any:
+    """`--identity FILE` (repeatable), the same on every command that can decrypt."""
+    return click.option(
+        "--identity",
+        "identity",
+        multiple=True,
+        metavar="FILE",
+        type=click.Path(exists=True, dir_okay=False),
+        help="age identity file to decrypt secrets with (repeatable; default: "
+        "CFL_AGE_IDENTITY or CFL_AGE_IDENTITY_FILE; without any, secrets are not "
+        "decrypted and compare by their ciphertext).",
+    )(f)

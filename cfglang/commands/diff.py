@@ -17,6 +17,7 @@ import click
 from cfglang.commands._options import (
     allow_path_option,
     diagnostic_options,
+    identity_option,
     quiet_option,
     verbose_option,
 )
@@ -74,6 +75,7 @@ DATA_EXTENSIONS = {".json": "json", ".yaml": "yaml", ".yml": "yaml", ".toml": "t
     help="Set inputs of both from a JSON, YAML or CFL file (repeatable).",
 )
 @allow_path_option
+@identity_option
 @diagnostic_options
 @quiet_option()
 @verbose_option("Say when there is no difference.")
@@ -87,6 +89,7 @@ def command(
     var_b: tuple[str, ...],
     var_files: tuple[str, ...],
     allow_path: tuple[str, ...],
+    identity: tuple[str, ...],
     error_format: str,
     color: str,
     quiet: bool,
@@ -105,6 +108,9 @@ def command(
     from the git revision REV (a tag, a branch, a hash, HEAD~3).
     Lists are compared index by index; key order is not a difference; secrets
     print as <secret>. Changes follow A's order, additions B's.
+    Secrets are decrypted only with an identity (--identity, CFL_AGE_IDENTITY[_FILE]);
+    without one they compare by their ciphertext: an edited or rotated secret is
+    `~ path: <secret> -> <secret>`.
 
     \b
     Examples:
@@ -128,6 +134,7 @@ def command(
             color,
             quiet,
             verbose,
+            identity,
         )
     )
 
@@ -146,9 +153,11 @@ def _run(
     color: str,
     quiet: bool,
     verbose: int,
+    identity: tuple[str, ...] = (),
 ) -> int:
     # start-up: `cflc diff --help` imports this module, not the compiler
     from cfglang.diagnostics import Diagnostic
+    from cfglang.secrets.keys import identity_given
     from cfglang.tools.diff import diff, render_human, to_json
 
     ctx = Ctx(error_format, color, quiet, verbose)
@@ -170,8 +179,9 @@ def _run(
         if status != EXIT_OK:
             return status
     # Both sides are loaded before any exit, so errors in A and B show up together.
-    sa, data_a = _load(ctx, a, [*common, *only_a], var_files, allow_path)
-    sb, data_b = _load(ctx, b, [*common, *only_b], var_files, allow_path)
+    decrypt = identity_given(identity)
+    sa, data_a = _load(ctx, a, [*common, *only_a], var_files, allow_path, identity, decrypt)
+    sb, data_b = _load(ctx, b, [*common, *only_b], var_files, allow_path, identity, decrypt)
     if sa != EXIT_OK or sb != EXIT_OK:
         return max(sa, sb)
     try:
@@ -190,6 +200,12 @@ def _run(
         sys.stdout.flush()
         if not changes and verbose:
             ctx.info("no differences")
+    one_is_data = (_data_format(a) is None) != (_data_format(b) is None)
+    if not decrypt and one_is_data and any(c.secret for c in changes):
+        ctx.info(
+            "note: secrets were not decrypted (no identity), so they cannot be compared "
+            "with plain data and show as changed; pass --identity FILE to compare them"
+        )
     return EXIT_ERRORS if exit_code and changes else EXIT_OK
 
 
@@ -229,6 +245,8 @@ def _load(
     cli_vars: list[tuple[str, str]],
     var_files: tuple[str, ...],
     allow_path: tuple[str, ...],
+    identity: tuple[str, ...],
+    decrypt: bool,
 ) -> tuple[int, Any]:
     """(exit status, data) of one side; diagnostics are reported here."""
     fmt = _data_format(path)
@@ -258,6 +276,11 @@ def _load(
         allow_paths=allow_path,
         emit_outputs=False,
         use_cache=ctx.caching(),
+        identity=identity,
+        decrypt_secrets=decrypt,
+        # Secrets written in plain text are `check`'s and `build`'s to report (W1104):
+        # a diff is read, not a gate, and has no flag to silence them.
+        plaintext_secrets="allow",
     )
     # A message without a position (an unknown --var, say) would not tell which side it
     # came from; both sides are compiled, so say it.

@@ -74,7 +74,15 @@ def _doc(
         if os.path.isdir(p):
             # A project: show what each target makes of the schemas.
             for f in found:
-                res = compile(f, allow_paths=allow, emit_outputs=False)
+                # Documentation never shows a secret, so it never decrypts one (no identity
+                # needed): values are checked as `cflc check` checks them.
+                res = compile(
+                    f,
+                    allow_paths=allow,
+                    emit_outputs=False,
+                    decrypt_secrets=False,
+                    plaintext_secrets="allow",
+                )
                 errors = sum(1 for d in res.diagnostics if d.is_error)
                 data = plain(res.data) if res.ok and res.data is not None else None
                 targets.append(

@@ -61,7 +61,10 @@ def command(
     Prints the site that set the value, every site it overrides along the inheritance
     chain (base first at the bottom), its declared types, and the inputs its expression
     reads with the source that gave each one its value (default, a new default in an
-    extending module, an environment variable, --vars or --var). Secrets print as
+    extending module, an environment variable, --vars or --var), directly or through
+    the lets and fields it reads, hidden fields included. A hidden field is explained
+    like any other and marked "hidden: not emitted" (its last-changed commit is not
+    looked up: history compares the emitted documents). Secrets print as
     <secret>. In a git repository it adds the commit that last changed the value
     (the newest commit whose compiled value at PATH differs from its parent's).
     FILE may be FILE@REV, read from the git revision REV.

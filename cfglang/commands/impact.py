@@ -142,8 +142,8 @@ def _run(
     except GitError as e:
         ctx.report([e.diagnostic])
         return EXIT_USAGE
-    for t in result.targets:
-        ctx.report(t.errors)
+    # A mistake in a shared file is reported once, naming the targets it breaks.
+    ctx.report_targets([(t.target, t.errors) for t in result.targets])
     if as_json:
         click.echo(json.dumps(result.to_json(), ensure_ascii=False, indent=2))
     else:

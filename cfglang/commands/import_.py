@@ -39,6 +39,14 @@ from cfglang.syntax.literals import quote
     help="Write the inferred schemas to FILE (implies --infer-schema); the "
     "output imports it. Without it the schemas are appended to the output.",
 )
+@click.option(
+    "--document",
+    type=click.IntRange(min=0),
+    default=None,
+    metavar="N",
+    help="Import only document N (from 0) of a multi-document YAML stream. Without it "
+    "a stream of several documents becomes one list, `documents = [...]`.",
+)
 @diagnostic_options
 @quiet_option()
 @verbose_option("Say which files were written.")
@@ -48,6 +56,7 @@ def command(
     output: str | None,
     infer_schema: bool,
     schema_out: str | None,
+    document: int | None,
     error_format: str,
     color: str,
     quiet: bool,
@@ -58,12 +67,16 @@ def command(
     The format comes from the extension (.json .yaml .yml .toml .ini .cfg .env,
     .editorconfig) or --from; FILE `-` reads standard input (then --from is required).
     INI sections become objects (dotted names nest); .env values are strings.
+    A YAML stream of several documents (a Kubernetes manifest) becomes one list,
+    `documents = [...]`, one item per document that holds data; --document N takes
+    document N alone (counted from 0, as the items of that list).
 
     \b
     Examples:
       cflc import config.json > config.cfl
       cflc import app.ini -o app.cfl
       cflc import values.yaml --infer-schema --schema-out schemas.cfl -o values.cfl
+      cflc import manifest.yaml --document 1 -o service.cfl
     """
     sys.exit(
         _run(
@@ -76,6 +89,7 @@ def command(
             color,
             quiet,
             verbose,
+            document,
         )
     )
 
@@ -90,6 +104,7 @@ def _run(
     color: str,
     quiet: bool,
     verbose: int,
+    document: int | None = None,
 ) -> int:
     # start-up: `cflc import --help` imports this module, not the readers and converters
     from cfglang.tools.importer import (
@@ -98,6 +113,7 @@ def _run(
         format_for_path,
         infer_schema,
         load_data,
+        load_yaml_documents,
         read_text,
         to_cfl,
     )
@@ -108,6 +124,9 @@ def _run(
         ctx.usage_error(
             "E0701", f"cannot tell the format of `{file}`; pass --from json|yaml|toml|ini|env"
         )
+        return EXIT_USAGE
+    if document is not None and fmt != "yaml":
+        ctx.usage_error("E0701", f"--document applies to YAML input only, not {fmt}")
         return EXIT_USAGE
     text: str | DataError
     if file == "-":
@@ -130,11 +149,39 @@ def _run(
     if isinstance(text, DataError):
         ctx.report([diagnostic(text, name, None)])
         return EXIT_ERRORS
+    header = f"imported from {os.path.basename(name)} by cflc import"
     try:
-        data = load_data(text, fmt)
+        if fmt == "yaml":
+            docs = load_yaml_documents(text)
+            if document is not None:
+                if document >= len(docs):
+                    held = (
+                        f"holds {len(docs)} document{'s' if len(docs) != 1 else ''}"
+                        + (f" (0 to {len(docs) - 1})" if len(docs) > 1 else "")
+                        if docs
+                        else "holds no document"
+                    )
+                    ctx.usage_error(
+                        "E0701", f"--document {document} is out of range: `{name}` {held}"
+                    )
+                    return EXIT_USAGE
+                data = docs[document]
+                header = (
+                    f"imported from {os.path.basename(name)} (document {document} of "
+                    f"{len(docs)}) by cflc import"
+                )
+            elif len(docs) > 1:
+                # A module is an object, so the stream is one field: a list, in stream order.
+                data = {"documents": docs}
+                header = (
+                    f"imported from {os.path.basename(name)} ({len(docs)} documents) by cflc import"
+                )
+            else:
+                data = docs[0] if docs else None
+        else:
+            data = load_data(text, fmt)
         if data is None and fmt in ("yaml", "toml"):
             data = {}  # an empty YAML file is an empty document
-        header = f"imported from {os.path.basename(name)} by cflc import"
         schemas = None
         imports: list[str] = []
         if infer:

@@ -56,7 +56,10 @@ def _init(directory: str, force: bool, error_format: str, color: str, quiet: boo
     ctx.info(
         "\n".join(
             [f"created {os.path.join(directory, w)}" for w in written]
-            + [f"next: cd {directory} && cflc build" if directory != "." else "next: cflc build"]
+            + [
+                (f"next: cd {directory} && " if directory != "." else "next: ")
+                + "DB_PASSWORD=... cflc build   (production's database password has no default)"
+            ]
         )
     )
     return EXIT_OK

@@ -7,7 +7,12 @@ import sys
 
 import click
 
-from cfglang.commands._options import diagnostic_options, quiet_option, verbose_option
+from cfglang.commands._options import (
+    diagnostic_options,
+    identity_option,
+    quiet_option,
+    verbose_option,
+)
 from cfglang.console import EXIT_USAGE, Ctx, check_var_files, parse_vars
 
 
@@ -40,6 +45,11 @@ from cfglang.console import EXIT_USAGE, Ctx, check_var_files, parse_vars
     help="Poll file modification times instead of using OS file events "
     "(network file systems, some containers).",
 )
+@identity_option
+@click.option("--strict", is_flag=True, help="Treat a secret written in plain text as an error.")
+@click.option(
+    "--allow-plaintext-secrets", is_flag=True, help="Do not report secrets written in plain text."
+)
 @diagnostic_options
 @quiet_option()
 @verbose_option()
@@ -50,6 +60,9 @@ def command(
     allow_path: tuple[str, ...],
     env_prefix: str,
     poll: bool,
+    identity: tuple[str, ...],
+    strict: bool,
+    allow_plaintext_secrets: bool,
     error_format: str,
     color: str,
     quiet: bool,
@@ -62,6 +75,8 @@ def command(
     replaced atomically. A broken edit prints the diagnostics and keeps the last good
     outputs; the next good save recovers. Ctrl-C stops (exit 0); exit 1 if the project
     cannot be built at all or DIR disappears; 2 on bad usage.
+    Secrets are decrypted with --identity (or CFL_AGE_IDENTITY[_FILE]); without one,
+    changes to them are still shown, but a target holding one writes no outputs.
 
     \b
     Example:
@@ -93,6 +108,8 @@ def command(
         env_prefix=env_prefix,
         echo=echo,
         color=main_color(color),
+        identity=identity,
+        plaintext="allow" if allow_plaintext_secrets else "error" if strict else "warn",
     )
     try:
         status = watcher.run(poll=poll)

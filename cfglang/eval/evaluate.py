@@ -228,21 +228,8 @@ class Evaluator(Conformance):
                 elif isinstance(stmt, ast.CheckStmt):
                     checks.append((stmt, scope))
                 elif isinstance(stmt, ast.IfStmt):
-                    node: ast.IfStmt | ast.Body | None = stmt
-                    while isinstance(node, ast.IfStmt):
-                        cond = self.ev(node.cond, scope)
-                        if cond is BOTTOM:
-                            node = None
-                            break
-                        if not isinstance(cond, bool):
-                            raise err(
-                                "E0302",
-                                f"condition must be a bool, not {kind_of(cond)}",
-                                node.cond.span,
-                                label=f"this is {show(cond)}",
-                            )
-                        node = node.then if cond else node.orelse
-                    if isinstance(node, ast.Body):
+                    node = self.branch(stmt, scope)
+                    if node is not None:
                         inner = scope.child(lets=_lets(node.stmts))
                         self.expand(obj, node.stmts, inner, no, defs, checks, inherited)
                 elif isinstance(stmt, ast.ForStmt):
@@ -257,6 +244,61 @@ class Evaluator(Conformance):
                 self.diags.add(e.diag)
             except _Propagate:
                 pass
+
+    def branch(self, stmt: ast.IfStmt, scope: Scope) -> ast.Body | None:
+        """The body an `if`/`else if`/`else` chain takes in ``scope``, or None."""
+        node: ast.IfStmt | ast.Body | None = stmt
+        while isinstance(node, ast.IfStmt):
+            cond = self.ev(node.cond, scope)
+            if cond is BOTTOM:
+                return None
+            if not isinstance(cond, bool):
+                raise err(
+                    "E0302",
+                    f"condition must be a bool, not {kind_of(cond)}",
+                    node.cond.span,
+                    label=f"this is {show(cond)}",
+                )
+            node = node.then if cond else node.orelse
+        return node
+
+    def output_sites(self, m: ModuleInfo) -> Iterator[tuple[ast.OutputDecl, Scope]]:
+        """Every `output` module ``m`` declares, in source order, with the scope its name
+        and value are evaluated in: the module's, or for one inside a module-level `for`
+        or `if`, the scope of the iteration or branch that holds it (its variables and
+        lets). Conditions and iterables are evaluated as the document's expansion
+        evaluated them, so an output exists exactly when the fields beside it do."""
+
+        def walk(stmts: tuple[ast.Stmt, ...], scope: Scope) -> Iterator[tuple[Any, Scope]]:
+            for stmt in stmts:
+                if isinstance(stmt, ast.OutputDecl):
+                    yield stmt, scope
+                elif isinstance(stmt, ast.IfStmt) and _has_output(stmt):
+                    try:
+                        node = self.branch(stmt, scope)
+                    except EvalError as e:
+                        self.diags.add(e.diag)
+                        continue
+                    except _Propagate:
+                        continue
+                    if node is not None:
+                        yield from walk(node.stmts, scope.child(lets=_lets(node.stmts)))
+                elif isinstance(stmt, ast.ForStmt) and _has_output(stmt):
+                    lets = _lets(stmt.body.stmts)
+                    try:
+                        items = list(self.iterate(stmt.iterable, scope, stmt.key_var is not None))
+                    except EvalError as e:
+                        self.diags.add(e.diag)
+                        continue
+                    except _Propagate:
+                        continue
+                    for k, v in items:
+                        vars = {stmt.var: v}
+                        if stmt.key_var is not None:
+                            vars[stmt.key_var] = k
+                        yield from walk(stmt.body.stmts, scope.child(vars=vars, lets=lets))
+
+        return walk(m.tree.body.stmts, self.module_scope(m))
 
     def _expand_plan(
         self,
@@ -1368,6 +1410,25 @@ def _deletions(s: str, n: int) -> set[str]:
 def _hint(name: str, candidates: Any) -> str | None:
     best = did_you_mean(name, candidates)
     return f"did you mean `{best}`?" if best else None
+
+
+def _has_output(stmt: ast.IfStmt | ast.ForStmt) -> bool:
+    """Whether an `if` or `for` holds an `output` (in any branch, at any depth of
+    `if`/`for`): only those are walked again for outputs."""
+    bodies: list[ast.Body] = []
+    node: ast.IfStmt | ast.Body | None = stmt if isinstance(stmt, ast.IfStmt) else stmt.body
+    while isinstance(node, ast.IfStmt):
+        bodies.append(node.then)
+        node = node.orelse
+    if isinstance(node, ast.Body):
+        bodies.append(node)
+    for body in bodies:
+        for s in body.stmts:
+            if isinstance(s, ast.OutputDecl):
+                return True
+            if isinstance(s, (ast.IfStmt, ast.ForStmt)) and _has_output(s):
+                return True
+    return False
 
 
 def _lets(stmts: tuple[ast.Stmt, ...]) -> dict[str, ast.LetDecl]:

@@ -3,7 +3,8 @@
 Each open file is compiled as an entry module through `cfglang.api`, with every open buffer
 laid over the disk (`overlay`), so an unsaved edit to `base.cfl` is what `env/prod.cfl`
 sees. One compilation serves diagnostics, hover (the evaluator's provenance, as
-`cflc explain` reads it) and navigation (the module graph). Results are cached per file
+`cflc explain` reads it) and navigation (the module graph, and the bindings of its
+`Program`, shared with builds and tools of the same texts). Results are cached per file
 and thrown away whenever any buffer changes (a change anywhere can change any dependent).
 The last module graph that parsed is kept per file, so symbols, completion and navigation
 keep working while the buffer is mid-edit and does not parse.
@@ -18,10 +19,12 @@ import attrs
 
 from cfglang import api
 from cfglang.api import Compilation
-from cfglang.diagnostics import Diagnostic, Diagnostics
+from cfglang.diagnostics import Diagnostic
 from cfglang.lsp import model
 from cfglang.project import load_lenient
-from cfglang.semantic.resolve import FileLoader, MemoryLoader, ModuleInfo, Resolver
+from cfglang.semantic.program import Program
+from cfglang.semantic.programs import program_for
+from cfglang.semantic.resolve import ModuleInfo
 
 
 @attrs.define
@@ -35,6 +38,9 @@ class Analysis:
     doc: Any = None  # the evaluated document object
     entry: ModuleInfo | None = None  # the module graph (None when the file did not parse)
     modules: dict[str, ModuleInfo] = attrs.Factory(dict)
+    # The program compiled (its bindings and types, `cfglang.semantic.program`), shared
+    # through `cfglang.semantic.programs.PROGRAMS` with builds and tools of the same texts.
+    program: Program | None = None
 
     def by_file(self) -> dict[str, list[Diagnostic]]:
         """The diagnostics grouped by the real path of the file they point into."""
@@ -61,28 +67,46 @@ def compile_recorded(path: str, overlay: dict[str, str]) -> Analysis:
 
     Through `cfglang.api.compile_session` with the open buffers as an overlay: the
     session keeps the evaluator, so hover serves provenance without a second
-    compilation.
+    compilation, and the program, whose bindings navigation reads (`model.bindings`).
     """
     _, allow = project_settings(path)
     session = api.compile_session(path, allow_paths=allow, overlay=overlay)
+    program: Program | None = session.program
     entry = session.entry
-    if entry is None:
-        entry = load_graph(path, overlay)
+    if program is None:  # the compile failed inside: at least the module graph
+        program = load_program(path, overlay)
+        entry = program.entry if program is not None else None
+    if program is not None:
+        model.remember(program)
     return Analysis(
-        path, 0, session.result, session.evaluator, session.document, entry, model.modules_of(entry)
+        path,
+        0,
+        session.result,
+        session.evaluator,
+        session.document,
+        entry,
+        model.modules_of(entry),
+        program,
     )
+
+
+def load_program(path: str, overlay: dict[str, str]) -> Program | None:
+    """The program of ``path`` as a build sees it, with the open buffers laid over the
+    disk (no evaluation; from the shared cache while the texts are unchanged)."""
+    root, allow = project_settings(path)
+    try:
+        return program_for(path, root=root, allow_paths=allow, overlay=overlay)
+    except Exception:  # a bug in a phase must not take the editor session down
+        return None
 
 
 def load_graph(path: str, overlay: dict[str, str]) -> ModuleInfo | None:
     """Parse and resolve the module graph of ``path`` (no evaluation)."""
-    root, allow = project_settings(path)
-    resolver = Resolver(
-        MemoryLoader(dict(overlay), FileLoader()), root, Diagnostics(), tuple(allow)
-    )
-    try:
-        return resolver.load_entry(path, overlay.get(path))
-    except Exception:  # a bug in a phase must not take the editor session down
+    program = load_program(path, overlay)
+    if program is None:
         return None
+    model.remember(program)
+    return program.entry
 
 
 class State:
@@ -93,6 +117,8 @@ class State:
         self.generation = 0
         self._analyses: dict[str, Analysis] = {}
         self._good: dict[str, ModuleInfo] = {}
+        # The program of each graph in ``_good``: its bindings serve a broken buffer.
+        self._good_programs: dict[str, Program] = {}
 
     def set_buffer(self, path: str, text: str) -> None:
         self.buffers[path] = text
@@ -129,6 +155,10 @@ class State:
         self._analyses[path] = result
         if result.entry is not None and result.entry.key == path:
             self._good[path] = result.entry
+            if result.program is not None and result.program.entry is result.entry:
+                self._good_programs[path] = result.program
+            else:
+                self._good_programs.pop(path, None)
         return result
 
     def module(self, path: str) -> ModuleInfo | None:

@@ -11,7 +11,8 @@ Everything here reads the frozen trees and the module tables the resolver builds
   computed keys make it unknown);
 - *where a name is declared* — not worked out here: the binder
   (`cfglang.semantic.bind`) binds every name, type and import member of a module in
-  the evaluator's own precedence, and `ref_at` reads its table;
+  the evaluator's own precedence, and `ref_at` reads its table (`bindings`: the
+  table of the open file's `Program`, `Program.bindings`);
 - *which schema types a data path* — along the path, a field's declared type, the schema
   field that the parent's schema declares for it, or the declared result type of the
   template whose call builds the value.
@@ -19,6 +20,7 @@ Everything here reads the frozen trees and the module tables the resolver builds
 
 from __future__ import annotations
 
+import weakref
 from collections import OrderedDict
 from collections.abc import Iterator
 from typing import Any
@@ -27,6 +29,7 @@ import attrs
 
 from cfglang.eval.builtins import BUILTINS
 from cfglang.semantic.bind import Binding, Bindings, bind, find_import, type_binding
+from cfglang.semantic.program import Program
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
 from cfglang.syntax import ast
@@ -239,14 +242,37 @@ class Target:
 # The binder's kinds, as the editor shows them.
 _KIND_NAMES = {"param": "parameter", "for_var": "variable"}
 
+# The programs of the analyses alive (entry module id -> program; weak: a program lives
+# as long as the analysis, or the last graph that parsed, that holds it), and bindings of
+# modules no program here has as its entry, kept for the last ones asked about (a module
+# graph is rebuilt, not changed, when a buffer changes).
+_PROGRAMS: weakref.WeakValueDictionary[int, Program] = weakref.WeakValueDictionary()
 _BINDINGS: OrderedDict[int, tuple[ModuleInfo, Bindings]] = OrderedDict()
 _BINDINGS_KEPT = 64
 
 
+def remember(program: Program) -> None:
+    """Make ``program`` the one `bindings` reads for its entry module."""
+    if program.entry is not None:
+        _PROGRAMS[id(program.entry)] = program
+
+
+def program_of(m: ModuleInfo) -> Program | None:
+    """The program alive whose entry is ``m`` (each open file is compiled as one)."""
+    program = _PROGRAMS.get(id(m))
+    return program if program is not None and program.entry is m else None
+
+
 def bindings(m: ModuleInfo) -> Bindings:
     """The static bindings of the names in ``m``, seen with ``m`` as the entry (each open
-    file is compiled as one), from `cfglang.semantic.bind`; kept for the last modules
-    asked about (a module graph is rebuilt, not changed, when a buffer changes)."""
+    file is compiled as one), from `cfglang.semantic.bind`: the table of the program
+    compiled for ``m`` (`Program.bindings`, shared with every build of the same texts).
+    A module that is no program's entry here (a base or an import of the open file, a
+    target's graph) is bound on its own, seen as the entry of its own compile."""
+    program = program_of(m)
+    table = program.bindings(BUILTINS) if program is not None else None
+    if table is not None:
+        return table
     hit = _BINDINGS.get(id(m))
     if hit is not None and hit[0] is m:
         _BINDINGS.move_to_end(id(m))

@@ -88,7 +88,11 @@ def body_symbols(body: ast.Body, ranges: Ranges) -> list[lsp.DocumentSymbol]:
         elif isinstance(stmt, ast.Import):
             out.append(_sym(stmt.alias, K.Module, stmt, stmt.path_span, ranges, detail=stmt.path))
         elif isinstance(stmt, ast.OutputDecl):
-            out.append(_sym(stmt.name, K.File, stmt, stmt.name_span, ranges, detail="output"))
+            out.append(_sym(stmt.label, K.File, stmt, stmt.name_span, ranges, detail="output"))
+        elif isinstance(stmt, ast.ForStmt):
+            # A loop's fields have computed keys (not listed), but its outputs are files
+            # the module writes: listed by their names as written (`"$<k>.json"`).
+            out += [s for s in body_symbols(stmt.body, ranges) if s.kind == K.File]
         else:
             for b in model.sub_bodies(stmt):
                 out += body_symbols(b, ranges)

@@ -13,6 +13,8 @@ stay as they were:
   re-encrypting finds every value again.
 * `rotate_text`: decrypt, then encrypt under a new data key for the current recipients;
   this is what upgrades a version 1 file to version 2.
+* `rewrap_text`: the same data key wrapped for another list of recipients; only the
+  header changes (`cflc secrets recipients add`).
 
 `report_plaintext` is the check a compilation runs: plain string literals that end up in
 secret values are reported (warning, or error with ``--strict``), without their text.
@@ -183,7 +185,8 @@ def encrypt_text(
             if recipients and set(recipients) != set(header.recipients):
                 remarks.append(
                     "the configured recipients differ from the file's; run "
-                    f"`cflc secrets rotate {path}` to re-wrap its key"
+                    "`cflc secrets recipients sync` to re-wrap its key (or "
+                    f"`cflc secrets rotate {path}` for a new one)"
                 )
         else:
             key = new_key(recipients)
@@ -218,6 +221,26 @@ def rotate_text(
     if not body.startswith(fresh.header_text):
         body = fresh.header_text + body
     return Encrypted(body, result.count, result.remarks)
+
+
+def rewrap_text(path: str, text: str, identities: Sequence[Any], recipients: Sequence[str]) -> str:
+    """``text`` with its data key wrapped for exactly ``recipients``: the key and every
+    value stay, so only header lines change (a recipient that stays keeps its line byte
+    for byte). This *adds* access; removing access needs `rotate_text` (a removed
+    recipient may have kept the data key)."""
+    from cfglang.secrets.keys import wrap  # lazy: as in `open_key`
+
+    header = parse_header(text)
+    if header is None:
+        return text
+    kept = {w.recipient: w for w in header.wrapped}
+    missing = [r for r in recipients if r not in kept]
+    fresh = {}
+    if missing:
+        key = open_key(path, header, identities, text)
+        fresh = {w.recipient: w for w in wrap(key.key, missing)}
+    wrapped = [kept.get(r) or fresh[r] for r in recipients]
+    return replace_header(text, header, render_header(header.key_id, wrapped))
 
 
 def report_plaintext(found: list[tuple[Any, Site]], diags: Any, *, strict: bool) -> None:

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import json
 import re
 from collections.abc import Iterator
@@ -184,6 +185,25 @@ def parse_token(text: str) -> Token:
     return Token(key_id, raw[:12], raw[12:], version)
 
 
+def fingerprint(token: str) -> str:
+    """A stable name of one encrypted value, from its ciphertext token alone (never from
+    its plain text, which it cannot reveal): what read-only commands without an identity
+    compare (docs/secrets.md, Comparing without a key). Editing a value, `rotate`, or any
+    re-encryption changes it; `cflc secrets edit` keeps the token of an unchanged value."""
+    return hashlib.sha256(b"cfl-fingerprint:" + token.encode("utf-8")).hexdigest()[:16]
+
+
+def placeholder(token: str, length: int) -> str:
+    """The text an undecrypted secret stands in with: ``length`` characters (the plain
+    text's byte length, so `len` constraints hold) derived from the ciphertext, so values
+    computed from two different ciphertexts differ as well (`url = "…$<password>…"`)."""
+    if length <= 0:
+        return ""
+    digest = hashlib.shake_256(b"cfl-placeholder:" + token.encode("utf-8")).digest(length)
+    alphabet = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
+    return "".join(alphabet[b % len(alphabet)] for b in digest)
+
+
 def render_token(key_id: str, nonce: bytes, sealed: bytes) -> str:
     body = base64.urlsafe_b64encode(nonce + sealed).decode("ascii").rstrip("=")
     return f"{PREFIX}{key_id}:{body}"
@@ -287,7 +307,19 @@ class _Walker:
         elif isinstance(st, ast.ForStmt):
             yield from self.stmts(st.body.stmts, path, scope)
         elif isinstance(st, ast.InputDecl) and st.default is not None:
-            yield from self.expr(st.default, (), f"input:{st.name}")
+            if isinstance(st.default, ast.Str) and st.default.is_plain:
+                # A plain default of a secret input is a secret in the source, as a field's
+                # (`input pw: secret = "change-me"`): encrypted by `encrypt`, W1104 else.
+                yield Site(
+                    "field",
+                    f"input:{st.name}",
+                    st.default,
+                    st.default,
+                    None,
+                    declared=_is_secret_type(st.type),
+                )
+            else:
+                yield from self.expr(st.default, (), f"input:{st.name}")
         elif isinstance(st, ast.SchemaDecl):
             yield from self.stmts(st.body.stmts, (), f"schema:{st.name}")
         elif isinstance(st, ast.TemplateDecl):
@@ -297,7 +329,7 @@ class _Walker:
                     yield from self.expr(param.default, (param.name,), s)
             yield from self.stmts(st.body.stmts, (), s)
         elif isinstance(st, ast.OutputDecl):
-            yield from self.expr(st.value, (), f"output:{json.dumps(st.name)}")
+            yield from self.expr(st.value, (), f"output:{json.dumps(st.label)}")
 
     def expr(self, e: ast.Expr, path: tuple[str | int, ...], scope: str) -> Iterator[Site]:
         if isinstance(e, ast.Call):

@@ -28,7 +28,7 @@ import tomllib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from cfglang.project import ProjectError, config_path, find_root, read_toml
+from cfglang.project import ProjectError, config_path, find_root, read_toml, unknown_key
 from cfglang.secrets import SecretError
 from cfglang.secrets.format import Header, Wrapped
 
@@ -82,6 +82,15 @@ def load_identities(
     return [], ""
 
 
+def identity_given(files: Sequence[str] = (), env: Mapping[str, str] | None = None) -> bool:
+    """Whether an identity is at hand (``--identity``, or either environment variable).
+
+    Read-only commands (`diff`, `eval`, `watch`, `cfglang.live`) decrypt only then;
+    without one they compare and print secrets by their ciphertext (docs/secrets.md)."""
+    env = os.environ if env is None else env
+    return bool(files) or bool(env.get(ENV_IDENTITY)) or bool(env.get(ENV_IDENTITY_FILE))
+
+
 def check_recipient(r: str) -> str:
     """``r`` if it is an age X25519 recipient; raises `SecretError` otherwise."""
     import pyrage  # lazy: a build without secrets loads no pyrage (see cfglang.secrets)
@@ -105,7 +114,8 @@ def wrap(key: bytes, recipients: Sequence[str]) -> list[Wrapped]:
         raise SecretError(
             "no recipients to encrypt for",
             code="E1103",
-            help="run `cflc secrets init --recipient age1...` or pass --recipient",
+            help="add one with `cflc secrets recipients add age1...` (or pass --recipient "
+            "to `cflc secrets encrypt` or `rotate`)",
         )
     out = []
     for r in recipients:
@@ -135,8 +145,8 @@ def unwrap(header: Header, identities: Sequence[Any], source: str = "") -> bytes
     raise SecretError(
         f"cannot decrypt the data key{' of ' + source if source else ''}: {why}",
         notes=(f"encrypted for {rs}",),
-        help=f"pass --identity FILE, or set {ENV_IDENTITY_FILE} (or {ENV_IDENTITY}) to a "
-        "key of one of these recipients",
+        help=f"pass --identity FILE (in Python, identity=), or set {ENV_IDENTITY_FILE} (or "
+        f"{ENV_IDENTITY}) to a key of one of these recipients",
         code="E1101",
     )
 
@@ -154,6 +164,13 @@ def read_settings(root: str) -> dict[str, Any]:
         data = read_toml(root)
     except ProjectError as e:
         raise SecretError(f"cannot read `{e.path}`: {e}", code="E0703") from None
+    bad = unknown_key(data, config_path(root))  # as strict as wherever cfl.toml is read
+    if bad is not None:
+        where = ""
+        if bad.span is not None:
+            line, col = bad.span.start_line_col()
+            where = f" ({bad.span.path}:{line}:{col})"
+        raise SecretError(bad.message + where, help=bad.help, code="E0703")
     s = data.get("secrets", {})
     return dict(s) if isinstance(s, dict) else {}
 
@@ -161,17 +178,23 @@ def read_settings(root: str) -> dict[str, Any]:
 def recipients_for(path: str) -> list[str]:
     """The recipients configured for file ``path``: the longest matching ``dirs`` entry,
     else the project's ``recipients``."""
+    return scope_for(path)[1]
+
+
+def scope_for(path: str) -> tuple[str, list[str]]:
+    """Which entry of ``cfl.toml`` gives file ``path`` its recipients (``"."`` for the
+    project's, else the ``dirs`` key), and those recipients."""
     root = project_root(path)
     settings = read_settings(root)
     rel = os.path.relpath(os.path.abspath(path), root).replace(os.sep, "/")
-    best: tuple[int, list[str]] | None = None
+    best: tuple[str, list[str]] | None = None
     for d, rs in dict(settings.get("dirs", {})).items():
         d = str(d).strip("/")
-        if rel.startswith(d + "/") and (best is None or len(d) > best[0]):
-            best = (len(d), [str(r) for r in rs])
+        if rel.startswith(d + "/") and (best is None or len(d) > len(best[0])):
+            best = (d, [str(r) for r in rs])
     if best is not None:
-        return best[1]
-    return [str(r) for r in settings.get("recipients", [])]
+        return best
+    return ".", [str(r) for r in settings.get("recipients", [])]
 
 
 def write_settings(
@@ -216,3 +239,36 @@ def generate_identity(path: str) -> str:
         stamp = datetime.datetime.now(datetime.UTC).replace(microsecond=0)
         f.write(f"# created: {stamp.isoformat()}\n# public key: {pub}\n{ident}\n")
     return pub
+
+
+def recipients_of(identities: Sequence[Any]) -> list[str]:
+    """The ``age1...`` recipient of each identity (whose key the caller holds)."""
+    return [str(i.to_public()) for i in identities]
+
+
+def encrypted_files(root: str) -> list[str]:
+    """Every `.cfl` file below ``root`` with a ``# cfl-secrets:`` header, sorted; hidden
+    directories (``.git``, caches) are skipped."""
+    from cfglang.secrets.format import HEADER_TAG, parse_header  # lazy: only for this walk
+
+    out = []
+    for d, dirs, files in os.walk(root):
+        dirs[:] = sorted(x for x in dirs if not x.startswith("."))
+        for name in sorted(files):
+            if not name.endswith(".cfl"):
+                continue
+            p = os.path.join(d, name)
+            try:
+                with open(p, encoding="utf-8", newline="") as f:
+                    text = f.read()
+            except (OSError, UnicodeDecodeError):
+                continue
+            if HEADER_TAG not in text:
+                continue
+            try:
+                if parse_header(text) is None:
+                    continue
+            except SecretError:
+                pass  # a malformed header: listed, so that its error is reported
+            out.append(p)
+    return out

@@ -9,8 +9,11 @@ unwraps the data key (once per file and evaluation: identities belong to the eva
 and opens the value. The path a value is bound to is the *source* path of
 `cfglang.secrets.format`, not the evaluated data path: `encrypt` and `edit` compute it
 without evaluating, and a value read through a template or a `let` has no data path of
-its own. With ``decrypt=False`` (`cflc check`, `cflc explain`) a well-formed token yields
-a placeholder `Secret` of the right length and nothing is decrypted.
+its own. With ``decrypt=False`` (`cflc check`, `cflc explain`, and every read-only command
+without an identity) a well-formed token yields a placeholder `Secret` of the right length
+whose text is derived from the ciphertext (`cfglang.secrets.format.placeholder`), and
+nothing is decrypted: two compilations then agree on a secret exactly when its ciphertext
+is the same, and so do the values computed from it.
 """
 
 from __future__ import annotations
@@ -86,7 +89,7 @@ class SecretContext:
         """The secret of ``token`` written in ``source`` by the call at ``offset``."""
         # only when a secret is decrypted (cryptography is heavy)
         from cfglang.secrets.crypto import open_token
-        from cfglang.secrets.format import parse_token
+        from cfglang.secrets.format import fingerprint, parse_token, placeholder
         from cfglang.secrets.keys import unwrap
 
         header, paths = self._file(source)
@@ -106,7 +109,8 @@ class SecretContext:
                     f"but this file's key is {header.key_id}",
                     code="E1102",
                 )
-            return Secret("*" * max(0, len(t.sealed) - 16))
+            # A stand-in of the plain text's length, spelt from the ciphertext.
+            return Secret(placeholder(token, max(0, len(t.sealed) - 16)), sealed=fingerprint(token))
         cache_key = (source.path, header.key_id)
         key = self._keys.get(cache_key)
         if key is None:

@@ -647,11 +647,17 @@ class _Binder:
             elif isinstance(stmt, ast.TemplateDecl):
                 self.template(stmt, m)
             elif isinstance(stmt, ast.OutputDecl):
-                self.expr(stmt.value, top)
+                self.output(stmt, top)
             elif isinstance(stmt, ast.CheckStmt):
                 self.expr(stmt.expr, top)
             else:
                 self.stmt(stmt, top, top, stmts, i)
+
+    def output(self, decl: ast.OutputDecl, lv: _Level) -> None:
+        """An output's name and value, read once the document is complete (no expansion
+        is under way, so a field name finds the finished field)."""
+        self.expr(decl.name, lv)
+        self.expr(decl.value, lv)
 
     def schema(self, decl: ast.SchemaDecl, m: ModuleInfo) -> None:
         if decl.parent is not None and decl.parent_span is not None:
@@ -722,6 +728,10 @@ class _Binder:
                 vars[stmt.key_var] = Binding("for_var", stmt.key_var, stmt, m, stmt.span)
             inner = _Level(lv, m, vars, _lets(stmt.body.stmts))
             self.body(stmt.body.stmts, inner, objlv)
+        elif isinstance(stmt, ast.OutputDecl) and objlv is self.top(m):
+            # In a module-level `if`/`for` (the resolver allows it nowhere else): its
+            # variables and lets are in ``lv``.
+            self.output(stmt, lv)
         # Declarations only allowed at the top (E0009) are never evaluated: not bound.
 
     def field(

@@ -8,7 +8,8 @@ the same texts needs to decide whether this program still holds (`Program.still_
 
 A program is immutable and holds nothing of an evaluation (no values, no scopes), so it
 is shared: one program serves every evaluation of its texts, with any inputs, in any
-thread (`cfglang.driver` keeps them in a content-checked cache). What an evaluation
+thread (`cfglang.semantic.programs` keeps them in a content-checked cache, which
+builds, tools and the language server share). What an evaluation
 computes from the syntax alone lives here too, in `Lowering`: the expansion plan of each
 body (the definitions a body of static keys makes, worked out once instead of once per
 object), the rewritten tails of dotted paths (`a.b.c = e` is `a { b.c = e }`) and the
@@ -258,14 +259,23 @@ class Program:
 
     @property
     def runnable(self) -> bool:
-        """Whether to evaluate: syntax errors and a missing base stop a compile (evaluating
-        would only add follow-on errors); a failed import does not (names from it quietly
-        evaluate to nothing, and independent mistakes elsewhere are still reported)."""
+        """Whether to check and evaluate: syntax errors and a missing base stop a compile
+        (evaluating would only add follow-on errors); a failed import stops it after the
+        static checks (`import_failed`)."""
         if self.entry is None:
             return False
         if any(m.extends_decl is not None and m.parent is None for m in self.entry.chain()):
             return False
         return not any(d.code.startswith("E000") for d in self.diagnostics)
+
+    @property
+    def import_failed(self) -> bool:
+        """Whether an import of some module could not be loaded (reported). The static
+        checks run, names from it being silent placeholders (`types.failed_import`), but
+        evaluation does not: the schemas, defaults and templates the module held are
+        missing, and evaluating without them would only add follow-on errors (a field the
+        missing schema defaults, a check reading it)."""
+        return any(None in m.imports.values() for m in self.modules.values())
 
     @property
     def ok(self) -> bool:

@@ -24,7 +24,7 @@ from typing import Protocol
 import attrs
 
 from cfglang import cache
-from cfglang.diagnostics import Diagnostic, Diagnostics, Note
+from cfglang.diagnostics import Diagnostic, Diagnostics, Note, did_you_mean
 from cfglang.limits import source_size_limit
 from cfglang.paths import resolves_inside
 from cfglang.source import SourceFile, Span
@@ -101,6 +101,7 @@ class ModuleInfo:
     types: dict[str, ast.TypeDecl] = attrs.Factory(dict)
     schemas: dict[str, ast.SchemaDecl] = attrs.Factory(dict)
     templates: dict[str, ast.TemplateDecl] = attrs.Factory(dict)
+    # Every `output` of the module, at the top or in a module-level if/for (source order).
     outputs: list[ast.OutputDecl] = attrs.Factory(list)
     checks: list[ast.CheckStmt] = attrs.Factory(list)
     body: list[ast.Stmt] = attrs.Factory(list)
@@ -199,11 +200,17 @@ class Resolver:
                 )
                 return None
             if not self.loader.exists(path) and not os.path.isfile(path):
+                std = stdlib_dir()
+                modules = [p.relative_to(std).as_posix() for p in (std / "std").rglob("*.cfl")]
+                near = did_you_mean(rel, modules)
+                if near is not None and not spec.endswith(".cfl"):
+                    near = near[: -len(".cfl")]
                 self.diags.error(
                     "E0101",
                     f"no standard library module `{spec}`",
                     span,
                     label="not in the standard library",
+                    help=f"did you mean `{near}`?" if near else None,
                 )
                 return None
             return path
@@ -248,9 +255,44 @@ class Resolver:
     def _fail(self, path: str, site: Span | None, reason: str) -> None:
         self._failed.add(path)
         code = "E0101" if site is not None else "E0702"
-        self.diags.error(
-            code, f"`{self.display(path)}` {reason}", site, label="imported here" if site else None
+        near = (
+            self._near_file(path, site) if site is not None and reason == "does not exist" else None
         )
+        self.diags.error(
+            code,
+            f"`{self.display(path)}` {reason}",
+            site,
+            label="imported here" if site else None,
+            help=f"did you mean `{near}`?" if near else None,
+        )
+
+    def _near_file(self, path: str, site: Span) -> str | None:
+        """The existing `.cfl` file nearest by name to the missing ``path`` (imported at
+        ``site`` by the module on top of the stack), written as that import would write it:
+        a did-you-mean for a misspelt import. The candidates are the files under the
+        nearest existing directory of ``path`` (within the root, three levels deep, hidden
+        directories skipped); only for modules read from disk."""
+        if not self._stack or not _reads_disk(self.loader):
+            return None
+        importer = os.path.dirname(self._stack[-1][0])
+        top = os.path.dirname(path)
+        while not os.path.isdir(top) and resolves_inside(os.path.dirname(top), self.root):
+            top = os.path.dirname(top)
+        if not os.path.isdir(top) or not self._inside(top):
+            return None
+        found: list[str] = []
+        for here, dirs, names in os.walk(top):
+            depth = os.path.relpath(here, top).count(os.sep) + (here != top)
+            dirs[:] = [d for d in dirs if not d.startswith(".")] if depth < 3 else []
+            found += [os.path.join(here, n) for n in names if n.endswith(".cfl")]
+            if len(found) > 2000:  # a did-you-mean is not worth a long walk
+                break
+        written = {os.path.relpath(f, importer).replace(os.sep, "/"): f for f in found}
+        near = did_you_mean(os.path.relpath(path, importer).replace(os.sep, "/"), written)
+        if near is None:
+            return None
+        literal = site.source.text[site.start : site.end]
+        return near if ".cfl" in literal else near[: -len(".cfl")]
 
     def _load_source(self, path: str, source: SourceFile, site: Span | None) -> ModuleInfo | None:
         start = time.perf_counter()
@@ -379,23 +421,28 @@ class Resolver:
                 if declare(stmt.name, stmt.name_span):
                     info.templates[stmt.name] = stmt
             elif isinstance(stmt, ast.OutputDecl):
-                bad = output_name_problem(stmt.name)
-                if bad is not None:
-                    # Static, so `cflc check` reports it too and nothing is ever written.
-                    self.diags.error(
-                        "E0603",
-                        f"output `{_printable(stmt.name)}` {bad}",
-                        stmt.name_span,
-                        label="not a path inside the output directory",
-                        help='name a relative path such as `"app.json"` or `"sub/app.json"`',
-                    )
-                    continue
-                info.outputs.append(stmt)
+                pass  # `check_bodies` below: outputs may sit in a module-level if/for too
             elif isinstance(stmt, ast.CheckStmt):
                 info.checks.append(stmt)
             else:
                 info.body.append(stmt)
-        check_bodies(info.tree.body, self.diags, top=True)
+        check_bodies(info.tree.body, self.diags, top=True, outputs=info.outputs)
+
+
+def _reads_disk(loader: object) -> bool:
+    """Whether ``loader`` reads the working tree (so listing a directory says what it has):
+    a `FileLoader`, or a loader wrapping one (an editor overlay, a recording loader)."""
+    for _ in range(8):
+        if isinstance(loader, FileLoader):
+            return True
+        inner = next(
+            (getattr(loader, a) for a in ("fallback", "inner", "_disk") if hasattr(loader, a)),
+            None,
+        )
+        if inner is None:
+            return False
+        loader = inner
+    return False
 
 
 def import_path_problem(spec: str) -> str | None:
@@ -435,6 +482,34 @@ def output_name_problem(name: str) -> str | None:
     return None
 
 
+def output_name_error(
+    diags: Diagnostics, decl: ast.OutputDecl, name: str, bad: str, evaluated: bool
+) -> None:
+    """E0603 for an output name that is not a file inside the output directory, at the
+    declaration's name; ``evaluated`` when ``name`` is what a substituted name gave."""
+    text = _printable(name)
+    message = "output name is empty" if evaluated and name == "" else f"output `{text}` {bad}"
+    diags.error(
+        "E0603",
+        message,
+        decl.name_span,
+        label=f"evaluates to `{text}`" if evaluated else "not a path inside the output directory",
+        help='name a relative path such as `"app.json"` or `"sub/app.json"`',
+    )
+
+
+def _check_output_name(decl: ast.OutputDecl, diags: Diagnostics) -> bool:
+    """Check a plain output name (static, so `cflc check` reports it too and nothing is
+    ever written); a substituted one is checked when evaluated. False if reported."""
+    if not decl.name.is_plain:
+        return True
+    bad = output_name_problem(decl.name.text)
+    if bad is None:
+        return True
+    output_name_error(diags, decl, decl.name.text, bad, evaluated=False)
+    return False
+
+
 def normalise_output_name(name: str) -> str:
     """The one spelling of a valid output name (`./a//b.json` -> `a/b.json`)."""
     return posixpath.normpath(name.replace("\\", "/"))
@@ -445,12 +520,27 @@ def _printable(text: str) -> str:
 
 
 def check_bodies(
-    body: ast.Body, diags: Diagnostics, *, top: bool = False, schema: bool = False
+    body: ast.Body,
+    diags: Diagnostics,
+    *,
+    top: bool = False,
+    schema: bool = False,
+    outputs: list[ast.OutputDecl] | None = None,
 ) -> None:
-    """Static checks on statement placement, recursing into nested bodies."""
+    """Static checks on statement placement, recursing into nested bodies.
+
+    ``outputs`` is given for the module's body and the bodies of its module-level `if`
+    and `for` (at any depth of `if`/`for`), the places an `output` may stand: each one
+    found there whose name is valid as far as can be told without evaluating is
+    appended, in source order."""
     lets: dict[str, Span] = {}
     fields: dict[str, Span] = {}
     for stmt in body.stmts:
+        if isinstance(stmt, ast.OutputDecl) and outputs is not None:
+            if _check_output_name(stmt, diags):
+                outputs.append(stmt)
+            _walk_expr_bodies(stmt.value, diags)
+            continue
         if not top and isinstance(
             stmt,
             (
@@ -464,9 +554,10 @@ def check_bodies(
             ),
         ):
             kind = type(stmt).__name__.replace("Decl", "").lower()
-            diags.error(
-                "E0009", f"`{kind}` is only allowed at the top level of a module", stmt.span
-            )
+            where = "the top level of a module"
+            if isinstance(stmt, ast.OutputDecl):
+                where += " or in its module-level `if` and `for`"
+            diags.error("E0009", f"`{kind}` is only allowed at {where}", stmt.span)
             continue
         if isinstance(stmt, ast.LetDecl):
             # Module-level duplicates are reported by `_sort`; the let/field clash below
@@ -501,15 +592,15 @@ def check_bodies(
         elif isinstance(stmt, ast.TemplateDecl):
             check_bodies(stmt.body, diags)
         elif isinstance(stmt, ast.IfStmt):
-            check_bodies(stmt.then, diags)
+            check_bodies(stmt.then, diags, outputs=outputs)
             node: ast.Body | ast.IfStmt | None = stmt.orelse
             while isinstance(node, ast.IfStmt):
-                check_bodies(node.then, diags)
+                check_bodies(node.then, diags, outputs=outputs)
                 node = node.orelse
             if isinstance(node, ast.Body):
-                check_bodies(node, diags)
+                check_bodies(node, diags, outputs=outputs)
         elif isinstance(stmt, ast.ForStmt):
-            check_bodies(stmt.body, diags)
+            check_bodies(stmt.body, diags, outputs=outputs)
     for name, span in lets.items():
         if name in fields:
             diags.error(

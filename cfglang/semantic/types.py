@@ -259,6 +259,19 @@ def find_import(module: ModuleInfo, alias: str) -> ModuleInfo | None:
     return None
 
 
+def failed_import(module: ModuleInfo, alias: str) -> bool:
+    """Whether ``alias`` (a qualifier, `alias.Name`) may name a module that could not be
+    loaded where ``module`` is: then names through it are silent placeholders, since the
+    failed import was reported. That is so for an import of that name that failed, and for
+    any unknown qualifier in a module whose chain has a failed import: a misspelt path
+    (`import "schemas/servics.cfl"`) also misspells the alias it gives, while the module
+    goes on writing `service.Service` (one mistake, one message)."""
+    chain = module.chain()
+    if any(alias in mod.imports for mod in chain):
+        return all(mod.imports.get(alias, None) is None for mod in chain)
+    return any(None in mod.imports.values() for mod in chain)
+
+
 class _Cycle(Exception):
     """Unwinds to the schema whose `extends` chain closes on itself (already reported)."""
 
@@ -415,7 +428,7 @@ class TypeResolver:
         name = path[0]
         if len(path) == 2:
             target = find_import(module, path[0])
-            if target is None and any(path[0] in mod.imports for mod in module.chain()):
+            if target is None and failed_import(module, path[0]):
                 return None  # the import itself failed and was reported
             if target is None:
                 out.append(

@@ -422,13 +422,19 @@ class TemplateDecl(_Node):
 
 @attrs.frozen(repr=False)
 class OutputDecl(_Node):
-    """``output "file.ext"[: format] = value``."""
+    """``output "file.ext"[: format] = value``; the name may substitute (`"$<k>.json"`)."""
 
-    name: str
+    name: Str
     format: str | None
     value: Expr
     name_span: Span = _span()
     span: Span = _span()
+
+    @property
+    def label(self) -> str:
+        """The name as people read it: the text of a plain name, else the source
+        (`"$<k>.json"`), for outlines and messages before the name is evaluated."""
+        return self.name.text if self.name.is_plain else self.name.span.text()
 
 
 Stmt = (

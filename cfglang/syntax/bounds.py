@@ -105,7 +105,7 @@ _RULES: dict[type, _Rule] = {
     ast.SchemaDecl: (0, 0, ("body",)),
     ast.Param: (0, 0, ("type", "default")),
     ast.TemplateDecl: (0, 0, ("params", "type", "body")),
-    ast.OutputDecl: (0, 0, ("value",)),
+    ast.OutputDecl: (0, 0, ("name", "value")),
     ast.Body: (1, 0, ("stmts",)),
     ast.Module: (0, 0, ("body",)),
 }

@@ -456,7 +456,7 @@ class AstBuilder:
         name = s["output"]
         names = _names(ch)
         return ast.OutputDecl(
-            name.text, str(names[0]) if names else None, s["="], name.span, self.sp(ch)
+            name, str(names[0]) if names else None, s["="], name.span, self.sp(ch)
         )
 
     def check_stmt(self, ch: list[Any]) -> ast.CheckStmt | ast.Field:

@@ -194,7 +194,7 @@ class _Gen:
         self.order.append(s)
         for _key, f, module in schema_fields(s):
             if f.type is not None:
-                self.walk(self.ws.types.resolve(f.type, module))
+                self.walk(self.ws.types_of(module).resolve(f.type, module))
         return name
 
     def walk(self, t: T.Type) -> None:
@@ -287,7 +287,7 @@ class _Gen:
         fields: list[tuple[str, str, str, bool]] = []  # (key, ident, converter, optional)
         body: list[str] = []
         for key, f, module in schema_fields(s):
-            typ = self.ws.types.resolve(f.type, module) if f.type is not None else T.ANY
+            typ = self.ws.types_of(module).resolve(f.type, module) if f.type is not None else T.ANY
             ann, conv = self.hint(typ)
             ident = python_identifier(key)
             if ident in _RESERVED:
@@ -348,7 +348,7 @@ def root_schemas(ws: Workspace, m: ModuleInfo) -> list[T.Schema]:
     out = []
     for mod in mods:
         for decl in mod.schemas.values():
-            out.append(ws.types.schema(decl, mod))
+            out.append(ws.types_of(mod).schema(decl, mod))
     return out
 
 

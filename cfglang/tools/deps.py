@@ -1,7 +1,8 @@
 """The dependency graph of a target: which files and inputs its output depends on.
 
-Algorithm: the resolver (`cfglang.semantic.resolve.Resolver`) loads the module graph of the
-target exactly as a build does (same sandbox, same parse cache), but nothing is evaluated.
+Algorithm: the module graph is the target's `Program` (`cfglang.semantic.programs`), the
+one a build of the target uses (same sandbox, same parse cache; reused while the sources
+are unchanged), and nothing is evaluated.
 Every loaded module becomes a node; its ``extends`` and each ``import`` become edges in
 declaration order. Files that are referenced but could not be loaded (missing, unreadable,
 or with syntax errors) are kept as *missing* nodes: a watcher must still react when such a
@@ -26,6 +27,7 @@ import attrs
 
 from cfglang.diagnostics import Diagnostic, Diagnostics
 from cfglang.project import find_root
+from cfglang.semantic.programs import program_for
 from cfglang.semantic.resolve import FileLoader, ModuleInfo, Resolver, stdlib_dir
 
 __all__ = [
@@ -237,17 +239,16 @@ def target_deps(
     use_cache: bool = True,
 ) -> TargetDeps:
     """The dependency graph of the module at ``path`` (see the module docstring)."""
-    diags = Diagnostics()
     real_root = os.path.abspath(root) if root else find_root(path)
-    resolver = Resolver(
-        FileLoader(),
-        real_root,
-        diags,
-        tuple(os.path.abspath(p) for p in allow_paths),
-        use_cache=use_cache,
-    )
+    # The program a build of ``path`` uses (shared with builds, the tools and the language
+    # server while the sources are unchanged): its module graph, inputs and findings.
+    program = program_for(path, root=real_root, allow_paths=allow_paths, use_cache=use_cache)
+    # Display paths as the compiler shows them (project-relative, stdlib as `std/...`).
+    resolver = Resolver(FileLoader(), real_root, Diagnostics())
     entry_real = os.path.abspath(path)
-    entry = resolver.load_entry(entry_real)
+    entry = program.entry
+    diags = Diagnostics()
+    diags.extend(program.diagnostics)
     std_dir = _std_dir()
     nodes: list[ModuleNode] = []
     missing: dict[str, str] = {}  # real -> display
@@ -286,10 +287,7 @@ def target_deps(
         missing[entry_real] = resolver.display(entry_real)
     inputs: list[InputDep] = []
     if entry is not None:
-        decls: dict[str, list[tuple[ModuleInfo, Any]]] = {}
-        for m in entry.chain():
-            for name, d in m.inputs.items():
-                decls.setdefault(name, []).append((m, d))
+        decls = program.inputs
         for name, chain in decls.items():
             mod, base = chain[0]
             env = next((d.env for _, d in reversed(chain) if d.env), None)

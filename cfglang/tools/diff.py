@@ -23,6 +23,10 @@ Removals and changes thus appear where they were in ``a``, additions where they 
 
 Secrets never leave this module in clear: a change whose either side is a secret renders
 both sides as ``<secret>`` (the plain side may be a build output holding the same secret).
+Secrets compiled without an identity are compared by their ciphertext (`Secret.sealed`,
+and the placeholder text derived from it that values computed from them carry), never by
+a plain text nobody has: ``~ db.password: <secret> -> <secret>`` after an edit or a
+rotation.
 """
 
 from __future__ import annotations
@@ -122,7 +126,12 @@ def _merged_keys(a: dict[Any, Any], b: dict[Any, Any]) -> list[Any]:
 
 
 def _same(a: Any, b: Any) -> bool:
-    """Equality as emitted: kinds must match, except text forms of durations, sizes, secrets."""
+    """Equality as emitted: kinds must match, except text forms of durations, sizes, secrets.
+
+    Two secrets that were not decrypted are the same when their ciphertexts are (their
+    fingerprints, `Secret.sealed`): a changed ciphertext is a changed value."""
+    if isinstance(a, Secret) and isinstance(b, Secret) and a.sealed and b.sealed:
+        return a.sealed == b.sealed
     a, b = _as_emitted(a), _as_emitted(b)
     if type(a) is not type(b):
         return False

@@ -176,7 +176,7 @@ class _Builder:
             if not (
                 len(t.path) == 1 and (t.path[0] in T.PRIMITIVES or t.path[0] in ("list", "map"))
             ):
-                target = self.link_of(self.ws.types.resolve(t, m))
+                target = self.link_of(self.ws.types_of(m).resolve(t, m))
             if target is not None:
                 out.append(Link(name, None if target[0] == page else target[0], target[1]))
             else:
@@ -209,12 +209,14 @@ class _Builder:
         shapes = []
         for m in self.modules:
             for decl in m.schemas.values():
-                s = self.ws.types.schema(decl, m)
+                s = self.ws.types_of(m).schema(decl, m)
                 fields = schema_fields(s)
                 keys = {k for k, _, _ in fields}
                 required = set()
                 for k, f, mod in fields:
-                    typ = self.ws.types.resolve(f.type, mod) if f.type is not None else T.ANY
+                    typ = (
+                        self.ws.types_of(mod).resolve(f.type, mod) if f.type is not None else T.ANY
+                    )
                     if not default_of(f)[0] and not T.is_optional(typ):
                         required.add(k)
                 shapes.append((decl, keys, required))
@@ -278,7 +280,7 @@ class _Builder:
         return out
 
     def schema_section(self, d: ast.SchemaDecl, m: ModuleInfo, slug: str) -> list[Block]:
-        s = self.ws.types.schema(d, m)
+        s = self.ws.types_of(m).schema(d, m)
         out: list[Block] = [Heading(3, f"schema {d.name}", f"schema-{d.name}")]
         if d.doc:
             out.append(Para([Text(_one_para(d.doc))]))
@@ -295,7 +297,7 @@ class _Builder:
         rows: list[list[Cell]] = []
         fields = schema_fields(s)
         for key, f, mod in fields:
-            typ = self.ws.types.resolve(f.type, mod) if f.type is not None else T.ANY
+            typ = self.ws.types_of(mod).resolve(f.type, mod) if f.type is not None else T.ANY
             if f.value is not None:
                 default: Cell = [Code(f.value.span.text())]
             elif f.body is not None:

@@ -73,6 +73,8 @@ class Explanation:
     types: tuple[tuple[str, Site], ...]
     inputs: tuple[InputUse, ...]
     diagnostics: tuple[Diagnostic, ...] = ()
+    # A hidden field (or a value inside one): read by the configuration, never emitted.
+    hidden: bool = False
 
     def to_json(self) -> dict[str, Any]:
         def site(s: Site | None) -> dict[str, Any] | None:
@@ -91,6 +93,7 @@ class Explanation:
             "path": self.path,
             "value": _jsonable(self.value),
             "kind": self.kind,
+            "hidden": self.hidden,
             "set_by": definition(self.set_by),
             "overrides": [definition(d) for d in self.overrides],
             "types": [{"type": t, **(site(s) or {})} for t, s in self.types],
@@ -107,7 +110,8 @@ class Explanation:
 
     def render(self) -> str:
         out = [
-            f"{self.path} = {json.dumps(_jsonable(self.value), ensure_ascii=False)}  ({self.kind})"
+            f"{self.path} = {json.dumps(_jsonable(self.value), ensure_ascii=False)}"
+            f"  ({self.kind}{', hidden: not emitted' if self.hidden else ''})"
         ]
         if self.set_by is not None:
             out.append(
@@ -162,15 +166,21 @@ def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:
         )
         result.data = None
         return result
+    # A hidden field nothing reads is evaluated only now: its errors are reported here.
+    reported = {id(d) for d in ev.diags}
     cur: Any = doc
     owner: Obj | None = None
     key: str | int | None = None
     walked: list[str | int] = []
+    hidden = False
     for seg in path:
         if isinstance(cur, Obj) and isinstance(seg, str):
             v = cur.get(seg)
-            if v is ABSENT or any(d.is_hidden for d in cur.defs().get(seg, ())):
+            # A hidden field is explained like any other: it is not emitted, but it is
+            # read, overridden and fed by inputs like the rest.
+            if v is ABSENT:
                 return _no_such(result, walked, seg, cur)
+            hidden = hidden or any(d.is_hidden for d in cur.defs().get(seg, ()))
             owner, key, cur = cur, seg, v
         elif isinstance(cur, tuple) and isinstance(seg, int):
             if not -len(cur) <= seg < len(cur):
@@ -179,9 +189,12 @@ def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:
         else:
             return _no_such(result, walked, seg, None)
         walked.append(seg)
-    if cur is BOTTOM:
+    value = materialize(ev, cur) if cur is not BOTTOM else BOTTOM
+    errors = [d for d in ev.diags if id(d) not in reported and d.is_error]
+    if errors or value is BOTTOM:
+        result.diagnostics.extend(errors)
+        result.data = None
         return result
-    value = materialize(ev, cur)
     defs: list[Def] = (
         owner.defs().get(key, []) if owner is not None and isinstance(key, str) else []
     )
@@ -202,7 +215,9 @@ def explain_path(ev: Evaluator, doc: Obj, path_text: str, result: Any) -> Any:
     )
     if isinstance(cur, Secret):
         kind = "secret"
-    return Explanation(dotted(tuple(path)), value, kind, set_by, overrides, tuple(types), inputs)
+    return Explanation(
+        dotted(tuple(path)), value, kind, set_by, overrides, tuple(types), inputs, hidden=hidden
+    )
 
 
 def _no_such(result: Any, walked: list[str | int], seg: str | int, obj: Obj | None) -> Any:
@@ -235,50 +250,110 @@ def _definition(d: Def, owner: Obj | None) -> Definition:
 
 
 def _inputs_read(ev: Evaluator, d: Def) -> list[InputUse]:
-    """Inputs named in the defining expression (directly or in a substitution)."""
+    """Inputs that fed the defining expression: named in it (directly or in a
+    substitution), or read through the lets and fields it reads, hidden fields included
+    (`hidden base = "https://$<region>"` then `url = "$<base>/api"` lists `region`)."""
     names: list[str] = []
-    seen_lets: set[int] = set()
+    seen: set[int] = set()
 
-    def let_of(name: str) -> ast.LetDecl | None:
-        s: Scope | None = d.scope
+    def resolve(name: str, scope: Scope | None, current: Def | None) -> Any:
+        """What `name` reads in `scope`, as the evaluator's name lookup walks it: a
+        (scope, let), an (object, key) field, None for a variable, or "global"."""
+        s = scope
         while s is not None:
             if name in s.vars:
                 return None
             if name in s.lets:
-                return s.lets[name]
+                return (s, s.lets[name])
+            obj = s.obj
+            if obj is not None:
+                stack = obj.defs().get(name)
+                # A field never reads itself: a bare `key` in `key = …` is an outer name.
+                if stack and not (current is not None and current in stack):
+                    return (obj, name)
             s = s.parent
+        return "global"
+
+    def target(x: Any, scope: Scope | None, current: Def | None) -> tuple[Obj, str] | None:
+        """The field that `x` (a name or `a.b.c`) reads, when it reads one."""
+        if isinstance(x, ast.Name):
+            r = resolve(x.name, scope, current)
+            return r if isinstance(r, tuple) and isinstance(r[0], Obj) else None
+        if isinstance(x, ast.GetAttr):
+            t = target(x.obj, scope, current)
+            if t is not None:
+                v = t[0].get(t[1])
+                if isinstance(v, Obj) and v.defs().get(x.name):
+                    return (v, x.name)
         return None
 
-    def walk(x: Any) -> None:
+    def follow(obj: Obj, key: str) -> None:
+        # The newest definition decides the value; a merge or an append also builds on
+        # the ones beneath it, a plain `=` does not (except through `super`).
+        for fd in reversed(obj.defs().get(key, [])):
+            if fd.op == "decl":
+                continue
+            if id(fd) in seen:
+                return
+            seen.add(id(fd))
+            if fd.expr is not None:
+                walk(fd.expr, fd.scope, fd, frozenset())
+            if fd.body_layer is not None:
+                value = obj.get(key)
+                if isinstance(value, Obj):
+                    for k in fd_keys(fd):
+                        if k in value.defs():
+                            follow(value, k)
+            if fd.op == "set" and not _reads_super(fd.expr):
+                return
+
+    def walk(x: Any, scope: Scope | None, current: Def | None, bound: frozenset[str]) -> None:
         if isinstance(x, ast.Name):
-            names.append(x.name)
-            # An input read through a let (`let domain = "$<region>.example.com"`) fed
-            # this value too.
-            let = let_of(x.name)
-            if let is not None and id(let) not in seen_lets:
-                seen_lets.add(id(let))
-                walk(let.value)
-        elif isinstance(x, ast.Str):
-            for p in x.parts:
-                if not isinstance(p, str):
-                    walk(p)
-        elif isinstance(x, (ast.Binary,)):
-            walk(x.left)
-            walk(x.right)
-        elif isinstance(x, (ast.Unary,)):
-            walk(x.operand)
-        elif isinstance(x, ast.GetAttr):
-            walk(x.obj)
-        elif isinstance(x, ast.Call):
-            for a in x.args:
-                walk(a.value)
-        elif isinstance(x, ast.IfExpr):
-            walk(x.cond)
-            walk(x.then)
-            walk(x.orelse)
+            if x.name in bound:
+                return
+            r = resolve(x.name, scope, current)
+            if r == "global":
+                names.append(x.name)
+            elif isinstance(r, tuple) and isinstance(r[1], ast.LetDecl):
+                # An input read through a let (`let domain = "$<region>.example.com"`)
+                # fed this value too.
+                if id(r[1]) not in seen:
+                    seen.add(id(r[1]))
+                    walk(r[1].value, r[0], None, frozenset())
+            elif isinstance(r, tuple):
+                follow(r[0], r[1])
+            return
+        if isinstance(x, ast.GetAttr) and not bound & _names_in(x):
+            t = target(x, scope, current)
+            if t is not None:
+                follow(*t)
+                return
+        if isinstance(x, ast.Comprehension):
+            walk(x.iterable, scope, current, bound)
+            inner = bound | {x.var} | ({x.key_var} if x.key_var else set())
+            walk(x.elem, scope, current, inner)
+            if x.cond is not None:
+                walk(x.cond, scope, current, inner)
+            return
+        if isinstance(x, tuple):
+            for item in x:
+                walk(item, scope, current, bound)
+        elif isinstance(x, ast._Node):
+            # Every other node: its sub-expressions, whatever their place.
+            for a in attrs.fields(type(x)):  # type: ignore[arg-type]  # nodes are attrs classes
+                child = getattr(x, a.name)
+                if isinstance(child, (ast._Node, tuple)):
+                    walk(child, scope, current, bound)
+
+    def fd_keys(fd: Def) -> list[str]:
+        stmts = fd.body_layer.stmts if fd.body_layer is not None else ()
+        return [
+            k for st in stmts if isinstance(st, ast.Field) and (k := st.path[0].static) is not None
+        ]
 
     if d.expr is not None:
-        walk(d.expr)
+        seen.add(id(d))
+        walk(d.expr, d.scope, d, frozenset())
     out: list[InputUse] = []
     for name in dict.fromkeys(names):
         if name in ev.input_sources and name in ev.inputs:
@@ -292,3 +367,23 @@ def _inputs_read(ev: Evaluator, d: Def) -> list[InputUse]:
                 )
             )
     return out
+
+
+def _reads_super(x: Any) -> bool:
+    if isinstance(x, ast.SuperRef):
+        return True
+    if isinstance(x, tuple):
+        return any(_reads_super(i) for i in x)
+    if isinstance(x, ast._Node):
+        return any(
+            _reads_super(getattr(x, a.name))
+            for a in attrs.fields(type(x))  # type: ignore[arg-type]  # nodes are attrs classes
+        )
+    return False
+
+
+def _names_in(x: Any) -> set[str]:
+    """The bare names at the root of `a.b.c`."""
+    while isinstance(x, ast.GetAttr):
+        x = x.obj
+    return {x.name} if isinstance(x, ast.Name) else set()

@@ -48,7 +48,15 @@ from cfglang.source import SourceFile, Span
 from cfglang.syntax.literals import quote
 from cfglang.tools.diff import format_path
 
-__all__ = ["FORMATS", "DataError", "format_for_path", "infer_schema", "load_data", "to_cfl"]
+__all__ = [
+    "FORMATS",
+    "DataError",
+    "format_for_path",
+    "infer_schema",
+    "load_data",
+    "load_yaml_documents",
+    "to_cfl",
+]
 
 FORMATS = ("json", "yaml", "toml", "ini", "env")
 _EXTENSIONS = {
@@ -124,6 +132,18 @@ def _load_json(text: str) -> Any:
 
 
 def _load_yaml(text: str) -> Any:
+    docs = load_yaml_documents(text)
+    if len(docs) > 1:
+        raise DataError(f"the YAML stream holds {len(docs)} documents; import one at a time")
+    return docs[0] if docs else None
+
+
+def load_yaml_documents(text: str) -> list[Any]:
+    """Every document of a YAML stream as plain data, in order; raises `DataError`.
+
+    An empty document (a stray `---`, a trailing one, a stream of only comments) is
+    skipped, as `kubectl apply` skips it, so index N is the N-th document that holds data.
+    The limits of `check_data` apply to the stream as a whole."""
     import yaml  # heavy: only for YAML input
 
     try:
@@ -142,11 +162,14 @@ def _load_yaml(text: str) -> Any:
         raise DataError(f"invalid YAML: {e}") from None
     except RecursionError:
         raise DataError("invalid YAML: nested too deeply") from None
-    if len(docs) > 1:
-        raise DataError(f"the YAML stream holds {len(docs)} documents; import one at a time")
-    data = docs[0] if docs else None
-    check_data(data, text)  # before any walk that would expand shared (aliased) values
-    return _plain(data, ())
+    if len(docs) == 1:
+        # One document: a null one is the caller's to judge (an empty file is `{}`).
+        check_data(docs[0], text)  # before any walk that would expand shared (aliased) values
+        return [_plain(docs[0], ())]
+    docs = [d for d in docs if d is not None]
+    check_data(docs, text)
+    # Paths in messages start with the document's index, as in the list `cflc import` writes.
+    return [_plain(d, (i,)) for i, d in enumerate(docs)]
 
 
 @attrs.frozen
@@ -616,9 +639,12 @@ class _ObjShape:
     present: dict[str, int] = attrs.Factory(dict)  # objects that had the key
     empty: bool = True
     orders: dict[tuple[str, ...], None] = attrs.Factory(dict)  # distinct key sequences
+    # The objects themselves (references into the data), for typing them as a map.
+    objects: list[dict[str, Any]] = attrs.Factory(list)
 
     def add(self, value: dict[str, Any]) -> None:
         self.count += 1
+        self.objects.append(value)
         self.orders[tuple(value)] = None
         for k, v in value.items():
             self.empty = False
@@ -764,6 +790,9 @@ def _object_type(obj: _ObjShape, hint: str, namer: _Namer, blocks: list[str]) ->
         # The compiler drops a schema field named `""` (eval/evaluate.py, `Schema.__init__`
         # tests the key for truth), so such an object could not be typed by a schema.
         return "map[string, any]"
+    as_map = _map_type(obj, hint, namer, blocks)
+    if as_map is not None:
+        return as_map
     name = namer.name(hint)
     # Reserve the slot first, so that a schema is written before the ones it uses.
     slot = len(blocks)
@@ -776,6 +805,52 @@ def _object_type(obj: _ObjShape, hint: str, namer: _Namer, blocks: list[str]) ->
     lines.append("}")
     blocks[slot] = "\n".join(lines) + "\n"
     return name
+
+
+# Names under which data is keyed by the user, not by a fixed set of fields: Kubernetes
+# labels, annotations, selectors and ConfigMap/Secret data, environment maps, HTTP headers
+# and cloud tags. Compared without regard to case, `_` and `-`.
+_MAP_NAMES = frozenset(
+    "labels annotations matchlabels nodeselector data stringdata binarydata env environment "
+    "variables vars headers tags extralabels commonlabels commonannotations podlabels "
+    "podannotations".split()
+)
+# An object with at least this many keys, all of one value type, is a map as well.
+_MAP_MIN_KEYS = 8
+
+
+def _map_type(obj: _ObjShape, hint: str, namer: _Namer, blocks: list[str]) -> str | None:
+    """`map[string, T]` for an object keyed by data rather than by fields, else None.
+
+    Such an object is typed as a map when its values all have one type T (one scalar kind,
+    ints with floats counting as one; or objects all with the same keys; or lists) and
+    one of: its name is one of `_MAP_NAMES` (`labels`, `annotations`, `data`, `env` ...);
+    a key is not an identifier (`app.kubernetes.io/name`, `Content-Type`); it has at least
+    `_MAP_MIN_KEYS` keys. A closed schema there would reject the next label a user adds.
+    """
+    keys = obj.fields.keys()
+    name = re.sub(r"[-_\0]", "", hint).lower()
+    if not (
+        name in _MAP_NAMES
+        or any(not _IDENT.fullmatch(k) for k in keys)
+        or len(keys) >= _MAP_MIN_KEYS
+    ):
+        return None
+    values = _Shape()
+    key_sets: set[frozenset[str]] = set()
+    for o in obj.objects:
+        for v in o.values():
+            values.add(v)
+            if isinstance(v, dict):
+                key_sets.add(frozenset(v))
+    scalar_kinds = {k for k in values.kinds if k != "null"}
+    if scalar_kinds == {"int", "float"}:
+        scalar_kinds = {"number"}
+    sorts = (len(scalar_kinds) > 1, bool(scalar_kinds), values.obj is not None, values.list_seen)
+    if sorts[0] or sum(sorts[1:]) != 1 or len(key_sets) > 1:
+        return None
+    elem_hint = hint if hint.endswith("\0") else _singular(hint)
+    return f"map[string, {_type_text(values, elem_hint, namer, blocks)}]"
 
 
 def _singular(word: str) -> str:

@@ -72,11 +72,13 @@ stage = "dev"
 """
 
 PROD_CFL = """\
-# Production: more replicas and a longer timeout; the database password comes from the
-# environment (`DB_PASSWORD=... cflc build`), and is printed only into build outputs.
+# Production: more replicas and a longer timeout. The database password has no default
+# (a plain-text default would be built into prod): it comes from the environment
+# (`DB_PASSWORD=... cflc build`) or `--var`, and is printed only into build outputs. To
+# keep it in the source instead, encrypted, see `cflc secrets --help`.
 extends "../base.cfl"
 
-input database_password: secret = "change-me" from env "DB_PASSWORD"
+input database_password: secret from env "DB_PASSWORD"
 
 stage = "prod"
 
@@ -102,16 +104,19 @@ A configuration project in CFL, compiled by `cflc` (cfglang).
 ## Use
 
 ```sh
+export DB_PASSWORD=...          # production's database password (no default: see below)
 cflc check                      # type-check every target
 cflc build                      # write out/dev.json and out/prod.json
-cflc build env/prod.cfl         # one target, JSON on stdout
+cflc build env/dev.cfl          # one target, JSON on stdout
 cflc build env/prod.cfl -f yaml
 cflc explain env/prod.cfl app.replicas
 cflc doc . -o docs/reference    # reference documentation
 ```
 
-Set `DB_PASSWORD` to give production its database password; secrets appear in clear
-only in build outputs.
+Production reads its database password from `DB_PASSWORD` (or `--var
+database_password=...`); without it, `env/prod.cfl` does not build (E0401), so no
+placeholder password can reach production. Secrets appear in clear only in build outputs.
+To keep the password in the repository, encrypted, use `cflc secrets` (docs/secrets.md).
 """
 
 

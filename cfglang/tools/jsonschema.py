@@ -2,10 +2,10 @@
 the tools that read declarations rather than values (`cflc schema export`, `cflc codegen`,
 `cflc doc`).
 
-Algorithm: `load_workspace` runs only the resolver (parse and load the module graph) and
-resolves every type and schema with the semantic type resolver
-(`cfglang.semantic.types.TypeResolver`), so exporting a schema never evaluates a document
-and works on modules whose inputs are unset. `export` then
+Algorithm: `load_workspace` takes the `Program` of each entry (`cfglang.semantic.programs`:
+the one a build of the same sources uses, reused while they are unchanged), and resolves
+every type and schema with that program's type resolver (`Program.types`), so exporting a
+schema never evaluates a document and works on modules whose inputs are unset. `export` then
 walks the resolved type (`cfglang.semantic.types`): every schema and every named alias it
 meets becomes one entry of `$defs`, referenced by `$ref`, except the requested one, which
 is the root itself (a reference back to it is `"#"`). Refinements (`where`) are split on
@@ -27,7 +27,9 @@ import attrs
 from cfglang.diagnostics import Diagnostic, Diagnostics
 from cfglang.project import find_root
 from cfglang.semantic import types as T
-from cfglang.semantic.resolve import FileLoader, ModuleInfo, Resolver
+from cfglang.semantic.program import Program
+from cfglang.semantic.programs import program_for
+from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
 from cfglang.syntax import ast
 from cfglang.values import Duration, Size
@@ -49,14 +51,28 @@ SIZE_PATTERN = r"^(0B|-?[1-9][0-9]*(B|KB|MB|GB|TB|PB|KiB|MiB|GiB|TiB|PiB))$"
 
 @attrs.define(eq=False)
 class Workspace:
-    """Loaded modules (entry files first, then what they import) and their type resolver
-    (every type and schema already resolved once, its findings in ``diagnostics``)."""
+    """Loaded modules (entry files first, then what they import) and the programs they
+    come from (one `Program` per entry, from `cfglang.semantic.programs`), every type and
+    schema already resolved once by its program's resolver, the findings in
+    ``diagnostics``."""
 
     entries: list[ModuleInfo]
     modules: list[ModuleInfo]
-    types: T.TypeResolver
+    programs: list[Program]
     diagnostics: list[Diagnostic]
     root: str
+    # id of every loaded module (of every program) -> the program that loaded it.
+    _owners: dict[int, Program] = attrs.field(factory=dict, repr=False)
+
+    def __attrs_post_init__(self) -> None:
+        for p in self.programs:
+            for m in p.modules.values():
+                self._owners.setdefault(id(m), p)
+
+    def types_of(self, m: ModuleInfo) -> T.TypeResolver:
+        """The type resolver of the program ``m`` belongs to (`Program.types`): a module
+        is resolved in its own program's graph, with its own imports and parents."""
+        return self._owners[id(m)].types
 
     @property
     def ok(self) -> bool:
@@ -104,7 +120,7 @@ class Workspace:
         self, name: str, m: ModuleInfo
     ) -> tuple[T.Type, ModuleInfo, ast.SchemaDecl | ast.TypeDecl] | None:
         decl: ast.SchemaDecl | ast.TypeDecl = m.types[name] if name in m.types else m.schemas[name]
-        t = self.types.lookup((name,), m, decl.name_span)
+        t = self.types_of(m).lookup((name,), m, decl.name_span)
         return (t, m, decl) if t is not None else None
 
     def declarations(self, m: ModuleInfo) -> list[ast.SchemaDecl | ast.TypeDecl]:
@@ -113,28 +129,35 @@ class Workspace:
 
 
 def load_workspace(paths: Iterable[str], allow_paths: Sequence[str] = ()) -> Workspace:
-    """Parse and resolve the modules at ``paths`` (and everything they import)."""
+    """The modules at ``paths`` (and everything they import) as a build of each sees them:
+    the program of each path comes from `cfglang.semantic.programs.program_for`, so the
+    sources a build, the language server or another tool already loaded are not parsed
+    or resolved again, and their types are the program's (`Program.types`)."""
     paths = list(paths)
     diags = Diagnostics()
     root = find_root(paths[0]) if paths else os.getcwd()
-    resolver = Resolver(FileLoader(), root, diags, tuple(os.path.abspath(p) for p in allow_paths))
+    programs = [program_for(p, allow_paths=allow_paths) for p in paths]
     entries: list[ModuleInfo] = []
-    for p in paths:
-        m = resolver.load_entry(p)
-        if m is not None:
-            entries.append(m)
-    types = T.TypeResolver()
+    modules: dict[str, ModuleInfo] = {}
+    for program in programs:
+        diags.extend(program.diagnostics)
+        if program.entry is not None:
+            entries.append(program.entry)
+        for key, m in program.modules.items():
+            modules.setdefault(key, m)  # a module two entries load: the first's
     # Every schema and type is resolved once up front so that unknown types and schema
-    # cycles are reported as diagnostics here instead of surfacing halfway through output.
-    for m in resolver.modules.values():
-        decls: list[ast.TypeDecl | ast.SchemaDecl] = [*m.types.values(), *m.schemas.values()]
-        for decl in decls:
-            types.lookup((decl.name,), m, decl.name_span, diags)
-            if isinstance(decl, ast.SchemaDecl):
-                for stmt in decl.body.stmts:
-                    if isinstance(stmt, ast.Field) and stmt.type is not None:
-                        types.resolve(stmt.type, m, diags)
-    return Workspace(entries, list(resolver.modules.values()), types, diags.sorted(), root)
+    # cycles are reported as diagnostics here instead of surfacing halfway through output
+    # (a program's resolver memoises them, with their findings, for every later caller).
+    for program in programs:
+        for m in program.modules.values():
+            decls: list[ast.TypeDecl | ast.SchemaDecl] = [*m.types.values(), *m.schemas.values()]
+            for decl in decls:
+                program.types.lookup((decl.name,), m, decl.name_span, diags)
+                if isinstance(decl, ast.SchemaDecl):
+                    for stmt in decl.body.stmts:
+                        if isinstance(stmt, ast.Field) and stmt.type is not None:
+                            program.types.resolve(stmt.type, m, diags)
+    return Workspace(entries, list(modules.values()), programs, diags.sorted(), root)
 
 
 # ---- static values ----------------------------------------------------------------------------
@@ -387,7 +410,7 @@ class _Exporter:
         props: dict[str, Any] = {}
         required: list[str] = []
         for key, f, module in schema_fields(s):
-            typ = self.ws.types.resolve(f.type, module) if f.type is not None else T.ANY
+            typ = self.ws.types_of(module).resolve(f.type, module) if f.type is not None else T.ANY
             p = self.convert(typ)
             if f.where is not None:
                 p = self.refine(p, f.where, type_kind(typ))

@@ -31,7 +31,7 @@ import inspect
 import logging
 import os
 import threading
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, ItemsView, Iterator, KeysView, Mapping, Sequence, ValuesView
 from typing import Any, NamedTuple
 
 import attrs
@@ -63,7 +63,13 @@ class Update(NamedTuple):
 @attrs.frozen
 class Snapshot:
     """One complete, immutable configuration: ``revision`` (1 for the first compilation)
-    and ``config`` (a read-only `Config`). ``get("services.billing.db")`` reads a subtree."""
+    and ``config`` (a read-only `Config`). ``get("services.billing.db")`` reads a subtree.
+
+    It reads like its `Config` too: ``current["db"]["host"]``, ``current.db.host``,
+    ``len``, iteration over the top-level keys, ``keys()``/``items()``/``values()`` and
+    ``to_dict()``. A top-level field named like an attribute of the snapshot itself
+    (``revision``, ``config``, ``data``, ``get``, ...) is read with ``current["revision"]``.
+    """
 
     revision: int
     config: Config
@@ -75,6 +81,43 @@ class Snapshot:
 
     def __contains__(self, path: object) -> bool:
         return isinstance(path, str) and _lookup(self.data, parse_path(path)) is not _MISSING
+
+    # ---- read like `Config` ------------------------------------------------------------------
+
+    def __getitem__(self, key: str) -> Any:
+        return self.config[key]
+
+    def __getattr__(self, key: str) -> Any:
+        # Only called when normal lookup fails. The slots themselves are excluded, or an
+        # unset slot (during construction, copy or unpickling) would recurse.
+        if key.startswith("_") or key in ("revision", "config", "data"):
+            raise AttributeError(key)
+        try:
+            return self.config[key]
+        except KeyError:
+            raise AttributeError(f"the configuration has no field `{key}`") from None
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.config)
+
+    def __len__(self) -> int:
+        return len(self.config)
+
+    def __bool__(self) -> bool:
+        return True  # a snapshot exists even when its configuration is empty
+
+    def keys(self) -> KeysView[str]:
+        return self.config.keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        return self.config.items()
+
+    def values(self) -> ValuesView[Any]:
+        return self.config.values()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The plain data, as `Config.to_dict`."""
+        return self.config.to_dict()
 
 
 @attrs.define(eq=False)
@@ -141,8 +184,22 @@ class LiveConfig:
         poll: bool = False,
         poll_delay_ms: int = 300,
         watch: bool = True,
+        identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
     ) -> None:
+        # lazy: a configuration without secrets reads no identity settings
+        from cfglang.secrets.keys import identity_given
+
         self.path = os.fspath(path)
+        self._identity: tuple[str, ...] = (
+            ()
+            if identity is None
+            else (os.fspath(identity),)
+            if isinstance(identity, (str, os.PathLike))
+            else tuple(os.fspath(i) for i in identity)
+        )
+        # Decrypt only with an identity (given, or in the environment); without one a
+        # secret is a `Secret` whose `.value` is a stand-in, compared by its ciphertext.
+        self._decrypt = identity_given(self._identity, env)
         self._vars = dict(vars or {})
         self._env = env
         self._allow = list(allow_paths)
@@ -239,6 +296,8 @@ class LiveConfig:
             allow_paths=self._allow,
             emit_outputs=False,
             env=self._env,
+            identity=self._identity,
+            decrypt_secrets=self._decrypt,
         )
 
     def _start(self, poll: bool, poll_delay_ms: int) -> None:
@@ -386,12 +445,17 @@ def live(
     allow_paths: Sequence[str] = (),
     var_files: Sequence[str] = (),
     watch: bool = True,
+    identity: str | os.PathLike[str] | Sequence[str | os.PathLike[str]] | None = None,
 ) -> LiveConfig:
     """Compile ``path`` and keep it up to date as its files change; see `LiveConfig`.
 
     Raises `ConfigError` if the first compilation fails. ``poll=True`` polls modification
     times (network file systems, some containers) instead of OS file events;
     ``watch=False`` starts no thread: call `LiveConfig.reload` yourself.
+    ``identity`` names age identity files (as `cfglang.load`); without one (nor
+    ``CFL_AGE_IDENTITY[_FILE]`` in ``env``, or the environment) secrets are not
+    decrypted: they read as `Secret`s holding a stand-in, and a changed ciphertext is a
+    change delivered to subscribers.
     """
     return LiveConfig(
         os.fspath(path),
@@ -401,4 +465,5 @@ def live(
         var_files=var_files,
         poll=poll,
         watch=watch,
+        identity=identity,
     )

@@ -51,7 +51,9 @@ class Report:
 
     ``kind`` is ``built`` (first build), ``rebuilt``, ``failed`` or ``removed``;
     ``changes`` the semantic diff against the last good data (empty on the first build);
-    ``written`` the output paths replaced; ``seconds`` the compile-and-write time.
+    ``written`` the output paths replaced; ``seconds`` the compile-and-write time;
+    ``withheld`` is true when the target compiled but holds secrets that were not
+    decrypted (no identity), so its outputs were left as they were.
     """
 
     target: str
@@ -60,6 +62,7 @@ class Report:
     written: list[str] = attrs.Factory(list)
     diagnostics: list[Diagnostic] = attrs.Factory(list)
     seconds: float = 0.0
+    withheld: bool = False
 
     @property
     def ok(self) -> bool:
@@ -76,6 +79,10 @@ def compile_recorded(
     env_prefix: str = "",
     emit_outputs: bool = True,
     env: Mapping[str, str] | None = None,
+    root: str | None = None,
+    identity: Sequence[str] = (),
+    decrypt_secrets: bool = True,
+    plaintext_secrets: str = "warn",
 ) -> tuple[Any, set[str]]:
     """Compile ``path`` (with the parse cache) and return the `Compilation` and the
     absolute paths of every file it read, ``--vars`` files included.
@@ -95,6 +102,10 @@ def compile_recorded(
         emit_outputs=emit_outputs,
         env_prefix=env_prefix,
         use_cache=True,
+        root=root,
+        identity=identity,
+        decrypt_secrets=decrypt_secrets,
+        plaintext_secrets=plaintext_secrets,
     )
     return result, files
 
@@ -146,7 +157,20 @@ class Watcher:
         echo: Callable[[str], None] | None = None,
         on_report: Callable[[Report], None] | None = None,
         color: bool = False,
+        identity: Sequence[str | os.PathLike[str]] = (),
+        plaintext: str = "warn",
     ) -> None:
+        """``identity`` are age identity files; without any (and without
+        ``CFL_AGE_IDENTITY[_FILE]``) secrets are not decrypted: their changes are still
+        reported (by ciphertext), but a target holding one writes nothing, since its
+        outputs would hold stand-ins instead of the secrets. ``plaintext`` is the policy
+        for secrets written in plain text (``warn``, ``error``, ``allow``), as `build`'s."""
+        # lazy, as in `_expand`
+        from cfglang.secrets.keys import identity_given
+
+        self.identity = tuple(os.fspath(i) for i in identity)
+        self.decrypt = identity_given(self.identity)
+        self.plaintext = plaintext
         self.directory = directory
         self.ctx = ctx
         self.cli_vars = list(cli_vars)
@@ -160,6 +184,8 @@ class Watcher:
         self.settings: dict[str, Any] = {}
         self.states: dict[str, _State] = {}
         self.root = os.path.abspath(directory)
+        # The diagnostics of the round being built, per target (`_round`); None outside one.
+        self._pending: list[tuple[str, Sequence[Diagnostic]]] | None = None
 
     # ---- project ----------------------------------------------------------------------------
 
@@ -167,7 +193,7 @@ class Watcher:
         # lazy: `cfglang.live` uses this module, and a library loads no click
         from cfglang.console import expand_targets
 
-        expanded = expand_targets(self.ctx, [self.directory])
+        expanded = expand_targets(self.ctx, [self.directory], announce=not self.targets)
         if expanded is None:
             return False
         self.targets, self.settings = expanded
@@ -191,7 +217,17 @@ class Watcher:
         project itself cannot be read, which has been reported)."""
         if not self._expand():
             return []
-        return [self._build(t) for t in self.targets]
+        return self._round(self.targets)
+
+    def _round(self, targets: Iterable[str]) -> list[Report]:
+        """Build ``targets``; their diagnostics are reported after the round, a mistake in a
+        shared file once, naming the targets it breaks (`cfglang.console.merge_targets`)."""
+        self._pending = []
+        try:
+            return [self._build(t) for t in targets]
+        finally:
+            pending, self._pending = self._pending, None
+            self.ctx.report_targets(pending)
 
     def affected(self, changed: Iterable[str]) -> list[str]:
         """The targets a batch of changed paths requires to rebuild (module docstring)."""
@@ -225,12 +261,12 @@ class Watcher:
                 f"── {shown} changed: rebuilding {len(todo)} of {len(self.targets)} "
                 f"target{'s' if len(self.targets) != 1 else ''}"
             )
-        for t in todo:
-            reports.append(self._build(t))
+        reports += self._round(todo)
         return reports
 
     def _build(self, target: str) -> Report:
         from cfglang.console import write_results  # lazy, as in `_expand`
+        from cfglang.driver import has_secret  # start-up: `cflc --help` imports no compiler
 
         start = time.perf_counter()
         state = self.states.setdefault(target, _State())
@@ -242,17 +278,36 @@ class Watcher:
             var_files=self.var_files,
             allow_paths=allow,
             env_prefix=self.env_prefix,
+            root=self.settings.get("root"),  # the directory watched, for default targets
+            identity=self.identity,
+            decrypt_secrets=self.decrypt,
+            plaintext_secrets=self.plaintext,
         )
         if not res.ok or res.data is None:
             state.ok = False
             state.files = state.files | frozenset(files)
-            self.ctx.report(res.diagnostics)
+            self._report(target, res.diagnostics)
             return self._emit(
                 Report(
                     target,
                     "failed",
                     diagnostics=list(res.diagnostics),
                     seconds=time.perf_counter() - start,
+                )
+            )
+        if not self.decrypt and (has_secret(res.data) or any(o.secret for o in res.outputs)):
+            self.ctx.report(res.diagnostics)  # warnings
+            changes = [] if first else diff(state.data, res.data)
+            state.data, state.files, state.ok = res.data, frozenset(files), True
+            return self._emit(
+                Report(
+                    target,
+                    "built" if first else "rebuilt",
+                    changes,
+                    [],
+                    list(res.diagnostics),
+                    time.perf_counter() - start,
+                    withheld=True,
                 )
             )
         out_dir = self._out_dir(target, res)
@@ -270,7 +325,7 @@ class Watcher:
                     seconds=time.perf_counter() - start,
                 )
             )
-        self.ctx.report(res.diagnostics)  # warnings
+        self._report(target, res.diagnostics)  # warnings
         written = (
             [os.path.join(out_dir, o.name) for o in res.outputs]
             if res.outputs
@@ -289,10 +344,18 @@ class Watcher:
             )
         )
 
+    def _report(self, target: str, diagnostics: Sequence[Diagnostic]) -> None:
+        if self._pending is not None:
+            self._pending.append((target, diagnostics))
+        else:
+            self.ctx.report(diagnostics)
+
     def _emit(self, report: Report) -> Report:
         ms = f"{report.seconds * 1000:.0f} ms"
         n = len(report.written)
         wrote = f"wrote {_rel(report.written[0])}" if n == 1 else f"wrote {n} outputs"
+        if report.withheld:
+            wrote = "outputs not written: they hold secrets and no identity was given (--identity)"
         if report.kind == "built":
             self.echo(f"✓ {report.target}: built, {wrote} ({ms})")
         elif report.kind == "rebuilt":

@@ -1,0 +1,109 @@
+"""Starting a server: the state directory, the first import, uvicorn on a bound socket.
+
+`serve` is what `cflc serve` runs. The socket is bound before uvicorn starts (port 0 picks
+a free one), so the printed URL is the one that answers, and a test or supervisor can read
+it from the first line of standard output.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import sys
+import threading
+from collections.abc import Callable
+
+from cfglang.project import find_root
+
+STATE_DIR = ".cfl-state"  # under the project root; hidden, so never imported as a source
+
+
+def default_state(root: str) -> str:
+    return os.path.join(root, STATE_DIR)
+
+
+def is_loopback(host: str) -> bool:
+    return host in ("127.0.0.1", "::1", "localhost") or host.startswith("127.")
+
+
+def serve(
+    project: str,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 8420,
+    state: str | None = None,
+    max_body: int = 1024 * 1024,
+    compile_timeout: float = 30.0,
+    echo: Callable[[str], None] = print,
+) -> int:
+    """Serve ``project`` until interrupted; the exit status."""
+    import uvicorn  # only when serving: `cflc --help` never loads the web stack
+
+    from cfglang.server.app import make_app, token_auth
+    from cfglang.server.core import Refused, Service
+    from cfglang.server.sqlite import SQLiteStore
+    from cfglang.server.store import StoreUnavailable
+    from cfglang.server.tokens import TokenError, Tokens
+
+    root = find_root(os.path.abspath(project))
+    state_dir = os.path.abspath(state) if state else default_state(root)
+    try:
+        tokens = Tokens(state_dir)
+    except TokenError as e:
+        echo(f"error: {e}")
+        return 1
+    if not tokens.enabled and not is_loopback(host):
+        echo(
+            f"error: without {state_dir}/tokens.toml the server allows everything, so it "
+            "only listens on 127.0.0.1 (`cflc serve token add` makes one)"
+        )
+        return 2
+    try:
+        store = SQLiteStore(state_dir)
+    except StoreUnavailable as e:
+        echo(f"error: {e}")
+        return 1
+    service = Service(store, state_dir, compile_timeout=compile_timeout)
+    try:
+        imported = asyncio.run(service.import_tree(root))
+    except Refused as e:
+        echo(f"error: cannot import {root}: {e.message}")
+        for d in e.details or []:
+            where = f"{d.get('file')}:{d.get('line')}:{d.get('column')}: " if d.get("file") else ""
+            echo(f"  {where}{d.get('code')}: {d.get('message')}")
+        return 1
+    # The import ran on a loop of its own; the server's loop makes its own primitives.
+    service._lock = None
+    service._changed = None
+    # IPPROTO_TCP named explicitly: asyncio sets TCP_NODELAY on accepted connections only
+    # for sockets whose proto says TCP, and without it every keep-alive response waited
+    # ~40 ms (Nagle's algorithm against the client's delayed ACK).
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as e:
+        echo(f"error: cannot listen on {host}:{port}: {e.strerror}")
+        return 1
+    bound = sock.getsockname()[1]
+    app = make_app(service, max_body=max_body, auth=token_auth(tokens))
+    shown = f"[{host}]" if ":" in host else host
+    how = f"imported as revision {imported}" if imported else f"revision {service.head}"
+    how += "; tokens required" if tokens.enabled else "; no tokens: open to this machine"
+    echo(f"serving {root} at http://{shown}:{bound} ({how}; state in {state_dir})")
+    sys.stdout.flush()
+    config = uvicorn.Config(app, log_level="warning", lifespan="off", access_log=False)
+    server = uvicorn.Server(config)
+    if threading.current_thread() is threading.main_thread():
+        # uvicorn shuts down gracefully on SIGTERM, then raises it again with the handler
+        # it found: make that the same as Ctrl-C, so a supervisor's stop exits 0.
+        signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        server.run(sockets=[sock])
+    finally:
+        service.close()
+        store.close()
+    return 0
