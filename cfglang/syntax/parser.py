@@ -64,7 +64,7 @@ from cfglang.syntax.fastlalr import (
     derive_tables,
 )
 from cfglang.syntax.grammar import grammar_path
-from cfglang.values import did_you_mean_unit
+from cfglang.values import DURATION_UNIT_MS, SIZE_UNITS, did_you_mean_unit, unit_suggestions
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -598,11 +598,12 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
             )
         unit = _unit_typo(text, start, tok)
         if unit is not None:
-            number, hint = unit
+            begin, bad, hint = unit
+            end = start + len(tok.value)
             return Diagnostic(
                 "E0007",
-                f"unknown unit `{tok.value}` in `{number}{tok.value}`",
-                Span(source, start - len(number), start + len(tok.value)),
+                f"unknown unit `{bad}` in `{text[begin:end]}`",
+                Span(source, begin, end),
                 label="not a duration or size unit",
                 help=hint,
             )
@@ -617,25 +618,50 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
     return Diagnostic("E0001", "syntax error", Span(source, pos, pos + 1))
 
 
-def _unit_typo(text: str, start: int, tok: Any) -> tuple[str, str] | None:
-    """A name glued to the number before it (`4Gb`, `10sec`, `5mins`) that spells a
-    unit CFL lacks: the number and the did-you-mean (else the units there are), instead
-    of the parser's token list."""
+_UNITS_THERE_ARE = (
+    "a duration's unit is ms, s, m, h or d; a size's B, KB, MB, GB, TB, PB, "
+    "KiB, MiB, GiB, TiB or PiB"
+)
+
+
+def _unit_typo(text: str, start: int, tok: Any) -> tuple[int, str, str] | None:
+    """A name glued to the number before it (`4Gb`, `10sec`, `5mins`, `1h30mins`) that
+    spells a unit CFL lacks: where the literal starts, its misspelt unit and the
+    did-you-mean (else the units there are), instead of the parser's token list."""
     if tok.type != "NAME" or not tok.value:
         return None
     i = start
-    while i > 0 and (text[i - 1].isdigit() or text[i - 1] in "_."):
+    while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_."):
         i -= 1
-    number = text[i:start]
-    if not number or not number[0].isdigit():
-        return None
-    if i > 0 and (text[i - 1].isalnum() or text[i - 1] == "_"):
+    word = text[i:start] + tok.value
+    if not word[0].isdigit():
         return None  # part of a name (`x4Gb`), not a number
-    hint = did_you_mean_unit(number, tok.value) or (
-        "a duration's unit is ms, s, m, h or d; a size's B, KB, MB, GB, TB, PB, "
-        "KiB, MiB, GiB, TiB or PiB"
-    )
-    return number, hint
+    if re.fullmatch(r"(?:\d+[A-Za-z]+)+", word):
+        # `1h30mins`: the duration lexed as `1h30m`, then `ins`; fix each segment.
+        segments = re.findall(r"(\d+)([A-Za-z]+)", word)
+        bad = [u for _, u in segments if not _is_unit(u)]
+        if len(segments) > 1 and len(bad) == 1:
+            if not unit_suggestions(bad[0]):
+                return i, bad[0], _UNITS_THERE_ARE
+            fixed = "".join(n + (u if _is_unit(u) else unit_suggestions(u)[0]) for n, u in segments)
+            return i, bad[0], f"did you mean {fixed}?"
+        if len(segments) == 1:
+            number, unit = segments[0]
+            return i, unit, did_you_mean_unit(number, unit) or _UNITS_THERE_ARE
+    if _is_unit(tok.value):
+        return None  # `1.5GB`: the unit is right, the number is not (the parser says so)
+    j = start
+    while j > i and (text[j - 1].isdigit() or text[j - 1] in "_."):
+        j -= 1
+    if j != i or not text[i:start].isdigit():
+        # Letters before the number (a duration with more after it), or `1.5Gb`, `3_000sec`:
+        # durations and sizes are whole numbers without `_`, so no unit would make it one.
+        return None
+    return i, tok.value, did_you_mean_unit(text[i:start], tok.value) or _UNITS_THERE_ARE
+
+
+def _is_unit(unit: str) -> bool:
+    return unit in DURATION_UNIT_MS or unit in SIZE_UNITS
 
 
 def _indent(text: str, pos: int) -> tuple[int, int]:
