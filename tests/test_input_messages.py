@@ -130,3 +130,10 @@ def test_secret_input_value_is_never_echoed(app: Path, tmp_path: Path, how: str)
     assert "error[E0402]: input token: expected Token" in err and "got <secret>" in err
     assert "Token is `secret where len(self) >= 32`" in err
     assert value not in err
+
+
+def test_check_reports_the_same_input_message(app: Path) -> None:
+    built = failed(cflc("build", app, "--var", "level=inof"))
+    checked = failed(cflc("check", app, "--var", "level=inof"))
+    assert 'did you mean "info"? the allowed values are "debug", "info", "warn"' in checked
+    assert built.splitlines()[0] == checked.splitlines()[0]
