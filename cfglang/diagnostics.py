@@ -26,7 +26,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0002": (
         "unclosed delimiter",
         "A `{`, `[` or `(` was opened and the file ended before "
-        "it was closed. Add the closing delimiter.",
+        "it was closed. Add the closing delimiter. For a `{`, the indentation says which "
+        "brace lacks its `}`: the last brace in the file that is still open at the end, or "
+        "whose matching `}` is on a later line indented less than the brace's own line "
+        "(that `}` was written for an enclosing block); a note shows the first line after "
+        "it that returns to or below its indentation, where the `}` is missing.",
     ),
     "E0003": (
         "unterminated string",
@@ -47,7 +51,8 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0007": (
         "invalid literal",
         "A number out of the 64-bit range, an unknown escape "
-        "sequence or a malformed duration or size.",
+        "sequence or a malformed duration or size. A unit CFL lacks (`4Gb`, `10sec`, "
+        "`5mins`) gets the nearest units (`did you mean 4GB or 4GiB?`).",
     ),
     "E0008": (
         "invalid substitution",
@@ -123,11 +128,20 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "`super` refers to the value this field had before this definition; there is none here.",
     ),
     "E0301": ("constraint violated", "A value breaks the `where` refinement of its type."),
-    "E0302": ("type mismatch", "A value is not of the declared type."),
+    "E0302": (
+        "type mismatch",
+        "A value is not of the declared type. For a literal union (an enum) the help lists "
+        'the allowed values, with did-you-mean; for a quoted duration or size (`"20s"`) '
+        "it says `write 20s, without quotes`, and for a number without its unit `write 20s`.",
+    ),
     "E0303": ("missing required field", "A schema field with no default was never set."),
     "E0304": (
         "check failed",
-        "A `check` invariant is false; the message shows the value of each part of the expression.",
+        "A `check` invariant is false; the message shows the value of each part of the "
+        "expression. It points at the assignment, in the failing object, of the field the "
+        "check reads that was written last (inside nested blocks: `db { pool = 60 }` -> "
+        "`pool = 60`); for `all([... for x in xs])` at the element that failed; for a "
+        "schema default at the object, with help naming the field to set.",
     ),
     "E0305": (
         "final field overridden",
@@ -140,7 +154,11 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     ),
     "E0402": (
         "bad input value",
-        "A `--var`, `--vars` or environment value cannot be coerced to the input's declared type.",
+        "A `--var`, `--vars` or environment value cannot be coerced to the input's declared "
+        "type. The message shows the value (`<secret>` for a secret input) and the help the "
+        "type's rule: its refinement, its allowed values (with did-you-mean), `true` or "
+        "`false` for a bool, how a duration or size is written. A `--vars` file holds no "
+        "durations or sizes (its strings are not coerced): pass them with `--var`.",
     ),
     "E0403": ("unknown input", "`--var` or `--vars` names an input the module does not declare."),
     "E0501": (

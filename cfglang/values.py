@@ -44,6 +44,59 @@ SIZE_UNITS: dict[str, int] = {
 _SIZE_BY_MAGNITUDE = sorted(SIZE_UNITS.items(), key=lambda kv: -kv[1])
 
 
+# Spellings of duration units that CFL does not have, and the unit they mean.
+_DURATION_SPELLINGS = {
+    "sec": "s",
+    "secs": "s",
+    "second": "s",
+    "seconds": "s",
+    "min": "m",
+    "mins": "m",
+    "minute": "m",
+    "minutes": "m",
+    "hr": "h",
+    "hrs": "h",
+    "hour": "h",
+    "hours": "h",
+    "day": "d",
+    "days": "d",
+    "msec": "ms",
+    "msecs": "ms",
+    "milli": "ms",
+    "millis": "ms",
+    "millisecond": "ms",
+    "milliseconds": "ms",
+}
+_SIZE_SPELLING = re.compile(r"([kmgtp])(i?)(?:b|bytes?)?")
+
+
+def unit_suggestions(unit: str) -> tuple[str, ...]:
+    """The units a misspelt duration or size unit most likely meant (`Gb` -> GB, GiB;
+    `sec` -> s; `mins` -> m), for did-you-mean; empty for a unit CFL has or none near."""
+    if unit in DURATION_UNIT_MS or unit in SIZE_UNITS:
+        return ()
+    low = unit.lower()
+    if low in _DURATION_SPELLINGS:
+        return (_DURATION_SPELLINGS[low],)
+    if low in DURATION_UNIT_MS and not (len(unit) == 1 and unit in "KMGTP"):
+        return (low,)  # `10S`, `2H`
+    if low in ("b", "byte", "bytes"):
+        return ("B",)
+    m = _SIZE_SPELLING.fullmatch(low)
+    if m:
+        prefix = m.group(1).upper()
+        return (f"{prefix}iB",) if m.group(2) else (f"{prefix}B", f"{prefix}iB")
+    return ()
+
+
+def did_you_mean_unit(number: str, unit: str) -> str | None:
+    """``did you mean 4GB or 4GiB?`` for ``4Gb``; None when no unit is near."""
+    units = unit_suggestions(unit)
+    if not units:
+        return None
+    return "did you mean " + " or ".join(f"{number}{u}" for u in units) + "?"
+
+
 @attrs.frozen(order=True)
 class Duration:
     """A span of time, stored as whole milliseconds."""

@@ -17,9 +17,10 @@ split; it needs the evaluator because refinements are expressions.
 from __future__ import annotations
 
 import math
+import re
 from typing import TYPE_CHECKING, Any, cast
 
-from cfglang.diagnostics import Diagnostics, Note
+from cfglang.diagnostics import Diagnostics, Note, did_you_mean
 from cfglang.eval.errors import EvalError, _Propagate, err
 from cfglang.eval.objects import Def, Layer, Obj, Scope, _only_schema_annotates
 from cfglang.eval.operators import INT_MAX, INT_MIN
@@ -29,7 +30,14 @@ from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import Schema
 from cfglang.source import Span
 from cfglang.syntax import ast
-from cfglang.values import Duration, Secret, Size, parse_duration, parse_size
+from cfglang.values import (
+    Duration,
+    Secret,
+    Size,
+    did_you_mean_unit,
+    parse_duration,
+    parse_size,
+)
 
 if TYPE_CHECKING:
     from cfglang.eval.evaluate import Evaluator
@@ -180,6 +188,7 @@ class Conformance:
                 span,
                 label=problem.label or f"this is {kind_of(problem.value)}",
                 notes=notes,
+                help=problem.help if problem.message is not None else fix_help(v, t),
             )
         return problem.value if isinstance(problem, _Ok) else problem
 
@@ -217,6 +226,7 @@ class Conformance:
                         f"found {kind_of(r.value)} {show(r.value)}",
                         label=f"this is {kind_of(r.value)}",
                     )
+                    m.help = r.help if r.message is not None else fix_help(r.value, t.elem)
                     m.item = i
                     return m
                 out.append(r.value)
@@ -240,6 +250,7 @@ class Conformance:
                         f"{kind_of(r.value)} {show(r.value)}",
                         label=f"this is {kind_of(r.value)}",
                     )
+                    m.help = r.help if r.message is not None else fix_help(r.value, t.value)
                     kdefs = v.defs().get(k)
                     if kdefs:
                         m.span = kdefs[-1].value_span
@@ -381,12 +392,13 @@ class _Ok:
 
 
 class _Mismatch:
-    __slots__ = ("item", "label", "message", "span", "value")
+    __slots__ = ("help", "item", "label", "message", "span", "value")
 
     def __init__(self, value: Any, message: str | None = None, label: str | None = None) -> None:
         self.value = value
         self.message = message
         self.label = label
+        self.help: str | None = None  # the fix, when it can be named
         self.item: int | None = None  # index of the bad list item, to point at it
         self.span: Span | None = None  # the bad entry's own site, when known
 
@@ -414,4 +426,109 @@ def _named(t: T.Type) -> tuple[str, Span | None] | None:
         return t.name, t.schema.decl.name_span
     if isinstance(t, T.Opt):
         return _named(t.inner)
+    return None
+
+
+# ---- naming the fix of a mismatch ----------------------------------------------------------
+
+
+def options(t: T.Type) -> list[T.Type]:
+    """The alternatives a value of ``t`` may take, through aliases, `?` and unions (a
+    refinement counts as its base: the help names the kind of value, `where` its rule)."""
+    if isinstance(t, T.Alias):
+        return options(t.target)
+    if isinstance(t, T.Opt):
+        return [*options(t.inner), T.Prim("null")]
+    if isinstance(t, T.UnionT):
+        return [o for x in t.options for o in options(x)]
+    if isinstance(t, T.Refined):
+        return options(t.base)
+    return [t]
+
+
+def choices(t: T.Type) -> list[T.Lit]:
+    """The literal values of a literal union (`"debug" | "info"`), else none."""
+    opts = options(t)
+    lits = [o for o in opts if isinstance(o, T.Lit)]
+    if not lits or any(not isinstance(o, T.Lit) and o != T.Prim("null") for o in opts):
+        return []
+    return lits
+
+
+def fix_help(v: Any, t: T.Type, quoted: bool = True) -> str | None:
+    """The help of a mismatch when it can name the fix: the allowed values of a literal
+    union (with did-you-mean), or how to write a duration or size (`write 20s`)."""
+    if isinstance(v, Secret):
+        return None  # never derive a suggestion from a secret
+    lits = choices(t)
+    if len(lits) > 1:  # a single literal: the message already names it
+        allowed = ", ".join(lit.show() for lit in lits)
+        if isinstance(v, str):
+            words = [lit.value for lit in lits if isinstance(lit.value, str)]
+            near = next((w for w in words if w.lower() == v.lower()), None)
+            near = near or did_you_mean(v, words)
+            if near is not None:
+                return f"did you mean {T.Lit(near).show()}? the allowed values are {allowed}"
+        return f"the allowed values are {allowed}"
+    prims = {o.name for o in options(t) if isinstance(o, T.Prim)}
+    if "duration" in prims:
+        hint = _write_as(v, parse_duration, "s", quoted)
+        if hint is not None:
+            return hint
+    if "size" in prims:
+        hint = _write_as(v, parse_size, "MB", quoted)
+        if hint is not None:
+            return hint
+    return None
+
+
+def _write_as(v: Any, parse: Any, unit: str, quoted: bool) -> str | None:
+    """How to write ``v`` as a duration or size: unquoted (source text only), with a
+    unit (a bare number), or with the unit its misspelt one means."""
+    tail = ", without quotes" if quoted else ""
+    if isinstance(v, str):
+        text = v.strip()
+        if text.isdigit():
+            v = int(text)  # `--var timeout=20`, or `"20"`: a number without its unit
+        else:
+            try:
+                parse(text)
+            except ValueError:
+                m = re.fullmatch(r"(\d+)\s*([A-Za-z]+)", text)
+                near = did_you_mean_unit(m.group(1), m.group(2)) if m else None
+                if near is None:
+                    return None
+                return near.replace("did you mean ", "write ", 1).rstrip("?") + tail
+            return f"write {text}{tail}" if quoted else None
+    if isinstance(v, int) and not isinstance(v, bool):
+        return f"write {v}{unit}" if unit == "s" else f"write {v}{unit} (or {v}B, {v}MiB, ...)"
+    return None
+
+
+def type_rule(t: T.Type) -> str | None:
+    """What a value of ``t`` must be, as a sentence for messages about values set from
+    outside: the refinement, the allowed values, or how a bool, duration or size is
+    written. None when the type's name says it all (`string`) or the message already
+    shows the rule (an unnamed `where`)."""
+    if isinstance(t, T.Refined):
+        return f"{t.name} is `{t.base.show()} where {t.where.span.text()}`" if t.name else None
+    if isinstance(t, T.Alias):
+        return type_rule(t.target)
+    lits = choices(t)
+    if lits:
+        return "the allowed values are " + ", ".join(lit.show() for lit in lits)
+    prims = {o.name for o in options(t) if isinstance(o, T.Prim)} - {"null"}
+    if prims == {"bool"}:
+        return "a bool is `true` or `false`"
+    if prims == {"duration"}:
+        return "a duration is written like `30s`, `5m` or `1h30m` (units ms, s, m, h, d)"
+    if prims == {"size"}:
+        return (
+            "a size is written like `512MiB` or `4GB` "
+            "(units B, KB, MB, GB, TB, PB, KiB, MiB, GiB, TiB, PiB)"
+        )
+    if prims == {"int"}:
+        return "an int is written like `8080` or `-1`"
+    if prims == {"float"}:
+        return "a float is written like `0.5` or `2`"
     return None

@@ -18,8 +18,10 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from cfglang.diagnostics import Note
+from cfglang.eval.conform import choices, fix_help, type_rule
 from cfglang.eval.errors import err
 from cfglang.eval.objects import from_plain
+from cfglang.semantic import types as T
 from cfglang.semantic.types import holds_secret
 from cfglang.source import Span
 
@@ -90,15 +92,16 @@ def _thunk(
             except Exception as e:
                 if not hasattr(e, "diag"):
                     raise
+                secret = holds_secret(typ)
                 shown = f'"{raw}"' if isinstance(raw, str) else repr(raw)
-                if holds_secret(typ):
+                if secret:
                     shown = "<secret>"  # a mistyped secret is still a secret
                 raise err(
                     "E0402",
                     f"input {name}: expected {typ.show()}, got {shown}",
                     None,
                     notes=(Note(f"`{name}` is declared here", base.name_span),),
-                    help=f"set by {src}",
+                    help=_rule_help(name, f"set by {src}", typ, raw, secret, text),
                 ) from None
         env_decl = next((d for _, d in reversed(chain) if d.env), None)
         if env_decl is not None and env_decl.env:
@@ -114,10 +117,16 @@ def _thunk(
             except Exception as e:
                 if not hasattr(e, "diag"):
                     raise
+                secret = holds_secret(typ)
+                shown = "<secret>" if secret else f'"{raw}"'  # never echo a secret
                 raise err(
                     "E0402",
-                    f"input {name}: expected {typ.show()} in environment variable {env_decl.env}",
+                    f"input {name}: expected {typ.show()} in environment variable "
+                    f"{env_decl.env}, got {shown}",
                     env_decl.span,
+                    help=_rule_help(
+                        name, f"set by environment variable {env_decl.env}", typ, raw, secret, True
+                    ),
                 ) from None
         for mod, d in reversed(chain):
             if d.default is not None:
@@ -139,6 +148,27 @@ def _thunk(
         )
 
     return thunk
+
+
+def _rule_help(name: str, source: str, typ: T.Type, raw: Any, secret: bool, text: bool) -> str:
+    """Where the value came from, then, for a value that is not secret, the fix
+    (did-you-mean, `write 20s`), then the type's rule (its refinement, its allowed values,
+    the spellings of a bool): docs/errors.md, E0402."""
+    fix = None if secret else fix_help(raw, typ, quoted=not text)
+    if fix is not None and not text and fix.endswith(", without quotes"):
+        # A data file (or `vars=`) has no duration or size values, and its strings are
+        # not coerced: only the command line writes them as text.
+        fix = f"a data file holds no {typ.show()} values: pass `--var {name}={raw}`"
+    if fix is not None and choices(typ):
+        # fix_help's did-you-mean ends in the allowed values, which the rule gives.
+        fix = fix.split("? ", 1)[0] + "?" if fix.startswith("did you mean") else None
+    rule = type_rule(typ)
+    out = source
+    if fix is not None:
+        out += f"; {fix}"
+    if rule is not None:
+        out += f" {rule}" if out.endswith("?") else f"; {rule}"
+    return out
 
 
 _SURROGATE = re.compile("[\ud800-\udfff]")

@@ -64,6 +64,7 @@ from cfglang.syntax.fastlalr import (
     derive_tables,
 )
 from cfglang.syntax.grammar import grammar_path
+from cfglang.values import DURATION_UNIT_MS, SIZE_UNITS, did_you_mean_unit, unit_suggestions
 
 if TYPE_CHECKING:
     from lark import Lark
@@ -530,6 +531,10 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
             stack = b.brackets
             if stack:
                 opener = stack[-1]
+                if opener.type == "LBRACE":
+                    by_indent = _unclosed_by_indentation(self, source)
+                    if by_indent is not None:
+                        return _unclosed_brace(source, *by_indent)
                 return Diagnostic(
                     "E0002",
                     f"unclosed `{opener.value}`",
@@ -591,6 +596,17 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
                 span,
                 label="a value must follow on the same line",
             )
+        unit = _unit_typo(text, start, tok)
+        if unit is not None:
+            begin, bad, hint = unit
+            end = start + len(tok.value)
+            return Diagnostic(
+                "E0007",
+                f"unknown unit `{bad}` in `{text[begin:end]}`",
+                Span(source, begin, end),
+                label="not a duration or size unit",
+                help=hint,
+            )
         if tok.type == "_NL":
             what = "a new line"
         else:
@@ -600,6 +616,130 @@ def _friendly(self: _Parser, b: AstBuilder, e: Any, source: SourceFile) -> Diagn
         )
     pos = getattr(e, "pos_in_stream", 0) or 0
     return Diagnostic("E0001", "syntax error", Span(source, pos, pos + 1))
+
+
+_UNITS_THERE_ARE = (
+    "a duration's unit is ms, s, m, h or d; a size's B, KB, MB, GB, TB, PB, "
+    "KiB, MiB, GiB, TiB or PiB"
+)
+
+
+def _unit_typo(text: str, start: int, tok: Any) -> tuple[int, str, str] | None:
+    """A name glued to the number before it (`4Gb`, `10sec`, `5mins`, `1h30mins`) that
+    spells a unit CFL lacks: where the literal starts, its misspelt unit and the
+    did-you-mean (else the units there are), instead of the parser's token list."""
+    if tok.type != "NAME" or not tok.value:
+        return None
+    i = start
+    while i > 0 and (text[i - 1].isalnum() or text[i - 1] in "_."):
+        i -= 1
+    word = text[i:start] + tok.value
+    if not word[0].isdigit():
+        return None  # part of a name (`x4Gb`), not a number
+    if re.fullmatch(r"(?:\d+[A-Za-z]+)+", word):
+        # `1h30mins`: the duration lexed as `1h30m`, then `ins`; fix each segment.
+        segments = re.findall(r"(\d+)([A-Za-z]+)", word)
+        bad = [u for _, u in segments if not _is_unit(u)]
+        if len(segments) > 1 and len(bad) == 1:
+            if not unit_suggestions(bad[0]):
+                return i, bad[0], _UNITS_THERE_ARE
+            fixed = "".join(n + (u if _is_unit(u) else unit_suggestions(u)[0]) for n, u in segments)
+            return i, bad[0], f"did you mean {fixed}?"
+        if len(segments) == 1:
+            number, unit = segments[0]
+            return i, unit, did_you_mean_unit(number, unit) or _UNITS_THERE_ARE
+    if _is_unit(tok.value):
+        return None  # `1.5GB`: the unit is right, the number is not (the parser says so)
+    j = start
+    while j > i and (text[j - 1].isdigit() or text[j - 1] in "_."):
+        j -= 1
+    if j != i or not text[i:start].isdigit():
+        # Letters before the number (a duration with more after it), or `1.5Gb`, `3_000sec`:
+        # durations and sizes are whole numbers without `_`, so no unit would make it one.
+        return None
+    return i, tok.value, did_you_mean_unit(text[i:start], tok.value) or _UNITS_THERE_ARE
+
+
+def _is_unit(unit: str) -> bool:
+    return unit in DURATION_UNIT_MS or unit in SIZE_UNITS
+
+
+def _indent(text: str, pos: int) -> tuple[int, int]:
+    """The start of the line holding ``pos`` and the width of its leading blanks."""
+    line = text.rfind("\n", 0, pos) + 1
+    i = line
+    while i < len(text) and text[i] in " \t":
+        i += 1
+    return line, i - line
+
+
+def _unclosed_by_indentation(self: _Parser, source: SourceFile) -> tuple[Any, int | None] | None:
+    """Which `{` the indentation says was never closed, when the file ends inside a
+    block (docs/errors.md, E0002): the brace that is still open at the end, or whose
+    matching `}` sits on a later line indented less than the brace's own line (that
+    `}` was written for an enclosing block), the last such brace in the file. Also the
+    first line after it that returns to or below its indentation (where the `}` is
+    missing), if there is one. None when lexing fails."""
+    from lark.exceptions import UnexpectedInput  # lazy: only on the error path (lark is loaded)
+
+    text = source.text
+    try:
+        with _using(AstBuilder(source)):
+            tokens = [t for t in self.lark.lex(text) if t.type in ("LBRACE", "RBRACE")]
+    except UnexpectedInput:
+        return None
+    stack: list[Any] = []
+    candidates: list[Any] = []
+    for tok in tokens:
+        if tok.type == "LBRACE":
+            stack.append(tok)
+            continue
+        if not stack:
+            continue
+        opener = stack.pop()
+        o_line, o_indent = _indent(text, opener.start_pos or 0)
+        c_line, c_indent = _indent(text, tok.start_pos or 0)
+        if c_line != o_line and c_indent < o_indent:
+            candidates.append(opener)
+    candidates += stack
+    if not candidates:
+        return None
+    brace = max(candidates, key=lambda t: t.start_pos)
+    _, indent = _indent(text, brace.start_pos)
+    nxt = text.find("\n", brace.start_pos)
+    while nxt >= 0:
+        start = nxt + 1
+        end = text.find("\n", start)
+        body = text[start : len(text) if end < 0 else end]
+        stripped = body.lstrip(" \t")
+        if stripped and not stripped.startswith("#"):
+            if len(body) - len(stripped) <= indent:
+                return brace, start + len(body) - len(stripped)
+        nxt = end
+    return brace, None
+
+
+def _unclosed_brace(source: SourceFile, brace: Any, returns_at: int | None) -> Diagnostic:
+    text = source.text
+    notes = [Note("the file ends here", Span(source, len(text), len(text)))]
+    help = "add `}`"
+    if returns_at is not None:
+        notes.insert(
+            0,
+            Note(
+                "this line returns to the brace's indentation without closing it",
+                Span(source, returns_at, returns_at),
+            ),
+        )
+        help = f"add `}}` before line {source.text.count(chr(10), 0, returns_at) + 1}"
+    return Diagnostic(
+        "E0002",
+        "unclosed `{`",
+        Span(source, brace.start_pos, brace.start_pos + 1),
+        label="this delimiter is never closed",
+        notes=tuple(notes),
+        help=help,
+    )
 
 
 def _open_substitution(text: str, start: int, end: int) -> int | None:
