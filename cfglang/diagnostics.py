@@ -104,7 +104,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0203": ("unknown type", "A type name that is no builtin type, alias or schema in scope."),
     "E0204": (
         "duplicate definition",
-        "Two lets, or a let and a field, share a name in one body; or a declaration is repeated.",
+        "Two lets, or a let and a field, share a name in one body; a field is assigned "
+        "twice in one body (`db.pool = 5` then `db { pool = 6 }`; merge blocks, `+=` and "
+        "`if`/`else` branches are not assignments twice), or by two items of one `for`; "
+        "or a declaration is repeated.",
     ),
     "E0205": (
         "reference cycle",

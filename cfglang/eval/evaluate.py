@@ -247,16 +247,53 @@ class Evaluator(Conformance):
                         self.expand(obj, node.stmts, inner, no, defs, checks, inherited)
                 elif isinstance(stmt, ast.ForStmt):
                     lets = _lets(stmt.body.stmts)
+                    made: dict[str, Any] = {}
                     for k, v in self.iterate(stmt.iterable, scope, stmt.key_var is not None):
                         vars = {stmt.var: v}
                         if stmt.key_var is not None:
                             vars[stmt.key_var] = k
                         inner = scope.child(vars=vars, lets=lets)
                         self.expand(obj, stmt.body.stmts, inner, no, defs, checks, inherited)
+                        self._for_duplicates(stmt, inner, made, k)
             except EvalError as e:
                 self.diags.add(e.diag)
             except _Propagate:
                 pass
+
+    def _for_duplicates(
+        self, stmt: ast.ForStmt, inner: Scope, made: dict[str, Any], at: Any
+    ) -> None:
+        """E0204 when two iterations of one `for` assign one key (docs/language.md §3.6):
+        the run-time half of the double-assignment check (`resolve._double_assignments`
+        compares the static keys of a body). ``made``: key -> the index (list) or key
+        (object) of the item that made it, ``at`` the current item's."""
+        for s in stmt.body.stmts:
+            if type(s) is not ast.Field or s.op not in ("set", "extends") or len(s.path) != 1:
+                continue
+            first = s.path[0]
+            key = first.static
+            if key is None:
+                try:
+                    key = self.key_text(first, inner)
+                except (EvalError, _Propagate):
+                    continue  # reported by the expansion itself
+            if key not in made:
+                made[key] = at
+                continue
+            which = "key" if isinstance(at, str) else "index"
+            self.diags.error(
+                "E0204",
+                f"`{key}` is assigned twice by this `for`",
+                first.span,
+                label=f"two items of the loop give the key `{key}`",
+                notes=(
+                    Note(
+                        f"first by the item at {which} {show(made[key])}, again by {show(at)}",
+                        stmt.iterable.span,
+                    ),
+                ),
+                help="make the key unique per item (substitute the item's name or index)",
+            )
 
     def _expand_plan(
         self,
