@@ -38,7 +38,7 @@ from cfglang.syntax.grammar import grammar_path
 
 # Bump when the format of cached objects changes; the package version and the grammar's
 # hash are part of every key as well.
-SCHEMA = "4"  # 4: nested parentheses count as nesting (E0011)
+SCHEMA = "5"  # 5: `outer.name` is an OuterName node; 4: nested parentheses count (E0011)
 
 
 def cache_dir() -> Path | None:

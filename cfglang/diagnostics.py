@@ -184,6 +184,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "An extending module or block adds a key "
         "that differs by a typo from an inherited one; probably a misspelt override.",
     ),
+    "W0802": (
+        "a field hides an enclosing binding",
+        "A bare name finds a field of an inner object while an enclosing template "
+        "parameter, `for` variable, let or input has the same name, so the field "
+        "silently captures it. Write `outer.NAME` for the enclosing binding (it passes "
+        "over the fields of the current object) or `self.NAME` for the field, or rename "
+        "one of them. A field that copies what it hides (`name = name`) is not reported.",
+    ),
     "E1101": (
         "cannot decrypt secret",
         'A `secret("cfl:v1:...")` value needs its file\'s data '

@@ -40,23 +40,41 @@ Resolved = tuple[str, Any, bool]
 
 def classify(ev: E.Evaluator, e: ast.Name, scope: E.Scope) -> Resolved:
     """What `Evaluator._name` will find for ``e`` (read-only: the same walk)."""
+    return _classify(ev, e, scope, scope, False)
+
+
+def _classify(
+    ev: E.Evaluator, e: ast.Name, start: E.Scope | None, scope: E.Scope, outer: bool
+) -> Resolved:
+    """The walk from ``start``; ``outer``: past the fields of the first object (a field's
+    own key in its value: `Evaluator._own_name`, the marker `_OUTER` in a scope)."""
     name = e.name
     partial = False
-    s: E.Scope | None = scope
+    s: E.Scope | None = start
     while s is not None:
         # Read while an object on the way is still being expanded (a field value forced
         # by an `if` condition, say): a field defined later is not there yet, and a
         # field merged later is a snapshot of the definitions so far.
         partial = partial or (s.obj is not None and s.obj._expanding)
         if name in s.vars:
-            return ("param" if s.obj is not None else "for_var", None, partial)
+            if s.vars[name] is E._OUTER:
+                if not outer:
+                    got = _classify(ev, e, s.parent, scope, True)
+                    if got[0] not in ("unknown", "type"):
+                        return got
+                    return _classify(ev, e, s.parent, scope, False)
+            else:
+                return ("param" if s.obj is not None else "for_var", None, partial)
         if name in s.lets:
             return ("let", s.lets[name].name_span.key(), partial)
         obj = s.obj
         if obj is not None:
-            defs = (obj._defs or {}) if obj._expanding else obj.defs()
-            if name in defs:
-                return ("field", frozenset(d.key_span.key() for d in defs[name]), partial)
+            if outer:
+                outer = False  # the current object's fields are passed over
+            else:
+                defs = (obj._defs or {}) if obj._expanding else obj.defs()
+                if name in defs:
+                    return ("field", frozenset(d.key_span.key() for d in defs[name]), partial)
         s = s.parent
     for mod in scope.module.chain()[::-1]:
         if name in mod.imports:

@@ -106,3 +106,28 @@ def test_unknown_path_is_an_error_with_suggestion(project: Path) -> None:
 def test_path_syntax() -> None:
     assert parse_path('a.b[2]["x.y"].c') == ["a", "b", 2, "x.y", "c"]
     assert parse_path("a..b") is None and parse_path("") is None
+
+
+def test_inputs_read_follow_the_scoping_rules(tmp_path: Path) -> None:
+    """docs/language.md §3.6: a field's own key in its value and `outer.name` read the
+    input; a bare name a field of the object captures does not."""
+    (tmp_path / "cfl.toml").write_text("[project]\n")
+    (tmp_path / "main.cfl").write_text(
+        'input env: string = "prod"\n'
+        "app {\n"
+        "  env = env\n"
+        '  other = { env = "dev"; label = "$<env>"; up = "$<outer.env>" }\n'
+        "}\n"
+        'web { env = "dev"; up = "$<outer.env>" }\n'
+    )
+    main = str(tmp_path / "main.cfl")
+    for path, value, inputs in (
+        ("app.env", "prod", ["env"]),
+        ("app.other.label", "dev", []),
+        ("app.other.up", "prod", []),  # the field `app.env`: the next object out
+        ("web.up", "prod", ["env"]),
+    ):
+        out = explain(main, path)
+        assert isinstance(out, Explanation)
+        assert out.value == value
+        assert [i.name for i in out.inputs] == inputs, path

@@ -90,7 +90,7 @@ def _fields_read(e: ast.Expr, obj: Obj) -> list[str]:
     out: list[str] = []
 
     def walk(x: Any) -> None:
-        if isinstance(x, ast.Name) and obj.has(x.name):
+        if type(x) is ast.Name and obj.has(x.name):  # not `outer.name`: not this object's
             out.append(x.name)
         elif isinstance(x, ast.GetAttr) and isinstance(x.obj, ast.SelfRef):
             out.append(x.name)

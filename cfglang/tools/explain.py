@@ -249,9 +249,29 @@ def _inputs_read(ev: Evaluator, d: Def) -> list[InputUse]:
             s = s.parent
         return None
 
+    def field_or_var(x: ast.Name) -> bool:
+        """Whether ``x`` reads a field or a variable, not an input of its name: the
+        evaluator's lookup, past the current object's fields for `outer.name` and for a
+        field's own key in its value (docs/language.md §3.6)."""
+        skip = isinstance(x, ast.OuterName) or (d.own and x.name == d.key)
+        s: Scope | None = d.scope
+        while s is not None:
+            if x.name in s.vars:
+                return True
+            if x.name in s.lets:
+                return False  # followed by `let_of`
+            if s.obj is not None:
+                if skip:
+                    skip = False
+                elif s.obj.has(x.name):
+                    return True
+            s = s.parent
+        return False
+
     def walk(x: Any) -> None:
         if isinstance(x, ast.Name):
-            names.append(x.name)
+            if not field_or_var(x):
+                names.append(x.name)
             # An input read through a let (`let domain = "$<region>.example.com"`) fed
             # this value too.
             let = let_of(x.name)
