@@ -157,10 +157,15 @@ def traced(
 ) -> tuple[ModuleInfo | None, Trace]:
     seen: Trace = {}
     original = E.Evaluator._name
+    original_outer = E.Evaluator._outer_name
 
     def name(self: E.Evaluator, e: ast.Name, scope: E.Scope) -> Any:
         seen.setdefault(e.span.key(), set()).add(classify(self, e, scope))
         return original(self, e, scope)
+
+    def outer(self: E.Evaluator, e: ast.OuterName, scope: E.Scope) -> Any:
+        seen.setdefault(e.span.key(), set()).add(_classify(self, e, scope, scope, True))
+        return original_outer(self, e, scope)
 
     req = driver.BuildRequest(
         path,
@@ -175,11 +180,13 @@ def traced(
     # still looked up through `_name`.
     E.Evaluator._name = name  # type: ignore[method-assign]
     E._DISPATCH[ast.Name] = name
+    E._DISPATCH[ast.OuterName] = outer
     try:
         out = api._run_guarded(lambda: driver.run(req))
     finally:
         E.Evaluator._name = original  # type: ignore[method-assign]
         E._DISPATCH[ast.Name] = original
+        E._DISPATCH[ast.OuterName] = original_outer
     return (out.entry if isinstance(out, driver.BuildResult) else None), seen
 
 
@@ -424,6 +431,7 @@ def _exprs() -> st.SearchStrategy[str]:
         st.integers(0, 3).map(str),
         name.map(lambda n: f'"s$<{n}>"'),
         st.sampled_from(POOL).map(lambda n: f"lib.{n}"),
+        name.map(lambda n: f"outer.{n}"),  # docs/language.md §3.6
     )
     return st.recursive(
         leaf,

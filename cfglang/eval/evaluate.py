@@ -840,7 +840,38 @@ class Evaluator(Conformance):
         return Secret(s) if secret else s
 
     def _name(self, e: ast.Name, scope: Scope) -> Any:
-        return self._lookup(e, scope, scope)
+        # `_lookup` from ``scope``, written out: the hottest path of an evaluation.
+        name = e.name
+        s: Scope | None = scope
+        while s is not None:
+            if name in s.vars:
+                v = s.vars[name]
+                if v is _OUTER:
+                    return self._own_name(e, s, scope)
+                return v
+            if name in s.lets:
+                return self._let(s, name)
+            obj = s.obj
+            if obj is not None:
+                if obj._expanding:
+                    defs = obj._defs or {}
+                    if name in defs:
+                        if id(e) not in self._shadow_seen:
+                            self._shadowing(e, s, obj, scope)
+                        return self._value_or_missing(obj, name, e.span)
+                else:
+                    known = obj._defs
+                    if known is None:
+                        known = obj.defs()
+                    if name in known:
+                        if id(e) not in self._shadow_seen:
+                            self._shadowing(e, s, obj, scope)
+                        v = obj._values.get(name, ABSENT)
+                        if v is ABSENT:
+                            return self._value_or_missing(obj, name, e.span)
+                        return v
+            s = s.parent
+        return self._global(name, scope.module, e.span, scope)
 
     def _lookup(self, e: ast.Name, start: Scope | None, scope: Scope) -> Any:
         """``e`` looked up from ``start`` outwards (``scope``: where it is read)."""
