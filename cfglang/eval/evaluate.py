@@ -66,6 +66,7 @@ from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import Schema, TypeResolver
 from cfglang.source import Span
 from cfglang.syntax import ast
+from cfglang.syntax.build import OUTER
 from cfglang.values import Duration, Secret, Size
 
 
@@ -947,16 +948,19 @@ class Evaluator(Conformance):
             if implicit:
                 return _NOT_FOUND
             has = skipped is not None and not skipped._expanding and skipped.has(name)
+            hint: str | None
+            if has:
+                hint = f"`{name}` is a field of this object: write `self.{name}`"
+            elif any(OUTER in m.imports for m in module.chain()):
+                hint = "`outer.` names an enclosing binding; import the module `as` another name"
+            else:
+                hint = _hint(name, self._visible(scope, module))
             raise err(
                 "E0201",
                 f"nothing outside this object is called `{name}`",
                 e.span,
                 label="`outer.` skips the fields of the current object",
-                help=(
-                    f"`{name}` is a field of this object: write `self.{name}`"
-                    if has
-                    else _hint(name, self._visible(scope, module))
-                ),
+                help=hint,
             )
         return self._global(name, module, e.span, scope)
 
