@@ -40,6 +40,7 @@ class _Trace:
 def run_check(
     ev: Evaluator, obj: Obj, stmt: ast.CheckStmt, scope: Scope, path: tuple[str | int, ...]
 ) -> None:
+    ev.quiet_check(stmt)
     try:
         result = ev.ev(stmt.expr, scope)
     except EvalError as e:
