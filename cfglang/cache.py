@@ -38,7 +38,7 @@ from cfglang.syntax.grammar import grammar_path
 
 # Bump when the format of cached objects changes; the package version and the grammar's
 # hash are part of every key as well.
-SCHEMA = "5"  # 5: an output's name is a string node (`"$<k>.json"`); 4: nested parens nest
+SCHEMA = "6"  # 6: `outer.name` is an OuterName node; 5: an output's name is a string node
 
 
 def cache_dir() -> Path | None:

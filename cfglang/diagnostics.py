@@ -112,7 +112,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "E0203": ("unknown type", "A type name that is no builtin type, alias or schema in scope."),
     "E0204": (
         "duplicate definition",
-        "Two lets, or a let and a field, share a name in one body; or a declaration is repeated.",
+        "Two lets, or a let and a field, share a name in one body; a field is assigned "
+        "twice in one body (`db.pool = 5` then `db { pool = 6 }`; merge blocks, `+=` and "
+        "`if`/`else` branches are not assignments twice), or by two items of one `for`; "
+        "or a declaration is repeated.",
     ),
     "E0205": (
         "reference cycle",
@@ -210,6 +213,14 @@ CATALOGUE: dict[str, tuple[str, str]] = {
         "near miss of an inherited key",
         "An extending module or block adds a key "
         "that differs by a typo from an inherited one; probably a misspelt override.",
+    ),
+    "W0802": (
+        "a field hides an enclosing binding",
+        "A bare name finds a field of an inner object while an enclosing template "
+        "parameter, `for` variable, let or input has the same name, so the field "
+        "silently captures it. Write `outer.NAME` for the enclosing binding (it passes "
+        "over the fields of the current object) or `self.NAME` for the field, or rename "
+        "one of them. A field that copies what it hides (`name = name`) is not reported.",
     ),
     "E1101": (
         "cannot decrypt secret",

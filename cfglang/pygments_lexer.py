@@ -232,6 +232,7 @@ class CflLexer(RegexLexer):  # type: ignore[misc]
             (words(("if", "then", "else", "for", "in", "where"), suffix=r"\b"), Keyword),
             (words(("true", "false", "null"), suffix=r"\b"), Keyword.Constant),
             (words(("self", "super"), suffix=r"\b"), Name.Builtin.Pseudo),
+            (r"\bouter\b(?=\s*\.)", Name.Builtin.Pseudo),  # `outer.name` (language.md §3.6)
             (words(BUILTIN_FUNCTIONS, suffix=r"(?=\s*\()"), Name.Builtin),
             (rf"{_NAME}(?=\s*\()", Name.Function),
             (rf"(\.)(\s*)({_NAME})", bygroups(Punctuation, Whitespace, Name.Attribute)),

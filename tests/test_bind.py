@@ -40,23 +40,41 @@ Resolved = tuple[str, Any, bool]
 
 def classify(ev: E.Evaluator, e: ast.Name, scope: E.Scope) -> Resolved:
     """What `Evaluator._name` will find for ``e`` (read-only: the same walk)."""
+    return _classify(ev, e, scope, scope, False)
+
+
+def _classify(
+    ev: E.Evaluator, e: ast.Name, start: E.Scope | None, scope: E.Scope, outer: bool
+) -> Resolved:
+    """The walk from ``start``; ``outer``: past the fields of the first object (a field's
+    own key in its value: `Evaluator._own_name`, the marker `_OUTER` in a scope)."""
     name = e.name
     partial = False
-    s: E.Scope | None = scope
+    s: E.Scope | None = start
     while s is not None:
         # Read while an object on the way is still being expanded (a field value forced
         # by an `if` condition, say): a field defined later is not there yet, and a
         # field merged later is a snapshot of the definitions so far.
         partial = partial or (s.obj is not None and s.obj._expanding)
         if name in s.vars:
-            return ("param" if s.obj is not None else "for_var", None, partial)
+            if s.vars[name] is E._OUTER:
+                if not outer:
+                    got = _classify(ev, e, s.parent, scope, True)
+                    if got[0] not in ("unknown", "type"):
+                        return got
+                    return _classify(ev, e, s.parent, scope, False)
+            else:
+                return ("param" if s.obj is not None else "for_var", None, partial)
         if name in s.lets:
             return ("let", s.lets[name].name_span.key(), partial)
         obj = s.obj
         if obj is not None:
-            defs = (obj._defs or {}) if obj._expanding else obj.defs()
-            if name in defs:
-                return ("field", frozenset(d.key_span.key() for d in defs[name]), partial)
+            if outer:
+                outer = False  # the current object's fields are passed over
+            else:
+                defs = (obj._defs or {}) if obj._expanding else obj.defs()
+                if name in defs:
+                    return ("field", frozenset(d.key_span.key() for d in defs[name]), partial)
         s = s.parent
     for mod in scope.module.chain()[::-1]:
         if name in mod.imports:
@@ -139,10 +157,15 @@ def traced(
 ) -> tuple[ModuleInfo | None, Trace]:
     seen: Trace = {}
     original = E.Evaluator._name
+    original_outer = E.Evaluator._outer_name
 
     def name(self: E.Evaluator, e: ast.Name, scope: E.Scope) -> Any:
         seen.setdefault(e.span.key(), set()).add(classify(self, e, scope))
         return original(self, e, scope)
+
+    def outer(self: E.Evaluator, e: ast.OuterName, scope: E.Scope) -> Any:
+        seen.setdefault(e.span.key(), set()).add(_classify(self, e, scope, scope, True))
+        return original_outer(self, e, scope)
 
     req = driver.BuildRequest(
         path,
@@ -157,11 +180,13 @@ def traced(
     # still looked up through `_name`.
     E.Evaluator._name = name  # type: ignore[method-assign]
     E._DISPATCH[ast.Name] = name
+    E._DISPATCH[ast.OuterName] = outer
     try:
         out = api._run_guarded(lambda: driver.run(req))
     finally:
         E.Evaluator._name = original  # type: ignore[method-assign]
         E._DISPATCH[ast.Name] = original
+        E._DISPATCH[ast.OuterName] = original_outer
     return (out.entry if isinstance(out, driver.BuildResult) else None), seen
 
 
@@ -406,6 +431,7 @@ def _exprs() -> st.SearchStrategy[str]:
         st.integers(0, 3).map(str),
         name.map(lambda n: f'"s$<{n}>"'),
         st.sampled_from(POOL).map(lambda n: f"lib.{n}"),
+        name.map(lambda n: f"outer.{n}"),  # docs/language.md §3.6
     )
     return st.recursive(
         leaf,

@@ -79,3 +79,37 @@ def test_hover_names_the_parameter(tmp_path: Path) -> None:
     h = hover.hover(state, str(tmp_path / "main.cfl"), text.index("x = name") + 5, Ranges())
     assert h is not None
     assert "parameter declared in" in str(h.contents)
+
+
+# ---- scoping (docs/language.md §3.6) -----------------------------------------------------------
+
+
+def test_a_fields_own_key_in_its_value_is_the_input_it_hides(tmp_path: Path) -> None:
+    files = {"main.cfl": 'input region = "eu"\nsvc {\n  region = region\n}\n'}
+    assert definitions(tmp_path, files, "main.cfl", "= region") == ['input region = "eu"']
+
+
+def test_a_fields_own_key_with_nothing_outside_is_the_field(tmp_path: Path) -> None:
+    files = {"main.cfl": "svc {\n  zone = zone\n}\n"}
+    assert definitions(tmp_path, files, "main.cfl", "= zone") == ["zone = zone"]
+
+
+def test_outer_goes_to_the_parameter_the_field_hides(tmp_path: Path) -> None:
+    files = {
+        "main.cfl": 'template T(name) {\n  db {\n    name = "m"\n    host = outer.name\n  }\n}\n'
+        "a = T(1)\n"
+    }
+    assert definitions(tmp_path, files, "main.cfl", "outer.name") == ["template T(name) {"]
+    assert definitions(tmp_path, files, "main.cfl", "outer.n") == ["template T(name) {"]
+
+
+def test_hover_on_outer_names_the_parameter(tmp_path: Path) -> None:
+    text = 'template T(name) {\n  db {\n    name = "m"\n    host = "$<outer.name>"\n  }\n}\n'
+    text += "a = T(1)\n"
+    (tmp_path / "cfl.toml").write_text("[project]\n")
+    (tmp_path / "main.cfl").write_text(text)
+    state = State()
+    state.set_buffer(str(tmp_path / "main.cfl"), text)
+    h = hover.hover(state, str(tmp_path / "main.cfl"), text.index("outer.name") + 7, Ranges())
+    assert h is not None
+    assert "parameter declared in" in str(h.contents)

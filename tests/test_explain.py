@@ -196,3 +196,30 @@ def test_an_error_in_a_hidden_field_nothing_reads_is_reported(tmp_path: Path) ->
     r = cflc("explain", "a.cfl", "h.a", "--no-git", cwd=tmp_path)
     assert (r.returncode, r.stderr) == (0, "")
     assert r.stdout.startswith("h.a = 1  (int, hidden: not emitted)\n")
+
+
+def test_inputs_read_follow_the_scoping_rules(tmp_path: Path) -> None:
+    """docs/language.md §3.6: a field's own key in its value and `outer.name` read the
+    input; a bare name a field of the object captures does not."""
+    (tmp_path / "cfl.toml").write_text("[project]\n")
+    (tmp_path / "main.cfl").write_text(
+        'input env: string = "prod"\n'
+        "app {\n"
+        "  env = env\n"
+        '  other = { env = "dev"; label = "$<env>"; up = "$<outer.env>" }\n'
+        "}\n"
+        'web { env = "dev"; up = "$<outer.env>" }\n'
+    )
+    main = str(tmp_path / "main.cfl")
+    for path, value, inputs in (
+        ("app.env", "prod", ["env"]),
+        ("app.other.label", "dev", []),
+        # the field `app.env`, the next object out, which reads the input (explain follows
+        # fields to the inputs they read)
+        ("app.other.up", "prod", ["env"]),
+        ("web.up", "prod", ["env"]),
+    ):
+        out = explain(main, path)
+        assert isinstance(out, Explanation)
+        assert out.value == value
+        assert [i.name for i in out.inputs] == inputs, path

@@ -81,6 +81,9 @@ def test_no_error_tokens(path: Path) -> None:
         ("type Port = int where self > 0", "int", Token.Keyword.Type, 1),
         ("type Port = int where self > 0", "where", Token.Keyword, 1),
         ("type Port = int where self > 0", "self", Token.Name.Builtin.Pseudo, 1),
+        # `outer.name` (docs/language.md §3.6); a field called `outer` stays a name
+        ("db { host = outer.name }", "outer", Token.Name.Builtin.Pseudo, 1),
+        ("x = outer", "outer", Token.Name, 1),
         ("schema B extends a.A { x: int }", "B", Token.Name.Class, 1),
         ("schema B extends a.A { x: int }", "a.A", Token.Name.Class, 1),
         ("template Web(name: string, port: Port = 80): S {\n}", "Web", Token.Name.Function, 1),

@@ -44,6 +44,7 @@ class _Trace:
 def run_check(
     ev: Evaluator, obj: Obj, stmt: ast.CheckStmt, scope: Scope, path: tuple[str | int, ...]
 ) -> None:
+    ev.quiet_check(stmt)
     try:
         result = ev.ev(stmt.expr, scope)
     except EvalError as e:
@@ -237,6 +238,8 @@ def _reads_secret(ev: Evaluator, obj: Obj, reads: list[tuple[str, ...]]) -> bool
 
 def _path(x: ast.Expr, obj: Obj) -> tuple[str, ...] | None:
     """The field path of `db.pool` or `self.db.pool` when `db` is a field of ``obj``."""
+    if isinstance(x, ast.OuterName):
+        return None  # `outer.name` is never a field of this object
     if isinstance(x, ast.Name):
         return (x.name,) if obj.has(x.name) else None
     if isinstance(x, ast.GetAttr):

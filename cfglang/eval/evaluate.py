@@ -61,11 +61,12 @@ from cfglang.eval.operators import INT_MAX, binary
 from cfglang.eval.secrecy import call_builtin  # the builtins', with secrecy carried
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
-from cfglang.semantic.program import DOTTED, MERGE, SET, Lowering, Program, Step
+from cfglang.semantic.program import DOTTED, MERGE, OWN, SET, Lowering, Program, Step
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import Schema, TypeResolver
 from cfglang.source import Span
 from cfglang.syntax import ast
+from cfglang.syntax.build import OUTER
 from cfglang.values import Duration, Secret, Size
 
 
@@ -155,6 +156,9 @@ class Evaluator(Conformance):
         # Which source gave each input its value (for `cflc explain`): (what, span).
         self.input_sources: dict[str, tuple[str, Span | None]] = {}
         self.warned: set[tuple[int, int]] = set()
+        # Names already checked for W0802 (by identity: one check per name in the source).
+        self._shadow_seen: set[int] = set()
+        self._quiet_checks: set[int] = set()
         # How `secret("cfl:v1:...")` is opened: a `cfglang.secrets.runtime.SecretContext`
         # (identities, decrypt or only validate); None means defaults.
         self.secrets: Any = secrets
@@ -234,12 +238,14 @@ class Evaluator(Conformance):
                         self.expand(obj, node.stmts, inner, no, defs, checks, inherited)
                 elif isinstance(stmt, ast.ForStmt):
                     lets = _lets(stmt.body.stmts)
+                    made: dict[str, Any] = {}
                     for k, v in self.iterate(stmt.iterable, scope, stmt.key_var is not None):
                         vars = {stmt.var: v}
                         if stmt.key_var is not None:
                             vars[stmt.key_var] = k
-                        inner = scope.child(vars=vars, lets=lets)
+                        inner = scope.child(vars=vars, lets=lets, decl=stmt)
                         self.expand(obj, stmt.body.stmts, inner, no, defs, checks, inherited)
+                        self._for_duplicates(stmt, inner, made, k)
             except EvalError as e:
                 self.diags.add(e.diag)
             except _Propagate:
@@ -300,6 +306,41 @@ class Evaluator(Conformance):
 
         return walk(m.tree.body.stmts, self.module_scope(m))
 
+    def _for_duplicates(
+        self, stmt: ast.ForStmt, inner: Scope, made: dict[str, Any], at: Any
+    ) -> None:
+        """E0204 when two iterations of one `for` assign one key (docs/language.md §3.6):
+        the run-time half of the double-assignment check (`resolve._double_assignments`
+        compares the static keys of a body). ``made``: key -> the index (list) or key
+        (object) of the item that made it, ``at`` the current item's."""
+        for s in stmt.body.stmts:
+            if type(s) is not ast.Field or s.op not in ("set", "extends") or len(s.path) != 1:
+                continue
+            first = s.path[0]
+            key = first.static
+            if key is None:
+                try:
+                    key = self.key_text(first, inner)
+                except (EvalError, _Propagate):
+                    continue  # reported by the expansion itself
+            if key not in made:
+                made[key] = at
+                continue
+            which = "key" if isinstance(at, str) else "index"
+            self.diags.error(
+                "E0204",
+                f"`{key}` is assigned twice by this `for`",
+                first.span,
+                label=f"two items of the loop give the key `{key}`",
+                notes=(
+                    Note(
+                        f"first by the item at {which} {show(made[key])}, again by {show(at)}",
+                        stmt.iterable.span,
+                    ),
+                ),
+                help="make the key unique per item (substitute the item's name or index)",
+            )
+
     def _expand_plan(
         self,
         obj: Obj,
@@ -316,6 +357,8 @@ class Evaluator(Conformance):
         for key, kind, stmt, span, payload in plan:
             if kind == SET:
                 d = Def(key, stmt.op, stmt, scope, no, span, payload)
+            elif kind == OWN:
+                d = Def(key, stmt.op, stmt, scope, no, span, payload, own=True)
             elif kind == DOTTED:
                 d = Def(
                     key,
@@ -373,7 +416,8 @@ class Evaluator(Conformance):
             )
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         else:
-            d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value)
+            own = first.static is not None and self.lowering.reads_own_key(stmt.value, key)
+            d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value, own=own)
         if key not in defs and inherited and len(key) >= 4:
             self._near_miss(obj, key, first.span, defs, inherited)
         defs.setdefault(key, []).append(d)
@@ -513,7 +557,13 @@ class Evaluator(Conformance):
                 )
                 if enclosing and outer is not None and outer.parent is None:
                     enclosing, module_level = False, True  # the module's own scope
-                if enclosing:
+                if any(d.op != "decl" for d in defs[:-1]):
+                    # Inherited: the value before this definition is what was meant.
+                    hint = (
+                        f"`{key}` cannot be its own value; to build on the inherited "
+                        f"value write `super` (`{key} = super + ...`)"
+                    )
+                elif enclosing:
                     hint = (
                         f"the field `{key}` hides the `{key}` of an enclosing scope; "
                         "rename one of them"
@@ -548,7 +598,7 @@ class Evaluator(Conformance):
             elif top.op == "set" and self.super_free(expr):  # type: ignore[arg-type]
                 # The common case: a plain `key = expr` that does not read `super`, so no
                 # scope for `super` is needed and nothing below it is ever evaluated.
-                v = self.ev(expr, top.scope)  # type: ignore[arg-type]
+                v = self.ev(expr, self.own_scope(top) if top.own else top.scope)  # type: ignore[arg-type]
             else:
                 v = self.eval_defs(obj, key, defs, len(defs) - 1)
             if v is not BOTTOM and v is not ABSENT:
@@ -604,9 +654,11 @@ class Evaluator(Conformance):
             v = ABSENT
         elif op in ("set", "extends"):
             assert d.expr is not None
-            v = self.ev(
-                d.expr, d.scope if self.super_free(d.expr) else self._super_scope(obj, key, defs, i)
-            )
+            if not self.super_free(d.expr):
+                scope = self._super_scope(obj, key, defs, i)
+            else:
+                scope = self.own_scope(d) if d.own else d.scope
+            v = self.ev(d.expr, scope)
         elif op == "append":
             assert d.expr is not None
             base = self.eval_defs(obj, key, defs, i - 1)
@@ -639,9 +691,15 @@ class Evaluator(Conformance):
         be evaluated in its definition's own scope (`Lowering.super_free`)."""
         return self.lowering.super_free(e)
 
+    def own_scope(self, d: Def) -> Scope:
+        """The scope of a value that reads its own key (`region = region`): the bare name
+        `key` there is the binding the field hides, found past the field's object
+        (`_own_name`); the marker `_OUTER` in the scope's variables says so."""
+        return d.scope.child(vars={d.key: _OUTER})
+
     def _super_scope(self, obj: Obj, key: str, defs: list[Def], i: int) -> Scope:
         d = defs[i]
-        s = d.scope.child()
+        s = (self.own_scope(d) if d.own else d.scope).child()
         s.sup = lambda: self.eval_defs(obj, key, defs, i - 1)
         return s
 
@@ -826,11 +884,15 @@ class Evaluator(Conformance):
         return Secret(s) if secret else s
 
     def _name(self, e: ast.Name, scope: Scope) -> Any:
+        # `_lookup` from ``scope``, written out: the hottest path of an evaluation.
         name = e.name
         s: Scope | None = scope
         while s is not None:
             if name in s.vars:
-                return s.vars[name]
+                v = s.vars[name]
+                if v is _OUTER:
+                    return self._own_name(e, s, scope)
+                return v
             if name in s.lets:
                 return self._let(s, name)
             obj = s.obj
@@ -838,18 +900,204 @@ class Evaluator(Conformance):
                 if obj._expanding:
                     defs = obj._defs or {}
                     if name in defs:
+                        if id(e) not in self._shadow_seen:
+                            self._shadowing(e, s, obj, scope)
                         return self._value_or_missing(obj, name, e.span)
                 else:
                     known = obj._defs
                     if known is None:
                         known = obj.defs()
                     if name in known:
+                        if id(e) not in self._shadow_seen:
+                            self._shadowing(e, s, obj, scope)
                         v = obj._values.get(name, ABSENT)
                         if v is ABSENT:
                             return self._value_or_missing(obj, name, e.span)
                         return v
             s = s.parent
         return self._global(name, scope.module, e.span, scope)
+
+    def _lookup(self, e: ast.Name, start: Scope | None, scope: Scope) -> Any:
+        """``e`` looked up from ``start`` outwards (``scope``: where it is read)."""
+        name = e.name
+        s = start
+        while s is not None:
+            if name in s.vars:
+                v = s.vars[name]
+                if v is _OUTER:
+                    return self._own_name(e, s, scope)
+                return v
+            if name in s.lets:
+                return self._let(s, name)
+            obj = s.obj
+            if obj is not None:
+                if obj._expanding:
+                    defs = obj._defs or {}
+                    if name in defs:
+                        if id(e) not in self._shadow_seen:
+                            self._shadowing(e, s, obj, scope)
+                        return self._value_or_missing(obj, name, e.span)
+                else:
+                    known = obj._defs
+                    if known is None:
+                        known = obj.defs()
+                    if name in known:
+                        if id(e) not in self._shadow_seen:
+                            self._shadowing(e, s, obj, scope)
+                        v = obj._values.get(name, ABSENT)
+                        if v is ABSENT:
+                            return self._value_or_missing(obj, name, e.span)
+                        return v
+            s = s.parent
+        return self._global(name, scope.module, e.span, scope)
+
+    def _own_name(self, e: ast.Name, marker: Scope, scope: Scope) -> Any:
+        """The bare `key` in the value of field `key` (``marker``: its `own_scope`): the
+        binding the field hides, or, if there is none, the field itself (a cycle,
+        reported with its help) (docs/language.md §3.6)."""
+        v = self._outer(e, marker.parent, scope, implicit=True)
+        if v is _NOT_FOUND:
+            return self._lookup(e, marker.parent, scope)
+        return v
+
+    def _outer_name(self, e: ast.OuterName, scope: Scope) -> Any:
+        return self._outer(e, scope, scope, implicit=False)
+
+    def _outer(self, e: ast.Name, start: Scope | None, scope: Scope, implicit: bool) -> Any:
+        """``e`` looked up from ``start`` outwards past the fields of the first object on
+        the way (the current object): `outer.name`, or a field's own key in its value.
+        ``implicit`` (the latter): `_NOT_FOUND` when nothing but the field has the name."""
+        name = e.name
+        s = start
+        skipped: Obj | None = None
+        while s is not None:
+            if name in s.vars and s.vars[name] is not _OUTER:
+                return s.vars[name]
+            if name in s.lets:
+                return self._let(s, name)
+            obj = s.obj
+            if obj is not None:
+                if skipped is None:
+                    skipped = obj
+                else:
+                    # As `_lookup`, without W0802: this name was written to reach past
+                    # the current object, and it found the nearest binding there.
+                    known = (obj._defs or {}) if obj._expanding else obj.defs()
+                    if name in known:
+                        return self._value_or_missing(obj, name, e.span)
+            s = s.parent
+        module = scope.module
+        if not self._global_exists(name, module):
+            if implicit:
+                return _NOT_FOUND
+            has = skipped is not None and not skipped._expanding and skipped.has(name)
+            hint: str | None
+            if has:
+                hint = f"`{name}` is a field of this object: write `self.{name}`"
+            elif any(OUTER in m.imports for m in module.chain()):
+                hint = "`outer.` names an enclosing binding; import the module `as` another name"
+            else:
+                hint = _hint(name, self._visible(scope, module))
+            raise err(
+                "E0201",
+                f"nothing outside this object is called `{name}`",
+                e.span,
+                label="`outer.` skips the fields of the current object",
+                help=hint,
+            )
+        return self._global(name, module, e.span, scope)
+
+    def _global_exists(self, name: str, module: ModuleInfo) -> bool:
+        """Whether `_global` finds a value for ``name`` (not a type, not unknown)."""
+        for mod in module.chain():
+            if name in mod.imports or name in mod.templates or name in mod.inputs:
+                return True
+        return name in self.input_decls or name in self.input_thunks or name in BUILTINS
+
+    def _shadowing(self, e: ast.Name, at: Scope, obj: Obj, scope: Scope) -> None:
+        """W0802 (once per name in the source) when ``e``, read in ``scope``, finds the
+        field of ``obj`` (the object of scope ``at``) while an enclosing parameter, `for`
+        variable, let or input of the same name exists: the field silently captured it
+        (docs/language.md §3.6)."""
+        self._shadow_seen.add(id(e))
+        name = e.name
+        defs = (obj._defs or {}).get(name)
+        if not defs:
+            return
+        top = defs[-1]
+        x = top.expr
+        if top.own and isinstance(x, ast.Name) and x.name == name:
+            return  # `name = name`: the field is a copy of what it hides
+        # `outer.name` skips the fields of the first object from ``scope`` on: it reaches
+        # the hidden binding if that object is ``obj`` and no object between has the field.
+        first: Scope | None = scope
+        while first is not None and first.obj is None:
+            first = first.parent
+        reach = first is at
+        hidden: tuple[str, Span | None] | None = None
+        s = at.parent
+        while s is not None and hidden is None:
+            if name in s.vars and s.vars[name] is not _OUTER:
+                hidden = self._var_site(s, name)
+            elif name in s.lets:
+                hidden = ("let", s.lets[name].name_span)
+            elif s.obj is not None and name in (s.obj._defs or {}):
+                reach = False
+            s = s.parent
+        if hidden is None:
+            for mod in at.module.chain()[::-1]:
+                d = mod.inputs.get(name)
+                if d is not None:
+                    hidden = ("input", d.name_span)
+                    break
+            else:
+                if name in self.input_decls:
+                    hidden = ("input", None)
+        if hidden is None:
+            return
+        what, site = hidden
+        notes = [Note(f"the field `{name}` is set here", top.key_span)]
+        if site is not None:
+            notes.append(Note(f"the {what} `{name}` is declared here", site))
+        self.diags.warning(
+            "W0802",
+            f"`{name}` reads the field `{name}` of this object, not the {what} `{name}`",
+            e.span,
+            label=f"the field hides the {what}",
+            notes=tuple(notes),
+            help=(
+                f"write `outer.{name}` for the {what}, or `self.{name}` for the field"
+                if reach
+                else f"write `self.{name}` for the field, or rename the field or the {what}"
+            ),
+        )
+
+    def quiet_check(self, stmt: ast.CheckStmt) -> None:
+        """No W0802 for the names of a `check`: it reads its object's fields by name on
+        purpose (`check replicas <= 3 || env == "prod"` beside an input `env`)."""
+        if id(stmt) in self._quiet_checks:
+            return
+        self._quiet_checks.add(id(stmt))
+        stack: list[Any] = [stmt.expr]
+        while stack:
+            node = stack.pop()
+            if isinstance(node, ast.Name):
+                self._shadow_seen.add(id(node))
+            elif isinstance(node, tuple):
+                stack += node
+            elif not isinstance(node, ast.Body):  # a nested object's own fields: as usual
+                for f in getattr(node.__class__, "__attrs_attrs__", ()):
+                    if f.name != "span" and f.name != "name_span":
+                        stack.append(getattr(node, f.name))
+
+    def _var_site(self, s: Scope, name: str) -> tuple[str, Span | None]:
+        decl = s.decl
+        if isinstance(decl, ast.TemplateDecl):
+            p = next((p for p in decl.params if p.name == name), None)
+            return ("parameter", p.span if p is not None else decl.name_span)
+        if isinstance(decl, (ast.ForStmt, ast.Comprehension)):
+            return ("`for` variable", decl.span)
+        return ("variable", None)
 
     def _value_or_missing(self, obj: Obj, name: str, span: Span) -> Any:
         v = obj.get(name)
@@ -1201,7 +1449,7 @@ class Evaluator(Conformance):
         schema: Schema | None = None
         if decl.type is not None:
             schema = T.schema_of(self.resolve_type(decl.type, t.module))
-        layer = Layer(decl.body.stmts, mscope, t.module, vars=vars, site=decl.span)
+        layer = Layer(decl.body.stmts, mscope, t.module, vars=vars, site=decl.span, decl=decl)
         base = self.schema_layers(schema) if schema is not None else ()
         return Obj(self, (*base, layer), schema, e.span)
 
@@ -1279,7 +1527,7 @@ class Evaluator(Conformance):
             vars = {e.var: v}
             if e.key_var is not None:
                 vars[e.key_var] = k
-            inner = scope.child(vars=vars)
+            inner = scope.child(vars=vars, decl=e)
             if e.cond is not None:
                 c = self.ev(e.cond, inner)
                 if c is BOTTOM:
@@ -1323,6 +1571,9 @@ class Evaluator(Conformance):
 
 
 _IN_PROGRESS = object()
+# In a scope's variables: this name is read past the field's own object (`own_scope`).
+_OUTER = object()
+_NOT_FOUND = object()
 
 
 # From this many inherited keys on, near misses are found through `_NearKeys`.
@@ -1439,6 +1690,7 @@ _DISPATCH: dict[type, Callable[[Evaluator, Any, Scope], Any]] = {
     ast.Literal: Evaluator._literal,
     ast.Str: Evaluator._str,
     ast.Name: Evaluator._name,
+    ast.OuterName: Evaluator._outer_name,
     ast.SelfRef: Evaluator._self,
     ast.SuperRef: Evaluator._super,
     ast.GetAttr: Evaluator._getattr,

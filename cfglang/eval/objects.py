@@ -32,7 +32,17 @@ if TYPE_CHECKING:
 class Layer:
     """A body of statements to be bound to an object; ``parent`` is its lexical scope."""
 
-    __slots__ = ("boundary", "lets", "module", "parent", "schema", "site", "stmts", "vars")
+    __slots__ = (
+        "boundary",
+        "decl",
+        "lets",
+        "module",
+        "parent",
+        "schema",
+        "site",
+        "stmts",
+        "vars",
+    )
 
     def __init__(
         self,
@@ -44,7 +54,9 @@ class Layer:
         site: Span | None = None,
         lets: dict[str, ast.LetDecl] | None = None,
         boundary: bool = False,
+        decl: Any = None,
     ) -> None:
+        self.decl = decl  # the template whose parameters ``vars`` are
         self.stmts = tuple(stmts)
         self.boundary = boundary  # starts an inheritance step (extends, refinement)
         self.parent = parent
@@ -62,7 +74,17 @@ class Layer:
 class Scope:
     """One level of name lookup."""
 
-    __slots__ = ("let_cache", "lets", "module", "obj", "parent", "self_value", "sup", "vars")
+    __slots__ = (
+        "decl",
+        "let_cache",
+        "lets",
+        "module",
+        "obj",
+        "parent",
+        "self_value",
+        "sup",
+        "vars",
+    )
 
     def __init__(
         self,
@@ -81,14 +103,19 @@ class Scope:
         self.let_cache: dict[str, Any] = {} if lets else _NO_VARS
         self.sup: Callable[[], Any] | None = None
         self.self_value: Any = ABSENT
+        # What declares ``vars`` (a `for`, a comprehension, a template), for messages.
+        self.decl: Any = None
 
     def child(
         self,
         *,
         vars: Mapping[str, Any] | None = None,
         lets: Mapping[str, ast.LetDecl] | None = None,
+        decl: Any = None,
     ) -> Scope:
-        return Scope(None, self.module, self, lets, vars)
+        s = Scope(None, self.module, self, lets, vars)
+        s.decl = decl
+        return s
 
 
 class Def:
@@ -103,6 +130,7 @@ class Def:
         "key_span",
         "layer_no",
         "op",
+        "own",
         "scope",
         "stmt",
         "typed",
@@ -118,8 +146,11 @@ class Def:
         key_span: Span,
         expr: ast.Expr | None = None,
         body_layer: Layer | None = None,
+        own: bool = False,
     ) -> None:
         self.key = key
+        # The value reads the bare name `key`: the binding the field hides (§3.6).
+        self.own = own
         self.op = op
         self.stmt = stmt
         self.scope = scope
@@ -228,6 +259,7 @@ class Obj:
                     if not layer.stmts:
                         continue  # an empty body (`proto: S {}`) defines nothing
                     scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
+                    scope.decl = layer.decl
                     self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks, inherited)
             finally:
                 self._expanding = False

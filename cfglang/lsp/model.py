@@ -462,8 +462,10 @@ def ref_at(m: ModuleInfo, offset: int) -> tuple[Ref, Span] | None:
         if isinstance(node, ast.Name):
             b = table.name(node)
             t = target_of(b)
+            # `outer.name`: the name is what refers (and what a rename changes).
+            at = node.name_span if isinstance(node, ast.OuterName) else node.span
             if t is not None:
-                return t, node.span
+                return t, at
             if b is not None and b.kind == "builtin":
                 return BuiltinRef(node.name, node.span), node.span
             return None

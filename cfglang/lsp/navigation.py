@@ -125,7 +125,9 @@ def ident_at(m: ModuleInfo, offset: int) -> tuple[Ident, str] | None:
 def _occurrences(m: ModuleInfo, name: str) -> Iterator[tuple[int, Span]]:
     """Offsets to resolve and the spans to report, for every spelling of ``name``."""
     for node in model.walk(m.tree):
-        if isinstance(node, ast.Name) and node.name == name:
+        if isinstance(node, ast.OuterName) and node.name == name:
+            yield node.name_span.start, node.name_span  # `outer.` stays as written
+        elif isinstance(node, ast.Name) and node.name == name:
             yield node.span.start, node.span
         elif isinstance(node, ast.GetAttr) and node.name == name:
             yield node.name_span.start, node.name_span

@@ -60,12 +60,12 @@ import, keyed by the member's span).
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import Any, Literal
 
 import attrs
 
-from cfglang.semantic.program import is_constant
+from cfglang.semantic.program import is_constant, reads_name
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import PRIMITIVES
 from cfglang.source import Span
@@ -768,7 +768,8 @@ class _Binder:
             )
             self.body(f.body.stmts, child, child)
         elif value is not None:
-            self.expr(value, lv, None, self._child_sources(objlv, key))
+            own = key.static if reads_name(value, key.static or "") else None
+            self.expr(value, lv, None, self._child_sources(objlv, key), own)
 
     def _child_sources(self, objlv: _Level, key: ast.Key) -> tuple[_Level, str] | None:
         k = _static(key)
@@ -782,17 +783,24 @@ class _Binder:
         lv: _Level,
         exp: _Expanding | None = None,
         sources: tuple[_Level, str] | None = None,
+        own: str | None = None,
     ) -> None:
         """Bind the names in ``e``, evaluated at ``lv``. ``sources``: for a field's value,
-        the bodies that define that field (an object literal or refinement merges them)."""
+        the bodies that define that field (an object literal or refinement merges them);
+        ``own``: the field's key, if the value reads it (`region = region`, §3.6)."""
         if exp is not None:
             self.ambient.append(exp)
             try:
-                self._expr(e, lv, exp, sources)
+                self._expr(e, lv, exp, sources, own_key=own)
             finally:
                 self.ambient.pop()
         else:
-            self._expr(e, lv, exp, sources)
+            self._expr(e, lv, exp, sources, own_key=own)
+
+    def _name(self, name: str, at: _Level, exp: _Expanding | None, own: str | None) -> Binding:
+        if name == own:
+            return self.outer(name, at, exp, implicit=True)
+        return self.lookup(name, at, exp)
 
     def _expr(
         self,
@@ -800,19 +808,29 @@ class _Binder:
         lv: _Level,
         exp: _Expanding | None,
         sources: tuple[_Level, str] | None,
+        own_key: str | None = None,
     ) -> None:
+        # ``own_key`` holds for the value itself, not for the bodies of objects it builds
+        # (`self.body` binds those without it), as `program.reads_name` has it.
         stack: list[tuple[ast.Expr, _Level, tuple[_Level, str] | None]] = [(e, lv, sources)]
         while stack:
             node, at, srcs = stack.pop()
             cls = node.__class__
             if cls is ast.Name:
-                self.names[node.span.key()] = self.lookup(node.name, at, exp)  # type: ignore[union-attr]
+                self.names[node.span.key()] = self._name(node.name, at, exp, own_key)  # type: ignore[union-attr]
+            elif cls is ast.OuterName:
+                assert isinstance(node, ast.OuterName)
+                self.names[node.span.key()] = self.outer(node.name, at, exp, implicit=False)
             elif cls is ast.Str:
                 stack += [(p, at, None) for p in node.parts if not isinstance(p, str)]  # type: ignore[union-attr]
             elif cls is ast.GetAttr:
                 assert isinstance(node, ast.GetAttr)
-                if isinstance(node.obj, ast.Name):
-                    self.names[node.obj.span.key()] = head = self.lookup(node.obj.name, at, exp)
+                if node.obj.__class__ is ast.OuterName:
+                    stack.append((node.obj, at, None))
+                elif isinstance(node.obj, ast.Name):
+                    self.names[node.obj.span.key()] = head = self._name(
+                        node.obj.name, at, exp, own_key
+                    )
                     if head.kind == "import" and head.decl is not None and head.module is not None:
                         target = head.module.imports.get(head.name)
                         self.members[node.name_span.key()] = (
@@ -887,6 +905,39 @@ class _Binder:
     def lookup(self, name: str, lv: _Level, exp: _Expanding | None) -> Binding:
         """The binding of ``name`` used at ``lv``, in the order of `Evaluator._name`."""
         return self._lookup(name, lv, exp, lv, ())
+
+    def outer(self, name: str, lv: _Level, exp: _Expanding | None, implicit: bool) -> Binding:
+        """``name`` used at ``lv`` past the fields of the first object on the way out (the
+        current one), as `Evaluator._outer`: `outer.name`, or (``implicit``) a field's own
+        key in its value, which means the field itself (a cycle) when nothing else has
+        the name."""
+        s: _Level | None = lv
+        b: Binding | None = None
+        while s is not None:
+            if name in s.vars:
+                b = s.vars[name]
+                break
+            let = s.lets.get(name)
+            if let is not None:
+                b = Binding("let", name, let, s.module, let.name_span)
+                break
+            if s.obj is not None:
+                b = self._lookup(name, lv, exp, s.parent, ())
+                break
+            s = s.parent
+        if b is None:
+            b = self.global_(name, lv.module)
+        if implicit:
+            b = self._or_own(b, lambda: self.lookup(name, lv, exp))
+        return b
+
+    def _or_own(self, b: Binding, own: Callable[[], Binding]) -> Binding:
+        """``b`` with its last candidate, if it finds no value, replaced by ``own()``."""
+        if b.kind in ("unknown", "type", "schema"):
+            return own()
+        if b.fallback is not None:
+            return attrs.evolve(b, fallback=self._or_own(b.fallback, own))
+        return b
 
     def _lookup(
         self,

@@ -47,6 +47,7 @@ __all__ = ["InputChain", "Lowering", "Program", "build_program"]
 # Expansion steps of a body with static keys: (key, kind, statement, key span, payload).
 Step = tuple[str, int, Any, Span, Any]  # statement: Field or CheckStmt
 SET, DOTTED, MERGE, CHECK = 0, 1, 2, 3
+OWN = 4  # a SET whose value reads its own key (`region = region`, docs/language.md §3.6)
 
 # An input as the entry's extends chain declares it: (module, declaration), base first.
 InputChain = tuple[tuple[ModuleInfo, ast.InputDecl], ...]
@@ -66,6 +67,7 @@ class Lowering:
         "_dotted",
         "_lets",
         "_no_super",
+        "_own",
         "_plans",
         "_sources",
         "_super_free",
@@ -83,6 +85,7 @@ class Lowering:
         self._consts: dict[int, tuple[Any, bool]] = {}
         self._super_free: dict[int, tuple[ast.Expr, bool]] = {}
         self._no_super: dict[int, tuple[SourceFile, bool]] = {}
+        self._own: dict[int, tuple[ast.Expr, str, bool]] = {}
 
     def _owned(self, node: Any) -> bool:
         if self._sources is None:
@@ -165,6 +168,57 @@ class Lowering:
             self._super_free[id(e)] = found
         return found[1]
 
+    def reads_own_key(self, e: ast.Expr | None, key: str) -> bool:
+        """Whether the value ``e`` of a field ``key`` reads the bare name ``key`` directly
+        (not inside a nested object body): that name then means the binding the field
+        hides, not the field itself (docs/language.md §3.6)."""
+        if e is None or e.__class__ is ast.Literal:
+            return False
+        hit = self._own.get(id(e))
+        if hit is not None and hit[0] is e and hit[1] == key:
+            return hit[2]
+        found = key in e.span.text() and reads_name(e, key)
+        if self._owned(e):
+            self._own[id(e)] = (e, key, found)
+        return found
+
+
+def reads_name(e: ast.Expr, name: str) -> bool:
+    """Whether ``e`` reads the bare name ``name`` outside the bodies of the objects it
+    builds (object literals, refinement bodies: their fields are a new object's, read
+    later, so a name there may well mean the field being defined)."""
+    stack: list[Any] = [e]
+    while stack:
+        node = stack.pop()
+        cls = node.__class__
+        if cls is ast.Name:
+            if node.name == name:
+                return True
+        elif cls is ast.Str:
+            stack += [p for p in node.parts if p.__class__ is not str]
+        elif cls is ast.GetAttr:
+            stack.append(node.obj)
+        elif cls is ast.GetItem:
+            stack += [node.obj, node.index]
+        elif cls is ast.Call:
+            stack.append(node.func)
+            stack += [a.value for a in node.args]
+        elif cls is ast.Binary:
+            stack += [node.left, node.right]
+        elif cls is ast.Unary:
+            stack.append(node.operand)
+        elif cls is ast.IfExpr:
+            stack += [node.cond, node.then, node.orelse]
+        elif cls is ast.ListLit:
+            stack += node.items
+        elif cls is ast.Comprehension:
+            stack += [node.iterable, node.elem]
+            if node.cond is not None:
+                stack.append(node.cond)
+        elif cls is ast.Refine:
+            stack.append(node.base)
+    return False
+
 
 def is_constant(e: ast.Expr | None) -> bool:
     """Whether ``e`` is a constant holding no name: a literal, a plain string, a list of
@@ -182,7 +236,7 @@ def is_constant(e: ast.Expr | None) -> bool:
 def _mentions_super(node: Any) -> bool:
     """Whether a syntax node has a `super` anywhere below it."""
     cls = node.__class__
-    if cls is ast.Literal or cls is ast.Name or cls is str:
+    if cls is ast.Literal or cls is ast.Name or cls is ast.OuterName or cls is str:
         return False
     if cls is ast.Str:
         return any(_mentions_super(p) for p in node.parts if p.__class__ is not str)
@@ -212,7 +266,8 @@ def _plan(stmts: tuple[ast.Stmt, ...], low: Lowering) -> tuple[Step, ...] | None
                     (key, MERGE, stmt, first.span, (stmt.body.stmts, low.body_lets(stmt.body)))
                 )
             else:
-                steps.append((key, SET, stmt, first.span, stmt.value))
+                kind = OWN if low.reads_own_key(stmt.value, key) else SET
+                steps.append((key, kind, stmt, first.span, stmt.value))
         elif isinstance(stmt, ast.CheckStmt):
             steps.append(("", CHECK, stmt, stmt.span, None))
         elif isinstance(stmt, (ast.Unset, ast.IfStmt, ast.ForStmt)):

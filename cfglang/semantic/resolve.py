@@ -526,15 +526,19 @@ def check_bodies(
     top: bool = False,
     schema: bool = False,
     outputs: list[ast.OutputDecl] | None = None,
+    merged: bool = False,
 ) -> None:
     """Static checks on statement placement, recursing into nested bodies.
 
     ``outputs`` is given for the module's body and the bodies of its module-level `if`
     and `for` (at any depth of `if`/`for`), the places an `output` may stand: each one
     found there whose name is valid as far as can be told without evaluating is
-    appended, in source order."""
+    appended, in source order. ``merged``: a merge block's body, whose assignments its
+    enclosing body has already compared."""
     lets: dict[str, Span] = {}
     fields: dict[str, Span] = {}
+    if not merged and not schema:
+        _double_assignments(body, diags)
     for stmt in body.stmts:
         if isinstance(stmt, ast.OutputDecl) and outputs is not None:
             if _check_output_name(stmt, diags):
@@ -584,7 +588,7 @@ def check_bodies(
                     help=f"write `{first} = {stmt.type.span.text()}`",
                 )
             if stmt.body is not None:
-                check_bodies(stmt.body, diags)
+                check_bodies(stmt.body, diags, merged=True)
             if stmt.value is not None:
                 _walk_expr_bodies(stmt.value, diags)
         elif isinstance(stmt, ast.SchemaDecl):
@@ -609,6 +613,54 @@ def check_bodies(
                 span,
                 notes=(Note("the field is defined here", fields[name]),),
             )
+
+
+def _double_assignments(body: ast.Body, diags: Diagnostics) -> None:
+    """E0204 for a field assigned twice in one body (docs/language.md §3.6).
+
+    A body's assignments are compared by their whole data path, merge blocks and dotted
+    paths flattened (`db.pool = 5` and `db { pool = 6 }` both assign `db.pool`), so a
+    later line never silently replaces an earlier one. Only `=` and `extends` count:
+    `+=` adds to the value, a merge block merges, `unset` removes. The statements under
+    an `if` or a `for` are a body of their own: one key in an `if` and its `else`, or a
+    default before an `if` that overrides it, is no duplicate. A computed key is only
+    known at run time (`Evaluator.expand` reports a `for` that makes one key twice)."""
+    seen: dict[tuple[str, ...], tuple[Span, bool]] = {}
+
+    def walk(stmts: tuple[ast.Stmt, ...], prefix: tuple[str, ...]) -> None:
+        for stmt in stmts:
+            if not isinstance(stmt, ast.Field):
+                continue
+            path = prefix
+            for k in stmt.path:
+                text = k.static
+                if text is None:
+                    break
+                path = (*path, text)
+            else:
+                if stmt.op == "merge" and stmt.body is not None:
+                    walk(stmt.body.stmts, path)
+                elif stmt.op in ("set", "extends"):
+                    span = stmt.path[-1].span
+                    hit = seen.get(path)
+                    if hit is None:
+                        seen[path] = (span, stmt.final)
+                        continue
+                    first, final = hit
+                    if final:
+                        continue  # E0305 (a final field changed) says it better
+                    shown = ".".join(path)
+                    diags.error(
+                        "E0204",
+                        f"`{shown}` is assigned twice in one body",
+                        span,
+                        label="this assignment would silently replace the first",
+                        notes=(Note("first assigned here", first),),
+                        help="remove one of them; to change a value inherited from a "
+                        "base, override it in the extending module or block",
+                    )
+
+    walk(body.stmts, ())
 
 
 def _walk_expr_bodies(expr: ast.Expr, diags: Diagnostics) -> None:

@@ -71,6 +71,17 @@ class Name(_Node):
 
 
 @attrs.frozen(repr=False)
+class OuterName(Name):
+    """``outer.name``: ``name`` looked up past the fields of the current object (the one
+    ``self`` is): the enclosing parameter, `for` variable, let, input or outer field it
+    hides (docs/language.md §3.6). ``span`` covers ``outer.name``, ``name_span`` the name.
+    A subclass of `Name`, so that walkers looking for names (dependencies, the language
+    server) see it as the name it reads."""
+
+    name_span: Span = _span()
+
+
+@attrs.frozen(repr=False)
 class SelfRef(_Node):
     """``self``: the object being defined (in a refinement, the value being checked)."""
 
@@ -192,6 +203,7 @@ Expr = (
     Literal
     | Str
     | Name
+    | OuterName
     | SelfRef
     | SuperRef
     | GetAttr

@@ -72,6 +72,7 @@ _Rule = tuple[int, int, tuple[str, ...]]
 _RULES: dict[type, _Rule] = {
     ast.Literal: (0, 0, ()),
     ast.Name: (0, 0, ()),
+    ast.OuterName: (0, 0, ()),  # `outer.name`: one name, not an attribute access
     ast.SelfRef: (0, 0, ()),
     ast.SuperRef: (0, 0, ()),
     ast.Str: (1, 0, ("parts",)),  # only a substitution nests, and only then is a child a node

@@ -156,6 +156,10 @@ PRECEDENCE = {
 }
 COMPARISON = 3
 
+# `outer.name` names the binding a field of the current object hides; `outer` stays an
+# ordinary name everywhere else (a field `outer` is still read as `outer` or `self.outer`).
+OUTER = "outer"
+
 RESERVED = frozenset(
     {
         "else",
@@ -621,8 +625,11 @@ class AstBuilder:
             return _Literal(-(INT_MAX + 1), self.sp(ch))
         return ast.Unary(str(op), operand, self.sp(ch))
 
-    def getattr(self, ch: list[Any]) -> ast.GetAttr:
+    def getattr(self, ch: list[Any]) -> ast.GetAttr | ast.OuterName:
         obj, name = ch[0], ch[-1]
+        if obj.__class__ is ast.Name and obj.name == OUTER:
+            # `outer.name`: the enclosing binding (docs/language.md §3.6).
+            return ast.OuterName(str(name), self.sp(ch), self.tsp(name))
         return _GetAttr(obj, str(name), self.tsp(name), self.sp(ch))
 
     def attr_name(self, ch: list[Any]) -> Token:

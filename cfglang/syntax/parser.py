@@ -54,7 +54,7 @@ from cfglang.limits import source_size_limit
 from cfglang.source import SourceFile, Span
 from cfglang.syntax import ast, store
 from cfglang.syntax.bounds import check_nesting, check_text
-from cfglang.syntax.build import AstBuilder, _subst_end, accept_lark_tokens
+from cfglang.syntax.build import OUTER, AstBuilder, _subst_end, accept_lark_tokens
 from cfglang.syntax.fastlalr import (
     FastLALR,
     LexerCallback,
@@ -338,7 +338,11 @@ class _Parser:
             pos = offset + m.end(1)
             for part in m.group(2).split(".")[1:]:
                 name_span = Span(source, pos + 1, pos + 1 + len(part))
-                node = ast.GetAttr(node, part, name_span, Span(source, start, name_span.end))
+                whole = Span(source, start, name_span.end)
+                if node.__class__ is ast.Name and node.name == OUTER:
+                    node = ast.OuterName(part, whole, name_span)  # as `AstBuilder.getattr`
+                else:
+                    node = ast.GetAttr(node, part, name_span, whole)
                 pos = name_span.end
             return node
 

@@ -256,9 +256,11 @@ def _inputs_read(ev: Evaluator, d: Def) -> list[InputUse]:
     names: list[str] = []
     seen: set[int] = set()
 
-    def resolve(name: str, scope: Scope | None, current: Def | None) -> Any:
+    def resolve(name: str, scope: Scope | None, current: Def | None, outer: bool = False) -> Any:
         """What `name` reads in `scope`, as the evaluator's name lookup walks it: a
-        (scope, let), an (object, key) field, None for a variable, or "global"."""
+        (scope, let), an (object, key) field, None for a variable, or "global".
+        ``outer``: `outer.name`, which looks past the current object's fields
+        (docs/language.md §3.6)."""
         s = scope
         while s is not None:
             if name in s.vars:
@@ -267,17 +269,20 @@ def _inputs_read(ev: Evaluator, d: Def) -> list[InputUse]:
                 return (s, s.lets[name])
             obj = s.obj
             if obj is not None:
-                stack = obj.defs().get(name)
-                # A field never reads itself: a bare `key` in `key = …` is an outer name.
-                if stack and not (current is not None and current in stack):
-                    return (obj, name)
+                if outer:
+                    outer = False
+                else:
+                    stack = obj.defs().get(name)
+                    # A field never reads itself: a bare `key` in `key = …` is an outer name.
+                    if stack and not (current is not None and current in stack):
+                        return (obj, name)
             s = s.parent
         return "global"
 
     def target(x: Any, scope: Scope | None, current: Def | None) -> tuple[Obj, str] | None:
         """The field that `x` (a name or `a.b.c`) reads, when it reads one."""
         if isinstance(x, ast.Name):
-            r = resolve(x.name, scope, current)
+            r = resolve(x.name, scope, current, isinstance(x, ast.OuterName))
             return r if isinstance(r, tuple) and isinstance(r[0], Obj) else None
         if isinstance(x, ast.GetAttr):
             t = target(x.obj, scope, current)
@@ -311,7 +316,7 @@ def _inputs_read(ev: Evaluator, d: Def) -> list[InputUse]:
         if isinstance(x, ast.Name):
             if x.name in bound:
                 return
-            r = resolve(x.name, scope, current)
+            r = resolve(x.name, scope, current, isinstance(x, ast.OuterName))
             if r == "global":
                 names.append(x.name)
             elif isinstance(r, tuple) and isinstance(r[1], ast.LetDecl):

@@ -664,6 +664,8 @@ class _Printer:
             while self.code[i][0] == "LPAR":
                 i += 1
             return "-" + self.text[self.code[i][1] : self.code[i][2]]
+        if isinstance(e, ast.OuterName):
+            return f"outer.{e.name}"  # before `Name`: a subclass of it
         if isinstance(e, ast.Name):
             return e.name
         if isinstance(e, ast.SelfRef):
