@@ -98,13 +98,26 @@ def test_var_shows_value_and_rule(app: Path, var: str, message: str, help: str) 
 
 def test_vars_file_shows_value_and_rule(app: Path, tmp_path: Path) -> None:
     f = tmp_path / "vars.json"
-    f.write_text('{"level": "Warn", "timeout": "20s"}')
+    f.write_text('{"level": "Warn", "timeout": "20sec"}')
     err = failed(cflc("build", app, "--vars", f))
     assert 'input level: expected "debug" | "info" | "warn", got "Warn"' in err
     assert 'did you mean "warn"?' in err
-    # JSON has no durations, and a file's strings are not coerced: the fix is --var.
-    assert 'input timeout: expected duration, got "20s"' in err
-    assert "a data file holds no duration values: pass `--var timeout=20s`" in err
+    # A data file has no durations: its string is read as one, so only the spelling is wrong
+    # (its quotes are not).
+    assert 'input timeout: expected duration, got "20sec"' in err
+    assert "write 20s" in err and "without quotes" not in err
+
+
+def test_vars_file_string_is_read_as_a_duration_or_size(app: Path, tmp_path: Path) -> None:
+    f = tmp_path / "vars.yaml"
+    f.write_text('timeout: "20s"\nmemory: 4GiB\nreplicas: 3\n')
+    r = cflc("eval", app, "app", "--vars", f)
+    assert r.returncode == 0, r.stderr
+    assert '"timeout": "20s"' in r.stdout and '"replicas": 3' in r.stdout
+    # Only durations and sizes: an int stays an int, and a file's string is no int.
+    f.write_text('replicas: "3"\n')
+    err = failed(cflc("build", app, "--vars", f))
+    assert 'input replicas: expected Replicas, got "3"' in err
 
 
 def test_environment_shows_value_and_choices(app: Path) -> None:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from cfglang.diagnostics import Diagnostics, Note, did_you_mean
 from cfglang.eval.errors import EvalError, _Propagate, err
@@ -38,6 +38,13 @@ from cfglang.values import (
     parse_duration,
     parse_size,
 )
+
+# How a value given from outside the program is read (docs/language.md, inputs):
+# True: text from the command line or the environment (`"8080"` is an int, `"true"` a bool);
+# "units": a string of a data file (`--vars`, `vars=`), which has ints and bools of its own
+# but no duration or size values, so only `"20s"` or `"4GiB"` is read as one; False: a value
+# of the program, converted by no rule.
+FromText = bool | Literal["units"]
 
 if TYPE_CHECKING:
     from cfglang.eval.evaluate import Evaluator
@@ -158,7 +165,7 @@ class Conformance:
         t: T.Type,
         span: Span,
         decl_span: Span | None,
-        from_text: bool = False,
+        from_text: FromText = False,
         expr: ast.Expr | None = None,
     ) -> Any:
         """Check ``v`` against ``t``, returning it converted (int to float, string to
@@ -192,7 +199,7 @@ class Conformance:
             )
         return problem.value if isinstance(problem, _Ok) else problem
 
-    def _conform(self, v: Any, t: T.Type, span: Span, from_text: bool) -> Any:
+    def _conform(self, v: Any, t: T.Type, span: Span, from_text: FromText) -> Any:
         if v is BOTTOM:
             return _Ok(v)
         if isinstance(t, T.Alias):
@@ -280,7 +287,7 @@ class Conformance:
             return _Ok(Obj(cast("Evaluator", self), (*self.schema_layers(s), *v.layers), s, v.site))
         return _Ok(v)
 
-    def _conform_prim(self, v: Any, name: str, from_text: bool) -> Any:
+    def _conform_prim(self, v: Any, name: str, from_text: FromText) -> Any:
         if name == "any":
             return _Ok(v)
         if name == "null":
@@ -288,13 +295,13 @@ class Conformance:
         if name == "bool":
             if isinstance(v, bool):
                 return _Ok(v)
-            if from_text and v in ("true", "false"):
+            if from_text is True and v in ("true", "false"):
                 return _Ok(v == "true")
             return _Mismatch(v)
         if name == "int":
             if isinstance(v, int) and not isinstance(v, bool):
                 return _Ok(v)
-            if from_text and isinstance(v, str):
+            if from_text is True and isinstance(v, str):
                 try:
                     n = int(v.replace("_", ""), 0)
                 except ValueError:
@@ -305,7 +312,7 @@ class Conformance:
         if name == "float":
             if isinstance(v, (int, float)) and not isinstance(v, bool):
                 return _Ok(float(v))
-            if from_text and isinstance(v, str):
+            if from_text is True and isinstance(v, str):
                 try:
                     f = float(v)
                 except ValueError:

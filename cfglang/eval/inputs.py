@@ -88,7 +88,7 @@ def _thunk(
             if typ is None:
                 return value
             try:
-                return ev.conform(value, typ, base.name_span, None, from_text=text)
+                return ev.conform(value, typ, base.name_span, None, from_text=text or "units")
             except Exception as e:
                 if not hasattr(e, "diag"):
                     raise
@@ -156,9 +156,9 @@ def _rule_help(name: str, source: str, typ: T.Type, raw: Any, secret: bool, text
     the spellings of a bool): docs/errors.md, E0402."""
     fix = None if secret else fix_help(raw, typ, quoted=not text)
     if fix is not None and not text and fix.endswith(", without quotes"):
-        # A data file (or `vars=`) has no duration or size values, and its strings are
-        # not coerced: only the command line writes them as text.
-        fix = f"a data file holds no {typ.show()} values: pass `--var {name}={raw}`"
+        # A data file's string is read as a duration or size (`"20s"`): its quotes are
+        # not the mistake, only the spelling is.
+        fix = fix.removesuffix(", without quotes")
     if fix is not None and choices(typ):
         # fix_help's did-you-mean ends in the allowed values, which the rule gives.
         fix = fix.split("? ", 1)[0] + "?" if fix.startswith("did you mean") else None
