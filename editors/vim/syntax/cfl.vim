@@ -28,6 +28,9 @@ syn keyword cflDeclaration let
 syn keyword cflBoolean true false
 syn keyword cflNull null
 syn keyword cflSelf self super
+" `outer` names the enclosing scope only before `.name` (docs/language.md §3.6); elsewhere
+" it is an ordinary name, so it is a match, not a keyword.
+syn match cflSelf "\<outer\ze\s*\."
 
 " ---- numbers (later items win at the same position) ----------------------------------------
 syn match cflNumber "\<\d[0-9_]*\>"
