@@ -13,6 +13,7 @@ import shutil
 import subprocess
 import sys
 import textwrap
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -21,6 +22,7 @@ from hypothesis import strategies as st
 
 from cfglang import api
 from cfglang.source import SourceFile
+from cfglang.syntax import ast
 from cfglang.syntax.parser import parse_module
 from cfglang.tools.merge import Conflict, merge
 
@@ -527,28 +529,40 @@ def test_example_fleet_edits_merge_and_parse() -> None:
 
 
 # ---- properties ---------------------------------------------------------------------------------
+#
+# Configurations are trees of small ints; a version is rendered with each block written as a
+# block, as dotted assignments or with a comment above it (the same choice for a key in all
+# three versions, or, "mixed", a choice per version, which turns edits into moves).
 
 _KEYS = st.sampled_from(["a", "b", "c", "d"])
 _Tree = dict[str, object]
+_STYLES = st.sampled_from(["block", "block", "dotted", "comment"])
+_ABSENT = object()
 
 
 def _trees(depth: int = 2) -> st.SearchStrategy[_Tree]:
     leaf = st.integers(0, 3)
     if depth == 0:
-        return st.dictionaries(_KEYS, leaf, max_size=3)
-    return st.dictionaries(_KEYS, st.one_of(leaf, _trees(depth - 1)), max_size=4)
+        return st.dictionaries(_KEYS, leaf, min_size=1, max_size=3)
+    return st.dictionaries(_KEYS, st.one_of(leaf, _trees(depth - 1)), min_size=1, max_size=4)
 
 
-def _render(tree: _Tree, comments: bool, indent: str = "") -> str:
+def _render(tree: _Tree, style: Callable[[str], str], indent: str = "", prefix: str = "") -> str:
     out = []
     for k, v in tree.items():
-        if comments and k == "b":
+        how = style(prefix + k)
+        if how == "comment":
             out.append(f"{indent}# about {k}\n")
-        if isinstance(v, dict):
-            if v:
-                out.append(f"{indent}{k} {{\n{_render(v, comments, indent + '  ')}{indent}}}\n")
-            else:
-                out.append(f"{indent}{k} {{}}\n")
+        if isinstance(v, dict) and not v:
+            out.append(f"{indent}{k} {{}}\n")
+        elif isinstance(v, dict) and how == "dotted":
+            out.append(_render(v, lambda _: "dotted", indent, ""))
+            out[-1] = "".join(
+                f"{indent}{k}.{line[len(indent) :]}\n" for line in out[-1].splitlines()
+            )
+        elif isinstance(v, dict):
+            inner = _render(v, style, indent + "  ", prefix + k + ".")
+            out.append(f"{indent}{k} {{\n{inner}{indent}}}\n")
         else:
             out.append(f"{indent}{k} = {v}\n")
     return "".join(out)
@@ -567,29 +581,91 @@ def _edited(draw: st.DrawFn, tree: _Tree) -> _Tree:
         else:
             out[k] = draw(st.integers(0, 3)) if action == "change" else v
     for k in draw(st.lists(_KEYS, max_size=2)):
-        out.setdefault(k, draw(st.integers(0, 3)))
+        out.setdefault(k, draw(st.one_of(st.integers(0, 3), _trees(0))))
     return out
 
 
 @st.composite
-def _triples(draw: st.DrawFn) -> tuple[str, str, str]:
+def _versions(draw: st.DrawFn) -> tuple[list[_Tree], list[str]]:
     base = draw(_trees())
-    comments = draw(st.booleans())
-    return (
-        _render(base, comments),
-        _render(draw(_edited(base)), comments),
-        _render(draw(_edited(base)), comments),
-    )
+    trees = [base, draw(_edited(base)), draw(_edited(base))]
+    mixed = draw(st.booleans())
+    shared: dict[str, str] = {}
+    texts = []
+    for tree in trees:
+        memo: dict[str, str] = {} if mixed else shared
+
+        def style(path: str, memo: dict[str, str] = memo) -> str:
+            if path not in memo:
+                memo[path] = draw(_STYLES)
+            return memo[path]
+
+        texts.append(_render(tree, style))
+    return trees, texts
 
 
-def _parses(text: str) -> bool:
+def _leaves(tree: _Tree, prefix: tuple[str, ...] = ()) -> dict[tuple[str, ...], object]:
+    out: dict[tuple[str, ...], object] = {}
+    for k, v in tree.items():
+        if isinstance(v, dict) and v:
+            out.update(_leaves(v, (*prefix, k)))
+        else:
+            out[(*prefix, k)] = "{}" if isinstance(v, dict) else v
+    return out
+
+
+def _leaf_merge(b: _Tree, o: _Tree, t: _Tree) -> dict[tuple[str, ...], object] | None:
+    """The merge of the key paths (None: a conflict): a path one side changed takes that
+    side's value; two changes of one path, or of a path and one inside it, conflict."""
+    fb, fo, ft = _leaves(b), _leaves(o), _leaves(t)
+    ours = {p for p in {*fb, *fo} if fb.get(p, _ABSENT) != fo.get(p, _ABSENT)}
+    theirs = {p for p in {*fb, *ft} if fb.get(p, _ABSENT) != ft.get(p, _ABSENT)}
+    same = {p for p in ours & theirs if fo.get(p, _ABSENT) == ft.get(p, _ABSENT)}
+    for p in ours - same:
+        for q in theirs - same:
+            n = min(len(p), len(q))
+            if p[:n] == q[:n]:
+                return None
+    out = {}
+    for p in {*fb, *fo, *ft}:
+        v = fo.get(p, _ABSENT) if p in ours else ft.get(p, _ABSENT) if p in theirs else fb[p]
+        if v is not _ABSENT:
+            out[p] = v
+    return out
+
+
+def _read_tree(text: str) -> _Tree:
+    """The tree a merged text defines; a key defined twice fails the test."""
     module, diags = parse_module(SourceFile("x.cfl", text))
-    return module is not None and not any(x.is_error for x in diags)
+    assert module is not None and not any(x.is_error for x in diags), text
+    root: _Tree = {}
+
+    def walk(stmts: tuple[ast.Stmt, ...], target: _Tree) -> None:
+        for s in stmts:
+            assert isinstance(s, ast.Field)
+            keys = [str(k.name) for k in s.path]
+            place = target
+            for k in keys[:-1]:
+                inner = place.setdefault(k, {})
+                assert isinstance(inner, dict), f"`{k}` is both a value and a block"
+                place = inner
+            last = keys[-1]
+            if s.body is not None:
+                inner = place.setdefault(last, {})
+                assert isinstance(inner, dict), f"`{last}` is both a value and a block"
+                walk(s.body.stmts, inner)
+            else:
+                assert last not in place, f"`{last}` is defined twice"
+                assert isinstance(s.value, ast.Literal)
+                place[last] = s.value.value
+
+    walk(module.body.stmts, root)
+    return root
 
 
-@given(_triples())
-def test_merge_laws(triple: tuple[str, str, str]) -> None:
-    base, x, y = triple
+@given(_versions())
+def test_merge_laws(versions: tuple[list[_Tree], list[str]]) -> None:
+    (b, o, t), (base, x, y) = versions
     assert merge(base, base, x, path="x.cfl").text == x
     assert merge(base, x, base, path="x.cfl").text == x
     assert merge(base, x, x, path="x.cfl").text == x
@@ -599,7 +675,11 @@ def test_merge_laws(triple: tuple[str, str, str]) -> None:
         (c.path, c.base, c.yours, c.theirs) for c in yx.conflicts
     }
     if xy.clean:
-        assert xy.text is not None and _parses(xy.text)
+        # A clean merge is right key by key: every change of either side, nothing else.
+        assert xy.text is not None
+        expected = _leaf_merge(b, o, t)
+        assert expected is not None, xy.text
+        assert _leaves(_read_tree(xy.text)) == expected
 
 
 # ---- the command --------------------------------------------------------------------------------

@@ -271,12 +271,19 @@ class _Cutter:
             keys: KeyPath = described[0][1]
             if len(group) > 1:
                 keys = (_LABEL + "; ".join(_display(k) for _, k in described),)
-            touched = frozenset().union(
-                *(self.touched(s, prefix, k) for s, (_, k) in zip(group, described, strict=True))
-            )
             n = seen.get(ident, 0)
             seen[ident] = n + 1
             nested = self.nested(first, start, end, prefix + keys) if len(group) == 1 else None
+            touched: frozenset[KeyPath]
+            if nested is not None and isinstance(first, ast.Field) and first.op == "merge":
+                touched = frozenset().union(*(u.touched for u in nested.body.units))
+            else:
+                touched = frozenset().union(
+                    *(
+                        self.touched(s, prefix, k)
+                        for s, (_, k) in zip(group, described, strict=True)
+                    )
+                )
             units.append(
                 _Unit((*ident, n), keys, text[pos:start], text[start:end], touched, nested)
             )
@@ -351,6 +358,7 @@ class _Change:
     touched: frozenset[KeyPath]
     base: _Unit | None
     new: _Unit | None
+    agreed: bool = False  # both sides made it
 
 
 _CONFLICT = object()  # a scalar both sides changed differently
@@ -396,6 +404,9 @@ class _Merger:
             pieces += self.unit(
                 bmap.get(ident), omap.get(ident), tmap.get(ident), (*upath, ident), prefix
             )
+        for ident in border:
+            if ident not in omap and ident not in tmap:
+                self.unit(bmap[ident], None, None, (*upath, ident), prefix)  # noted, not kept
         return pieces
 
     def unit(
@@ -414,6 +425,12 @@ class _Merger:
             if merged is not None:
                 return merged
         if of == tf:
+            if of != bf:
+                # Agreed, but noted on both sides: a unit of the same keys changed
+                # elsewhere by one side still meets it (a block both deleted, and one
+                # side's `db.pool = 5` that moved a key of it out).
+                self.record(self.ours, upath, b, o, prefix, agreed=True)
+                self.record(self.theirs, upath, b, t, prefix, agreed=True)
             return [of] if of else []
         if of == bf:
             self.record(self.theirs, upath, b, t, prefix)
@@ -463,6 +480,8 @@ class _Merger:
         b: _Unit | None,
         new: _Unit | None,
         prefix: KeyPath,
+        *,
+        agreed: bool = False,
     ) -> None:
         """Note a change taken from one side, at the innermost units it changed."""
         if b is not None and new is not None and b.text == new.text:
@@ -471,15 +490,17 @@ class _Merger:
         if b is not None and bn is not None and nn is not None:
             if bn.code != nn.code:
                 # A changed head (say `db {` to `db = {`) may change the whole block.
-                side.append(_Change(upath, frozenset([prefix + b.keys]), b, new))
+                side.append(_Change(upath, frozenset([prefix + b.keys]), b, new, agreed))
             bmap = {u.ident: u for u in bn.body.units}
             nmap = {u.ident: u for u in nn.body.units}
             for ident in dict.fromkeys([*bmap, *nmap]):
                 inner = (*upath, ident)
-                self.record(side, inner, bmap.get(ident), nmap.get(ident), prefix + b.keys)
+                self.record(
+                    side, inner, bmap.get(ident), nmap.get(ident), prefix + b.keys, agreed=agreed
+                )
             return
         touched = (b.touched if b else frozenset()) | (new.touched if new else frozenset())
-        side.append(_Change(upath, touched, b, new))
+        side.append(_Change(upath, touched, b, new, agreed))
 
     def crossed(self) -> list[tuple[_Change, _Change, KeyPath]]:
         """Pairs of changes, one per side, in different units touching one key path."""
@@ -498,7 +519,9 @@ class _Merger:
                 hits += [(j, p) for j in below.get(p, [])]
                 for j, where in hits:
                     d = self.theirs[j]
-                    if _related(c.upath, d.upath) or (c.upath, d.upath) in seen:
+                    if (c.agreed and d.agreed) or _related(c.upath, d.upath):
+                        continue
+                    if (c.upath, d.upath) in seen:
                         continue
                     seen.add((c.upath, d.upath))
                     out.append((c, d, where))
