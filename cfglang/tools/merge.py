@@ -632,7 +632,8 @@ def merge(
         if crossed:
             for c, d, where in crossed:
                 bases = [u.text for u in (c.base, d.base) if u is not None]
-                based = "\n".join(dict.fromkeys(textwrap.dedent(x).rstrip() for x in bases))
+                # Sorted: swapping the two sides gives the same conflict.
+                based = "\n".join(sorted({textwrap.dedent(x).rstrip() for x in bases}))
                 conflicts.append(
                     Conflict(_display(where), based or None, _core(d.new), _core(c.new))
                 )
