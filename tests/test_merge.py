@@ -326,6 +326,13 @@ CLEAN = [
         "a = 2\ncheck a > 0\ncheck a < 10\n",
     ),
     (
+        "comment_above_changed_by_one_side_value_by_the_other",
+        "## the pool\npool = 5\n",
+        "## the pool, sized for 2 replicas\npool = 5\n",
+        "## the pool\npool = 6  # raised\n",
+        "## the pool, sized for 2 replicas\npool = 6  # raised\n",
+    ),
+    (
         "crlf_line_ends",
         "a {\r\n  x = 1\r\n  y = 2\r\n}\r\n",
         "a {\r\n  x = 3\r\n  y = 2\r\n}\r\n",
@@ -445,6 +452,13 @@ CONFLICTS = [
                 'db { pool = 6; sslmode = "disable" }',
             )
         ],
+    ),
+    (
+        "comment_above_changed_differently",
+        "# one\na = 1\n",
+        "# two\na = 1\n",
+        "# three\na = 2\n",
+        [("a", "# one\na = 1", "# three\na = 2", "# two\na = 1")],
     ),
     (
         "let_by_name_in_a_template",

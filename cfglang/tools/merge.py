@@ -133,10 +133,19 @@ class _Unit:
     text: str  # its own lines: attached comments, the statement, a trailing comment
     touched: frozenset[KeyPath]
     nested: _Nested | None
+    lead: int  # how much of ``text`` is the comment lines above the statement
 
     @property
     def full(self) -> str:
         return self.gap + self.text
+
+    @property
+    def comments(self) -> str:
+        return self.text[: self.lead]
+
+    @property
+    def stmt(self) -> str:
+        return self.text[self.lead :]
 
 
 @attrs.frozen(eq=False)
@@ -255,7 +264,7 @@ class _Cutter:
         pos = lo
         for group in groups:
             first, last = group[0], group[-1]
-            start = self.line_start(first.span.start)
+            start = stmt_start = self.line_start(first.span.start)
             # Comment lines right above (no blank line between) belong to the statement.
             while start > pos:
                 above = self.line_start(start - 1)
@@ -285,7 +294,15 @@ class _Cutter:
                     )
                 )
             units.append(
-                _Unit((*ident, n), keys, text[pos:start], text[start:end], touched, nested)
+                _Unit(
+                    (*ident, n),
+                    keys,
+                    text[pos:start],
+                    text[start:end],
+                    touched,
+                    nested,
+                    stmt_start - start,
+                )
             )
             pos = end
         return _Body(tuple(units), text[pos:hi])
@@ -439,10 +456,17 @@ class _Merger:
             self.record(self.ours, upath, b, o, prefix)
             return [of] if of else []
         if o is not None and t is not None:
-            if o.text == t.text:
-                # The same statement, only the blank lines or comments above it differ.
-                gap = _scalar(b.gap if b else None, o.gap, t.gap)
-                return [(gap if isinstance(gap, str) else o.gap) + o.text]
+            gap = _scalar(b.gap if b else None, o.gap, t.gap)
+            lead = _scalar(b.comments if b else None, o.comments, t.comments)
+            stmt = _scalar(b.stmt if b else None, o.stmt, t.stmt)
+            if isinstance(lead, str) and isinstance(stmt, str):
+                # One side changed the comments above, the other the statement (or only
+                # the blank lines before it differ): both are kept.
+                if b is None or o.stmt != b.stmt:
+                    self.record(self.ours, upath, b, o, prefix, agreed=o.stmt == t.stmt)
+                if b is None or t.stmt != b.stmt:
+                    self.record(self.theirs, upath, b, t, prefix, agreed=o.stmt == t.stmt)
+                return [(gap if isinstance(gap, str) else o.gap) + lead + stmt]
             merged = self.nested(b, o, t, upath, prefix)
             if merged is not None:
                 return merged
