@@ -91,17 +91,19 @@ class MergeResult:
     """The outcome of `merge`.
 
     ``text`` is the merged source (with conflict markers around the conflicting units when
-    there are ``conflicts``), or None when an input does not parse (``diagnostics``).
+    there are ``conflicts``), or None when an input does not parse (``diagnostics``) or
+    when the merge deletes the file (``deleted``: one side deleted it, the other left it).
     """
 
     text: str | None
     conflicts: tuple[Conflict, ...] = ()
     diagnostics: tuple[Diagnostic, ...] = ()
+    deleted: bool = False
 
     @property
     def clean(self) -> bool:
-        """Merged without conflicts: ``text`` is the result."""
-        return self.text is not None and not self.conflicts
+        """Merged without conflicts: ``text`` is the result (None if ``deleted``)."""
+        return (self.text is not None or self.deleted) and not self.conflicts
 
 
 # ---- units ------------------------------------------------------------------------------------
@@ -614,15 +616,18 @@ def _line(text: str) -> str:
 
 
 def merge(
-    base: str,
-    ours: str,
-    theirs: str,
+    base: str | None,
+    ours: str | None,
+    theirs: str | None,
     *,
     path: str,
     names: tuple[str, str, str] | None = None,
 ) -> MergeResult:
     """Merge two edits (``ours``, ``theirs``) of the `.cfl` source ``base``.
 
+    None stands for an absent file: a base of None (the file added on both sides) merges
+    as an empty one; a side of None deleted the file, which is the result when the other
+    side left it as in the base, and a conflict (`(file)`) when the other changed it.
     ``path`` is the file's name, used in conflicts and, suffixed `@base`, `@ours` and
     `@theirs`, in the diagnostics of a version that does not parse (``names`` gives other
     names to show, such as the paths of the three files `cflc merge` read).
@@ -631,7 +636,7 @@ def merge(
     modules: list[ast.Module] = []
     diags: list[Diagnostic] = []
     for name, text in zip(shown, (base, ours, theirs), strict=True):
-        module, found = parse_module(SourceFile(name, text))
+        module, found = parse_module(SourceFile(name, text or ""))
         errors = [d for d in found if d.is_error]
         if module is None or errors:
             diags += errors or found
@@ -640,9 +645,13 @@ def merge(
     if diags:
         return MergeResult(None, (), tuple(diags))
     if ours == theirs or theirs == base:
-        return MergeResult(ours)
+        return MergeResult(ours, deleted=ours is None)
     if ours == base:
-        return MergeResult(theirs)
+        return MergeResult(theirs, deleted=theirs is None)
+    if ours is None or theirs is None:
+        whole = Conflict("(file)", base, theirs, ours)
+        return MergeResult(render_markers([_Region(ours or "", theirs or "")]), (whole,))
+    base = base or ""
     try:
         bodies = [
             _Cutter(text).body(m.body.stmts, 0, len(text), (), module=True)
