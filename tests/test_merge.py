@@ -216,6 +216,20 @@ CLEAN = [
         "c = 3\nb = 20\na = 1\n",
     ),
     (
+        "both_reordered_ours_wins",
+        "a = 1\nb = 2\nc = 3\n",
+        "c = 3\na = 1\nb = 2\n",
+        "b = 2\na = 1\nc = 3\n",
+        "c = 3\na = 1\nb = 2\n",
+    ),
+    (
+        "added_by_ours_after_its_neighbour_in_theirs_order",
+        "a = 1\nb = 2\nc = 3\n",
+        "a = 1\nb = 2\nz = 0\nc = 3\n",
+        "c = 3\nb = 2\na = 1\n",
+        "c = 3\nb = 2\nz = 0\na = 1\n",
+    ),
+    (
         "declarations_by_name",
         d(
             """
@@ -410,6 +424,13 @@ CONFLICTS = [
                 "services.billing.replicas = 7",
             )
         ],
+    ),
+    (
+        "block_rewritten_as_dotted_against_its_deletion",
+        "a {\n  x = 1\n}\nb = 2\n",
+        "a.x = 1\nb = 2\n",
+        "b = 2\n",
+        [("a.x", "a {\n  x = 1\n}", None, "a.x = 1")],
     ),
     (
         "a_whole_block_set_against_a_key_inside",
