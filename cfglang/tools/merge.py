@@ -19,13 +19,14 @@ and merges cleanly two edits that set one key in two different spellings (`db.po
 
 2. **Merge each body by identity.** A unit that one side left as in the base takes the
    other side's version (an edit, an addition or a deletion); one that both sides changed
-   in the same way takes that version; one that both changed differently is merged
-   inside when it has a body on every side (its head, the text up to `{`, and its tail,
-   from `}`, as three-way scalars; its body recursively), and is otherwise a `Conflict`
-   (a deletion against an edit, or two additions of one key with different text, always
-   are). The order is ours, unless only theirs reordered the units common with the base;
-   a unit added by the other side goes after the unit it followed there, and when both
-   added units at one place, ours come first.
+   in the same way takes that version. One that both changed differently keeps both
+   changes when one changed only the comment lines above the statement and the other
+   only the statement; else it is merged inside when it has a body on every side (its
+   head, the text up to `{`, and its tail, from `}`, as three-way scalars; its body
+   recursively); else it is a `Conflict` (a deletion against an edit, or two additions
+   of one key with different text, always are). The order is ours, unless only theirs
+   reordered the units common with the base; a unit added by the other side goes after
+   the unit it followed there, and when both added units at one place, ours come first.
 
 3. **Key paths across units.** `db.pool = 6` and `db { pool = 7 }` are different units of
    one body, and `services.billing.replicas = 3` at the top of the module is a different
@@ -42,7 +43,8 @@ and merges cleanly two edits that set one key in two different spellings (`db.po
    conflict on the whole file rather than returned.
 
 With an unchanged side the result is the other side, byte for byte; with two identical
-sides, that text. The decisions are described for users in docs/merge.md.
+sides, that text. None stands for an absent file (added on both sides, or deleted on
+one). The decisions are described for users in docs/merge.md.
 """
 
 from __future__ import annotations
