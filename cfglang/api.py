@@ -268,3 +268,24 @@ def compile_session(
 
 
 definition_span = driver.definition_span  # re-exported: an emit error's defining line
+
+
+if TYPE_CHECKING:
+    from cfglang.tools.merge import MergeResult
+
+
+def merge_sources(
+    base: str | None, ours: str | None, theirs: str | None, *, path: str
+) -> MergeResult:
+    """Three-way merge of one `.cfl` source at the level of statements and key paths.
+
+    ``base`` is the common ancestor, ``ours`` (yours: the write being made) and ``theirs``
+    (the version stored meanwhile) the two edits; ``path`` names the file. Returns a
+    `cfglang.tools.merge.MergeResult`: ``clean`` with the merged ``text``; otherwise
+    ``conflicts`` (each with ``path``, ``base``, ``theirs``, ``yours``) and a ``text`` with
+    conflict markers, or ``diagnostics`` when a version does not parse. None is an absent
+    file (a side that deleted it; ``deleted`` when the merge does). Nothing is compiled.
+    """
+    from cfglang.tools.merge import merge  # lazy: only merges load the merge tool
+
+    return merge(base, ours, theirs, path=path)

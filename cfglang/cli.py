@@ -452,3 +452,7 @@ def run() -> None:  # pragma: no cover - console entry with last-resort protecti
             err=True,
         )
         sys.exit(EXIT_INTERNAL)
+
+
+if __name__ == "__main__":  # `python -m cfglang.cli …`, as the git merge driver may call it
+    run()
