@@ -168,26 +168,43 @@ def test_a_failing_change_is_422_with_json_diagnostics_and_nothing_is_stored(
     assert [h["revision"] for h in http.get("/v1/configs/env/prod/revisions").json()] == [1]
 
 
-def test_if_match_missing_is_428_and_stale_is_409_with_the_conflict(
+def test_if_match_missing_is_428_and_a_stale_write_is_merged_or_409(
     http: httpx.Client,
 ) -> None:
     assert_error(put(http, "base.cfl", BASE, None), 428, "precondition_required")
     assert put(http, "base.cfl", BASE + "a = 1\n", '"1"').status_code == 200
-    err = assert_error(put(http, "base.cfl", BASE + "b = 2\n", "1"), 409, "conflict")
+    # Stale (base 1, base.cfl changed in 2), but the two edits touch different keys: the
+    # three-way merge is compiled, checked and stored, and the answer says it was merged.
+    r = put(http, "base.cfl", BASE.replace("8080", "9090") + "b = 2\n", "1")
+    assert r.status_code == 200, r.text
+    assert outcome(r) == {"revision": 3, "targets": ["env/dev", "env/prod"], "merged": True}
+    text = http.get("/v1/sources/base.cfl").text
+    assert "port = 9090\n" in text and "a = 1\n" in text and "b = 2\n" in text
+    prod = http.get("/v1/configs/env/prod").json()
+    assert (prod["port"], prod["a"], prod["b"]) == (9090, 1, 2)
+    # Overlapping edits of one key: 409 with the structured conflict and nothing stored.
+    err = assert_error(put(http, "base.cfl", BASE.replace("8080", "7070"), "1"), 409, "conflict")
     assert err["details"] == {
-        "current": 2,
+        "current": 3,
         "conflicts": [
             {
-                "path": "base.cfl",
-                "base": BASE,
-                "theirs": BASE + "a = 1\n",
-                "yours": BASE + "b = 2\n",
+                "file": "base.cfl",
+                "path": "port",
+                "base": "port = 8080",
+                "theirs": "port = 9090",
+                "yours": "port = 7070",
             }
         ],
     }
+    assert http.get("/healthz").json()["revision"] == 3
+    assert http.get("/v1/sources/base.cfl").text == text
+    # A merge that does not compile is refused like any failing change.
+    bad = put(http, "base.cfl", BASE + 'c = 1 + "x"\n', "1")
+    assert_error(bad, 422, "invalid")
+    assert http.get("/healthz").json()["revision"] == 3
     # A stale base is fine for a file nobody changed since: its ETag is still "1".
     r = put(http, "env/dev.cfl", 'extends "../base.cfl"\nreplicas = 2\n', '"1-json"')
-    assert r.status_code == 200 and r.json()["revision"] == 3
+    assert r.status_code == 200 and r.json()["revision"] == 4
     assert_error(put(http, "base.cfl", BASE, 99), 412, "bad_revision")
 
 

@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import bisect
 import fnmatch
+import functools
 import hashlib
 import json
 import os
@@ -521,30 +522,49 @@ class Service:
     ) -> Mapping[str, str | None]:
         """A write whose paths in ``stale`` changed after its base revision: the files to
         write against the head instead (``files`` with each stale path's text three-way
-        merged: base = its text at ``base``, theirs = the head's, yours = ``files[p]``),
-        or `Refused` 409 with ``details = {"current", "conflicts": [{"path", "base",
-        "theirs", "yours"}]}`` when edits overlap. Called under the write lock; the result
-        is compiled and checked like any write and answered with ``"merged": true``.
-
-        For now every stale write is refused: the three-way merge of CFL statements and
-        key paths (`cfglang.tools.merge`) takes this place."""
-        conflicts = []
+        merged by `api.merge_sources`: base = its text at ``base``, theirs = the head's,
+        yours = ``files[p]``), or `Refused` 409 with ``details = {"current", "conflicts":
+        [{"file", "path", "base", "theirs", "yours"}]}`` when edits overlap (``path`` the
+        key path or statement, the texts those of that statement). Called under the write
+        lock; the result is compiled and checked like any write and answered with
+        ``"merged": true``. A file that is not CFL merges only when both sides agree."""
+        loop = asyncio.get_running_loop()
+        out = dict(files)
+        conflicts: list[dict[str, Any]] = []
+        diagnostics: list[dict[str, Any]] = []
         for p in sorted(stale):
             at_base = self.store.source(p, base) if base > 0 else None
-            conflicts.append(
-                {
-                    "path": p,
-                    "base": at_base[0] if at_base else None,
-                    "theirs": self.sources.get(p),
-                    "yours": files[p],
-                }
+            old = at_base[0] if at_base else None
+            theirs = self.sources.get(p)
+            yours = files[p]
+            if yours == theirs:
+                continue  # both made the same change
+            if not p.endswith(".cfl"):
+                conflicts.append(
+                    {"file": p, "path": "(file)", "base": old, "theirs": theirs, "yours": yours}
+                )
+                continue
+            # Off the event loop: a merge parses four texts, slow on a large file.
+            merged = await loop.run_in_executor(
+                self.pool, functools.partial(api.merge_sources, old, yours, theirs, path=p)
             )
-        raise Refused(
-            409,
-            "conflict",
-            f"{', '.join(sorted(stale))} changed after revision {base}",
-            {"current": self.head, "conflicts": conflicts},
-        )
+            if merged.diagnostics:
+                diagnostics.extend(to_json(d) for d in merged.diagnostics)
+            elif merged.conflicts:
+                conflicts.extend({"file": p, **c.to_json()} for c in merged.conflicts)
+            else:
+                out[p] = None if merged.deleted else merged.text
+        if diagnostics:
+            raise Refused(422, "invalid", "the change does not parse", diagnostics)
+        if conflicts:
+            where = ", ".join(sorted({f"{c['file']}: {c['path']}" for c in conflicts}))
+            raise Refused(
+                409,
+                "conflict",
+                f"edits overlap with changes made after revision {base}: {where}",
+                {"current": self.head, "conflicts": conflicts},
+            )
+        return out
 
     async def rollback(self, target: str, to: int, *, who: str) -> WriteResult:
         """A new revision whose sources of ``target``'s files equal those of revision
