@@ -200,7 +200,7 @@ class _Cutter:
         elif isinstance(stmt, ast.TemplateDecl):
             label = f"template {stmt.name}"
         elif isinstance(stmt, ast.OutputDecl):
-            label = "output " + json.dumps(stmt.name, ensure_ascii=False)
+            label = "output " + json.dumps(stmt.label, ensure_ascii=False)
         elif isinstance(stmt, ast.Import):
             label = f"import {stmt.alias}"
         elif isinstance(stmt, ast.ExtendsDecl):
