@@ -116,7 +116,7 @@ def test_compile_session_keeps_files_read_and_provenance(tmp_path: Path) -> None
 def test_diagnostic_has_the_documented_location_attributes(tmp_path: Path) -> None:
     from cfglang.diagnostics import Diagnostic, to_json
 
-    (tmp_path / "app.cfl").write_text('port: int = 8080\nname = "x"\nport = "oops"\n')
+    (tmp_path / "app.cfl").write_text('name = "x"\nport: int = "oops"\n')
     with pytest.raises(cfglang.ConfigError) as info:
         cfglang.load(tmp_path / "app.cfl")
     (d,) = info.value.diagnostics
@@ -129,7 +129,7 @@ def test_diagnostic_has_the_documented_location_attributes(tmp_path: Path) -> No
         data["end_line"],
         data["end_column"],
     )
-    assert d.line == 3 and d.file is not None and d.file.endswith("app.cfl")
+    assert d.line == 2 and d.file is not None and d.file.endswith("app.cfl")
     nowhere = Diagnostic("E0701", "no place")
     assert (nowhere.file, nowhere.line, nowhere.column) == (None, None, None)
     with pytest.raises(AttributeError):
