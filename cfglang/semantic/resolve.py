@@ -537,7 +537,7 @@ def check_bodies(
     enclosing body has already compared."""
     lets: dict[str, Span] = {}
     fields: dict[str, Span] = {}
-    if not merged and not schema:
+    if not merged:
         _double_assignments(body, diags)
     for stmt in body.stmts:
         if isinstance(stmt, ast.OutputDecl) and outputs is not None:
