@@ -13,8 +13,19 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from cfglang.api import Config, ConfigError, compile, dumps, load, loads
     from cfglang.live import live
+    from cfglang.tools.connect import connect
 
-__all__ = ["Config", "ConfigError", "__version__", "compile", "dumps", "live", "load", "loads"]
+__all__ = [
+    "Config",
+    "ConfigError",
+    "__version__",
+    "compile",
+    "connect",
+    "dumps",
+    "live",
+    "load",
+    "loads",
+]
 
 
 def __getattr__(name: str) -> Any:
@@ -29,4 +40,9 @@ def __getattr__(name: str) -> Any:
         import cfglang.live
 
         return cfglang.live
+    if name == "connect":
+        # lazy, as `api` above: the client loads httpx, which `cflc` never needs
+        from cfglang.tools.connect import connect
+
+        return connect
     raise AttributeError(name)
