@@ -44,6 +44,13 @@ TABLE: list[tuple[str, str, bytes, tuple[int, ...]]] = [
         b'extends "../base.cfl"\nreplicas = 1\n',
         (401, 401, 401, 403, 200, 200, 200),
     ),
+    # A write that starts a rollout is an admin's, like the rollouts route.
+    (
+        "PUT",
+        "/v1/sources/env/dev.cfl?rollout_percent=5",
+        b'extends "../base.cfl"\nreplicas = 1\n',
+        (401, 401, 401, 403, 403, 200, 403),
+    ),
     ("POST", "/v1/configs/env/prod/rollback?to=1", b"", (401, 401, 401, 403, 200, 200, 403)),
     ("GET", "/v1/clients", b"", (401, 401, 401, 403, 403, 200, 403)),
     ("POST", "/v1/usage", USAGE, (401, 401, 401, 200, 200, 200, 403)),

@@ -132,3 +132,126 @@ def test_a_held_watcher_sees_the_new_revision_only_on_promote(server: ServerThre
         c.post("/v1/configs/app/rollouts/current/promote")
         t.join(15)
     assert [e["id"] for e in got] == ["1", "2"]
+
+
+# ---- a write that starts its own rollout ---------------------------------------------
+
+
+def test_a_write_with_a_rollout_never_reaches_the_others(server: ServerThread) -> None:
+    a, b = as_client("svc-a", "zone=a"), as_client("svc-b", "zone=b")
+    with server.client() as c:
+        r = c.post(
+            "/v1/changes",
+            json={
+                "base": 1,
+                "files": {"app.cfl": "version = 2\n"},
+                "rollout": {"selector": {"zone": "a"}},
+            },
+        )
+        assert r.status_code == 200, r.text
+        (started,) = r.json()["rollouts"]
+        assert (started["target"], started["revision"], started["stable"]) == ("app", 2, 1)
+        # No client outside the selection was ever offered revision 2: a held watcher
+        # that asks for anything after 1 is told there is nothing.
+        held = c.get("/v1/watch/app", params={"wait": 0.2, "after": 1}, headers=b)
+        assert held.status_code == 304
+        assert version(c, a) == 2 and version(c, b) == 1
+        cur = c.get("/v1/configs/app/rollouts/current").json()
+        assert cur["state"] == "active" and cur["revision"] == 2
+        audit = c.get("/v1/audit", params={"target": "app"}).json()
+        assert [(e["action"], e["revision"]) for e in audit][-1] == ("rollout", 2)
+        assert c.post("/v1/configs/app/rollouts/current/promote").status_code == 200
+        assert version(c, b) == 2
+
+
+def test_a_put_with_a_percentage_rollout(server: ServerThread) -> None:
+    ids = [f"svc-{i}" for i in range(40)]
+    inside = {i for i in ids if bucket(i) < 25}
+    with server.client() as c:
+        r = c.put(
+            "/v1/sources/app.cfl",
+            params={"rollout_percent": "25"},
+            content=b"version = 2\n",
+            headers={"If-Match": "1"},
+        )
+        assert r.status_code == 200, r.text
+        assert r.json()["rollouts"][0]["percent"] == 25
+        assert {i for i in ids if version(c, as_client(i)) == 2} == inside
+
+
+@pytest.mark.parametrize(
+    ("query", "status"),
+    [
+        ({"rollout_percent": "lots"}, 400),
+        ({"rollout_selector": "zone"}, 400),
+        ({"rollout_percent": "250"}, 422),
+        ({"rollout_percent": "5", "rollout_selector": "zone=a"}, 422),
+    ],
+)
+def test_a_write_with_a_bad_rollout_stores_nothing(
+    server: ServerThread, query: dict[str, str], status: int
+) -> None:
+    with server.client() as c:
+        r = c.put(
+            "/v1/sources/app.cfl", params=query, content=b"version = 2\n", headers={"If-Match": "1"}
+        )
+        assert r.status_code == status, r.text
+        assert r.json()["error"]["code"] in ("bad_query", "invalid")
+        assert c.get("/healthz").json()["revision"] == 1
+        assert c.get("/v1/configs/app/rollouts/current").status_code == 404
+
+
+def test_a_rollout_of_a_change_that_alters_no_document_is_refused(server: ServerThread) -> None:
+    with server.client() as c:
+        r = c.post(
+            "/v1/changes",
+            json={
+                "base": 1,
+                "files": {"app.cfl": "# same\nversion = 1\n"},
+                "rollout": {"percent": 5},
+            },
+        )
+        assert r.status_code == 422 and "nothing to roll out" in r.json()["error"]["message"]
+        assert c.get("/healthz").json()["revision"] == 1
+
+
+def test_a_write_with_a_rollout_while_one_is_active_is_409(server: ServerThread) -> None:
+    with server.client() as c:
+        first = c.put(
+            "/v1/sources/app.cfl",
+            params={"rollout_selector": "zone=a"},
+            content=b"version = 2\n",
+            headers={"If-Match": "1"},
+        )
+        assert first.status_code == 200, first.text
+        r = c.put(
+            "/v1/sources/app.cfl",
+            params={"rollout_percent": "5"},
+            content=b"version = 3\n",
+            headers={"If-Match": "2"},
+        )
+        assert r.status_code == 409 and r.json()["error"]["code"] == "rollout_active"
+        assert c.get("/healthz").json()["revision"] == 2
+
+
+def test_the_rollout_a_write_starts_survives_a_restart(tmp_path: Path) -> None:
+    project = write_project(tmp_path / "p", PROJECT)
+    srv = ServerThread(project, tmp_path / "state")
+    try:
+        with srv.client() as c:
+            r = c.put(
+                "/v1/sources/app.cfl",
+                params={"rollout_selector": "zone=a"},
+                content=b"version = 2\n",
+                headers={"If-Match": "1"},
+            )
+            assert r.status_code == 200, r.text
+    finally:
+        srv.stop()
+    again = ServerThread(project, tmp_path / "state")
+    try:
+        with again.client() as c:
+            assert version(c, as_client("svc-b", "zone=b")) == 1
+            assert version(c, as_client("svc-a", "zone=a")) == 2
+    finally:
+        again.stop()

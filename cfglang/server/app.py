@@ -18,7 +18,7 @@ import asyncio
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
 from typing import Any
 
 from prometheus_client import (
@@ -591,16 +591,51 @@ def make_app(
         }
         if result.warnings:
             body["warnings"] = list(result.warnings)
+        if result.rollouts:
+            body["rollouts"] = list(result.rollouts)
         return JSONResponse(body, headers={"ETag": f'"{result.revision}"'})
+
+    def query_rollout(request: Request) -> dict[str, Any] | None:
+        """A PUT's rollout, from ``?rollout_percent=P`` or ``?rollout_selector=k=v,k2=v2``."""
+        percent = request.query_params.get("rollout_percent")
+        selector = request.query_params.get("rollout_selector")
+        if percent is None and selector is None:
+            return None
+        spec: dict[str, Any] = {}
+        if percent is not None:
+            try:
+                spec["percent"] = float(percent)
+            except ValueError:
+                raise Refused(400, "bad_query", "`rollout_percent` must be a number") from None
+        if selector is not None:
+            pairs = [item.partition("=") for item in selector.split(",") if item.strip()]
+            if not pairs or any(not k.strip() or not sep for k, sep, _ in pairs):
+                raise Refused(400, "bad_query", "`rollout_selector` must be `name=value,...`")
+            spec["selector"] = {k.strip(): v.strip() for k, _, v in pairs}
+        return spec
+
+    def rollout_body(data: Mapping[str, Any]) -> dict[str, Any] | None:
+        spec = data.get("rollout")
+        if spec is None:
+            return None
+        if not isinstance(spec, dict):
+            raise Refused(
+                400, "bad_body", '`rollout` must be {"selector": {...}} or {"percent": P}'
+            )
+        return spec
 
     async def source_put(request: Request) -> Response:
         mark(request, "/v1/sources/{path}")
         path = check_path(request.path_params["path"])
         user = who(request, "write", f"path:{path}")
         base = if_match(request)
+        rollout = query_rollout(request)
+        if rollout is not None:
+            # Starting a rollout is an admin's act, as on the rollouts route.
+            user = who(request, "admin", f"path:{path}")
         text = await text_body(request) if request.method == "PUT" else None
         action = "put" if text is not None else "delete"
-        result = await service.write(base, {path: text}, who=user, action=action)
+        result = await service.write(base, {path: text}, who=user, action=action, rollout=rollout)
         return write_response(result)
 
     async def changes(request: Request) -> Response:
@@ -622,10 +657,11 @@ def make_app(
             files[check_path(p)] = t
         if not files:
             raise Refused(400, "bad_body", "`files` is empty")
+        rollout = rollout_body(data)
         user = "anonymous"
         for p in files:
-            user = who(request, "write", f"path:{p}")
-        result = await service.write(base, files, who=user, action="changes")
+            user = who(request, "write" if rollout is None else "admin", f"path:{p}")
+        result = await service.write(base, files, who=user, action="changes", rollout=rollout)
         return write_response(result)
 
     async def watch(request: Request) -> Response:
@@ -833,10 +869,16 @@ OPENAPI: dict[str, Any] = {
         "/v1/sources": {"get": _op("the source files", "revision")},
         "/v1/sources/{path}": {
             "get": _op("a source file (ETag)", "revision"),
-            "put": _op("replace a source file (If-Match required)"),
+            "put": _op(
+                "replace a source file (If-Match required); optionally start a rollout of it",
+                "rollout_percent",
+                "rollout_selector",
+            ),
             "delete": _op("delete a source file (If-Match required)"),
         },
-        "/v1/changes": {"post": _op('several files in one revision: {"base", "files"}')},
+        "/v1/changes": {
+            "post": _op('several files in one revision: {"base", "files", "rollout"?}')
+        },
         "/v1/clients": {"get": _op("the clients and what they last read")},
         "/v1/configs/{target}/rollouts": {
             "post": _op('deliver the current revision to some clients: {"selector"|"percent"}')

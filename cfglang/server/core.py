@@ -67,6 +67,7 @@ class WriteResult:
     targets: tuple[str, ...]
     merged: bool
     warnings: tuple[dict[str, Any], ...] = ()
+    rollouts: tuple[dict[str, Any], ...] = ()  # rollouts the write started with it
 
 
 @attrs.frozen
@@ -185,6 +186,27 @@ class Client:
 
     id: str | None = None
     labels: Mapping[str, str] = attrs.field(factory=dict)
+
+
+def rollout_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
+    """The selection of a rollout spec: ``{"selector": {label: value}}`` or ``{"percent":
+    P}``, or `Refused` 422 naming what is wrong."""
+    selector, percent = spec.get("selector"), spec.get("percent")
+    if (selector is None) == (percent is None):
+        raise Refused(422, "invalid", "a rollout needs `selector` or `percent`", [])
+    if selector is not None:
+        if (
+            not isinstance(selector, dict)
+            or not selector
+            or not all(isinstance(k, str) and isinstance(v, str) for k, v in selector.items())
+        ):
+            raise Refused(422, "invalid", "`selector` must map label names to values", [])
+        return {"selector": dict(selector)}
+    if not isinstance(percent, (int, float)) or isinstance(percent, bool):
+        raise Refused(422, "invalid", "`percent` must be a number in 0..100", [])
+    if not 0 <= percent <= 100:
+        raise Refused(422, "invalid", "`percent` must be a number in 0..100", [])
+    return {"percent": percent}
 
 
 def bucket(client_id: str) -> float:
@@ -386,13 +408,20 @@ class Service:
         who: str,
         action: str,
         stale_ok: bool = False,
+        rollout: Mapping[str, Any] | None = None,
     ) -> WriteResult:
         """Store ``files`` (path -> text, None deletes) as one revision, computed against
         ``base``. Each path must be unchanged since ``base`` (its last change at or before
         it), else the write is stale (`_merge_stale`). Every affected target is compiled
-        and checked first; any error refuses the whole change (422) and nothing is stored."""
+        and checked first; any error refuses the whole change (422) and nothing is stored.
+
+        With ``rollout`` (a `rollout_spec`), every target whose document the write changes
+        starts a rollout of the new revision in the same store transaction, so no client
+        outside the selection ever sees it (two requests would deliver it to everyone in
+        between)."""
         for p in files:
             check_path(p)
+        selection = rollout_spec(rollout) if rollout is not None else None
         async with self.lock:
             if base > self.head or base < 0:
                 raise Refused(
@@ -482,7 +511,18 @@ class Service:
             if not sources:  # every file already says this: no new revision
                 return WriteResult(self.head, (), False)
             audit = [a for a in audit if a["path"] is None or a["path"] in sources]
-            commit = Commit(self.head, now, who, action, sources, outputs, audit=audit)
+            rollouts = (
+                self._rollouts_with(changed_docs, outputs, selection, now, who)
+                if selection is not None
+                else {}
+            )
+            audit += [
+                {"at": now, "who": who, "action": "rollout", "target": t, "detail": st}
+                for t, st in rollouts.items()
+            ]
+            commit = Commit(
+                self.head, now, who, action, sources, outputs, audit=audit, rollouts=rollouts
+            )
             loop = asyncio.get_running_loop()
             try:
                 rev = await loop.run_in_executor(None, self.store.commit, commit)
@@ -495,12 +535,55 @@ class Service:
                     {"current": e.current, "conflicts": []},
                 ) from None
             self._apply(rev, new, commit, changed_docs)
+            self.rollouts.update(rollouts)
         async with self.changed:
             self.changed.notify_all()
         warnings = tuple(
             {json.dumps(d, sort_keys=True): d for b in built for d in b.diagnostics}.values()
         )
-        return WriteResult(rev, tuple(sorted(changed_docs)), merged, warnings)
+        return WriteResult(
+            rev, tuple(sorted(changed_docs)), merged, warnings, tuple(rollouts.values())
+        )
+
+    def _rollouts_with(
+        self,
+        changed: Sequence[str],
+        outputs: Mapping[str, TargetOutput | None],
+        selection: Mapping[str, Any],
+        now: float,
+        who: str,
+    ) -> dict[str, dict[str, Any]]:
+        """The rollout states a write that changes the documents of ``changed`` starts:
+        each delivers the new revision (the head's successor: the commit checks the head)
+        to the selected clients and keeps the others at the target's current revision.
+        `Refused` when a target has no revision to keep the others at, or has a rollout
+        already, or when the write changes no document (nothing would be rolled out)."""
+        if not changed:
+            raise Refused(
+                422, "invalid", "the change alters no compiled target: nothing to roll out", []
+            )
+        states: dict[str, dict[str, Any]] = {}
+        for t in sorted(changed):
+            if outputs.get(t) is None or t not in self.outputs:
+                raise Refused(
+                    422,
+                    "invalid",
+                    f"`{t}` has no earlier revision to keep the other clients at",
+                    [],
+                )
+            active = self.rollout(t)
+            if active is not None:
+                raise Refused(409, "rollout_active", f"`{t}` has a rollout already", active)
+            states[t] = {
+                "target": t,
+                "revision": self.head + 1,
+                "stable": self.outputs[t][0],
+                "state": "active",
+                "created": now,
+                "by": who,
+                **selection,
+            }
+        return states
 
     def _apply(self, rev: int, new: dict[str, str], commit: Commit, changed: list[str]) -> None:
         self.head = rev
@@ -644,27 +727,7 @@ class Service:
                 "created": time.time(),
                 "by": who,
             }
-            selector, percent = spec.get("selector"), spec.get("percent")
-            if (selector is None) == (percent is None):
-                raise Refused(422, "invalid", "a rollout needs `selector` or `percent`", [])
-            if selector is not None:
-                if (
-                    not isinstance(selector, dict)
-                    or not selector
-                    or not all(
-                        isinstance(k, str) and isinstance(v, str) for k, v in selector.items()
-                    )
-                ):
-                    raise Refused(422, "invalid", "`selector` must map label names to values", [])
-                state["selector"] = dict(selector)
-            else:
-                if (
-                    not isinstance(percent, (int, float))
-                    or isinstance(percent, bool)
-                    or not 0 <= percent <= 100
-                ):
-                    raise Refused(422, "invalid", "`percent` must be a number in 0..100", [])
-                state["percent"] = percent
+            state.update(rollout_spec(spec))
             await self._save_rollout(target, state, who, "rollout")
         return state
 

@@ -143,6 +143,10 @@ class SQLiteStore:
                     )
                     for entry in change.audit:
                         self._insert_audit(db, {**entry, "revision": rev})
+                    db.executemany(
+                        "INSERT OR REPLACE INTO rollouts VALUES (?, ?)",
+                        [(t, json.dumps(st)) for t, st in change.rollouts.items()],
+                    )
                     db.execute("COMMIT")
                 except BaseException:
                     db.execute("ROLLBACK")

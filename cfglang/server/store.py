@@ -65,8 +65,9 @@ class Revision:
 @attrs.frozen
 class Commit:
     """What one revision stores: ``sources`` path -> new text (None deletes the file),
-    ``outputs`` target -> new output (None: the target no longer exists), and the audit
-    entries written in the same transaction."""
+    ``outputs`` target -> new output (None: the target no longer exists), the audit
+    entries, and the rollouts (target -> state) the revision starts, all written in the
+    same transaction."""
 
     base: int  # the head the change was computed against
     at: float
@@ -76,6 +77,7 @@ class Commit:
     outputs: Mapping[str, TargetOutput | None]
     merged: bool = False
     audit: Sequence[Mapping[str, Any]] = ()
+    rollouts: Mapping[str, Mapping[str, Any]] = attrs.field(factory=dict)
 
 
 @attrs.frozen
