@@ -22,6 +22,7 @@ import cfglang
 from cfglang.live import Update
 from cfglang.server import tokens
 from cfglang.server.app import token_auth
+from cfglang.server.core import bucket
 from cfglang.server.tokens import Tokens
 from cfglang.tools.connect import ConnectError, RemoteConfig
 from tests.server_util import REPO, ServerThread, stop_process, write_project
@@ -271,3 +272,47 @@ def test_close_from_inside_a_callback_and_no_callback_after_close(server: Server
     put(server.url, "env/prod.cfl", prod(5), rev)
     time.sleep(0.5)
     assert calls == [2]
+
+
+def test_a_rollout_reaches_only_the_clients_its_labels_and_percentage_select(
+    server: ServerThread,
+) -> None:
+    """Two connected services in zones a and b: a write that starts a rollout to zone a
+    reaches only the first; the promote brings the second to it, each update once."""
+    seen_a: list[int] = []
+    seen_b: list[int] = []
+    with (
+        connect(server.url, client_id="svc-a", labels={"zone": "a"}) as a,
+        connect(server.url, client_id="svc-b", labels={"zone": "b"}) as b,
+    ):
+        a.subscribe("replicas", lambda path, old, new, rev: seen_a.append(new))
+        b.subscribe("replicas", lambda path, old, new, rev: seen_b.append(new))
+        wait_for(lambda: a.connected and b.connected)
+        r = httpx.put(
+            f"{server.url}/v1/sources/env/prod.cfl",
+            params={"rollout_selector": "zone=a"},
+            content=prod(7).encode(),
+            headers={"If-Match": "1"},
+        )
+        assert r.status_code == 200, r.text
+        wait_for(lambda: a.revision == 2)
+        time.sleep(0.3)  # b would have had time to hear of revision 2
+        assert b.revision == 1 and b.current.config.replicas == 3
+        assert a.current.config.replicas == 7
+        promoted = httpx.post(f"{server.url}/v1/configs/env/prod/rollouts/current/promote")
+        assert promoted.status_code == 200, promoted.text
+        wait_for(lambda: b.revision == 2)
+        assert seen_a == [7] and seen_b == [7]
+    # A percentage: the stable hash of the id decides, as on the server.
+    ins = next(f"p-{i}" for i in range(100) if bucket(f"p-{i}") < 50)
+    outs = next(f"p-{i}" for i in range(100) if bucket(f"p-{i}") >= 50)
+    r = httpx.put(
+        f"{server.url}/v1/sources/env/prod.cfl",
+        params={"rollout_percent": "50"},
+        content=prod(8).encode(),
+        headers={"If-Match": "2"},
+    )
+    assert r.status_code == 200, r.text
+    with connect(server.url, client_id=ins) as inside, connect(server.url, client_id=outs) as out:
+        assert inside.current.config.replicas == 8 and inside.revision == 3
+        assert out.current.config.replicas == 7 and out.revision == 2
