@@ -61,7 +61,18 @@ from cfglang.eval.operators import INT_MAX, binary
 from cfglang.eval.secrecy import call_builtin  # the builtins', with secrecy carried
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, render_scalar, show
 from cfglang.semantic import types as T
-from cfglang.semantic.program import DOTTED, MERGE, OWN, SET, Lowering, Program, Step
+from cfglang.semantic.program import (
+    DOTTED,
+    DYNAMIC,
+    FIELD,
+    FOR,
+    IF,
+    MERGE,
+    OWN,
+    SET,
+    Lowering,
+    Program,
+)
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.semantic.types import Schema, TypeResolver
 from cfglang.source import Span
@@ -209,47 +220,100 @@ class Evaluator(Conformance):
         checks: list[tuple[ast.CheckStmt, Scope]],
         inherited: int,
     ) -> None:
-        plan = self.lowering.plan(stmts)
-        if plan is not None:
-            self._expand_plan(obj, plan, scope, no, defs, checks, inherited)
-            return
-        for stmt in stmts:
-            try:
-                if isinstance(stmt, ast.Field):
-                    self._expand_field(obj, stmt, scope, no, defs, inherited)
-                elif isinstance(stmt, ast.Unset):
-                    key = self.key_text(stmt.path[0], scope)
-                    if len(stmt.path) > 1:
-                        rest = self.lowering.unset_rest(stmt)
-                        layer = Layer(rest, scope, scope.module, site=stmt.span)
-                        defs.setdefault(key, []).append(
-                            Def(key, "merge", stmt, scope, no, stmt.path[0].span, body_layer=layer)
-                        )
-                    else:
-                        defs.setdefault(key, []).append(
-                            Def(key, "unset", stmt, scope, no, stmt.path[0].span)
-                        )
-                elif isinstance(stmt, ast.CheckStmt):
-                    checks.append((stmt, scope))
-                elif isinstance(stmt, ast.IfStmt):
-                    node = self.branch(stmt, scope)
-                    if node is not None:
-                        inner = scope.child(lets=_lets(node.stmts))
-                        self.expand(obj, node.stmts, inner, no, defs, checks, inherited)
-                elif isinstance(stmt, ast.ForStmt):
-                    lets = _lets(stmt.body.stmts)
-                    made: dict[str, Any] = {}
-                    for k, v in self.iterate(stmt.iterable, scope, stmt.key_var is not None):
-                        vars = {stmt.var: v}
-                        if stmt.key_var is not None:
-                            vars[stmt.key_var] = k
-                        inner = scope.child(vars=vars, lets=lets, decl=stmt)
-                        self.expand(obj, stmt.body.stmts, inner, no, defs, checks, inherited)
-                        self._for_duplicates(stmt, inner, made, k)
-            except EvalError as e:
-                self.diags.add(e.diag)
-            except _Propagate:
-                pass
+        """Add the definitions of the body ``stmts`` (layer ``no`` of ``obj``) to ``defs``
+        and its checks to ``checks``, by interpreting the body's plan (`Lowering.plan`):
+        static steps become definitions from what lowering worked out once per body;
+        dynamic ones evaluate their key, condition or iterable here."""
+        module = scope.module
+        for key, kind, stmt, span, payload in self.lowering.plan(stmts):
+            if kind >= DYNAMIC:
+                try:
+                    self._expand_dynamic(
+                        obj, kind, stmt, payload, scope, no, defs, checks, inherited
+                    )
+                except EvalError as e:
+                    self.diags.add(e.diag)
+                except _Propagate:
+                    pass
+                continue
+            if kind == SET:
+                d = Def(key, stmt.op, stmt, scope, no, span, payload)
+            elif kind == OWN:
+                d = Def(key, stmt.op, stmt, scope, no, span, payload, own=True)
+            elif kind == DOTTED:
+                # `a.b.c = e` is `a { b.c = e }` (the rest lowered once per statement).
+                d = Def(
+                    key,
+                    "merge",
+                    stmt,
+                    scope,
+                    no,
+                    span,
+                    None,
+                    Layer(payload, scope, module, None, None, stmt.span, _NO_LETS),
+                )
+            elif kind == MERGE:
+                d = Def(
+                    key,
+                    "merge",
+                    stmt,
+                    scope,
+                    no,
+                    span,
+                    None,
+                    Layer(payload[0], scope, module, None, None, stmt.span, payload[1]),
+                )
+            else:
+                checks.append((stmt, scope))
+                continue
+            stack = defs.get(key)
+            if stack is None:
+                if inherited and len(key) >= 4:
+                    self._near_miss(obj, key, span, defs, inherited)
+                defs[key] = [d]
+            else:
+                stack.append(d)
+
+    def _expand_dynamic(
+        self,
+        obj: Obj,
+        kind: int,
+        stmt: Any,
+        payload: Any,
+        scope: Scope,
+        no: int,
+        defs: dict[str, list[Def]],
+        checks: list[tuple[ast.CheckStmt, Scope]],
+        inherited: int,
+    ) -> None:
+        """One dynamic step of `expand`: a computed key, `unset`, `if` or `for`."""
+        if kind == FIELD:
+            self._expand_field(obj, stmt, scope, no, defs, inherited)
+        elif kind == IF:
+            node = self.branch(stmt, scope)
+            if node is not None:
+                inner = scope.child(lets=self.body_lets(node))
+                self.expand(obj, node.stmts, inner, no, defs, checks, inherited)
+        elif kind == FOR:
+            made: dict[str, Any] = {}
+            for k, v in self.iterate(stmt.iterable, scope, stmt.key_var is not None):
+                vars = {stmt.var: v}
+                if stmt.key_var is not None:
+                    vars[stmt.key_var] = k
+                inner = scope.child(vars=vars, lets=payload, decl=stmt)
+                self.expand(obj, stmt.body.stmts, inner, no, defs, checks, inherited)
+                self._for_duplicates(stmt, inner, made, k)
+        else:  # UNSET
+            key = self.key_text(stmt.path[0], scope)
+            if payload is not None:  # `unset a.b` is `a { unset b }`
+                layer = Layer(payload, scope, scope.module, site=stmt.span)
+                defs.setdefault(key, []).append(
+                    Def(key, "merge", stmt, scope, no, stmt.path[0].span, body_layer=layer)
+                )
+            else:
+                defs.setdefault(key, []).append(
+                    Def(key, "unset", stmt, scope, no, stmt.path[0].span)
+                )
 
     def branch(self, stmt: ast.IfStmt, scope: Scope) -> ast.Body | None:
         """The body an `if`/`else if`/`else` chain takes in ``scope``, or None."""
@@ -341,57 +405,6 @@ class Evaluator(Conformance):
                 help="make the key unique per item (substitute the item's name or index)",
             )
 
-    def _expand_plan(
-        self,
-        obj: Obj,
-        plan: tuple[Step, ...],
-        scope: Scope,
-        no: int,
-        defs: dict[str, list[Def]],
-        checks: list[tuple[ast.CheckStmt, Scope]],
-        inherited: int,
-    ) -> None:
-        """`expand` for a body of static keys (no if/for/unset/computed keys): the same
-        definitions, from steps worked out once per body instead of once per object."""
-        module = scope.module
-        for key, kind, stmt, span, payload in plan:
-            if kind == SET:
-                d = Def(key, stmt.op, stmt, scope, no, span, payload)
-            elif kind == OWN:
-                d = Def(key, stmt.op, stmt, scope, no, span, payload, own=True)
-            elif kind == DOTTED:
-                d = Def(
-                    key,
-                    "merge",
-                    stmt,
-                    scope,
-                    no,
-                    span,
-                    None,
-                    Layer(payload, scope, module, None, None, stmt.span, _NO_LETS),
-                )
-            elif kind == MERGE:
-                d = Def(
-                    key,
-                    "merge",
-                    stmt,
-                    scope,
-                    no,
-                    span,
-                    None,
-                    Layer(payload[0], scope, module, None, None, stmt.span, payload[1]),
-                )
-            else:
-                checks.append((stmt, scope))
-                continue
-            stack = defs.get(key)
-            if stack is None:
-                if inherited and len(key) >= 4:
-                    self._near_miss(obj, key, span, defs, inherited)
-                defs[key] = [d]
-            else:
-                stack.append(d)
-
     def _expand_field(
         self,
         obj: Obj,
@@ -401,6 +414,8 @@ class Evaluator(Conformance):
         defs: dict[str, list[Def]],
         inherited: int,
     ) -> None:
+        """A field whose first key is computed (`"${name}-url" = …`): the static ones are
+        steps of the plan."""
         first = stmt.path[0]
         key = self.key_text(first, scope)
         if len(stmt.path) > 1:
@@ -416,8 +431,9 @@ class Evaluator(Conformance):
             )
             d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
         else:
-            own = first.static is not None and self.lowering.reads_own_key(stmt.value, key)
-            d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value, own=own)
+            # A computed key is never a bare name, so its value cannot read the binding it
+            # hides (`own`, docs/language.md §3.6).
+            d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value)
         if key not in defs and inherited and len(key) >= 4:
             self._near_miss(obj, key, first.span, defs, inherited)
         defs.setdefault(key, []).append(d)

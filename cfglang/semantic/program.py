@@ -44,10 +44,16 @@ if TYPE_CHECKING:
 
 __all__ = ["InputChain", "Lowering", "Program", "build_program"]
 
-# Expansion steps of a body with static keys: (key, kind, statement, key span, payload).
-Step = tuple[str, int, Any, Span, Any]  # statement: Field or CheckStmt
+# The expansion plan of a body: one step per statement, (key, kind, statement, key span,
+# payload). A body is lowered once per program; the evaluator's `expand` interprets the
+# steps, so there is one expansion whatever a body holds. Static steps (a field with a
+# plain key, a check) are turned into definitions without looking at the syntax again;
+# dynamic ones (a computed key, `unset`, `if`, `for`) need values of the evaluation.
+Step = tuple[str, int, Any, Span, Any]
 SET, DOTTED, MERGE, CHECK = 0, 1, 2, 3
 OWN = 4  # a SET whose value reads its own key (`region = region`, docs/language.md §3.6)
+FIELD, UNSET, IF, FOR = 5, 6, 7, 8  # dynamic: the key or the body depends on values
+DYNAMIC = FIELD  # kinds from here on are dynamic
 
 # An input as the entry's extends chain declares it: (module, declaration), base first.
 InputChain = tuple[tuple[ModuleInfo, ast.InputDecl], ...]
@@ -78,7 +84,7 @@ class Lowering:
         self._sources: frozenset[int] | None = (
             None if sources is None else frozenset(id(s) for s in sources)
         )
-        self._plans: dict[int, tuple[Any, tuple[Step, ...] | None]] = {}
+        self._plans: dict[int, tuple[Any, tuple[Step, ...]]] = {}
         self._dotted: dict[int, tuple[ast.Field, tuple[ast.Stmt, ...]]] = {}
         self._unset: dict[int, tuple[ast.Unset, tuple[ast.Stmt, ...]]] = {}
         self._lets: dict[int, tuple[ast.Body, dict[str, ast.LetDecl]]] = {}
@@ -93,9 +99,8 @@ class Lowering:
         span = getattr(node, "span", None)
         return span is not None and id(span.source) in self._sources
 
-    def plan(self, stmts: tuple[ast.Stmt, ...]) -> tuple[Step, ...] | None:
-        """The expansion steps of a body, or None when it needs the general expansion (an
-        `if`, `for` or `unset`, or a computed key)."""
+    def plan(self, stmts: tuple[ast.Stmt, ...]) -> tuple[Step, ...]:
+        """The expansion steps of a body (see `Step`)."""
         hit = self._plans.get(id(stmts))
         if hit is not None and hit[0] is stmts:
             return hit[1]
@@ -250,15 +255,15 @@ def _mentions_super(node: Any) -> bool:
     return any(_mentions_super(getattr(node, f.name)) for f in fields if f.name != "span")
 
 
-def _plan(stmts: tuple[ast.Stmt, ...], low: Lowering) -> tuple[Step, ...] | None:
+def _plan(stmts: tuple[ast.Stmt, ...], low: Lowering) -> tuple[Step, ...]:
     steps: list[Step] = []
     for stmt in stmts:
         if isinstance(stmt, ast.Field):
             first = stmt.path[0]
             key = first.static  # a name or a plain string: the same text `key_text` gives
             if key is None:
-                return None
-            if len(stmt.path) > 1:
+                steps.append(("", FIELD, stmt, first.span, None))
+            elif len(stmt.path) > 1:
                 steps.append((key, DOTTED, stmt, first.span, low.dotted_rest(stmt)))
             elif stmt.op == "merge":
                 assert stmt.body is not None
@@ -270,8 +275,13 @@ def _plan(stmts: tuple[ast.Stmt, ...], low: Lowering) -> tuple[Step, ...] | None
                 steps.append((key, kind, stmt, first.span, stmt.value))
         elif isinstance(stmt, ast.CheckStmt):
             steps.append(("", CHECK, stmt, stmt.span, None))
-        elif isinstance(stmt, (ast.Unset, ast.IfStmt, ast.ForStmt)):
-            return None
+        elif isinstance(stmt, ast.Unset):
+            rest = low.unset_rest(stmt) if len(stmt.path) > 1 else None
+            steps.append(("", UNSET, stmt, stmt.span, rest))
+        elif isinstance(stmt, ast.IfStmt):
+            steps.append(("", IF, stmt, stmt.span, None))
+        elif isinstance(stmt, ast.ForStmt):
+            steps.append(("", FOR, stmt, stmt.span, low.body_lets(stmt.body)))
     return tuple(steps)
 
 
