@@ -358,3 +358,45 @@ def test_a_held_result_does_not_hold_its_evaluation(
     span = res.definition_span("x[1].y")  # an object in a list: its own field's site
     assert span is not None and span.start_line_col() == (2, 11)
     assert res.definition_span("db.port").start_line_col() == (1, 18)  # type: ignore[union-attr]
+
+
+REFINED = """\
+input limit: int = 10
+let cap = limit
+type Small = int where self <= cap
+type Port = int where 1 <= self && self <= 65535
+type Name = string where matches(self, "^[a-z]+$")
+port: Port = 8080
+name: Name = "web"
+size: Small = 5
+"""
+
+
+def test_a_refinement_of_the_value_alone_is_decided_once_per_program(tmp_path: Path) -> None:
+    path = tmp_path / "r.cfl"
+    path.write_text(REFINED)
+    driver.PROGRAMS.clear()
+    first = build(path)
+    program = first.program
+    assert program is not None
+    verdicts = set(program.where_verdicts)
+    # `Port` and `Name` read only `self` and builtins: kept for every evaluation.
+    assert {(k[3]) for k in verdicts} == {8080, "web"}
+    # `Small` reads a let built from an input: decided again by each evaluation.
+    ok = build(path, cli_vars=[("limit", "7")])
+    assert ok.program is program and ok.compilation.ok
+    refused = build(path, cli_vars=[("limit", "3")])
+    assert refused.program is program
+    assert [d.code for d in refused.compilation.diagnostics] == ["E0301"]
+    assert set(program.where_verdicts) == verdicts
+
+
+def test_a_module_name_that_shadows_a_builtin_makes_a_refinement_impure(tmp_path: Path) -> None:
+    path = tmp_path / "r.cfl"
+    path.write_text("input n: int = 3\nlet min = n\ntype T = int where self >= min\nx: T = 5\n")
+    driver.PROGRAMS.clear()
+    res = build(path)
+    assert res.program is not None and res.compilation.ok
+    assert not res.program.where_verdicts  # `min` is the let here, not the builtin
+    refused = build(path, cli_vars=[("n", "9")])
+    assert [d.code for d in refused.compilation.diagnostics] == ["E0301"]

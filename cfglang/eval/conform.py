@@ -21,6 +21,7 @@ import re
 from typing import TYPE_CHECKING, Any, Literal, cast
 
 from cfglang.diagnostics import Diagnostics, Note, did_you_mean
+from cfglang.eval.builtins import BUILTINS
 from cfglang.eval.errors import EvalError, _Propagate, err
 from cfglang.eval.objects import Def, Layer, Obj, Scope, _only_schema_annotates
 from cfglang.eval.operators import INT_MAX, INT_MIN
@@ -48,6 +49,7 @@ FromText = bool | Literal["units"]
 
 if TYPE_CHECKING:
     from cfglang.eval.evaluate import Evaluator
+    from cfglang.semantic.program import Program
 
 
 class Conformance:
@@ -57,6 +59,7 @@ class Conformance:
         # What the evaluator provides.
         diags: Diagnostics
         where_ok: set[tuple[Any, ...]]
+        program: Program | None
 
         def ev(self, e: ast.Expr, scope: Scope) -> Any: ...
         def module_scope(self, m: ModuleInfo) -> Scope: ...
@@ -362,8 +365,17 @@ class Conformance:
         # port, pool size or replica count), and each refinement is evaluated once per
         # distinct value instead of once per field.
         key = (id(where), module.key, v.__class__, v) if v.__class__ in _SCALARS else None
-        if key is not None and key in self.where_ok:
-            return
+        shared: set[tuple[Any, ...]] | None = None
+        if key is not None:
+            if key in self.where_ok:
+                return
+            # A refinement that reads only `self` and builtins has the same verdict in
+            # every evaluation of the program: kept there, a new `--var` re-checks none.
+            program = self.program
+            if program is not None and program.pure_refinement(where, BUILTINS):
+                shared = program.where_verdicts
+                if key in shared:
+                    return
         scope = Scope(None, module, self.module_scope(module))
         scope.self_value = v
         ok = self.ev(where, scope)
@@ -371,6 +383,8 @@ class Conformance:
             raise _Propagate()
         if ok is True and key is not None:
             self.where_ok.add(key)
+            if shared is not None and len(shared) < _SHARED_VERDICTS:
+                shared.add(key)
         if ok is not True:
             what = f"a valid {name}" if name else "allowed here"
             notes = (
@@ -424,6 +438,9 @@ _PRIM_CLASS: dict[str, type] = {
 }
 # Value classes whose refinement verdict can be memoised (hashable, compared by value).
 _SCALARS = frozenset({int, float, str, bool, Duration, Size})
+# Verdicts a program keeps for every evaluation (`Program.where_verdicts`): bounded, as a
+# long-running server evaluates one program with ever new input values.
+_SHARED_VERDICTS = 200_000
 
 
 def _named(t: T.Type) -> tuple[str, Span | None] | None:

@@ -225,6 +225,66 @@ def reads_name(e: ast.Expr, name: str) -> bool:
     return False
 
 
+def _module_level_names(modules: Iterable[ModuleInfo]) -> frozenset[str] | None:
+    """Every name declared at module level in ``modules`` (declarations and the first
+    keys of top-level fields, under module-level `if`/`for` too), or None when a
+    top-level key is computed (it could be any name)."""
+    names: set[str] = set()
+    for m in modules:
+        names.update(m.declared_names())
+        stack: list[ast.Stmt] = list(m.tree.body.stmts)
+        while stack:
+            st = stack.pop()
+            if isinstance(st, ast.Field):
+                key = st.path[0].static
+                if key is None:
+                    return None
+                names.add(key)
+            elif isinstance(st, ast.IfStmt):
+                stack.extend(st.then.stmts)
+                if isinstance(st.orelse, ast.Body):
+                    stack.extend(st.orelse.stmts)
+                elif st.orelse is not None:
+                    stack.append(st.orelse)
+            elif isinstance(st, ast.ForStmt):
+                names.update(n for n in (st.var, st.key_var) if n is not None)
+                stack.extend(st.body.stmts)
+    return frozenset(names)
+
+
+def _pure_expr(e: Any, builtins: frozenset[str]) -> bool:
+    """Whether ``e`` reads only `self`, literals and the functions ``builtins``."""
+    stack: list[Any] = [e]
+    while stack:
+        node = stack.pop()
+        cls = node.__class__
+        if cls is ast.Literal or cls is ast.SelfRef:
+            continue
+        if cls is ast.Name:
+            if node.name not in builtins:
+                return False
+        elif cls is ast.Str:
+            stack += [p for p in node.parts if p.__class__ is not str]
+        elif cls is ast.GetAttr:
+            stack.append(node.obj)
+        elif cls is ast.GetItem:
+            stack += (node.obj, node.index)
+        elif cls is ast.Call:
+            stack.append(node.func)
+            stack += [a.value for a in node.args]
+        elif cls is ast.Binary:
+            stack += (node.left, node.right)
+        elif cls is ast.Unary:
+            stack.append(node.operand)
+        elif cls is ast.IfExpr:
+            stack += (node.cond, node.then, node.orelse)
+        elif cls is ast.ListLit:
+            stack += node.items
+        else:
+            return False  # `outer.`, `super`, comprehensions, objects: not worth proving
+    return True
+
+
 def is_constant(e: ast.Expr | None) -> bool:
     """Whether ``e`` is a constant holding no name: a literal, a plain string, a list of
     those (its value is the same wherever it is evaluated)."""
@@ -316,6 +376,12 @@ class Program:
     types: TypeResolver = attrs.field(factory=TypeResolver)
     _secret_sites: dict[int, Any] = attrs.field(factory=dict, repr=False)
     _bound: dict[frozenset[str], Bindings] = attrs.field(factory=dict, repr=False)
+    # Refinements whose verdict depends on the value alone (`pure_refinement`), and the
+    # verdicts found true, shared by every evaluation: (id(where), module key, class,
+    # value). Read and added to from many threads: single set operations, atomic.
+    _pure: dict[int, tuple[ast.Expr, bool]] = attrs.field(factory=dict, repr=False)
+    _module_names: list[frozenset[str] | None] = attrs.field(factory=list, repr=False)
+    where_verdicts: set[tuple[Any, ...]] = attrs.field(factory=set, repr=False)
 
     @property
     def files(self) -> list[str]:
@@ -370,6 +436,23 @@ class Program:
             {s.node.span.start: s for s in sites(tree) if s.kind == "call"},
         )
         return self._secret_sites.setdefault(id(source), found)  # type: ignore[no-any-return]
+
+    def pure_refinement(self, where: ast.Expr, builtins: Collection[str]) -> bool:
+        """Whether the refinement ``where`` reads nothing but `self`, literals and the
+        builtin functions ``builtins`` (all pure): its verdict for a value is then the
+        same in every evaluation of this program, whatever the inputs, and is kept in
+        `where_verdicts`. A name any module defines at module level (a let, input,
+        import, type, schema, template or top-level field) could shadow a builtin, so it
+        makes the refinement impure, as does any other name."""
+        hit = self._pure.get(id(where))
+        if hit is not None and hit[0] is where:
+            return hit[1]
+        if not self._module_names:
+            self._module_names.append(_module_level_names(self.modules.values()))
+        defined = self._module_names[0]
+        pure = defined is not None and _pure_expr(where, frozenset(builtins) - defined)
+        self._pure[id(where)] = (where, pure)
+        return pure
 
     def bindings(self, builtins: Collection[str]) -> Bindings | None:
         """Every name, type and import member of the program bound to its binding site
