@@ -5,9 +5,10 @@ types and `where` refinements (`conform_field`), inputs set from outside (`confo
 ``from_text``: ``"8080"`` from the command line is an int) and the static checks of
 literals (`check_literal`). `conform` converts as it checks (int to float, string to
 secret, an object re-based on its schema) and explains a mismatch at the offending item or
-entry. The fast path `_conform_fast` is a filter in front of it, not a second
-implementation: it accepts, by exact classes, only values that `conform` would return
-unchanged, and hands every other case to `conform` (`_SLOW`), which decides and explains.
+entry. The common case (a value that conforms as it is) costs a few class tests: each
+step of `_conform` tries the exact class first and returns the value itself, and
+builds a new one only when something was converted, so there is no separate fast path to
+keep in step with it.
 
 `Conformance` is a mixin of `cfglang.eval.evaluate.Evaluator`, with methods rather than
 functions taking the evaluator so that the per-field path costs what it did before the
@@ -18,7 +19,7 @@ from __future__ import annotations
 
 import math
 import re
-from typing import TYPE_CHECKING, Any, Literal, cast
+from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 
 from cfglang.diagnostics import Diagnostics, Note, did_you_mean
 from cfglang.eval.builtins import BUILTINS
@@ -91,11 +92,10 @@ class Conformance:
             types = obj.field_type(key)
         top = defs[-1]
         for t, decl_span in types:
-            fast = self._conform_fast(v, t, top)
-            if fast is _SLOW:
-                v = self.conform(v, t, top.value_span, decl_span, expr=top.expr)
-            else:
-                v = fast
+            r = self._conform(v, t, top.value_span, False)
+            if r.__class__ is _Mismatch:
+                self._mismatch(r, v, t, top.value_span, decl_span, top.expr)
+            v = r
             if v is BOTTOM:
                 return v
         for d in defs:
@@ -114,54 +114,6 @@ class Conformance:
                 self.check_where(v, sf.where, owner, None, top.value_span, sf.span)
         return v
 
-    def _conform_fast(self, v: Any, t: T.Type, top: Def) -> Any:
-        """``v`` when it plainly conforms to ``t`` with no conversion (the common case,
-        tested by exact classes), else `_SLOW`: `conform` then decides and explains."""
-        while True:
-            if type(t) is T.Alias:
-                t = t.target
-            elif type(t) is T.Prim:
-                name = t.name
-                return v if name == "any" or _PRIM_CLASS.get(name) is v.__class__ else _SLOW
-            elif type(t) is T.Refined:
-                r = self._conform_fast(v, t.base, top)
-                if r is not _SLOW:
-                    self.check_where(r, t.where, t.module, t.name, top.value_span, t.decl_span)
-                return r
-            elif type(t) is T.UnionT:
-                # Only a union of literals: another option could convert the value.
-                for o in t.options:
-                    if type(o) is not T.Lit:
-                        return _SLOW
-                    if v.__class__ is o.value.__class__ and v == o.value:
-                        return v
-                return _SLOW
-            elif type(t) is T.ListT:
-                if v.__class__ is not tuple:
-                    return _SLOW
-                elem = t.elem
-                for x in v:
-                    if self._conform_fast(x, elem, top) is _SLOW:
-                        return _SLOW
-                return v
-            elif type(t) is T.MapT:
-                if v.__class__ is not Obj:
-                    return _SLOW
-                kt, vt = t.key, t.value
-                for k in v.keys():
-                    if self._conform_fast(k, kt, top) is _SLOW:
-                        return _SLOW
-                    x = v.get(k)
-                    if x is not ABSENT and self._conform_fast(x, vt, top) is _SLOW:
-                        return _SLOW
-                return v
-            elif type(t) is T.SchemaT:
-                if v.__class__ is Obj and v.schema is not None and v.schema.is_a(t.schema):
-                    return v
-                return _SLOW
-            else:
-                return _SLOW
-
     def conform(
         self,
         v: Any,
@@ -173,183 +125,206 @@ class Conformance:
     ) -> Any:
         """Check ``v`` against ``t``, returning it converted (int to float, string to
         secret, an object re-based on its schema); raises EvalError at ``span``."""
-        problem = self._conform(v, t, span, from_text)
-        if isinstance(problem, _Mismatch):
-            notes: tuple[Note, ...] = ()
-            named = _named(t)
-            if named is not None and named[1] is not None:
-                notes = (Note(f"`{named[0]}` is defined here", named[1]),)
-            elif decl_span is not None:
-                notes = (Note("the type is declared here", decl_span),)
-            # Point at the offending item or map entry, where the user must edit.
-            if problem.span is not None:
-                span = problem.span
-            elif (
-                problem.item is not None
-                and isinstance(expr, ast.ListLit)
-                and problem.item < len(expr.items)
-            ):
-                span = expr.items[problem.item].span
-            raise err(
-                "E0302",
-                f"expected {t.show()}, found {kind_of(problem.value)} {show(problem.value)}"
-                if problem.message is None
-                else problem.message,
-                span,
-                label=problem.label or f"this is {kind_of(problem.value)}",
-                notes=notes,
-                help=problem.help if problem.message is not None else fix_help(v, t),
-            )
-        return problem.value if isinstance(problem, _Ok) else problem
+        r = self._conform(v, t, span, from_text)
+        if r.__class__ is _Mismatch:
+            self._mismatch(r, v, t, span, decl_span, expr)
+        return r
+
+    def _mismatch(
+        self,
+        problem: _Mismatch,
+        v: Any,
+        t: T.Type,
+        span: Span,
+        decl_span: Span | None,
+        expr: ast.Expr | None,
+    ) -> NoReturn:
+        """Raise the E0302 of ``v`` not conforming to ``t`` (``problem`` says where)."""
+        notes: tuple[Note, ...] = ()
+        named = _named(t)
+        if named is not None and named[1] is not None:
+            notes = (Note(f"`{named[0]}` is defined here", named[1]),)
+        elif decl_span is not None:
+            notes = (Note("the type is declared here", decl_span),)
+        # Point at the offending item or map entry, where the user must edit.
+        if problem.span is not None:
+            span = problem.span
+        elif (
+            problem.item is not None
+            and isinstance(expr, ast.ListLit)
+            and problem.item < len(expr.items)
+        ):
+            span = expr.items[problem.item].span
+        raise err(
+            "E0302",
+            f"expected {t.show()}, found {kind_of(problem.value)} {show(problem.value)}"
+            if problem.message is None
+            else problem.message,
+            span,
+            label=problem.label or f"this is {kind_of(problem.value)}",
+            notes=notes,
+            help=problem.help if problem.message is not None else fix_help(v, t),
+        )
 
     def _conform(self, v: Any, t: T.Type, span: Span, from_text: FromText) -> Any:
+        """``v`` as a value of ``t`` (``v`` itself unless something was converted), or a
+        `_Mismatch` saying what does not conform (never a value)."""
+        while type(t) is T.Alias:
+            t = t.target
         if v is BOTTOM:
-            return _Ok(v)
-        if isinstance(t, T.Alias):
-            return self._conform(v, t.target, span, from_text)
-        if isinstance(t, T.Prim):
-            return self._conform_prim(v, t.name, from_text)
-        if isinstance(t, T.Lit):
-            if v == t.value and type(v) is type(t.value):
-                return _Ok(v)
-            return _Mismatch(v)
-        if isinstance(t, T.Opt):
-            if v is None or v is ABSENT:
-                return _Ok(v)
-            return self._conform(v, t.inner, span, from_text)
-        if isinstance(t, T.UnionT):
-            for o in t.options:
-                r = self._conform(v, o, span, from_text)
-                if isinstance(r, _Ok):
-                    return r
-            return _Mismatch(v)
-        if isinstance(t, T.ListT):
-            if not isinstance(v, tuple):
-                return _Mismatch(v)
-            out = []
-            for i, x in enumerate(v):
-                r = self._conform(x, t.elem, span, from_text)
-                if isinstance(r, _Mismatch):
-                    m = _Mismatch(
-                        v,
-                        f"item {i} of the list: expected {t.elem.show()}, "
-                        f"found {kind_of(r.value)} {show(r.value)}",
-                        label=f"this is {kind_of(r.value)}",
-                    )
-                    m.help = r.help if r.message is not None else fix_help(r.value, t.elem)
-                    m.item = i
-                    return m
-                out.append(r.value)
-            return _Ok(tuple(out))
-        if isinstance(t, T.MapT):
-            if not isinstance(v, Obj):
-                return _Mismatch(v)
-            converted: dict[str, Any] = {}
-            for k in v.keys():
-                kr = self._conform(k, t.key, span, from_text)
-                if isinstance(kr, _Mismatch):
-                    return _Mismatch(v, f"key `{k}`: expected {t.key.show()}")
-                x = v.get(k)
-                if x is ABSENT:
-                    continue
-                r = self._conform(x, t.value, span, from_text)
-                if isinstance(r, _Mismatch):
-                    m = _Mismatch(
-                        v,
-                        f"`{k}`: expected {t.value.show()}, found "
-                        f"{kind_of(r.value)} {show(r.value)}",
-                        label=f"this is {kind_of(r.value)}",
-                    )
-                    m.help = r.help if r.message is not None else fix_help(r.value, t.value)
-                    kdefs = v.defs().get(k)
-                    if kdefs:
-                        m.span = kdefs[-1].value_span
-                    return m
-                if r.value is not x:
-                    converted[k] = r.value
-            if converted:
-                # Values were converted (an object re-based on its schema gets the schema's
-                # defaults and checks; an int became a float): a new map holds them.
-                remapped = Obj(cast("Evaluator", self), v.layers, v.schema, v.site)
-                remapped._values.update(v._values)
-                remapped._values.update(converted)
-                return _Ok(remapped)
-            return _Ok(v)
-        if isinstance(t, T.Refined):
+            return v
+        if type(t) is T.Prim:
+            name = t.name
+            if name == "any" or _PRIM_CLASS.get(name) is v.__class__:
+                return v
+            return self._conform_prim(v, name, from_text)
+        if type(t) is T.Refined:
             r = self._conform(v, t.base, span, from_text)
-            if isinstance(r, _Mismatch):
-                return r
-            self.check_where(r.value, t.where, t.module, t.name, span, t.decl_span)
+            if r.__class__ is not _Mismatch:
+                self.check_where(r, t.where, t.module, t.name, span, t.decl_span)
             return r
-        if isinstance(t, T.SchemaT):
+        if type(t) is T.SchemaT:
             s = t.schema
-            if not isinstance(v, Obj):
+            if v.__class__ is not Obj:
                 return _Mismatch(v)
             if v.schema is not None and v.schema.is_a(s):
-                return _Ok(v)
-            return _Ok(Obj(cast("Evaluator", self), (*self.schema_layers(s), *v.layers), s, v.site))
-        return _Ok(v)
+                return v
+            return Obj(cast("Evaluator", self), (*self.schema_layers(s), *v.layers), s, v.site)
+        if type(t) is T.Lit:
+            value = t.value
+            return v if v.__class__ is value.__class__ and v == value else _Mismatch(v)
+        if type(t) is T.Opt:
+            if v is None or v is ABSENT:
+                return v
+            return self._conform(v, t.inner, span, from_text)
+        if type(t) is T.UnionT:
+            for o in t.options:
+                r = self._conform(v, o, span, from_text)
+                if r.__class__ is not _Mismatch:
+                    return r
+            return _Mismatch(v)
+        if type(t) is T.ListT:
+            return self._conform_list(v, t, span, from_text)
+        if type(t) is T.MapT:
+            return self._conform_map(v, t, span, from_text)
+        return v
+
+    def _conform_list(self, v: Any, t: T.ListT, span: Span, from_text: FromText) -> Any:
+        if v.__class__ is not tuple:
+            return _Mismatch(v)
+        out: list[Any] | None = None  # made only when an item was converted
+        for i, x in enumerate(v):
+            r = self._conform(x, t.elem, span, from_text)
+            if r.__class__ is _Mismatch:
+                m = _Mismatch(
+                    v,
+                    f"item {i} of the list: expected {t.elem.show()}, "
+                    f"found {kind_of(r.value)} {show(r.value)}",
+                    label=f"this is {kind_of(r.value)}",
+                )
+                m.help = r.help if r.message is not None else fix_help(r.value, t.elem)
+                m.item = i
+                return m
+            if out is not None:
+                out.append(r)
+            elif r is not x:
+                out = [*v[:i], r]
+        return v if out is None else tuple(out)
+
+    def _conform_map(self, v: Any, t: T.MapT, span: Span, from_text: FromText) -> Any:
+        if v.__class__ is not Obj:
+            return _Mismatch(v)
+        converted: dict[str, Any] = {}
+        for k in v.keys():
+            kr = self._conform(k, t.key, span, from_text)
+            if kr.__class__ is _Mismatch:
+                return _Mismatch(v, f"key `{k}`: expected {t.key.show()}")
+            x = v.get(k)
+            if x is ABSENT:
+                continue
+            r = self._conform(x, t.value, span, from_text)
+            if r.__class__ is _Mismatch:
+                m = _Mismatch(
+                    v,
+                    f"`{k}`: expected {t.value.show()}, found {kind_of(r.value)} {show(r.value)}",
+                    label=f"this is {kind_of(r.value)}",
+                )
+                m.help = r.help if r.message is not None else fix_help(r.value, t.value)
+                kdefs = v.defs().get(k)
+                if kdefs:
+                    m.span = kdefs[-1].value_span
+                return m
+            if r is not x:
+                converted[k] = r
+        if converted:
+            # Values were converted (an object re-based on its schema gets the schema's
+            # defaults and checks; an int became a float): a new map holds them.
+            remapped = Obj(cast("Evaluator", self), v.layers, v.schema, v.site)
+            remapped._values.update(v._values)
+            remapped._values.update(converted)
+            return remapped
+        return v
 
     def _conform_prim(self, v: Any, name: str, from_text: FromText) -> Any:
-        if name == "any":
-            return _Ok(v)
-        if name == "null":
-            return _Ok(v) if v is None else _Mismatch(v)
+        """The primitive cases `_conform` does not settle by the value's exact class:
+        subclasses (a bool is not an int), conversions, and text read as a value."""
         if name == "bool":
             if isinstance(v, bool):
-                return _Ok(v)
+                return v
             if from_text is True and v in ("true", "false"):
-                return _Ok(v == "true")
+                return v == "true"
             return _Mismatch(v)
         if name == "int":
             if isinstance(v, int) and not isinstance(v, bool):
-                return _Ok(v)
+                return v
             if from_text is True and isinstance(v, str):
                 try:
                     n = int(v.replace("_", ""), 0)
                 except ValueError:
                     return _Mismatch(v)
                 if INT_MIN <= n <= INT_MAX:
-                    return _Ok(n)
+                    return n
             return _Mismatch(v)
         if name == "float":
             if isinstance(v, (int, float)) and not isinstance(v, bool):
-                return _Ok(float(v))
+                return float(v)
             if from_text is True and isinstance(v, str):
                 try:
                     f = float(v)
                 except ValueError:
                     return _Mismatch(v)
                 if math.isfinite(f):
-                    return _Ok(f)
+                    return f
             return _Mismatch(v)
         if name == "string":
-            return _Ok(v) if isinstance(v, str) else _Mismatch(v)
+            return v if isinstance(v, str) else _Mismatch(v)
+        if name == "null":
+            return v if v is None else _Mismatch(v)
         if name == "secret":
             if isinstance(v, Secret):
-                return _Ok(v)
+                return v
             if isinstance(v, str):
-                return _Ok(Secret(v))
+                return Secret(v)
             return _Mismatch(v)
         if name == "duration":
             if isinstance(v, Duration):
-                return _Ok(v)
+                return v
             if from_text and isinstance(v, str):
                 try:
-                    return _Ok(parse_duration(v))
+                    return parse_duration(v)
                 except ValueError:
                     return _Mismatch(v)
             return _Mismatch(v)
         if name == "size":
             if isinstance(v, Size):
-                return _Ok(v)
+                return v
             if from_text and isinstance(v, str):
                 try:
-                    return _Ok(parse_size(v))
+                    return parse_size(v)
                 except ValueError:
                     return _Mismatch(v)
             return _Mismatch(v)
-        return _Ok(v)
+        return v
 
     def check_where(
         self,
@@ -403,13 +378,6 @@ class Conformance:
                 label=f"constraint `{where.span.text()}` is false",
                 notes=notes,
             )
-
-
-class _Ok:
-    __slots__ = ("value",)
-
-    def __init__(self, value: Any) -> None:
-        self.value = value
 
 
 class _Mismatch:
