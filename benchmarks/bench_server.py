@@ -34,6 +34,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from bench_build import generate
@@ -58,11 +60,30 @@ def pct(values: list[float], p: float) -> float:
     return s[min(len(s) - 1, int(len(s) * p))]
 
 
-def get_with_tool(url: str, conc: int, seconds: float) -> dict[str, Any] | None:
-    """(a) with `hey` or `wrk`, when one is installed."""
+def open_loop(
+    url: str, conc: int, seconds: float, rate: float, etag: str | None = None
+) -> dict[str, Any]:
+    """GETs at ``rate`` requests/s offered in all over ``conc`` connections, each sending
+    at random independent times (`openloop.py`, its own process): the latency under a
+    stated load. (`hey -q` paces every worker with its own ticker, started together, so
+    its "rate" arrives as bursts of ``conc`` requests.)"""
+    cmd = [sys.executable, str(Path(__file__).with_name("openloop.py")), url]
+    cmd += ["-c", str(conc), "-r", str(rate), "--seconds", str(seconds)]
+    if etag is not None:  # a client that has the config: 304, no body
+        cmd += ["-H", f"If-None-Match: {etag}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return dict(json.loads(out.strip().splitlines()[-1]))
+
+
+def get_with_tool(
+    url: str, conc: int, seconds: float, etag: str | None = None
+) -> dict[str, Any] | None:
+    """(a) with `hey` or `wrk`, when one is installed: as fast as the server answers
+    (closed loop: every connection sends its next request on the answer)."""
     if shutil.which("hey"):
+        cond = ["-H", f"If-None-Match: {etag}"] if etag is not None else []
         out = subprocess.run(
-            ["hey", "-z", f"{seconds}s", "-c", str(conc), url],
+            ["hey", "-z", f"{seconds}s", "-c", str(conc), *cond, url],
             capture_output=True,
             text=True,
             check=True,
@@ -90,8 +111,6 @@ def get_with_tool(url: str, conc: int, seconds: float) -> dict[str, Any] | None:
 
 
 async def get_with_python(url: str, conc: int, seconds: float) -> dict[str, Any]:
-    import httpx
-
     lat: list[float] = []
     end = time.perf_counter() + seconds
     async with httpx.AsyncClient(limits=httpx.Limits(max_connections=conc), timeout=60) as c:
@@ -116,8 +135,6 @@ async def get_with_python(url: str, conc: int, seconds: float) -> dict[str, Any]
 
 async def delivery(base_url: str, project: Path, subscribers: int) -> dict[str, Any]:
     """(b): subscribe, PUT, time the event at every subscriber."""
-    import httpx
-
     got: list[float] = []
     ready = asyncio.Event()
     connected = [0]
@@ -172,6 +189,13 @@ def main() -> None:
     ap.add_argument("-c", "--connections", type=int, default=500)
     ap.add_argument("-k", "--subscribers", type=int, default=1000)
     ap.add_argument("--seconds", type=float, default=10.0)
+    ap.add_argument(
+        "--rate",
+        type=float,
+        action="append",
+        default=[],
+        help="also measure GETs at this many requests/s offered in all, open loop (repeatable)",
+    )
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -182,13 +206,37 @@ def main() -> None:
             get = get_with_tool(target, args.connections, args.seconds) or asyncio.run(
                 get_with_python(target, args.connections, args.seconds)
             )
+            first = httpx.get(target, timeout=60)
+            size, etag = len(first.content), first.headers["etag"]
+            paced = {r: open_loop(target, args.connections, args.seconds, r) for r in args.rate}
+            saturated_304 = get_with_tool(target, args.connections, args.seconds, etag)
+            not_modified = {
+                r: open_loop(target, args.connections, args.seconds, r, etag) for r in args.rate
+            }
             push = asyncio.run(delivery(url, project, args.subscribers))
         finally:
             proc.terminate()
             proc.wait(30)
     print(f"S = {args.services} services; cached GET at {args.connections} connections:")
-    print(f"  ({get['tool']})")
+    print(f"  ({get['tool']}; the document is {size:,} bytes of JSON)")
     print(f"  {get['rps']:.0f} requests/s, p50 {get['p50_ms']:.1f} ms, p99 {get['p99_ms']:.1f} ms")
+    for r, got in paced.items():
+        print(
+            f"  offered {r:.0f} requests/s (open loop): served {got['rps']:.0f}, "
+            f"p50 {got['p50_ms']:.1f} ms, p99 {got['p99_ms']:.1f} ms"
+        )
+    print("  with If-None-Match of the current ETag (304):")
+    if saturated_304 is not None:
+        got = saturated_304
+        print(
+            f"  as fast as served: {got['rps']:.0f} requests/s, "
+            f"p50 {got['p50_ms']:.1f} ms, p99 {got['p99_ms']:.1f} ms"
+        )
+    for r, got in not_modified.items():
+        print(
+            f"  offered {r:.0f} requests/s: served {got['rps']:.0f}, "
+            f"p50 {got['p50_ms']:.1f} ms, p99 {got['p99_ms']:.1f} ms"
+        )
     print(f"PUT of base.cfl, acknowledged in {push['put_ack_ms']:.0f} ms (compile, check, commit);")
     print(
         f"  from acceptance to the event at {push['subscribers']} subscribers: "
@@ -196,7 +244,7 @@ def main() -> None:
         f"median {push['median_ms']:.1f} ms, last {push['last_ms']:.1f} ms"
     )
     if args.json:
-        print(json.dumps({"services": args.services, "get": get, "push": push}))
+        print(json.dumps({"services": args.services, "get": get, "paced": paced, "push": push}))
 
 
 if __name__ == "__main__":
