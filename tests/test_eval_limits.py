@@ -13,10 +13,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import cfglang.diagnostics
-import cfglang.eval.evaluate as evaluate
+import cfglang.eval.expand as expand
 from cfglang.api import compile
 from cfglang.diagnostics import did_you_mean, edit_distance
-from cfglang.eval.evaluate import Limits, _NearKeys
+from cfglang.eval.evaluate import Limits
+from cfglang.eval.expand import _NearKeys
 
 
 def _chain(root: Path, n: int, key: str = "field_{i}") -> Path:
@@ -36,7 +37,7 @@ def test_long_extends_chain_does_linear_near_miss_work(tmp_path: Path, monkeypat
         calls += 1
         return real(a, b)
 
-    monkeypatch.setattr(evaluate, "edit_distance", counting)
+    monkeypatch.setattr(expand, "edit_distance", counting)
     monkeypatch.setattr(cfglang.diagnostics, "edit_distance", counting)
     n = 400
     result = compile(str(_chain(tmp_path, n)), root=str(tmp_path), env={})

@@ -23,7 +23,8 @@ from cfglang.source import Span
 from cfglang.syntax import ast
 
 if TYPE_CHECKING:
-    from cfglang.eval.evaluate import Evaluator, _NearKeys
+    from cfglang.eval.evaluate import Evaluator
+    from cfglang.eval.expand import _NearKeys
 
 
 # ---- scopes, layers, definitions ----------------------------------------------------------
