@@ -43,7 +43,7 @@ if _missing is not None:
     pytest.skip(f"etcd cluster tests skipped: {_missing}", allow_module_level=True)
 
 from cfglang.server.core import Service  # noqa: E402 (after the skip: etcd may be absent)
-from cfglang.server.etcd import EtcdClient, EtcdStore  # noqa: E402
+from cfglang.server.etcd import EtcdStore  # noqa: E402
 from cfglang.server.store import Commit, StaleHead, StoreUnavailable  # noqa: E402
 
 
@@ -194,8 +194,8 @@ def test_no_member_answering_is_store_unavailable() -> None:
     from tests.etcd_cluster import free_ports
 
     ports = free_ports(2)
-    client = EtcdClient([f"127.0.0.1:{p}" for p in ports], timeout=0.5, deadline=1.0)
-    store = EtcdStore(client)
+    hosts = ",".join(f"127.0.0.1:{p}" for p in ports)
+    store = EtcdStore.from_url(f"etcd://{hosts}?timeout=0.5&deadline=1")
     start = time.monotonic()
     with pytest.raises(StoreUnavailable, match="no etcd member answered"):
         store.head()

@@ -37,11 +37,11 @@ def open_store(spec: str | None, state_dir: str) -> Store:
     ``etcd://host:port[,host:port…][/prefix]``; `ValueError` for anything else,
     `StoreUnavailable` when it cannot be opened."""
     if spec is None or spec == "sqlite":
-        from cfglang.server.sqlite import SQLiteStore
+        from cfglang.server.sqlite import SQLiteStore  # only when serving from SQLite
 
         return SQLiteStore(state_dir)
     if spec.startswith("etcd://"):
-        from cfglang.server.etcd import EtcdStore
+        from cfglang.server.etcd import EtcdStore  # only when serving from etcd
 
         return EtcdStore.from_url(spec)
     raise ValueError(f"unknown store `{spec}` (sqlite, or etcd://host:port[,host:port…])")
@@ -117,7 +117,7 @@ def serve(
     bound = sock.getsockname()[1]
     background = []
     where = f"state in {state_dir}"
-    from cfglang.server.etcd import EtcdStore, follow
+    from cfglang.server.etcd import EtcdStore, follow  # only when serving: as above
 
     if isinstance(store, EtcdStore):
         etcd = store
