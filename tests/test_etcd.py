@@ -13,18 +13,21 @@ from __future__ import annotations
 
 import asyncio
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 import httpx
 import pytest
 from httpx_sse import connect_sse
 
 from tests.etcd_cluster import EtcdCluster, etcd_missing, serve_etcd, wait_for
-from tests.server_util import stop_process, write_project
+from tests.server_util import REPO, stop_process, write_project
 
 BASE = 'port = 8080\nname = "svc"\n'
 PROJECT = {
@@ -117,8 +120,8 @@ class Events:
     def __init__(self, url: str, target: str, after: int | None = None) -> None:
         self.ids: list[int] = []
         self.error: BaseException | None = None
-        self._stop = threading.Event()
         self._open = threading.Event()
+        self._client = httpx.Client(timeout=httpx.Timeout(10, read=60))
         self.thread = threading.Thread(target=self._run, args=(url, target, after), daemon=True)
         self.thread.start()
         assert self._open.wait(20), "the watch stream did not open"
@@ -126,17 +129,14 @@ class Events:
     def _run(self, url: str, target: str, after: int | None) -> None:
         headers = {} if after is None else {"Last-Event-ID": str(after)}
         try:
-            with (
-                httpx.Client(timeout=httpx.Timeout(10, read=60)) as c,
-                connect_sse(c, "GET", f"{url}/v1/watch/{target}", headers=headers) as src,
-            ):
+            with connect_sse(
+                self._client, "GET", f"{url}/v1/watch/{target}", headers=headers
+            ) as src:
                 self._open.set()
                 for ev in src.iter_sse():
-                    if self._stop.is_set():
-                        return
                     if ev.event == "revision":
                         self.ids.append(int(ev.id))
-        except BaseException as e:  # the server went away: the test decides
+        except BaseException as e:  # closed, or the server went away: the test decides
             self.error = e
             self._open.set()
 
@@ -144,7 +144,8 @@ class Events:
         wait_for(f"event {revision} (have {self.ids})", lambda: revision in self.ids, timeout)
 
     def close(self) -> None:
-        self._stop.set()
+        self._client.close()  # ends the stream in the thread
+        self.thread.join(10)
 
 
 # ---- the store ------------------------------------------------------------------------------
@@ -297,3 +298,215 @@ def test_a_rollout_started_through_one_server_holds_clients_of_the_other(
     assert replicas(b, "a") == 9
     assert httpx.post(f"{a}/v1/configs/env/prod/rollouts/current/promote").status_code == 200
     wait_for("b to deliver the promoted revision", lambda: replicas(b, "b") == 9)
+
+
+# ---- failover -------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def restore(cluster: EtcdCluster) -> Iterator[EtcdCluster]:
+    """The cluster, with every member running again and healthy after the test."""
+    yield cluster
+    for i in range(cluster.size):
+        if i not in cluster.alive():
+            cluster.start(i)
+    cluster.wait_healthy(60)
+
+
+def prod(i: int) -> str:
+    return f'extends "../base.cfl"\nreplicas = {i}\n'
+
+
+def test_killing_the_etcd_leader_leaves_writes_and_watches_working(
+    servers: Servers, restore: EtcdCluster
+) -> None:
+    a, b = servers.urls
+    events = Events(a, "env/prod")
+    assert put(b, "env/prod.cfl", prod(20), 1).status_code == 200
+    events.wait(2)
+    leader = restore.leader()
+    restore.kill(leader)
+    start = time.monotonic()
+    r = put(b, "env/prod.cfl", prod(21), 2)  # the store retries through the election
+    assert r.status_code == 200, r.text
+    assert r.json()["revision"] == 3
+    took = time.monotonic() - start
+    r = put(a, "env/prod.cfl", prod(22), 3)
+    assert r.status_code == 200, r.text
+    events.wait(4)
+    assert events.ids == [1, 2, 3, 4]
+    assert took < 15
+    events.close()
+
+
+def test_without_quorum_writes_are_503_reads_serve_the_last_good_and_all_resumes(
+    servers: Servers, restore: EtcdCluster, tmp_path: Path
+) -> None:
+    import cfglang
+
+    a, b = servers.urls
+    events = Events(b, "env/prod")
+    direct = cfglang.connect(servers.store, "env/prod", backoff=(0.05, 0.5), usage_interval=None)
+    seen: list[int] = []
+    direct.subscribe("", lambda u: seen.append(u.revision))
+    assert direct.revision == 1
+    assert put(a, "env/prod.cfl", prod(30), 1).status_code == 200
+    wait_for("the etcd client at revision 2", lambda: direct.revision == 2)
+    events.wait(2)
+    # Two of three members gone: no quorum.
+    survivors = restore.alive()
+    restore.kill(survivors[1])
+    restore.kill(survivors[2])
+    r = put(a, "env/prod.cfl", prod(31), 2)
+    assert r.status_code == 503, r.text
+    body = r.json()
+    assert body["error"]["code"] == "unavailable" and "etcd" in body["error"]["message"]
+    assert httpx.get(f"{a}/healthz", timeout=30).status_code == 503
+    for url in (a, b):  # the last good configuration, from memory
+        got = httpx.get(f"{url}/v1/configs/env/prod", timeout=10)
+        assert got.status_code == 200 and got.json()["replicas"] == 30
+    assert direct.current.config.replicas == 30
+    # Quorum back. The refused write may still have been stored: the member left alone
+    # may have been the leader, with the txn in its log (committed when the others came
+    # back) - the 503 says so. Either way no revision is skipped, and every server and
+    # client sees the same history.
+    for i in range(restore.size):
+        if i not in restore.alive():
+            restore.start(i)
+    restore.wait_healthy(60)
+    wait_for("server a healthy again", lambda: httpx.get(f"{a}/healthz").status_code == 200)
+    r = put(b, "lib/other.cfl", "unused = false\n", head(b))  # settles the log
+    assert r.status_code == 200, r.text
+    settled = r.json()["revision"]
+    assert settled in (3, 4)
+    late = settled == 4  # revision 3 is the write answered 503
+    wait_for("a at the settled head", lambda: head(a) == settled)
+    if late:
+        assert "may still be applied" in body["error"]["message"]
+        assert httpx.get(f"{a}/v1/configs/env/prod").json()["replicas"] == 31
+    r = put(a, "env/prod.cfl", prod(32), settled)
+    assert r.status_code == 200, r.text
+    last = r.json()["revision"]
+    assert last == settled + 1
+    prod_revisions = [1, 2, *([3] if late else []), last]
+    events.wait(last)
+    assert events.ids == prod_revisions
+    wait_for(f"the etcd client at revision {last}", lambda: direct.revision == last)
+    assert seen == prod_revisions[1:]
+    assert direct.current.config.replicas == 32
+    direct.close()
+    events.close()
+
+
+def test_killing_a_server_moves_its_clients_to_the_other_with_no_revision_missed(
+    servers: Servers,
+) -> None:
+    import cfglang
+
+    a, b = servers.urls
+    client = cfglang.connect([a, b], "env/prod", backoff=(0.05, 0.3), usage_interval=None)
+    seen: list[int] = []
+    client.subscribe("replicas", lambda u: seen.append(u.revision))
+    assert client.url == a
+    assert put(a, "env/prod.cfl", prod(40), 1).status_code == 200
+    wait_for("revision 2", lambda: client.revision == 2)
+    servers.kill(0)
+    for i in range(3):
+        assert put(b, "env/prod.cfl", prod(41 + i), 2 + i).status_code == 200
+    wait_for("revision 5 through b", lambda: client.revision == 5)
+    assert client.url == b
+    assert seen == [2, 3, 4, 5]
+    assert client.current.config.replicas == 43
+    client.close()
+
+
+# ---- cfglang.connect("etcd://…") and cflc publish --store ------------------------------------
+
+
+def test_connect_to_etcd_follows_revisions_and_rollouts_and_reports_usage(
+    servers: Servers,
+) -> None:
+    import cfglang
+
+    a, _ = servers.urls
+    zone_b = cfglang.connect(
+        servers.store, "env/prod", labels={"zone": "b"}, client_id="direct-b", backoff=(0.05, 0.3)
+    )
+    updates: list[tuple[int, Any]] = []
+    zone_b.subscribe("replicas", lambda u: updates.append((u.revision, u.new)))
+    assert zone_b.current.config.replicas == 3
+    assert put(a, "env/prod.cfl", prod(50), 1).status_code == 200
+    wait_for("revision 2", lambda: zone_b.revision == 2)
+    r = httpx.post(f"{a}/v1/configs/env/prod/rollouts", json={"selector": {"zone": "a"}})
+    assert r.status_code == 201, r.text
+    assert put(a, "env/prod.cfl", prod(51), 2).status_code == 200  # to zone a only
+    time.sleep(1.0)  # (a negative: the held client must not move)
+    assert zone_b.revision == 2
+    assert httpx.post(f"{a}/v1/configs/env/prod/rollouts/current/promote").status_code == 200
+    wait_for("revision 3 after the promote", lambda: zone_b.revision == 3)
+    assert updates == [(2, 50), (3, 51)]
+    assert zone_b.report_usage()
+    usage = httpx.get(f"{a}/v1/configs/env/prod/usage").json()
+    assert "replicas" not in usage["unread"] and "port" in usage["unread"]
+    clients = httpx.get(f"{a}/v1/clients").json()
+    assert {"client_id": "direct-b", "revision": 3} in [
+        {"client_id": c["client_id"], "revision": c["revision"]} for c in clients
+    ]
+    zone_b.close()
+
+
+def test_connect_to_etcd_starts_from_its_cache_while_etcd_is_unreachable(
+    servers: Servers, tmp_path: Path
+) -> None:
+    import cfglang
+    from tests.etcd_cluster import free_ports
+
+    with pytest.raises(cfglang.ConfigError):
+        cfglang.connect(servers.store, "env/nope", watch=False)
+    dead = f"etcd://127.0.0.1:{free_ports(1)[0]}/x?timeout=0.3&deadline=0.5"
+    with pytest.raises(cfglang.ConfigError, match="no etcd member answered"):
+        cfglang.connect(dead, "env/prod", watch=False)  # no cache: the error
+    first = cfglang.connect(servers.store, "env/prod", cache_dir=tmp_path / "c", watch=False)
+    assert first.current.config.replicas == 3
+    cached = Path(first._cache or "")
+    first.close()
+    # That cache under the name the unreachable URL's client looks for.
+    offline_name = cached.name.replace(
+        cached.name.split("--", 1)[0], quote(dead.split("://", 1)[1], safe="")
+    )
+    (tmp_path / "c" / offline_name).write_bytes(cached.read_bytes())
+    offline = cfglang.connect(dead, "env/prod", cache_dir=tmp_path / "c", watch=False)
+    assert offline.revision == 1 and offline.current.config.replicas == 3
+    assert not offline.connected
+    offline.close()
+
+
+def publish(tree: Path, store: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            *(sys.executable, "-c", "from cfglang.cli import run; run()", "publish"),
+            *("--store", store, "--project", str(tree)),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "PYTHONPATH": str(REPO)},
+    )
+
+
+def test_publish_to_etcd_validates_as_the_server_does(servers: Servers, tmp_path: Path) -> None:
+    a, b = servers.urls
+    tree = write_project(tmp_path / "tree", {**PROJECT, "env/prod.cfl": prod(60)})
+    ok = publish(tree, servers.store)
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert "update env/prod.cfl" in ok.stdout and "published revision 2" in ok.stdout
+    assert "~ replicas: 3 -> 60" in ok.stdout
+    wait_for("b at revision 2", lambda: head(b) == 2)
+    assert httpx.get(f"{b}/v1/configs/env/prod").json()["replicas"] == 60
+    again = publish(tree, servers.store)
+    assert again.returncode == 0 and "nothing to publish" in again.stdout
+    bad = write_project(tmp_path / "bad", {**PROJECT, "env/prod.cfl": prod(61) + "port = \n"})
+    refused = publish(bad, servers.store)
+    assert refused.returncode == 1, refused.stdout + refused.stderr
+    assert "does not compile" in refused.stderr and "env/prod.cfl:3" in refused.stderr
+    assert head(a) == 2  # nothing stored

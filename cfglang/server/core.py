@@ -47,6 +47,8 @@ from cfglang.server.store import (
     TargetOutput,
 )
 from cfglang.tools import diff as semantic_diff
+from cfglang.tools.rollout import bucket as bucket  # re-exported: tests and callers use it
+from cfglang.tools.rollout import selects
 from cfglang.values import Duration, Secret, Size
 
 MAX_PATH = 1024
@@ -197,22 +199,9 @@ class Client:
     labels: Mapping[str, str] = attrs.field(factory=dict)
 
 
-def bucket(client_id: str) -> float:
-    """A stable place in 0..100 for a client id (the first 8 bytes of its SHA-256)."""
-    h = int.from_bytes(hashlib.sha256(client_id.encode("utf-8")).digest()[:8], "big")
-    return h / 2**64 * 100
-
-
 def in_rollout(rollout: Mapping[str, Any], client: Client) -> bool:
-    """Whether a rollout delivers its revision to ``client``: every label of the selector
-    equal, or the client id's bucket below the percentage (no id: never)."""
-    selector = rollout.get("selector")
-    if isinstance(selector, dict):
-        return all(client.labels.get(k) == v for k, v in selector.items())
-    percent = rollout.get("percent")
-    if isinstance(percent, (int, float)) and client.id:
-        return bucket(client.id) < percent
-    return False
+    """Whether a rollout delivers its revision to ``client`` (`cfglang.tools.rollout`)."""
+    return selects(rollout, client.id, client.labels)
 
 
 def tree_files(root: str) -> dict[str, str]:

@@ -22,6 +22,7 @@ unreferenced chunks behind (the same content reuses them).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import random
@@ -335,21 +336,23 @@ async def follow(
                 dirty = False
                 if start is None:
                     start = etcd_rev + 1
-            async for batch in store.client.watch(store.live, start, endpoint=endpoint):
-                failures = 0
-                moved, rollouts = False, {}
-                for kv, deleted in batch:
-                    start = max(start, kv.mod_revision + 1)
-                    if kv.key == store.head_key:
-                        moved = True
-                    elif kv.key.startswith(store.rollouts_prefix) and not deleted:
-                        rollouts[unquote(kv.key[n:])] = json.loads(kv.value)
-                dirty = True  # until both are applied
-                if moved:
-                    await service.catch_up()
-                if rollouts:
-                    await service.set_rollouts(rollouts)
-                dirty = False
+            watch = store.client.watch(store.live, start, endpoint=endpoint)
+            async with contextlib.aclosing(watch):  # its connection closes on cancel
+                async for batch in watch:
+                    failures = 0
+                    moved, rollouts = False, {}
+                    for kv, deleted in batch:
+                        start = max(start, kv.mod_revision + 1)
+                        if kv.key == store.head_key:
+                            moved = True
+                        elif kv.key.startswith(store.rollouts_prefix) and not deleted:
+                            rollouts[unquote(kv.key[n:])] = json.loads(kv.value)
+                    dirty = True  # until both are applied
+                    if moved:
+                        await service.catch_up()
+                    if rollouts:
+                        await service.set_rollouts(rollouts)
+                    dirty = False
         except asyncio.CancelledError:
             raise
         except Compacted as e:

@@ -111,6 +111,9 @@ def serve(
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))
+        # Listening before the URL is printed: a client that connects at once waits in
+        # the backlog until uvicorn accepts (after its lifespan start-up), not refused.
+        sock.listen(2048)
     except OSError as e:
         echo(f"error: cannot listen on {host}:{port}: {e.strerror}")
         return 1

@@ -45,7 +45,7 @@ import json
 import threading
 import time
 import zlib
-from collections.abc import AsyncIterator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qs, quote, unquote, urlsplit
 
@@ -185,9 +185,13 @@ class EtcdClient:
             self._current = i
 
     def call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
-        """POST ``body`` to ``path`` on the first member that answers; its JSON answer."""
+        """POST ``body`` to ``path`` on the first member that answers; its JSON answer.
+
+        A write that timed out may still be applied: a leader that lost its quorum keeps
+        the entry in its log and commits it when the quorum returns. The error then says
+        so (``maybe_applied``); a compare-and-swap retry is what stays safe."""
         start = time.monotonic()
-        attempt, last = 0, "no answer"
+        attempt, last, maybe_applied = 0, "no answer", False
         first, most = self.backoff
         while True:
             i, base = self._endpoint(attempt)
@@ -195,6 +199,8 @@ class EtcdClient:
                 r = self._http.post(base + path, json=body)
             except httpx.HTTPError as e:
                 last = f"{base}: {type(e).__name__}: {e}"
+                # Refused or unreachable: never sent. Anything else: perhaps received.
+                maybe_applied |= not isinstance(e, (httpx.ConnectError, httpx.ConnectTimeout))
             else:
                 obj = _json(r)
                 if r.status_code == 200:
@@ -205,10 +211,17 @@ class EtcdClient:
                 if r.status_code < 500 and code not in _RETRY_CODES:
                     raise self.refused(f"etcd refused the request: {message}")
                 last = f"{base}: {message}"
+                maybe_applied |= "timed out" in message or code == 4
             attempt += 1
             if time.monotonic() - start >= self.deadline:
+                note = ""
+                if maybe_applied and path != "/v3/kv/range":
+                    note = (
+                        "; the write may still be applied when etcd has a quorum again:"
+                        " read the head before retrying it"
+                    )
                 raise self.unavailable(
-                    f"no etcd member answered within {self.deadline:g} s (last: {last})"
+                    f"no etcd member answered within {self.deadline:g} s (last: {last}){note}"
                 )
             if attempt % len(self.endpoints) == 0:  # every member tried once: wait
                 rounds = attempt // len(self.endpoints)
@@ -283,7 +296,7 @@ class EtcdClient:
 
     async def watch(
         self, prefix: str, start_revision: int, *, endpoint: int = 0
-    ) -> AsyncIterator[list[tuple[KV, bool]]]:
+    ) -> AsyncGenerator[list[tuple[KV, bool]], None]:
         """The changes under ``prefix`` from ``start_revision`` on, a batch (list of (kv,
         deleted)) per watch response, from the member ``endpoint`` (an index; the caller
         rotates on failure). `Compacted` when the start revision is gone; the stream
