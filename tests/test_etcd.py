@@ -12,6 +12,7 @@ that kill members restart them and wait for a healthy cluster before they end.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import subprocess
 import sys
@@ -510,3 +511,57 @@ def test_publish_to_etcd_validates_as_the_server_does(servers: Servers, tmp_path
     assert refused.returncode == 1, refused.stdout + refused.stderr
     assert "does not compile" in refused.stderr and "env/prod.cfl:3" in refused.stderr
     assert head(a) == 2  # nothing stored
+
+
+# ---- size -----------------------------------------------------------------------------------
+
+
+def big_project(root: Path, n: int) -> Path:
+    lines = ["services {"]
+    for i in range(n):
+        lines += [
+            f"  svc_{i:05d} {{",
+            f'    name = "svc-{i:05d}"',
+            f"    port = {8000 + i}",
+            f'    host = "svc-{i:05d}.prod.example.com"',
+            f'    labels = {{ team = "team-{i % 17}"; tier = "{("web", "api", "db")[i % 3]}" }}',
+            "  }",
+        ]
+    lines.append("}")
+    files = {
+        "cfl.toml": '[project]\ntargets = ["prod.cfl"]\n',
+        "services.cfl": "\n".join(lines) + "\n",
+        "prod.cfl": 'extends "services.cfl"\nreplicas = 3\n',
+    }
+    return write_project(root, files)
+
+
+def test_a_target_of_10000_services_is_stored_past_etcds_request_limit(
+    cluster: EtcdCluster, prefix: str, tmp_path: Path
+) -> None:
+    from cfglang.tools.etcd import CHUNK
+
+    project = big_project(tmp_path / "big", 10_000)
+    store = EtcdStore.from_url(cluster.url(prefix))
+    service = Service(store, str(tmp_path / "s"), compile_timeout=300)
+    assert asyncio.run(service.import_tree(str(project))) == 1
+    out = service.outputs["prod"][1]
+    size = sum(len((t or "").encode()) for t in out.formats.values()) + len(out.diffable)
+    assert size > 3 * 1024 * 1024  # well over etcd's 1.5 MiB per request
+    chunks = list(store.client.scan(f"{store.prefix}chunks/", keys_only=True))
+    assert chunks, "the output was not staged as chunks"
+    assert all(len(kv.value) <= CHUNK for kv in store.client.scan(f"{store.prefix}chunks/"))
+    # Read back by another store: every format, byte for byte.
+    other = EtcdStore.from_url(cluster.url(prefix))
+    got = other.output("prod")
+    assert got is not None and got[0] == 1 and got[1] == out
+    assert other.sources(1) == service.sources
+    # A second revision of it is one commit like any other.
+    text = service.sources["prod.cfl"].replace("replicas = 3", "replicas = 4")
+    result = asyncio.run(service.write(1, {"prod.cfl": text}, who="t", action="put"))
+    assert result.revision == 2 and result.targets == ("prod",)
+    again = other.output("prod")
+    assert again is not None and json.loads(again[1].formats["json"] or "")["replicas"] == 4
+    service.close()
+    store.close()
+    other.close()
