@@ -205,6 +205,24 @@ def test_no_member_answering_is_store_unavailable() -> None:
     store.close()
 
 
+def test_a_watch_from_a_compacted_revision_says_so(cluster: EtcdCluster, prefix: str) -> None:
+    from cfglang.tools.etcd import Compacted
+
+    store = EtcdStore.from_url(cluster.url(prefix))
+    store.put_rollout("t", {"state": "none"})
+    _, etcd_rev = store.head_at()
+    store.client.call("/v3/kv/compaction", {"revision": str(etcd_rev)})
+
+    async def first_batch() -> None:
+        async for _ in store.client.watch(store.live, 1):
+            break
+
+    with pytest.raises(Compacted) as e:
+        asyncio.run(first_batch())
+    assert e.value.revision == etcd_rev
+    store.close()
+
+
 # ---- two servers ----------------------------------------------------------------------------
 
 

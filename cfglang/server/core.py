@@ -261,12 +261,16 @@ class Service:
                 self.changed_at[path] = got[1]
         self.outputs: dict[str, tuple[int, TargetOutput]] = {}
         self.history: dict[str, list[int]] = {}
+        # Revision records read with the histories, so that listings never wait on the
+        # store (with etcd, a read on the event loop could stall it while etcd is down).
+        self.revisions: dict[int, Revision] = {}
         for target in self.store.targets(self.head):
             out = self.store.output(target, self.head)
             if out is not None:
                 self.outputs[target] = out
-            self.history[target] = [r.number for r in self.store.target_history(target)]
-        self.revisions: dict[int, Revision] = {}
+            hist = self.store.target_history(target)
+            self.history[target] = [r.number for r in hist]
+            self.revisions.update((r.number, r) for r in hist)
         self.rollouts: dict[str, dict[str, Any]] = {}
         for target in self.history:
             ro = self.store.rollout(target)
@@ -621,7 +625,8 @@ class Service:
         conflicts: list[dict[str, Any]] = []
         diagnostics: list[dict[str, Any]] = []
         for p in sorted(stale):
-            at_base = self.store.source(p, base) if base > 0 else None
+            # Off the event loop: a networked store (etcd) may take its whole deadline.
+            at_base = await loop.run_in_executor(None, self.store.source, p, base) if base else None
             old = at_base[0] if at_base else None
             theirs = self.sources.get(p)
             yours = files[p]
