@@ -9,8 +9,11 @@ import click
 
 @click.command(name="publish", context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("targets", nargs=-1)
+@click.option("--server", metavar="URL", help="The server, e.g. http://127.0.0.1:8420.")
 @click.option(
-    "--server", required=True, metavar="URL", help="The server, e.g. http://127.0.0.1:8420."
+    "--store",
+    metavar="STORE",
+    help="Or the store itself, with no server in between: etcd://host:port[,host:port...].",
 )
 @click.option(
     "--token",
@@ -28,7 +31,12 @@ import click
 )
 @click.option("--dry-run", is_flag=True, help="Print what would be sent; send nothing.")
 def command(
-    targets: tuple[str, ...], server: str, token: str | None, project: str, dry_run: bool
+    targets: tuple[str, ...],
+    server: str | None,
+    store: str | None,
+    token: str | None,
+    project: str,
+    dry_run: bool,
 ) -> None:
     """Publish the working tree's changed sources to a server as one revision.
 
@@ -38,17 +46,36 @@ def command(
     and the new revision. Exit 1 if the server refuses the change (its diagnostics are
     printed) or cannot be reached; 2 on bad usage.
 
+    With --store instead of --server the change is compiled, checked and committed here,
+    exactly as a server would (for CI pipelines with no server in between).
+
     \b
     Example:
       cflc publish --server http://127.0.0.1:8420
       cflc publish env/prod --server https://cfg.internal --dry-run
+      cflc publish --store etcd://10.0.0.1:2379,10.0.0.2:2379
     """
     import os  # start-up: `cflc --help` imports this module, not the client
 
     from cfglang.project import find_root
-    from cfglang.server.publish import publish
+    from cfglang.server.publish import publish, publish_store
 
+    if (server is None) == (store is None):
+        click.echo("error: give one of --server URL and --store STORE", err=True)
+        sys.exit(2)
     root = find_root(os.path.abspath(project))
+    if store is not None:
+        sys.exit(
+            publish_store(
+                root,
+                store,
+                targets=targets,
+                dry_run=dry_run,
+                echo=click.echo,
+                err=lambda line: click.echo(line, err=True),
+            )
+        )
+    assert server is not None
     status = publish(
         root,
         server,

@@ -8,7 +8,7 @@ import sys
 import click
 
 # Options of `serve` itself that take a value: what `ServeGroup` skips to find PROJECT.
-_VALUED = ("--host", "--port", "--state", "--max-body", "--compile-timeout")
+_VALUED = ("--host", "--port", "--state", "--store", "--max-body", "--compile-timeout")
 
 
 class ServeGroup(click.Group):
@@ -56,6 +56,14 @@ class ServeGroup(click.Group):
     help="Where the server keeps its revisions and tokens (default: PROJECT/.cfl-state).",
 )
 @click.option(
+    "--store",
+    "store_spec",
+    metavar="STORE",
+    default=None,
+    help="Where revisions are stored: sqlite (default: <state>/server.db) or "
+    "etcd://host:port[,host:port...] (an etcd cluster several servers share).",
+)
+@click.option(
     "--max-body",
     default=1024 * 1024,
     show_default=True,
@@ -75,6 +83,7 @@ def command(
     host: str,
     port: int,
     state: str | None,
+    store_spec: str | None,
     max_body: int,
     compile_timeout: float,
 ) -> None:
@@ -90,6 +99,7 @@ def command(
     Example:
       cflc serve                      # http://127.0.0.1:8420
       cflc serve examples/fleet --port 0
+      cflc serve --store etcd://10.0.0.1:2379,10.0.0.2:2379,10.0.0.3:2379
       cflc serve token add ci --role editor --scope 'target:env/*'
     """
     if ctx.invoked_subcommand is not None:
@@ -112,6 +122,7 @@ def command(
             host=host,
             port=port,
             state=state,
+            store_spec=store_spec,
             max_body=max_body,
             compile_timeout=compile_timeout,
             echo=echo,

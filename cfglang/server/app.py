@@ -15,10 +15,11 @@ Prometheus metrics on a registry of the application's own (`/metrics`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, MutableMapping, Sequence
 from typing import Any
 
 from prometheus_client import (
@@ -243,9 +244,12 @@ def make_app(
     max_body: int = DEFAULT_MAX_BODY,
     ping: float = 15.0,
     auth: Callable[[Request, str, str], str] | None = None,
+    background: Sequence[Callable[[], Awaitable[None]]] = (),
 ) -> ASGIApp:
     """The ASGI application serving ``service``. ``auth(request, action, resource)``
-    returns who is asking, or raises `Refused` (401/403); None allows everyone."""
+    returns who is asking, or raises `Refused` (401/403); None allows everyone.
+    ``background`` coroutines (such as the etcd store's `follow`) run on the server's
+    event loop from start-up to shutdown (they need uvicorn's ``lifespan="on"``)."""
     metrics = Metrics()
     metrics.revision.set(service.head)
     service.on_compile = metrics.compile.observe
@@ -825,8 +829,20 @@ def make_app(
         Route("/v1/usage", usage_post, methods=["POST"]),
         Route("/v1/audit", audit),
     ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        tasks = [asyncio.ensure_future(start()) for start in background]
+        try:
+            yield
+        finally:
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+
     app = Starlette(
         routes=routes,
+        lifespan=lifespan,
         exception_handlers={
             Refused: refused,
             HTTPException: http_error,

@@ -38,8 +38,17 @@ from cfglang.diagnostics import Diagnostic, to_json
 from cfglang.emit import FORMATS, EmitError, emit
 from cfglang.eval.evaluate import Limits
 from cfglang.project import CONFIG_NAME, limits_error, load_lenient
-from cfglang.server.store import Commit, Revision, StaleHead, Store, TargetOutput
+from cfglang.server.store import (
+    Commit,
+    Revision,
+    StaleHead,
+    Store,
+    StoreUnavailable,
+    TargetOutput,
+)
 from cfglang.tools import diff as semantic_diff
+from cfglang.tools.rollout import bucket as bucket  # re-exported: tests and callers use it
+from cfglang.tools.rollout import selects
 from cfglang.values import Duration, Secret, Size
 
 MAX_PATH = 1024
@@ -50,6 +59,9 @@ IMPORTED = (".cfl", ".toml", ".json", ".yaml", ".yml")
 # so that a target's output depends on the stored sources alone, not on the server's
 # environment.
 PASSED_ENV = ("CFL_AGE_IDENTITY", "CFL_AGE_IDENTITY_FILE")
+# How often one write catches up and tries again when other servers sharing the store
+# keep committing first (each round reads their revisions and judges the write again).
+STALE_RETRIES = 8
 
 
 class Refused(Exception):
@@ -209,22 +221,9 @@ def rollout_spec(spec: Mapping[str, Any]) -> dict[str, Any]:
     return {"percent": percent}
 
 
-def bucket(client_id: str) -> float:
-    """A stable place in 0..100 for a client id (the first 8 bytes of its SHA-256)."""
-    h = int.from_bytes(hashlib.sha256(client_id.encode("utf-8")).digest()[:8], "big")
-    return h / 2**64 * 100
-
-
 def in_rollout(rollout: Mapping[str, Any], client: Client) -> bool:
-    """Whether a rollout delivers its revision to ``client``: every label of the selector
-    equal, or the client id's bucket below the percentage (no id: never)."""
-    selector = rollout.get("selector")
-    if isinstance(selector, dict):
-        return all(client.labels.get(k) == v for k, v in selector.items())
-    percent = rollout.get("percent")
-    if isinstance(percent, (int, float)) and client.id:
-        return bucket(client.id) < percent
-    return False
+    """Whether a rollout delivers its revision to ``client`` (`cfglang.tools.rollout`)."""
+    return selects(rollout, client.id, client.labels)
 
 
 def tree_files(root: str) -> dict[str, str]:
@@ -284,12 +283,16 @@ class Service:
                 self.changed_at[path] = got[1]
         self.outputs: dict[str, tuple[int, TargetOutput]] = {}
         self.history: dict[str, list[int]] = {}
+        # Revision records read with the histories, so that listings never wait on the
+        # store (with etcd, a read on the event loop could stall it while etcd is down).
+        self.revisions: dict[int, Revision] = {}
         for target in self.store.targets(self.head):
             out = self.store.output(target, self.head)
             if out is not None:
                 self.outputs[target] = out
-            self.history[target] = [r.number for r in self.store.target_history(target)]
-        self.revisions: dict[int, Revision] = {}
+            hist = self.store.target_history(target)
+            self.history[target] = [r.number for r in hist]
+            self.revisions.update((r.number, r) for r in hist)
         self.rollouts: dict[str, dict[str, Any]] = {}
         for target in self.history:
             ro = self.store.rollout(target)
@@ -423,119 +426,144 @@ class Service:
             check_path(p)
         selection = rollout_spec(rollout) if rollout is not None else None
         async with self.lock:
-            if base > self.head or base < 0:
-                raise Refused(
-                    412, "bad_revision", f"revision {base} does not exist", {"current": self.head}
-                )
-            stale = [p for p in files if self.changed_at.get(p, 0) > base]
-            merged = False
-            if stale and not stale_ok:
-                # Replaced by the texts to write against the head (or 409); those are then
-                # compiled and checked like any write, under the same lock.
-                files = await self._merge_stale(base, files, stale)
-                merged = True
-            for p, text in files.items():
-                if text is None and p not in self.sources:
-                    raise Refused(404, "not_found", f"no source `{p}`", {"path": p})
-            new = dict(self.sources)
-            for p, text in files.items():
-                if text is None:
-                    new.pop(p, None)
-                else:
-                    new[p] = text
-            _, limits = project_settings(new)
-            names = targets_of(new)
-            structural = CONFIG_NAME in files or any(
-                (t is None) != (p not in self.sources) for p, t in files.items()
+            if base > self.head:
+                await self._catch_up()  # a revision another server stored, not yet seen here
+            for attempt in range(STALE_RETRIES + 1):
+                try:
+                    return await self._write_locked(
+                        base, files, who=who, action=action, stale_ok=stale_ok, selection=selection
+                    )
+                except StaleHead as e:
+                    # Another server stored a revision first: read it (and any after it),
+                    # then judge this write against them exactly as if it had arrived after
+                    # them on this server (current, merged, or refused).
+                    if attempt == STALE_RETRIES:
+                        raise Refused(
+                            409,
+                            "conflict",
+                            "the store kept moving on; retry against the current revision",
+                            {"current": e.current, "conflicts": []},
+                        ) from None
+                    await self._catch_up()
+        raise AssertionError("unreachable")
+
+    async def _write_locked(
+        self,
+        base: int,
+        files: Mapping[str, str | None],
+        *,
+        who: str,
+        action: str,
+        stale_ok: bool,
+        selection: Mapping[str, Any] | None = None,
+    ) -> WriteResult:
+        """`write` under the write lock, against the head this process knows; `StaleHead`
+        when the store's head has moved past it."""
+        if base > self.head or base < 0:
+            raise Refused(
+                412, "bad_revision", f"revision {base} does not exist", {"current": self.head}
             )
-            affected = [
-                t
-                for t in names
-                if structural
-                or t not in self.outputs
-                or any(p in files for p in self.outputs[t][1].files)
-            ]
-            built = await self.build(new, affected, limits)
-            failed = [b for b in built if b.output is None]
-            if failed:
-                # A file every target imports fails once, not once per target.
-                unique = {json.dumps(d, sort_keys=True): d for b in failed for d in b.diagnostics}
-                diags = list(unique.values())
-                raise Refused(
-                    422,
-                    "invalid",
-                    "the change does not compile: "
-                    + ", ".join(b.target for b in failed)
-                    + (" fails" if len(failed) == 1 else " fail"),
-                    diags,
-                )
-            outputs: dict[str, TargetOutput | None] = {}
-            for b in built:
-                assert b.output is not None
-                old = self.outputs.get(b.target)
-                if old is None or old[1].formats != b.output.formats:
-                    outputs[b.target] = b.output
-                elif old[1].files != b.output.files:
-                    outputs[b.target] = b.output  # same document, other files: keep them
-            for t in self.outputs:
-                if t not in names:
-                    outputs[t] = None  # the target's entry file is gone
-            changed_docs = [
-                t
-                for t, o in outputs.items()
-                if o is None or t not in self.outputs or self.outputs[t][1].formats != o.formats
-            ]
-            now = time.time()
-            audit = [
-                {
-                    "at": now,
-                    "who": who,
-                    "action": action,
-                    "target": t,
-                    "path": None,
-                    "detail": {"diff": diff(self.outputs[t][1] if t in self.outputs else None, o)},
-                }
-                for t, o in outputs.items()
-                if t in changed_docs
-            ] + [
-                {
-                    "at": now,
-                    "who": who,
-                    "action": action,
-                    "path": p,
-                    "detail": {"deleted": t is None},
-                }
-                for p, t in files.items()
-            ]
-            sources = {p: t for p, t in files.items() if self.sources.get(p) != t}
-            if not sources:  # every file already says this: no new revision
-                return WriteResult(self.head, (), False)
-            audit = [a for a in audit if a["path"] is None or a["path"] in sources]
-            rollouts = (
-                self._rollouts_with(changed_docs, outputs, selection, now, who)
-                if selection is not None
-                else {}
+        stale = [p for p in files if self.changed_at.get(p, 0) > base]
+        merged = False
+        if stale and not stale_ok:
+            # Replaced by the texts to write against the head (or 409); those are then
+            # compiled and checked like any write, under the same lock.
+            files = await self._merge_stale(base, files, stale)
+            merged = True
+        for p, text in files.items():
+            if text is None and p not in self.sources:
+                raise Refused(404, "not_found", f"no source `{p}`", {"path": p})
+        new = dict(self.sources)
+        for p, text in files.items():
+            if text is None:
+                new.pop(p, None)
+            else:
+                new[p] = text
+        _, limits = project_settings(new)
+        names = targets_of(new)
+        structural = CONFIG_NAME in files or any(
+            (t is None) != (p not in self.sources) for p, t in files.items()
+        )
+        affected = [
+            t
+            for t in names
+            if structural
+            or t not in self.outputs
+            or any(p in files for p in self.outputs[t][1].files)
+        ]
+        built = await self.build(new, affected, limits)
+        failed = [b for b in built if b.output is None]
+        if failed:
+            # A file every target imports fails once, not once per target.
+            unique = {json.dumps(d, sort_keys=True): d for b in failed for d in b.diagnostics}
+            diags = list(unique.values())
+            raise Refused(
+                422,
+                "invalid",
+                "the change does not compile: "
+                + ", ".join(b.target for b in failed)
+                + (" fails" if len(failed) == 1 else " fail"),
+                diags,
             )
-            audit += [
-                {"at": now, "who": who, "action": "rollout", "target": t, "detail": st}
-                for t, st in rollouts.items()
-            ]
-            commit = Commit(
-                self.head, now, who, action, sources, outputs, audit=audit, rollouts=rollouts
-            )
-            loop = asyncio.get_running_loop()
-            try:
-                rev = await loop.run_in_executor(None, self.store.commit, commit)
-            except StaleHead as e:  # another process wrote to the store: read it back
-                await loop.run_in_executor(None, self.load)
-                raise Refused(
-                    409,
-                    "conflict",
-                    "the store moved on; retry against the current revision",
-                    {"current": e.current, "conflicts": []},
-                ) from None
-            self._apply(rev, new, commit, changed_docs)
-            self.rollouts.update(rollouts)
+        outputs: dict[str, TargetOutput | None] = {}
+        for b in built:
+            assert b.output is not None
+            old = self.outputs.get(b.target)
+            if old is None or old[1].formats != b.output.formats:
+                outputs[b.target] = b.output
+            elif old[1].files != b.output.files:
+                outputs[b.target] = b.output  # same document, other files: keep them
+        for t in self.outputs:
+            if t not in names:
+                outputs[t] = None  # the target's entry file is gone
+        changed_docs = [
+            t
+            for t, o in outputs.items()
+            if o is None or t not in self.outputs or self.outputs[t][1].formats != o.formats
+        ]
+        now = time.time()
+        audit = [
+            {
+                "at": now,
+                "who": who,
+                "action": action,
+                "target": t,
+                "path": None,
+                "detail": {"diff": diff(self.outputs[t][1] if t in self.outputs else None, o)},
+            }
+            for t, o in outputs.items()
+            if t in changed_docs
+        ] + [
+            {
+                "at": now,
+                "who": who,
+                "action": action,
+                "path": p,
+                "detail": {"deleted": t is None},
+            }
+            for p, t in files.items()
+        ]
+        sources = {p: t for p, t in files.items() if self.sources.get(p) != t}
+        if not sources:  # every file already says this: no new revision
+            return WriteResult(self.head, (), False)
+        audit = [a for a in audit if a["path"] is None or a["path"] in sources]
+        rollouts = (
+            self._rollouts_with(changed_docs, outputs, selection, now, who)
+            if selection is not None
+            else {}
+        )
+        audit += [
+            {"at": now, "who": who, "action": "rollout", "target": t, "detail": st}
+            for t, st in rollouts.items()
+        ]
+        commit = Commit(
+            self.head, now, who, action, sources, outputs, audit=audit, rollouts=rollouts
+        )
+        loop = asyncio.get_running_loop()
+        # StaleHead when another server committed first (`write` catches up and retries).
+        rev = await loop.run_in_executor(None, self.store.commit, commit)
+        self._apply(rev, new, commit, changed_docs)
+        self.rollouts.update(rollouts)
         async with self.changed:
             self.changed.notify_all()
         warnings = tuple(
@@ -600,6 +628,84 @@ class Service:
             if t in changed:
                 self.history.setdefault(t, []).append(rev)
 
+    # ---- revisions written by other servers sharing the store -------------------------
+
+    async def catch_up(self) -> bool:
+        """Apply the revisions the store has beyond this process's head (stored by other
+        servers on the same store) and wake the watchers; whether there were any."""
+        async with self.lock:
+            return await self._catch_up()
+
+    async def _catch_up(self) -> bool:
+        loop = asyncio.get_running_loop()
+        after = self.head
+        read, gates = await loop.run_in_executor(None, self._read_after, after)
+        if not read:
+            return False
+        # A revision stored with its own rollout (`write(rollout=)`) is applied with the
+        # rollout already in place, so no watcher woken below sees it ungated.
+        for target, state in gates.items():
+            self.rollouts[target] = state
+        for info, sources, outputs in read:
+            new = dict(self.sources)
+            for p, text in sources.items():
+                if text is None:
+                    new.pop(p, None)
+                else:
+                    new[p] = text
+            changed = [
+                t
+                for t, o in outputs.items()
+                if o is None or t not in self.outputs or self.outputs[t][1].formats != o.formats
+            ]
+            commit = Commit(info.number - 1, info.at, info.who, info.action, sources, outputs)
+            self.revisions[info.number] = info
+            self._apply(info.number, new, commit, changed)
+        async with self.changed:
+            self.changed.notify_all()
+        return True
+
+    def _read_after(
+        self, after: int
+    ) -> tuple[
+        list[tuple[Revision, dict[str, str | None], dict[str, TargetOutput | None]]],
+        dict[str, dict[str, Any]],
+    ]:
+        """Each stored revision after ``after``, with what it changed, and the active
+        rollouts that gate those revisions (target -> state) (blocking)."""
+        head = self.store.head()
+        out = []
+        gates: dict[str, dict[str, Any]] = {}
+        for n in range(after + 1, head + 1):
+            info = self.store.revision(n)
+            if info is None:
+                raise StoreUnavailable(f"revision {n} is missing from the store")
+            sources: dict[str, str | None] = {}
+            for p in info.paths:
+                got = self.store.source(p, n)
+                sources[p] = got[0] if got is not None and got[1] == n else None
+            outputs: dict[str, TargetOutput | None] = {}
+            for t in info.targets:
+                out_t = self.store.output(t, n)
+                outputs[t] = out_t[1] if out_t is not None and out_t[0] == n else None
+            out.append((info, sources, outputs))
+        for t in {t for info, _, _ in out for t in info.targets}:
+            state = self.store.rollout(t)
+            if state is not None and state.get("state") == "active" and state["revision"] > after:
+                gates[t] = state
+        return out, gates
+
+    async def set_rollouts(self, rollouts: Mapping[str, Mapping[str, Any]]) -> None:
+        """Rollouts another server stored (target -> state): replace ours, wake watchers."""
+        changed = False
+        for target, state in rollouts.items():
+            if self.rollouts.get(target) != state:
+                self.rollouts[target] = dict(state)
+                changed = True
+        if changed:
+            async with self.changed:
+                self.changed.notify_all()
+
     async def _merge_stale(
         self, base: int, files: Mapping[str, str | None], stale: Sequence[str]
     ) -> Mapping[str, str | None]:
@@ -616,7 +722,8 @@ class Service:
         conflicts: list[dict[str, Any]] = []
         diagnostics: list[dict[str, Any]] = []
         for p in sorted(stale):
-            at_base = self.store.source(p, base) if base > 0 else None
+            # Off the event loop: a networked store (etcd) may take its whole deadline.
+            at_base = await loop.run_in_executor(None, self.store.source, p, base) if base else None
             old = at_base[0] if at_base else None
             theirs = self.sources.get(p)
             yours = files[p]

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -78,12 +78,17 @@ def _fail(r: httpx.Response, err: Callable[[str], None]) -> int:
     except (ValueError, KeyError, TypeError):
         err(f"error: the server answered {r.status_code}")
         return EXIT_ERRORS
-    err(f"error: {body.get('message')} ({r.status_code} {body.get('code')})")
+    return _refused(r.status_code, body, err)
+
+
+def _refused(status: int, body: Mapping[str, Any], err: Callable[[str], None]) -> int:
+    """Print a refusal (``body`` the ``error`` object of SERVER.md); the exit status."""
+    err(f"error: {body.get('message')} ({status} {body.get('code')})")
     details = body.get("details")
-    if r.status_code == 422 and isinstance(details, list):
+    if status == 422 and isinstance(details, list):
         for d in details:
             err("  " + _show(d))
-    if r.status_code == 409 and isinstance(details, dict):
+    if status == 409 and isinstance(details, dict):
         for c in details.get("conflicts", []):
             err(f"  conflict in {c.get('path')}: changed on the server since this tree's base")
         err(f"  the server is at revision {details.get('current')}")
@@ -110,26 +115,16 @@ def _publish(
         if only is None:
             err(f"error: no such target in {root}: {', '.join(targets)}")
             return EXIT_USAGE
-    changes: dict[str, str | None] = {}
-    for path in sorted(set(local) | set(remote_paths)):
-        if only is not None and path not in only:
-            continue
-        mine = local.get(path)
-        if mine is None:
-            if only is None:
-                changes[path] = None  # gone from the working tree
-            continue
-        theirs = None
-        if path in remote_paths:
-            r = c.get(f"/v1/sources/{quote(path)}", params={"revision": head})
-            theirs = r.text if r.status_code == 200 else None
-        if theirs != mine:
-            changes[path] = mine
+
+    def theirs(path: str) -> str | None:
+        r = c.get(f"/v1/sources/{quote(path)}", params={"revision": head})
+        return r.text if r.status_code == 200 else None
+
+    changes = _changes(local, remote_paths, theirs, only)
     if not changes:
         echo(f"nothing to publish: the server's revision {head} has these sources")
         return EXIT_OK
-    for path, text in changes.items():
-        echo(f"{'delete' if text is None else 'update' if path in remote_paths else 'add'} {path}")
+    _list(changes, remote_paths, echo)
     if dry_run:
         return EXIT_OK
     r = c.post("/v1/changes", json={"base": head, "files": changes})
@@ -145,13 +140,118 @@ def _publish(
         if d.status_code != 200:
             echo("  (removed)" if d.status_code == 404 else f"  (no diff: {d.status_code})")
             continue
-        for ch in d.json():
-            if ch["op"] == "+":
-                echo(f"  + {ch['path']}: {_value(ch['new'])}")
-            elif ch["op"] == "-":
-                echo(f"  - {ch['path']}: {_value(ch['old'])}")
-            else:
-                echo(f"  ~ {ch['path']}: {_value(ch['old'])} -> {_value(ch['new'])}")
+        _show_diff(d.json(), echo)
     merged = " (merged)" if result.get("merged") else ""
     echo(f"published revision {result['revision']}{merged}")
     return EXIT_OK
+
+
+def _changes(
+    local: Mapping[str, str],
+    remote_paths: Sequence[str],
+    theirs: Callable[[str], str | None],
+    only: set[str] | None,
+) -> dict[str, str | None]:
+    """The files to send: each local file whose text differs from ``theirs(path)``, and,
+    without ``only``, a deletion of each remote file the working tree no longer has."""
+    changes: dict[str, str | None] = {}
+    for path in sorted(set(local) | set(remote_paths)):
+        if only is not None and path not in only:
+            continue
+        mine = local.get(path)
+        if mine is None:
+            if only is None:
+                changes[path] = None  # gone from the working tree
+            continue
+        if (theirs(path) if path in remote_paths else None) != mine:
+            changes[path] = mine
+    return changes
+
+
+def _list(
+    changes: Mapping[str, str | None], remote_paths: Sequence[str], echo: Callable[[str], None]
+) -> None:
+    for path, text in changes.items():
+        echo(f"{'delete' if text is None else 'update' if path in remote_paths else 'add'} {path}")
+
+
+def _show_diff(changes: Sequence[Mapping[str, Any]], echo: Callable[[str], None]) -> None:
+    for ch in changes:
+        if ch["op"] == "+":
+            echo(f"  + {ch['path']}: {_value(ch['new'])}")
+        elif ch["op"] == "-":
+            echo(f"  - {ch['path']}: {_value(ch['old'])}")
+        else:
+            echo(f"  ~ {ch['path']}: {_value(ch['old'])} -> {_value(ch['new'])}")
+
+
+def publish_store(
+    root: str,
+    store: str,
+    *,
+    targets: Sequence[str] = (),
+    dry_run: bool = False,
+    echo: Callable[[str], None] = print,
+    err: Callable[[str], None] = print,
+) -> int:
+    """Publish ``root``'s changed sources straight into a store (``etcd://…``) with no
+    server in between: the write is the server's own (`Service.write`: compiled and
+    checked, merged when the store moved on, one transaction), so it is validated exactly
+    as a server would validate it. The exit status."""
+    import asyncio  # only when publishing to a store: the compile runs in this process
+
+    from cfglang.server.core import Refused, Service, diff
+    from cfglang.server.run import STATE_DIR, open_store
+    from cfglang.server.store import StoreUnavailable
+
+    try:
+        opened = open_store(store, os.path.join(root, STATE_DIR))
+    except ValueError as e:
+        err(f"error: --store: {e}")
+        return EXIT_USAGE
+    except StoreUnavailable as e:
+        err(f"error: cannot open {store}: {e}")
+        return EXIT_ERRORS
+    service: Service | None = None
+    try:
+        # The compile root is a directory that is never created (as in the server).
+        service = Service(opened, os.path.join(root, STATE_DIR, "publish"))
+        head = service.head
+        only: set[str] | None = None
+        if targets:
+            only = _files_read(root, targets)
+            if only is None:
+                err(f"error: no such target in {root}: {', '.join(targets)}")
+                return EXIT_USAGE
+        remote = dict(service.sources)
+        changes = _changes(tree_files(root), sorted(remote), remote.get, only)
+        if not changes:
+            echo(f"nothing to publish: the store's revision {head} has these sources")
+            return EXIT_OK
+        _list(changes, sorted(remote), echo)
+        if dry_run:
+            return EXIT_OK
+        before = dict(service.outputs)
+        try:
+            result = asyncio.run(service.write(head, changes, who="publish", action="changes"))
+        except Refused as e:
+            body = {"code": e.code, "message": e.message, "details": e.details}
+            return _refused(e.status, body, err)
+        for t in result.targets:
+            echo(f"{t}:")
+            if t not in before:
+                echo("  (new target)")
+            elif t not in service.outputs:
+                echo("  (removed)")
+            else:
+                _show_diff(diff(before[t][1], service.outputs[t][1]), echo)
+        merged = " (merged)" if result.merged else ""
+        echo(f"published revision {result.revision}{merged}")
+        return EXIT_OK
+    except StoreUnavailable as e:
+        err(f"error: the store is unavailable: {e}")
+        return EXIT_ERRORS
+    finally:
+        if service is not None:
+            service.close()
+        opened.close()

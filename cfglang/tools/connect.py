@@ -45,7 +45,7 @@ import random
 import socket
 import threading
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 from urllib.parse import quote
 
@@ -195,7 +195,7 @@ class RemoteConfig:
 
     def __init__(
         self,
-        url: str,
+        url: str | Sequence[str],
         target: str,
         *,
         token: str | None = None,
@@ -211,7 +211,13 @@ class RemoteConfig:
     ) -> None:
         if format not in ("json", "yaml", "toml"):
             raise ValueError(f"format must be json, yaml or toml, not {format!r}")
-        self.url = url.rstrip("/")
+        # Several URLs: servers of one store (etcd); the client moves to the next when
+        # one fails, and revisions are the store's, so Last-Event-ID means the same there.
+        urls = [url] if isinstance(url, str) else list(url)
+        if not urls:
+            raise ValueError("connect needs a server URL")
+        self.urls = [u.rstrip("/") for u in urls]
+        self.url = self.urls[0]
         self.target = target.strip("/")
         self.format = format
         self.client_id = client_id or f"{socket.gethostname()}:{os.getpid()}"
@@ -326,7 +332,7 @@ class RemoteConfig:
                 self._subs.remove(sub)
 
     def _cache_name(self) -> str:
-        server = quote(self.url.split("://", 1)[-1], safe="")
+        server = quote(",".join(u.split("://", 1)[-1] for u in self.urls), safe="")
         return f"{server}--{self._name}.{self.format}.json"
 
     def _client(self) -> httpx.Client:
@@ -336,12 +342,14 @@ class RemoteConfig:
         return RemoteSnapshot(revision, _Tracked(data, (), self._reads), data, self._reads)
 
     def _start(self) -> RemoteSnapshot:
-        try:
-            with self._client() as c:
-                r = c.get(f"/v1/configs/{self._name}", params={"format": self.format})
-        except httpx.HTTPError as e:
-            error = ConnectError(f"cannot reach {self.url}: {e}")
-        else:
+        for url in self.urls:  # the first that answers
+            self.url = url
+            try:
+                with self._client() as c:
+                    r = c.get(f"/v1/configs/{self._name}", params={"format": self.format})
+            except httpx.HTTPError as e:
+                error = ConnectError(f"cannot reach {self.url}: {e}")
+                continue
             if r.status_code == 200:
                 snap = self._snapshot(int(r.headers["x-cfl-revision"]), _parse(r.text, self.format))
                 self._save(snap, r.text)
@@ -350,6 +358,12 @@ class RemoteConfig:
             error = _error_of(r)
             if r.status_code < 500:
                 raise error  # 401, 403, 404: a cache would only hide the mistake
+        self.url = self.urls[0]
+        return self._from_cache(error)
+
+    def _from_cache(self, error: ConnectError) -> RemoteSnapshot:
+        """The cached snapshot to start from when the first read failed with ``error``
+        (raised when there is none)."""
         cached = self._load()
         if cached is None:
             raise error
@@ -503,6 +517,9 @@ class RemoteConfig:
             if self.connected:
                 attempt = 0  # it was up: start the backoff again from the first delay
             self._failed(error)
+            if len(self.urls) > 1:  # the next server; the stream resumes there
+                self.url = self.urls[(self.urls.index(self.url) + 1) % len(self.urls)]
+                client.base_url = httpx.URL(self.url)
             # Exponential backoff with full jitter (no thundering herd after a restart).
             delay = random.uniform(0, min(most, first * 2**attempt))
             attempt += 1
@@ -544,7 +561,7 @@ class RemoteConfig:
 
 
 def connect(
-    url: str,
+    url: str | Sequence[str],
     target: str,
     *,
     token: str | None = None,
@@ -561,7 +578,30 @@ def connect(
     """Read ``target`` from the server at ``url`` and follow its revisions; see
     `RemoteConfig`. Raises `ConnectError` when the first read fails and no cache holds
     the target (or the server refuses: 401, 403, 404). ``usage_interval=None`` turns the
-    usage reports off; ``watch=False`` reads once and starts no thread."""
+    usage reports off; ``watch=False`` reads once and starts no thread.
+
+    ``url`` may be a list of servers sharing one store (several `cflc serve --store
+    etcd://…`): the client reads from the first that answers and moves to the next when
+    its stream fails, resuming after the last revision it applied. An
+    ``etcd://host:port[,host:port…][/prefix]`` URL reads the etcd cluster directly
+    (`cfglang.tools.connect_etcd`), with the same interface and guarantees."""
+    if isinstance(url, str) and url.startswith("etcd://"):
+        # only when reading etcd directly (the module imports this one)
+        from cfglang.tools.connect_etcd import EtcdConfig
+
+        return EtcdConfig(
+            url,
+            target,
+            token=token,
+            labels=labels,
+            client_id=client_id,
+            cache_dir=cache_dir,
+            format=format,
+            timeout=timeout,
+            backoff=backoff,
+            usage_interval=usage_interval,
+            watch=watch,
+        )
     return RemoteConfig(
         url,
         target,
