@@ -118,7 +118,10 @@ def head(url: str) -> int:
 class Events:
     """The revision ids of `GET /v1/watch/{target}` on one server, collected by a thread."""
 
-    def __init__(self, url: str, target: str, after: int | None = None) -> None:
+    def __init__(
+        self, url: str, target: str, after: int | None = None, client: dict[str, str] | None = None
+    ) -> None:
+        self.client_headers = dict(client or {})
         self.ids: list[int] = []
         self.error: BaseException | None = None
         self._open = threading.Event()
@@ -128,7 +131,9 @@ class Events:
         assert self._open.wait(20), "the watch stream did not open"
 
     def _run(self, url: str, target: str, after: int | None) -> None:
-        headers = {} if after is None else {"Last-Event-ID": str(after)}
+        headers = dict(self.client_headers)
+        if after is not None:
+            headers["Last-Event-ID"] = str(after)
         try:
             with connect_sse(
                 self._client, "GET", f"{url}/v1/watch/{target}", headers=headers
@@ -318,6 +323,38 @@ def test_a_rollout_started_through_one_server_holds_clients_of_the_other(
     assert replicas(b, "a") == 9
     assert httpx.post(f"{a}/v1/configs/env/prod/rollouts/current/promote").status_code == 200
     wait_for("b to deliver the promoted revision", lambda: replicas(b, "b") == 9)
+
+
+def test_a_write_that_starts_a_rollout_never_reaches_the_others_on_any_server(
+    servers: Servers,
+) -> None:
+    """The revision and its rollout are one etcd transaction, and every server applies a
+    batch's rollouts before its revision: a held client of the other server is never
+    offered the new revision, a selected one gets it."""
+    a, b = servers.urls
+    held = Events(b, "env/prod", client={"X-Cfl-Client-Id": "c-b", "X-Cfl-Client-Labels": "zone=b"})
+    chosen = Events(
+        b, "env/prod", client={"X-Cfl-Client-Id": "c-a", "X-Cfl-Client-Labels": "zone=a"}
+    )
+    held.wait(1)
+    chosen.wait(1)
+    r = httpx.put(
+        f"{a}/v1/sources/env/prod.cfl",
+        params={"rollout_selector": "zone=a"},
+        content=b'extends "../base.cfl"\nreplicas = 9\n',
+        headers={"If-Match": "1"},
+        timeout=30,
+    )
+    assert r.status_code == 200, r.text
+    assert r.json()["rollouts"][0]["revision"] == 2
+    chosen.wait(2)
+    time.sleep(0.5)  # time for a wrong delivery to the held client to show
+    assert held.ids == [1]
+    assert httpx.post(f"{b}/v1/configs/env/prod/rollouts/current/promote").status_code == 200
+    held.wait(2)
+    assert held.ids == [1, 2] and chosen.ids == [1, 2]
+    held.close()
+    chosen.close()
 
 
 # ---- failover -------------------------------------------------------------------------------
