@@ -98,3 +98,36 @@ def test_a_refused_publish_prints_the_diagnostics_and_exits_1(
     assert "does not compile" in r.stderr and "base.cfl:1:" in r.stderr and "E0001" in r.stderr
     r = publish(project, "http://127.0.0.1:9")
     assert r.returncode == 1 and "cannot reach" in r.stderr
+
+
+def test_publish_can_start_a_rollout_with_the_revision(setup: tuple[ServerThread, Path]) -> None:
+    srv, project = setup
+    (project / "env" / "prod.cfl").write_text('extends "../base.cfl"\nreplicas = 5\n')
+    r = publish(project, srv.url, "--rollout-selector", "zone=a")
+    assert r.returncode == 0, r.stderr
+    assert "rollout of env/prod: revision 2 to zone=a, the others stay at 1" in r.stdout
+    with httpx.Client(base_url=srv.url) as c:
+        held = {"X-Cfl-Client-Id": "b", "X-Cfl-Client-Labels": "zone=b"}
+        assert c.get("/v1/configs/env/prod", headers=held).json()["replicas"] == 3
+        chosen = {"X-Cfl-Client-Id": "a", "X-Cfl-Client-Labels": "zone=a"}
+        assert c.get("/v1/configs/env/prod", headers=chosen).json()["replicas"] == 5
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ("--rollout-selector", "zone"),
+        ("--rollout-percent", "150"),
+        ("--rollout-percent", "5", "--rollout-selector", "zone=a"),
+    ],
+)
+def test_publish_refuses_a_bad_rollout_before_sending(
+    setup: tuple[ServerThread, Path], args: tuple[str, ...]
+) -> None:
+    srv, project = setup
+    (project / "env" / "prod.cfl").write_text('extends "../base.cfl"\nreplicas = 5\n')
+    r = publish(project, srv.url, *args)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "rollout" in r.stderr.lower()
+    with httpx.Client(base_url=srv.url) as c:
+        assert c.get("/healthz").json()["revision"] == 1

@@ -56,14 +56,17 @@ def publish(
     targets: Sequence[str] = (),
     token: str | None = None,
     dry_run: bool = False,
+    rollout: Mapping[str, Any] | None = None,
     echo: Callable[[str], None] = print,
     err: Callable[[str], None] = print,
 ) -> int:
-    """Publish ``root``'s changed sources to ``server``; the exit status."""
+    """Publish ``root``'s changed sources to ``server``; the exit status. With ``rollout``
+    (``{"selector": {...}}`` or ``{"percent": P}``) the new revision starts a rollout of
+    every target it changes, in the same write (docs/server.md, Gradual rollouts)."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
     try:
         with httpx.Client(base_url=server.rstrip("/"), headers=headers, timeout=60) as c:
-            return _publish(c, root, targets, dry_run, echo, err)
+            return _publish(c, root, targets, dry_run, echo, err, rollout)
     except httpx.InvalidURL as e:
         err(f"error: bad --server URL: {e}")
         return EXIT_USAGE
@@ -102,6 +105,7 @@ def _publish(
     dry_run: bool,
     echo: Callable[[str], None],
     err: Callable[[str], None],
+    rollout: Mapping[str, Any] | None = None,
 ) -> int:
     listing = c.get("/v1/sources")
     if listing.status_code != 200:
@@ -127,7 +131,10 @@ def _publish(
     _list(changes, remote_paths, echo)
     if dry_run:
         return EXIT_OK
-    r = c.post("/v1/changes", json={"base": head, "files": changes})
+    body: dict[str, Any] = {"base": head, "files": changes}
+    if rollout is not None:
+        body["rollout"] = dict(rollout)
+    r = c.post("/v1/changes", json=body)
     if r.status_code != 200:
         return _fail(r, err)
     result = r.json()
@@ -143,7 +150,21 @@ def _publish(
         _show_diff(d.json(), echo)
     merged = " (merged)" if result.get("merged") else ""
     echo(f"published revision {result['revision']}{merged}")
+    _show_rollouts(result.get("rollouts", ()), echo)
     return EXIT_OK
+
+
+def _show_rollouts(rollouts: Sequence[Mapping[str, Any]], echo: Callable[[str], None]) -> None:
+    for ro in rollouts:
+        who = (
+            ",".join(f"{k}={v}" for k, v in ro["selector"].items())
+            if "selector" in ro
+            else f"{ro['percent']:g}% of clients"
+        )
+        echo(
+            f"rollout of {ro['target']}: revision {ro['revision']} to {who}, "
+            f"the others stay at {ro['stable']}"
+        )
 
 
 def _changes(
@@ -191,6 +212,7 @@ def publish_store(
     *,
     targets: Sequence[str] = (),
     dry_run: bool = False,
+    rollout: Mapping[str, Any] | None = None,
     echo: Callable[[str], None] = print,
     err: Callable[[str], None] = print,
 ) -> int:
@@ -233,7 +255,9 @@ def publish_store(
             return EXIT_OK
         before = dict(service.outputs)
         try:
-            result = asyncio.run(service.write(head, changes, who="publish", action="changes"))
+            result = asyncio.run(
+                service.write(head, changes, who="publish", action="changes", rollout=rollout)
+            )
         except Refused as e:
             body = {"code": e.code, "message": e.message, "details": e.details}
             return _refused(e.status, body, err)
@@ -247,6 +271,7 @@ def publish_store(
                 _show_diff(diff(before[t][1], service.outputs[t][1]), echo)
         merged = " (merged)" if result.merged else ""
         echo(f"published revision {result.revision}{merged}")
+        _show_rollouts(result.rollouts, echo)
         return EXIT_OK
     except StoreUnavailable as e:
         err(f"error: the store is unavailable: {e}")
