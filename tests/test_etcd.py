@@ -112,7 +112,9 @@ def put(url: str, path: str, text: str, base: int) -> httpx.Response:
 
 
 def head(url: str) -> int:
-    return int(httpx.get(f"{url}/healthz", timeout=10).json()["revision"])
+    """The revision the server at ``url`` has applied (and serves). Not `/healthz`: that
+    reads the store's head, which a server sharing the store may not have caught up to."""
+    return int(httpx.get(f"{url}/v1/sources", timeout=10).json()["revision"])
 
 
 class Events:
@@ -308,7 +310,11 @@ def test_a_rollout_started_through_one_server_holds_clients_of_the_other(
 ) -> None:
     a, b = servers.urls
     assert put(a, "env/prod.cfl", 'extends "../base.cfl"\nreplicas = 9\n', 1).status_code == 200
-    wait_for("b at revision 2", lambda: head(b) == 2)
+    # /healthz reads the store's head; what b serves moves when b has caught up.
+    wait_for(
+        "b to serve revision 2",
+        lambda: httpx.get(f"{b}/v1/configs/env/prod").headers.get("x-cfl-revision") == "2",
+    )
     r = httpx.post(f"{a}/v1/configs/env/prod/rollouts", json={"selector": {"zone": "a"}})
     assert r.status_code == 201, r.text
 
