@@ -183,6 +183,40 @@ def test_a_second_store_on_the_cluster_reads_what_the_first_stored(
     b.close()
 
 
+def test_two_servers_racing_to_start_a_rollout_cannot_both_win(
+    cluster: EtcdCluster, project: Path, prefix: str, tmp_path: Path
+) -> None:
+    """Two services on one prefix with no watch between them (the worst case of a race):
+    the second to start a rollout of a target is refused with the first one's, and ending
+    one that another server ended meanwhile is refused too; the store keeps the winner."""
+    from cfglang.server.core import Refused
+
+    a = EtcdStore.from_url(cluster.url(prefix))
+    sa = Service(a, str(tmp_path / "a"))
+    assert asyncio.run(sa.import_tree(str(project))) == 1
+    asyncio.run(
+        sa.write(
+            1, {"env/prod.cfl": 'extends "../base.cfl"\nreplicas = 4\n'}, who="t", action="put"
+        )
+    )
+    b = EtcdStore.from_url(cluster.url(prefix))
+    sb = Service(b, str(tmp_path / "b"))  # loaded now: it knows revision 2, no rollout
+    first = asyncio.run(sa.start_rollout("env/prod", {"selector": {"zone": "a"}}, who="x"))
+    with pytest.raises(Refused) as lost:
+        asyncio.run(sb.start_rollout("env/prod", {"percent": 50}, who="y"))
+    assert lost.value.status == 409 and lost.value.code == "rollout_active"
+    assert b.rollout("env/prod") == first and sb.rollout("env/prod") == first
+    # b now knows it; a promotes; b's abort of the rollout a already ended is refused.
+    asyncio.run(sa.end_rollout("env/prod", "promote", who="x"))
+    with pytest.raises(Refused) as late:
+        asyncio.run(sb.end_rollout("env/prod", "promote", who="y"))
+    assert late.value.status == 409
+    assert a.rollout("env/prod")["state"] == "promoted"
+    assert [e.action for e in a.audit(target="env/prod")].count("rollout") == 1
+    for x in (sa, sb, a, b):
+        x.close()
+
+
 def test_a_commit_against_an_old_head_is_stale(cluster: EtcdCluster, prefix: str) -> None:
     store = EtcdStore.from_url(cluster.url(prefix))
     first = Commit(0, time.time(), "t", "put", {"a.cfl": "a = 1\n"}, {})

@@ -835,7 +835,7 @@ class Service:
                 "by": who,
             }
             state.update(rollout_spec(spec))
-            await self._save_rollout(target, state, who, "rollout")
+            await self._save_rollout(target, state, who, "rollout", self.rollouts.get(target))
         return state
 
     async def end_rollout(self, target: str, how: str, *, who: str) -> dict[str, Any]:
@@ -851,21 +851,44 @@ class Service:
         async with self.lock:
             state["state"] = "promoted" if how == "promote" else "aborted"
             state["ended"] = time.time()
-            await self._save_rollout(target, state, who, how)
+            await self._save_rollout(target, state, who, how, ro)
         return state
 
     async def _save_rollout(
-        self, target: str, state: dict[str, Any], who: str, action: str
+        self,
+        target: str,
+        state: dict[str, Any],
+        who: str,
+        action: str,
+        expect: Mapping[str, Any] | None,
     ) -> None:
+        """Store ``state`` as ``target``'s rollout if the stored one is still ``expect``
+        (what this server last saw), and audit it; else another server sharing the store
+        started or ended one meanwhile: take that one and refuse (409)."""
         loop = asyncio.get_running_loop()
         entry = {"at": time.time(), "who": who, "action": action, "target": target, "detail": state}
         entry["revision"] = state["revision"]
 
-        def save() -> None:
-            self.store.put_rollout(target, state)
+        def save() -> dict[str, Any] | None:
+            if not self.store.replace_rollout(target, expect, state):
+                return self.store.rollout(target) or {}
             self.store.add_audit(entry)
+            return None
 
-        await loop.run_in_executor(None, save)
+        theirs = await loop.run_in_executor(None, save)
+        if theirs is not None:
+            if theirs:
+                self.rollouts[target] = theirs
+            async with self.changed:
+                self.changed.notify_all()
+            active = theirs.get("state") == "active"
+            raise Refused(
+                409,
+                "rollout_active" if active else "conflict",
+                f"`{target}`'s rollout was changed meanwhile (through another server); "
+                "read it again: GET …/rollouts/current",
+                theirs,
+            )
         self.rollouts[target] = state
         async with self.changed:
             self.changed.notify_all()

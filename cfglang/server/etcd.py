@@ -59,6 +59,7 @@ from cfglang.tools.etcd import (
     put_op,
     range_op,
     rev_key,
+    rollout_bytes,
     segment,
 )
 
@@ -143,7 +144,7 @@ class EtcdStore(EtcdProject):
         for target, state in sorted(change.rollouts.items()):
             # The rollouts a write starts: in the revision's transaction, so a watcher
             # never sees the revision without the rollout that gates it.
-            puts.append((self.rollouts_prefix + segment(target), json.dumps(dict(state)).encode()))
+            puts.append((self.rollouts_prefix + segment(target), rollout_bytes(state)))
         size = sum(len(k) + len(v) for k, v in puts + blobs)
         if size > TXN_BUDGET:
             # Largest first, until the rest fits: each staged blob costs a round trip.

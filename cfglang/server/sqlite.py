@@ -253,6 +253,34 @@ class SQLiteStore:
     def put_rollout(self, target: str, state: Mapping[str, Any]) -> None:
         self._q("INSERT OR REPLACE INTO rollouts VALUES (?, ?)", (target, json.dumps(state)))
 
+    def replace_rollout(
+        self, target: str, expect: Mapping[str, Any] | None, state: Mapping[str, Any]
+    ) -> bool:
+        try:
+            with self._lock:
+                db = self._db
+                db.execute("BEGIN IMMEDIATE")
+                try:
+                    row = db.execute(
+                        "SELECT state FROM rollouts WHERE target = ?", (target,)
+                    ).fetchone()
+                    now = None if row is None else dict(json.loads(row[0]))
+                    if now != (None if expect is None else dict(expect)):
+                        db.execute("ROLLBACK")
+                        return False
+                    db.execute(
+                        "INSERT OR REPLACE INTO rollouts VALUES (?, ?)",
+                        (target, json.dumps(dict(state))),
+                    )
+                    db.execute("COMMIT")
+                except BaseException:
+                    if db.in_transaction:
+                        db.execute("ROLLBACK")
+                    raise
+                return True
+        except sqlite3.Error as e:
+            raise StoreUnavailable(str(e)) from e
+
     def rollout(self, target: str) -> dict[str, Any] | None:
         rows = self._q("SELECT state FROM rollouts WHERE target = ?", (target,))
         return dict(json.loads(rows[0][0])) if rows else None

@@ -162,6 +162,15 @@ class Store(Protocol):
         """Store the current rollout of ``target`` (replacing the previous one)."""
         ...
 
+    def replace_rollout(
+        self, target: str, expect: Mapping[str, Any] | None, state: Mapping[str, Any]
+    ) -> bool:
+        """Store ``state`` as ``target``'s rollout only if the stored one is still
+        ``expect`` (None: there is none), atomically: whether it was stored. Servers
+        sharing a store start and end rollouts through this, so two that race on one
+        target cannot both win."""
+        ...
+
     def rollout(self, target: str) -> dict[str, Any] | None:
         """The current rollout of ``target``."""
         ...

@@ -342,6 +342,12 @@ def _json(r: httpx.Response) -> dict[str, Any]:
     return obj if isinstance(obj, dict) else {}
 
 
+def rollout_bytes(state: Mapping[str, Any]) -> bytes:
+    """A rollout as stored: canonical JSON (sorted keys), so that a transaction can
+    compare a stored rollout with the one a server last read."""
+    return json.dumps(dict(state), sort_keys=True).encode()
+
+
 def put_op(key: str, value: bytes) -> dict[str, Any]:
     return {"request_put": {"key": b64(key), "value": b64(value)}}
 
@@ -472,7 +478,22 @@ class EtcdProject:
         return out
 
     def put_rollout(self, target: str, state: Mapping[str, Any]) -> None:
-        self.client.put(self.rollouts_prefix + segment(target), json.dumps(dict(state)).encode())
+        self.client.put(self.rollouts_prefix + segment(target), rollout_bytes(state))
+
+    def replace_rollout(
+        self, target: str, expect: Mapping[str, Any] | None, state: Mapping[str, Any]
+    ) -> bool:
+        """`put_rollout` in a transaction guarded by the stored value (canonical JSON,
+        `rollout_bytes`) being ``expect``'s, or by the key not existing."""
+        key = self.rollouts_prefix + segment(target)
+        if expect is None:
+            guard = {"key": b64(key), "target": "CREATE", "result": "EQUAL"}
+            guard["create_revision"] = "0"
+        else:
+            guard = {"key": b64(key), "target": "VALUE", "result": "EQUAL"}
+            guard["value"] = b64(rollout_bytes(expect))
+        obj = self.client.txn([guard], [put_op(key, rollout_bytes(state))])
+        return bool(obj.get("succeeded"))
 
     def rollout(self, target: str) -> dict[str, Any] | None:
         kv = self.client.get(self.rollouts_prefix + segment(target))
