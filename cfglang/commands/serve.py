@@ -61,7 +61,9 @@ class ServeGroup(click.Group):
     metavar="STORE",
     default=None,
     help="Where revisions are stored: sqlite (default: <state>/server.db) or "
-    "etcd://host:port[,host:port...] (an etcd cluster several servers share).",
+    "etcd://host:port[,host:port...][/prefix][?cacert=CA&user=NAME] (an etcd cluster "
+    "several servers share; TLS with cacert, cert and key; the user's password in "
+    "$CFL_ETCD_PASSWORD).",
 )
 @click.option(
     "--max-body",

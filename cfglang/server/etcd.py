@@ -54,6 +54,7 @@ from cfglang.tools.etcd import (
     EtcdRefused,
     EtcdUnavailable,
     b64,
+    client_options,
     encode_blob,
     parse_url,
     put_op,
@@ -101,7 +102,10 @@ class EtcdStore(EtcdProject):
     def from_url(cls, url: str) -> EtcdStore:
         endpoints, prefix, options = parse_url(url)
         client = StoreClient(
-            endpoints, timeout=options.get("timeout", 3.0), deadline=options.get("deadline", 8.0)
+            endpoints,
+            timeout=options.get("timeout", 3.0),
+            deadline=options.get("deadline", 8.0),
+            **client_options(options),
         )
         return cls(client, prefix)
 

@@ -43,6 +43,7 @@ from cfglang.tools.etcd import (
     EtcdClient,
     EtcdProject,
     EtcdUnavailable,
+    client_options,
     parse_url,
 )
 from cfglang.tools.rollout import held_at
@@ -69,12 +70,16 @@ class EtcdConfig(RemoteConfig):
         watch: bool = True,
     ) -> None:
         if token is not None:
-            raise ValueError("an etcd:// URL takes no token (etcd authentication is not supported)")
+            raise ValueError(
+                "an etcd:// URL takes no token: etcd's own authentication is "
+                "?user=NAME with $CFL_ETCD_PASSWORD"
+            )
         endpoints, prefix, options = parse_url(url)
         client = EtcdClient(
             endpoints,
             timeout=options.get("timeout", min(timeout, 3.0)),
             deadline=options.get("deadline", max(timeout, 1.0)),
+            **client_options(options),
         )
         self._project = EtcdProject(client, prefix)
         self._endpoint = 0

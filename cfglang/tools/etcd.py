@@ -39,9 +39,12 @@ bytes) when a commit would not fit in one etcd request (1.5 MiB by default).
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import hashlib
 import json
+import os
+import ssl
 import threading
 import time
 import zlib
@@ -163,14 +166,36 @@ class EtcdClient:
         timeout: float = 3.0,
         deadline: float = 8.0,
         backoff: tuple[float, float] = (0.05, 1.0),
+        cacert: str | None = None,
+        cert: str | None = None,
+        key: str | None = None,
+        user: str | None = None,
+        password: str | None = None,
     ) -> None:
         if not endpoints:
             raise ValueError("no etcd endpoint")
-        self.endpoints = [e if "://" in e else f"http://{e}" for e in endpoints]
+        if (cert is None) != (key is None):
+            raise ValueError("a client certificate needs both `cert` and `key`")
+        if user is not None and password is None:
+            raise ValueError(f"etcd user `{user}` needs a password (${PASSWORD_ENV})")
+        # TLS when a CA or a client certificate is given (the members' client URLs are
+        # then https); else plain HTTP, as etcd listens by default.
+        scheme = "https" if cacert is not None or cert is not None else "http"
+        self.endpoints = [e if "://" in e else f"{scheme}://{e}" for e in endpoints]
         self.timeout, self.deadline, self.backoff = timeout, deadline, backoff
         self._current = 0
         self._lock = threading.Lock()
-        self._http = httpx.Client(timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)))
+        self._tls: dict[str, Any] = {}
+        if scheme == "https":
+            ctx = ssl.create_default_context(cafile=cacert)
+            if cert is not None and key is not None:
+                ctx.load_cert_chain(cert, key)
+            self._tls["verify"] = ctx
+        self._user, self._password = user, password
+        self._token: str | None = None  # etcd's auth token, renewed when it expires
+        self._http = httpx.Client(
+            timeout=httpx.Timeout(timeout, connect=min(timeout, 1.0)), **self._tls
+        )
 
     def close(self) -> None:
         self._http.close()
@@ -184,6 +209,36 @@ class EtcdClient:
         with self._lock:
             self._current = i
 
+    def _headers(self, base: str) -> dict[str, str]:
+        """The auth header (a token from ``base`` when there is none yet)."""
+        if self._user is None:
+            return {}
+        with self._lock:
+            token = self._token
+        if token is None:
+            token = self._authenticate(base)
+        return {"Authorization": token}
+
+    def _authenticate(self, base: str) -> str:
+        """A new auth token from the member at ``base`` (etcd's simple tokens expire)."""
+        r = self._http.post(
+            base + "/v3/auth/authenticate", json={"name": self._user, "password": self._password}
+        )
+        obj = _json(r)
+        token = obj.get("token")
+        if r.status_code != 200 or not isinstance(token, str):
+            message = str(obj.get("message") or obj.get("error") or f"HTTP {r.status_code}")
+            if r.status_code >= 500 or _int(obj.get("code")) in _RETRY_CODES:
+                raise httpx.HTTPError(f"authenticate: {message}")  # try another member
+            raise self.refused(f"etcd authentication of `{self._user}` failed: {message}")
+        with self._lock:
+            self._token = token
+        return token
+
+    def _forget_token(self) -> None:
+        with self._lock:
+            self._token = None
+
     def call(self, path: str, body: Mapping[str, Any]) -> dict[str, Any]:
         """POST ``body`` to ``path`` on the first member that answers; its JSON answer.
 
@@ -196,7 +251,11 @@ class EtcdClient:
         while True:
             i, base = self._endpoint(attempt)
             try:
-                r = self._http.post(base + path, json=body)
+                r = self._http.post(base + path, json=body, headers=self._headers(base))
+                if r.status_code == 401 and self._user is not None:
+                    # An expired or revoked token (code 16): a new one, then once more.
+                    self._forget_token()
+                    r = self._http.post(base + path, json=body, headers=self._headers(base))
             except httpx.HTTPError as e:
                 last = f"{base}: {type(e).__name__}: {e}"
                 # Refused or unreachable: never sent. Anything else: perhaps received.
@@ -310,10 +369,13 @@ class EtcdClient:
             }
         }
         timeout = httpx.Timeout(self.timeout, read=None)
+        headers = await asyncio.get_running_loop().run_in_executor(None, self._headers, base)
         async with (
-            httpx.AsyncClient(timeout=timeout) as client,
-            client.stream("POST", base + "/v3/watch", json=create) as r,
+            httpx.AsyncClient(timeout=timeout, **self._tls) as client,
+            client.stream("POST", base + "/v3/watch", json=create, headers=headers) as r,
         ):
+            if r.status_code == 401:
+                self._forget_token()  # the next watch authenticates again
             if r.status_code != 200:
                 raise self.unavailable(f"{base}: the watch was refused (HTTP {r.status_code})")
             async for line in r.aiter_lines():
@@ -372,21 +434,48 @@ def _decode_plain(blob: bytes) -> bytes:
     raise ValueError(f"a stored value has an unknown encoding ({blob[:1]!r})")
 
 
-def parse_url(url: str) -> tuple[list[str], str, dict[str, float]]:
-    """``etcd://host:port[,host:port…][/prefix][?timeout=S&deadline=S]`` -> (endpoints,
-    key prefix ending in ``/``, client options)."""
+URL_OPTIONS = ("timeout", "deadline", "cacert", "cert", "key", "user")
+PASSWORD_ENV = "CFL_ETCD_PASSWORD"  # the password of `?user=`: never in the URL
+
+
+def parse_url(url: str) -> tuple[list[str], str, dict[str, Any]]:
+    """``etcd://host:port[,host:port…][/prefix][?option=value&…]`` -> (endpoints, key
+    prefix ending in ``/``, `EtcdClient` options). Options: ``timeout`` and ``deadline``
+    (seconds); ``cacert`` (the CA that signed the members' certificates: the client URLs
+    are then https), ``cert`` and ``key`` (a client certificate); ``user`` (etcd's
+    authentication, with the password in ``$CFL_ETCD_PASSWORD``, so that it is in no
+    command line or process list)."""
     parts = urlsplit(url)
     if parts.scheme != "etcd" or not parts.netloc:
         raise ValueError(f"not an etcd URL (etcd://host:port[,host:port…]): {url}")
+    if "@" in parts.netloc:
+        raise ValueError(f"an etcd URL takes ?user=NAME and ${PASSWORD_ENV}, not user@host")
     endpoints = [e.strip() for e in parts.netloc.split(",") if e.strip()]
     path = unquote(parts.path).strip("/")
     prefix = path + "/" if path else DEFAULT_PREFIX
-    options: dict[str, float] = {}
+    options: dict[str, Any] = {}
     for name, values in parse_qs(parts.query).items():
-        if name not in ("timeout", "deadline"):
-            raise ValueError(f"unknown etcd URL option `{name}` (timeout, deadline)")
-        options[name] = float(values[-1])
+        if name not in URL_OPTIONS:
+            raise ValueError(f"unknown etcd URL option `{name}` ({', '.join(URL_OPTIONS)})")
+        value = values[-1]
+        if name in ("timeout", "deadline"):
+            try:
+                options[name] = float(value)
+            except ValueError:
+                raise ValueError(f"etcd URL option `{name}` must be seconds: {value}") from None
+        else:
+            options[name] = value
+    if "user" in options:
+        password = os.environ.get(PASSWORD_ENV)
+        if password is None:
+            raise ValueError(f"etcd user `{options['user']}` needs ${PASSWORD_ENV} set")
+        options["password"] = password
     return endpoints, prefix, options
+
+
+def client_options(options: Mapping[str, Any]) -> dict[str, Any]:
+    """The TLS and authentication options of `parse_url` for `EtcdClient`."""
+    return {k: options[k] for k in ("cacert", "cert", "key", "user", "password") if k in options}
 
 
 class EtcdProject:
