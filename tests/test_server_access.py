@@ -164,3 +164,27 @@ def test_writes_are_audited_under_the_token_name(
             ("put", "base.cfl"),
         ]
         assert [t["changed_by"] for t in c.get("/v1/configs", headers=admin).json()] == ["e", "e"]
+
+
+def test_a_write_may_start_rollouts_only_of_targets_in_its_scopes(tmp_path: Path) -> None:
+    """The targets a write changes are known once compiled: a scoped admin whose paths
+    reach base.cfl but whose targets are env/dev only may not roll out env/prod too."""
+    project = write_project(tmp_path / "project", PROJECT)
+    state = tmp_path / "state"
+    key = tokens.add(str(state), "dev-admin", "admin", ["target:env/dev", "path:base.cfl"])
+    srv = ServerThread(project, state, auth=token_auth(Tokens(str(state))))
+    try:
+        with srv.client(headers={"Authorization": f"Bearer {key}"}) as c:
+            r = c.put(
+                "/v1/sources/base.cfl",
+                params={"rollout_percent": "10"},
+                content=b"port = 9090\n",
+                headers={"If-Match": "1"},
+            )
+            assert r.status_code == 403, r.text
+            assert r.json()["error"]["details"] == {"target": "env/prod"}
+            assert c.get("/v1/sources").json()["revision"] == 1  # nothing stored
+            ok = c.put("/v1/sources/base.cfl", content=b"port = 9090\n", headers={"If-Match": "1"})
+            assert ok.status_code == 200, ok.text  # the same write without a rollout
+    finally:
+        srv.stop()

@@ -639,7 +639,14 @@ def make_app(
             user = who(request, "admin", f"path:{path}")
         text = await text_body(request) if request.method == "PUT" else None
         action = "put" if text is not None else "delete"
-        result = await service.write(base, {path: text}, who=user, action=action, rollout=rollout)
+        result = await service.write(
+            base,
+            {path: text},
+            who=user,
+            action=action,
+            rollout=rollout,
+            may_roll_out=lambda t: visible(request, f"target:{t}"),
+        )
         return write_response(result)
 
     async def changes(request: Request) -> Response:
@@ -665,7 +672,14 @@ def make_app(
         user = "anonymous"
         for p in files:
             user = who(request, "write" if rollout is None else "admin", f"path:{p}")
-        result = await service.write(base, files, who=user, action="changes", rollout=rollout)
+        result = await service.write(
+            base,
+            files,
+            who=user,
+            action="changes",
+            rollout=rollout,
+            may_roll_out=lambda t: visible(request, f"target:{t}"),
+        )
         return write_response(result)
 
     async def watch(request: Request) -> Response:

@@ -412,6 +412,7 @@ class Service:
         action: str,
         stale_ok: bool = False,
         rollout: Mapping[str, Any] | None = None,
+        may_roll_out: Callable[[str], bool] | None = None,
     ) -> WriteResult:
         """Store ``files`` (path -> text, None deletes) as one revision, computed against
         ``base``. Each path must be unchanged since ``base`` (its last change at or before
@@ -421,7 +422,9 @@ class Service:
         With ``rollout`` (a `rollout_spec`), every target whose document the write changes
         starts a rollout of the new revision in the same store transaction, so no client
         outside the selection ever sees it (two requests would deliver it to everyone in
-        between)."""
+        between). ``may_roll_out(target)`` says whether the caller may start a rollout of
+        ``target`` (its token's target scopes): the targets are known only once compiled,
+        and one outside them refuses the whole write (403)."""
         for p in files:
             check_path(p)
         selection = rollout_spec(rollout) if rollout is not None else None
@@ -431,7 +434,13 @@ class Service:
             for attempt in range(STALE_RETRIES + 1):
                 try:
                     return await self._write_locked(
-                        base, files, who=who, action=action, stale_ok=stale_ok, selection=selection
+                        base,
+                        files,
+                        who=who,
+                        action=action,
+                        stale_ok=stale_ok,
+                        selection=selection,
+                        may_roll_out=may_roll_out,
                     )
                 except StaleHead as e:
                     # Another server stored a revision first: read it (and any after it),
@@ -456,6 +465,7 @@ class Service:
         action: str,
         stale_ok: bool,
         selection: Mapping[str, Any] | None = None,
+        may_roll_out: Callable[[str], bool] | None = None,
     ) -> WriteResult:
         """`write` under the write lock, against the head this process knows; `StaleHead`
         when the store's head has moved past it."""
@@ -548,7 +558,7 @@ class Service:
             return WriteResult(self.head, (), False)
         audit = [a for a in audit if a["path"] is None or a["path"] in sources]
         rollouts = (
-            self._rollouts_with(changed_docs, outputs, selection, now, who)
+            self._rollouts_with(changed_docs, outputs, selection, now, who, may_roll_out)
             if selection is not None
             else {}
         )
@@ -580,6 +590,7 @@ class Service:
         selection: Mapping[str, Any],
         now: float,
         who: str,
+        may_roll_out: Callable[[str], bool] | None = None,
     ) -> dict[str, dict[str, Any]]:
         """The rollout states a write that changes the documents of ``changed`` starts:
         each delivers the new revision (the head's successor: the commit checks the head)
@@ -592,6 +603,10 @@ class Service:
             )
         states: dict[str, dict[str, Any]] = {}
         for t in sorted(changed):
+            if may_roll_out is not None and not may_roll_out(t):
+                raise Refused(
+                    403, "forbidden", f"`{t}` is outside the scopes of this token", {"target": t}
+                )
             if outputs.get(t) is None or t not in self.outputs:
                 raise Refused(
                     422,
