@@ -222,3 +222,22 @@ def test_serve_and_connect_over_tls_with_a_user(
             assert cfg.current.config.replicas == 2
     finally:
         stop_process(proc)
+
+
+def test_a_missing_or_bad_certificate_file_is_a_usage_error(tmp_path: Path) -> None:
+    """Exit 2 naming the file, not an internal error."""
+    (tmp_path / "not.pem").write_text("hello\n")
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    for query in ("cacert=/nonexistent/ca.pem", f"cert={tmp_path}/not.pem&key={tmp_path}/not.pem"):
+        r = subprocess.run(
+            [
+                *(sys.executable, "-c", "from cfglang.cli import run; run()", "publish"),
+                *("--store", f"etcd://127.0.0.1:1?{query}", "--project", str(tmp_path)),
+            ],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            env=env,
+        )
+        assert r.returncode == 2, r.stderr
+        assert r.stderr.startswith("error: --store: etcd `c") and "internal" not in r.stderr

@@ -187,9 +187,19 @@ class EtcdClient:
         self._lock = threading.Lock()
         self._tls: dict[str, Any] = {}
         if scheme == "https":
-            ctx = ssl.create_default_context(cafile=cacert)
+            # A file named in the URL that is missing or not PEM is the user's mistake,
+            # said as such (ValueError, as for any bad URL), not an internal error.
+            try:
+                ctx = ssl.create_default_context(cafile=cacert)
+            except (OSError, ssl.SSLError) as e:
+                raise ValueError(f"etcd `cacert` {cacert}: cannot read a CA from it: {e}") from e
             if cert is not None and key is not None:
-                ctx.load_cert_chain(cert, key)
+                try:
+                    ctx.load_cert_chain(cert, key)
+                except (OSError, ssl.SSLError) as e:
+                    raise ValueError(
+                        f"etcd `cert`/`key` {cert}, {key}: not a certificate and its key: {e}"
+                    ) from e
             self._tls["verify"] = ctx
         self._user, self._password = user, password
         self._token: str | None = None  # etcd's auth token, renewed when it expires
