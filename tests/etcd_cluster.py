@@ -14,14 +14,13 @@ import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
 
 import httpx
 
-from tests.server_util import REPO, stop_process
+from tests.server_util import serve_process
 
 
 def etcd_missing() -> str | None:
@@ -180,23 +179,4 @@ def serve_etcd(
 ) -> tuple[subprocess.Popen[str], str]:
     """`cflc serve PROJECT --port 0 --state STATE --store STORE` in a subprocess, and its
     URL (stderr goes to STATE.err)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    errors = state.with_suffix(".err")
-    with open(errors, "a", encoding="utf-8") as err:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-c", "from cfglang.cli import run; run()", "serve"),
-                *(str(project), "--port", "0", "--state", str(state), "--store", store, *extra),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env=env,
-        )
-    assert proc.stdout is not None
-    line = proc.stdout.readline()
-    if not line.startswith("serving "):
-        stop_process(proc)
-        raise AssertionError(line + errors.read_text(encoding="utf-8"))
-    url = line.split(" at ", 1)[1].split(" ", 1)[0]
-    return proc, url
+    return serve_process(project, state, "--store", store, *extra)

@@ -65,28 +65,24 @@ class ServerThread:
         self.store.close()
 
 
-def serve_process(project: Path, state: Path) -> tuple[subprocess.Popen[str], str]:
-    """`cflc serve PROJECT --port 0 --state STATE` in a subprocess, and its URL (its
-    stderr goes to STATE.err, read when it does not start)."""
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
+def serve_process(
+    project: Path, state: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.Popen[str], str]:
+    """`cflc serve PROJECT --port 0 --state STATE [EXTRA…]` in a subprocess (``env``
+    added to the environment), and its URL. Its stderr goes to STATE.err, appended to (a
+    restarted server keeps what the first one said), and is read when it does not start."""
+    full = {**os.environ, "PYTHONPATH": str(REPO), **(env or {})}
     errors = state.with_suffix(".err")
-    with open(errors, "w", encoding="utf-8") as err:
+    with open(errors, "a", encoding="utf-8") as err:
         proc = subprocess.Popen(
             [
-                sys.executable,
-                "-c",
-                "from cfglang.cli import run; run()",
-                "serve",
-                str(project),
-                "--port",
-                "0",
-                "--state",
-                str(state),
+                *(sys.executable, "-c", "from cfglang.cli import run; run()", "serve"),
+                *(str(project), "--port", "0", "--state", str(state), *extra),
             ],
             stdout=subprocess.PIPE,
             stderr=err,
             text=True,
-            env=env,
+            env=full,
         )
     assert proc.stdout is not None
     line = proc.stdout.readline()

@@ -22,7 +22,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests.etcd_cluster import etcd_missing, free_ports, wait_for
-from tests.server_util import REPO, stop_process, write_project
+from tests.server_util import REPO, serve_process, stop_process, write_project
 
 _missing = etcd_missing()
 if _missing is not None and os.environ.get("CI"):
@@ -193,25 +193,10 @@ def test_serve_and_connect_over_tls_with_a_user(
 
     project = write_project(tmp_path / "p", PROJECT)
     url = store_url(member, "d", user="root")
-    env = {**os.environ, "PYTHONPATH": str(REPO), "CFL_ETCD_PASSWORD": PASSWORD}
-    errors = tmp_path / "serve.err"
-    with open(errors, "w", encoding="utf-8") as err:
-        proc = subprocess.Popen(
-            [
-                *(sys.executable, "-c", "from cfglang.cli import run; run()", "serve"),
-                *(str(project), "--port", "0", "--state", str(tmp_path / "state")),
-                *("--store", url),
-            ],
-            stdout=subprocess.PIPE,
-            stderr=err,
-            text=True,
-            env=env,
-        )
+    proc, server = serve_process(
+        project, tmp_path / "state", "--store", url, env={"CFL_ETCD_PASSWORD": PASSWORD}
+    )
     try:
-        assert proc.stdout is not None
-        line = proc.stdout.readline()
-        assert line.startswith("serving "), line + errors.read_text(encoding="utf-8")
-        server = line.split(" at ", 1)[1].split(" ", 1)[0]
         with cfglang.connect(url, "app", backoff=(0.05, 0.3), usage_interval=None) as cfg:
             assert cfg.current.config.replicas == 1
             r = httpx.put(
