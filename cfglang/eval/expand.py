@@ -18,7 +18,7 @@ from cfglang.diagnostics import Diagnostics, Note, did_you_mean, edit_distance
 from cfglang.eval.errors import EvalError, _Propagate, err
 from cfglang.eval.objects import _NO_LETS, Def, Layer, Obj, Scope
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, show
-from cfglang.semantic.program import DOTTED, DYNAMIC, FIELD, FOR, IF, MERGE, OWN, SET, Lowering
+from cfglang.semantic.program import DYNAMIC, FIELD, FOR, IF, MERGE, OWN, SET, Lowering
 from cfglang.semantic.resolve import ModuleInfo
 from cfglang.source import Span
 from cfglang.syntax import ast
@@ -67,19 +67,7 @@ class Expansion:
                 d = Def(key, stmt.op, stmt, scope, no, span, payload)
             elif kind == OWN:
                 d = Def(key, stmt.op, stmt, scope, no, span, payload, own=True)
-            elif kind == DOTTED:
-                # `a.b.c = e` is `a { b.c = e }` (the rest lowered once per statement).
-                d = Def(
-                    key,
-                    "merge",
-                    stmt,
-                    scope,
-                    no,
-                    span,
-                    None,
-                    Layer(payload, scope, module, None, None, stmt.span, _NO_LETS),
-                )
-            elif kind == MERGE:
+            elif kind == MERGE:  # a block, or a dotted path lowered to one
                 d = Def(
                     key,
                     "merge",

@@ -50,10 +50,13 @@ __all__ = ["InputChain", "Lowering", "Program", "build_program"]
 # plain key, a check) are turned into definitions without looking at the syntax again;
 # dynamic ones (a computed key, `unset`, `if`, `for`) need values of the evaluation.
 Step = tuple[str, int, Any, Span, Any]
-SET, DOTTED, MERGE, CHECK = 0, 1, 2, 3
+# MERGE's payload is (body statements, their lets); `a.b.c = e` is lowered to the merge
+# `a { b.c = e }`, whose body has no lets (`NO_LETS`, shared and never written).
+SET, MERGE, CHECK = 0, 2, 3
 OWN = 4  # a SET whose value reads its own key (`region = region`, docs/language.md §3.6)
 FIELD, UNSET, IF, FOR = 5, 6, 7, 8  # dynamic: the key or the body depends on values
 DYNAMIC = FIELD  # kinds from here on are dynamic
+NO_LETS: dict[str, ast.LetDecl] = {}
 
 # An input as the entry's extends chain declares it: (module, declaration), base first.
 InputChain = tuple[tuple[ModuleInfo, ast.InputDecl], ...]
@@ -324,7 +327,7 @@ def _plan(stmts: tuple[ast.Stmt, ...], low: Lowering) -> tuple[Step, ...]:
             if key is None:
                 steps.append(("", FIELD, stmt, first.span, None))
             elif len(stmt.path) > 1:
-                steps.append((key, DOTTED, stmt, first.span, low.dotted_rest(stmt)))
+                steps.append((key, MERGE, stmt, first.span, (low.dotted_rest(stmt), NO_LETS)))
             elif stmt.op == "merge":
                 assert stmt.body is not None
                 steps.append(
