@@ -38,7 +38,7 @@ from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
 from cfglang.eval.constraints import dotted
 from cfglang.eval.evaluate import EvalError, Evaluator, Limits, ProfilingEvaluator, _Propagate
 from cfglang.eval.inputs import Given
-from cfglang.eval.materialise import SizeBudget, materialize
+from cfglang.eval.materialise import Keeping, SizeBudget, materialize
 from cfglang.eval.values import BOTTOM
 from cfglang.secrets.edit import plaintext_sites, report_plaintext
 from cfglang.secrets.runtime import SecretContext
@@ -303,7 +303,7 @@ def run(req: BuildRequest) -> BuildResult:
     doc = ev.main_doc
     assert doc is not None
 
-    typecheck(list(program.modules.values()), ev.types, diags, ev.check_literal)
+    _static_checks(program, ev, diags, limits, reused)
     ev.bind_schemas()
     phase("inputs and static checks")
     out.env_read = dict(ev.env_read)
@@ -322,9 +322,15 @@ def run(req: BuildRequest) -> BuildResult:
         result.diagnostics = diags.sorted()
         return out
     spans: dict[int, dict[str, Span]] = {}
-    data = materialize(ev, doc, spans=spans)
+    keeping = _keeping(program, req, limits) if reused and prof is None and not req.record else None
+    budget = SizeBudget(limits, spans, keeping)
+    data = materialize(ev, doc, budget=budget)
+    if keeping is not None and keeping.fill and not diags:
+        # Kept only from an evaluation that reported nothing: a kept field is not
+        # evaluated again, so it must have nothing to say.
+        program.kept[(limits, req.secrets)] = (keeping.root, keeping.spans)
     report = req.secrets.plaintext != "allow"
-    if (report or req.use_cache) and has_secret(data):
+    if (report or req.use_cache) and budget.secret:
         assert program.entry is not None
         found = plaintext_sites(program.entry, data)  # one scan: the report and the cache
         if report:
@@ -344,6 +350,39 @@ def run(req: BuildRequest) -> BuildResult:
         result.data, result.outputs = data, outputs
         result._provenance = Provenance(data, spans)
     return out
+
+
+def _static_checks(
+    program: Program, ev: Evaluator, diags: Diagnostics, limits: Limits, reused: bool
+) -> None:
+    """Type-check the program's modules into ``diags``. What a reused program's check
+    finds is kept when no refinement reads an input (`Dependence.static_checks_fixed`):
+    the literals and types it checks are the program's own, so it finds the same."""
+    fixed = reused and program.input_dependence().static_checks_fixed
+    found = program.static_findings.get(limits) if fixed else None
+    if found is None:
+        mine = Diagnostics()
+        # The literal checks report through the evaluator's collector: pointed at this
+        # one for the check, so that everything the check finds is in ``found``.
+        ev.diags = mine
+        try:
+            typecheck(list(program.modules.values()), ev.types, mine, ev.check_literal)
+        finally:
+            ev.diags = diags
+        found = tuple(mine)
+        if fixed:
+            program.static_findings[limits] = found
+    diags.extend(found)
+
+
+def _keeping(program: Program, req: BuildRequest, limits: Limits) -> Keeping | None:
+    """How the document of a reused program takes the data of its input-independent
+    fields from the previous evaluation (`Keeping`): used if one was kept under these
+    settings, else recorded; None when the program's keys may depend on the inputs."""
+    dep = program.input_dependence()
+    if not dep.usable:
+        return None
+    return Keeping(dep.dirty, dep.unstable, program.kept.get((limits, req.secrets)))
 
 
 def run_cached(req: BuildRequest) -> Compilation:

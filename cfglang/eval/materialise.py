@@ -21,6 +21,7 @@ from cfglang.eval.values import ABSENT, BOTTOM
 from cfglang.limits import MAX_NESTING
 from cfglang.semantic import types as T
 from cfglang.source import Span
+from cfglang.values import Secret
 
 if TYPE_CHECKING:
     from cfglang.eval.evaluate import Evaluator, Limits
@@ -36,9 +37,24 @@ class SizeBudget:
     levels costs 60 walks and stops at the budget, instead of 2^60 steps.
     """
 
-    __slots__ = ("bytes", "max_bytes", "max_depth", "max_values", "memo", "spans", "values")
+    __slots__ = (
+        "bytes",
+        "keeping",
+        "max_bytes",
+        "max_depth",
+        "max_values",
+        "memo",
+        "secret",
+        "spans",
+        "values",
+    )
 
-    def __init__(self, limits: Limits, spans: dict[int, dict[str, Span]] | None = None) -> None:
+    def __init__(
+        self,
+        limits: Limits,
+        spans: dict[int, dict[str, Span]] | None = None,
+        keeping: Keeping | None = None,
+    ) -> None:
         # With ``spans``, each object's plain dict (by id) gets its fields' defining spans
         # (the top of each definition stack): the provenance that outlives the evaluation.
         self.spans = spans
@@ -51,12 +67,75 @@ class SizeBudget:
         # per value materialised, so worked out here, once.
         self.max_depth = min(limits.max_depth, MAX_NESTING + 1)
         self.memo: dict[int, tuple[Any, Any, int, int, int]] = {}
+        self.keeping = keeping
+        self.secret = False  # whether the data holds a secret (the build asks)
 
     def add(self, values: int, nbytes: int) -> None:
         self.values += values
         self.bytes += nbytes
         if self.values > self.max_values or self.bytes > self.max_bytes:
             raise _TooLarge()
+
+
+class Kept:
+    """The plain data of the input-independent fields of one object of the document,
+    from an earlier evaluation of the same program: ``fields`` maps a key that no input
+    can change (`cfglang.semantic.dependence`) to its data (a template, copied for each
+    use) and what it cost the budget; ``children`` holds the same for the fields that
+    are objects holding input-dependent fields, but are the same object in every
+    evaluation."""
+
+    __slots__ = ("children", "fields")
+
+    def __init__(self) -> None:
+        self.fields: dict[str, tuple[Any, int, int, Span | None]] = {}
+        self.children: dict[str, Kept] = {}
+
+
+class Keeping:
+    """Kept data in one materialisation: used (``fill`` false) or recorded (``fill``
+    true, into a new tree that the program keeps only if the evaluation reported
+    nothing). ``spans`` holds the provenance of the templates' dicts (by id)."""
+
+    __slots__ = ("dirty", "fill", "root", "spans", "unstable")
+
+    def __init__(
+        self,
+        dirty: frozenset[str],
+        unstable: frozenset[str],
+        kept: tuple[Kept, dict[int, dict[str, Span]]] | None,
+    ) -> None:
+        self.dirty = dirty
+        self.unstable = unstable
+        self.fill = kept is None
+        self.root, self.spans = kept if kept is not None else (Kept(), {})
+
+
+class _Unkeepable(Exception):
+    """A value that must not outlive its evaluation (a secret)."""
+
+
+def _copy(
+    data: Any,
+    src: dict[int, dict[str, Span]] | None,
+    dst: dict[int, dict[str, Span]] | None,
+) -> Any:
+    """A copy of plain ``data`` (its dicts and lists; scalars are immutable), with the
+    provenance of each dict carried from ``src`` to ``dst``. Raises `_Unkeepable` on a
+    secret."""
+    cls = data.__class__
+    if cls is dict:
+        out = {k: v if v.__class__ in _LEAVES else _copy(v, src, dst) for k, v in data.items()}
+        if src is not None and dst is not None:
+            at = src.get(id(data))
+            if at is not None:
+                dst[id(out)] = at
+        return out
+    if cls is list:
+        return [v if v.__class__ in _LEAVES else _copy(v, src, dst) for v in data]
+    if isinstance(data, Secret):
+        raise _Unkeepable()
+    return data
 
 
 class _TooLarge(Exception):
@@ -77,17 +156,21 @@ def materialize(
     budget: SizeBudget | None = None,
     site: Span | None = None,
     spans: dict[int, dict[str, Span]] | None = None,
+    keeping: Keeping | None = None,
 ) -> Any:
     """Plain data for a value; BOTTOM where an error was reported.
 
     ``budget`` is shared by values emitted together (a build's named outputs); ``site``
     is where a value too large to emit is reported (else at the top-level field holding
     it). Plain data may share sub-dicts and lists: treat it as read-only. ``spans``
-    collects where each field of the data was defined (see `SizeBudget`).
+    collects where each field of the data was defined (see `SizeBudget`). With
+    ``keeping`` (the document of a reused program), the data of fields no input can
+    change is taken from the previous evaluation, or recorded for the next.
     """
-    b = budget if budget is not None else SizeBudget(ev.limits, spans)
+    b = budget if budget is not None else SizeBudget(ev.limits, spans, keeping)
+    kept = b.keeping.root if b.keeping is not None else None
     try:
-        return _materialize(ev, value, path, b, site)
+        return _materialize(ev, value, path, b, site, kept)
     except _TooLarge as e:
         limits = ev.limits
         what = (
@@ -113,8 +196,10 @@ def _materialize(
     path: tuple[str | int, ...],
     budget: SizeBudget,
     where: Span | None = None,
+    kept: Kept | None = None,
 ) -> Any:
-    """``where`` is where the field holding ``value`` is set (a list has no site)."""
+    """``where`` is where the field holding ``value`` is set (a list has no site);
+    ``kept``, the kept data of this object (`Kept`)."""
     limit = budget.max_depth
     if len(path) > limit:
         site = value.site if isinstance(value, Obj) and value.site is not None else where
@@ -129,6 +214,8 @@ def _materialize(
         return BOTTOM
     cls = value.__class__
     if cls is not Obj and cls is not tuple:
+        if cls not in _LEAVES and isinstance(value, Secret):
+            budget.secret = True
         return value
     memo = budget.memo.get(id(value))
     if memo is not None and len(path) <= memo[4]:
@@ -137,7 +224,7 @@ def _materialize(
     values0, bytes0 = budget.values, budget.bytes
     out: Any
     if cls is Obj:
-        out = _object(ev, value, path, budget)
+        out = _object(ev, value, path, budget, kept)
     elif len(path) >= limit:  # items would be too deep: report it
         out = [_materialize(ev, x, (*path, i), budget, where) for i, x in enumerate(value)]
     else:
@@ -167,7 +254,11 @@ _LEAVES = frozenset({str, int, float, bool, type(None)})
 
 
 def _object(
-    ev: Evaluator, obj: Obj, path: tuple[str | int, ...], budget: SizeBudget
+    ev: Evaluator,
+    obj: Obj,
+    path: tuple[str | int, ...],
+    budget: SizeBudget,
+    kept: Kept | None = None,
 ) -> dict[str, Any]:
     out: dict[str, Any] = {}
     defs = obj.defs()
@@ -183,6 +274,8 @@ def _object(
     spans: dict[str, Span] | None = None
     if budget.spans is not None:
         spans = budget.spans[id(out)] = {}
+    keeping = budget.keeping if kept is not None else None
+    fill = keeping is not None and keeping.fill
     for key, stack in defs.items():
         hidden = False
         for d in stack:
@@ -206,6 +299,18 @@ def _object(
                     data_path=dotted((*path, key)),
                 )
             continue
+        clean = keeping is not None and key not in keeping.dirty
+        if clean and not fill:
+            hit = kept.fields.get(key)  # type: ignore[union-attr]
+            if hit is not None:
+                data = hit[0]
+                if data.__class__ is dict or data.__class__ is list:
+                    data = _copy(data, keeping.spans, budget.spans)  # type: ignore[union-attr]
+                out[key] = data
+                if spans is not None and hit[3] is not None:
+                    spans[key] = hit[3]
+                budget.add(hit[1], hit[2])
+                continue
         if key in values:
             v = values[key]
         elif stack:
@@ -222,27 +327,56 @@ def _object(
             if key not in meant:
                 _missing(ev, obj, key, stack, path)
             continue
+        defined = None
         if spans is not None and stack:
-            top = stack[-1]
-            if top.op == "decl":
-                top = next((d for d in reversed(stack) if d.op != "decl"), top)
-            spans[key] = top.stmt.span
+            defined = spans[key] = _defined_at(stack)
         if v is BOTTOM or v.__class__ in leaves:
             out[key] = v
-            budget.add(1, len(key) + len(v) if v.__class__ is str else len(key))
+            cost = len(key) + len(v) if v.__class__ is str else len(key)
+            budget.add(1, cost)
+            if clean and fill and v is not BOTTOM:
+                kept.fields[key] = (v, 1, cost, defined)  # type: ignore[union-attr]
             continue
+        below = None
+        if keeping is not None and not clean and key not in keeping.unstable and v.__class__ is Obj:
+            # Not kept as a whole (an input reaches some field of it), but the same
+            # object in every evaluation: its other fields can be.
+            if fill:
+                below = kept.children[key] = Kept()  # type: ignore[union-attr]
+            else:
+                below = kept.children.get(key)  # type: ignore[union-attr]
+        values0, bytes0 = budget.values, budget.bytes
         try:
             where = stack[-1].key_span if stack else obj.site
-            out[key] = _materialize(ev, v, (*path, key), budget, where)
+            out[key] = _materialize(ev, v, (*path, key), budget, where, below)
             budget.add(1, len(key))
         except _TooLarge as e:
             e.span, e.path = stack[-1].value_span, (*path, key)
             raise
+        if clean and fill and budget.spans is not None:  # only with provenance to keep
+            try:
+                template = _copy(out[key], budget.spans, keeping.spans)  # type: ignore[union-attr]
+            except _Unkeepable:
+                continue
+            kept.fields[key] = (  # type: ignore[union-attr]
+                template,
+                budget.values - values0,
+                budget.bytes - bytes0,
+                defined,
+            )
     if id(obj) not in ev.checked:
         ev.checked.add(id(obj))
         for stmt, scope in obj.checks():
             run_check(ev, obj, stmt, scope, path)
     return out
+
+
+def _defined_at(stack: list[Def]) -> Span:
+    """Where a field's value is defined: the top of its stack, past bare declarations."""
+    top = stack[-1]
+    if top.op == "decl":
+        top = next((d for d in reversed(stack) if d.op != "decl"), top)
+    return top.stmt.span
 
 
 def _missing(

@@ -41,6 +41,7 @@ from cfglang.syntax import ast
 
 if TYPE_CHECKING:
     from cfglang.semantic.bind import Bindings
+    from cfglang.semantic.dependence import Dependence
 
 __all__ = ["InputChain", "Lowering", "Program", "build_program"]
 
@@ -385,6 +386,15 @@ class Program:
     _pure: dict[int, tuple[ast.Expr, bool]] = attrs.field(factory=dict, repr=False)
     _module_names: list[frozenset[str] | None] = attrs.field(factory=list, repr=False)
     where_verdicts: set[tuple[Any, ...]] = attrs.field(factory=set, repr=False)
+    _dependence: list[Dependence] = attrs.field(factory=list, repr=False)
+    # The plain data of the input-independent fields of the document, recorded by one
+    # evaluation for the next (`cfglang.eval.materialise.Keeping`), by the settings that
+    # could change it (limits, secret options). Opaque here; replaced whole, never
+    # changed once stored, so threads share it without a lock.
+    kept: dict[Any, Any] = attrs.field(factory=dict, repr=False)
+    # What the static checks found, by limits, when no refinement reads an input
+    # (`Dependence.static_checks_fixed`): every evaluation reports it again.
+    static_findings: dict[Any, tuple[Diagnostic, ...]] = attrs.field(factory=dict, repr=False)
 
     @property
     def files(self) -> list[str]:
@@ -456,6 +466,16 @@ class Program:
         pure = defined is not None and _pure_expr(where, frozenset(builtins) - defined)
         self._pure[id(where)] = (where, pure)
         return pure
+
+    def input_dependence(self) -> Dependence:
+        """Which names may have a value that changes with the inputs
+        (`cfglang.semantic.dependence`), worked out on first need and kept."""
+        if not self._dependence:
+            # lazy: only a reused program needs it (a one-off build never pays the import)
+            from cfglang.semantic.dependence import input_dependence
+
+            self._dependence.append(input_dependence(self.modules.values()))
+        return self._dependence[0]
 
     def bindings(self, builtins: Collection[str]) -> Bindings | None:
         """Every name, type and import member of the program bound to its binding site
