@@ -277,6 +277,20 @@ def _object(
     keeping = budget.keeping if kept is not None else None
     fill = keeping is not None and keeping.fill
     for key, stack in defs.items():
+        clean = keeping is not None and key not in keeping.dirty
+        if clean and not fill:
+            # Kept by an evaluation of this same object that reported nothing: the key
+            # is visible and known there, and so here (the object is the same).
+            hit = kept.fields.get(key)  # type: ignore[union-attr]
+            if hit is not None:
+                data = hit[0]
+                if data.__class__ is dict or data.__class__ is list:
+                    data = _copy(data, keeping.spans, budget.spans)  # type: ignore[union-attr]
+                out[key] = data
+                if spans is not None and hit[3] is not None:
+                    spans[key] = hit[3]
+                budget.add(hit[1], hit[2])
+                continue
         hidden = False
         for d in stack:
             if d.is_hidden:
@@ -299,18 +313,6 @@ def _object(
                     data_path=dotted((*path, key)),
                 )
             continue
-        clean = keeping is not None and key not in keeping.dirty
-        if clean and not fill:
-            hit = kept.fields.get(key)  # type: ignore[union-attr]
-            if hit is not None:
-                data = hit[0]
-                if data.__class__ is dict or data.__class__ is list:
-                    data = _copy(data, keeping.spans, budget.spans)  # type: ignore[union-attr]
-                out[key] = data
-                if spans is not None and hit[3] is not None:
-                    spans[key] = hit[3]
-                budget.add(hit[1], hit[2])
-                continue
         if key in values:
             v = values[key]
         elif stack:

@@ -37,9 +37,11 @@ the identity the compile was given, start both sets):
   the analysis cannot name: it counts as a dirty mention as soon as anything is dirty.
 
 Nothing is kept at all (``usable`` is false) when a computed key (`"$<x>" = ...`) may
-depend on the inputs (its name is not known here), or when a positional template
-argument does and the program has template parameters it could bind (all are then
-treated as dirty instead, which is sound). These are rare; they cost only the reuse.
+depend on the inputs: its name is not known here. A positional template argument that
+reads a dirty name makes every template parameter dirty and unstable (which parameter it
+binds is not known here either). Both are rare; they cost only the reuse.
+
+Solved with a worklist: a binding is looked at again only when a name it reads changes.
 """
 
 from __future__ import annotations
@@ -295,6 +297,10 @@ class _Collector:
 
 _INPUT = "\x00input"
 _SECRET = "secret"  # the builtin: its value depends on the identity a compile is given
+_SEEDS = (_INPUT, _SECRET)
+# The positional arguments of calls: when one reads a dirty name, every template
+# parameter is dirty (which parameter an argument binds is not known here).
+_POSITIONAL = "\x00positional"
 
 
 def _path(e: ast.Expr) -> tuple[str, ...] | None:
@@ -342,46 +348,59 @@ def input_dependence(modules: Iterable[ModuleInfo]) -> Dependence:
                     *target.declared_names(),
                 }
             c.bindings.append(b)
-    dirty: set[str] = {_INPUT, _SECRET}
-    unstable: set[str] = {_INPUT, _SECRET}
+    for mentions in c.positional:
+        c.bindings.append(_Binding(_POSITIONAL, value=mentions))
     bindings = c.bindings
-    changed = True
-    while changed:
-        changed = False
-        if c.positional and c.params - dirty and any(p & dirty for p in c.positional):
-            dirty |= c.params
-            unstable |= c.params
-            changed = True
-        anything = len(dirty) > 2  # beyond the seeds, something is dirty
-        if anything and _ANY not in dirty:
-            dirty.add(_ANY)
-            unstable.add(_ANY)
-            changed = True
-        for b in bindings:
-            name = b.name
-            if name is not None and name in unstable:
-                continue  # nothing more to learn
-            guarded = any(not g.isdisjoint(dirty) for g in b.guards)
-            value = not b.value.isdisjoint(dirty)
-            path = b.path
-            path_unstable = any(p in unstable for p in path)
-            types = b.types
-            is_unstable = guarded or value or path_unstable or not types.isdisjoint(unstable)
-            is_dirty = (
-                is_unstable
-                or (bool(path) and path[-1] in dirty)
-                or not b.contents.isdisjoint(dirty)
-                or not types.isdisjoint(dirty)
-            )
-            if name is None:
-                if is_dirty:
-                    return Dependence(frozenset(dirty), frozenset(unstable), usable=False)
-                continue
-            if is_unstable and name not in unstable:
-                unstable.add(name)
-                changed = True
-            if is_dirty and name not in dirty:
-                dirty.add(name)
-                changed = True
+    # A worklist: each binding is looked at once, and again only when a name it reads
+    # becomes dirty or unstable (a pass over every binding per change was quadratic in
+    # the length of the longest chain of blocks).
+    readers: dict[str | None, list[int]] = {}
+    for i, b in enumerate(bindings):
+        for n in {*b.value, *b.path, *b.types, *b.contents, *(n for g in b.guards for n in g)}:
+            readers.setdefault(n, []).append(i)
+    dirty: set[str] = set()
+    unstable: set[str] = set()
+    todo: list[int] = []
+
+    def mark(name: str, also_unstable: bool) -> None:
+        if also_unstable and name not in unstable:
+            unstable.add(name)
+            todo.extend(readers.get(name, ()))
+        if name not in dirty:
+            dirty.add(name)
+            todo.extend(readers.get(name, ()))
+            if name == _POSITIONAL:
+                for p in c.params:
+                    mark(p, True)
+            if _ANY not in dirty and name not in _SEEDS:
+                mark(_ANY, True)  # something is dirty: a read of unnamed keys may see it
+
+    for seed in _SEEDS:
+        mark(seed, True)
+    todo.extend(range(len(bindings)))
+    while todo:
+        b = bindings[todo.pop()]
+        name = b.name
+        if name is not None and name in unstable:
+            continue  # nothing more to learn
+        path = b.path
+        types = b.types
+        is_unstable = (
+            not b.value.isdisjoint(dirty)
+            or any(not g.isdisjoint(dirty) for g in b.guards)
+            or any(p in unstable for p in path)
+            or not types.isdisjoint(unstable)
+        )
+        is_dirty = (
+            is_unstable
+            or (bool(path) and path[-1] in dirty)
+            or not b.contents.isdisjoint(dirty)
+            or not types.isdisjoint(dirty)
+        )
+        if name is None:
+            if is_dirty:
+                return Dependence(frozenset(dirty), frozenset(unstable), usable=False)
+        elif is_dirty:
+            mark(name, is_unstable)
     fixed = all(w.isdisjoint(dirty) for w in c.wheres)
     return Dependence(frozenset(dirty), frozenset(unstable), usable=True, static_checks_fixed=fixed)
