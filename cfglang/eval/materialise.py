@@ -85,11 +85,14 @@ class Kept:
     are objects holding input-dependent fields, but are the same object in every
     evaluation."""
 
-    __slots__ = ("children", "fields")
+    __slots__ = ("children", "fields", "leaves")
 
     def __init__(self) -> None:
         self.fields: dict[str, tuple[Any, int, int, Span | None]] = {}
         self.children: dict[str, Kept] = {}
+        # The kept fields whose value is a plain scalar: their checked value is their
+        # data, so the object's field memo can hold them before anything reads them.
+        self.leaves: dict[str, Any] = {}
 
 
 class Keeping:
@@ -276,6 +279,12 @@ def _object(
         spans = budget.spans[id(out)] = {}
     keeping = budget.keeping if kept is not None else None
     fill = keeping is not None and keeping.fill
+    if keeping is not None and not fill and kept.leaves:  # type: ignore[union-attr]
+        # What the fields an input reaches read of this object's kept fields (a
+        # substitution reading `name`) comes from the memo, as if evaluated.
+        for k, leaf in kept.leaves.items():  # type: ignore[union-attr]
+            if k not in values:
+                values[k] = leaf
     for key, stack in defs.items():
         clean = keeping is not None and key not in keeping.dirty
         if clean and not fill:
@@ -338,6 +347,7 @@ def _object(
             budget.add(1, cost)
             if clean and fill and v is not BOTTOM:
                 kept.fields[key] = (v, 1, cost, defined)  # type: ignore[union-attr]
+                kept.leaves[key] = v  # type: ignore[union-attr]
             continue
         below = None
         if keeping is not None and not clean and key not in keeping.unstable and v.__class__ is Obj:
