@@ -73,14 +73,27 @@ class Dependence:
     static_checks_fixed: bool = False
 
 
-@attrs.define
 class _Binding:
-    name: str | None  # None: a computed key
-    path: tuple[str, ...] = ()  # the names of a path expression, outermost first
-    value: set[str] = attrs.Factory(set)  # names any other expression mentions
-    types: set[str] = attrs.Factory(set)  # the types and schemas it is checked against
-    contents: set[str | None] = attrs.Factory(set)  # keys defined in its blocks
-    guards: tuple[frozenset[str], ...] = ()  # conditions and iterables it is under
+    """One binding site of a name (a plain slotted class: a program has thousands)."""
+
+    __slots__ = ("contents", "guards", "name", "path", "types", "value")
+
+    def __init__(
+        self,
+        name: str | None,  # None: a computed key
+        *,
+        value: set[str] | None = None,
+        types: set[str] | None = None,
+        guards: tuple[frozenset[str], ...] = (),
+    ) -> None:
+        self.name = name
+        self.path: tuple[str, ...] = ()  # the names of a path expression, outermost first
+        self.value = value if value is not None else set()  # names other expressions mention
+        self.types = (
+            types if types is not None else set()
+        )  # types and schemas it is checked against
+        self.contents: set[str | None] = set()  # keys defined in its blocks
+        self.guards = guards  # conditions and iterables it is under
 
 
 class _Collector:
