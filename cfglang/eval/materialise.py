@@ -114,6 +114,9 @@ class Keeping:
         self.root, self.spans = kept if kept is not None else (Kept(), {})
 
 
+_NOTHING_KEPT = Kept()  # the node of an object materialised without keeping
+
+
 class _Unkeepable(Exception):
     """A value that must not outlive its evaluation (a secret)."""
 
@@ -277,12 +280,15 @@ def _object(
     spans: dict[str, Span] | None = None
     if budget.spans is not None:
         spans = budget.spans[id(out)] = {}
+    # ``node``: this object's kept data when keeping (else an empty node, never written).
     keeping = budget.keeping if kept is not None else None
+    node = kept if kept is not None else _NOTHING_KEPT
     fill = keeping is not None and keeping.fill
-    if keeping is not None and not fill and kept.leaves:  # type: ignore[union-attr]
+    kept_spans = keeping.spans if keeping is not None else None
+    if keeping is not None and not fill and node.leaves:
         # What the fields an input reaches read of this object's kept fields (a
         # substitution reading `name`) comes from the memo, as if evaluated.
-        for k, leaf in kept.leaves.items():  # type: ignore[union-attr]
+        for k, leaf in node.leaves.items():
             if k not in values:
                 values[k] = leaf
     for key, stack in defs.items():
@@ -290,11 +296,11 @@ def _object(
         if clean and not fill:
             # Kept by an evaluation of this same object that reported nothing: the key
             # is visible and known there, and so here (the object is the same).
-            hit = kept.fields.get(key)  # type: ignore[union-attr]
+            hit = node.fields.get(key)
             if hit is not None:
                 data = hit[0]
                 if data.__class__ is dict or data.__class__ is list:
-                    data = _copy(data, keeping.spans, budget.spans)  # type: ignore[union-attr]
+                    data = _copy(data, kept_spans, budget.spans)
                 out[key] = data
                 if spans is not None and hit[3] is not None:
                     spans[key] = hit[3]
@@ -346,17 +352,17 @@ def _object(
             cost = len(key) + len(v) if v.__class__ is str else len(key)
             budget.add(1, cost)
             if clean and fill and v is not BOTTOM:
-                kept.fields[key] = (v, 1, cost, defined)  # type: ignore[union-attr]
-                kept.leaves[key] = v  # type: ignore[union-attr]
+                node.fields[key] = (v, 1, cost, defined)
+                node.leaves[key] = v
             continue
         below = None
         if keeping is not None and not clean and key not in keeping.unstable and v.__class__ is Obj:
             # Not kept as a whole (an input reaches some field of it), but the same
             # object in every evaluation: its other fields can be.
             if fill:
-                below = kept.children[key] = Kept()  # type: ignore[union-attr]
+                below = node.children[key] = Kept()
             else:
-                below = kept.children.get(key)  # type: ignore[union-attr]
+                below = node.children.get(key)
         values0, bytes0 = budget.values, budget.bytes
         try:
             where = stack[-1].key_span if stack else obj.site
@@ -367,10 +373,10 @@ def _object(
             raise
         if clean and fill and budget.spans is not None:  # only with provenance to keep
             try:
-                template = _copy(out[key], budget.spans, keeping.spans)  # type: ignore[union-attr]
+                template = _copy(out[key], budget.spans, kept_spans)
             except _Unkeepable:
                 continue
-            kept.fields[key] = (  # type: ignore[union-attr]
+            node.fields[key] = (
                 template,
                 budget.values - values0,
                 budget.bytes - bytes0,
