@@ -12,6 +12,7 @@ reference, a block, an `if`, a `for`, a template argument, a refinement, a check
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from cfglang.semantic.dependence import input_dependence
 
 
 def _result(res: Any) -> tuple[str, list[str]]:
-    data = json.dumps(res.data, sort_keys=True) if res.data is not None else "null"
+    data = json.dumps(res.data, sort_keys=True, default=repr) if res.data is not None else "null"
     return data, sorted(f"{d.code} {d.span} {d.message}" for d in res.diagnostics)
 
 
@@ -567,3 +568,40 @@ def test_a_refinement_reading_an_input_is_checked_by_every_evaluation(tmp_path: 
     ]
     assert codes == [[], [], ["E0301"], []]
     assert not _program(entry).input_dependence().static_checks_fixed
+
+
+# ---- every example and golden case that declares an input --------------------------------
+
+_ROOT = Path(__file__).resolve().parent.parent
+_INPUT = re.compile(r"^input\s+(\w+)\s*(?::\s*(\w+))?\s*(?:=\s*(\S+))?", re.MULTILINE)
+_VALUES = {"string": ["a1", "b2", "a1"], "int": ["1", "2", "3"], "bool": ["true", "false", "true"]}
+
+
+def _entries_with_an_input() -> list[tuple[str, str, str]]:
+    found = []
+    for path in sorted(
+        [*(_ROOT / "examples").rglob("*.cfl"), *(_ROOT / "tests/cases").rglob("*.cfl")]
+    ):
+        m = _INPUT.search(path.read_text(encoding="utf-8"))
+        if m is None:
+            continue
+        name, typ, default = m.groups()
+        if typ is None and default is not None:
+            typ = "string" if default.startswith('"') else "int" if default.isdigit() else None
+        if typ in _VALUES:
+            found.append((str(path.relative_to(_ROOT)), name, typ))
+    return found
+
+
+@pytest.mark.parametrize(("rel", "name", "typ"), _entries_with_an_input())
+def test_reused_examples_and_cases_match_cold_builds(rel: str, name: str, typ: str) -> None:
+    entry = _ROOT / rel
+    values = _VALUES[typ]
+    cold = []
+    for v in values:
+        driver.PROGRAMS.clear()
+        cold.append(_result(api.compile(str(entry), cli_vars=[(name, v)], env={})))
+    driver.PROGRAMS.clear()
+    for i, v in enumerate(values * 2):
+        got = _result(api.compile(str(entry), cli_vars=[(name, v)], env={}))
+        assert got == cold[i % len(values)], f"evaluation {i + 1} with {name}={v}"
