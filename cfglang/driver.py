@@ -38,7 +38,7 @@ from cfglang.emit import FORMATS, EmitError, emit, format_for_filename
 from cfglang.eval.constraints import dotted
 from cfglang.eval.evaluate import EvalError, Evaluator, Limits, ProfilingEvaluator, _Propagate
 from cfglang.eval.inputs import Given
-from cfglang.eval.materialise import Keeping, SizeBudget, materialize
+from cfglang.eval.materialise import Keeping, SizeBudget, SpanTable, materialize
 from cfglang.eval.values import BOTTOM
 from cfglang.secrets.edit import plaintext_sites, report_plaintext
 from cfglang.secrets.runtime import SecretContext
@@ -131,7 +131,7 @@ class Provenance:
 
     __slots__ = ("_data", "_spans")
 
-    def __init__(self, data: Any, spans: dict[int, dict[str, Span]]) -> None:
+    def __init__(self, data: Any, spans: SpanTable) -> None:
         self._data = data  # keeps every dict of ``spans`` alive, so the ids stay theirs
         self._spans = spans
 
@@ -145,7 +145,10 @@ class Provenance:
         cur, span = self._data, None
         for seg in path:
             if isinstance(cur, dict) and isinstance(seg, str) and seg in cur:
-                span = self._spans.get(id(cur), {}).get(seg)
+                at = self._spans.get(id(cur), ())
+                # The table holds the spans in the dict's key order.
+                i = next((n for n, k in enumerate(cur) if k == seg), len(at))
+                span = at[i] if i < len(at) else None
                 cur = cur[seg]
             elif isinstance(cur, list) and isinstance(seg, int) and -len(cur) <= seg < len(cur):
                 cur = cur[seg]  # provenance stays with the list field that holds it
@@ -321,7 +324,7 @@ def run(req: BuildRequest) -> BuildResult:
         result.data = None if diags.has_errors else data
         result.diagnostics = diags.sorted()
         return out
-    spans: dict[int, dict[str, Span]] = {}
+    spans: SpanTable = {}
     keeping = _keeping(program, req, limits) if reused and prof is None and not req.record else None
     budget = SizeBudget(limits, spans, keeping)
     data = materialize(ev, doc, budget=budget)

@@ -149,7 +149,6 @@ class Evaluator(Expansion, Lookup, Conformance):
         self.inputs: dict[str, Any] = {}
         self.input_thunks: dict[str, Callable[[], Any]] = {}
         self.input_decls: dict[str, ast.InputDecl] = {}
-        self.checked: set[int] = set()
         self.where_ok: set[tuple[Any, ...]] = set()
         # Plans, dotted tails and body lets: the program's (shared by its evaluations).
         self.lowering = program.lowering if program is not None else Lowering()
@@ -192,6 +191,8 @@ class Evaluator(Expansion, Lookup, Conformance):
         doc.layers = tuple(layers)
         for m in chain:
             for stmt in m.checks:
+                if doc._checks is None:
+                    doc._checks = []
                 doc._checks.append((stmt, self.module_scope(m)))
         return doc
 
@@ -350,13 +351,12 @@ class Evaluator(Expansion, Lookup, Conformance):
     def eval_defs(self, obj: Obj, key: str, defs: list[Def], i: int) -> Any:
         if i < 0:
             return ABSENT
-        memo = (key, i)
+        d = defs[i]  # the memo's key: one definition of one key of this object
         partials = obj._partials
         if partials is None:
             partials = obj._partials = {}
-        elif memo in partials:
-            return partials[memo]
-        d = defs[i]
+        elif d in partials:
+            return partials[d]
         op = d.op
         if op == "decl":
             v = self.eval_defs(obj, key, defs, i - 1)
@@ -393,7 +393,7 @@ class Evaluator(Expansion, Lookup, Conformance):
                     label=f"`{key}` is {show(base)} here",
                     help=f"write `{key} = ...` to replace the value",
                 )
-        partials[memo] = v
+        partials[d] = v
         return v
 
     def super_free(self, e: ast.Expr) -> bool:

@@ -26,6 +26,11 @@ from cfglang.values import Secret
 if TYPE_CHECKING:
     from cfglang.eval.evaluate import Evaluator, Limits
 
+# Where each field of the data was defined: for each plain dict (by id), the defining span
+# of each of its keys, in the dict's order (a tuple: a dict per object of the data cost
+# ~25 MB at S = 10,000).
+SpanTable = dict[int, tuple[Span | None, ...]]
+
 
 class SizeBudget:
     """What is left of `Limits.max_output_values`/`max_output_bytes` while materialising.
@@ -52,7 +57,7 @@ class SizeBudget:
     def __init__(
         self,
         limits: Limits,
-        spans: dict[int, dict[str, Span]] | None = None,
+        spans: SpanTable | None = None,
         keeping: Keeping | None = None,
     ) -> None:
         # With ``spans``, each object's plain dict (by id) gets its fields' defining spans
@@ -106,7 +111,7 @@ class Keeping:
         self,
         dirty: frozenset[str],
         unstable: frozenset[str],
-        kept: tuple[Kept, dict[int, dict[str, Span]]] | None,
+        kept: tuple[Kept, SpanTable] | None,
     ) -> None:
         self.dirty = dirty
         self.unstable = unstable
@@ -123,8 +128,8 @@ class _Unkeepable(Exception):
 
 def _copy(
     data: Any,
-    src: dict[int, dict[str, Span]] | None,
-    dst: dict[int, dict[str, Span]] | None,
+    src: SpanTable | None,
+    dst: SpanTable | None,
 ) -> Any:
     """A copy of plain ``data`` (its dicts and lists; scalars are immutable), with the
     provenance of each dict carried from ``src`` to ``dst``. Raises `_Unkeepable` on a
@@ -161,7 +166,7 @@ def materialize(
     *,
     budget: SizeBudget | None = None,
     site: Span | None = None,
-    spans: dict[int, dict[str, Span]] | None = None,
+    spans: SpanTable | None = None,
     keeping: Keeping | None = None,
 ) -> Any:
     """Plain data for a value; BOTTOM where an error was reported.
@@ -277,9 +282,8 @@ def _object(
     values = obj._values
     # Leaves are stored directly, unless they are too deep, which materialize reports.
     leaves = _LEAVES if len(path) < budget.max_depth else frozenset()
-    spans: dict[str, Span] | None = None
-    if budget.spans is not None:
-        spans = budget.spans[id(out)] = {}
+    # The defining span of each key of ``out``, in order, when collecting provenance.
+    found: list[Span | None] | None = [] if budget.spans is not None else None
     # ``node``: this object's kept data when keeping (else an empty node, never written).
     keeping = budget.keeping if kept is not None else None
     node = kept if kept is not None else _NOTHING_KEPT
@@ -302,8 +306,8 @@ def _object(
                 if data.__class__ is dict or data.__class__ is list:
                     data = _copy(data, kept_spans, budget.spans)
                 out[key] = data
-                if spans is not None and hit[3] is not None:
-                    spans[key] = hit[3]
+                if found is not None:
+                    found.append(hit[3])
                 budget.add(hit[1], hit[2])
                 continue
         hidden = False
@@ -344,11 +348,11 @@ def _object(
             if key not in meant:
                 _missing(ev, obj, key, stack, path)
             continue
-        defined = None
-        if spans is not None and stack:
-            defined = spans[key] = _defined_at(stack)
+        defined = _defined_at(stack) if found is not None and stack else None
         if v is BOTTOM or v.__class__ in leaves:
             out[key] = v
+            if found is not None:
+                found.append(defined)
             cost = len(key) + len(v) if v.__class__ is str else len(key)
             budget.add(1, cost)
             if clean and fill and v is not BOTTOM:
@@ -367,6 +371,8 @@ def _object(
         try:
             where = stack[-1].key_span if stack else obj.site
             out[key] = _materialize(ev, v, (*path, key), budget, where, below)
+            if found is not None:
+                found.append(defined)
             budget.add(1, len(key))
         except _TooLarge as e:
             e.span, e.path = stack[-1].value_span, (*path, key)
@@ -382,8 +388,10 @@ def _object(
                 budget.bytes - bytes0,
                 defined,
             )
-    if id(obj) not in ev.checked:
-        ev.checked.add(id(obj))
+    if found is not None and budget.spans is not None:
+        budget.spans[id(out)] = tuple(found)
+    if not obj._checked:
+        obj._checked = True
         for stmt, scope in obj.checks():
             run_check(ev, obj, stmt, scope, path)
     return out

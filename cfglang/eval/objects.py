@@ -202,6 +202,7 @@ class Obj:
     """A lazy, late-bound object: the merge of its layers."""
 
     __slots__ = (
+        "_checked",
         "_checks",
         "_defs",
         "_expanding",
@@ -223,11 +224,15 @@ class Obj:
         self.schema = schema
         self.site = site
         self._defs: dict[str, list[Def]] | None = None
-        self._checks: list[tuple[ast.CheckStmt, Scope]] = []
+        # The object's `check`s with their scopes, made when it has one (most do not).
+        self._checks: list[tuple[ast.CheckStmt, Scope]] | None = None
         self._values: dict[str, Any] = {}
-        self._partials: dict[tuple[str, int], Any] | None = None  # made on first use
+        # Values of a field's definition stack up to a definition (the key), for `super`:
+        # made on first use.
+        self._partials: dict[Def, Any] | None = None
         self._types: dict[str, list[tuple[T.Type, Span]]] | None = None
         self._expanding = False
+        self._checked = False  # its checks have run (materialise)
         self._near: _NearKeys | None = None  # only while expanding a long chain
 
     @classmethod
@@ -252,6 +257,7 @@ class Obj:
                 # `inherited` keys of the table (no copy per layer).
                 inherited = 0
                 defs = self._defs
+                checks = self._checks if self._checks is not None else []
                 prev = None
                 for no, layer in enumerate(self.layers):
                     if prev is not None and (layer.boundary or layer.module is not prev):
@@ -261,7 +267,9 @@ class Obj:
                         continue  # an empty body (`proto: S {}`) defines nothing
                     scope = Scope(self, layer.module, layer.parent, layer.lets, layer.vars)
                     scope.decl = layer.decl
-                    self.ctx.expand(self, layer.stmts, scope, no, defs, self._checks, inherited)
+                    self.ctx.expand(self, layer.stmts, scope, no, defs, checks, inherited)
+                if checks:
+                    self._checks = checks
             finally:
                 self._expanding = False
                 self._near = None
@@ -269,7 +277,7 @@ class Obj:
 
     def checks(self) -> list[tuple[ast.CheckStmt, Scope]]:
         self.defs()
-        return self._checks
+        return self._checks if self._checks is not None else []
 
     def keys(self) -> list[str]:
         return list(self.defs())
