@@ -24,7 +24,7 @@ from typing import TYPE_CHECKING, Any, Literal, NoReturn, cast
 from cfglang.diagnostics import Diagnostics, Note, did_you_mean
 from cfglang.eval.builtins import BUILTINS
 from cfglang.eval.errors import EvalError, _Propagate, err
-from cfglang.eval.objects import Def, Layer, Obj, Scope, _only_schema_annotates
+from cfglang.eval.objects import TYPED, Def, Layer, Obj, Scope, _only_schema_annotates
 from cfglang.eval.operators import INT_MAX, INT_MIN
 from cfglang.eval.values import ABSENT, BOTTOM, kind_of, show
 from cfglang.semantic import types as T
@@ -99,7 +99,7 @@ class Conformance:
             if v is BOTTOM:
                 return v
         for d in defs:
-            if d.typed:
+            if d.flags & TYPED:
                 st = d.stmt
                 assert isinstance(st, ast.Field)
                 if st.where is not None:

@@ -49,6 +49,7 @@ from cfglang.eval.errors import err as err
 from cfglang.eval.expand import Expansion
 from cfglang.eval.inputs import bind_inputs
 from cfglang.eval.names import _OUTER, Lookup, _hint
+from cfglang.eval.objects import FINAL, OWN, TYPED
 from cfglang.eval.objects import Builtin as Builtin
 from cfglang.eval.objects import Def as Def
 from cfglang.eval.objects import Layer as Layer
@@ -134,7 +135,9 @@ class Evaluator(Expansion, Lookup, Conformance):
         self.steps_reported = False  # `_out_of_steps`
         self.depth = 0
         self.active: dict[tuple[int, str], int] = {}
-        self.stack: list[tuple[str, Span]] = []
+        # The definitions whose values are being computed, outermost first (the cycle
+        # guard's path, reported with a reference cycle).
+        self.stack: list[Def] = []
         # The resolver's answers, memoised here too (read on every typed field).
         self.type_cache: dict[tuple[int, str], T.Type] = {}
         self._schema_layers: dict[int, tuple[Layer, ...]] = {}
@@ -235,7 +238,7 @@ class Evaluator(Expansion, Lookup, Conformance):
         schema = obj.schema
         sf = schema.fields.get(key) if schema is not None else None
         for d in defs:
-            if d.is_final or (d.typed and d.stmt is not sf and d is not top):
+            if d.flags & FINAL or (d.flags & TYPED and d.stmt is not sf and d is not top):
                 return None
         return (id(stmt), id(schema), key)  # a computed key can differ per object
 
@@ -243,7 +246,7 @@ class Evaluator(Expansion, Lookup, Conformance):
         token = (id(obj), key)
         if token in self.active:
             start = self.active[token]
-            chain = [*self.stack[start:], (key, top.key_span)]
+            chain = [(d.key, d.key_span) for d in self.stack[start:]] + [(key, top.key_span)]
             notes = tuple(Note(f"`{name}` depends on ...", span) for name, span in chain[1:-1])
             sites = " -> ".join(f"{name} ({span})" for name, span in chain)
             hint = None
@@ -297,10 +300,10 @@ class Evaluator(Expansion, Lookup, Conformance):
                 label=f"more than {self.limits.max_depth} fields deep",
             )
         self.active[token] = len(self.stack)
-        self.stack.append((key, top.key_span))
+        self.stack.append(top)
         try:
             for d in defs:
-                if d.is_final:
+                if d.flags & FINAL:
                     self._check_final(defs)
                     break
             expr = top.expr
@@ -309,7 +312,7 @@ class Evaluator(Expansion, Lookup, Conformance):
             elif top.op == "set" and self.super_free(expr):  # type: ignore[arg-type]
                 # The common case: a plain `key = expr` that does not read `super`, so no
                 # scope for `super` is needed and nothing below it is ever evaluated.
-                v = self.ev(expr, self.own_scope(top) if top.own else top.scope)  # type: ignore[arg-type]
+                v = self.ev(expr, self.own_scope(top) if top.flags & OWN else top.scope)  # type: ignore[arg-type]
             else:
                 v = self.eval_defs(obj, key, defs, len(defs) - 1)
             if v is not BOTTOM and v is not ABSENT:
@@ -367,7 +370,7 @@ class Evaluator(Expansion, Lookup, Conformance):
             if not self.super_free(d.expr):
                 scope = self._super_scope(obj, key, defs, i)
             else:
-                scope = self.own_scope(d) if d.own else d.scope
+                scope = self.own_scope(d) if d.flags & OWN else d.scope
             v = self.ev(d.expr, scope)
         elif op == "append":
             assert d.expr is not None
@@ -409,7 +412,7 @@ class Evaluator(Expansion, Lookup, Conformance):
 
     def _super_scope(self, obj: Obj, key: str, defs: list[Def], i: int) -> Scope:
         d = defs[i]
-        s = (self.own_scope(d) if d.own else d.scope).child()
+        s = (self.own_scope(d) if d.flags & OWN else d.scope).child()
         s.sup = lambda: self.eval_defs(obj, key, defs, i - 1)
         return s
 

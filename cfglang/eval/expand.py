@@ -64,9 +64,9 @@ class Expansion:
                     pass
                 continue
             if kind == SET:
-                d = Def(key, stmt.op, stmt, scope, no, span, payload)
+                d = Def(key, stmt.op, stmt, scope, no, payload)
             elif kind == OWN:
-                d = Def(key, stmt.op, stmt, scope, no, span, payload, own=True)
+                d = Def(key, stmt.op, stmt, scope, no, payload, own=True)
             elif kind == MERGE:  # a block, or a dotted path lowered to one
                 d = Def(
                     key,
@@ -74,7 +74,6 @@ class Expansion:
                     stmt,
                     scope,
                     no,
-                    span,
                     None,
                     Layer(payload[0], scope, module, None, None, stmt.span, payload[1]),
                 )
@@ -123,12 +122,10 @@ class Expansion:
             if payload is not None:  # `unset a.b` is `a { unset b }`
                 layer = Layer(payload, scope, scope.module, site=stmt.span)
                 defs.setdefault(key, []).append(
-                    Def(key, "merge", stmt, scope, no, stmt.path[0].span, body_layer=layer)
+                    Def(key, "merge", stmt, scope, no, body_layer=layer)
                 )
             else:
-                defs.setdefault(key, []).append(
-                    Def(key, "unset", stmt, scope, no, stmt.path[0].span)
-                )
+                defs.setdefault(key, []).append(Def(key, "unset", stmt, scope, no))
 
     def branch(self, stmt: ast.IfStmt, scope: Scope) -> ast.Body | None:
         """The body an `if`/`else if`/`else` chain takes in ``scope``, or None."""
@@ -238,17 +235,17 @@ class Expansion:
             # the syntax, so it is built once per statement, not once per evaluation.
             rest = self.lowering.dotted_rest(stmt)
             layer = Layer(rest, scope, scope.module, site=stmt.span, lets=_NO_LETS)
-            d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
+            d = Def(key, "merge", stmt, scope, no, body_layer=layer)
         elif stmt.op == "merge":
             assert stmt.body is not None
             layer = Layer(
                 stmt.body.stmts, scope, scope.module, site=stmt.span, lets=self.body_lets(stmt.body)
             )
-            d = Def(key, "merge", stmt, scope, no, first.span, body_layer=layer)
+            d = Def(key, "merge", stmt, scope, no, body_layer=layer)
         else:
             # A computed key is never a bare name, so its value cannot read the binding it
             # hides (`own`, docs/language.md §3.6).
-            d = Def(key, stmt.op, stmt, scope, no, first.span, expr=stmt.value)
+            d = Def(key, stmt.op, stmt, scope, no, expr=stmt.value)
         if key not in defs and inherited and len(key) >= 4:
             self._near_miss(obj, key, first.span, defs, inherited)
         defs.setdefault(key, []).append(d)

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from cfglang.diagnostics import Note, did_you_mean
 from cfglang.eval.constraints import dotted, run_check
-from cfglang.eval.objects import Def, Obj
+from cfglang.eval.objects import HIDDEN, Def, Obj
 from cfglang.eval.values import ABSENT, BOTTOM
 from cfglang.limits import MAX_NESTING
 from cfglang.semantic import types as T
@@ -312,7 +312,7 @@ def _object(
                 continue
         hidden = False
         for d in stack:
-            if d.is_hidden:
+            if d.flags & HIDDEN:
                 hidden = True
                 break
         if hidden:
