@@ -605,3 +605,14 @@ def test_reused_examples_and_cases_match_cold_builds(rel: str, name: str, typ: s
     for i, v in enumerate(values * 2):
         got = _result(api.compile(str(entry), cli_vars=[(name, v)], env={}))
         assert got == cold[i % len(values)], f"evaluation {i + 1} with {name}={v}"
+
+
+def test_the_analysis_is_linear_in_nested_literals(tmp_path: Path) -> None:
+    # A hostile author's `[{ a = [{ a = ... }] }]`, 60 levels (120 brackets; the syntax
+    # allows 128): the first version of the analysis walked each literal again for every
+    # level above it (2^n: 1.9 s at 16 levels). Compared with cold builds like every case.
+    depth = 60
+    doc = "input n: int = 1\nx = " + "[{ a = " * depth + "n" + " }]" * depth + "\ny = 1\n"
+    check_reuse(tmp_path, {"main.cfl": doc}, "n", ["1", "2", "3"])
+    dep = _program(tmp_path / "main.cfl").input_dependence()
+    assert dep.usable and "x" in dep.dirty and "y" not in dep.dirty
