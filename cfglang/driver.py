@@ -331,6 +331,9 @@ def run(req: BuildRequest) -> BuildResult:
     if keeping is not None and keeping.fill and not diags:
         # Kept only from an evaluation that reported nothing: a kept field is not
         # evaluated again, so it must have nothing to say.
+        # One tree per program, the latest settings' (each holds a copy of most of the
+        # document): a caller alternating limits records again rather than piling up.
+        program.kept.clear()
         program.kept[(limits, req.secrets)] = (keeping.root, keeping.spans)
     report = req.secrets.plaintext != "allow"
     if (report or req.use_cache) and budget.secret:
@@ -374,6 +377,7 @@ def _static_checks(
             ev.diags = diags
         found = tuple(mine)
         if fixed:
+            program.static_findings.clear()  # the latest limits' only, as for `kept`
             program.static_findings[limits] = found
     diags.extend(found)
 

@@ -616,3 +616,18 @@ def test_the_analysis_is_linear_in_nested_literals(tmp_path: Path) -> None:
     check_reuse(tmp_path, {"main.cfl": doc}, "n", ["1", "2", "3"])
     dep = _program(tmp_path / "main.cfl").input_dependence()
     assert dep.usable and "x" in dep.dirty and "y" not in dep.dirty
+
+
+def test_a_program_keeps_one_tree_for_the_latest_limits(tmp_path: Path) -> None:
+    from cfglang.eval.evaluate import Limits
+
+    for rel, text in FLEET.items():
+        (tmp_path / rel).write_text(text)
+    entry = tmp_path / "main.cfl"
+    driver.PROGRAMS.clear()
+    cold = _result(_compile(entry, ("region", "us")))
+    for i in range(6):
+        limits = Limits(max_steps=1_000_000 + i % 2)  # alternating settings
+        res = api.compile(str(entry), cli_vars=[("region", "us")], env={}, limits=limits)
+        assert _result(res) == cold
+        assert len(_program(entry).kept) == 1

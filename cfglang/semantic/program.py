@@ -388,9 +388,9 @@ class Program:
     where_verdicts: set[tuple[Any, ...]] = attrs.field(factory=set, repr=False)
     _dependence: list[Dependence] = attrs.field(factory=list, repr=False)
     # The plain data of the input-independent fields of the document, recorded by one
-    # evaluation for the next (`cfglang.eval.materialise.Keeping`), by the settings that
-    # could change it (limits, secret options). Opaque here; replaced whole, never
-    # changed once stored, so threads share it without a lock.
+    # evaluation for the next (`cfglang.eval.materialise.Keeping`), under the settings
+    # that could change it (limits, secret options): one entry, the latest. Opaque here;
+    # a tree is never changed once stored, so threads share it without a lock.
     kept: dict[Any, Any] = attrs.field(factory=dict, repr=False)
     # What the static checks found, by limits, when no refinement reads an input
     # (`Dependence.static_checks_fixed`): every evaluation reports it again.
